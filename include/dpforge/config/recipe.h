@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+// A recipe: the typed form of an INI file plus `--set section.key=value` overrides. This header is
+// the only public view of it; src/config/recipe.cpp is the only file that knows
+// Boost.Program_options. Field names equal recipe keys (`train.lr` <-> TrainOptions::lr).
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dpforge/core/options.h"
+
+namespace dpforge::config {
+
+struct RunOptions {
+  /// Name of the run, used for the default output folder. Default: the recipe file's stem.
+  DPF_ARG(std::string, name) = "";
+  /// Compute threads for LibTorch; 0 = all cores.
+  DPF_ARG(int64_t, threads) = 0;
+};
+
+struct DataOptions {
+  /// Only "fashion-mnist" for now.
+  DPF_ARG(std::string, dataset) = "fashion-mnist";
+  /// Folder with the four IDX .gz files. Empty: $DPFORGE_DATA_ROOT, else Debian's
+  /// /usr/share/datasets/fashion-mnist.
+  DPF_ARG(std::string, root) = "";
+  /// Train on this many examples only; 0 = all.
+  DPF_ARG(int64_t, train_subset) = 0;
+  /// How train_subset picks examples: "first" N or a seeded "random" subset.
+  DPF_ARG(std::string, subset) = "first";
+  /// Seed of the random subset (not a privacy-relevant seed: it only chooses the data).
+  DPF_ARG(int64_t, subset_seed) = 0;
+  /// Evaluate on this many test examples only; 0 = all.
+  DPF_ARG(int64_t, test_subset) = 0;
+};
+
+struct ModelOptions {
+  /// mlp | cnn_tanh | wrn16_4.
+  DPF_ARG(std::string, arch) = "cnn_tanh";
+  /// Width of the mlp's two hidden layers.
+  DPF_ARG(int64_t, mlp_hidden) = 256;
+};
+
+struct TrainOptions {
+  DPF_ARG(int64_t, epochs) = 10;
+  /// Logical batch size. Under DP this is the *expected* batch size q*N of Poisson sampling.
+  DPF_ARG(int64_t, batch_size) = 128;
+  /// Largest batch pushed through the model at once; bigger logical batches are accumulated.
+  DPF_ARG(int64_t, max_physical_batch) = 256;
+  /// sgd | adam | adamw.
+  DPF_ARG(std::string, optimizer) = "sgd";
+  DPF_ARG(double, lr) = 0.1;
+  /// constant | cosine (decays lr to 0 over all steps: steadier final accuracy).
+  DPF_ARG(std::string, lr_schedule) = "constant";
+  /// SGD momentum (ignored by adam/adamw).
+  DPF_ARG(double, momentum) = 0.0;
+  DPF_ARG(double, weight_decay) = 0.0;
+  /// Seed for initialization, batch order and (under DP) noise. Unset: drawn from the OS, and the
+  /// run is not reproducible. Set: reproducible, hence not fit for production DP.
+  DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+};
+
+struct PrivacyOptions {
+  /// Train with DP-SGD.
+  DPF_ARG(bool, enabled) = false;
+};
+
+struct AuditOptions {
+  /// Audit the privacy claim after training.
+  DPF_ARG(bool, enabled) = false;
+};
+
+struct Recipe {
+  /// The file it was read from ("" when built in code).
+  std::string path;
+  RunOptions run;
+  DataOptions data;
+  ModelOptions model;
+  TrainOptions train;
+  PrivacyOptions privacy;
+  AuditOptions audit;
+};
+
+/// Reads `path` and applies `overrides` ("section.key=value", later ones win). Throws InputError
+/// naming the file (or --set), the key and the allowed values for unknown keys, bad types, values
+/// out of range and unreadable files.
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// Applies overrides to a recipe built in code; same checks as load_recipe.
+void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
+
+/// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors it).
+struct KeyInfo {
+  std::string key;  // "section.name"
+  std::string type;
+  std::string allowed;
+  std::string default_value;
+  std::string doc;
+};
+std::vector<KeyInfo> recipe_keys();
+
+/// The recipe as resolved: every key and its final value as text, in documentation order.
+std::vector<std::pair<std::string, std::string>> resolved_values(const Recipe& recipe);
+
+}  // namespace dpforge::config

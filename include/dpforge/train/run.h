@@ -1,0 +1,32 @@
+// SPDX-License-Identifier: Apache-2.0
+// One `dpforge train` run: data → model → training → DIR/report.json + DIR/model.pt.
+#pragma once
+#include <cstdio>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "dpforge/config/recipe.h"
+#include "dpforge/train/trainer.h"
+
+namespace dpforge::train {
+
+struct RunOutcome {
+  TrainResult result;
+  nlohmann::json report;
+};
+
+/// Trains the recipe's model and writes `out_dir`/report.json and `out_dir`/model.pt (each
+/// atomically, so a crash never leaves a half-written file). Refuses (InputError) an `out_dir`
+/// that already holds a report, so finished runs are never overwritten.
+RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
+                        std::FILE* progress);
+
+/// Saves parameters and buffers as a dict name → tensor in PyTorch's own zip format, so that
+/// Python reads it with `torch.load(path)` and `model.load_state_dict(...)`.
+void save_state_dict(const torch::nn::Module& model, const std::filesystem::path& path);
+
+/// The recipe's data root with defaults applied.
+std::filesystem::path data_root(const config::Recipe& recipe);
+
+}  // namespace dpforge::train

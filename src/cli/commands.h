@@ -1,0 +1,12 @@
+// SPDX-License-Identifier: Apache-2.0
+// Subcommands of the `dpforge` executable; each returns a process exit code (core/error.h).
+#pragma once
+#include <string>
+#include <vector>
+
+namespace dpforge::cli {
+
+int train_command(const std::vector<std::string>& args);
+int keys_command(const std::vector<std::string>& args);
+
+}  // namespace dpforge::cli

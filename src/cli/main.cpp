@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "commands.h"
+#include "dpforge/core/error.h"
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: dpforge <command> [options]\n"
+    "commands:\n"
+    "  train RECIPE [--set section.key=value]... [--out DIR]   train a recipe, write DIR/report.json\n"
+    "  keys [--markdown]                                       list every recipe key\n"
+    "exit codes: 0 ok, 1 failure, 2 bad input, 3 audit found a violation\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fmt::print(stderr, "{}", kUsage);
+    return dpforge::kExitBadInput;
+  }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    if (command == "train") return dpforge::cli::train_command(args);
+    if (command == "keys") return dpforge::cli::keys_command(args);
+    if (command == "--help" || command == "-h" || command == "help") {
+      fmt::print("{}", kUsage);
+      return dpforge::kExitOk;
+    }
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, keys\n{}", command, kUsage);
+    return dpforge::kExitBadInput;
+  } catch (const dpforge::InputError& error) {
+    fmt::print(stderr, "dpforge: error: {}\n", error.what());
+    return dpforge::kExitBadInput;
+  } catch (const std::exception& error) {
+    fmt::print(stderr, "dpforge: failed: {}\n", error.what());
+    return dpforge::kExitFailure;
+  }
+}

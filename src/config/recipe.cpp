@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: Apache-2.0
+// The only file that knows Boost.Program_options. Each key is declared once in key_table() with a
+// setter and a getter on the typed structs, so defaults live in the structs (recipe.h) alone.
+#include "dpforge/config/recipe.h"
+
+#include <boost/program_options.hpp>
+#include <charconv>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <sstream>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "dpforge/core/error.h"
+
+namespace po = boost::program_options;
+
+namespace dpforge::config {
+namespace {
+
+// Thrown by value parsers; the caller prefixes where the value came from and which key it was.
+struct BadValue {
+  std::string allowed;
+};
+
+struct KeySpec {
+  std::string key;
+  std::string type;
+  std::string allowed;
+  std::string doc;
+  std::function<void(Recipe&, const std::string&)> set;
+  std::function<std::string(const Recipe&)> get;
+};
+
+std::string trim(std::string_view text) {
+  const auto begin = text.find_first_not_of(" \t\r\n");
+  if (begin == std::string_view::npos) return "";
+  const auto end = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(begin, end - begin + 1));
+}
+
+int64_t parse_int(const std::string& text, int64_t lo, int64_t hi, const std::string& allowed) {
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
+    throw BadValue{allowed};
+  }
+  return value;
+}
+
+double parse_double(const std::string& text, double lo, bool lo_open, double hi,
+                    const std::string& allowed) {
+  double value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
+      value < lo || (lo_open && value == lo) || value > hi) {
+    throw BadValue{allowed};
+  }
+  return value;
+}
+
+bool parse_bool(const std::string& text) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
+  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  throw BadValue{"true or false"};
+}
+
+std::string format_double(double value) { return fmt::format("{}", value); }
+
+template <typename Get, typename Set>
+KeySpec int_key(std::string key, int64_t lo, int64_t hi, std::string doc, Get get, Set set) {
+  std::string allowed =
+      hi == std::numeric_limits<int64_t>::max()
+          ? fmt::format("an integer >= {}", lo)
+          : fmt::format("an integer in [{}, {}]", lo, hi);
+  return KeySpec{std::move(key), "int", allowed, std::move(doc),
+                 [=](Recipe& r, const std::string& text) { set(r, parse_int(text, lo, hi, allowed)); },
+                 [=](const Recipe& r) { return std::to_string(get(r)); }};
+}
+
+template <typename Get, typename Set>
+KeySpec float_key(std::string key, double lo, bool lo_open, double hi, std::string doc, Get get,
+                  Set set) {
+  std::string allowed =
+      hi == std::numeric_limits<double>::infinity()
+          ? fmt::format("a number {} {}", lo_open ? ">" : ">=", lo)
+          : fmt::format("a number in {}{}, {}]", lo_open ? "(" : "[", lo, hi);
+  return KeySpec{std::move(key), "float", allowed, std::move(doc),
+                 [=](Recipe& r, const std::string& text) {
+                   set(r, parse_double(text, lo, lo_open, hi, allowed));
+                 },
+                 [=](const Recipe& r) { return format_double(get(r)); }};
+}
+
+template <typename Get, typename Set>
+KeySpec bool_key(std::string key, std::string doc, Get get, Set set) {
+  return KeySpec{std::move(key), "bool", "true or false", std::move(doc),
+                 [=](Recipe& r, const std::string& text) { set(r, parse_bool(text)); },
+                 [=](const Recipe& r) { return std::string(get(r) ? "true" : "false"); }};
+}
+
+template <typename Get, typename Set>
+KeySpec enum_key(std::string key, std::vector<std::string> choices, std::string doc, Get get,
+                 Set set) {
+  std::string allowed = fmt::format("one of {}", fmt::join(choices, ", "));
+  return KeySpec{std::move(key), "enum", allowed, std::move(doc),
+                 [=](Recipe& r, const std::string& text) {
+                   if (std::find(choices.begin(), choices.end(), text) == choices.end()) {
+                     throw BadValue{allowed};
+                   }
+                   set(r, text);
+                 },
+                 [=](const Recipe& r) { return get(r); }};
+}
+
+template <typename Get, typename Set>
+KeySpec string_key(std::string key, std::string doc, Get get, Set set) {
+  return KeySpec{std::move(key), "string", "any text", std::move(doc),
+                 [=](Recipe& r, const std::string& text) { set(r, text); },
+                 [=](const Recipe& r) { return get(r); }};
+}
+
+const std::vector<KeySpec>& key_table() {
+  constexpr auto kMaxInt = std::numeric_limits<int64_t>::max();
+  constexpr auto kInf = std::numeric_limits<double>::infinity();
+  static const std::vector<KeySpec> table = {
+      string_key("run.name", "Name of the run; the default output folder is runs/<name>. Empty: the recipe file's stem.",
+                 [](const Recipe& r) { return r.run.name(); },
+                 [](Recipe& r, const std::string& v) { r.run.name(v); }),
+      int_key("run.threads", 0, 1024, "LibTorch compute threads; 0 = all cores.",
+              [](const Recipe& r) { return r.run.threads(); },
+              [](Recipe& r, int64_t v) { r.run.threads(v); }),
+
+      enum_key("data.dataset", {"fashion-mnist"}, "Dataset to train on.",
+               [](const Recipe& r) { return r.data.dataset(); },
+               [](Recipe& r, const std::string& v) { r.data.dataset(v); }),
+      string_key("data.root",
+                 "Folder holding the four Fashion-MNIST IDX .gz files. Empty: $DPFORGE_DATA_ROOT, "
+                 "else /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).",
+                 [](const Recipe& r) { return r.data.root(); },
+                 [](Recipe& r, const std::string& v) { r.data.root(v); }),
+      int_key("data.train_subset", 0, kMaxInt, "Train on this many examples only; 0 = the whole training split.",
+              [](const Recipe& r) { return r.data.train_subset(); },
+              [](Recipe& r, int64_t v) { r.data.train_subset(v); }),
+      enum_key("data.subset", {"first", "random"},
+               "How data.train_subset chooses: the first N examples, or N drawn at random with data.subset_seed.",
+               [](const Recipe& r) { return r.data.subset(); },
+               [](Recipe& r, const std::string& v) { r.data.subset(v); }),
+      int_key("data.subset_seed", 0, kMaxInt, "Seed of the random subset (chooses data only; not the training seed).",
+              [](const Recipe& r) { return r.data.subset_seed(); },
+              [](Recipe& r, int64_t v) { r.data.subset_seed(v); }),
+      int_key("data.test_subset", 0, kMaxInt, "Evaluate on the first N test examples only; 0 = the whole test split.",
+              [](const Recipe& r) { return r.data.test_subset(); },
+              [](Recipe& r, int64_t v) { r.data.test_subset(v); }),
+
+      enum_key("model.arch", {"mlp", "cnn_tanh", "wrn16_4"},
+               "Model: a 2-hidden-layer tanh MLP, the 26k-parameter tanh CNN of Tramèr & Boneh (2021), "
+               "or a GroupNorm WRN-16-4.",
+               [](const Recipe& r) { return r.model.arch(); },
+               [](Recipe& r, const std::string& v) { r.model.arch(v); }),
+      int_key("model.mlp_hidden", 1, 1 << 16, "Width of each of the mlp's two hidden layers.",
+              [](const Recipe& r) { return r.model.mlp_hidden(); },
+              [](Recipe& r, int64_t v) { r.model.mlp_hidden(v); }),
+
+      int_key("train.epochs", 1, 100000, "Passes over the training data (under DP: epochs * N / batch_size steps).",
+              [](const Recipe& r) { return r.train.epochs(); },
+              [](Recipe& r, int64_t v) { r.train.epochs(v); }),
+      int_key("train.batch_size", 1, kMaxInt,
+              "Logical batch size; under DP the expected batch size q*N of Poisson sampling.",
+              [](const Recipe& r) { return r.train.batch_size(); },
+              [](Recipe& r, int64_t v) { r.train.batch_size(v); }),
+      int_key("train.max_physical_batch", 1, kMaxInt,
+              "Most examples pushed through the model at once; larger logical batches are accumulated.",
+              [](const Recipe& r) { return r.train.max_physical_batch(); },
+              [](Recipe& r, int64_t v) { r.train.max_physical_batch(v); }),
+      enum_key("train.optimizer", {"sgd", "adam", "adamw"}, "Inner optimizer.",
+               [](const Recipe& r) { return r.train.optimizer(); },
+               [](Recipe& r, const std::string& v) { r.train.optimizer(v); }),
+      float_key("train.lr", 0, true, kInf, "Learning rate.",
+                [](const Recipe& r) { return r.train.lr(); },
+                [](Recipe& r, double v) { r.train.lr(v); }),
+      enum_key("train.lr_schedule", {"constant", "cosine"},
+               "Learning-rate schedule over all steps: constant, or cosine decay from train.lr to 0.",
+               [](const Recipe& r) { return r.train.lr_schedule(); },
+               [](Recipe& r, const std::string& v) { r.train.lr_schedule(v); }),
+      float_key("train.momentum", 0, false, 1, "SGD momentum; must be < 1 to converge (ignored by adam/adamw).",
+                [](const Recipe& r) { return r.train.momentum(); },
+                [](Recipe& r, double v) { r.train.momentum(v); }),
+      float_key("train.weight_decay", 0, false, kInf, "L2 penalty (sgd, adam) or decoupled decay (adamw).",
+                [](const Recipe& r) { return r.train.weight_decay(); },
+                [](Recipe& r, double v) { r.train.weight_decay(v); }),
+      KeySpec{"train.seed", "int or empty", "an integer in [0, 2^64-1], or empty for a seed from the OS",
+              "Seed for initialization, batch order and noise. Empty: drawn from the OS (not reproducible). "
+              "Set: the run is reproducible, so its noise is known; never use a set seed for a release model.",
+              [](Recipe& r, const std::string& text) {
+                if (text.empty()) {
+                  r.train.seed(std::nullopt);
+                  return;
+                }
+                uint64_t value = 0;
+                const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+                if (ec != std::errc() || end != text.data() + text.size()) {
+                  throw BadValue{"an integer in [0, 2^64-1], or empty for a seed from the OS"};
+                }
+                r.train.seed(value);
+              },
+              [](const Recipe& r) { return r.train.seed() ? std::to_string(*r.train.seed()) : ""; }},
+
+      bool_key("privacy.enabled", "Train with DP-SGD.",
+               [](const Recipe& r) { return r.privacy.enabled(); },
+               [](Recipe& r, bool v) { r.privacy.enabled(v); }),
+      bool_key("audit.enabled", "Audit the privacy claim empirically after training.",
+               [](const Recipe& r) { return r.audit.enabled(); },
+               [](Recipe& r, bool v) { r.audit.enabled(v); }),
+  };
+  return table;
+}
+
+const KeySpec* find_key(const std::string& key) {
+  for (const auto& spec : key_table()) {
+    if (spec.key == key) return &spec;
+  }
+  return nullptr;
+}
+
+std::string keys_of_section(const std::string& key) {
+  const std::string section = key.substr(0, key.find('.'));
+  std::vector<std::string> names;
+  for (const auto& spec : key_table()) {
+    if (spec.key.rfind(section + ".", 0) == 0) names.push_back(spec.key);
+  }
+  if (names.empty()) {
+    return "sections are [run] [data] [model] [train] [privacy] [audit]";
+  }
+  return fmt::format("keys in [{}] are {}", section, fmt::join(names, ", "));
+}
+
+void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
+                 const std::string& origin) {
+  try {
+    spec.set(recipe, value);
+  } catch (const BadValue& bad) {
+    throw_input_error("{}: {} = '{}' is invalid: expected {}", origin, spec.key, value, bad.allowed);
+  }
+}
+
+// Cross-key rules that no single key can check.
+void validate(const Recipe& recipe, const std::string& origin) {
+  if (recipe.privacy.enabled()) {
+    throw_input_error(
+        "{}: privacy.enabled = true is not available in this build yet (the DP-SGD engine lands "
+        "with issue 3); allowed: false",
+        origin);
+  }
+  if (recipe.audit.enabled()) {
+    throw_input_error(
+        "{}: audit.enabled = true is not available in this build yet (the auditor lands with "
+        "issue 5); allowed: false",
+        origin);
+  }
+}
+
+}  // namespace
+
+void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) {
+  for (const auto& item : overrides) {
+    const std::string origin = fmt::format("--set {}", item);
+    const auto equals = item.find('=');
+    if (equals == std::string::npos) {
+      throw_input_error("{}: expected section.key=value", origin);
+    }
+    const std::string key = trim(std::string_view(item).substr(0, equals));
+    const KeySpec* spec = find_key(key);
+    if (spec == nullptr) {
+      throw_input_error("{}: unknown key '{}'; {}", origin, key, keys_of_section(key));
+    }
+    apply_value(recipe, *spec, trim(std::string_view(item).substr(equals + 1)), origin);
+  }
+  validate(recipe, recipe.path.empty() ? "--set" : recipe.path);
+}
+
+Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
+  Recipe recipe;
+  recipe.path = path;
+  std::ifstream file(path);
+  if (!file) {
+    throw_input_error("{}: cannot open recipe file ({})", path,
+                      std::filesystem::exists(path) ? "permission denied" : "no such file");
+  }
+  po::options_description description;
+  for (const auto& spec : key_table()) {
+    description.add_options()(spec.key.c_str(), po::value<std::string>());
+  }
+  po::variables_map values;
+  try {
+    po::store(po::parse_config_file(file, description, /*allow_unregistered=*/false), values);
+  } catch (const po::unknown_option& error) {
+    const std::string key = error.get_option_name();
+    throw_input_error("{}: unknown key '{}'; {}", path, key, keys_of_section(key));
+  } catch (const po::multiple_occurrences& error) {
+    throw_input_error("{}: key '{}' is given more than once", path, error.get_option_name());
+  } catch (const po::error& error) {
+    throw_input_error("{}: {}", path, error.what());
+  }
+  for (const auto& spec : key_table()) {
+    if (values.count(spec.key) != 0U) {
+      apply_value(recipe, spec, trim(values[spec.key].as<std::string>()), path);
+    }
+  }
+  if (recipe.run.name().empty()) {
+    recipe.run.name(std::filesystem::path(path).stem().string());
+  }
+  apply_overrides(recipe, overrides);
+  return recipe;
+}
+
+std::vector<KeyInfo> recipe_keys() {
+  const Recipe defaults;
+  std::vector<KeyInfo> keys;
+  for (const auto& spec : key_table()) {
+    keys.push_back({spec.key, spec.type, spec.allowed, spec.get(defaults), spec.doc});
+  }
+  return keys;
+}
+
+std::vector<std::pair<std::string, std::string>> resolved_values(const Recipe& recipe) {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const auto& spec : key_table()) values.emplace_back(spec.key, spec.get(recipe));
+  return values;
+}
+
+}  // namespace dpforge::config

@@ -1,0 +1,23 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/data/dataset.h"
+
+#include <torch/torch.h>
+
+namespace dpforge::data {
+
+Dataset take_first(const Dataset& dataset, int64_t count) {
+  if (count >= dataset.size()) return dataset;
+  return Dataset{dataset.images.slice(0, 0, count).contiguous(),
+                 dataset.labels.slice(0, 0, count).contiguous(), dataset.num_classes};
+}
+
+Dataset take_random(const Dataset& dataset, int64_t count, uint64_t seed) {
+  if (count >= dataset.size()) return dataset;
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  const auto chosen =
+      std::get<0>(torch::randperm(dataset.size(), generator, torch::kLong).slice(0, 0, count).sort());
+  return Dataset{dataset.images.index_select(0, chosen), dataset.labels.index_select(0, chosen),
+                 dataset.num_classes};
+}
+
+}  // namespace dpforge::data

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/nn/models.h"
+
+#include <torch/torch.h>
+
+#include "dpforge/core/error.h"
+#include "dpforge/nn/layers.h"
+
+namespace dpforge::nn {
+namespace {
+
+// Pre-activation residual block: GN → ReLU → conv3x3(stride) → GN → ReLU → conv3x3, plus a 1x1
+// projection shortcut when the shape changes (Zagoruyko & Komodakis 2016, GroupNorm per De et al.).
+class WideBlockImpl : public torch::nn::Cloneable<WideBlockImpl> {
+ public:
+  WideBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
+      : in_channels_(in_channels), out_channels_(out_channels), stride_(stride) {
+    reset();
+  }
+
+  void reset() override {
+    norm1 = register_module("norm1", GroupNorm(GroupNormOptions(kGroups, in_channels_)));
+    conv1 = register_module(
+        "conv1", Conv2d(Conv2dOptions(in_channels_, out_channels_, 3).stride(stride_).padding(1)));
+    norm2 = register_module("norm2", GroupNorm(GroupNormOptions(kGroups, out_channels_)));
+    conv2 = register_module("conv2",
+                            Conv2d(Conv2dOptions(out_channels_, out_channels_, 3).padding(1)));
+    if (in_channels_ != out_channels_ || stride_ != 1) {
+      shortcut = register_module(
+          "shortcut", Conv2d(Conv2dOptions(in_channels_, out_channels_, 1).stride(stride_)));
+    }
+  }
+
+  torch::Tensor forward(const torch::Tensor& input) {
+    const auto activated = torch::relu(norm1->forward(input));
+    auto out = conv1->forward(activated);
+    out = conv2->forward(torch::relu(norm2->forward(out)));
+    return out + (shortcut ? shortcut->forward(activated) : input);
+  }
+
+  static constexpr int64_t kGroups = 16;
+  GroupNorm norm1{nullptr}, norm2{nullptr};
+  Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
+
+ private:
+  int64_t in_channels_, out_channels_, stride_;
+};
+TORCH_MODULE(WideBlock);
+
+torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes) {
+  return torch::nn::Sequential(torch::nn::Flatten(), Linear(28 * 28, hidden), torch::nn::Tanh(),
+                               Linear(hidden, hidden), torch::nn::Tanh(),
+                               Linear(hidden, num_classes));
+}
+
+torch::nn::Sequential make_cnn_tanh(int64_t num_classes) {
+  using torch::nn::MaxPool2dOptions;
+  return torch::nn::Sequential(
+      Conv2d(Conv2dOptions(1, 16, 8).stride(2).padding(2)), torch::nn::Tanh(),
+      torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
+      Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
+      torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)), torch::nn::Flatten(),
+      Linear(32 * 4 * 4, 32), torch::nn::Tanh(), Linear(32, num_classes));
+}
+
+torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
+  constexpr int64_t kBlocksPerGroup = 2;  // (depth 16 - 4) / 6
+  constexpr int64_t kWidth = 4;
+  torch::nn::Sequential model;
+  model->push_back("stem", Conv2d(Conv2dOptions(1, 16, 3).padding(1)));
+  int64_t channels = 16;
+  const int64_t widths[] = {16 * kWidth, 32 * kWidth, 64 * kWidth};
+  const int64_t strides[] = {1, 2, 2};
+  for (int group = 0; group < 3; ++group) {
+    for (int64_t block = 0; block < kBlocksPerGroup; ++block) {
+      model->push_back(fmt::format("group{}_block{}", group, block),
+                       WideBlock(channels, widths[group], block == 0 ? strides[group] : 1));
+      channels = widths[group];
+    }
+  }
+  model->push_back("final_norm", GroupNorm(GroupNormOptions(WideBlockImpl::kGroups, channels)));
+  model->push_back("final_relu", torch::nn::ReLU());
+  model->push_back("pool", torch::nn::AdaptiveAvgPool2d(1));
+  model->push_back("flatten", torch::nn::Flatten());
+  model->push_back("classifier", Linear(channels, num_classes));
+  return model;
+}
+
+}  // namespace
+
+torch::nn::Sequential make_model(const config::ModelOptions& options, int64_t num_classes) {
+  if (options.arch() == "mlp") return make_mlp(options.mlp_hidden(), num_classes);
+  if (options.arch() == "cnn_tanh") return make_cnn_tanh(num_classes);
+  if (options.arch() == "wrn16_4") return make_wrn16_4(num_classes);
+  throw_input_error("model.arch = '{}' is invalid: expected one of mlp, cnn_tanh, wrn16_4",
+                    options.arch());
+}
+
+int64_t count_parameters(const torch::nn::Module& model) {
+  int64_t total = 0;
+  for (const auto& parameter : model.parameters()) {
+    if (parameter.requires_grad()) total += parameter.numel();
+  }
+  return total;
+}
+
+}  // namespace dpforge::nn

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/train/run.h"
+
+#include <random>
+
+#include <fmt/format.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickler.h>
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "dpforge/core/error.h"
+#include "dpforge/core/files.h"
+#include "dpforge/data/fashion_mnist.h"
+#include "dpforge/nn/models.h"
+
+#ifndef DPFORGE_VERSION
+#define DPFORGE_VERSION "unknown"
+#endif
+
+namespace dpforge::train {
+namespace {
+
+data::Dataset load_split(const config::Recipe& recipe, data::Split split) {
+  auto dataset = data::load_fashion_mnist(data_root(recipe), split);
+  if (split == data::Split::kTest) {
+    return recipe.data.test_subset() > 0 ? data::take_first(dataset, recipe.data.test_subset())
+                                         : dataset;
+  }
+  const int64_t subset = recipe.data.train_subset();
+  if (subset == 0) return dataset;
+  return recipe.data.subset() == "random"
+             ? data::take_random(dataset, subset, static_cast<uint64_t>(recipe.data.subset_seed()))
+             : data::take_first(dataset, subset);
+}
+
+uint64_t seed_from_os() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device();
+}
+
+void prepare_out_dir(const std::filesystem::path& out_dir) {
+  std::error_code error;
+  std::filesystem::create_directories(out_dir, error);
+  if (error) {
+    throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
+                      error.message());
+  }
+  if (std::filesystem::exists(out_dir / "report.json")) {
+    throw_input_error("--out {}: already holds a finished run (report.json); choose another folder",
+                      out_dir.string());
+  }
+}
+
+nlohmann::json metrics_json(const TrainResult& result) {
+  auto epochs = nlohmann::json::array();
+  for (const auto& m : result.epochs) {
+    epochs.push_back({{"epoch", m.epoch},
+                      {"steps", m.steps},
+                      {"train_loss", m.train_loss},
+                      {"train_accuracy", m.train_accuracy},
+                      {"test_loss", m.test_loss},
+                      {"test_accuracy", m.test_accuracy},
+                      {"seconds", m.seconds}});
+  }
+  return epochs;
+}
+
+}  // namespace
+
+std::filesystem::path data_root(const config::Recipe& recipe) {
+  return recipe.data.root().empty() ? data::default_fashion_mnist_root()
+                                    : std::filesystem::path(recipe.data.root());
+}
+
+void save_state_dict(const torch::nn::Module& model, const std::filesystem::path& path) {
+  c10::Dict<std::string, torch::Tensor> state;
+  for (const auto& item : model.named_parameters()) state.insert(item.key(), item.value().detach());
+  for (const auto& item : model.named_buffers()) state.insert(item.key(), item.value().detach());
+  // torch::pickle_save would tag the dict with its TorchScript type, a global that Python's
+  // default `torch.load(weights_only=True)` refuses; so pickle without aggregate tags and write
+  // the same zip container (data.pkl + data/<i> per tensor) that Python's torch.save writes.
+  std::vector<char> pickled;
+  torch::jit::Pickler pickler(
+      [&](const char* bytes, size_t size) { pickled.insert(pickled.end(), bytes, bytes + size); },
+      /*tensor_table=*/nullptr, /*type_renamer=*/nullptr, /*memoized_class_types=*/nullptr,
+      /*get_tensor_id=*/nullptr, /*tag_aggregates=*/false);
+  pickler.protocol();
+  pickler.pushIValue(c10::IValue(state));
+  pickler.stop();
+  std::string container;
+  caffe2::serialize::PyTorchStreamWriter writer([&](const void* bytes, size_t size) {
+    container.append(static_cast<const char*>(bytes), size);
+    return size;
+  });
+  torch::jit::writeArchiveAndTensors("data", pickled.data(), pickled.size(), pickler.tensorData(),
+                                     writer);
+  writer.writeEndOfFile();
+  write_file_atomic(path, container);
+}
+
+RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
+                        std::FILE* progress) {
+  // Everything that can fail on bad input happens before the output folder is touched.
+  const auto train_set = load_split(recipe, data::Split::kTrain);
+  const auto test_set = load_split(recipe, data::Split::kTest);
+  prepare_out_dir(out_dir);
+
+  if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
+  const bool reproducible = recipe.train.seed().has_value();
+  const uint64_t seed = reproducible ? *recipe.train.seed() : seed_from_os();
+  torch::manual_seed(seed);
+  auto model = nn::make_model(recipe.model, train_set.num_classes);
+
+  if (progress != nullptr) {
+    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples\n",
+               recipe.run.name(), recipe.model.arch(), nn::count_parameters(*model),
+               train_set.size(), test_set.size());
+  }
+  RunOutcome outcome;
+  outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress);
+
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [key, value] : config::resolved_values(recipe)) values[key] = value;
+  auto& report = outcome.report;
+  report["dpforge_version"] = DPFORGE_VERSION;
+  report["recipe"] = {{"path", recipe.path}, {"name", recipe.run.name()}, {"values", values}};
+  report["model"] = {{"arch", recipe.model.arch()}, {"parameters", nn::count_parameters(*model)}};
+  report["data"] = {{"dataset", recipe.data.dataset()},
+                    {"root", data_root(recipe).string()},
+                    {"train_examples", train_set.size()},
+                    {"test_examples", test_set.size()}};
+  // A seed is reported only when the recipe chose it: an OS-drawn seed stays secret.
+  report["seed"] = reproducible ? nlohmann::json(seed) : nlohmann::json(nullptr);
+  report["reproducible"] = reproducible;
+  report["privacy"] = {{"enabled", false}};
+  report["epochs"] = metrics_json(outcome.result);
+  report["steps"] = outcome.result.steps;
+  report["test_accuracy"] = outcome.result.test_accuracy;
+  report["wall_seconds"] = outcome.result.wall_seconds;
+  report["versions"] = {{"dpforge", DPFORGE_VERSION},
+                        {"libtorch", TORCH_VERSION},
+                        {"fmt", FMT_VERSION},
+                        {"compiler", __VERSION__}};
+
+  save_state_dict(*model, out_dir / "model.pt");
+  write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");
+  return outcome;
+}
+
+}  // namespace dpforge::train

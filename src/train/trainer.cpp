@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/train/trainer.h"
+
+#include <chrono>
+
+#include <torch/torch.h>
+
+#include "dpforge/train/optimizer.h"
+#include "dpforge/train/progress.h"
+
+namespace dpforge::train {
+
+Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
+                    int64_t batch_size) {
+  torch::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < dataset.size(); begin += batch_size) {
+    const int64_t end = std::min(dataset.size(), begin + batch_size);
+    const auto logits = model->forward(dataset.images.slice(0, begin, end));
+    const auto labels = dataset.labels.slice(0, begin, end);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+  }
+  model->train(was_training);
+  const double n = static_cast<double>(std::max<int64_t>(1, dataset.size()));
+  return Evaluation{loss_sum / n, static_cast<double>(correct) / n};
+}
+
+TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
+                             const data::Dataset& train_set, const data::Dataset& test_set,
+                             uint64_t seed, std::FILE* progress) {
+  const auto& options = recipe.train;
+  const int64_t n = train_set.size();
+  const int64_t batch = std::min(options.batch_size(), n);
+  const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  auto optimizer = make_optimizer(options, model->parameters());
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
+  ProgressLine line(progress, steps_per_epoch * options.epochs());
+
+  const auto start = std::chrono::steady_clock::now();
+  TrainResult result;
+  model->train();
+  for (int64_t epoch = 1; epoch <= options.epochs(); ++epoch) {
+    const auto epoch_start = std::chrono::steady_clock::now();
+    const auto order = torch::randperm(n, generator, torch::kLong);
+    double loss_sum = 0;
+    int64_t correct = 0;
+    for (int64_t begin = 0; begin < n; begin += batch) {
+      const int64_t end = std::min(n, begin + batch);
+      set_lr(*optimizer, scheduled_lr(options, result.steps, steps_per_epoch * options.epochs()));
+      optimizer->zero_grad();
+      // Physical batches accumulate into one logical step; the loss is a mean over the logical
+      // batch so the step does not depend on how it was split.
+      for (int64_t chunk = begin; chunk < end; chunk += options.max_physical_batch()) {
+        const auto index = order.slice(0, chunk, std::min(end, chunk + options.max_physical_batch()));
+        const auto images = train_set.images.index_select(0, index);
+        const auto labels = train_set.labels.index_select(0, index);
+        const auto logits = model->forward(images);
+        const auto loss =
+            torch::nn::functional::cross_entropy(
+                logits, labels,
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+            static_cast<double>(end - begin);
+        loss.backward();
+        loss_sum += loss.item<double>() * static_cast<double>(end - begin);
+        correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+      }
+      optimizer->step();
+      ++result.steps;
+      line.update(epoch, options.epochs(), result.steps, loss_sum / static_cast<double>(end),
+                  static_cast<double>(correct) / static_cast<double>(end));
+    }
+    const auto test = evaluate(model, test_set);
+    EpochMetrics metrics;
+    metrics.epoch = epoch;
+    metrics.steps = result.steps;
+    metrics.train_loss = loss_sum / static_cast<double>(n);
+    metrics.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
+    metrics.test_loss = test.loss;
+    metrics.test_accuracy = test.accuracy;
+    metrics.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
+    result.epochs.push_back(metrics);
+    line.epoch_done(fmt::format(
+        "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  ({:.1f}s)",
+        epoch, options.epochs(), metrics.train_loss, 100 * metrics.train_accuracy,
+        metrics.test_loss, 100 * metrics.test_accuracy, metrics.seconds));
+  }
+  result.test_accuracy = result.epochs.empty() ? 0.0 : result.epochs.back().test_accuracy;
+  result.wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace dpforge::train

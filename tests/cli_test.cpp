@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+// The CLI contract scripts depend on: exit codes and messages (DESIGN.md "CLI contract").
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "dpforge/core/error.h"
+#include "test_util.h"
+
+namespace dpforge {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::run_command;
+using testing::TempDir;
+
+const std::string kCli = DPFORGE_CLI;
+const std::string kRecipes = std::string(DPFORGE_SOURCE_DIR) + "/recipes/";
+
+TEST(Cli, NoArgumentsOrUnknownCommandIsBadInput) {
+  EXPECT_EQ(run_command(kCli).exit_code, kExitBadInput);
+  const auto result = run_command(kCli + " frobnicate");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("unknown command 'frobnicate'"));
+}
+
+TEST(Cli, UnknownRecipeKeyExitsTwoNamingFileAndKey) {
+  TempDir dir;
+  testing::write_text(dir / "bad.ini", "[train]\nbatchsize = 10\n");
+  const auto result = run_command(kCli + " train " + (dir / "bad.ini").string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("bad.ini"), HasSubstr("train.batchsize"),
+                                   HasSubstr("train.batch_size")));
+}
+
+TEST(Cli, WrongTypeAndNegativeLrExitTwo) {
+  auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --set train.epochs=many");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("train.epochs = 'many'"));
+  result = run_command(kCli + " train " + kRecipes + "quickstart.ini --set train.lr=-3");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("train.lr = '-3'"), HasSubstr("> 0")));
+}
+
+TEST(Cli, MissingDataExitsTwoAndWritesNothing) {
+  TempDir dir;
+  const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --set data.root=" +
+                                  (dir / "nodata").string() + " --out " + (dir / "out").string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("apt-get install dataset-fashion-mnist"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+}
+
+TEST(Cli, UnknownFlagExitsTwo) {
+  const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --bogus");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("bogus"));
+}
+
+TEST(Cli, TrainsAQuickRecipeEndToEnd) {
+  TempDir dir;
+  const auto result = run_command(kCli + " train " + kRecipes +
+                                  "quickstart.ini --set data.train_subset=500 --set "
+                                  "data.test_subset=200 --set train.epochs=1 --out " +
+                                  (dir / "run").string());
+  EXPECT_EQ(result.exit_code, kExitOk) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("test accuracy"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "report.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "model.pt"));
+}
+
+TEST(Cli, KeysListsEveryKey) {
+  const auto result = run_command(kCli + " keys --markdown");
+  EXPECT_EQ(result.exit_code, kExitOk);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("`train.lr`"), HasSubstr("`privacy.enabled`")));
+}
+
+}  // namespace
+}  // namespace dpforge

@@ -1,0 +1,149 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/config/recipe.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "dpforge/core/error.h"
+#include "test_util.h"
+
+namespace dpforge::config {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::TempDir;
+using testing::write_text;
+
+std::string load_error(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  TempDir dir;
+  const auto path = dir / "bad.ini";
+  write_text(path, text);
+  try {
+    load_recipe(path.string(), overrides);
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+TEST(Recipe, ReadsTypedValuesAndKeepsDefaults) {
+  TempDir dir;
+  write_text(dir / "r.ini",
+             "# comment\n[model]\narch = mlp\n[train]\nlr = 0.05\nepochs=3\noptimizer = adamw\n"
+             "seed = 42\n[data]\ntrain_subset = 1000\n");
+  const auto recipe = load_recipe((dir / "r.ini").string());
+  EXPECT_EQ(recipe.model.arch(), "mlp");
+  EXPECT_DOUBLE_EQ(recipe.train.lr(), 0.05);
+  EXPECT_EQ(recipe.train.epochs(), 3);
+  EXPECT_EQ(recipe.train.optimizer(), "adamw");
+  ASSERT_TRUE(recipe.train.seed().has_value());
+  EXPECT_EQ(*recipe.train.seed(), 42U);
+  EXPECT_EQ(recipe.data.train_subset(), 1000);
+  EXPECT_EQ(recipe.train.batch_size(), TrainOptions().batch_size());
+  EXPECT_EQ(recipe.run.name(), "r");  // defaults to the file stem
+}
+
+TEST(Recipe, OverridesWinOverTheFile) {
+  TempDir dir;
+  write_text(dir / "r.ini", "[train]\nlr = 0.05\n");
+  const auto recipe = load_recipe((dir / "r.ini").string(), {"train.lr=0.5", "model.arch = mlp"});
+  EXPECT_DOUBLE_EQ(recipe.train.lr(), 0.5);
+  EXPECT_EQ(recipe.model.arch(), "mlp");
+}
+
+TEST(Recipe, UnknownKeyNamesFileKeyAndAllowedKeys) {
+  const auto message = load_error("[train]\nlearning_rate = 0.1\n");
+  EXPECT_THAT(message, AllOf(HasSubstr("bad.ini"), HasSubstr("unknown key 'train.learning_rate'"),
+                             HasSubstr("train.lr")));
+}
+
+TEST(Recipe, UnknownSectionListsSections) {
+  EXPECT_THAT(load_error("[optim]\nlr = 0.1\n"),
+              AllOf(HasSubstr("unknown key 'optim.lr'"), HasSubstr("[train]")));
+}
+
+TEST(Recipe, WrongTypeNamesKeyAndExpectedType) {
+  EXPECT_THAT(load_error("[train]\nepochs = ten\n"),
+              AllOf(HasSubstr("bad.ini"), HasSubstr("train.epochs = 'ten'"),
+                    HasSubstr("an integer in [1, 100000]")));
+  EXPECT_THAT(load_error("[privacy]\nenabled = maybe\n"),
+              HasSubstr("expected true or false"));
+}
+
+TEST(Recipe, NegativeLearningRateIsRejected) {
+  EXPECT_THAT(load_error("[train]\nlr = -0.1\n"),
+              AllOf(HasSubstr("train.lr = '-0.1'"), HasSubstr("a number > 0")));
+}
+
+TEST(Recipe, NonFiniteAndTrailingGarbageAreRejected) {
+  EXPECT_THAT(load_error("[train]\nlr = nan\n"), HasSubstr("train.lr = 'nan'"));
+  EXPECT_THAT(load_error("[train]\nlr = inf\n"), HasSubstr("train.lr = 'inf'"));
+  EXPECT_THAT(load_error("[train]\nepochs = 3x\n"), HasSubstr("train.epochs = '3x'"));
+  EXPECT_THAT(load_error("[train]\nepochs = 99999999999999999999\n"), HasSubstr("train.epochs"));
+}
+
+TEST(Recipe, EnumListsAllowedValues) {
+  EXPECT_THAT(load_error("[model]\narch = resnet50\n"),
+              AllOf(HasSubstr("model.arch = 'resnet50'"), HasSubstr("mlp, cnn_tanh, wrn16_4")));
+}
+
+TEST(Recipe, DuplicateKeyIsAnError) {
+  EXPECT_THAT(load_error("[train]\nlr = 0.1\nlr = 0.2\n"), HasSubstr("more than once"));
+}
+
+TEST(Recipe, BadOverrideNamesTheOverride) {
+  EXPECT_THAT(load_error("", {"train.lr=-1"}), HasSubstr("--set train.lr=-1"));
+  EXPECT_THAT(load_error("", {"train.lr"}), HasSubstr("expected section.key=value"));
+  EXPECT_THAT(load_error("", {"train.nope=1"}), HasSubstr("unknown key 'train.nope'"));
+}
+
+TEST(Recipe, MissingFileIsAClearError) {
+  try {
+    load_recipe("/nonexistent/recipe.ini");
+    FAIL() << "expected an error";
+  } catch (const InputError& error) {
+    EXPECT_THAT(error.what(), AllOf(HasSubstr("/nonexistent/recipe.ini"), HasSubstr("no such file")));
+  }
+}
+
+TEST(Recipe, EmptySeedMeansSeedFromTheOs) {
+  TempDir dir;
+  write_text(dir / "r.ini", "[train]\nseed =\n");
+  EXPECT_FALSE(load_recipe((dir / "r.ini").string()).train.seed().has_value());
+}
+
+TEST(Recipe, EveryShippedRecipeParses) {
+  int parsed = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::filesystem::path(DPFORGE_SOURCE_DIR) / "recipes")) {
+    if (entry.path().extension() != ".ini") continue;
+    SCOPED_TRACE(entry.path().string());
+    EXPECT_NO_THROW(load_recipe(entry.path().string()));
+    ++parsed;
+  }
+  EXPECT_GE(parsed, 2);
+}
+
+TEST(Recipe, EveryKeyIsDocumented) {
+  const std::string docs = testing::read_text(std::filesystem::path(DPFORGE_SOURCE_DIR) / "docs" / "recipes.md");
+  for (const auto& key : recipe_keys()) {
+    EXPECT_THAT(docs, HasSubstr("`" + key.key + "`")) << "docs/recipes.md lacks " << key.key;
+  }
+}
+
+TEST(Recipe, ResolvedValuesRoundTripThroughOverrides) {
+  Recipe original;
+  original.train.lr(0.25).epochs(7).seed(5);
+  original.model.arch("mlp");
+  std::vector<std::string> overrides;
+  for (const auto& [key, value] : resolved_values(original)) overrides.push_back(key + "=" + value);
+  Recipe copy;
+  apply_overrides(copy, overrides);
+  EXPECT_EQ(resolved_values(copy), resolved_values(original));
+}
+
+}  // namespace
+}  // namespace dpforge::config

@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dpforge/core/error.h"
+#include "dpforge/data/fashion_mnist.h"
+#include "dpforge/nn/models.h"
+#include "dpforge/train/run.h"
+#include "dpforge/train/trainer.h"
+#include "test_util.h"
+
+namespace dpforge::train {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::TempDir;
+
+config::Recipe small_recipe() {
+  config::Recipe recipe;
+  recipe.run.name("small");
+  recipe.data.train_subset(2000).subset("random").test_subset(1000);
+  recipe.model.arch("mlp").mlp_hidden(64);
+  recipe.train.epochs(3).batch_size(64).max_physical_batch(32).optimizer("adam").lr(2e-3).seed(1);
+  return recipe;
+}
+
+TEST(Evaluate, CountsCorrectPredictions) {
+  // A model that always answers class 3 is right exactly on the class-3 examples.
+  torch::nn::Sequential constant(torch::nn::Flatten(), torch::nn::Linear(4, 10));
+  {
+    torch::NoGradGuard no_grad;
+    constant->parameters()[0].zero_();
+    constant->parameters()[1].zero_();
+    constant->parameters()[1][3] = 1.0;
+  }
+  data::Dataset data{torch::zeros({8, 1, 2, 2}), torch::tensor({3, 3, 1, 3, 0, 2, 3, 9}), 10};
+  EXPECT_DOUBLE_EQ(evaluate(constant, data, 3).accuracy, 4.0 / 8.0);
+}
+
+TEST(Train, LearnsFashionMnistSubsetAndWritesAReport) {
+  TempDir dir;
+  const auto recipe = small_recipe();
+  const auto outcome = run_training(recipe, dir / "run", nullptr);
+  EXPECT_EQ(outcome.result.epochs.size(), 3U);
+  EXPECT_EQ(outcome.result.steps, 3 * ((2000 + 63) / 64));
+  EXPECT_GT(outcome.result.test_accuracy, 0.70);  // chance is 0.10
+
+  const auto report = nlohmann::json::parse(testing::read_text(dir / "run" / "report.json"));
+  EXPECT_EQ(report["recipe"]["values"]["model.arch"], "mlp");
+  EXPECT_EQ(report["seed"], 1);
+  EXPECT_EQ(report["reproducible"], true);
+  EXPECT_EQ(report["privacy"]["enabled"], false);
+  EXPECT_DOUBLE_EQ(report["test_accuracy"].get<double>(), outcome.result.test_accuracy);
+  EXPECT_EQ(report["epochs"].size(), 3U);
+  EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json.partial"));
+}
+
+TEST(Train, SameSeedSameWeightsAndPhysicalSplitDoesNotChangeTheStep) {
+  TempDir dir;
+  auto recipe = small_recipe();
+  recipe.train.epochs(1);
+  run_training(recipe, dir / "a", nullptr);
+  run_training(recipe, dir / "b", nullptr);
+  EXPECT_EQ(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "b" / "model.pt"));
+
+  // Accumulating 2 physical batches of 32 equals one batch of 64, up to float summation order.
+  recipe.train.max_physical_batch(64);
+  const auto whole = run_training(recipe, dir / "c", nullptr);
+  recipe.train.max_physical_batch(32);
+  const auto split = run_training(recipe, dir / "d", nullptr);
+  EXPECT_NEAR(whole.result.epochs[0].train_loss, split.result.epochs[0].train_loss, 1e-4);
+}
+
+TEST(Train, RefusesToOverwriteAFinishedRun) {
+  TempDir dir;
+  auto recipe = small_recipe();
+  recipe.train.epochs(1);
+  run_training(recipe, dir / "run", nullptr);
+  try {
+    run_training(recipe, dir / "run", nullptr);
+    FAIL() << "expected an error";
+  } catch (const InputError& error) {
+    EXPECT_THAT(error.what(), HasSubstr("already holds a finished run"));
+  }
+}
+
+TEST(Train, BadDataRootLeavesNoOutputFolder) {
+  TempDir dir;
+  auto recipe = small_recipe();
+  recipe.data.root("/nonexistent/data");
+  EXPECT_THROW(run_training(recipe, dir / "run", nullptr), InputError);
+  EXPECT_FALSE(std::filesystem::exists(dir / "run"));
+}
+
+TEST(Train, ModelFileLoadsInPythonPyTorch) {
+  const std::string python = DPFORGE_PYTHON;
+  if (python.empty() || !std::filesystem::exists(python)) {
+    GTEST_SKIP() << "no Python with torch configured (DPFORGE_PYTHON)";
+  }
+  TempDir dir;
+  auto recipe = small_recipe();
+  recipe.model.arch("cnn_tanh");
+  recipe.train.epochs(1);
+  run_training(recipe, dir / "run", nullptr);
+  // Python rebuilds the same architecture, loads the weights strictly (weights_only load) and must
+  // reproduce the accuracy dpforge reported on the same test examples.
+  const std::string script = R"PY(
+import gzip, json, sys, numpy as np, torch, torch.nn as nn
+run, data = sys.argv[1], sys.argv[2]
+state = torch.load(run + "/model.pt", weights_only=True)
+model = nn.Sequential(nn.Conv2d(1, 16, 8, 2, padding=2), nn.Tanh(), nn.MaxPool2d(2, 1),
+                      nn.Conv2d(16, 32, 4, 2), nn.Tanh(), nn.MaxPool2d(2, 1), nn.Flatten(),
+                      nn.Linear(512, 32), nn.Tanh(), nn.Linear(32, 10))
+model.load_state_dict(state, strict=True)
+with gzip.open(data + "/t10k-images-idx3-ubyte.gz") as f:
+    x = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=16).copy()).float().div(255).view(-1, 1, 28, 28)[:1000]
+with gzip.open(data + "/t10k-labels-idx1-ubyte.gz") as f:
+    y = torch.from_numpy(np.frombuffer(f.read(), np.uint8, offset=8).copy()).long()[:1000]
+with torch.no_grad():
+    acc = (model(x).argmax(1) == y).float().mean().item()
+reported = json.load(open(run + "/report.json"))["test_accuracy"]
+print("python accuracy", acc, "reported", reported)
+sys.exit(0 if abs(acc - reported) < 1e-6 else 1)
+)PY";
+  testing::write_text(dir / "check.py", script);
+  const auto result =
+      testing::run_command(python + " " + (dir / "check.py").string() + " " + (dir / "run").string() +
+                           " " + data::default_fashion_mnist_root().string());
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+}  // namespace
+}  // namespace dpforge::train
