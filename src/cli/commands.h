@@ -8,5 +8,7 @@ namespace dpforge::cli {
 
 int train_command(const std::vector<std::string>& args);
 int keys_command(const std::vector<std::string>& args);
+int budget_command(const std::vector<std::string>& args);
+int calibrate_command(const std::vector<std::string>& args);
 
 }  // namespace dpforge::cli

@@ -14,6 +14,10 @@ constexpr const char* kUsage =
     "usage: dpforge <command> [options]\n"
     "commands:\n"
     "  train RECIPE [--set section.key=value]... [--out DIR]   train a recipe, write DIR/report.json\n"
+    "  budget --sample-rate Q --noise-multiplier S --steps T --delta D [--accountant A] [--json]\n"
+    "                                                          epsilon spent by DP-SGD\n"
+    "  calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]\n"
+    "                                                          noise multiplier for a target epsilon\n"
     "  keys [--markdown]                                       list every recipe key\n"
     "exit codes: 0 ok, 1 failure, 2 bad input, 3 audit found a violation\n";
 
@@ -29,11 +33,13 @@ int main(int argc, char** argv) {
   try {
     if (command == "train") return dpforge::cli::train_command(args);
     if (command == "keys") return dpforge::cli::keys_command(args);
+    if (command == "budget") return dpforge::cli::budget_command(args);
+    if (command == "calibrate") return dpforge::cli::calibrate_command(args);
     if (command == "--help" || command == "-h" || command == "help") {
       fmt::print("{}", kUsage);
       return dpforge::kExitOk;
     }
-    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, keys\n{}", command, kUsage);
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, budget, calibrate, keys\n{}", command, kUsage);
     return dpforge::kExitBadInput;
   } catch (const dpforge::InputError& error) {
     fmt::print(stderr, "dpforge: error: {}\n", error.what());

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: Apache-2.0
+// An accountant remembers every step of the Poisson-subsampled Gaussian mechanism that was taken
+// and turns that history into ε for a δ. The history is the whole state: it is what a checkpoint
+// saves, so a resumed run reports ε over every step actually taken (DESIGN invariant 6).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "dpforge/privacy/rdp.h"
+
+namespace dpforge::privacy {
+
+/// `count` consecutive steps with noise multiplier σ and Poisson sampling rate q.
+struct SgmSteps {
+  double noise_multiplier = 0;
+  double sample_rate = 0;
+  int64_t count = 0;
+  bool operator==(const SgmSteps&) const = default;
+};
+
+class Accountant {
+ public:
+  virtual ~Accountant() = default;
+  /// "rdp" or "pld".
+  virtual std::string name() const = 0;
+  /// Smallest ε such that every step so far is (ε, δ)-DP together; 0 before any step.
+  virtual double epsilon(double delta) const = 0;
+
+  /// Records `count` steps; consecutive steps with equal (σ, q) are merged.
+  void compose(double noise_multiplier, double sample_rate, int64_t count = 1);
+  const std::vector<SgmSteps>& history() const { return history_; }
+  int64_t steps() const;
+
+  nlohmann::json to_json() const;
+  /// Rebuilds an accountant saved by to_json (its name picks the kind).
+  static std::unique_ptr<Accountant> from_json(const nlohmann::json& json);
+
+ protected:
+  std::vector<SgmSteps> history_;
+};
+
+/// RDP accountant over an order grid (default: default_rdp_orders()).
+class RdpAccountant final : public Accountant {
+ public:
+  explicit RdpAccountant(std::vector<double> orders = default_rdp_orders(),
+                         RdpConversion conversion = RdpConversion::kImproved);
+  std::string name() const override { return "rdp"; }
+  double epsilon(double delta) const override;
+  EpsilonAndOrder epsilon_and_order(double delta) const;
+  /// The composed RDP curve ε_α over orders().
+  std::vector<double> rdp_curve() const;
+  const std::vector<double>& orders() const { return orders_; }
+
+ private:
+  std::vector<double> orders_;
+  RdpConversion conversion_;
+};
+
+/// The accountants by name; throws std::invalid_argument listing the allowed names.
+std::unique_ptr<Accountant> make_accountant(const std::string& name);
+std::vector<std::string> accountant_names();
+
+}  // namespace dpforge::privacy

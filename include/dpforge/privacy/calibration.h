@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: Apache-2.0
+// Inverting an accountant: the noise for a target ε, the steps a budget allows. ε is antitone in
+// the noise multiplier and monotone in steps, so bisection converges to the exact root; results are
+// always on the private side of it (ε(result) ≤ target).
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace dpforge::privacy {
+
+/// ε after `steps` steps of (σ, q) under the named accountant.
+double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
+                   int64_t steps, double delta);
+
+/// Relative width of the final bisection bracket on σ.
+inline constexpr double kNoiseCalibrationTolerance = 1e-6;
+
+/// Smallest σ (within kNoiseCalibrationTolerance, rounded up) with ε(σ) ≤ target_epsilon.
+/// Throws std::domain_error if no σ ≤ 1e4 reaches the target.
+double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
+                                  double delta, double sample_rate, int64_t steps);
+
+/// Largest number of steps with ε ≤ target_epsilon (0 if even one step exceeds it).
+int64_t max_steps_within(const std::string& accountant, double target_epsilon, double delta,
+                         double sample_rate, double noise_multiplier, int64_t limit = 100'000'000);
+
+}  // namespace dpforge::privacy

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/privacy/calibration.h"
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "dpforge/privacy/accountant.h"
+
+namespace dpforge::privacy {
+
+double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
+                   int64_t steps, double delta) {
+  auto instance = make_accountant(accountant);
+  instance->compose(noise_multiplier, sample_rate, steps);
+  return instance->epsilon(delta);
+}
+
+double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
+                                  double delta, double sample_rate, int64_t steps) {
+  if (!(target_epsilon > 0)) throw std::domain_error("target epsilon must be > 0");
+  constexpr double kMaxNoise = 1e4;
+  auto epsilon = [&](double sigma) { return epsilon_for(accountant, sigma, sample_rate, steps, delta); };
+  double high = 1.0;
+  while (epsilon(high) > target_epsilon) {
+    high *= 2;
+    if (high > kMaxNoise) {
+      throw std::domain_error("no noise multiplier up to 1e4 reaches epsilon " +
+                              std::to_string(target_epsilon) + " at this delta, sample rate and steps");
+    }
+  }
+  double low = high / 2;
+  while (low > 1e-3 && epsilon(low) <= target_epsilon) {
+    high = low;
+    low /= 2;
+  }
+  // Invariant: ε(high) ≤ target < ε(low).
+  while ((high - low) > kNoiseCalibrationTolerance * high) {
+    const double middle = 0.5 * (low + high);
+    (epsilon(middle) <= target_epsilon ? high : low) = middle;
+  }
+  return high;
+}
+
+int64_t max_steps_within(const std::string& accountant, double target_epsilon, double delta,
+                         double sample_rate, double noise_multiplier, int64_t limit) {
+  auto within = [&](int64_t steps) {
+    return epsilon_for(accountant, noise_multiplier, sample_rate, steps, delta) <= target_epsilon;
+  };
+  if (!within(1)) return 0;
+  int64_t good = 1, bad = 2;
+  while (within(bad)) {
+    good = bad;
+    if (bad >= limit) return limit;
+    bad = std::min(limit, bad * 2);
+  }
+  while (bad - good > 1) {
+    const int64_t middle = good + (bad - good) / 2;
+    (within(middle) ? good : bad) = middle;
+  }
+  return good;
+}
+
+}  // namespace dpforge::privacy
