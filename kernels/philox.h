@@ -24,22 +24,27 @@ DPF_HOST_DEVICE void philox_mulhilo(uint32_t a, uint32_t b, uint32_t& hi, uint32
   lo = static_cast<uint32_t>(product);
 }
 
-// One Philox4x32-10 block: 4 independent uniform 32-bit words for counter `block` under key `seed`.
-DPF_HOST_DEVICE Philox4 philox4x32_10(uint64_t seed, uint64_t block) {
+// Philox4x32-10 on a full 128-bit counter and 64-bit key (Random123's philox4x32_R(10, ctr, key)).
+DPF_HOST_DEVICE Philox4 philox4x32_10(Philox4 counter, uint32_t key0, uint32_t key1) {
   constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
   constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
-  uint32_t c0 = static_cast<uint32_t>(block), c1 = static_cast<uint32_t>(block >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  uint32_t c0 = counter.v[0], c1 = counter.v[1], c2 = counter.v[2], c3 = counter.v[3];
   for (int round = 0; round < 10; ++round) {
     uint32_t hi0, lo0, hi1, lo1;
     philox_mulhilo(kMul0, c0, hi0, lo0);
     philox_mulhilo(kMul1, c2, hi1, lo1);
-    const uint32_t n0 = hi1 ^ c1 ^ k0, n1 = lo1, n2 = hi0 ^ c3 ^ k1, n3 = lo0;
+    const uint32_t n0 = hi1 ^ c1 ^ key0, n1 = lo1, n2 = hi0 ^ c3 ^ key1, n3 = lo0;
     c0 = n0; c1 = n1; c2 = n2; c3 = n3;
-    k0 += kWeyl0;
-    k1 += kWeyl1;
+    key0 += kWeyl0;
+    key1 += kWeyl1;
   }
   return Philox4{{c0, c1, c2, c3}};
+}
+
+// Block `block` of stream `seed`: 4 independent uniform 32-bit words (counter = block, key = seed).
+DPF_HOST_DEVICE Philox4 philox4x32_10(uint64_t seed, uint64_t block) {
+  const Philox4 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0, 0}};
+  return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
 // Box–Muller on two words. u1 lies in (0, 1] so log(u1) is finite; computed in double so the

@@ -8,6 +8,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/privacy/calibration.h"
 #include "dpforge/train/run.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
@@ -130,6 +131,73 @@ sys.exit(0 if abs(acc - reported) < 1e-6 else 1)
       testing::run_command(python + " " + (dir / "check.py").string() + " " + (dir / "run").string() +
                            " " + data::default_fashion_mnist_root().string());
   EXPECT_EQ(result.exit_code, 0) << result.output;
+}
+
+}  // namespace
+}  // namespace dpforge::train
+
+namespace dpforge::train {
+namespace {
+
+config::Recipe small_private_recipe() {
+  auto recipe = small_recipe();
+  recipe.train.epochs(2).batch_size(200).max_physical_batch(64).optimizer("sgd").lr(2.0).momentum(0.9);
+  recipe.privacy.enabled(true).max_grad_norm(0.5).target_epsilon(8.0).delta(1e-5);
+  return recipe;
+}
+
+TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
+  TempDir dir;
+  const auto outcome = run_training(small_private_recipe(), dir / "run", nullptr);
+  const auto& privacy = outcome.report["privacy"];
+  EXPECT_EQ(privacy["enabled"], true);
+  EXPECT_LE(privacy["epsilon"].get<double>(), 8.0);
+  EXPECT_GT(privacy["epsilon"].get<double>(), 7.9);  // calibration lands on the budget
+  EXPECT_EQ(privacy["steps"], 20);                   // ceil(2 epochs / q), q = 200/2000
+  EXPECT_EQ(privacy["planned_steps"], 20);
+  EXPECT_DOUBLE_EQ(privacy["sample_rate"].get<double>(), 0.1);
+  EXPECT_EQ(privacy["accountant_state"]["history"][0]["count"], 20);
+  EXPECT_EQ(privacy["sampling"], "poisson");
+  // The reported ε is the accountant's, recomputed independently from the reported σ, q, steps.
+  EXPECT_NEAR(privacy["epsilon"].get<double>(),
+              privacy::epsilon_for("rdp", privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
+  EXPECT_GT(outcome.result.test_accuracy, 0.3);  // learns something despite the noise
+}
+
+TEST(PrivateTrain, SameSeedReproducesTheRunBitForBit) {
+  TempDir dir;
+  auto recipe = small_private_recipe();
+  recipe.train.epochs(1);
+  run_training(recipe, dir / "a", nullptr);
+  run_training(recipe, dir / "b", nullptr);
+  EXPECT_EQ(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "b" / "model.pt"));
+  recipe.train.seed(std::nullopt);  // OS seeds: different noise
+  run_training(recipe, dir / "c", nullptr);
+  EXPECT_NE(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "c" / "model.pt"));
+  const auto report = nlohmann::json::parse(testing::read_text(dir / "c" / "report.json"));
+  EXPECT_TRUE(report["seed"].is_null());
+  EXPECT_EQ(report["reproducible"], false);
+}
+
+TEST(PrivateTrain, LedgerStopsBeforeTheBudgetIsExceeded) {
+  TempDir dir;
+  auto recipe = small_private_recipe();
+  recipe.privacy.noise_multiplier(0.8).target_epsilon(3.0);  // this σ cannot last 20 steps
+  const auto outcome = run_training(recipe, dir / "run", nullptr);
+  const auto& privacy = outcome.report["privacy"];
+  EXPECT_EQ(privacy["stopped_by_budget"], true);
+  EXPECT_LE(privacy["epsilon"].get<double>(), 3.0);
+  const int64_t steps = privacy["steps"].get<int64_t>();
+  EXPECT_LT(steps, 20);
+  EXPECT_GT(privacy::epsilon_for("rdp", 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
+}
+
+TEST(PrivateTrain, RefusesBatchLargerThanTheData) {
+  TempDir dir;
+  auto recipe = small_private_recipe();
+  recipe.train.batch_size(5000);
+  EXPECT_THAT([&] { run_training(recipe, dir / "run", nullptr); },
+              ::testing::ThrowsMessage<InputError>(HasSubstr("train.batch_size = 5000")));
 }
 
 }  // namespace

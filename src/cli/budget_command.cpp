@@ -65,7 +65,7 @@ Common read_common(const po::variables_map& values, const char* command) {
       throw_input_error("dpforge {}: --epochs needs --dataset-size", command);
     }
     if (!(epochs > 0)) throw_input_error("dpforge {}: --epochs {} is invalid: allowed > 0", command, epochs);
-    common.steps = static_cast<int64_t>(std::ceil(epochs / common.sample_rate - 1e-9));
+    common.steps = privacy::steps_for_epochs(epochs, common.sample_rate);
   }
   if (common.steps < 1) {
     throw_input_error("dpforge {}: --steps {} is invalid: allowed integers >= 1", command, common.steps);

@@ -51,10 +51,21 @@ int train_command(const std::vector<std::string>& args) {
                                 : std::filesystem::path("runs") / (recipe.run.name() + "-" + timestamp());
 
   const auto outcome = train::run_training(recipe, out_dir, stderr);
-  fmt::print("{}: test accuracy {:.2f}% after {} steps in {:.1f}s; privacy: none (non-private "
-             "training)\nreport: {}\n",
+  const auto& privacy = outcome.report["privacy"];
+  const std::string privacy_line =
+      privacy["enabled"].get<bool>()
+          ? fmt::format("({:.4g}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
+                        privacy["epsilon"].get<double>(), privacy["delta"].get<double>(),
+                        privacy["accountant"].get<std::string>(),
+                        privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
+                        privacy["steps"].get<int64_t>(),
+                        outcome.report["reproducible"].get<bool>()
+                            ? "; seeded run: reproducible, so its noise is known - not for release"
+                            : "")
+          : std::string("none (non-private training)");
+  fmt::print("{}: test accuracy {:.2f}% after {} steps in {:.1f}s\nprivacy: {}\nreport: {}\n",
              recipe.run.name(), 100 * outcome.result.test_accuracy, outcome.result.steps,
-             outcome.result.wall_seconds, (out_dir / "report.json").string());
+             outcome.result.wall_seconds, privacy_line, (out_dir / "report.json").string());
   return kExitOk;
 }
 

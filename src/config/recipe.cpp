@@ -213,6 +213,33 @@ const std::vector<KeySpec>& key_table() {
       bool_key("privacy.enabled", "Train with DP-SGD.",
                [](const Recipe& r) { return r.privacy.enabled(); },
                [](Recipe& r, bool v) { r.privacy.enabled(v); }),
+      float_key("privacy.max_grad_norm", 0, true, kInf,
+                "Clipping norm C: every example's gradient is scaled to norm <= C before summing.",
+                [](const Recipe& r) { return r.privacy.max_grad_norm(); },
+                [](Recipe& r, double v) { r.privacy.max_grad_norm(v); }),
+      float_key("privacy.noise_multiplier", 0, false, 1e6,
+                "Noise multiplier sigma (noise std on the clipped sum = sigma * C). 0: calibrate it "
+                "from privacy.target_epsilon. With both set, training uses this sigma and stops "
+                "before a step would exceed target_epsilon.",
+                [](const Recipe& r) { return r.privacy.noise_multiplier(); },
+                [](Recipe& r, double v) { r.privacy.noise_multiplier(v); }),
+      float_key("privacy.target_epsilon", 0, false, 1e6,
+                "Privacy budget epsilon for the whole run; sigma is calibrated so the run ends at "
+                "or below it, and no step beyond it is taken. 0: no target (then give sigma).",
+                [](const Recipe& r) { return r.privacy.target_epsilon(); },
+                [](Recipe& r, double v) { r.privacy.target_epsilon(v); }),
+      float_key("privacy.delta", 0, true, 1, "delta of (epsilon, delta)-DP; choose delta << 1/N.",
+                [](const Recipe& r) { return r.privacy.delta(); },
+                [](Recipe& r, double v) { r.privacy.delta(v); }),
+      enum_key("privacy.clipping", {"flat", "per_layer", "automatic"},
+               "flat: one norm over all parameters; per_layer: each of L layers to C/sqrt(L); "
+               "automatic: every gradient scaled by C/(norm + 0.01) (Bu et al. 2023).",
+               [](const Recipe& r) { return r.privacy.clipping(); },
+               [](Recipe& r, const std::string& v) { r.privacy.clipping(v); }),
+      enum_key("privacy.accountant", {"rdp"},
+               "Accountant for the reported epsilon and the calibration (see docs/privacy.md).",
+               [](const Recipe& r) { return r.privacy.accountant(); },
+               [](Recipe& r, const std::string& v) { r.privacy.accountant(v); }),
       bool_key("audit.enabled", "Audit the privacy claim empirically after training.",
                [](const Recipe& r) { return r.audit.enabled(); },
                [](Recipe& r, bool v) { r.audit.enabled(v); }),
@@ -250,11 +277,16 @@ void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
 
 // Cross-key rules that no single key can check.
 void validate(const Recipe& recipe, const std::string& origin) {
-  if (recipe.privacy.enabled()) {
+  const auto& privacy = recipe.privacy;
+  if (privacy.enabled() && privacy.noise_multiplier() == 0 && privacy.target_epsilon() == 0) {
     throw_input_error(
-        "{}: privacy.enabled = true is not available in this build yet (the DP-SGD engine lands "
-        "with issue 3); allowed: false",
+        "{}: privacy.enabled = true needs privacy.target_epsilon > 0 (sigma is calibrated to it) "
+        "or privacy.noise_multiplier > 0 (or both: that sigma, stopping at the budget)",
         origin);
+  }
+  if (privacy.delta() >= 1) {
+    throw_input_error("{}: privacy.delta = {} is invalid: expected a number in (0, 1)", origin,
+                      privacy.delta());
   }
   if (recipe.audit.enabled()) {
     throw_input_error(

@@ -9,6 +9,14 @@
 
 namespace dpforge::privacy {
 
+int64_t steps_for_epochs(double epochs, double sample_rate) {
+  if (!(epochs > 0) || !(sample_rate > 0 && sample_rate <= 1)) {
+    throw std::domain_error("steps_for_epochs: need epochs > 0 and sample_rate in (0, 1]");
+  }
+  // The 1e-9 keeps exact ratios such as 2 / 0.01 from rounding up to 201.
+  return static_cast<int64_t>(std::ceil(epochs / sample_rate * (1 - 1e-12) - 1e-9));
+}
+
 double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta) {
   auto instance = make_accountant(accountant);

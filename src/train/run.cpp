@@ -14,6 +14,7 @@
 #include "dpforge/core/files.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/nn/models.h"
+#include "kernels/philox.h"
 
 #ifndef DPFORGE_VERSION
 #define DPFORGE_VERSION "unknown"
@@ -51,6 +52,41 @@ void prepare_out_dir(const std::filesystem::path& out_dir) {
     throw_input_error("--out {}: already holds a finished run (report.json); choose another folder",
                       out_dir.string());
   }
+}
+
+// Independent streams for the sampler and the noise. With a recipe seed both are derived from it
+// (reproducible, so the noise is known to whoever knows the seed); otherwise each comes from the
+// OS and is never written anywhere.
+PrivateSeeds private_seeds(bool reproducible, uint64_t seed) {
+  if (!reproducible) return PrivateSeeds{seed_from_os(), seed_from_os()};
+  auto derive = [seed](uint64_t purpose) {
+    const auto bits = kernels::philox4x32_10(seed, purpose);
+    return (static_cast<uint64_t>(bits.v[0]) << 32) | bits.v[1];
+  };
+  return PrivateSeeds{derive(1), derive(2)};
+}
+
+nlohmann::json privacy_json(const PrivacySummary& p) {
+  return {{"enabled", true},
+          {"epsilon", p.epsilon},
+          {"delta", p.delta},
+          {"accountant", p.accountant},
+          {"rdp_order", p.rdp_order},
+          {"target_epsilon", p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
+          {"noise_multiplier", p.noise_multiplier},
+          {"sample_rate", p.sample_rate},
+          {"expected_batch_size", p.expected_batch_size},
+          {"max_grad_norm", p.max_grad_norm},
+          {"clipping", p.clipping},
+          {"steps", p.steps},
+          {"planned_steps", p.planned_steps},
+          {"stopped_by_budget", p.stopped_by_budget},
+          {"empty_batches", p.empty_batches},
+          {"examples_dropped_nonfinite", p.examples_dropped_nonfinite},
+          {"sampling", "poisson"},
+          {"adjacency", "add_or_remove_one"},
+          {"train_metrics_private", false},
+          {"accountant_state", p.accountant_state}};
 }
 
 nlohmann::json metrics_json(const TrainResult& result) {
@@ -119,7 +155,13 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                train_set.size(), test_set.size());
   }
   RunOutcome outcome;
-  outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress);
+  PrivacySummary privacy;
+  if (recipe.privacy.enabled()) {
+    outcome.result = train_private(recipe, model, train_set, test_set,
+                                   private_seeds(reproducible, seed), progress, privacy);
+  } else {
+    outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress);
+  }
 
   nlohmann::json values = nlohmann::json::object();
   for (const auto& [key, value] : config::resolved_values(recipe)) values[key] = value;
@@ -134,7 +176,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   // A seed is reported only when the recipe chose it: an OS-drawn seed stays secret.
   report["seed"] = reproducible ? nlohmann::json(seed) : nlohmann::json(nullptr);
   report["reproducible"] = reproducible;
-  report["privacy"] = {{"enabled", false}};
+  report["privacy"] = recipe.privacy.enabled() ? privacy_json(privacy) : nlohmann::json{{"enabled", false}};
   report["epochs"] = metrics_json(outcome.result);
   report["steps"] = outcome.result.steps;
   report["test_accuracy"] = outcome.result.test_accuracy;

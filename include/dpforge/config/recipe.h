@@ -65,6 +65,18 @@ struct TrainOptions {
 struct PrivacyOptions {
   /// Train with DP-SGD.
   DPF_ARG(bool, enabled) = false;
+  /// Clipping norm C of per-example gradients.
+  DPF_ARG(double, max_grad_norm) = 1.0;
+  /// σ: noise std on the clipped sum is σ·C. 0 = calibrate from target_epsilon.
+  DPF_ARG(double, noise_multiplier) = 0.0;
+  /// Privacy budget ε for the whole run: σ is calibrated to it (when noise_multiplier = 0), and
+  /// no step that would exceed it is taken. 0 = no budget (then give σ).
+  DPF_ARG(double, target_epsilon) = 0.0;
+  DPF_ARG(double, delta) = 1e-5;
+  /// flat | per_layer | automatic.
+  DPF_ARG(std::string, clipping) = "flat";
+  /// rdp (pld lands with the accountant issue).
+  DPF_ARG(std::string, accountant) = "rdp";
 };
 
 struct AuditOptions {

@@ -85,4 +85,46 @@ class GroupNormImpl : public torch::nn::Cloneable<GroupNormImpl> {
 };
 TORCH_MODULE(GroupNorm);
 
+struct LayerNormOptions {
+  explicit LayerNormOptions(std::vector<int64_t> normalized_shape)
+      : normalized_shape_(std::move(normalized_shape)) {}
+  DPF_ARG(std::vector<int64_t>, normalized_shape);
+  DPF_ARG(double, eps) = 1e-5;
+  DPF_ARG(bool, elementwise_affine) = true;
+};
+
+/// LayerNorm over the trailing `normalized_shape` dimensions of each example.
+class LayerNormImpl : public torch::nn::Cloneable<LayerNormImpl> {
+ public:
+  explicit LayerNormImpl(LayerNormOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& input);
+
+  LayerNormOptions options;
+  torch::Tensor weight;
+  torch::Tensor bias;
+};
+TORCH_MODULE(LayerNorm);
+
+struct EmbeddingOptions {
+  EmbeddingOptions(int64_t num_embeddings, int64_t embedding_dim)
+      : num_embeddings_(num_embeddings), embedding_dim_(embedding_dim) {}
+  DPF_ARG(int64_t, num_embeddings);
+  DPF_ARG(int64_t, embedding_dim);
+  /// Index whose row is never updated (and contributes nothing to gradient norms); -1: none.
+  DPF_ARG(int64_t, padding_idx) = -1;
+};
+
+/// Lookup table: B x T int64 indices → B x T x D. Initialized N(0, 1) like torch.nn.Embedding.
+class EmbeddingImpl : public torch::nn::Cloneable<EmbeddingImpl> {
+ public:
+  explicit EmbeddingImpl(EmbeddingOptions options);
+  void reset() override;
+  torch::Tensor forward(const torch::Tensor& indices);
+
+  EmbeddingOptions options;
+  torch::Tensor weight;
+};
+TORCH_MODULE(Embedding);
+
 }  // namespace dpforge::nn

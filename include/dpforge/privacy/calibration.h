@@ -8,6 +8,10 @@
 
 namespace dpforge::privacy {
 
+/// The one definition of steps used everywhere (trainer, CLI): ceil(epochs / q) = ceil(epochs·N /
+/// expected batch). Rounding up means the reported ε covers at least the requested epochs.
+int64_t steps_for_epochs(double epochs, double sample_rate);
+
 /// ε after `steps` steps of (σ, q) under the named accountant.
 double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta);

@@ -2,7 +2,10 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include <torch/nn/modules/container/sequential.h>
 
@@ -44,5 +47,38 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const data::Dataset& test_set,
                              uint64_t seed, std::FILE* progress);
+
+/// What a private run spent and how: the `privacy` object of report.json.
+struct PrivacySummary {
+  double noise_multiplier = 0;
+  double sample_rate = 0;
+  double expected_batch_size = 0;
+  double max_grad_norm = 0;
+  double delta = 0;
+  double epsilon = 0;            // accountant's ε over every step taken
+  double rdp_order = 0;          // optimal order, for the rdp accountant
+  double target_epsilon = 0;     // 0 = none
+  std::string clipping;
+  std::string accountant;
+  int64_t steps = 0;             // steps taken
+  int64_t planned_steps = 0;     // steps the recipe asked for
+  int64_t empty_batches = 0;     // logical batches with no example (still noised and counted)
+  int64_t examples_dropped_nonfinite = 0;
+  bool stopped_by_budget = false;
+  nlohmann::json accountant_state;
+};
+
+/// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.
+struct PrivateSeeds {
+  uint64_t sampler = 0;
+  uint64_t noise = 0;
+};
+
+/// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
+/// Gaussian noise calibrated to privacy.target_epsilon (or the given σ), the accountant's ε
+/// checked before every step so a target budget is never exceeded.
+TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
+                          const data::Dataset& train_set, const data::Dataset& test_set,
+                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy);
 
 }  // namespace dpforge::train

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+// Poisson sampling (DESIGN invariant 1): every step, each of the N examples joins the batch
+// independently with probability q. The batch size is Binomial(N, q) and may be 0; that is what
+// the subsampled-Gaussian accountants assume, so no other batching may be used under DP.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "dpforge/dp/noise.h"
+
+namespace dpforge::data {
+
+class PoissonSampler {
+ public:
+  PoissonSampler(int64_t dataset_size, double sample_rate, uint64_t seed);
+  /// Indices of the next logical batch, ascending. O(qN) per call: gaps between chosen examples
+  /// are drawn as Geometric(q) skips, not N coin flips.
+  std::vector<int64_t> next();
+  int64_t dataset_size() const { return dataset_size_; }
+  double sample_rate() const { return sample_rate_; }
+
+ private:
+  int64_t dataset_size_;
+  double sample_rate_;
+  dp::PhiloxUniform uniform_;
+};
+
+}  // namespace dpforge::data

@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: Apache-2.0
+// Gaussian noise for DP-SGD from a counter-based generator. A stream is named by (seed, block):
+// block b holds standard normals 4b … 4b+3 (Philox4x32-10 + Box–Muller, kernels/philox.h), so the
+// CPU and CUDA implementations draw identical values and a (seed, offset) pair reproduces a run.
+#pragma once
+#include <cstdint>
+
+#include <torch/types.h>
+
+namespace dpforge::dp {
+
+/// Hands out disjoint ranges of one Philox stream; its whole state is (seed, next_block).
+class NoiseGenerator {
+ public:
+  explicit NoiseGenerator(uint64_t seed, uint64_t next_block = 0)
+      : seed_(seed), next_block_(next_block) {}
+  /// Reserves the blocks for `count` normals and returns the first one.
+  uint64_t reserve(int64_t count) {
+    const uint64_t first = next_block_;
+    next_block_ += static_cast<uint64_t>((count + 3) / 4);
+    return first;
+  }
+  uint64_t seed() const { return seed_; }
+  uint64_t next_block() const { return next_block_; }
+
+ private:
+  uint64_t seed_;
+  uint64_t next_block_;
+};
+
+/// values ← (values + noise_std · z) · scale, in place, z the normals of (seed, first_block…).
+/// `values` must be contiguous float32 (noise is always added in fp32). Dispatches on device:
+/// CPU → add_noise_and_scale_cpu, CUDA → kernels/ (when built with them).
+void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
+                          uint64_t first_block);
+
+/// The CPU implementation: the reference the CUDA kernel is tested against.
+void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
+                             uint64_t first_block);
+
+/// `count` standard normals of (seed, first_block…) as a float32 tensor (for tests and audits).
+torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block);
+
+/// Uniform doubles in (0, 1] from a Philox stream, 53 random bits each (two 32-bit words).
+class PhiloxUniform {
+ public:
+  explicit PhiloxUniform(uint64_t seed, uint64_t block = 0) : seed_(seed), block_(block) {}
+  double next();
+  uint64_t seed() const { return seed_; }
+  /// Position in the stream (a drawn block is never reused).
+  uint64_t block() const { return block_; }
+  int word() const { return word_; }
+  void restore(uint64_t block, int word) { block_ = block; word_ = word; }
+
+ private:
+  uint64_t seed_;
+  uint64_t block_;
+  int word_ = 4;  // 4 = the current block is used up
+  uint32_t words_[4] = {};
+};
+
+}  // namespace dpforge::dp

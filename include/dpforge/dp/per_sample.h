@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: Apache-2.0
+// Per-example gradient norms and clipped sums of one DP layer from its tape record (A) and its
+// output gradient G = ∂(Σᵢ Lᵢ)/∂S, without materializing per-example gradients where it can.
+// Formulas (research/frameworks.md §3), for a layer with per-example gradient ∇Wᵢ = Gᵢᵀ Aᵢ
+// (Aᵢ: T x d, Gᵢ: T x p; T = 1 for plain Linear, T = H_out·W_out for unfolded Conv2d):
+//   T = 1:          ‖∇Wᵢ‖² = ‖aᵢ‖²‖gᵢ‖²
+//   ghost:          ‖∇Wᵢ‖² = ⟨AᵢAᵢᵀ, GᵢGᵢᵀ⟩_F             (cost ∝ T²(p+d))
+//   materialized:   ‖∇Wᵢ‖² = ‖Gᵢᵀ Aᵢ‖²_F                   (cost ∝ T·p·d, memory B·p·d)
+//   mixed rule (Bu et al.): ghost iff 2T² ≤ p·d, decided per layer.
+//   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping).
+// Bias: ∇bᵢ = Σ_t g_it. Norm layers: ∇γᵢ = Σ x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ gᵢ (cheap, materialized).
+// Embedding: ‖∇Eᵢ‖² = Σ_{t,s} 1[x_it = x_is ≠ pad] g_it·g_is.
+#pragma once
+#include <vector>
+
+#include <torch/types.h>
+
+#include "dpforge/dp/tape.h"
+
+namespace dpforge::dp {
+
+class PerSampleLayer {
+ public:
+  PerSampleLayer(const LayerRecord& record, torch::Tensor output_grad);
+
+  /// ‖∇θᵢ‖² over all of this layer's parameters, one entry per example (B).
+  torch::Tensor squared_norms() const;
+  /// Σᵢ cᵢ ∇θᵢ for each of parameters(); `clip_factors` has one entry per example.
+  std::vector<torch::Tensor> clipped_sums(const torch::Tensor& clip_factors) const;
+  /// The layer's trainable tensors, in the order clipped_sums returns them.
+  std::vector<torch::Tensor> parameters() const;
+  /// Zeroes the activations and output gradients of the examples where `keep` is false, so that
+  /// a NaN/Inf example contributes exactly nothing (NaN·0 would still be NaN).
+  void drop_examples(const torch::Tensor& keep);
+  /// Whether the mixed rule chose the ghost norm (Linear/Conv2d with T > 1 only).
+  bool uses_ghost_norm() const { return ghost_; }
+
+ private:
+  const LayerRecord& record_;
+  torch::Tensor activations_;  // B x T x d (Linear, unfolded Conv2d) or x̂ / indices
+  torch::Tensor output_grad_;  // B x T x p (Linear, Conv2d) or as recorded
+  bool ghost_ = false;
+};
+
+}  // namespace dpforge::dp

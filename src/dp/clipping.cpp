@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/dp/clipping.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include <torch/torch.h>
+
+#include "dpforge/dp/per_sample.h"
+
+namespace dpforge::dp {
+namespace {
+
+// Abadi et al.'s stabilizer: keeps cᵢ finite for a zero gradient; cᵢ·‖gᵢ‖ < C still holds.
+constexpr double kNormEpsilon = 1e-6;
+
+torch::Tensor flat_factors(const torch::Tensor& norms, double max_norm) {
+  return (max_norm / (norms + kNormEpsilon)).clamp_max(1.0);
+}
+
+}  // namespace
+
+ClipMode parse_clip_mode(const std::string& name) {
+  if (name == "flat") return ClipMode::kFlat;
+  if (name == "per_layer") return ClipMode::kPerLayer;
+  if (name == "automatic") return ClipMode::kAutomatic;
+  throw std::invalid_argument("unknown clipping mode '" + name + "'; allowed: flat, per_layer, automatic");
+}
+
+std::string to_string(ClipMode mode) {
+  switch (mode) {
+    case ClipMode::kFlat: return "flat";
+    case ClipMode::kPerLayer: return "per_layer";
+    case ClipMode::kAutomatic: return "automatic";
+  }
+  return "unknown";
+}
+
+ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
+                          const std::vector<torch::Tensor>& output_grads,
+                          const ClipOptions& options) {
+  TORCH_CHECK(records.size() == output_grads.size(), "one output gradient per tape record");
+  ClippedBatch result;
+  if (records.empty()) return result;
+  const int64_t batch = records.front().input.size(0);
+
+  std::vector<PerSampleLayer> layers;
+  layers.reserve(records.size());
+  std::vector<torch::Tensor> layer_squared;
+  for (size_t l = 0; l < records.size(); ++l) {
+    // A layer the loss does not reach has zero gradient for every example.
+    auto grad = output_grads[l].defined() ? output_grads[l] : torch::zeros_like(records[l].output);
+    layers.emplace_back(records[l], grad);
+    layer_squared.push_back(layers.back().squared_norms());
+  }
+  const auto total_squared = torch::stack(layer_squared).sum(0);
+  result.norms = total_squared.sqrt();
+  const auto finite = torch::isfinite(result.norms);
+  result.dropped = batch - finite.sum().item<int64_t>();
+  if (result.dropped > 0) {
+    for (auto& layer : layers) layer.drop_examples(finite);
+  }
+  const double max_norm = options.max_grad_norm();
+  const auto safe_norms = torch::where(finite, result.norms, torch::zeros_like(result.norms));
+  const auto keep = finite.to(safe_norms.dtype());
+
+  result.sums.reserve(layers.size());
+  if (options.mode() == ClipMode::kPerLayer) {
+    const double layer_norm = max_norm / std::sqrt(static_cast<double>(layers.size()));
+    for (size_t l = 0; l < layers.size(); ++l) {
+      const auto norms = torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
+      result.sums.push_back(layers[l].clipped_sums(flat_factors(norms, layer_norm) * keep));
+    }
+    return result;
+  }
+  const auto factors =
+      (options.mode() == ClipMode::kAutomatic
+           ? max_norm / (safe_norms + options.automatic_gamma())
+           : flat_factors(safe_norms, max_norm)) *
+      keep;
+  for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(factors));
+  return result;
+}
+
+}  // namespace dpforge::dp

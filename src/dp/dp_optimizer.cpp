@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/dp/dp_optimizer.h"
+
+#include <torch/torch.h>
+
+namespace dpforge::dp {
+
+DpOptimizer::DpOptimizer(std::vector<torch::Tensor> parameters,
+                         std::unique_ptr<torch::optim::Optimizer> inner,
+                         DpOptimizerOptions options, NoiseGenerator noise,
+                         privacy::Accountant& accountant)
+    : parameters_(std::move(parameters)),
+      inner_(std::move(inner)),
+      options_(std::move(options)),
+      noise_(noise),
+      accountant_(accountant) {
+  TORCH_CHECK(options_.expected_batch_size() > 0, "expected batch size must be > 0");
+  TORCH_CHECK(options_.noise_multiplier() >= 0, "noise multiplier must be >= 0");
+  TORCH_CHECK(options_.clip().max_grad_norm() > 0, "max_grad_norm must be > 0");
+}
+
+void DpOptimizer::accumulate(const GradTape& tape, const std::vector<torch::Tensor>& output_grads) {
+  torch::NoGradGuard no_grad;
+  const auto clipped = clip_and_sum(tape.records(), output_grads, options_.clip());
+  if (!tape.records().empty()) examples_seen_ += tape.records().front().input.size(0);
+  examples_dropped_ += clipped.dropped;
+  for (size_t l = 0; l < tape.records().size(); ++l) {
+    const auto& record = tape.records()[l];
+    std::vector<torch::Tensor> parameters = {record.weight};
+    if (record.bias.defined()) parameters.push_back(record.bias);
+    for (size_t k = 0; k < parameters.size(); ++k) {
+      auto& sum = clipped_sum_[parameters[k].unsafeGetTensorImpl()];
+      const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
+      sum = sum.defined() ? sum.add_(contribution) : contribution.clone();
+    }
+  }
+}
+
+// Note [noise after sum] — the order that makes the step private, in one place:
+//   1. Σᵢ cᵢ gᵢ  — clipped per-example gradients summed over the whole logical batch (accumulate);
+//      nothing may rescale or reshape this sum before the noise (its sensitivity is exactly C);
+//   2. + N(0, σ²C²) per coordinate, once per logical step, also for an empty batch (invariant 2);
+//   3. ÷ q·N, the expected batch size — never the realized one, which would leak it (invariant 3);
+//   4. the inner optimizer's step on that gradient (post-processing: free of privacy cost);
+//   5. the accountant records (σ, q) for the step just taken (invariant 6).
+void DpOptimizer::step() {
+  torch::NoGradGuard no_grad;
+  const double noise_std = options_.noise_multiplier() * options_.clip().max_grad_norm();
+  const double scale = 1.0 / options_.expected_batch_size();
+  for (auto& parameter : parameters_) {
+    auto it = clipped_sum_.find(parameter.unsafeGetTensorImpl());
+    torch::Tensor gradient =
+        it != clipped_sum_.end()
+            ? it->second.contiguous()
+            : torch::zeros(parameter.sizes(), parameter.options().dtype(torch::kFloat32));
+    add_noise_and_scale_(gradient, noise_std, scale, noise_.seed(), noise_.reserve(gradient.numel()));
+    parameter.mutable_grad() = gradient.to(parameter.dtype());
+  }
+  clipped_sum_.clear();
+  inner_->step();
+  accountant_.compose(options_.noise_multiplier(), options_.sample_rate());
+}
+
+}  // namespace dpforge::dp

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/dp/noise.h"
+
+#include <ATen/Parallel.h>
+#include <torch/torch.h>
+
+#include "kernels/philox.h"
+#if DPFORGE_WITH_CUDA_BRIDGE
+#include "kernels/kernels.h"
+#endif
+
+namespace dpforge::dp {
+
+void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
+                             uint64_t first_block) {
+  TORCH_CHECK(values.is_contiguous() && values.scalar_type() == torch::kFloat32,
+              "noise is added to contiguous float32 tensors");
+  float* data = values.data_ptr<float>();
+  const int64_t count = values.numel();
+  const int64_t blocks = (count + 3) / 4;
+  const float std_f = static_cast<float>(noise_std), scale_f = static_cast<float>(scale);
+  at::parallel_for(0, blocks, 2048, [&](int64_t begin, int64_t end) {
+    float z[4];
+    for (int64_t block = begin; block < end; ++block) {
+      kernels::philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+      const int64_t first = block * 4;
+      for (int j = 0; j < 4 && first + j < count; ++j) {
+        data[first + j] = (data[first + j] + std_f * z[j]) * scale_f;
+      }
+    }
+  });
+}
+
+void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
+                          uint64_t first_block) {
+  switch (values.device().type()) {
+    case torch::kCPU:
+      add_noise_and_scale_cpu(values, noise_std, scale, seed, first_block);
+      return;
+    case torch::kCUDA:
+#if DPFORGE_WITH_CUDA_BRIDGE
+      add_noise_and_scale_cuda(values, noise_std, scale, seed, first_block);
+      return;
+#else
+      TORCH_CHECK(false, "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc)");
+#endif
+    default:
+      TORCH_CHECK(false, "add_noise_and_scale_: unsupported device ", values.device());
+  }
+}
+
+torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block) {
+  auto values = torch::zeros({count}, torch::kFloat32);
+  add_noise_and_scale_cpu(values, 1.0, 1.0, seed, first_block);
+  return values;
+}
+
+double PhiloxUniform::next() {
+  if (word_ >= 3) {  // need two fresh words
+    const auto bits = kernels::philox4x32_10(seed_, block_++);
+    for (int i = 0; i < 4; ++i) words_[i] = bits.v[i];
+    word_ = 0;
+  }
+  const uint64_t high = words_[word_] >> 5, low = words_[word_ + 1] >> 6;  // 27 + 26 bits
+  word_ += 2;
+  // (k + 1) / 2⁵³ for k uniform on [0, 2⁵³): uniform on (0, 1], so log() is finite.
+  return (static_cast<double>((high << 26) | low) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+}  // namespace dpforge::dp

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <chrono>
+#include <cmath>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "dpforge/core/error.h"
+#include "dpforge/data/poisson_sampler.h"
+#include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/dp/validate.h"
+#include "dpforge/privacy/calibration.h"
+#include "dpforge/train/optimizer.h"
+#include "dpforge/train/progress.h"
+#include "dpforge/train/trainer.h"
+
+namespace dpforge::train {
+namespace {
+
+namespace F = torch::nn::functional;
+
+double epsilon_after_one_more(const privacy::Accountant& accountant, double sigma, double q,
+                              double delta) {
+  auto next = privacy::Accountant::from_json(accountant.to_json());
+  next->compose(sigma, q);
+  return next->epsilon(delta);
+}
+
+}  // namespace
+
+TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
+                          const data::Dataset& train_set, const data::Dataset& test_set,
+                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy) {
+  dp::validate_model(*model);
+  const auto& options = recipe.train;
+  const auto& privacy_options = recipe.privacy;
+  const int64_t n = train_set.size();
+  if (options.batch_size() > n) {
+    throw_input_error("train.batch_size = {} exceeds the {} training examples; under DP it is the "
+                      "expected batch size q*N, so it must be <= N",
+                      options.batch_size(), n);
+  }
+  const double sample_rate = static_cast<double>(options.batch_size()) / static_cast<double>(n);
+  const int64_t steps = privacy::steps_for_epochs(static_cast<double>(options.epochs()), sample_rate);
+  const double delta = privacy_options.delta();
+  if (progress != nullptr && delta >= 1.0 / static_cast<double>(n)) {
+    fmt::print(progress, "warning: privacy.delta = {} >= 1/N = {:.3g}; use delta << 1/N\n", delta,
+               1.0 / static_cast<double>(n));
+  }
+  double sigma = privacy_options.noise_multiplier();
+  if (sigma == 0) {
+    try {
+      sigma = privacy::calibrate_noise_multiplier(privacy_options.accountant(),
+                                                  privacy_options.target_epsilon(), delta,
+                                                  sample_rate, steps);
+    } catch (const std::domain_error& error) {
+      throw_input_error("privacy.target_epsilon = {} is unreachable with q = {} over {} steps: {}",
+                        privacy_options.target_epsilon(), sample_rate, steps, error.what());
+    }
+  }
+  auto accountant = privacy::make_accountant(privacy_options.accountant());
+  dp::DpOptimizerOptions dp_options;
+  dp_options.clip(dp::ClipOptions()
+                      .max_grad_norm(privacy_options.max_grad_norm())
+                      .mode(dp::parse_clip_mode(privacy_options.clipping())))
+      .noise_multiplier(sigma)
+      .sample_rate(sample_rate)
+      .expected_batch_size(static_cast<double>(options.batch_size()));
+  const auto parameters = model->parameters();
+  dp::DpOptimizer optimizer(parameters, make_optimizer(options, parameters), dp_options,
+                            dp::NoiseGenerator(seeds.noise), *accountant);
+  data::PoissonSampler sampler(n, sample_rate, seeds.sampler);
+
+  privacy = PrivacySummary{};
+  privacy.noise_multiplier = sigma;
+  privacy.sample_rate = sample_rate;
+  privacy.expected_batch_size = static_cast<double>(options.batch_size());
+  privacy.max_grad_norm = privacy_options.max_grad_norm();
+  privacy.delta = delta;
+  privacy.target_epsilon = privacy_options.target_epsilon();
+  privacy.clipping = privacy_options.clipping();
+  privacy.accountant = privacy_options.accountant();
+  privacy.planned_steps = steps;
+  if (progress != nullptr) {
+    fmt::print(progress, "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}\n",
+               sample_rate, sigma,
+               privacy_options.noise_multiplier() == 0
+                   ? fmt::format(" (calibrated to epsilon {})", privacy_options.target_epsilon())
+                   : "",
+               privacy_options.max_grad_norm(), steps, delta);
+  }
+
+  const int64_t steps_per_epoch = std::max<int64_t>(1, (steps + options.epochs() - 1) / options.epochs());
+  ProgressLine line(progress, steps);
+  const auto start = std::chrono::steady_clock::now();
+  auto epoch_start = start;
+  TrainResult result;
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  model->train();
+  for (int64_t step = 0; step < steps; ++step) {
+    // Ledger: a step is taken only if the budget still holds after it (invariant 6).
+    if (privacy_options.target_epsilon() > 0 &&
+        epsilon_after_one_more(*accountant, sigma, sample_rate, delta) > privacy_options.target_epsilon()) {
+      privacy.stopped_by_budget = true;
+      if (progress != nullptr) {
+        fmt::print(progress, "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
+                   step, privacy_options.target_epsilon());
+      }
+      break;
+    }
+    set_lr(optimizer.inner(), scheduled_lr(options, step, steps));
+    const auto batch = sampler.next();
+    if (batch.empty()) ++privacy.empty_batches;
+    const auto indices = torch::tensor(batch, torch::kLong);
+    for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
+      const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));
+      const auto images = train_set.images.index_select(0, chunk);
+      const auto labels = train_set.labels.index_select(0, chunk);
+      dp::GradTape tape;
+      torch::Tensor logits;
+      {
+        dp::TapeGuard guard(tape);
+        logits = model->forward(images);
+      }
+      const auto losses = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+      // One backward to the layer outputs only: parameter gradients come from the tape (BK).
+      const auto output_grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {},
+                                                      /*retain_graph=*/false, /*create_graph=*/false,
+                                                      /*allow_unused=*/true);
+      optimizer.accumulate(tape, output_grads);
+      loss_sum += losses.sum().item<double>();
+      correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+      seen += chunk.numel();
+    }
+    optimizer.step();
+    ++result.steps;
+    line.update(step / steps_per_epoch + 1, options.epochs(), result.steps,
+                seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0,
+                seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
+    if (result.steps % steps_per_epoch == 0 || result.steps == steps) {
+      const auto test = evaluate(model, test_set);
+      EpochMetrics metrics;
+      metrics.epoch = static_cast<int64_t>(result.epochs.size()) + 1;
+      metrics.steps = result.steps;
+      metrics.train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
+      metrics.train_accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+      metrics.test_loss = test.loss;
+      metrics.test_accuracy = test.accuracy;
+      const auto now = std::chrono::steady_clock::now();
+      metrics.seconds = std::chrono::duration<double>(now - epoch_start).count();
+      epoch_start = now;
+      result.epochs.push_back(metrics);
+      line.epoch_done(fmt::format(
+          "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  epsilon {:.4f}  ({:.1f}s)",
+          metrics.epoch, options.epochs(), metrics.train_loss, 100 * metrics.train_accuracy,
+          metrics.test_loss, 100 * metrics.test_accuracy, accountant->epsilon(delta), metrics.seconds));
+      loss_sum = 0;
+      correct = 0;
+      seen = 0;
+    }
+  }
+  if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
+    const auto test = evaluate(model, test_set);
+    EpochMetrics metrics;
+    metrics.epoch = static_cast<int64_t>(result.epochs.size()) + 1;
+    metrics.steps = result.steps;
+    metrics.test_loss = test.loss;
+    metrics.test_accuracy = test.accuracy;
+    result.epochs.push_back(metrics);
+  }
+  result.test_accuracy = result.epochs.back().test_accuracy;
+  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  privacy.steps = accountant->steps();
+  privacy.epsilon = accountant->epsilon(delta);
+  if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
+    privacy.rdp_order = rdp->epsilon_and_order(delta).order;
+  }
+  privacy.examples_dropped_nonfinite = optimizer.examples_dropped();
+  privacy.accountant_state = accountant->to_json();
+  return result;
+}
+
+}  // namespace dpforge::train

@@ -1,0 +1,433 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DP engine against independent references: per-example gradients from a loop over batches of
+// one with plain autograd (Opacus's micro-batch oracle), Random123's known-answer vectors for
+// Philox, and the measured statistics of the noise and of Poisson sampling.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <functional>
+
+#include "dpforge/core/error.h"
+#include "dpforge/data/poisson_sampler.h"
+#include "dpforge/dp/clipping.h"
+#include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/dp/noise.h"
+#include "dpforge/dp/per_sample.h"
+#include "dpforge/dp/validate.h"
+#include "dpforge/nn/layers.h"
+#include "dpforge/nn/models.h"
+#include "kernels/philox.h"
+
+namespace dpforge::dp {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+// Per-example gradients and norms must match the loop to 1e-6 relative in float64.
+constexpr double kRelTol = 1e-6;
+
+using LossFn = std::function<torch::Tensor(const torch::Tensor& output, const torch::Tensor& aux)>;
+
+// Per-example losses: a fixed random nonlinear functional of the output, so that G is not trivial.
+torch::Tensor probe_loss(const torch::Tensor& output, const torch::Tensor& weights) {
+  return (torch::tanh(output) * weights).reshape({output.size(0), -1}).sum(1);
+}
+
+torch::Tensor flat(const std::vector<torch::Tensor>& tensors) {
+  std::vector<torch::Tensor> parts;
+  for (const auto& t : tensors) parts.push_back(t.reshape(-1));
+  return torch::cat(parts);
+}
+
+// The oracle: gradient of example i alone, by ordinary backward on a batch of one.
+std::vector<torch::Tensor> loop_gradients(torch::nn::Sequential& model, const torch::Tensor& input,
+                                          const torch::Tensor& aux, const LossFn& loss) {
+  std::vector<torch::Tensor> grads;
+  const auto parameters = model->parameters();
+  for (int64_t i = 0; i < input.size(0); ++i) {
+    const auto out = model->forward(input.slice(0, i, i + 1));
+    const auto total = loss(out, aux.slice(0, i, i + 1)).sum();
+    grads.push_back(flat(torch::autograd::grad({total}, parameters)));
+  }
+  return grads;
+}
+
+struct EngineRun {
+  GradTape tape;
+  std::vector<torch::Tensor> output_grads;
+};
+
+void run_engine(torch::nn::Sequential& model, const torch::Tensor& input, const torch::Tensor& aux,
+                const LossFn& loss, EngineRun& run) {
+  torch::Tensor out;
+  {
+    TapeGuard guard(run.tape);
+    out = model->forward(input);
+  }
+  run.output_grads = torch::autograd::grad({loss(out, aux).sum()}, run.tape.outputs(), {}, false,
+                                           false, /*allow_unused=*/true);
+}
+
+// Flattens per-record clipped sums into the model's parameter order.
+torch::Tensor flat_sums(torch::nn::Sequential& model, const GradTape& tape, const ClippedBatch& batch) {
+  std::vector<torch::Tensor> ordered;
+  for (const auto& parameter : model->parameters()) {
+    torch::Tensor found;
+    for (size_t l = 0; l < tape.records().size(); ++l) {
+      const auto& r = tape.records()[l];
+      if (r.weight.is_same(parameter)) found = batch.sums[l][0];
+      if (r.bias.defined() && r.bias.is_same(parameter)) found = batch.sums[l][1];
+    }
+    EXPECT_TRUE(found.defined());
+    ordered.push_back(found);
+  }
+  return flat(ordered);
+}
+
+void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+  const double scale = expected.abs().max().item<double>() + 1e-12;
+  const double error = (actual - expected).abs().max().item<double>();
+  EXPECT_LE(error, kRelTol * scale) << what << ": max error " << error << " at scale " << scale;
+}
+
+// Checks norms, flat/per-layer/automatic clipped sums and the clipping bound against the oracle.
+void check_against_loop(torch::nn::Sequential model, const torch::Tensor& input,
+                        const torch::Tensor& aux, const LossFn& loss = probe_loss) {
+  model->to(torch::kFloat64);
+  model->train();
+  const auto oracle = loop_gradients(model, input, aux, loss);
+  std::vector<torch::Tensor> oracle_norms;
+  for (const auto& g : oracle) oracle_norms.push_back(g.norm());
+  const auto expected_norms = torch::stack(oracle_norms);
+
+  EngineRun run;
+  run_engine(model, input, aux, loss, run);
+  const double median = expected_norms.median().item<double>();
+  const auto clip = ClipOptions().max_grad_norm(median);
+  const auto clipped = clip_and_sum(run.tape.records(), run.output_grads, clip);
+  expect_close(clipped.norms, expected_norms, "per-example norms");
+
+  // Flat clipping: Σ cᵢ gᵢ with cᵢ = min(1, C/(‖gᵢ‖ + 1e-6)); examples under C pass unchanged.
+  auto expected_sum = torch::zeros_like(oracle[0]);
+  for (size_t i = 0; i < oracle.size(); ++i) {
+    const double c = std::min(1.0, median / (oracle_norms[i].item<double>() + 1e-6));
+    EXPECT_LE(c * oracle_norms[i].item<double>(), median * (1 + 1e-6));
+    if (oracle_norms[i].item<double>() < median) EXPECT_EQ(c, 1.0);
+    expected_sum += c * oracle[i];
+  }
+  expect_close(flat_sums(model, run.tape, clipped), expected_sum, "flat clipped sum");
+
+  // Automatic clipping: cᵢ = C / (‖gᵢ‖ + γ).
+  const auto automatic = clip_and_sum(run.tape.records(), run.output_grads,
+                                      ClipOptions().max_grad_norm(median).mode(ClipMode::kAutomatic));
+  expected_sum.zero_();
+  for (size_t i = 0; i < oracle.size(); ++i) {
+    expected_sum += median / (oracle_norms[i].item<double>() + 0.01) * oracle[i];
+  }
+  expect_close(flat_sums(model, run.tape, automatic), expected_sum, "automatic clipped sum");
+
+  // Per-layer clipping: each layer's slice of gᵢ clipped to C/√L on its own.
+  const auto per_layer = clip_and_sum(run.tape.records(), run.output_grads,
+                                      ClipOptions().max_grad_norm(median).mode(ClipMode::kPerLayer));
+  const double layer_bound = median / std::sqrt(static_cast<double>(run.tape.records().size()));
+  std::vector<torch::Tensor> expected_parts;
+  int64_t offset = 0;
+  for (const auto& record : run.tape.records()) {
+    const int64_t size = record.weight.numel() + (record.bias.defined() ? record.bias.numel() : 0);
+    auto part = torch::zeros({size}, torch::kFloat64);
+    for (const auto& g : oracle) {
+      const auto slice = g.slice(0, offset, offset + size);
+      part += std::min(1.0, layer_bound / (slice.norm().item<double>() + 1e-6)) * slice;
+    }
+    expected_parts.push_back(part);
+    offset += size;
+  }
+  std::vector<torch::Tensor> actual_parts;
+  for (const auto& sums : per_layer.sums) actual_parts.push_back(flat(sums));
+  expect_close(torch::cat(actual_parts), torch::cat(expected_parts), "per-layer clipped sum");
+}
+
+torch::Tensor aux_for(torch::nn::Sequential& model, const torch::Tensor& input) {
+  torch::NoGradGuard no_grad;
+  model->to(torch::kFloat64);
+  return torch::randn_like(model->forward(input));
+}
+
+TEST(PerSample, LinearOnBatchOfVectors) {
+  torch::manual_seed(1);
+  torch::nn::Sequential model(nn::Linear(7, 5));
+  const auto x = torch::randn({6, 7}, torch::kFloat64);
+  check_against_loop(model, x, aux_for(model, x));
+}
+
+TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
+  torch::manual_seed(2);
+  {
+    torch::nn::Sequential model(nn::Linear(8, 6));  // T=3: 2T² = 18 ≤ p·d = 48 → ghost
+    const auto x = torch::randn({4, 3, 8}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+    GradTape tape;
+    { TapeGuard guard(tape); model->forward(x); }
+    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({4, 3, 6}, torch::kFloat64)).uses_ghost_norm());
+  }
+  {
+    torch::nn::Sequential model(nn::Linear(3, 2));  // T=10: 200 > 6 → materialized
+    const auto x = torch::randn({5, 10, 3}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+    GradTape tape;
+    { TapeGuard guard(tape); model->forward(x); }
+    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({5, 10, 2}, torch::kFloat64)).uses_ghost_norm());
+  }
+  {
+    torch::nn::Sequential model(nn::Linear(nn::LinearOptions(4, 3).bias(false)));
+    const auto x = torch::randn({3, 2, 4}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+}
+
+TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
+  torch::manual_seed(3);
+  {
+    // T = 25 positions, p·d = 4·27: materialized.
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(3, 4, 3).stride(2).padding(1)));
+    const auto x = torch::randn({3, 3, 9, 9}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+  {
+    // T = 4, p·d = 16·72: ghost.
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(8, 16, 3).stride(2).dilation(2)));
+    const auto x = torch::randn({4, 8, 7, 7}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+  {
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 3, 2).bias(false).padding(1)));
+    const auto x = torch::randn({1, 2, 4, 5}, torch::kFloat64);  // B = 1
+    check_against_loop(model, x, aux_for(model, x));
+  }
+}
+
+TEST(PerSample, NormLayers) {
+  torch::manual_seed(4);
+  {
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 4, 3)), nn::GroupNorm(nn::GroupNormOptions(2, 4)));
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.normal_();
+    }
+    const auto x = torch::randn({3, 2, 6, 6}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+  {
+    torch::nn::Sequential model(nn::Linear(6, 6), nn::LayerNorm(nn::LayerNormOptions({6})));
+    {
+      torch::NoGradGuard no_grad;
+      for (auto& p : model->parameters()) p.normal_();
+    }
+    const auto x = torch::randn({3, 5, 6}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+}
+
+TEST(PerSample, EmbeddingWithRepeatsAndPadding) {
+  torch::manual_seed(5);
+  torch::nn::Sequential model(nn::Embedding(nn::EmbeddingOptions(10, 4).padding_idx(0)), nn::Linear(4, 3));
+  const auto x = torch::tensor({{1, 2, 1, 0, 5, 1}, {0, 0, 3, 3, 3, 9}, {7, 8, 9, 2, 2, 0}}, torch::kLong);
+  check_against_loop(model, x, aux_for(model, x));
+}
+
+TEST(PerSample, FullModelsWithCrossEntropy) {
+  torch::manual_seed(6);
+  const LossFn cross_entropy = [](const torch::Tensor& logits, const torch::Tensor& labels) {
+    return torch::nn::functional::cross_entropy(
+        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  };
+  const auto images = torch::rand({5, 1, 28, 28}, torch::kFloat64);
+  const auto labels = torch::tensor({0, 3, 9, 3, 1}, torch::kLong);
+  config::ModelOptions options;
+  check_against_loop(nn::make_model(options.arch("cnn_tanh")), images, labels, cross_entropy);
+  check_against_loop(nn::make_model(options.arch("mlp").mlp_hidden(16)), images, labels, cross_entropy);
+}
+
+TEST(Clipping, NonFiniteExampleIsDroppedAndCounted) {
+  torch::manual_seed(7);
+  torch::nn::Sequential model(nn::Linear(3, 2));
+  model->to(torch::kFloat64);
+  auto x = torch::randn({4, 3}, torch::kFloat64);
+  x[2][1] = std::numeric_limits<double>::quiet_NaN();
+  const auto aux = torch::randn({4, 2}, torch::kFloat64);
+  EngineRun run;
+  run_engine(model, x, aux, probe_loss, run);
+  const auto clipped = clip_and_sum(run.tape.records(), run.output_grads, ClipOptions().max_grad_norm(1e9));
+  EXPECT_EQ(clipped.dropped, 1);
+  const auto keep = torch::tensor({0, 1, 3}, torch::kLong);
+  auto oracle = loop_gradients(model, x.index_select(0, keep), aux.index_select(0, keep), probe_loss);
+  expect_close(flat_sums(model, run.tape, clipped), oracle[0] + oracle[1] + oracle[2], "sum without NaN example");
+}
+
+TEST(Layers, RecordNothingInEvalModeOrWithoutATape) {
+  nn::Linear layer(3, 2);
+  GradTape tape;
+  layer->forward(torch::randn({2, 3}));
+  EXPECT_TRUE(tape.records().empty());
+  {
+    TapeGuard guard(tape);
+    layer->eval();
+    layer->forward(torch::randn({2, 3}));
+  }
+  EXPECT_TRUE(tape.records().empty());
+}
+
+TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
+  // Random123 kat_vectors: philox4x32 10, counter[4] key[2] → output[4].
+  struct Kat {
+    kernels::Philox4 counter;
+    uint32_t key0, key1;
+    kernels::Philox4 expected;
+  };
+  const Kat kats[] = {
+      {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}}},
+      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff,
+       {{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}}},
+      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0,
+       {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}}},
+  };
+  for (const auto& kat : kats) {
+    const auto out = kernels::philox4x32_10(kat.counter, kat.key0, kat.key1);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(out.v[i], kat.expected.v[i]) << "word " << i;
+  }
+}
+
+TEST(Noise, StandardNormalStatisticsOverAMillionDraws) {
+  constexpr int64_t n = 1 << 20;
+  const auto z = philox_normals(n, /*seed=*/12345, /*first_block=*/0).to(torch::kFloat64);
+  const double se = 1 / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
+  EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
+  // Tails: P(|z| > 3) = 0.0026998; binomial standard error.
+  const double tail = z.abs().gt(3).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(tail, 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
+}
+
+TEST(Noise, SeedAndOffsetNameTheStream) {
+  const auto a = philox_normals(1000, 7, 0);
+  EXPECT_TRUE(torch::equal(a, philox_normals(1000, 7, 0)));  // identical bits
+  // Offsets index into one stream: block 10 starts at normal 40.
+  EXPECT_TRUE(torch::equal(philox_normals(960, 7, 10), a.slice(0, 40)));
+  // Different seeds, and disjoint offsets, are uncorrelated.
+  constexpr int64_t n = 200000;
+  const auto x = philox_normals(n, 7, 0).to(torch::kFloat64);
+  const auto y = philox_normals(n, 8, 0).to(torch::kFloat64);
+  const auto w = philox_normals(n, 7, n / 4).to(torch::kFloat64);
+  EXPECT_NEAR((x * y).mean().item<double>(), 0.0, 5 / std::sqrt(static_cast<double>(n)));
+  EXPECT_NEAR((x * w).mean().item<double>(), 0.0, 5 / std::sqrt(static_cast<double>(n)));
+}
+
+TEST(Noise, AddNoiseAndScaleIsSumPlusNoiseTimesScale) {
+  auto values = torch::arange(10, torch::kFloat32);
+  const auto expected = (torch::arange(10, torch::kFloat32) + 0.5 * philox_normals(10, 3, 5)) * 0.25;
+  add_noise_and_scale_(values, 0.5, 0.25, 3, 5);
+  EXPECT_TRUE(torch::allclose(values, expected));
+}
+
+TEST(PoissonSampler, BatchSizesAndInclusionFrequenciesMatchBinomial) {
+  constexpr int64_t kN = 1000, kSteps = 4000;
+  constexpr double kQ = 0.05;
+  data::PoissonSampler sampler(kN, kQ, 99);
+  std::vector<double> sizes;
+  std::vector<int64_t> counts(kN, 0);
+  for (int64_t step = 0; step < kSteps; ++step) {
+    const auto batch = sampler.next();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ASSERT_GE(batch[i], 0);
+      ASSERT_LT(batch[i], kN);
+      if (i > 0) ASSERT_LT(batch[i - 1], batch[i]);  // ascending, distinct
+      ++counts[static_cast<size_t>(batch[i])];
+    }
+    sizes.push_back(static_cast<double>(batch.size()));
+  }
+  const auto sizes_t = torch::tensor(sizes, torch::kFloat64);
+  const double mean = kQ * kN, variance = kQ * kN * (1 - kQ);
+  EXPECT_NEAR(sizes_t.mean().item<double>(), mean, 5 * std::sqrt(variance / kSteps));
+  EXPECT_NEAR(sizes_t.var().item<double>(), variance, 5 * variance * std::sqrt(2.0 / (kSteps - 1)));
+  // Each example's count is Binomial(kSteps, q): mean 200, sd 13.8; all 1000 within 5 sd.
+  const double sd = std::sqrt(kSteps * kQ * (1 - kQ));
+  for (int64_t count : counts) EXPECT_NEAR(static_cast<double>(count), kSteps * kQ, 5 * sd);
+}
+
+TEST(PoissonSampler, EdgeRates) {
+  data::PoissonSampler none(50, 0.0, 1);
+  EXPECT_TRUE(none.next().empty());
+  data::PoissonSampler all(50, 1.0, 1);
+  EXPECT_EQ(all.next().size(), 50U);
+  data::PoissonSampler tiny(10, 1e-4, 1);
+  int empty = 0;
+  for (int i = 0; i < 100; ++i) empty += tiny.next().empty();
+  EXPECT_GE(empty, 95);
+}
+
+TEST(Validate, RejectsBatchNormAndForeignParameterizedModules) {
+  torch::nn::Sequential with_bn(nn::Conv2d(nn::Conv2dOptions(1, 4, 3)), torch::nn::BatchNorm2d(4));
+  EXPECT_THAT([&] { validate_model(*with_bn); },
+              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("BatchNorm2d"), HasSubstr("'model.1'"),
+                                                         HasSubstr("GroupNorm"))));
+  torch::nn::Sequential foreign(torch::nn::Linear(3, 2));
+  EXPECT_THAT([&] { validate_model(*foreign); },
+              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("dpforge::nn::Linear"))));
+  config::ModelOptions options;
+  for (const char* arch : {"mlp", "cnn_tanh", "wrn16_4"}) {
+    EXPECT_NO_THROW(validate_model(*nn::make_model(options.arch(arch)))) << arch;
+  }
+}
+
+TEST(DpOptimizer, EmptyBatchStepIsNoiseOnlyAndCounted) {
+  torch::nn::Sequential model(nn::Linear(3, 2));
+  const auto before = flat(model->parameters()).clone();
+  privacy::RdpAccountant accountant;
+  auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(1.0));
+  DpOptimizer optimizer(model->parameters(), std::move(inner),
+                        DpOptimizerOptions().noise_multiplier(2.0).sample_rate(0.1).expected_batch_size(4.0)
+                            .clip(ClipOptions().max_grad_norm(0.5)),
+                        NoiseGenerator(42), accountant);
+  optimizer.step();
+  // Parameters in order (weight 6, bias 2) draw blocks 0-1 and 2; update = −lr·σC·z / (qN).
+  const auto z_weight = philox_normals(6, 42, 0), z_bias = philox_normals(2, 42, 2);
+  const auto expected = before - torch::cat({z_weight, z_bias}) * (2.0 * 0.5 / 4.0);
+  EXPECT_TRUE(torch::allclose(flat(model->parameters()), expected, 1e-6, 1e-6));
+  EXPECT_EQ(accountant.steps(), 1);
+  EXPECT_EQ(optimizer.noise().next_block(), 3U);
+}
+
+TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
+  torch::manual_seed(8);
+  torch::nn::Sequential model(nn::Linear(4, 3));
+  model->to(torch::kFloat64);
+  const auto x = torch::randn({5, 4}, torch::kFloat64);
+  const auto aux = torch::randn({5, 3}, torch::kFloat64);
+  const auto oracle = loop_gradients(model, x, aux, probe_loss);
+  auto expected_sum = torch::zeros_like(oracle[0]);
+  for (const auto& g : oracle) expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
+  const auto before = flat(model->parameters()).clone();
+
+  privacy::RdpAccountant accountant;
+  auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.7));
+  DpOptimizer optimizer(model->parameters(), std::move(inner),
+                        DpOptimizerOptions().noise_multiplier(0.0).sample_rate(0.5).expected_batch_size(8.0)
+                            .clip(ClipOptions().max_grad_norm(0.3)),
+                        NoiseGenerator(1), accountant);
+  // Two physical batches accumulate into one logical step.
+  for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}}) {
+    EngineRun run;
+    run_engine(model, x.slice(0, begin, end), aux.slice(0, begin, end), probe_loss, run);
+    optimizer.accumulate(run.tape, run.output_grads);
+  }
+  optimizer.step();
+  // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.
+  EXPECT_TRUE(torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
+}
+
+}  // namespace
+}  // namespace dpforge::dp
