@@ -11,6 +11,7 @@
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/log_math.h"
+#include "dpforge/privacy/pld.h"
 #include "dpforge/privacy/rdp.h"
 #include "test_util.h"
 
@@ -170,7 +171,7 @@ TEST(Accountant, JsonRoundTripAndUnknownName) {
   EXPECT_EQ(restored->history(), accountant.history());
   EXPECT_DOUBLE_EQ(restored->epsilon(1e-6), accountant.epsilon(1e-6));
   EXPECT_THAT([] { make_accountant("gdp"); },
-              ::testing::ThrowsMessage<std::invalid_argument>(::testing::HasSubstr("allowed: rdp")));
+              ::testing::ThrowsMessage<std::invalid_argument>(::testing::HasSubstr("allowed: rdp, pld")));
 }
 
 TEST(Calibration, NoiseRoundTripsThroughBudgetAndIsOnThePrivateSide) {
@@ -221,6 +222,128 @@ TEST(BudgetCli, CalibrateInvertsBudget) {
   const auto json = nlohmann::json::parse(result.output);
   EXPECT_NEAR(json["noise_multiplier"]["rdp"]["noise_multiplier"].get<double>(), 0.8570, 5e-4);
   EXPECT_LE(json["noise_multiplier"]["rdp"]["epsilon"].get<double>(), 3.0);
+}
+
+}  // namespace
+}  // namespace dpforge::privacy
+
+namespace dpforge::privacy {
+namespace {
+
+// dp_accounting's PLD values are printed to 4-5 digits; ours is a certified upper bound on the
+// same quantity, so it may exceed them by the discretization slack only.
+constexpr double kPldTolerance = 2e-4;
+
+double pld_epsilon(double q, double sigma, int64_t steps, double delta) {
+  PldAccountant accountant;
+  accountant.compose(sigma, q, steps);
+  return accountant.epsilon(delta);
+}
+
+// Exact δ(ε) of the Gaussian mechanism with sensitivity 1 and noise s (Balle & Wang 2018, Eq. 6).
+double analytic_gaussian_delta(double s, double epsilon) {
+  return normal_cdf(0.5 / s - epsilon * s) - std::exp(epsilon) * normal_cdf(-0.5 / s - epsilon * s);
+}
+
+double analytic_gaussian_epsilon(double s, double delta) {
+  double low = 0, high = 100;
+  for (int i = 0; i < 200; ++i) {
+    const double middle = 0.5 * (low + high);
+    (analytic_gaussian_delta(s, middle) > delta ? low : high) = middle;
+  }
+  return high;
+}
+
+// ∫ (p(x) − e^ε q(x))₊ dx by the midpoint rule on a fine grid: an independent δ(ε).
+double integrated_delta(double q, double sigma, double epsilon, PldDirection direction) {
+  auto phi = [&](double x, double mean) {
+    return std::exp(-0.5 * (x - mean) * (x - mean) / (sigma * sigma)) / (sigma * std::sqrt(2 * M_PI));
+  };
+  const double step = sigma * 2e-5;
+  double total = 0;
+  for (double x = -14 * sigma; x < 1 + 14 * sigma; x += step) {
+    const double mid = x + 0.5 * step;
+    const double with = (1 - q) * phi(mid, 0) + q * phi(mid, 1), without = phi(mid, 0);
+    const double p = direction == PldDirection::kRemove ? with : without;
+    const double r = direction == PldDirection::kRemove ? without : with;
+    total += std::max(0.0, p - std::exp(epsilon) * r) * step;
+  }
+  return total;
+}
+
+TEST(Pld, SingleStepDeltaMatchesNumericalIntegration) {
+  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
+    for (double q : {0.01, 0.3, 1.0}) {
+      for (double epsilon : {0.01, 0.3, 1.0}) {
+        const double expected = integrated_delta(q, 0.8, epsilon, direction);
+        EXPECT_NEAR(sampled_gaussian_delta(q, 0.8, epsilon, direction), expected, 1e-9 + 1e-7 * expected)
+            << "q=" << q << " eps=" << epsilon;
+      }
+    }
+  }
+}
+
+TEST(Pld, DiscretizationDominatesTheTrueCurveAndStaysClose) {
+  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
+    const auto pld = sampled_gaussian_pld(0.05, 1.0, direction, 1e-3, 1e-15);
+    double mass = pld.infinity_mass;
+    for (double p : pld.pmf) mass += p;
+    EXPECT_NEAR(mass, 1.0, 1e-9);
+    for (double epsilon = -0.5; epsilon < 3; epsilon += 0.0371) {
+      const double truth = sampled_gaussian_delta(0.05, 1.0, epsilon, direction);
+      const double discrete = pld.delta_for_epsilon(epsilon);
+      EXPECT_GE(discrete, truth - 1e-12) << epsilon;
+      EXPECT_LE(discrete - truth, 1e-3 * truth + 1e-12) << epsilon;
+    }
+  }
+}
+
+TEST(Pld, FullBatchComposesToTheAnalyticGaussian) {
+  // T Gaussian steps of noise σ compose exactly to one with noise σ/√T.
+  for (auto [sigma, steps] : {std::pair<double, int64_t>{5.0, 1}, {2.0, 10}, {10.0, 1000}}) {
+    const double exact = analytic_gaussian_epsilon(sigma / std::sqrt(static_cast<double>(steps)), 1e-5);
+    const double ours = pld_epsilon(1.0, sigma, steps, 1e-5);
+    EXPECT_GE(ours, exact - 1e-9);
+    EXPECT_NEAR(ours, exact, kPldTolerance * exact) << sigma << " " << steps;
+  }
+}
+
+TEST(Pld, PublishedDpAccountingValues) {
+  // research/accounting.md §1, "PLD dp_acc" column (add/remove, δ = 1e-5).
+  EXPECT_NEAR(pld_epsilon(256.0 / 60000, 1.1, 14062, 1e-5), 2.3817, kPldTolerance * 2.3817 + 5e-5);
+  EXPECT_NEAR(pld_epsilon(256.0 / 60000, 1.12, 14040, 1e-5), 2.3082, kPldTolerance * 2.3082 + 5e-5);
+  EXPECT_NEAR(pld_epsilon(0.01, 4.0, 10000, 1e-5), 0.9470, kPldTolerance * 0.9470 + 5e-5);
+}
+
+TEST(Pld, TighterThanRdpAndConsistentInverses) {
+  for (auto [q, sigma, steps] : {std::tuple<double, double, int64_t>{0.004, 1.0, 5000}, {0.05, 2.0, 500}, {0.01, 1.0, 1}}) {
+    const double pld = pld_epsilon(q, sigma, steps, 1e-6);
+    const double rdp = rdp_epsilon(q, sigma, steps, 1e-6);
+    EXPECT_LT(pld, rdp) << q << " " << sigma << " " << steps;
+    PldAccountant accountant;
+    accountant.compose(sigma, q, steps);
+    EXPECT_LE(accountant.delta(pld), 1e-6 * (1 + 1e-9));
+    EXPECT_GT(accountant.delta(pld * 0.99), 1e-6);
+  }
+}
+
+TEST(Pld, HeterogeneousStepsAndJsonRoundTrip) {
+  PldAccountant accountant;
+  accountant.compose(1.0, 0.01, 300);
+  accountant.compose(2.0, 0.02, 200);
+  const double mixed = accountant.epsilon(1e-5);
+  EXPECT_GT(mixed, pld_epsilon(0.01, 1.0, 300, 1e-5));
+  EXPECT_LT(mixed, pld_epsilon(0.01, 1.0, 300, 1e-5) + pld_epsilon(0.02, 2.0, 200, 1e-5));
+  const auto restored = Accountant::from_json(accountant.to_json());
+  EXPECT_EQ(restored->name(), "pld");
+  EXPECT_DOUBLE_EQ(restored->epsilon(1e-5), mixed);
+}
+
+TEST(Pld, CalibrationWithPldNeedsLessNoise) {
+  // accounting.md §1: ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176 (RDP 0.8570).
+  const double sigma = calibrate_noise_multiplier("pld", 3.0, 1e-5, 256.0 / 60000, 7032);
+  EXPECT_NEAR(sigma, 0.8176, 2e-3);
+  EXPECT_LE(epsilon_for("pld", sigma, 256.0 / 60000, 7032, 1e-5), 3.0);
 }
 
 }  // namespace

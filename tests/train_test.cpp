@@ -160,7 +160,7 @@ TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   EXPECT_EQ(privacy["sampling"], "poisson");
   // The reported ε is the accountant's, recomputed independently from the reported σ, q, steps.
   EXPECT_NEAR(privacy["epsilon"].get<double>(),
-              privacy::epsilon_for("rdp", privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
+              privacy::epsilon_for(privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
   EXPECT_GT(outcome.result.test_accuracy, 0.3);  // learns something despite the noise
 }
 
@@ -189,7 +189,7 @@ TEST(PrivateTrain, LedgerStopsBeforeTheBudgetIsExceeded) {
   EXPECT_LE(privacy["epsilon"].get<double>(), 3.0);
   const int64_t steps = privacy["steps"].get<int64_t>();
   EXPECT_LT(steps, 20);
-  EXPECT_GT(privacy::epsilon_for("rdp", 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
+  EXPECT_GT(privacy::epsilon_for(privacy["accountant"].get<std::string>(), 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
 }
 
 TEST(PrivateTrain, RefusesBatchLargerThanTheData) {

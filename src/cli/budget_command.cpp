@@ -22,6 +22,7 @@ struct Common {
   double delta = 0;
   int64_t steps = 0;
   std::vector<std::string> accountants;
+  std::vector<double> rdp_orders;
   bool json = false;
 };
 
@@ -32,7 +33,10 @@ void add_common_options(po::options_description& options) {
       "steps", po::value<int64_t>(), "number of DP-SGD steps (>= 1)")(
       "epochs", po::value<double>(), "epochs instead of --steps: steps = ceil(epochs / q)")(
       "dataset-size", po::value<int64_t>(), "N, with --epochs; also warns when delta >= 1/N")(
-      "accountant", po::value<std::string>()->default_value("all"), "rdp | all")(
+      "accountant", po::value<std::string>()->default_value("all"), "pld | rdp | all")(
+      "rdp-orders", po::value<std::string>()->default_value("default"),
+      "RDP order grid: default (dp_accounting's 156 orders) | opacus (Opacus's 151) | integer "
+      "(2..63, 128, 256, 512, 1024): the latter two to compare digits with those libraries")(
       "json", "print one JSON object on stdout");
 }
 
@@ -91,8 +95,26 @@ Common read_common(const po::variables_map& values, const char* command) {
     }
     common.accountants = {accountant};
   }
+  const std::string grid = values["rdp-orders"].as<std::string>();
+  if (grid == "opacus") {
+    common.rdp_orders = privacy::opacus_rdp_orders();
+  } else if (grid == "integer") {
+    for (const double order : privacy::default_rdp_orders()) {
+      if (order == std::floor(order)) common.rdp_orders.push_back(order);
+    }
+  } else if (grid == "default") {
+    common.rdp_orders = privacy::default_rdp_orders();
+  } else {
+    throw_input_error("dpforge {}: --rdp-orders {} is invalid: allowed default, opacus, integer",
+                      command, grid);
+  }
   common.json = values.count("json") != 0U;
   return common;
+}
+
+std::unique_ptr<privacy::Accountant> make(const std::string& name, const Common& common) {
+  if (name == "rdp") return std::make_unique<privacy::RdpAccountant>(common.rdp_orders);
+  return privacy::make_accountant(name);
 }
 
 nlohmann::json setting_json(const Common& common) {
@@ -117,7 +139,7 @@ int budget_command(const std::vector<std::string>& args) {
   auto result = setting_json(common);
   result["noise_multiplier"] = sigma;
   for (const auto& name : common.accountants) {
-    auto accountant = privacy::make_accountant(name);
+    auto accountant = make(name, common);
     accountant->compose(sigma, common.sample_rate, common.steps);
     nlohmann::json entry = {{"epsilon", accountant->epsilon(common.delta)}};
     if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
@@ -159,14 +181,16 @@ int calibrate_command(const std::vector<std::string>& args) {
   for (const auto& name : common.accountants) {
     double sigma = 0;
     try {
-      sigma = privacy::calibrate_noise_multiplier(name, target, common.delta, common.sample_rate,
+      sigma = privacy::calibrate_noise_multiplier([&] { return make(name, common); }, target,
+                                                  common.delta, common.sample_rate,
                                                   common.steps);
     } catch (const std::domain_error& error) {
       throw_input_error("dpforge calibrate: target epsilon {} is unreachable: {}", target, error.what());
     }
     result["noise_multiplier"][name] = {
         {"noise_multiplier", sigma},
-        {"epsilon", privacy::epsilon_for(name, sigma, common.sample_rate, common.steps, common.delta)}};
+        {"epsilon", privacy::epsilon_for([&] { return make(name, common); }, sigma,
+                                         common.sample_rate, common.steps, common.delta)}};
   }
   if (common.json) {
     fmt::print("{}\n", result.dump());

@@ -236,8 +236,9 @@ const std::vector<KeySpec>& key_table() {
                "automatic: every gradient scaled by C/(norm + 0.01) (Bu et al. 2023).",
                [](const Recipe& r) { return r.privacy.clipping(); },
                [](Recipe& r, const std::string& v) { r.privacy.clipping(v); }),
-      enum_key("privacy.accountant", {"rdp"},
-               "Accountant for the reported epsilon and the calibration (see docs/privacy.md).",
+      enum_key("privacy.accountant", {"pld", "rdp"},
+               "Accountant for the reported epsilon, the calibration and the budget: pld (tight, "
+               "certified upper bound) or rdp (Renyi DP, looser). See docs/privacy.md.",
                [](const Recipe& r) { return r.privacy.accountant(); },
                [](Recipe& r, const std::string& v) { r.privacy.accountant(v); }),
       bool_key("audit.enabled", "Audit the privacy claim empirically after training.",

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dpforge/privacy/pld.h"
+
 namespace dpforge::privacy {
 
 void Accountant::compose(double noise_multiplier, double sample_rate, int64_t count) {
@@ -69,11 +71,12 @@ EpsilonAndOrder RdpAccountant::epsilon_and_order(double delta) const {
 
 double RdpAccountant::epsilon(double delta) const { return epsilon_and_order(delta).epsilon; }
 
-std::vector<std::string> accountant_names() { return {"rdp"}; }
+std::vector<std::string> accountant_names() { return {"rdp", "pld"}; }
 
 std::unique_ptr<Accountant> make_accountant(const std::string& name) {
   if (name == "rdp") return std::make_unique<RdpAccountant>();
-  throw std::invalid_argument("unknown accountant '" + name + "'; allowed: rdp");
+  if (name == "pld") return std::make_unique<PldAccountant>();
+  throw std::invalid_argument("unknown accountant '" + name + "'; allowed: rdp, pld");
 }
 
 }  // namespace dpforge::privacy

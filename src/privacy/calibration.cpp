@@ -17,19 +17,39 @@ int64_t steps_for_epochs(double epochs, double sample_rate) {
   return static_cast<int64_t>(std::ceil(epochs / sample_rate * (1 - 1e-12) - 1e-9));
 }
 
+AccountantFactory accountant_factory(const std::string& name) {
+  make_accountant(name);  // throws for an unknown name now rather than mid-calibration
+  return [name] { return make_accountant(name); };
+}
+
 double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta) {
-  auto instance = make_accountant(accountant);
-  instance->compose(noise_multiplier, sample_rate, steps);
-  return instance->epsilon(delta);
+  return epsilon_for(accountant_factory(accountant), noise_multiplier, sample_rate, steps, delta);
 }
 
 double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps) {
+  return calibrate_noise_multiplier(accountant_factory(accountant), target_epsilon, delta,
+                                    sample_rate, steps);
+}
+
+double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
+                   double sample_rate, int64_t steps, double delta) {
+  auto instance = accountant();
+  instance->compose(noise_multiplier, sample_rate, steps);
+  return instance->epsilon(delta);
+}
+
+double calibrate_noise_multiplier(const AccountantFactory& accountant, double target_epsilon,
+                                  double delta, double sample_rate, int64_t steps) {
   if (!(target_epsilon > 0)) throw std::domain_error("target epsilon must be > 0");
   constexpr double kMaxNoise = 1e4;
   auto epsilon = [&](double sigma) { return epsilon_for(accountant, sigma, sample_rate, steps, delta); };
-  double high = 1.0;
+  // The PLD is tighter than RDP, so RDP's (fast) answer is a safe upper end to start from.
+  const bool rdp = accountant()->name() == "rdp";
+  double high = rdp ? 1.0
+                                    : calibrate_noise_multiplier("rdp", target_epsilon, delta,
+                                                                 sample_rate, steps);
   while (epsilon(high) > target_epsilon) {
     high *= 2;
     if (high > kMaxNoise) {
@@ -37,10 +57,11 @@ double calibrate_noise_multiplier(const std::string& accountant, double target_e
                               std::to_string(target_epsilon) + " at this delta, sample rate and steps");
     }
   }
-  double low = high / 2;
+  const double shrink = rdp ? 0.5 : 0.8;
+  double low = high * shrink;
   while (low > 1e-3 && epsilon(low) <= target_epsilon) {
     high = low;
-    low /= 2;
+    low *= shrink;
   }
   // Invariant: ε(high) ≤ target < ε(low).
   while ((high - low) > kNoiseCalibrationTolerance * high) {

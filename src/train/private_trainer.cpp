@@ -12,18 +12,20 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/progress.h"
+#include "dpforge/train/steps.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
 namespace {
 
-namespace F = torch::nn::functional;
-
-double epsilon_after_one_more(const privacy::Accountant& accountant, double sigma, double q,
-                              double delta) {
-  auto next = privacy::Accountant::from_json(accountant.to_json());
-  next->compose(sigma, q);
-  return next->epsilon(delta);
+// The ledger's allowance: how many steps of (σ, q) fit in the budget (all of them without one).
+int64_t allowed_steps(const config::PrivacyOptions& options, double sigma, double q, int64_t planned) {
+  if (options.target_epsilon() <= 0) return planned;
+  const double planned_epsilon =
+      privacy::epsilon_for(options.accountant(), sigma, q, planned, options.delta());
+  if (planned_epsilon <= options.target_epsilon()) return planned;
+  return privacy::max_steps_within(options.accountant(), options.target_epsilon(), options.delta(),
+                                   q, sigma, planned);
 }
 
 }  // namespace
@@ -90,6 +92,9 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                privacy_options.max_grad_norm(), steps, delta);
   }
 
+  // σ and q are fixed for the run, so the budget check of every step reduces to a step count
+  // computed once from the accountant; the check itself stays in the loop (invariant 6).
+  const int64_t allowance = allowed_steps(privacy_options, sigma, sample_rate, steps);
   const int64_t steps_per_epoch = std::max<int64_t>(1, (steps + options.epochs() - 1) / options.epochs());
   ProgressLine line(progress, steps);
   const auto start = std::chrono::steady_clock::now();
@@ -100,8 +105,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   model->train();
   for (int64_t step = 0; step < steps; ++step) {
     // Ledger: a step is taken only if the budget still holds after it (invariant 6).
-    if (privacy_options.target_epsilon() > 0 &&
-        epsilon_after_one_more(*accountant, sigma, sample_rate, delta) > privacy_options.target_epsilon()) {
+    if (accountant->steps() >= allowance) {
       privacy.stopped_by_budget = true;
       if (progress != nullptr) {
         fmt::print(progress, "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
@@ -115,22 +119,10 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     const auto indices = torch::tensor(batch, torch::kLong);
     for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
       const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));
-      const auto images = train_set.images.index_select(0, chunk);
-      const auto labels = train_set.labels.index_select(0, chunk);
-      dp::GradTape tape;
-      torch::Tensor logits;
-      {
-        dp::TapeGuard guard(tape);
-        logits = model->forward(images);
-      }
-      const auto losses = F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kNone));
-      // One backward to the layer outputs only: parameter gradients come from the tape (BK).
-      const auto output_grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {},
-                                                      /*retain_graph=*/false, /*create_graph=*/false,
-                                                      /*allow_unused=*/true);
-      optimizer.accumulate(tape, output_grads);
-      loss_sum += losses.sum().item<double>();
-      correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+      const auto stats = accumulate_private(model, optimizer, train_set.images.index_select(0, chunk),
+                                            train_set.labels.index_select(0, chunk));
+      loss_sum += stats.loss_sum;
+      correct += stats.correct;
       seen += chunk.numel();
     }
     optimizer.step();

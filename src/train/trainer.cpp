@@ -7,6 +7,7 @@
 
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/progress.h"
+#include "dpforge/train/steps.h"
 
 namespace dpforge::train {
 
@@ -59,17 +60,11 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
       // batch so the step does not depend on how it was split.
       for (int64_t chunk = begin; chunk < end; chunk += options.max_physical_batch()) {
         const auto index = order.slice(0, chunk, std::min(end, chunk + options.max_physical_batch()));
-        const auto images = train_set.images.index_select(0, index);
-        const auto labels = train_set.labels.index_select(0, index);
-        const auto logits = model->forward(images);
-        const auto loss =
-            torch::nn::functional::cross_entropy(
-                logits, labels,
-                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
-            static_cast<double>(end - begin);
-        loss.backward();
-        loss_sum += loss.item<double>() * static_cast<double>(end - begin);
-        correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+        const auto stats = backward_nonprivate(model, train_set.images.index_select(0, index),
+                                               train_set.labels.index_select(0, index),
+                                               static_cast<double>(end - begin));
+        loss_sum += stats.loss_sum;
+        correct += stats.correct;
       }
       optimizer->step();
       ++result.steps;

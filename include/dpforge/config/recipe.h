@@ -75,8 +75,8 @@ struct PrivacyOptions {
   DPF_ARG(double, delta) = 1e-5;
   /// flat | per_layer | automatic.
   DPF_ARG(std::string, clipping) = "flat";
-  /// rdp (pld lands with the accountant issue).
-  DPF_ARG(std::string, accountant) = "rdp";
+  /// pld (tight) | rdp.
+  DPF_ARG(std::string, accountant) = "pld";
 };
 
 struct AuditOptions {

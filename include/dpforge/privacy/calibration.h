@@ -4,7 +4,11 @@
 // always on the private side of it (ε(result) ≤ target).
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
+
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::privacy {
 
@@ -12,15 +16,23 @@ namespace dpforge::privacy {
 /// expected batch). Rounding up means the reported ε covers at least the requested epochs.
 int64_t steps_for_epochs(double epochs, double sample_rate);
 
+/// Makes a fresh accountant (to evaluate ε for trial parameters without touching a real one).
+using AccountantFactory = std::function<std::unique_ptr<Accountant>()>;
+AccountantFactory accountant_factory(const std::string& name);
+
 /// ε after `steps` steps of (σ, q) under the named accountant.
+double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
+                   double sample_rate, int64_t steps, double delta);
 double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta);
 
 /// Relative width of the final bisection bracket on σ.
-inline constexpr double kNoiseCalibrationTolerance = 1e-6;
+inline constexpr double kNoiseCalibrationTolerance = 1e-5;
 
 /// Smallest σ (within kNoiseCalibrationTolerance, rounded up) with ε(σ) ≤ target_epsilon.
 /// Throws std::domain_error if no σ ≤ 1e4 reaches the target.
+double calibrate_noise_multiplier(const AccountantFactory& accountant, double target_epsilon,
+                                  double delta, double sample_rate, int64_t steps);
 double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps);
 

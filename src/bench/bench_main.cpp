@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+// dpforge_bench: median step time of non-private vs DP-SGD training, per model and batch size.
+// A benchmark, not a test: run it on a quiet machine and read the table.
+//   dpforge_bench [--models mlp,cnn_tanh] [--batches 256,1024] [--repeats 20] [--clipping flat]
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <sstream>
+
+#include <boost/program_options.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/nn/models.h"
+#include "dpforge/privacy/accountant.h"
+#include "dpforge/train/optimizer.h"
+#include "dpforge/train/steps.h"
+
+namespace po = boost::program_options;
+using namespace dpforge;
+
+namespace {
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  for (std::string item; std::getline(stream, item, ',');) parts.push_back(item);
+  return parts;
+}
+
+template <typename Step>
+double median_ms(int repeats, Step&& step) {
+  for (int i = 0; i < 3; ++i) step();  // warm-up: allocator, caches, thread pool
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  po::options_description options("dpforge_bench");
+  options.add_options()("help,h", "show this help")(
+      "models", po::value<std::string>()->default_value("mlp,cnn_tanh"), "comma-separated model.arch values")(
+      "batches", po::value<std::string>()->default_value("256,1024"), "comma-separated batch sizes")(
+      "repeats", po::value<int>()->default_value(20), "timed steps per cell (median reported)")(
+      "clipping", po::value<std::string>()->default_value("flat,per_layer,automatic"), "clipping modes")(
+      "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
+      "json", "print one JSON object instead of the table");
+  po::variables_map values;
+  po::store(po::parse_command_line(argc, argv, options), values);
+  if (values.count("help") != 0U) {
+    std::cout << options << "\n";
+    return 0;
+  }
+  if (values["threads"].as<int>() > 0) torch::set_num_threads(values["threads"].as<int>());
+  const int repeats = values["repeats"].as<int>();
+  const auto modes = split(values["clipping"].as<std::string>());
+
+  auto rows = nlohmann::json::array();
+  if (values.count("json") == 0U) {
+    fmt::print("{:<10} {:>6} {:>14} {:>12} {:>14} {:>8}\n", "model", "batch", "non-private ms",
+               "clipping", "DP-SGD ms", "ratio");
+  }
+  for (const auto& arch : split(values["models"].as<std::string>())) {
+    for (const auto& batch_text : split(values["batches"].as<std::string>())) {
+      const int64_t batch = std::stoll(batch_text);
+      torch::manual_seed(0);
+      config::ModelOptions model_options;
+      auto model = nn::make_model(model_options.arch(arch));
+      const auto images = torch::rand({batch, 1, 28, 28});
+      const auto labels = torch::randint(10, {batch}, torch::kLong);
+      config::TrainOptions train_options;
+      train_options.lr(1e-3);
+
+      auto plain = train::make_optimizer(train_options, model->parameters());
+      const double nonprivate = median_ms(repeats, [&] {
+        plain->zero_grad();
+        train::backward_nonprivate(model, images, labels, static_cast<double>(batch));
+        plain->step();
+      });
+      for (auto& parameter : model->parameters()) parameter.mutable_grad() = torch::Tensor();
+
+      for (const auto& mode : modes) {
+        privacy::RdpAccountant accountant;
+        dp::DpOptimizer optimizer(
+            model->parameters(), train::make_optimizer(train_options, model->parameters()),
+            dp::DpOptimizerOptions()
+                .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(mode)))
+                .noise_multiplier(1.0)
+                .sample_rate(0.01)
+                .expected_batch_size(static_cast<double>(batch)),
+            dp::NoiseGenerator(1), accountant);
+        const double dp_ms = median_ms(repeats, [&] {
+          train::accumulate_private(model, optimizer, images, labels);
+          optimizer.step();
+        });
+        const double ratio = dp_ms / nonprivate;
+        rows.push_back({{"model", arch}, {"batch", batch}, {"nonprivate_ms", nonprivate},
+                        {"clipping", mode}, {"dp_ms", dp_ms}, {"ratio", ratio}});
+        if (values.count("json") == 0U) {
+          fmt::print("{:<10} {:>6} {:>14.2f} {:>12} {:>14.2f} {:>7.2f}x\n", arch, batch, nonprivate,
+                     mode, dp_ms, ratio);
+        }
+      }
+    }
+  }
+  if (values.count("json") != 0U) {
+    fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"rows", rows}}.dump());
+  }
+  return 0;
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/train/steps.h"
+
+#include <torch/torch.h>
+
+namespace dpforge::train {
+namespace {
+
+namespace F = torch::nn::functional;
+
+torch::Tensor per_example_cross_entropy(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return F::cross_entropy(logits, labels, F::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
+BatchStats stats_of(const torch::Tensor& losses, const torch::Tensor& logits,
+                    const torch::Tensor& labels) {
+  return BatchStats{losses.sum().item<double>(), logits.argmax(1).eq(labels).sum().item<int64_t>()};
+}
+
+}  // namespace
+
+BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& images,
+                               const torch::Tensor& labels, double loss_divisor) {
+  const auto logits = model->forward(images);
+  const auto losses = per_example_cross_entropy(logits, labels);
+  (losses.sum() / loss_divisor).backward();
+  return stats_of(losses.detach(), logits.detach(), labels);
+}
+
+BatchStats accumulate_private(torch::nn::Sequential& model, dp::DpOptimizer& optimizer,
+                              const torch::Tensor& images, const torch::Tensor& labels) {
+  dp::GradTape tape;
+  torch::Tensor logits;
+  {
+    dp::TapeGuard guard(tape);
+    logits = model->forward(images);
+  }
+  const auto losses = per_example_cross_entropy(logits, labels);
+  // One backward to the layer outputs only: parameter gradients come from the tape (BK).
+  const auto output_grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {},
+                                                  /*retain_graph=*/false, /*create_graph=*/false,
+                                                  /*allow_unused=*/true);
+  optimizer.accumulate(tape, output_grads);
+  return stats_of(losses.detach(), logits.detach(), labels);
+}
+
+}  // namespace dpforge::train
