@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/audit/canary_auditor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+#include "dpforge/audit/statistics.h"
+#include "dpforge/privacy/log_math.h"
+
+namespace dpforge::audit {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+double logistic(double x) { return 1 / (1 + std::exp(-x)); }
+
+// Steinke et al.'s p-value for v correct among r guesses with m canaries.
+double one_run_p_value(int64_t m, int64_t r, int64_t v, double epsilon, double delta) {
+  const double q = logistic(epsilon);
+  const double beta = binomial_at_least(v, r, q);
+  if (delta == 0 || v == 0) return beta;
+  // max_i P[v−i ≤ W ≤ v−1]/i with the pmf by recurrence downward from v−1.
+  const double log_q = std::log(q), log_1mq = std::log1p(-q);
+  const double k0 = static_cast<double>(v - 1), rd = static_cast<double>(r);
+  double log_pmf = std::lgamma(rd + 1) - std::lgamma(k0 + 1) - std::lgamma(rd - k0 + 1) +
+                   k0 * log_q + (rd - k0) * log_1mq;
+  double cumulative = 0, alpha = 0;
+  for (int64_t i = 1; i <= v; ++i) {
+    const int64_t k = v - i;  // pmf(k) is exp(log_pmf)
+    cumulative += std::exp(log_pmf);
+    alpha = std::max(alpha, cumulative / static_cast<double>(i));
+    if (k > 0) {
+      log_pmf += std::log(static_cast<double>(k)) - std::log(rd - static_cast<double>(k) + 1) +
+                 log_1mq - log_q;
+    }
+  }
+  return std::min(1.0, beta + alpha * delta * 2 * static_cast<double>(m));
+}
+
+// Mahloujifar et al.'s test of the Gaussian curve for (ε, δ): positive iff the scores reject it.
+double fdp_objective(int64_t m, int64_t r, int64_t v, double epsilon, double delta,
+                     double significance) {
+  const double mu = 1 / gaussian_sigma_for(epsilon, delta);
+  auto blow_up_inverse = [mu](double x) {
+    if (x <= 0) return 0.0;
+    if (x >= 1) return 1.0;
+    return privacy::normal_cdf(privacy::normal_quantile(x) - mu);
+  };
+  const double md = static_cast<double>(m);
+  double correct = significance * static_cast<double>(v) / md;
+  double wrong = significance * static_cast<double>(r - v) / md;
+  for (int64_t i = v - 1; i >= 0; --i) {
+    const double next_wrong = std::max(wrong, blow_up_inverse(correct));
+    if (next_wrong == wrong) break;  // neither can change any more
+    correct = std::min(1.0, correct + static_cast<double>(i) / static_cast<double>(r - i) * (next_wrong - wrong));
+    wrong = next_wrong;
+  }
+  return correct + wrong - static_cast<double>(r) / md;
+}
+
+// Largest ε ≥ eps_low that the test rejects (eps_low if it rejects none): `rejects(ε)` is
+// monotone, true for small ε.
+template <typename Rejects>
+double largest_rejected(double eps_low, Rejects&& rejects) {
+  if (!rejects(eps_low)) return eps_low;
+  double low = eps_low, high = std::max(1.0, 2 * eps_low);
+  while (rejects(high)) {
+    low = high;
+    high *= 2;
+    if (high > 1e4) return high;
+  }
+  for (int i = 0; i < 60 && high - low > 1e-9; ++i) {
+    const double middle = 0.5 * (low + high);
+    (rejects(middle) ? low : high) = middle;
+  }
+  return low;
+}
+
+}  // namespace
+
+CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores)
+    : in_(std::move(in_scores)), out_(std::move(out_scores)) {
+  if (in_.empty() || out_.empty()) {
+    throw std::invalid_argument("the auditor needs at least one IN and one OUT score");
+  }
+  for (double s : in_) {
+    if (std::isnan(s)) throw std::invalid_argument("IN scores contain NaN");
+  }
+  for (double s : out_) {
+    if (std::isnan(s)) throw std::invalid_argument("OUT scores contain NaN");
+  }
+  std::sort(in_.begin(), in_.end());
+  std::sort(out_.begin(), out_.end());
+  // Every distinct score and +∞ is a threshold ("IN" iff score ≥ threshold).
+  std::vector<double> all;
+  all.reserve(in_.size() + out_.size() + 1);
+  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  all.push_back(kInf);
+  std::vector<int64_t> fn(all.size()), tn(all.size());
+  for (size_t i = 0; i < all.size(); ++i) {
+    fn[i] = std::lower_bound(in_.begin(), in_.end(), all[i]) - in_.begin();
+    tn[i] = std::lower_bound(out_.begin(), out_.end(), all[i]) - out_.begin();
+  }
+  // Keep the vertices of the concave frontier of (FN, TN): repeatedly drop every point that lies
+  // on or below the chord of its neighbours (a threshold no better than mixing two others).
+  std::vector<size_t> keep(all.size());
+  std::iota(keep.begin(), keep.end(), size_t{0});
+  while (keep.size() > 2) {
+    std::vector<size_t> next = {keep.front()};
+    bool dropped = false;
+    for (size_t i = 1; i + 1 < keep.size(); ++i) {
+      const double dx1 = static_cast<double>(fn[keep[i]] - fn[keep[i - 1]]);
+      const double dy1 = static_cast<double>(tn[keep[i]] - tn[keep[i - 1]]);
+      const double dx2 = static_cast<double>(fn[keep[i + 1]] - fn[keep[i]]);
+      const double dy2 = static_cast<double>(tn[keep[i + 1]] - tn[keep[i]]);
+      if (dy1 * dx2 - dy2 * dx1 <= 0) {
+        dropped = true;
+      } else {
+        next.push_back(keep[i]);
+      }
+    }
+    next.push_back(keep.back());
+    keep.swap(next);
+    if (!dropped) break;
+  }
+  for (size_t index : keep) {
+    thresholds_.push_back(all[index]);
+    fn_.push_back(fn[index]);
+    tn_.push_back(tn[index]);
+  }
+}
+
+double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bool fdp) const {
+  const int64_t n_in = num_in(), n_out = num_out(), m = n_in + n_out;
+  const double corrected = significance / static_cast<double>(thresholds_.size());
+  const size_t count = thresholds_.size();
+  std::vector<int64_t> tp(count), fp(count);
+  std::vector<double> precision_bound(count);
+  for (size_t i = 0; i < count; ++i) {
+    tp[i] = n_in - fn_[i];
+    fp[i] = n_out - tn_[i];
+    const int64_t total = tp[i] + fp[i];
+    precision_bound[i] = total > 0 ? 1 - clopper_pearson_upper(fp[i], total, corrected) : 0;
+  }
+  // Most promising thresholds first, so that most others are pruned without a search: a threshold
+  // whose raw precision is ≤ e^ε/(1+e^ε) for the best ε so far cannot reject a larger ε.
+  std::vector<size_t> order(count);
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return precision_bound[a] > precision_bound[b]; });
+  double best = 0, best_q = 0.5;
+  for (size_t index : order) {
+    const int64_t guesses = tp[index] + fp[index], correct = tp[index];
+    if (guesses == 0 || static_cast<double>(correct) / static_cast<double>(guesses) <= best_q) continue;
+    double epsilon;
+    if (fdp) {
+      epsilon = largest_rejected(best, [&](double e) {
+        return fdp_objective(m, guesses, correct, e, delta, corrected) > 0;
+      });
+    } else {
+      if (one_run_p_value(m, guesses, correct, best, 0) > corrected) continue;  // even δ = 0 fails
+      epsilon = largest_rejected(best, [&](double e) {
+        return one_run_p_value(m, guesses, correct, e, delta) < corrected;
+      });
+    }
+    if (epsilon > best) {
+      best = epsilon;
+      best_q = logistic(best);
+    }
+  }
+  return best;
+}
+
+double CanaryAuditor::epsilon_one_run(double significance, double delta) const {
+  return epsilon_one_run_impl(significance, delta, /*fdp=*/false);
+}
+
+double CanaryAuditor::epsilon_one_run_fdp(double significance, double delta) const {
+  return epsilon_one_run_impl(significance, delta, /*fdp=*/true);
+}
+
+double CanaryAuditor::epsilon_clopper_pearson(double significance, double delta) const {
+  const double corrected = significance / static_cast<double>(thresholds_.size());
+  double best = 0;
+  for (size_t i = 0; i < thresholds_.size(); ++i) {
+    const double fnr_ub = clopper_pearson_upper(fn_[i], num_in(), corrected / 2);
+    const double fpr_ub = clopper_pearson_upper(num_out() - tn_[i], num_out(), corrected / 2);
+    const double tpr_lb = 1 - fnr_ub;
+    if (tpr_lb > delta) best = std::max(best, std::log(tpr_lb - delta) - std::log(fpr_ub));
+  }
+  return best;
+}
+
+double CanaryAuditor::epsilon_from_gdp(double significance, double delta) const {
+  const double corrected = significance / (2.0 * static_cast<double>(thresholds_.size()));
+  double mu = 0;
+  for (size_t i = 0; i < thresholds_.size(); ++i) {
+    const double fnr_ub = clopper_pearson_upper(fn_[i], num_in(), corrected);
+    const double fpr_ub = clopper_pearson_upper(num_out() - tn_[i], num_out(), corrected);
+    if (std::max(fnr_ub, fpr_ub) >= 1 - delta) continue;
+    mu = std::max(mu, std::abs(privacy::normal_quantile(1 - fpr_ub) - privacy::normal_quantile(fnr_ub)));
+  }
+  if (mu == 0) return 0;
+  // μ-GDP ⇒ (ε, δ(ε)) with δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2); solve δ(ε) = delta.
+  auto log_delta_gap = [&](double epsilon) {
+    return privacy::log_sub(privacy::log_ndtr(-epsilon / mu + mu / 2),
+                            epsilon + privacy::log_ndtr(-epsilon / mu - mu / 2)) -
+           std::log(delta);
+  };
+  double low = 0, high = 100;
+  if (log_delta_gap(low) <= 0) return 0;
+  if (log_delta_gap(high) >= 0) return high;
+  for (int i = 0; i < 100 && high - low > 1e-9; ++i) {
+    const double middle = 0.5 * (low + high);
+    (log_delta_gap(middle) > 0 ? low : high) = middle;
+  }
+  return 0.5 * (low + high);
+}
+
+double CanaryAuditor::auroc() const {
+  // Area under TNR as a function of FNR over the hull, by trapezoids (equals the ROC area).
+  double area = 0;
+  const double n_in = static_cast<double>(num_in()), n_out = static_cast<double>(num_out());
+  for (size_t i = 1; i < thresholds_.size(); ++i) {
+    area += 0.5 * (static_cast<double>(tn_[i - 1] + tn_[i]) / n_out) *
+            (static_cast<double>(fn_[i] - fn_[i - 1]) / n_in);
+  }
+  return area;
+}
+
+double CanaryAuditor::tpr_at_fpr(double fpr) const {
+  if (!(fpr >= 0 && fpr <= 1)) throw std::domain_error("fpr must lie in [0, 1]");
+  // Hull points in increasing FP order (highest threshold first).
+  const size_t count = thresholds_.size();
+  std::vector<double> tp(count), fp(count);
+  for (size_t i = 0; i < count; ++i) {
+    tp[i] = static_cast<double>(num_in() - fn_[count - 1 - i]);
+    fp[i] = static_cast<double>(num_out() - tn_[count - 1 - i]);
+  }
+  const double target = static_cast<double>(num_out()) * fpr;
+  size_t right = std::upper_bound(fp.begin(), fp.end(), target) - fp.begin();
+  right = std::min(right, count - 1);
+  if (right == 0) return tp[0] / static_cast<double>(num_in());
+  const size_t left = right - 1;
+  const double weight = fp[right] == fp[left] ? 0.0 : (target - fp[left]) / (fp[right] - fp[left]);
+  return (tp[left] + weight * (tp[right] - tp[left])) / static_cast<double>(num_in());
+}
+
+double CanaryAuditor::balanced_accuracy() const {
+  double best = 0.5;
+  for (size_t i = 0; i < thresholds_.size(); ++i) {
+    const double tpr = static_cast<double>(num_in() - fn_[i]) / static_cast<double>(num_in());
+    const double tnr = static_cast<double>(tn_[i]) / static_cast<double>(num_out());
+    best = std::max(best, 0.5 * (tpr + tnr));
+  }
+  return best;
+}
+
+std::string CanaryAuditor::roc_csv() const {
+  std::string csv = "threshold,fpr,tpr\n";
+  std::vector<double> all;
+  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const double tp = static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
+    const double fp = static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
+    csv += fmt::format("{},{},{}\n", *it, fp / static_cast<double>(num_out()), tp / static_cast<double>(num_in()));
+  }
+  return csv;
+}
+
+}  // namespace dpforge::audit

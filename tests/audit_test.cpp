@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// The auditor against jax_privacy's golden values (same deterministic-normal scores), naive
+// re-implementations of its bounds, and known closed forms.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "dpforge/audit/canary_auditor.h"
+#include "dpforge/audit/statistics.h"
+#include "dpforge/privacy/log_math.h"
+#include "test_util.h"
+
+namespace dpforge::audit {
+namespace {
+
+// Φ⁻¹ at the midpoints of n equal bins: scores "deterministically" N(mean, 1) (jax_privacy's tests).
+std::vector<double> deterministic_normal(double mean, int n) {
+  std::vector<double> scores;
+  for (int i = 0; i < n; ++i) {
+    scores.push_back(mean + privacy::normal_quantile((i + 0.5) / n));
+  }
+  return scores;
+}
+
+double binomial_pmf(int64_t k, int64_t n, double p) {
+  return std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
+                  k * std::log(p) + (n - k) * std::log1p(-p));
+}
+
+TEST(Statistics, IncompleteBetaAndBinomialTails) {
+  EXPECT_NEAR(incomplete_beta(2, 3, 0.5), 0.6875, 1e-14);  // 11/16
+  EXPECT_NEAR(incomplete_beta(1, 1, 0.3), 0.3, 1e-14);
+  for (int64_t n : {5, 60, 700}) {
+    for (double p : {0.1, 0.5, 0.93}) {
+      for (int64_t k : {int64_t{1}, n / 3, n - 1}) {
+        double tail = 0;
+        for (int64_t j = k; j <= n; ++j) tail += binomial_pmf(j, n, p);
+        EXPECT_NEAR(binomial_at_least(k, n, p), tail, 1e-12 + 1e-9 * tail) << n << " " << p << " " << k;
+      }
+    }
+  }
+}
+
+TEST(Statistics, ClopperPearsonHasTheStatedCoverage) {
+  for (auto [k, n] : {std::pair<int64_t, int64_t>{0, 10}, {3, 10}, {40, 100}, {900, 1000}}) {
+    const double upper = clopper_pearson_upper(k, n, 0.05);
+    double at_most_k = 0;
+    for (int64_t j = 0; j <= k; ++j) at_most_k += binomial_pmf(j, n, upper);
+    EXPECT_NEAR(at_most_k, 0.05, 1e-9);
+  }
+  EXPECT_EQ(clopper_pearson_upper(10, 10, 0.05), 1.0);
+}
+
+TEST(Statistics, GaussianSigmaInvertsTheAnalyticGaussian) {
+  const double sigma = gaussian_sigma_for(1.0, 1e-5);
+  const double delta = privacy::normal_cdf(0.5 / sigma - sigma) -
+                       std::exp(1.0) * privacy::normal_cdf(-0.5 / sigma - sigma);
+  EXPECT_NEAR(delta, 1e-5, 1e-12);
+  EXPECT_NEAR(sigma, 3.73, 0.01);  // the textbook value at (1, 1e-5)
+}
+
+TEST(CanaryAuditor, ThresholdFrontierMatchesReferenceCases) {
+  CanaryAuditor simple({1.5, 2.5, 0.5, 3.5}, {0, 3, 2, 1});
+  EXPECT_THAT(simple.thresholds(), ::testing::ElementsAre(0, 0.5, 3.5, INFINITY));
+  EXPECT_THAT(simple.tn_counts(), ::testing::ElementsAre(0, 1, 4, 4));
+  EXPECT_THAT(simple.fn_counts(), ::testing::ElementsAre(0, 0, 3, 4));
+  CanaryAuditor ties({0, 0, 1, 2}, {0, 1, 1, 1});
+  EXPECT_THAT(ties.thresholds(), ::testing::ElementsAre(0, 2, INFINITY));
+  CanaryAuditor zeros({0, 0, 0, 0}, {0, 0, 0, 0});
+  EXPECT_THAT(zeros.thresholds(), ::testing::ElementsAre(0, INFINITY));
+}
+
+TEST(CanaryAuditor, MetricsMatchClosedForms) {
+  CanaryAuditor simple({0, 4, 6, 7}, {1, 2, 3, 5});
+  EXPECT_NEAR(simple.auroc(), 13.0 / 16, 1e-12);
+  CanaryAuditor two({1, 3}, {0, 2});
+  EXPECT_NEAR(two.tpr_at_fpr(0.25), 0.75, 1e-12);
+  EXPECT_NEAR(two.tpr_at_fpr(0.0), 0.5, 1e-12);
+  // jax_privacy docstring: in = arange(100) + 9.5, out = arange(100).
+  std::vector<double> in, out;
+  for (int i = 0; i < 100; ++i) {
+    in.push_back(i + 9.5);
+    out.push_back(i);
+  }
+  CanaryAuditor shifted(in, out);
+  EXPECT_NEAR(shifted.tpr_at_fpr(0.01), 0.11, 1e-9);
+  EXPECT_NEAR(shifted.auroc(), 0.595, 1e-9);
+  // A circular ROC arc: AUROC = π/4 and TPR(FPR) = √(FPR(2 − FPR)).
+  std::vector<double> arc_in, arc_out;
+  for (int i = 0; i < 10000; ++i) {
+    arc_out.push_back(i / 9999.0);
+    arc_in.push_back(std::sqrt(1 - std::pow(i / 9999.0, 2)));
+  }
+  CanaryAuditor arc(arc_in, arc_out);
+  EXPECT_NEAR(arc.auroc(), M_PI / 4, 1e-3);
+  EXPECT_NEAR(arc.tpr_at_fpr(0.3), std::sqrt(0.3 * 1.7), 1e-3);
+}
+
+TEST(CanaryAuditor, OneRunBoundsReproduceJaxPrivacyGoldens) {
+  // jax_privacy tests/auditing_test.py: 10k IN ~ N(s, 1), 10k OUT ~ N(0, 1), α = 0.05, δ = 1e-6.
+  struct Golden {
+    double shift, steinke, fdp;
+  };
+  for (const auto& golden : {Golden{0, 0, 0}, Golden{1, 1.13346, 2.164749}, Golden{2, 2.311945, 4.7218075},
+                             Golden{4, 4.395568, 9.133752}}) {
+    CanaryAuditor auditor(deterministic_normal(golden.shift, 10000), deterministic_normal(0, 10000));
+    EXPECT_NEAR(auditor.epsilon_one_run(0.05, 1e-6), golden.steinke, 1e-5 * golden.steinke + 1e-9) << golden.shift;
+    EXPECT_NEAR(auditor.epsilon_one_run_fdp(0.05, 1e-6), golden.fdp, 1e-5 * golden.fdp + 1e-9) << golden.shift;
+  }
+}
+
+TEST(CanaryAuditor, PerfectSeparationHitsTheKnownCapsAndRandomScoresGiveZero) {
+  std::vector<double> in(500, 1.0), out(500, 0.0);
+  CanaryAuditor perfect(in, out);
+  EXPECT_GT(perfect.epsilon_one_run(0.05, 1e-5), 4.0);  // 500 of 1000 correct: cap ≈ 5.09
+  EXPECT_LT(perfect.epsilon_one_run(0.05, 1e-5), 5.1);
+  // Multi-run Clopper–Pearson, 500 runs per world, 95% split over 3 thresholds and 2 sides:
+  // ε = ln((1 − u)/u) with u = CP_ub(0 of 500 at 0.05/6) (≈ 4.91 without the Bonferroni split).
+  const double u = clopper_pearson_upper(0, 500, 0.05 / 6);
+  EXPECT_EQ(perfect.num_thresholds(), 3);
+  EXPECT_NEAR(perfect.epsilon_clopper_pearson(0.05, 0.0), std::log((1 - u) / u), 1e-9);
+  EXPECT_NEAR(perfect.auroc(), 1.0, 1e-12);
+  CanaryAuditor none(deterministic_normal(0, 5000), deterministic_normal(0, 5000));
+  EXPECT_EQ(none.epsilon_one_run(0.05, 1e-5), 0.0);
+  EXPECT_EQ(none.epsilon_one_run_fdp(0.05, 1e-5), 0.0);
+  EXPECT_EQ(none.epsilon_clopper_pearson(0.05, 1e-5), 0.0);
+  EXPECT_NEAR(none.auroc(), 0.5, 1e-3);
+}
+
+TEST(CanaryAuditor, MultiRunBoundsAreBelowButNearTheTruthForAGaussianMechanism) {
+  // Scores N(μ, 1) vs N(0, 1) are exactly a μ-GDP mechanism: ε(δ) is known in closed form.
+  const double mu = 1.0, delta = 0.1;
+  CanaryAuditor auditor(deterministic_normal(mu, 200000), deterministic_normal(0, 200000));
+  const double truth = [&] {
+    double low = 0, high = 20;
+    for (int i = 0; i < 100; ++i) {
+      const double e = 0.5 * (low + high);
+      const double d = privacy::normal_cdf(-e / mu + mu / 2) - std::exp(e) * privacy::normal_cdf(-e / mu - mu / 2);
+      (d > delta ? low : high) = e;
+    }
+    return high;
+  }();
+  const double cp = auditor.epsilon_clopper_pearson(0.2, delta);
+  EXPECT_LT(cp, truth);
+  EXPECT_GT(cp, 0.8 * truth);
+  const double gdp = auditor.epsilon_from_gdp(0.1, delta);
+  EXPECT_LT(gdp, truth * 1.001);
+  EXPECT_GT(gdp, 0.9 * truth);
+}
+
+TEST(CanaryAuditor, RejectsEmptyOrNanScores) {
+  EXPECT_THROW(CanaryAuditor({}, {1.0}), std::invalid_argument);
+  EXPECT_THROW(CanaryAuditor({NAN}, {1.0}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace dpforge::audit
