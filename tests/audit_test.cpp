@@ -7,8 +7,13 @@
 #include <cmath>
 #include <numbers>
 
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/statistics.h"
+#include "dpforge/core/error.h"
+#include "dpforge/train/run.h"
 #include "dpforge/privacy/log_math.h"
 #include "test_util.h"
 
@@ -153,6 +158,86 @@ TEST(CanaryAuditor, MultiRunBoundsAreBelowButNearTheTruthForAGaussianMechanism) 
 TEST(CanaryAuditor, RejectsEmptyOrNanScores) {
   EXPECT_THROW(CanaryAuditor({}, {1.0}), std::invalid_argument);
   EXPECT_THROW(CanaryAuditor({NAN}, {1.0}), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace dpforge::audit
+
+namespace dpforge::audit {
+namespace {
+
+config::Recipe audited_recipe(double target_epsilon, uint64_t seed) {
+  config::Recipe recipe;
+  recipe.data.train_subset(5000).test_subset(500);
+  recipe.model.arch("mlp").mlp_hidden(32);
+  recipe.train.epochs(4).batch_size(250).max_physical_batch(250).optimizer("sgd").lr(1.0).momentum(0.9).seed(seed);
+  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(target_epsilon).accountant("rdp");
+  recipe.audit.canaries(2000).seed(seed + 1000);
+  return recipe;
+}
+
+nlohmann::json audit_of(const config::Recipe& recipe) {
+  testing::TempDir dir;
+  return train::run_training(recipe, dir / "run", nullptr).report["audit"];
+}
+
+TEST(WhiteBoxAudit, CorrectRunsAreNeverFlagged) {
+  for (uint64_t seed : {1, 2, 3}) {
+    const auto audit = audit_of(audited_recipe(1.0, seed));
+    EXPECT_EQ(audit["status"], "pass") << audit.dump();
+    EXPECT_LE(audit["epsilon_lower_bound_best"].get<double>(), 1.0);
+    EXPECT_NEAR(audit["conformance"]["noise_std_measured_over_claimed"].get<double>(), 1.0, 0.02);
+  }
+}
+
+TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
+  for (const char* fault : {"no_noise", "half_noise", "no_clip", "wrong_sample_rate"}) {
+    auto recipe = audited_recipe(2.0, 7);
+    recipe.privacy.fault(fault);
+    testing::TempDir dir;
+    const auto report = train::run_training(recipe, dir / "run", nullptr).report;
+    EXPECT_EQ(report["audit"]["status"], "violation") << fault << ": " << report["audit"].dump();
+    EXPECT_EQ(report["privacy"]["private"], false) << fault;
+  }
+  // Without noise the lower bound itself exceeds the claim, not just the conformance test.
+  auto recipe = audited_recipe(2.0, 7);
+  recipe.privacy.fault("no_noise");
+  EXPECT_GT(audit_of(recipe)["epsilon_lower_bound_best"].get<double>(), 2.0);
+}
+
+TEST(WhiteBoxAudit, ViolationExitsWithCodeThreeAndALoudMessage) {
+  testing::TempDir dir;
+  const std::string command = std::string(DPFORGE_CLI) + " train " + DPFORGE_SOURCE_DIR +
+                              "/recipes/quickstart.ini --set privacy.enabled=true --set privacy.target_epsilon=2 "
+                              "--set data.train_subset=3000 --set data.test_subset=200 --set train.batch_size=300 "
+                              "--set privacy.fault=no_noise --set audit.canaries=1000 --out " + (dir / "run").string();
+  const auto result = testing::run_command(command);
+  EXPECT_EQ(result.exit_code, kExitAuditViolation) << result.output;
+  EXPECT_THAT(result.output, ::testing::AllOf(::testing::HasSubstr("PRIVACY VIOLATION"),
+                                              ::testing::HasSubstr("Less noise than claimed")));
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "report.json"));
+  EXPECT_TRUE(std::filesystem::exists(dir / "run" / "audit_roc.csv"));
+}
+
+TEST(AuditScoresCli, MatchesTheLibraryAndNamesBadLines) {
+  testing::TempDir dir;
+  std::string csv = "score,member\n";
+  const auto in = deterministic_normal(1.0, 500), out = deterministic_normal(0.0, 500);
+  for (double s : in) csv += fmt::format("{},1\n", s);
+  for (double s : out) csv += fmt::format("{},0\n", s);
+  testing::write_text(dir / "scores.csv", csv);
+  auto result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " + (dir / "scores.csv").string() +
+                                     " --delta 1e-6 --json");
+  ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+  const auto json = nlohmann::json::parse(result.output);
+  const CanaryAuditor auditor(in, out);
+  EXPECT_NEAR(json["epsilon_lower_bound"]["one_run_fdp"].get<double>(), auditor.epsilon_one_run_fdp(0.05, 1e-6), 1e-9);
+  EXPECT_NEAR(json["auroc"].get<double>(), auditor.auroc(), 1e-12);
+
+  testing::write_text(dir / "bad.csv", "score,member\n0.5,1\n0.2,2\n");
+  result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " + (dir / "bad.csv").string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("bad.csv:3"));
 }
 
 }  // namespace

@@ -10,5 +10,6 @@ int train_command(const std::vector<std::string>& args);
 int keys_command(const std::vector<std::string>& args);
 int budget_command(const std::vector<std::string>& args);
 int calibrate_command(const std::vector<std::string>& args);
+int audit_scores_command(const std::vector<std::string>& args);
 
 }  // namespace dpforge::cli

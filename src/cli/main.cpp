@@ -18,6 +18,8 @@ constexpr const char* kUsage =
     "                                                          epsilon spent by DP-SGD\n"
     "  calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]\n"
     "                                                          noise multiplier for a target epsilon\n"
+    "  audit-scores FILE.csv [--delta D] [--confidence C] [--json]\n"
+    "                                                          epsilon lower bounds from score,member rows\n"
     "  keys [--markdown]                                       list every recipe key\n"
     "exit codes: 0 ok, 1 failure, 2 bad input, 3 audit found a violation\n";
 
@@ -35,11 +37,12 @@ int main(int argc, char** argv) {
     if (command == "keys") return dpforge::cli::keys_command(args);
     if (command == "budget") return dpforge::cli::budget_command(args);
     if (command == "calibrate") return dpforge::cli::calibrate_command(args);
+    if (command == "audit-scores") return dpforge::cli::audit_scores_command(args);
     if (command == "--help" || command == "-h" || command == "help") {
       fmt::print("{}", kUsage);
       return dpforge::kExitOk;
     }
-    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, budget, calibrate, keys\n{}", command, kUsage);
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, budget, calibrate, audit-scores, keys\n{}", command, kUsage);
     return dpforge::kExitBadInput;
   } catch (const dpforge::InputError& error) {
     fmt::print(stderr, "dpforge: error: {}\n", error.what());

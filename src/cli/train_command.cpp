@@ -54,7 +54,8 @@ int train_command(const std::vector<std::string>& args) {
   const auto& privacy = outcome.report["privacy"];
   const std::string privacy_line =
       privacy["enabled"].get<bool>()
-          ? fmt::format("({:.4g}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
+          ? fmt::format("{}({:.4g}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
+                        privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
                         privacy["epsilon"].get<double>(), privacy["delta"].get<double>(),
                         privacy["accountant"].get<std::string>(),
                         privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
@@ -63,10 +64,48 @@ int train_command(const std::vector<std::string>& args) {
                             ? "; seeded run: reproducible, so its noise is known - not for release"
                             : "")
           : std::string("none (non-private training)");
-  fmt::print("{}: test accuracy {:.2f}% after {} steps in {:.1f}s\nprivacy: {}\nreport: {}\n",
+  fmt::print("{}: test accuracy {:.2f}% after {} steps in {:.1f}s\nprivacy: {}\n",
              recipe.run.name(), 100 * outcome.result.test_accuracy, outcome.result.steps,
-             outcome.result.wall_seconds, privacy_line, (out_dir / "report.json").string());
-  return kExitOk;
+             outcome.result.wall_seconds, privacy_line);
+  const auto& audit = outcome.report["audit"];
+  int exit_code = kExitOk;
+  if (audit["enabled"].get<bool>()) {
+    const auto& bounds = audit["epsilon_lower_bound"];
+    fmt::print("audit: empirical epsilon lower bound {:.3f} (one-run {:.3f}, f-DP {:.3f}; {:g}% confidence, "
+               "{} canaries) vs claimed {:.3f}: {}\n",
+               audit["epsilon_lower_bound_best"].get<double>(), bounds["one_run_steinke"].get<double>(),
+               bounds["one_run_fdp"].get<double>(), 100 * audit["confidence"].get<double>(),
+               audit["canaries"].get<int64_t>(), audit["accountant_epsilon"].get<double>(),
+               audit["status"].get<std::string>());
+    const auto& conformance = audit["conformance"];
+    fmt::print("audit: measured noise std / claimed {:.3f} (z = {:.1f}); canary update mean {:.4f} vs "
+               "q = {:.4f} (z = {:.1f})\n",
+               conformance["noise_std_measured_over_claimed"].get<double>(), conformance["noise_z"].get<double>(),
+               conformance["member_update_mean"].get<double>(), conformance["claimed_sample_rate"].get<double>(),
+               conformance["sampling_and_clipping_z"].get<double>());
+    if (audit["status"] == "violation") {
+      fmt::print(stderr, "\n!!! PRIVACY VIOLATION: the run does not behave like the mechanism it claims.\n");
+      if (audit["epsilon_lower_bound_best"].get<double>() > audit["accountant_epsilon"].get<double>()) {
+        fmt::print(stderr, "!!! The audit proves epsilon >= {:.3f} with {:g}% confidence, above the claimed {:.3f}.\n",
+                   audit["epsilon_lower_bound_best"].get<double>(), 100 * audit["confidence"].get<double>(),
+                   audit["accountant_epsilon"].get<double>());
+      }
+      if (!conformance["noise_ok"].get<bool>()) fmt::print(stderr, "!!! Less noise than claimed was added.\n");
+      if (!conformance["sampling_and_clipping_ok"].get<bool>()) {
+        fmt::print(stderr, "!!! Canaries were sampled more often than q or not clipped to C.\n");
+      }
+      fmt::print(stderr, "!!! The implementation or its configuration is broken; do not release this model.\n\n");
+      exit_code = kExitAuditViolation;
+    }
+  } else {
+    fmt::print("audit: skipped ({})\n", audit["reason"].get<std::string>());
+  }
+  if (privacy["enabled"].get<bool>() && privacy["fault"] != "none") {
+    fmt::print(stderr, "NOTE: privacy.fault = {} was injected: this model is NOT private.\n",
+               privacy["fault"].get<std::string>());
+  }
+  fmt::print("report: {}\n", (out_dir / "report.json").string());
+  return exit_code;
 }
 
 }  // namespace dpforge::cli

@@ -124,6 +124,26 @@ KeySpec string_key(std::string key, std::string doc, Get get, Set set) {
                  [=](const Recipe& r) { return get(r); }};
 }
 
+template <typename Get, typename Set>
+KeySpec seed_key(std::string key, std::string doc, Get get, Set set) {
+  const std::string allowed = "an integer in [0, 2^64-1], or empty for a seed from the OS";
+  return KeySpec{std::move(key), "int or empty", allowed, std::move(doc),
+                 [=](Recipe& r, const std::string& text) {
+                   if (text.empty()) {
+                     set(r, std::nullopt);
+                     return;
+                   }
+                   uint64_t value = 0;
+                   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+                   if (ec != std::errc() || end != text.data() + text.size()) throw BadValue{allowed};
+                   set(r, value);
+                 },
+                 [=](const Recipe& r) {
+                   const std::optional<uint64_t> seed = get(r);
+                   return seed ? std::to_string(*seed) : std::string();
+                 }};
+}
+
 const std::vector<KeySpec>& key_table() {
   constexpr auto kMaxInt = std::numeric_limits<int64_t>::max();
   constexpr auto kInf = std::numeric_limits<double>::infinity();
@@ -193,22 +213,11 @@ const std::vector<KeySpec>& key_table() {
       float_key("train.weight_decay", 0, false, kInf, "L2 penalty (sgd, adam) or decoupled decay (adamw).",
                 [](const Recipe& r) { return r.train.weight_decay(); },
                 [](Recipe& r, double v) { r.train.weight_decay(v); }),
-      KeySpec{"train.seed", "int or empty", "an integer in [0, 2^64-1], or empty for a seed from the OS",
-              "Seed for initialization, batch order and noise. Empty: drawn from the OS (not reproducible). "
-              "Set: the run is reproducible, so its noise is known; never use a set seed for a release model.",
-              [](Recipe& r, const std::string& text) {
-                if (text.empty()) {
-                  r.train.seed(std::nullopt);
-                  return;
-                }
-                uint64_t value = 0;
-                const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-                if (ec != std::errc() || end != text.data() + text.size()) {
-                  throw BadValue{"an integer in [0, 2^64-1], or empty for a seed from the OS"};
-                }
-                r.train.seed(value);
-              },
-              [](const Recipe& r) { return r.train.seed() ? std::to_string(*r.train.seed()) : ""; }},
+      seed_key("train.seed",
+               "Seed for initialization, batch order and noise. Empty: drawn from the OS (not reproducible). "
+               "Set: the run is reproducible, so its noise is known; never use a set seed for a release model.",
+               [](const Recipe& r) { return r.train.seed(); },
+               [](Recipe& r, std::optional<uint64_t> v) { r.train.seed(v); }),
 
       bool_key("privacy.enabled", "Train with DP-SGD.",
                [](const Recipe& r) { return r.privacy.enabled(); },
@@ -241,9 +250,34 @@ const std::vector<KeySpec>& key_table() {
                "certified upper bound) or rdp (Renyi DP, looser). See docs/privacy.md.",
                [](const Recipe& r) { return r.privacy.accountant(); },
                [](Recipe& r, const std::string& v) { r.privacy.accountant(v); }),
-      bool_key("audit.enabled", "Audit the privacy claim empirically after training.",
+      enum_key("privacy.fault", {"none", "no_noise", "half_noise", "no_clip", "wrong_sample_rate"},
+               "FOR AUDITOR VALIDATION ONLY: inject a privacy bug (no noise, half the noise, no "
+               "clipping, sampling at twice the rate told to the accountant) that the audit must "
+               "flag. A run with a fault is reported as NOT private.",
+               [](const Recipe& r) { return r.privacy.fault(); },
+               [](Recipe& r, const std::string& v) { r.privacy.fault(v); }),
+      bool_key("audit.enabled",
+               "After a private run, audit its claim with white-box Dirac canaries (one run) and "
+               "report epsilon lower bounds beside the accountant's epsilon; exit 3 on a violation.",
                [](const Recipe& r) { return r.audit.enabled(); },
                [](Recipe& r, bool v) { r.audit.enabled(v); }),
+      int_key("audit.canaries", 100, 10'000'000, "Number of canaries m (each a member with probability 1/2).",
+              [](const Recipe& r) { return r.audit.canaries(); },
+              [](Recipe& r, int64_t v) { r.audit.canaries(v); }),
+      float_key("audit.confidence", 0.5, true, 0.999999, "Confidence of the epsilon lower bounds.",
+                [](const Recipe& r) { return r.audit.confidence(); },
+                [](Recipe& r, double v) { r.audit.confidence(v); }),
+      bool_key("audit.inline",
+               "true: canaries ride along in the training run (they only touch auditor-owned "
+               "coordinates the model never reads: no accuracy cost); false: a second training run "
+               "carries them (twice the time).",
+               [](const Recipe& r) { return r.audit.inline_run(); },
+               [](Recipe& r, bool v) { r.audit.inline_run(v); }),
+      seed_key("audit.seed",
+               "Seed of the auditor's secret generator (canary membership). Empty: from the OS. Set it "
+               "only to reproduce an audit.",
+               [](const Recipe& r) { return r.audit.seed(); },
+               [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
   };
   return table;
 }
@@ -289,11 +323,8 @@ void validate(const Recipe& recipe, const std::string& origin) {
     throw_input_error("{}: privacy.delta = {} is invalid: expected a number in (0, 1)", origin,
                       privacy.delta());
   }
-  if (recipe.audit.enabled()) {
-    throw_input_error(
-        "{}: audit.enabled = true is not available in this build yet (the auditor lands with "
-        "issue 5); allowed: false",
-        origin);
+  if (privacy.fault() != "none" && !privacy.enabled()) {
+    throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin, privacy.fault());
   }
 }
 

@@ -20,6 +20,14 @@ torch::Tensor flat_factors(const torch::Tensor& norms, double max_norm) {
 
 }  // namespace
 
+double clip_factor(double norm, const ClipOptions& options) {
+  if (options.fault_skip_clipping()) return 1.0;
+  if (options.mode() == ClipMode::kAutomatic) {
+    return options.max_grad_norm() / (norm + options.automatic_gamma());
+  }
+  return std::min(1.0, options.max_grad_norm() / (norm + kNormEpsilon));
+}
+
 ClipMode parse_clip_mode(const std::string& name) {
   if (name == "flat") return ClipMode::kFlat;
   if (name == "per_layer") return ClipMode::kPerLayer;
@@ -65,12 +73,16 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
   const auto keep = finite.to(safe_norms.dtype());
 
   result.sums.reserve(layers.size());
-  if (options.mode() == ClipMode::kPerLayer) {
+  if (options.mode() == ClipMode::kPerLayer && !options.fault_skip_clipping()) {
     const double layer_norm = max_norm / std::sqrt(static_cast<double>(layers.size()));
     for (size_t l = 0; l < layers.size(); ++l) {
       const auto norms = torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
       result.sums.push_back(layers[l].clipped_sums(flat_factors(norms, layer_norm) * keep));
     }
+    return result;
+  }
+  if (options.fault_skip_clipping()) {
+    for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(keep));
     return result;
   }
   const auto factors =

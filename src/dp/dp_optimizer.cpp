@@ -36,6 +36,24 @@ void DpOptimizer::accumulate(const GradTape& tape, const std::vector<torch::Tens
   }
 }
 
+void DpOptimizer::attach_canaries(audit::DiracCanaries& canaries) {
+  canaries_ = &canaries;
+  parameters_.push_back(canaries.coordinates());
+}
+
+void DpOptimizer::accumulate_canaries(const std::vector<int64_t>& canary_ids) {
+  TORCH_CHECK(canaries_ != nullptr, "accumulate_canaries without attached canaries");
+  if (canary_ids.empty()) return;
+  // A canary's gradient is a Dirac of norm pre_clip_norm: clipped like any example's whole
+  // gradient (in per-layer mode, to the total C, the sensitivity bound of the sum).
+  const double clipped = clip_factor(canaries_->pre_clip_norm(), options_.clip()) * canaries_->pre_clip_norm();
+  auto& sum = clipped_sum_[canaries_->coordinates().unsafeGetTensorImpl()];
+  if (!sum.defined()) sum = torch::zeros_like(canaries_->coordinates());
+  auto* data = sum.data_ptr<float>();
+  for (int64_t id : canary_ids) data[id] += static_cast<float>(clipped);
+  examples_seen_ += static_cast<int64_t>(canary_ids.size());
+}
+
 // Note [noise after sum] — the order that makes the step private, in one place:
 //   1. Σᵢ cᵢ gᵢ  — clipped per-example gradients summed over the whole logical batch (accumulate);
 //      nothing may rescale or reshape this sum before the noise (its sensitivity is exactly C);
@@ -45,7 +63,8 @@ void DpOptimizer::accumulate(const GradTape& tape, const std::vector<torch::Tens
 //   5. the accountant records (σ, q) for the step just taken (invariant 6).
 void DpOptimizer::step() {
   torch::NoGradGuard no_grad;
-  const double noise_std = options_.noise_multiplier() * options_.clip().max_grad_norm();
+  const double noise_std =
+      options_.fault_noise_scale() * options_.noise_multiplier() * options_.clip().max_grad_norm();
   const double scale = 1.0 / options_.expected_batch_size();
   for (auto& parameter : parameters_) {
     auto it = clipped_sum_.find(parameter.unsafeGetTensorImpl());
@@ -54,6 +73,12 @@ void DpOptimizer::step() {
             ? it->second.contiguous()
             : torch::zeros(parameter.sizes(), parameter.options().dtype(torch::kFloat32));
     add_noise_and_scale_(gradient, noise_std, scale, noise_.seed(), noise_.reserve(gradient.numel()));
+    if (canaries_ != nullptr && parameter.is_same(canaries_->coordinates())) {
+      // The auditor sees exactly what an adversary with the privatized updates would see.
+      canaries_->observe(gradient, options_.noise_multiplier(), options_.sample_rate(),
+                         options_.clip().max_grad_norm(), options_.expected_batch_size());
+      continue;  // its coordinates are not trained
+    }
     parameter.mutable_grad() = gradient.to(parameter.dtype());
   }
   clipped_sum_.clear();

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -18,6 +19,9 @@
 namespace dpforge::train {
 namespace {
 
+// Keys the canaries' sampling stream apart from the real examples' (same seed, other Philox key).
+constexpr uint64_t kCanaryStreamKey = 0x9E3779B97F4A7C15ULL;
+
 // The ledger's allowance: how many steps of (σ, q) fit in the budget (all of them without one).
 int64_t allowed_steps(const config::PrivacyOptions& options, double sigma, double q, int64_t planned) {
   if (options.target_epsilon() <= 0) return planned;
@@ -32,7 +36,8 @@ int64_t allowed_steps(const config::PrivacyOptions& options, double sigma, doubl
 
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const data::Dataset& test_set,
-                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy) {
+                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
+                          audit::DiracCanaries* canaries) {
   dp::validate_model(*model);
   const auto& options = recipe.train;
   const auto& privacy_options = recipe.privacy;
@@ -61,17 +66,28 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     }
   }
   auto accountant = privacy::make_accountant(privacy_options.accountant());
+  // Auditor-validation faults: each breaks one privacy invariant while the accountant is still
+  // told the honest (σ, q); the audit must catch them.
+  const std::string& fault = privacy_options.fault();
   dp::DpOptimizerOptions dp_options;
   dp_options.clip(dp::ClipOptions()
                       .max_grad_norm(privacy_options.max_grad_norm())
-                      .mode(dp::parse_clip_mode(privacy_options.clipping())))
+                      .mode(dp::parse_clip_mode(privacy_options.clipping()))
+                      .fault_skip_clipping(fault == "no_clip"))
       .noise_multiplier(sigma)
       .sample_rate(sample_rate)
-      .expected_batch_size(static_cast<double>(options.batch_size()));
+      .expected_batch_size(static_cast<double>(options.batch_size()))
+      .fault_noise_scale(fault == "no_noise" ? 0.0 : fault == "half_noise" ? 0.5 : 1.0);
   const auto parameters = model->parameters();
   dp::DpOptimizer optimizer(parameters, make_optimizer(options, parameters), dp_options,
                             dp::NoiseGenerator(seeds.noise), *accountant);
-  data::PoissonSampler sampler(n, sample_rate, seeds.sampler);
+  const double drawn_rate = fault == "wrong_sample_rate" ? std::min(1.0, 2 * sample_rate) : sample_rate;
+  data::PoissonSampler sampler(n, drawn_rate, seeds.sampler);
+  // Member canaries are Poisson-sampled by the same code at the same rate, from a stream of their
+  // own, so the real examples' batches (and a seeded run's weights) do not depend on the audit.
+  const int64_t canary_members = canaries != nullptr ? static_cast<int64_t>(canaries->members().size()) : 0;
+  if (canaries != nullptr) optimizer.attach_canaries(*canaries);
+  data::PoissonSampler canary_sampler(canary_members, drawn_rate, seeds.sampler ^ kCanaryStreamKey);
 
   privacy = PrivacySummary{};
   privacy.noise_multiplier = sigma;
@@ -83,6 +99,10 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   privacy.clipping = privacy_options.clipping();
   privacy.accountant = privacy_options.accountant();
   privacy.planned_steps = steps;
+  privacy.fault = fault;
+  if (progress != nullptr && fault != "none") {
+    fmt::print(progress, "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n", fault);
+  }
   if (progress != nullptr) {
     fmt::print(progress, "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}\n",
                sample_rate, sigma,
@@ -116,6 +136,11 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     set_lr(optimizer.inner(), scheduled_lr(options, step, steps));
     const auto batch = sampler.next();
     if (batch.empty()) ++privacy.empty_batches;
+    if (canaries != nullptr) {
+      std::vector<int64_t> canary_ids;
+      for (int64_t member : canary_sampler.next()) canary_ids.push_back(canaries->members()[static_cast<size_t>(member)]);
+      optimizer.accumulate_canaries(canary_ids);
+    }
     const auto indices = torch::tensor(batch, torch::kLong);
     for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
       const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));

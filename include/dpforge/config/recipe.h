@@ -77,11 +77,24 @@ struct PrivacyOptions {
   DPF_ARG(std::string, clipping) = "flat";
   /// pld (tight) | rdp.
   DPF_ARG(std::string, accountant) = "pld";
+  /// Auditor validation only: none | no_noise | half_noise | no_clip | wrong_sample_rate injects a
+  /// privacy bug the auditor must catch. A run with a fault is never reported as private.
+  DPF_ARG(std::string, fault) = "none";
 };
 
 struct AuditOptions {
-  /// Audit the privacy claim after training.
-  DPF_ARG(bool, enabled) = false;
+  /// Audit the privacy claim of every private run (white-box, one run, Dirac canaries).
+  DPF_ARG(bool, enabled) = true;
+  /// Number of canaries m (each a member with probability 1/2).
+  DPF_ARG(int64_t, canaries) = 5000;
+  /// Confidence of the reported lower bounds.
+  DPF_ARG(double, confidence) = 0.95;
+  /// Canaries ride along in the training run itself (they only touch auditor-owned coordinates,
+  /// so the model is unaffected); false: a second, separate training run carries them.
+  DPF_ARG(bool, inline_run) = true;
+  /// Seed of the auditor's secret generator; unset: from the OS (canary membership must stay
+  /// secret from the training code). Set only to reproduce an audit.
+  DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
 };
 
 struct Recipe {

@@ -29,7 +29,12 @@ struct ClipOptions {
   DPF_ARG(double, max_grad_norm) = 1.0;
   DPF_ARG(ClipMode, mode) = ClipMode::kFlat;
   DPF_ARG(double, automatic_gamma) = 0.01;
+  /// Auditor validation only (privacy.fault = no_clip): every clip factor is 1. Never private.
+  DPF_ARG(bool, fault_skip_clipping) = false;
 };
+
+/// The clip factor of an example whose whole gradient has norm `norm` (flat and automatic modes).
+double clip_factor(double norm, const ClipOptions& options);
 
 struct ClippedBatch {
   /// For each tape record, Σᵢ cᵢ ∇θᵢ of its parameters (weight, then bias if any).

@@ -9,6 +9,7 @@
 
 #include <torch/optim/optimizer.h>
 
+#include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/dp/clipping.h"
 #include "dpforge/dp/noise.h"
 #include "dpforge/dp/tape.h"
@@ -24,6 +25,9 @@ struct DpOptimizerOptions {
   DPF_ARG(double, sample_rate) = 0.0;
   /// q·N: the clipped, noised sum is divided by this, never by the realized batch size.
   DPF_ARG(double, expected_batch_size) = 1.0;
+  /// Auditor validation only (privacy.fault = no_noise / half_noise): the noise actually added is
+  /// this times σC while the accountant is still told σ. Never private unless 1.
+  DPF_ARG(double, fault_noise_scale) = 1.0;
 };
 
 class DpOptimizer {
@@ -35,6 +39,12 @@ class DpOptimizer {
 
   /// Adds the clipped per-example gradients of one physical batch to the step's running sum.
   void accumulate(const GradTape& tape, const std::vector<torch::Tensor>& output_grads);
+
+  /// Makes the canaries' coordinates one more privatized parameter and lets them observe every
+  /// privatized update of it (white-box audit).
+  void attach_canaries(audit::DiracCanaries& canaries);
+  /// Adds the clipped Dirac gradients of the canaries sampled into this step.
+  void accumulate_canaries(const std::vector<int64_t>& canary_ids);
 
   /// Ends a logical step: the privacy-critical order, in this one function (see the .cpp).
   void step();
@@ -52,6 +62,7 @@ class DpOptimizer {
   NoiseGenerator noise_;
   privacy::Accountant& accountant_;
   std::unordered_map<const void*, torch::Tensor> clipped_sum_;  // by parameter storage
+  audit::DiracCanaries* canaries_ = nullptr;
   int64_t examples_dropped_ = 0;
   int64_t examples_seen_ = 0;
 };

@@ -9,6 +9,7 @@
 
 #include <torch/nn/modules/container/sequential.h>
 
+#include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 
@@ -65,6 +66,7 @@ struct PrivacySummary {
   int64_t empty_batches = 0;     // logical batches with no example (still noised and counted)
   int64_t examples_dropped_nonfinite = 0;
   bool stopped_by_budget = false;
+  std::string fault = "none";    // auditor-validation fault injected, if any
   nlohmann::json accountant_state;
 };
 
@@ -77,8 +79,10 @@ struct PrivateSeeds {
 /// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
 /// Gaussian noise calibrated to privacy.target_epsilon (or the given σ), the accountant's ε
 /// checked before every step so a target budget is never exceeded.
+/// With `canaries`, its member canaries join the training population (white-box audit).
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const data::Dataset& test_set,
-                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy);
+                          const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
+                          audit::DiracCanaries* canaries = nullptr);
 
 }  // namespace dpforge::train

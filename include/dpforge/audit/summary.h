@@ -1,0 +1,15 @@
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+#include <nlohmann/json.hpp>
+
+#include "dpforge/audit/canary_auditor.h"
+
+namespace dpforge::audit {
+
+/// Every bound and metric of `auditor` at `confidence` (e.g. 0.95) and `delta`, as reported in
+/// report.json and by `dpforge audit-scores`:
+///   epsilon_lower_bound.{one_run_steinke, one_run_fdp, clopper_pearson, gdp}, auroc,
+///   tpr_at_fpr.{0.001, 0.01}, balanced_accuracy, canaries_in/out, thresholds, correction.
+nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta);
+
+}  // namespace dpforge::audit
