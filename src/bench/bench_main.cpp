@@ -4,6 +4,7 @@
 //   dpforge_bench [--models mlp,cnn_tanh] [--batches 256,1024] [--repeats 20] [--clipping flat]
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "dpforge/dp/dp_optimizer.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/privacy/calibration.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 
@@ -31,8 +33,8 @@ std::vector<std::string> split(const std::string& text) {
 }
 
 template <typename Step>
-double median_ms(int repeats, Step&& step) {
-  for (int i = 0; i < 3; ++i) step();  // warm-up: allocator, caches, thread pool
+double median_ms(int repeats, Step&& step, int warmup = 3) {
+  for (int i = 0; i < warmup; ++i) step();  // warm-up: allocator, caches, thread pool
   std::vector<double> times;
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
@@ -41,6 +43,32 @@ double median_ms(int repeats, Step&& step) {
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
+}
+
+// Wall time of the accountant operations the issue sets targets for (median over repeats).
+int bench_accountants(int repeats) {
+  struct Case {
+    const char* what;
+    const char* target;
+    std::function<double()> run;
+  };
+  const double q = 256.0 / 60000;
+  const std::vector<Case> cases = {
+      {"RDP epsilon, 1e5 steps", "< 1 ms", [&] { return privacy::epsilon_for("rdp", 1.1, q, 100000, 1e-5); }},
+      {"PLD epsilon, 1e4 steps", "< 1 s", [&] { return privacy::epsilon_for("pld", 1.1, q, 10000, 1e-5); }},
+      {"RDP calibration (eps 3, 7032 steps)", "< 100 ms",
+       [&] { return privacy::calibrate_noise_multiplier("rdp", 3.0, 1e-5, q, 7032); }},
+      {"PLD calibration (eps 3, 7032 steps)", "-",
+       [&] { return privacy::calibrate_noise_multiplier("pld", 3.0, 1e-5, q, 7032); }},
+  };
+  fmt::print("{:<40} {:>12} {:>10} {:>12}\n", "operation", "median ms", "target", "value");
+  for (const auto& c : cases) {
+    double value = 0;
+    const int runs = std::string(c.what).rfind("PLD", 0) == 0 ? std::min(repeats, 3) : repeats;
+    const double ms = median_ms(runs, [&] { value = c.run(); }, /*warmup=*/1);
+    fmt::print("{:<40} {:>12.3f} {:>10} {:>12.6f}\n", c.what, ms, c.target, value);
+  }
+  return 0;
 }
 
 }  // namespace
@@ -53,6 +81,8 @@ int main(int argc, char** argv) {
       "repeats", po::value<int>()->default_value(20), "timed steps per cell (median reported)")(
       "clipping", po::value<std::string>()->default_value("flat,per_layer,automatic"), "clipping modes")(
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
+      "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
+      "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
   po::store(po::parse_command_line(argc, argv, options), values);
@@ -61,6 +91,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (values["threads"].as<int>() > 0) torch::set_num_threads(values["threads"].as<int>());
+  if (values.count("accountants") != 0U) return bench_accountants(values["repeats"].as<int>());
   const int repeats = values["repeats"].as<int>();
   const auto modes = split(values["clipping"].as<std::string>());
 
@@ -102,6 +133,25 @@ int main(int argc, char** argv) {
           train::accumulate_private(model, optimizer, images, labels);
           optimizer.step();
         });
+        if (values.count("breakdown") != 0U) {
+          dp::GradTape tape;
+          std::vector<torch::Tensor> grads;
+          const double backward_ms = median_ms(repeats, [&] {
+            tape.clear();
+            dp::TapeGuard guard(tape);
+            const auto losses = torch::nn::functional::cross_entropy(
+                model->forward(images), labels,
+                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+            grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {}, false, false, true);
+          });
+          const double clip_ms = median_ms(repeats, [&] {
+            torch::NoGradGuard no_grad;
+            dp::clip_and_sum(tape.records(), grads, optimizer.options().clip());
+          });
+          const double step_ms = median_ms(repeats, [&] { optimizer.step(); });
+          fmt::print("{:<10} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
+                     "noise+step {:.2f} ms\n", arch, batch, mode, backward_ms, clip_ms, step_ms);
+        }
         const double ratio = dp_ms / nonprivate;
         rows.push_back({{"model", arch}, {"batch", batch}, {"nonprivate_ms", nonprivate},
                         {"clipping", mode}, {"dp_ms", dp_ms}, {"ratio", ratio}});

@@ -13,6 +13,21 @@ torch::Tensor per_example_sum_of_squares(const torch::Tensor& x) {
   return x.reshape({x.size(0), -1}).square().sum(1);
 }
 
+// im2col as one strided copy: B x T x (C·k·k), rows = output positions, columns in the order of
+// the weight's (C, k, k) (F::unfold then a transpose costs ~3x more on CPU).
+torch::Tensor unfold_rows(const torch::Tensor& input, int64_t k, int64_t stride, int64_t padding,
+                          int64_t dilation) {
+  auto x = padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding}))
+                       : input.contiguous();
+  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  const int64_t h_out = (h - dilation * (k - 1) - 1) / stride + 1;
+  const int64_t w_out = (w - dilation * (k - 1) - 1) / stride + 1;
+  const auto st = x.strides();
+  return x.as_strided({b, h_out, w_out, c, k, k},
+                      {st[0], st[2] * stride, st[3] * stride, st[1], st[2] * dilation, st[3] * dilation})
+      .reshape({b, h_out * w_out, c * k * k});
+}
+
 torch::Tensor broadcast_per_example(const torch::Tensor& factors, const torch::Tensor& like) {
   std::vector<int64_t> shape(like.dim(), 1);
   shape[0] = like.size(0);
@@ -36,12 +51,8 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
     case LayerKind::kConv2d: {
       const int64_t k = record.weight.size(2), p = record.weight.size(0);
       // im2col: B x (C_in·k²) x T, then rows per output position.
-      activations_ = F::unfold(record.input, F::UnfoldFuncOptions(k)
-                                                 .dilation(record.dilation)
-                                                 .padding(record.padding)
-                                                 .stride(record.stride))
-                         .transpose(1, 2);
-      output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2);
+      activations_ = unfold_rows(record.input, k, record.stride, record.padding, record.dilation);
+      output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2).contiguous();
       const int64_t t = activations_.size(1), d = activations_.size(2);
       ghost_ = t > 1 && 2 * t * t <= p * d;
       break;
@@ -68,6 +79,10 @@ void PerSampleLayer::drop_examples(const torch::Tensor& keep) {
   }
   output_grad_ = torch::where(broadcast_per_example(keep, output_grad_).to(torch::kBool),
                               output_grad_, torch::zeros_like(output_grad_));
+  if (per_example_.defined()) {
+    per_example_ = torch::where(broadcast_per_example(keep, per_example_).to(torch::kBool),
+                                per_example_, torch::zeros_like(per_example_));
+  }
 }
 
 torch::Tensor PerSampleLayer::squared_norms() const {
@@ -84,7 +99,9 @@ torch::Tensor PerSampleLayer::squared_norms() const {
                      .sum({1, 2})
                      .clamp_min(0);
       } else {
-        weight = per_example_sum_of_squares(torch::bmm(g.transpose(1, 2), a));
+        // Kept for clipped_sums: Σᵢ cᵢ∇Wᵢ is then a cheap c-weighted sum instead of a second GEMM.
+        per_example_ = torch::bmm(g.transpose(1, 2), a);
+        weight = per_example_sum_of_squares(per_example_);
       }
       if (!record_.bias.defined()) return weight;
       return weight + g.sum(1).square().sum(1);
@@ -123,8 +140,13 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
     case LayerKind::kLinear:
     case LayerKind::kConv2d: {
       const int64_t p = scaled.size(2), d = a.size(2);
-      // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
-      sums.push_back(scaled.reshape({-1, p}).t().mm(a.reshape({-1, d})).view(record_.weight.sizes()));
+      if (per_example_.defined()) {
+        const auto factors = clip_factors.to(per_example_.dtype());
+        sums.push_back(factors.matmul(per_example_.reshape({per_example_.size(0), -1})).view(record_.weight.sizes()));
+      } else {
+        // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
+        sums.push_back(scaled.reshape({-1, p}).t().mm(a.reshape({-1, d})).view(record_.weight.sizes()));
+      }
       if (record_.bias.defined()) sums.push_back(scaled.sum({0, 1}));
       break;
     }

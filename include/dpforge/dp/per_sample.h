@@ -39,6 +39,7 @@ class PerSampleLayer {
   const LayerRecord& record_;
   torch::Tensor activations_;  // B x T x d (Linear, unfolded Conv2d) or x̂ / indices
   torch::Tensor output_grad_;  // B x T x p (Linear, Conv2d) or as recorded
+  mutable torch::Tensor per_example_;  // B x p x d when materialized by squared_norms()
   bool ghost_ = false;
 };
 
