@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dpforge/audit/canary_auditor.h"
+#include "dpforge/audit/mia.h"
 #include "dpforge/audit/statistics.h"
 #include "dpforge/core/error.h"
 #include "dpforge/train/run.h"
@@ -238,6 +239,42 @@ TEST(AuditScoresCli, MatchesTheLibraryAndNamesBadLines) {
   result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " + (dir / "bad.csv").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, ::testing::HasSubstr("bad.csv:3"));
+}
+
+}  // namespace
+}  // namespace dpforge::audit
+
+namespace dpforge::audit {
+namespace {
+
+TEST(MembershipInference, ScoresFollowTheirDefinitions) {
+  // A "model" whose logits are its input: p = softmax(x).
+  torch::nn::Sequential identity{torch::nn::Flatten()};
+  const auto logits = torch::tensor({{2.0, 0.0, -1.0}}, torch::kFloat32);
+  const data::Dataset one{logits.view({1, 3, 1, 1}), torch::tensor({0}, torch::kLong), 3};
+  const auto scores = mia_scores(identity, one);
+  const auto p = torch::softmax(logits.to(torch::kFloat64), 1)[0];
+  const double p0 = p[0].item<double>(), p1 = p[1].item<double>(), p2 = p[2].item<double>();
+  EXPECT_NEAR(scores.loss[0], std::log(p0), 1e-12);
+  const double mentr = -(1 - p0) * std::log(p0) - p1 * std::log(1 - p1) - p2 * std::log(1 - p2);
+  EXPECT_NEAR(scores.mentr[0], -mentr, 1e-12);
+}
+
+TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
+  config::Recipe recipe;
+  recipe.data.train_subset(500).subset("random").test_subset(2000);
+  recipe.model.arch("mlp").mlp_hidden(256);
+  recipe.train.epochs(60).batch_size(50).optimizer("adam").lr(2e-3).seed(3);
+  recipe.audit.seed(9);
+  testing::TempDir dir;
+  const auto overfit = train::run_training(recipe, dir / "overfit", nullptr).report["mia"];
+  EXPECT_GT(overfit["loss"]["auroc"].get<double>(), 0.7) << overfit.dump();
+
+  recipe.train.epochs(10).optimizer("sgd").lr(0.5).momentum(0.9);
+  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(1.0).accountant("rdp");
+  recipe.audit.canaries(500);
+  const auto dp = train::run_training(recipe, dir / "dp", nullptr).report["mia"];
+  EXPECT_LT(dp["loss"]["auroc"].get<double>(), 0.56) << dp.dump();
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <torch/version.h>
 
 #include "dpforge/audit/canary_auditor.h"
+#include "dpforge/audit/mia.h"
 #include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
@@ -30,6 +31,7 @@ namespace {
 // Dirac canaries are 10·C before clipping, so that skipped clipping cannot go unnoticed.
 constexpr double kCanaryPreClipMultiple = 10.0;
 constexpr double kConformanceSignificance = 1e-6;
+constexpr int64_t kMiaExamples = 5000;
 
 data::Dataset load_split(const config::Recipe& recipe, data::Split split) {
   auto dataset = data::load_fashion_mnist(data_root(recipe), split);
@@ -249,6 +251,12 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     report["audit"] = {{"enabled", false},
                        {"reason", recipe.privacy.enabled() ? "audit.enabled = false"
                                                            : "non-private run: there is no privacy claim to audit"}};
+  }
+  {
+    // Black-box membership inference on the released model, private or not (attack metrics).
+    const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
+    const auto members = data::take_random(train_set, count, recipe.audit.seed().value_or(seed_from_os()));
+    report["mia"] = audit::membership_attacks(model, members, data::take_first(test_set, count));
   }
   save_state_dict(*model, out_dir / "model.pt");
   write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");
