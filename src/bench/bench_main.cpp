@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <optional>
 #include <iostream>
 #include <sstream>
 
@@ -14,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/calibration.h"
@@ -149,6 +151,16 @@ int main(int argc, char** argv) {
             dp::clip_and_sum(tape.records(), grads, optimizer.options().clip());
           });
           const double step_ms = median_ms(repeats, [&] { optimizer.step(); });
+          for (size_t l = 0; l < tape.records().size(); ++l) {
+            torch::NoGradGuard no_grad;
+            std::optional<dp::PerSampleLayer> layer;
+            const double prepare_ms = median_ms(repeats, [&] { layer.emplace(tape.records()[l], grads[l]); });
+            const double norms_ms = median_ms(repeats, [&] { layer->squared_norms(); });
+            const auto factors = torch::ones({batch});
+            const double sums_ms = median_ms(repeats, [&] { layer->clipped_sums(factors); });
+            fmt::print("    layer {} ({}): prepare {:.2f} ms, norms {:.2f} ms, clipped sums {:.2f} ms\n", l,
+                       layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
+          }
           fmt::print("{:<10} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
                      "noise+step {:.2f} ms\n", arch, batch, mode, backward_ms, clip_ms, step_ms);
         }
