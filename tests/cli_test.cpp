@@ -60,7 +60,7 @@ TEST(Cli, UnknownFlagExitsTwo) {
 TEST(Cli, TrainsAQuickRecipeEndToEnd) {
   TempDir dir;
   const auto result = run_command(kCli + " train " + kRecipes +
-                                  "quickstart.ini --set data.train_subset=500 --set "
+                                  "quickstart.ini --set data.train_subset=500 --set train.batch_size=100 --set "
                                   "data.test_subset=200 --set train.epochs=1 --out " +
                                   (dir / "run").string());
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
