@@ -156,35 +156,22 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                 seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0,
                 seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
     if (result.steps % steps_per_epoch == 0 || result.steps == steps) {
-      const auto test = evaluate(model, test_set);
-      EpochMetrics metrics;
-      metrics.epoch = static_cast<int64_t>(result.epochs.size()) + 1;
-      metrics.steps = result.steps;
-      metrics.train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
-      metrics.train_accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-      metrics.test_loss = test.loss;
-      metrics.test_accuracy = test.accuracy;
       const auto now = std::chrono::steady_clock::now();
-      metrics.seconds = std::chrono::duration<double>(now - epoch_start).count();
+      result.epochs.push_back(finish_epoch(model, test_set, static_cast<int64_t>(result.epochs.size()) + 1,
+                                           result.steps, loss_sum, correct, seen,
+                                           std::chrono::duration<double>(now - epoch_start).count()));
       epoch_start = now;
-      result.epochs.push_back(metrics);
-      line.epoch_done(fmt::format(
-          "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  epsilon {:.4f}  ({:.1f}s)",
-          metrics.epoch, options.epochs(), metrics.train_loss, 100 * metrics.train_accuracy,
-          metrics.test_loss, 100 * metrics.test_accuracy, accountant->epsilon(delta), metrics.seconds));
+      line.epoch_done(describe_epoch(result.epochs.back(), options.epochs(),
+                                     fmt::format("epsilon {:.4f}", accountant->epsilon(delta))));
       loss_sum = 0;
       correct = 0;
       seen = 0;
     }
   }
   if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
-    const auto test = evaluate(model, test_set);
-    EpochMetrics metrics;
-    metrics.epoch = static_cast<int64_t>(result.epochs.size()) + 1;
-    metrics.steps = result.steps;
-    metrics.test_loss = test.loss;
-    metrics.test_accuracy = test.accuracy;
-    result.epochs.push_back(metrics);
+    // The budget stopped the run mid-epoch: its test metrics still describe the released model.
+    result.epochs.push_back(finish_epoch(model, test_set, static_cast<int64_t>(result.epochs.size()) + 1,
+                                         result.steps, 0, 0, 0, 0));
   }
   result.test_accuracy = result.epochs.back().test_accuracy;
   result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

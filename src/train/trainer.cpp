@@ -33,6 +33,27 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
   return Evaluation{loss_sum / n, static_cast<double>(correct) / n};
 }
 
+EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& test_set, int64_t epoch,
+                          int64_t steps, double loss_sum, int64_t correct, int64_t seen,
+                          double seconds) {
+  const auto test = evaluate(model, test_set);
+  EpochMetrics metrics;
+  metrics.epoch = epoch;
+  metrics.steps = steps;
+  metrics.train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
+  metrics.train_accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  metrics.test_loss = test.loss;
+  metrics.test_accuracy = test.accuracy;
+  metrics.seconds = seconds;
+  return metrics;
+}
+
+std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::string& extra) {
+  return fmt::format("epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}({:.1f}s)",
+                     m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss,
+                     100 * m.test_accuracy, extra.empty() ? "" : extra + "  ", m.seconds);
+}
+
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const data::Dataset& test_set,
                              uint64_t seed, std::FILE* progress) {
@@ -71,21 +92,10 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
       line.update(epoch, options.epochs(), result.steps, loss_sum / static_cast<double>(end),
                   static_cast<double>(correct) / static_cast<double>(end));
     }
-    const auto test = evaluate(model, test_set);
-    EpochMetrics metrics;
-    metrics.epoch = epoch;
-    metrics.steps = result.steps;
-    metrics.train_loss = loss_sum / static_cast<double>(n);
-    metrics.train_accuracy = static_cast<double>(correct) / static_cast<double>(n);
-    metrics.test_loss = test.loss;
-    metrics.test_accuracy = test.accuracy;
-    metrics.seconds =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count();
-    result.epochs.push_back(metrics);
-    line.epoch_done(fmt::format(
-        "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  ({:.1f}s)",
-        epoch, options.epochs(), metrics.train_loss, 100 * metrics.train_accuracy,
-        metrics.test_loss, 100 * metrics.test_accuracy, metrics.seconds));
+    result.epochs.push_back(finish_epoch(
+        model, test_set, epoch, result.steps, loss_sum, correct, n,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()));
+    line.epoch_done(describe_epoch(result.epochs.back(), options.epochs()));
   }
   result.test_accuracy = result.epochs.empty() ? 0.0 : result.epochs.back().test_accuracy;
   result.wall_seconds =

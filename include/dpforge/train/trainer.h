@@ -41,6 +41,15 @@ struct TrainResult {
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
                     int64_t batch_size = 1000);
 
+/// Closes an epoch: evaluates `model` on `test_set` and records the running training statistics
+/// (`loss_sum` and `correct` over `seen` examples; zeros when none were seen).
+EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& test_set, int64_t epoch,
+                          int64_t steps, double loss_sum, int64_t correct, int64_t seen,
+                          double seconds);
+
+/// The progress line of a finished epoch; `extra` is appended before the time (e.g. ε so far).
+std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs, const std::string& extra = "");
+
 /// Non-private training: each epoch visits a fresh random permutation of `train_set` in batches of
 /// train.batch_size (physical batches of at most train.max_physical_batch accumulated), then
 /// evaluates on `test_set`. `seed` drives the batch order. Progress goes to `progress` (nullptr:
