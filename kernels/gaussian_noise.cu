@@ -12,12 +12,17 @@ constexpr int kThreadsPerBlock = 256;
 
 // One thread owns one Philox block (4 consecutive values) so each counter is drawn exactly once.
 __global__ void add_noise_and_scale_kernel(float* values, int64_t count, float noise_std,
-                                           float scale, uint64_t seed, uint64_t first_block) {
+                                           float scale, uint64_t seed, uint64_t first_block,
+                                           bool secure) {
   const int64_t block = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   const int64_t first = block * 4;
   if (first >= count) return;
   float z[4];
-  philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+  if (secure) {
+    philox_secure_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+  } else {
+    philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+  }
 #pragma unroll
   for (int j = 0; j < 4; ++j) {
     if (first + j < count) values[first + j] = (values[first + j] + noise_std * z[j]) * scale;
@@ -25,20 +30,22 @@ __global__ void add_noise_and_scale_kernel(float* values, int64_t count, float n
 }
 
 void add_noise_and_scale_launch(float* values, int64_t count, float noise_std, float scale,
-                                uint64_t seed, uint64_t first_block, cudaStream_t stream) {
+                                uint64_t seed, uint64_t first_block, bool secure,
+                                cudaStream_t stream) {
   const int64_t philox_blocks = (count + 3) / 4;
   const int64_t grid = (philox_blocks + kThreadsPerBlock - 1) / kThreadsPerBlock;
   add_noise_and_scale_kernel<<<static_cast<unsigned>(grid), kThreadsPerBlock, 0, stream>>>(
-      values, count, noise_std, scale, seed, first_block);
+      values, count, noise_std, scale, seed, first_block, secure);
 }
 
 }  // namespace
 
 int add_noise_and_scale_f32(float* values, int64_t count, double noise_std, double scale,
-                            uint64_t seed, uint64_t first_block, cudaStream_t stream) {
+                            uint64_t seed, uint64_t first_block, bool secure,
+                            cudaStream_t stream) {
   if (count <= 0) return 0;
   add_noise_and_scale_launch(values, count, static_cast<float>(noise_std),
-                             static_cast<float>(scale), seed, first_block, stream);
+                             static_cast<float>(scale), seed, first_block, secure, stream);
   return static_cast<int>(cudaGetLastError());
 }
 

@@ -312,6 +312,34 @@ TEST(Noise, StandardNormalStatisticsOverAMillionDraws) {
   EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
 }
 
+TEST(Noise, SecureStreamIsHalvedSumOfFourPlainBlocksWithNormalStatistics) {
+  // By construction: secure block b = (plain blocks 4b … 4b+3) summed, halved.
+  const auto secure = philox_normals(8, 21, /*first_block=*/3, /*secure=*/true);
+  const auto plain = philox_normals(32, 21, /*first_block=*/12);
+  for (int64_t block = 0; block < 2; ++block) {
+    auto expected = torch::zeros({4});
+    for (int64_t j = 0; j < 4; ++j) expected += plain.slice(0, 16 * block + 4 * j, 16 * block + 4 * j + 4);
+    EXPECT_TRUE(torch::allclose(secure.slice(0, 4 * block, 4 * block + 4), 0.5 * expected, 1e-6, 1e-6));
+  }
+  constexpr int64_t n = 1 << 20;
+  const auto z = philox_normals(n, 99, 0, true).to(torch::kFloat64);
+  const double se = 1 / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
+  EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
+  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
+  EXPECT_TRUE(torch::equal(philox_normals(100, 99, 0, true), z.slice(0, 0, 100).to(torch::kFloat32)));
+  EXPECT_NE(secure_random_seed(), secure_random_seed());
+}
+
+TEST(PhiloxUniform, RestoredPositionContinuesTheSameStream) {
+  PhiloxUniform a(17);
+  for (int i = 0; i < 5; ++i) a.next();  // mid-block: word 2
+  PhiloxUniform b(17);
+  b.restore(a.block(), a.word());
+  for (int i = 0; i < 9; ++i) EXPECT_EQ(a.next(), b.next());
+}
+
 TEST(Noise, SeedAndOffsetNameTheStream) {
   const auto a = philox_normals(1000, 7, 0);
   EXPECT_TRUE(torch::equal(a, philox_normals(1000, 7, 0)));  // identical bits

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
 #include "dpforge/dp/noise.h"
@@ -62,6 +63,23 @@ DiracCanaries::Conformance DiracCanaries::conformance() const {
     result.member_z = (result.member_mean - q) / std::sqrt((q * (1 - q) + sigma2) / k);
   }
   return result;
+}
+
+nlohmann::json DiracCanaries::statistics() const {
+  return {{"noise_sum_squares", noise_sum_squares_}, {"member_sum", member_sum_},
+          {"noise_samples", noise_samples_},         {"member_samples", member_samples_},
+          {"claimed_sigma", claimed_sigma_},         {"claimed_rate", claimed_rate_}};
+}
+
+void DiracCanaries::restore(const nlohmann::json& statistics, const torch::Tensor& scores) {
+  TORCH_CHECK(scores.sizes() == scores_.sizes(), "canary scores in the checkpoint do not match");
+  scores_ = scores.to(torch::kFloat64).clone();
+  noise_sum_squares_ = statistics.at("noise_sum_squares").get<double>();
+  member_sum_ = statistics.at("member_sum").get<double>();
+  noise_samples_ = statistics.at("noise_samples").get<int64_t>();
+  member_samples_ = statistics.at("member_samples").get<int64_t>();
+  claimed_sigma_ = statistics.at("claimed_sigma").get<double>();
+  claimed_rate_ = statistics.at("claimed_rate").get<double>();
 }
 
 std::vector<double> DiracCanaries::member_scores() const {

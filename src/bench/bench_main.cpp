@@ -73,6 +73,22 @@ int bench_accountants(int repeats) {
   return 0;
 }
 
+// Noise generation: plain vs secure stream (issue: cost of secure mode), against a copy of the
+// same buffer as the memory-bandwidth reference.
+int bench_noise(int repeats) {
+  fmt::print("{:<14} {:>12} {:>12} {:>12} {:>14}\n", "values", "copy ms", "plain ms", "secure ms", "secure/plain");
+  for (const int64_t count : {int64_t{26010}, int64_t{1} << 20, int64_t{10} << 20}) {
+    auto values = torch::zeros({count});
+    torch::Tensor copy_target = torch::empty_like(values);
+    const double copy_ms = median_ms(repeats, [&] { copy_target.copy_(values); });
+    const double plain_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_cpu(values, 1.0, 1.0, 7, 0, false); });
+    const double secure_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_cpu(values, 1.0, 1.0, 7, 0, true); });
+    fmt::print("{:<14} {:>12.3f} {:>12.3f} {:>12.3f} {:>14.2f}\n", count, copy_ms, plain_ms, secure_ms,
+               secure_ms / plain_ms);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -85,6 +101,7 @@ int main(int argc, char** argv) {
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
       "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
+      "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
   po::store(po::parse_command_line(argc, argv, options), values);
@@ -94,6 +111,7 @@ int main(int argc, char** argv) {
   }
   if (values["threads"].as<int>() > 0) torch::set_num_threads(values["threads"].as<int>());
   if (values.count("accountants") != 0U) return bench_accountants(values["repeats"].as<int>());
+  if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>());
   const int repeats = values["repeats"].as<int>();
   const auto modes = split(values["clipping"].as<std::string>());
 

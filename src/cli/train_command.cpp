@@ -32,7 +32,9 @@ int train_command(const std::vector<std::string>& args) {
       "recipe", po::value<std::string>(), "recipe INI file")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a recipe key: --set section.key=value (repeatable)")(
-      "out", po::value<std::string>(), "output folder (default runs/<run.name>-<time>)");
+      "out", po::value<std::string>(), "output folder (default runs/<run.name>-<time>)")(
+      "resume", po::value<std::string>(),
+      "continue the unfinished run in this folder from its newest intact checkpoint (same recipe)");
   po::positional_options_description positional;
   positional.add("recipe", 1);
   const auto values = parse_args("train", args, options, positional);
@@ -46,11 +48,16 @@ int train_command(const std::vector<std::string>& args) {
   const auto overrides =
       values.count("set") != 0U ? values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
   const auto recipe = config::load_recipe(values["recipe"].as<std::string>(), overrides);
+  const bool resume = values.count("resume") != 0U;
+  if (resume && values.count("out") != 0U) {
+    throw_input_error("dpforge train: give either --out DIR (a new run) or --resume DIR (an unfinished one), not both");
+  }
   const std::filesystem::path out_dir =
-      values.count("out") != 0U ? std::filesystem::path(values["out"].as<std::string>())
-                                : std::filesystem::path("runs") / (recipe.run.name() + "-" + timestamp());
+      resume ? std::filesystem::path(values["resume"].as<std::string>())
+      : values.count("out") != 0U ? std::filesystem::path(values["out"].as<std::string>())
+                                  : std::filesystem::path("runs") / (recipe.run.name() + "-" + timestamp());
 
-  const auto outcome = train::run_training(recipe, out_dir, stderr);
+  const auto outcome = train::run_training(recipe, out_dir, stderr, resume);
   const auto& privacy = outcome.report["privacy"];
   const std::string privacy_line =
       privacy["enabled"].get<bool>()

@@ -87,8 +87,8 @@ KeySpec float_key(std::string key, double lo, bool lo_open, double hi, std::stri
                   Set set) {
   std::string allowed =
       hi == std::numeric_limits<double>::infinity()
-          ? fmt::format("a number {} {}", lo_open ? ">" : ">=", lo)
-          : fmt::format("a number in {}{}, {}]", lo_open ? "(" : "[", lo, hi);
+          ? fmt::format("a number {} {:g}", lo_open ? ">" : ">=", lo)
+          : fmt::format("a number in {}{:g}, {:g}]", lo_open ? "(" : "[", lo, hi);
   return KeySpec{std::move(key), "float", allowed, std::move(doc),
                  [=](Recipe& r, const std::string& text) {
                    set(r, parse_double(text, lo, lo_open, hi, allowed));
@@ -146,7 +146,7 @@ KeySpec seed_key(std::string key, std::string doc, Get get, Set set) {
 
 const std::vector<KeySpec>& key_table() {
   constexpr auto kMaxInt = std::numeric_limits<int64_t>::max();
-  constexpr auto kInf = std::numeric_limits<double>::infinity();
+  constexpr double kLargestRate = 1e15;
   static const std::vector<KeySpec> table = {
       string_key("run.name", "Name of the run; the default output folder is runs/<name>. Empty: the recipe file's stem.",
                  [](const Recipe& r) { return r.run.name(); },
@@ -182,7 +182,8 @@ const std::vector<KeySpec>& key_table() {
                "or a GroupNorm WRN-16-4.",
                [](const Recipe& r) { return r.model.arch(); },
                [](Recipe& r, const std::string& v) { r.model.arch(v); }),
-      int_key("model.mlp_hidden", 1, 1 << 16, "Width of each of the mlp's two hidden layers.",
+      // 8192² weights (268 MB) in the second layer already; more would exhaust memory.
+      int_key("model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",
               [](const Recipe& r) { return r.model.mlp_hidden(); },
               [](Recipe& r, int64_t v) { r.model.mlp_hidden(v); }),
 
@@ -200,7 +201,9 @@ const std::vector<KeySpec>& key_table() {
       enum_key("train.optimizer", {"sgd", "adam", "adamw"}, "Inner optimizer.",
                [](const Recipe& r) { return r.train.optimizer(); },
                [](Recipe& r, const std::string& v) { r.train.optimizer(v); }),
-      float_key("train.lr", 0, true, kInf, "Learning rate.",
+      // Optimizers compute in float32, and Adam's lr/(1-β₁) and AdamW's lr·weight_decay must stay
+      // representable there; no useful value comes near these bounds.
+      float_key("train.lr", 0, true, kLargestRate, "Learning rate.",
                 [](const Recipe& r) { return r.train.lr(); },
                 [](Recipe& r, double v) { r.train.lr(v); }),
       enum_key("train.lr_schedule", {"constant", "cosine"},
@@ -210,7 +213,7 @@ const std::vector<KeySpec>& key_table() {
       float_key("train.momentum", 0, false, 1, "SGD momentum; must be < 1 to converge (ignored by adam/adamw).",
                 [](const Recipe& r) { return r.train.momentum(); },
                 [](Recipe& r, double v) { r.train.momentum(v); }),
-      float_key("train.weight_decay", 0, false, kInf, "L2 penalty (sgd, adam) or decoupled decay (adamw).",
+      float_key("train.weight_decay", 0, false, kLargestRate, "L2 penalty (sgd, adam) or decoupled decay (adamw).",
                 [](const Recipe& r) { return r.train.weight_decay(); },
                 [](Recipe& r, double v) { r.train.weight_decay(v); }),
       seed_key("train.seed",
@@ -218,11 +221,22 @@ const std::vector<KeySpec>& key_table() {
                "Set: the run is reproducible, so its noise is known; never use a set seed for a release model.",
                [](const Recipe& r) { return r.train.seed(); },
                [](Recipe& r, std::optional<uint64_t> v) { r.train.seed(v); }),
+      int_key("train.checkpoint_every", 0, kMaxInt,
+              "Steps between checkpoints in <out>/checkpoints (one is also written before the first "
+              "step and at the end); 0 = one per epoch. Resume with dpforge train RECIPE --resume <out>.",
+              [](const Recipe& r) { return r.train.checkpoint_every(); },
+              [](Recipe& r, int64_t v) { r.train.checkpoint_every(v); }),
+      bool_key("train.keep_checkpoints",
+               "Keep <out>/checkpoints once the run has finished. A private run's checkpoints hold its "
+               "secret noise key: anyone with them and the model can strip the noise.",
+               [](const Recipe& r) { return r.train.keep_checkpoints(); },
+               [](Recipe& r, bool v) { r.train.keep_checkpoints(v); }),
 
       bool_key("privacy.enabled", "Train with DP-SGD.",
                [](const Recipe& r) { return r.privacy.enabled(); },
                [](Recipe& r, bool v) { r.privacy.enabled(v); }),
-      float_key("privacy.max_grad_norm", 0, true, kInf,
+      // The noise std σ·C (σ ≤ 1e6) must stay finite in float32.
+      float_key("privacy.max_grad_norm", 0, true, 1e30,
                 "Clipping norm C: every example's gradient is scaled to norm <= C before summing.",
                 [](const Recipe& r) { return r.privacy.max_grad_norm(); },
                 [](Recipe& r, double v) { r.privacy.max_grad_norm(v); }),
@@ -256,6 +270,12 @@ const std::vector<KeySpec>& key_table() {
                "flag. A run with a fault is reported as NOT private.",
                [](const Recipe& r) { return r.privacy.fault(); },
                [](Recipe& r, const std::string& v) { r.privacy.fault(v); }),
+      enum_key("privacy.secure_noise", {"auto", "true", "false"},
+               "true: the noise key comes from the OS CSPRNG and every Gaussian is the sum of four, "
+               "halved (mitigates floating-point attacks on samplers, as Opacus's secure mode; 4x the "
+               "generator work). auto: true unless train.seed is set. true with train.seed is refused.",
+               [](const Recipe& r) { return r.privacy.secure_noise(); },
+               [](Recipe& r, const std::string& v) { r.privacy.secure_noise(v); }),
       bool_key("audit.enabled",
                "After a private run, audit its claim with white-box Dirac canaries (one run) and "
                "report epsilon lower bounds beside the accountant's epsilon; exit 3 on a violation.",
@@ -326,9 +346,21 @@ void validate(const Recipe& recipe, const std::string& origin) {
   if (privacy.fault() != "none" && !privacy.enabled()) {
     throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin, privacy.fault());
   }
+  if (privacy.enabled() && privacy.secure_noise() == "true" && recipe.train.seed().has_value()) {
+    throw_input_error(
+        "{}: privacy.secure_noise = true draws the noise key from the OS, so train.seed = {} cannot "
+        "reproduce the run; unset train.seed (production) or set privacy.secure_noise = false "
+        "(reproducible experiments)",
+        origin, *recipe.train.seed());
+  }
 }
 
 }  // namespace
+
+bool secure_noise(const Recipe& recipe) {
+  const auto& mode = recipe.privacy.secure_noise();
+  return mode == "true" || (mode == "auto" && !recipe.train.seed().has_value());
+}
 
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) {
   for (const auto& item : overrides) {

@@ -72,7 +72,8 @@ void DpOptimizer::step() {
         it != clipped_sum_.end()
             ? it->second.contiguous()
             : torch::zeros(parameter.sizes(), parameter.options().dtype(torch::kFloat32));
-    add_noise_and_scale_(gradient, noise_std, scale, noise_.seed(), noise_.reserve(gradient.numel()));
+    add_noise_and_scale_(gradient, noise_std, scale, noise_.seed(), noise_.reserve(gradient.numel()),
+                         noise_.secure());
     if (canaries_ != nullptr && parameter.is_same(canaries_->coordinates())) {
       // The auditor sees exactly what an adversary with the privatized updates would see.
       canaries_->observe(gradient, options_.noise_multiplier(), options_.sample_rate(),

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/noise.h"
 
+#include <sys/random.h>
+
+#include <cerrno>
+#include <cstring>
+#include <stdexcept>
+
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
@@ -12,7 +18,7 @@
 namespace dpforge::dp {
 
 void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
-                             uint64_t first_block) {
+                             uint64_t first_block, bool secure) {
   TORCH_CHECK(values.is_contiguous() && values.scalar_type() == torch::kFloat32,
               "noise is added to contiguous float32 tensors");
   float* data = values.data_ptr<float>();
@@ -22,7 +28,11 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
   at::parallel_for(0, blocks, 2048, [&](int64_t begin, int64_t end) {
     float z[4];
     for (int64_t block = begin; block < end; ++block) {
-      kernels::philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+      if (secure) {
+        kernels::philox_secure_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+      } else {
+        kernels::philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
+      }
       const int64_t first = block * 4;
       for (int j = 0; j < 4 && first + j < count; ++j) {
         data[first + j] = (data[first + j] + std_f * z[j]) * scale_f;
@@ -32,14 +42,14 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
 }
 
 void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
-                          uint64_t first_block) {
+                          uint64_t first_block, bool secure) {
   switch (values.device().type()) {
     case torch::kCPU:
-      add_noise_and_scale_cpu(values, noise_std, scale, seed, first_block);
+      add_noise_and_scale_cpu(values, noise_std, scale, seed, first_block, secure);
       return;
     case torch::kCUDA:
 #if DPFORGE_WITH_CUDA_BRIDGE
-      add_noise_and_scale_cuda(values, noise_std, scale, seed, first_block);
+      add_noise_and_scale_cuda(values, noise_std, scale, seed, first_block, secure);
       return;
 #else
       TORCH_CHECK(false, "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc)");
@@ -49,10 +59,25 @@ void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale,
   }
 }
 
-torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block) {
+torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block, bool secure) {
   auto values = torch::zeros({count}, torch::kFloat32);
-  add_noise_and_scale_cpu(values, 1.0, 1.0, seed, first_block);
+  add_noise_and_scale_cpu(values, 1.0, 1.0, seed, first_block, secure);
   return values;
+}
+
+uint64_t secure_random_seed() {
+  uint64_t seed = 0;
+  auto* bytes = reinterpret_cast<unsigned char*>(&seed);
+  size_t got = 0;
+  while (got < sizeof seed) {
+    const ssize_t n = ::getrandom(bytes + got, sizeof seed - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::runtime_error(std::string("getrandom failed: ") + std::strerror(errno));
+    }
+    got += static_cast<size_t>(n);
+  }
+  return seed;
 }
 
 double PhiloxUniform::next() {
@@ -65,6 +90,17 @@ double PhiloxUniform::next() {
   word_ += 2;
   // (k + 1) / 2⁵³ for k uniform on [0, 2⁵³): uniform on (0, 1], so log() is finite.
   return (static_cast<double>((high << 26) | low) + 1.0) * (1.0 / 9007199254740992.0);
+}
+
+
+void PhiloxUniform::restore(uint64_t block, int word) {
+  TORCH_CHECK(word >= 0 && word <= 4 && (word >= 3 || block > 0), "PhiloxUniform: bad stream position");
+  block_ = block;
+  word_ = word;
+  if (word_ < 3) {  // the unused words of the current block are regenerated, not stored
+    const auto bits = kernels::philox4x32_10(seed_, block_ - 1);
+    for (int i = 0; i < 4; ++i) words_[i] = bits.v[i];
+  }
 }
 
 }  // namespace dpforge::dp

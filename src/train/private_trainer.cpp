@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <optional>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -32,12 +33,20 @@ int64_t allowed_steps(const config::PrivacyOptions& options, double sigma, doubl
                                    q, sigma, planned);
 }
 
+// Stream position of a sampler as JSON and back.
+nlohmann::json stream_position(const data::PoissonSampler& sampler) {
+  return {{"block", sampler.stream().block()}, {"word", sampler.stream().word()}};
+}
+void restore_position(data::PoissonSampler& sampler, const nlohmann::json& position) {
+  sampler.restore(position.at("block").get<uint64_t>(), position.at("word").get<int>());
+}
+
 }  // namespace
 
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const data::Dataset& test_set,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
-                          audit::DiracCanaries* canaries) {
+                          audit::DiracCanaries* canaries, RunCheckpoints* checkpoints) {
   dp::validate_model(*model);
   const auto& options = recipe.train;
   const auto& privacy_options = recipe.privacy;
@@ -80,7 +89,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
       .fault_noise_scale(fault == "no_noise" ? 0.0 : fault == "half_noise" ? 0.5 : 1.0);
   const auto parameters = model->parameters();
   dp::DpOptimizer optimizer(parameters, make_optimizer(options, parameters), dp_options,
-                            dp::NoiseGenerator(seeds.noise), *accountant);
+                            dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise), *accountant);
   const double drawn_rate = fault == "wrong_sample_rate" ? std::min(1.0, 2 * sample_rate) : sample_rate;
   data::PoissonSampler sampler(n, drawn_rate, seeds.sampler);
   // Member canaries are Poisson-sampled by the same code at the same rate, from a stream of their
@@ -100,6 +109,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   privacy.accountant = privacy_options.accountant();
   privacy.planned_steps = steps;
   privacy.fault = fault;
+  privacy.secure_noise = seeds.secure_noise;
   if (progress != nullptr && fault != "none") {
     fmt::print(progress, "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n", fault);
   }
@@ -122,8 +132,81 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   TrainResult result;
   double loss_sum = 0;
   int64_t correct = 0, seen = 0;
+  double seconds_before = 0;  // wall time of the processes before a resume
+
+  // Crash safety: the snapshot holds everything the loop below reads or changes.
+  const int64_t interval = checkpoints != nullptr ? checkpoints->interval(steps_per_epoch) : 0;
+  auto snapshot = [&]() {
+    Snapshot snap;
+    auto epochs = nlohmann::json::array();
+    for (const auto& m : result.epochs) epochs.push_back(to_json(m));
+    snap.state = {{"kind", "private"},
+                  {"sampler", stream_position(sampler)},
+                  {"canary_sampler", stream_position(canary_sampler)},
+                  {"noise_next_block", optimizer.noise().next_block()},
+                  {"examples_dropped", optimizer.examples_dropped()},
+                  {"examples_seen", optimizer.examples_seen()},
+                  {"accountant", accountant->to_json()},
+                  {"empty_batches", privacy.empty_batches},
+                  {"stopped_by_budget", privacy.stopped_by_budget},
+                  {"epochs", epochs},
+                  {"loss_sum", loss_sum},
+                  {"correct", correct},
+                  {"seen", seen},
+                  {"seconds", seconds_before + std::chrono::duration<double>(
+                                                   std::chrono::steady_clock::now() - start).count()}};
+    if (canaries != nullptr) {
+      snap.state["canaries"] = canaries->statistics();
+      snap.tensors["canary_scores"] = canaries->scores();
+    }
+    return snap;
+  };
+  std::optional<PrivacyLedger> ledger;
+  int64_t first_step = 0;
+  if (checkpoints != nullptr) {
+    int64_t reserved = 0;
+    if (const auto existing = PrivacyLedger::read(checkpoints->ledger_path)) reserved = existing->at("steps").get<int64_t>();
+    ledger.emplace(checkpoints->ledger_path,
+                   nlohmann::json{{"accountant", privacy_options.accountant()},
+                                  {"noise_multiplier", sigma},
+                                  {"sample_rate", sample_rate},
+                                  {"delta", delta},
+                                  {"target_epsilon", privacy_options.target_epsilon()},
+                                  {"planned_steps", steps}},
+                   reserved);
+    if (checkpoints->resume_from) {
+      const auto snap = unpack_snapshot(checkpoints->resume_from->payload, *model, optimizer.inner());
+      const auto& state = snap.state;
+      TORCH_CHECK(state.at("kind") == "private", "the checkpoint is not of a private run");
+      first_step = state.at("step").get<int64_t>();
+      restore_position(sampler, state.at("sampler"));
+      restore_position(canary_sampler, state.at("canary_sampler"));
+      optimizer.restore(dp::NoiseGenerator(seeds.noise, state.at("noise_next_block").get<uint64_t>(), seeds.secure_noise),
+                        state.at("examples_dropped").get<int64_t>(), state.at("examples_seen").get<int64_t>());
+      const auto saved_accountant = privacy::Accountant::from_json(state.at("accountant"));
+      for (const auto& entry : saved_accountant->history()) {
+        accountant->compose(entry.noise_multiplier, entry.sample_rate, entry.count);
+      }
+      privacy.empty_batches = state.at("empty_batches").get<int64_t>();
+      privacy.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
+      for (const auto& m : state.at("epochs")) result.epochs.push_back(epoch_metrics_from_json(m));
+      loss_sum = state.at("loss_sum").get<double>();
+      correct = state.at("correct").get<int64_t>();
+      seen = state.at("seen").get<int64_t>();
+      seconds_before = state.at("seconds").get<double>();
+      if (canaries != nullptr) canaries->restore(state.at("canaries"), snap.tensors.at("canary_scores"));
+      result.steps = first_step;
+      if (progress != nullptr) {
+        fmt::print(progress, "resuming from {} (step {} of {}; the ledger holds {} steps)\n",
+                   checkpoints->resume_from->path.string(), first_step, steps, ledger->reserved());
+      }
+    } else {
+      checkpoints->save(0, snapshot(), *model, optimizer.inner());
+    }
+  }
+
   model->train();
-  for (int64_t step = 0; step < steps; ++step) {
+  for (int64_t step = first_step; step < steps; ++step) {
     // Ledger: a step is taken only if the budget still holds after it (invariant 6).
     if (accountant->steps() >= allowance) {
       privacy.stopped_by_budget = true;
@@ -132,6 +215,12 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                    step, privacy_options.target_epsilon());
       }
       break;
+    }
+    if (ledger && step >= ledger->reserved()) {
+      // Paid before it is spent: commit to the steps up to the next checkpoint, whose snapshot
+      // then lets a resumed process replay them instead of drawing new noise.
+      const int64_t upto = std::min({allowance, steps, (step / interval + 1) * interval});
+      ledger->reserve(upto, privacy::epsilon_for(privacy_options.accountant(), sigma, sample_rate, upto, delta));
     }
     set_lr(optimizer.inner(), scheduled_lr(options, step, steps));
     const auto batch = sampler.next();
@@ -152,6 +241,12 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     }
     optimizer.step();
     ++result.steps;
+    crash_here_if_requested(result.steps);
+    result.diverged = divergence(*model, recipe, result.steps);
+    if (!result.diverged.empty()) {
+      if (progress != nullptr) fmt::print(progress, "\nstopping: {}\n", result.diverged);
+      break;
+    }
     line.update(step / steps_per_epoch + 1, options.epochs(), result.steps,
                 seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0,
                 seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
@@ -167,6 +262,9 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
       correct = 0;
       seen = 0;
     }
+    if (checkpoints != nullptr && (result.steps % interval == 0 || result.steps == steps)) {
+      checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());
+    }
   }
   if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
     // The budget stopped the run mid-epoch: its test metrics still describe the released model.
@@ -174,10 +272,17 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                                          result.steps, 0, 0, 0, 0));
   }
   result.test_accuracy = result.epochs.back().test_accuracy;
-  result.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.wall_seconds =
+      seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
   privacy.steps = accountant->steps();
   privacy.epsilon = accountant->epsilon(delta);
+  if (checkpoints != nullptr) {
+    if (result.diverged.empty() && result.steps % interval != 0 && result.steps != steps) {
+      checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());  // stopped by the budget
+    }
+    ledger->finish(privacy.steps, privacy.epsilon);
+  }
   if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
     privacy.rdp_order = rdp->epsilon_and_order(delta).order;
   }

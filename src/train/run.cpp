@@ -17,6 +17,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
 #include "dpforge/data/fashion_mnist.h"
+#include "dpforge/dp/noise.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/log_math.h"
 #include "kernels/philox.h"
@@ -51,29 +52,77 @@ uint64_t seed_from_os() {
   return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
 
-void prepare_out_dir(const std::filesystem::path& out_dir) {
-  std::error_code error;
-  std::filesystem::create_directories(out_dir, error);
-  if (error) {
-    throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
-                      error.message());
+void prepare_out_dir(const std::filesystem::path& out_dir, bool resume) {
+  if (resume) {
+    if (!std::filesystem::is_directory(out_dir)) {
+      throw_input_error("--resume {}: no such run folder", out_dir.string());
+    }
+  } else {
+    std::error_code error;
+    std::filesystem::create_directories(out_dir, error);
+    if (error) {
+      throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
+                        error.message());
+    }
+    if (std::filesystem::exists(out_dir / "checkpoints") || std::filesystem::exists(out_dir / "privacy_ledger.json")) {
+      throw_input_error("--out {}: holds an unfinished run (checkpoints, privacy_ledger.json); continue it "
+                        "with --resume {} or choose another folder",
+                        out_dir.string(), out_dir.string());
+    }
   }
   if (std::filesystem::exists(out_dir / "report.json")) {
-    throw_input_error("--out {}: already holds a finished run (report.json); choose another folder",
-                      out_dir.string());
+    throw_input_error("{} {}: already holds a finished run (report.json); choose another folder",
+                      resume ? "--resume" : "--out", out_dir.string());
   }
+  // Fail now, not after hours of training, when the folder cannot be written.
+  write_file_atomic(out_dir / ".dpforge-write-test", "");
+  std::filesystem::remove(out_dir / ".dpforge-write-test");
+}
+
+// What a run was started with: compared on resume, saved in every checkpoint. Holds the run's
+// seeds, so it lives only in the checkpoints (deleted when the run finishes).
+struct RunIdentity {
+  uint64_t seed = 0;   // model initialization and (non-private) batch order
+  uint64_t audit_seed = 0;
+  PrivateSeeds private_seeds;
+  nlohmann::json recipe_values;
+
+  nlohmann::json to_json() const {
+    return {{"seed", seed},
+            {"audit_seed", audit_seed},
+            {"sampler_seed", private_seeds.sampler},
+            {"noise_seed", private_seeds.noise},
+            {"secure_noise", private_seeds.secure_noise},
+            {"recipe_values", recipe_values}};
+  }
+  static RunIdentity from_json(const nlohmann::json& json) {
+    RunIdentity identity;
+    identity.seed = json.at("seed").get<uint64_t>();
+    identity.audit_seed = json.at("audit_seed").get<uint64_t>();
+    identity.private_seeds = {json.at("sampler_seed").get<uint64_t>(), json.at("noise_seed").get<uint64_t>(),
+                              json.at("secure_noise").get<bool>()};
+    identity.recipe_values = json.at("recipe_values");
+    return identity;
+  }
+};
+
+nlohmann::json recipe_values_json(const config::Recipe& recipe) {
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [key, value] : config::resolved_values(recipe)) values[key] = value;
+  return values;
 }
 
 // Independent streams for the sampler and the noise. With a recipe seed both are derived from it
 // (reproducible, so the noise is known to whoever knows the seed); otherwise each comes from the
 // OS and is never written anywhere.
-PrivateSeeds private_seeds(bool reproducible, uint64_t seed) {
-  if (!reproducible) return PrivateSeeds{seed_from_os(), seed_from_os()};
+// Secure noise takes its key from the CSPRNG (getrandom), not std::random_device.
+PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure) {
+  if (!reproducible) return PrivateSeeds{seed_from_os(), secure ? dp::secure_random_seed() : seed_from_os(), secure};
   auto derive = [seed](uint64_t purpose) {
     const auto bits = kernels::philox4x32_10(seed, purpose);
     return (static_cast<uint64_t>(bits.v[0]) << 32) | bits.v[1];
   };
-  return PrivateSeeds{derive(1), derive(2)};
+  return PrivateSeeds{derive(1), derive(2), secure};
 }
 
 nlohmann::json privacy_json(const PrivacySummary& p) {
@@ -97,21 +146,14 @@ nlohmann::json privacy_json(const PrivacySummary& p) {
           {"adjacency", "add_or_remove_one"},
           {"train_metrics_private", false},
           {"fault", p.fault},
+          {"secure_noise", p.secure_noise},
           {"private", p.fault == "none"},
           {"accountant_state", p.accountant_state}};
 }
 
 nlohmann::json metrics_json(const TrainResult& result) {
   auto epochs = nlohmann::json::array();
-  for (const auto& m : result.epochs) {
-    epochs.push_back({{"epoch", m.epoch},
-                      {"steps", m.steps},
-                      {"train_loss", m.train_loss},
-                      {"train_accuracy", m.train_accuracy},
-                      {"test_loss", m.test_loss},
-                      {"test_accuracy", m.test_accuracy},
-                      {"seconds", m.seconds}});
-  }
+  for (const auto& m : result.epochs) epochs.push_back(to_json(m));
   return epochs;
 }
 
@@ -149,15 +191,39 @@ void save_state_dict(const torch::nn::Module& model, const std::filesystem::path
 }
 
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
-                        std::FILE* progress) {
+                        std::FILE* progress, bool resume) {
   // Everything that can fail on bad input happens before the output folder is touched.
   const auto train_set = load_split(recipe, data::Split::kTrain);
   const auto test_set = load_split(recipe, data::Split::kTest);
-  prepare_out_dir(out_dir);
+  prepare_out_dir(out_dir, resume);
 
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   const bool reproducible = recipe.train.seed().has_value();
-  const uint64_t seed = reproducible ? *recipe.train.seed() : seed_from_os();
+  RunCheckpoints checkpoints(out_dir);
+  checkpoints.every = recipe.train.checkpoint_every();
+  RunIdentity identity;
+  if (resume) {
+    checkpoints.resume_from = checkpoints.store.load_latest(progress);
+    if (!checkpoints.resume_from) {
+      const auto ledger = PrivacyLedger::read(checkpoints.ledger_path);
+      throw_input_error("--resume {}: no intact checkpoint in {}{}; the run cannot continue, start a new "
+                        "one in another folder",
+                        out_dir.string(), checkpoints.store.dir().string(),
+                        ledger ? fmt::format(" (its ledger records {} steps, epsilon {:.4g}, as spent)",
+                                             ledger->at("steps").get<int64_t>(), ledger->at("epsilon").get<double>())
+                               : "");
+    }
+    identity = RunIdentity::from_json(peek_snapshot_state(checkpoints.resume_from->payload).at("identity"));
+    check_resume_recipe(identity.recipe_values, recipe_values_json(recipe));
+  } else {
+    identity.seed = reproducible ? *recipe.train.seed() : seed_from_os();
+    identity.audit_seed = recipe.audit.seed().value_or(seed_from_os());
+    identity.private_seeds = private_seeds(reproducible, identity.seed, config::secure_noise(recipe));
+    identity.recipe_values = recipe_values_json(recipe);
+  }
+  checkpoints.identity = identity.to_json();
+  checkpoints.progress = progress;
+  const uint64_t seed = identity.seed;
   torch::manual_seed(seed);
   auto model = nn::make_model(recipe.model, train_set.num_classes);
 
@@ -172,26 +238,26 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   std::optional<audit::DiracCanaries> canaries;
   if (auditing) {
     // The auditor's secret: drawn after the training code is fixed, never from the trainer's RNG.
-    canaries.emplace(recipe.audit.canaries(), recipe.audit.seed().value_or(seed_from_os()),
+    canaries.emplace(recipe.audit.canaries(), identity.audit_seed,
                      kCanaryPreClipMultiple * recipe.privacy.max_grad_norm());
   }
   if (recipe.privacy.enabled()) {
-    outcome.result = train_private(recipe, model, train_set, test_set, private_seeds(reproducible, seed),
+    outcome.result = train_private(recipe, model, train_set, test_set, identity.private_seeds,
                                    progress, privacy,
-                                   auditing && recipe.audit.inline_run() ? &*canaries : nullptr);
+                                   auditing && recipe.audit.inline_run() ? &*canaries : nullptr, &checkpoints);
   } else {
-    outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress);
+    outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress, &checkpoints);
   }
-  if (auditing && !recipe.audit.inline_run()) {
+  const bool diverged = !outcome.result.diverged.empty();
+  if (auditing && !recipe.audit.inline_run() && !diverged) {
     if (progress != nullptr) fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
     auto audit_model = nn::make_model(recipe.model, train_set.num_classes);
     PrivacySummary audit_privacy;
-    train_private(recipe, audit_model, train_set, test_set, private_seeds(false, 0), progress,
-                  audit_privacy, &*canaries);
+    train_private(recipe, audit_model, train_set, test_set,
+                  private_seeds(false, 0, config::secure_noise(recipe)), progress, audit_privacy, &*canaries);
   }
 
-  nlohmann::json values = nlohmann::json::object();
-  for (const auto& [key, value] : config::resolved_values(recipe)) values[key] = value;
+  nlohmann::json values = recipe_values_json(recipe);
   auto& report = outcome.report;
   report["dpforge_version"] = DPFORGE_VERSION;
   report["recipe"] = {{"path", recipe.path}, {"name", recipe.run.name()}, {"values", values}};
@@ -213,6 +279,16 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                         {"fmt", FMT_VERSION},
                         {"compiler", __VERSION__}};
 
+  report["stopped"] = diverged ? nlohmann::json(outcome.result.diverged) : nlohmann::json(nullptr);
+  if (diverged) {
+    // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
+    report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};
+    report["mia"] = nullptr;
+    write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");
+    if (!recipe.train.keep_checkpoints()) checkpoints.store.remove_all();
+    throw_input_error("{} (no model.pt written; report: {})", outcome.result.diverged,
+                      (out_dir / "report.json").string());
+  }
   if (auditing) {
     const audit::CanaryAuditor auditor(canaries->member_scores(), canaries->non_member_scores());
     auto summary = audit::summarize(auditor, recipe.audit.confidence(), privacy.delta);
@@ -258,8 +334,11 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     const auto members = data::take_random(train_set, count, recipe.audit.seed().value_or(seed_from_os()));
     report["mia"] = audit::membership_attacks(model, members, data::take_first(test_set, count));
   }
+  report["resumed"] = resume;
   save_state_dict(*model, out_dir / "model.pt");
   write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");
+  // The run is complete: its snapshots (which hold the noise key) have served their purpose.
+  if (!recipe.train.keep_checkpoints()) checkpoints.store.remove_all();
   return outcome;
 }
 

@@ -33,6 +33,18 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
   return Evaluation{loss_sum / n, static_cast<double>(correct) / n};
 }
 
+std::string divergence(const torch::nn::Module& model, const config::Recipe& recipe, int64_t step) {
+  torch::NoGradGuard no_grad;
+  for (const auto& parameter : model.named_parameters()) {
+    if (!torch::isfinite(parameter.value()).all().item<bool>()) {
+      return fmt::format("parameter {} became NaN/Inf at step {}: training diverged; lower train.lr "
+                         "(now {}) or train.weight_decay (now {})",
+                         parameter.key(), step, recipe.train.lr(), recipe.train.weight_decay());
+    }
+  }
+  return "";
+}
+
 EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& test_set, int64_t epoch,
                           int64_t steps, double loss_sum, int64_t correct, int64_t seen,
                           double seconds) {
@@ -48,6 +60,28 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& tes
   return metrics;
 }
 
+nlohmann::json to_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},
+          {"steps", m.steps},
+          {"train_loss", m.train_loss},
+          {"train_accuracy", m.train_accuracy},
+          {"test_loss", m.test_loss},
+          {"test_accuracy", m.test_accuracy},
+          {"seconds", m.seconds}};
+}
+
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
+  EpochMetrics m;
+  m.epoch = json.at("epoch").get<int64_t>();
+  m.steps = json.at("steps").get<int64_t>();
+  m.train_loss = json.at("train_loss").get<double>();
+  m.train_accuracy = json.at("train_accuracy").get<double>();
+  m.test_loss = json.at("test_loss").get<double>();
+  m.test_accuracy = json.at("test_accuracy").get<double>();
+  m.seconds = json.at("seconds").get<double>();
+  return m;
+}
+
 std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::string& extra) {
   return fmt::format("epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}({:.1f}s)",
                      m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss,
@@ -56,26 +90,61 @@ std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::str
 
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const data::Dataset& test_set,
-                             uint64_t seed, std::FILE* progress) {
+                             uint64_t seed, std::FILE* progress, RunCheckpoints* checkpoints) {
   const auto& options = recipe.train;
   const int64_t n = train_set.size();
   const int64_t batch = std::min(options.batch_size(), n);
   const int64_t steps_per_epoch = (n + batch - 1) / batch;
+  const int64_t total_steps = steps_per_epoch * options.epochs();
   auto optimizer = make_optimizer(options, model->parameters());
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  ProgressLine line(progress, steps_per_epoch * options.epochs());
+  ProgressLine line(progress, total_steps);
 
   const auto start = std::chrono::steady_clock::now();
   TrainResult result;
+  double loss_sum = 0, seconds_before = 0;
+  int64_t correct = 0;
+  // The batch order of an epoch is a function of the generator's state at its start.
+  torch::Tensor epoch_generator_state = generator.get_state();
+  const int64_t interval = checkpoints != nullptr ? checkpoints->interval(steps_per_epoch) : 0;
+  auto snapshot = [&]() {
+    Snapshot snap;
+    auto epochs = nlohmann::json::array();
+    for (const auto& m : result.epochs) epochs.push_back(to_json(m));
+    snap.state = {{"kind", "nonprivate"},
+                  {"epochs", epochs},
+                  {"loss_sum", loss_sum},
+                  {"correct", correct},
+                  {"seconds", seconds_before + std::chrono::duration<double>(
+                                                   std::chrono::steady_clock::now() - start).count()}};
+    snap.tensors["epoch_generator_state"] = epoch_generator_state;
+    return snap;
+  };
+  if (checkpoints != nullptr && checkpoints->resume_from) {
+    const auto snap = unpack_snapshot(checkpoints->resume_from->payload, *model, *optimizer);
+    TORCH_CHECK(snap.state.at("kind") == "nonprivate", "the checkpoint is not of a non-private run");
+    result.steps = snap.state.at("step").get<int64_t>();
+    for (const auto& m : snap.state.at("epochs")) result.epochs.push_back(epoch_metrics_from_json(m));
+    loss_sum = snap.state.at("loss_sum").get<double>();
+    correct = snap.state.at("correct").get<int64_t>();
+    seconds_before = snap.state.at("seconds").get<double>();
+    epoch_generator_state = snap.tensors.at("epoch_generator_state");
+    if (progress != nullptr) {
+      fmt::print(progress, "resuming from {} (step {} of {})\n", checkpoints->resume_from->path.string(),
+                 result.steps, total_steps);
+    }
+  } else if (checkpoints != nullptr) {
+    checkpoints->save(0, snapshot(), *model, *optimizer);
+  }
+
   model->train();
-  for (int64_t epoch = 1; epoch <= options.epochs(); ++epoch) {
-    const auto epoch_start = std::chrono::steady_clock::now();
+  auto epoch_start = std::chrono::steady_clock::now();
+  for (int64_t epoch = result.steps / steps_per_epoch + 1; epoch <= options.epochs() && result.diverged.empty(); ++epoch) {
+    generator.set_state(epoch_generator_state);
     const auto order = torch::randperm(n, generator, torch::kLong);
-    double loss_sum = 0;
-    int64_t correct = 0;
-    for (int64_t begin = 0; begin < n; begin += batch) {
+    for (int64_t begin = (result.steps % steps_per_epoch) * batch; begin < n; begin += batch) {
       const int64_t end = std::min(n, begin + batch);
-      set_lr(*optimizer, scheduled_lr(options, result.steps, steps_per_epoch * options.epochs()));
+      set_lr(*optimizer, scheduled_lr(options, result.steps, total_steps));
       optimizer->zero_grad();
       // Physical batches accumulate into one logical step; the loss is a mean over the logical
       // batch so the step does not depend on how it was split.
@@ -89,17 +158,32 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
       }
       optimizer->step();
       ++result.steps;
+      crash_here_if_requested(result.steps);
+      result.diverged = divergence(*model, recipe, result.steps);
+      if (!result.diverged.empty()) {
+        if (progress != nullptr) fmt::print(progress, "\nstopping: {}\n", result.diverged);
+        break;
+      }
       line.update(epoch, options.epochs(), result.steps, loss_sum / static_cast<double>(end),
                   static_cast<double>(correct) / static_cast<double>(end));
+      if (end == n) {
+        const auto now = std::chrono::steady_clock::now();
+        result.epochs.push_back(finish_epoch(model, test_set, epoch, result.steps, loss_sum, correct, n,
+                                             std::chrono::duration<double>(now - epoch_start).count()));
+        epoch_start = now;
+        line.epoch_done(describe_epoch(result.epochs.back(), options.epochs()));
+        loss_sum = 0;
+        correct = 0;
+        epoch_generator_state = generator.get_state();
+      }
+      if (checkpoints != nullptr && (result.steps % interval == 0 || result.steps == total_steps)) {
+        checkpoints->save(result.steps, snapshot(), *model, *optimizer);
+      }
     }
-    result.epochs.push_back(finish_epoch(
-        model, test_set, epoch, result.steps, loss_sum, correct, n,
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch_start).count()));
-    line.epoch_done(describe_epoch(result.epochs.back(), options.epochs()));
   }
   result.test_accuracy = result.epochs.empty() ? 0.0 : result.epochs.back().test_accuracy;
   result.wall_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }
 

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
 #include <torch/types.h>
 
 namespace dpforge::audit {
@@ -50,6 +51,12 @@ class DiracCanaries {
     int64_t noise_samples = 0, member_samples = 0;
   };
   Conformance conformance() const;
+
+  /// What a checkpoint needs to continue the audit: the accumulated statistics (JSON) and the
+  /// per-canary scores. Membership is rebuilt from the secret seed, which the checkpoint keeps.
+  nlohmann::json statistics() const;
+  const torch::Tensor& scores() const { return scores_; }
+  void restore(const nlohmann::json& statistics, const torch::Tensor& scores);
 
  private:
   std::vector<bool> member_;

@@ -60,6 +60,12 @@ struct TrainOptions {
   /// Seed for initialization, batch order and (under DP) noise. Unset: drawn from the OS, and the
   /// run is not reproducible. Set: reproducible, hence not fit for production DP.
   DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// Steps between checkpoints (one is also written before the first step and at the end);
+  /// 0 = one per epoch. `dpforge train --resume DIR` continues from the newest intact one.
+  DPF_ARG(int64_t, checkpoint_every) = 0;
+  /// Keep DIR/checkpoints after the run has finished. Off by default: a private run's snapshots
+  /// hold its secret noise key, so they must not outlive the crash they guard against.
+  DPF_ARG(bool, keep_checkpoints) = false;
 };
 
 struct PrivacyOptions {
@@ -80,6 +86,10 @@ struct PrivacyOptions {
   /// Auditor validation only: none | no_noise | half_noise | no_clip | wrong_sample_rate injects a
   /// privacy bug the auditor must catch. A run with a fault is never reported as private.
   DPF_ARG(std::string, fault) = "none";
+  /// auto | true | false. true: the noise key comes from the OS CSPRNG (getrandom) and each normal
+  /// is the sum of four, halved, against floating-point attacks on Gaussian samplers (as Opacus's
+  /// secure mode). auto = true unless train.seed is set.
+  DPF_ARG(std::string, secure_noise) = "auto";
 };
 
 struct AuditOptions {
@@ -115,6 +125,9 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
 
 /// Applies overrides to a recipe built in code; same checks as load_recipe.
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
+
+/// privacy.secure_noise resolved: auto means on unless train.seed is set.
+bool secure_noise(const Recipe& recipe);
 
 /// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors it).
 struct KeyInfo {

@@ -18,6 +18,9 @@ class PoissonSampler {
   std::vector<int64_t> next();
   int64_t dataset_size() const { return dataset_size_; }
   double sample_rate() const { return sample_rate_; }
+  /// The sampler's whole state is its position in the Philox stream (checkpoints save it).
+  const dp::PhiloxUniform& stream() const { return uniform_; }
+  void restore(uint64_t block, int word) { uniform_.restore(block, word); }
 
  private:
   int64_t dataset_size_;

@@ -54,6 +54,13 @@ class DpOptimizer {
   const NoiseGenerator& noise() const { return noise_; }
   int64_t examples_dropped() const { return examples_dropped_; }
   int64_t examples_seen() const { return examples_seen_; }
+  /// Continues from a checkpoint: the noise stream's position and the example counters (the inner
+  /// optimizer's state is restored through inner()).
+  void restore(NoiseGenerator noise, int64_t examples_dropped, int64_t examples_seen) {
+    noise_ = noise;
+    examples_dropped_ = examples_dropped;
+    examples_seen_ = examples_seen;
+  }
 
  private:
   std::vector<torch::Tensor> parameters_;

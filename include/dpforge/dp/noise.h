@@ -2,6 +2,8 @@
 // Gaussian noise for DP-SGD from a counter-based generator. A stream is named by (seed, block):
 // block b holds standard normals 4b … 4b+3 (Philox4x32-10 + Box–Muller, kernels/philox.h), so the
 // CPU and CUDA implementations draw identical values and a (seed, offset) pair reproduces a run.
+// A secure stream's block b is the halved sum of four plain blocks (kernels::philox_secure_normal4);
+// its key should come from secure_random_seed().
 #pragma once
 #include <cstdint>
 
@@ -12,8 +14,8 @@ namespace dpforge::dp {
 /// Hands out disjoint ranges of one Philox stream; its whole state is (seed, next_block).
 class NoiseGenerator {
  public:
-  explicit NoiseGenerator(uint64_t seed, uint64_t next_block = 0)
-      : seed_(seed), next_block_(next_block) {}
+  explicit NoiseGenerator(uint64_t seed, uint64_t next_block = 0, bool secure = false)
+      : seed_(seed), next_block_(next_block), secure_(secure) {}
   /// Reserves the blocks for `count` normals and returns the first one.
   uint64_t reserve(int64_t count) {
     const uint64_t first = next_block_;
@@ -22,24 +24,29 @@ class NoiseGenerator {
   }
   uint64_t seed() const { return seed_; }
   uint64_t next_block() const { return next_block_; }
+  bool secure() const { return secure_; }
 
  private:
   uint64_t seed_;
   uint64_t next_block_;
+  bool secure_;
 };
+
+/// 64 bits from the OS CSPRNG (getrandom(2)); throws std::runtime_error if it is unavailable.
+uint64_t secure_random_seed();
 
 /// values ← (values + noise_std · z) · scale, in place, z the normals of (seed, first_block…).
 /// `values` must be contiguous float32 (noise is always added in fp32). Dispatches on device:
 /// CPU → add_noise_and_scale_cpu, CUDA → kernels/ (when built with them).
 void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
-                          uint64_t first_block);
+                          uint64_t first_block, bool secure = false);
 
 /// The CPU implementation: the reference the CUDA kernel is tested against.
 void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
-                             uint64_t first_block);
+                             uint64_t first_block, bool secure = false);
 
 /// `count` standard normals of (seed, first_block…) as a float32 tensor (for tests and audits).
-torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block);
+torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block, bool secure = false);
 
 /// Uniform doubles in (0, 1] from a Philox stream, 53 random bits each (two 32-bit words).
 class PhiloxUniform {
@@ -50,7 +57,8 @@ class PhiloxUniform {
   /// Position in the stream (a drawn block is never reused).
   uint64_t block() const { return block_; }
   int word() const { return word_; }
-  void restore(uint64_t block, int word) { block_ = block; word_ = word; }
+  /// Continues the stream at a position saved from block() and word() (checkpoints).
+  void restore(uint64_t block, int word);
 
  private:
   uint64_t seed_;

@@ -17,10 +17,12 @@ struct RunOutcome {
 };
 
 /// Trains the recipe's model and writes `out_dir`/report.json and `out_dir`/model.pt (each
-/// atomically, so a crash never leaves a half-written file). Refuses (InputError) an `out_dir`
-/// that already holds a report, so finished runs are never overwritten.
+/// atomically, so a crash never leaves a half-written file), with checkpoints and the privacy
+/// ledger on the way (checkpoint.h). Refuses (InputError) an `out_dir` that already holds a
+/// report, so finished runs are never overwritten. `resume`: continue the unfinished run in
+/// `out_dir` from its newest intact checkpoint; the recipe must match the one it started with.
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
-                        std::FILE* progress);
+                        std::FILE* progress, bool resume = false);
 
 /// Saves parameters and buffers as a dict name → tensor in PyTorch's own zip format, so that
 /// Python reads it with `torch.load(path)` and `model.load_state_dict(...)`.

@@ -12,6 +12,7 @@
 #include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/train/checkpoint.h"
 
 namespace dpforge::train {
 
@@ -30,12 +31,21 @@ struct EpochMetrics {
   double seconds = 0;  // wall time of this epoch, evaluation included
 };
 
+nlohmann::json to_json(const EpochMetrics& metrics);
+EpochMetrics epoch_metrics_from_json(const nlohmann::json& json);
+
 struct TrainResult {
   std::vector<EpochMetrics> epochs;
   int64_t steps = 0;
+  /// Set when training stopped because the parameters became NaN/Inf (divergence): says why.
+  std::string diverged;
   double test_accuracy = 0;
   double wall_seconds = 0;
 };
+
+/// Empty when every parameter of `model` is finite, else why training must stop. Parameters are
+/// a function of the privatized updates, so under DP this check costs no privacy.
+std::string divergence(const torch::nn::Module& model, const config::Recipe& recipe, int64_t step);
 
 /// Mean cross-entropy and accuracy of `model` (in eval mode) on `dataset`.
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
@@ -54,9 +64,11 @@ std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs, const st
 /// train.batch_size (physical batches of at most train.max_physical_batch accumulated), then
 /// evaluates on `test_set`. `seed` drives the batch order. Progress goes to `progress` (nullptr:
 /// silent): one rewritten line on a terminal, periodic lines otherwise.
+/// With `checkpoints`, snapshots go to its store and a resume point is continued bit for bit.
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const data::Dataset& test_set,
-                             uint64_t seed, std::FILE* progress);
+                             uint64_t seed, std::FILE* progress,
+                             RunCheckpoints* checkpoints = nullptr);
 
 /// What a private run spent and how: the `privacy` object of report.json.
 struct PrivacySummary {
@@ -76,6 +88,7 @@ struct PrivacySummary {
   int64_t examples_dropped_nonfinite = 0;
   bool stopped_by_budget = false;
   std::string fault = "none";    // auditor-validation fault injected, if any
+  bool secure_noise = false;
   nlohmann::json accountant_state;
 };
 
@@ -83,15 +96,20 @@ struct PrivacySummary {
 struct PrivateSeeds {
   uint64_t sampler = 0;
   uint64_t noise = 0;
+  /// Secure noise stream (kernels::philox_secure_normal4); the key should be from the CSPRNG.
+  bool secure_noise = false;
 };
 
 /// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
 /// Gaussian noise calibrated to privacy.target_epsilon (or the given σ), the accountant's ε
 /// checked before every step so a target budget is never exceeded.
 /// With `canaries`, its member canaries join the training population (white-box audit).
+/// With `checkpoints`, the privacy ledger is written before the steps it pays for, snapshots go
+/// to its store, and a resume point is continued bit for bit.
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const data::Dataset& test_set,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
-                          audit::DiracCanaries* canaries = nullptr);
+                          audit::DiracCanaries* canaries = nullptr,
+                          RunCheckpoints* checkpoints = nullptr);
 
 }  // namespace dpforge::train
