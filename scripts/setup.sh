@@ -2,14 +2,17 @@
 # Installs what dpforge needs on a fresh Debian 12 machine, then configures and builds.
 # Idempotent: every step checks first, so rerunning it costs seconds.
 #   scripts/setup.sh            # Debian packages, .venv with torch==2.13.0 (CPU), build/
-# Environment: DPFORGE_BUILD_DIR (default build), DPFORGE_BUILD_TYPE (default Release).
+# Environment: DPFORGE_BUILD_DIR (default build), DPFORGE_BUILD_TYPE (default Release),
+# DPFORGE_CUDA (AUTO|ON|OFF, default AUTO); CXXFLAGS/LDFLAGS seed a new build folder's flags
+# (scripts/sanitize.sh uses them).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 # --- Debian packages -------------------------------------------------------------------------
 packages=(g++ make cmake ninja-build ccache git libboost-program-options-dev libfmt-dev
-          libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-venv)
+          libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-venv
+          chromium)  # chromium: the HTML report is checked in it (scripts/check_plots_and_html.py)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -38,6 +41,7 @@ if ! cmp -s "$requirements" "$stamp"; then
 fi
 
 # --- Configure and build ------------------------------------------------------------------------
+if [ "${DPFORGE_SETUP_NO_BUILD:-0}" = 1 ]; then exit 0; fi  # scripts/fuzz.sh builds its own
 build_dir=${DPFORGE_BUILD_DIR:-build}
 build_type=${DPFORGE_BUILD_TYPE:-Release}
 export CCACHE_SLOPPINESS=pch_defines,time_macros,include_file_mtime,include_file_ctime
@@ -46,7 +50,7 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$build_type" \
-    -DDPFORGE_PYTHON="$venv/bin/python"
+    -DDPFORGE_PYTHON="$venv/bin/python" -DDPFORGE_CUDA="${DPFORGE_CUDA:-AUTO}"
 fi
 cmake --build "$build_dir" --parallel "$(nproc)"
 echo "setup: built $(ls "$build_dir"/dpforge "$build_dir"/tests/dpforge_tests 2>/dev/null | tr '\n' ' ')"

@@ -55,6 +55,10 @@ TEST(Cli, UnknownFlagExitsTwo) {
   const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --bogus");
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("bogus"));
+  // Boost's message template would loop forever on its own placeholder names.
+  const auto placeholder = run_command("timeout 20 " + kCli + " train " + kRecipes + "quickstart.ini --%canonical_option%");
+  EXPECT_EQ(placeholder.exit_code, kExitBadInput);
+  EXPECT_THAT(placeholder.output, HasSubstr("%canonical_option%"));
 }
 
 TEST(Cli, TrainsAQuickRecipeEndToEnd) {

@@ -109,6 +109,12 @@ TEST(Recipe, ValuesAtTypeLimitsAreAcceptedOrRefusedByNameForEveryKey) {
   EXPECT_THAT(load_error("[model]\nmlp_hidden = 65536\n"), HasSubstr("model.mlp_hidden"));
 }
 
+// Found by fuzz/recipe_fuzzer: Boost's error message builder looped forever on these.
+TEST(Recipe, PlaceholderTextInABadLineIsReportedNotLoopedOn) {
+  EXPECT_THAT(load_error("wc%invalid_line%%\n"), AllOf(HasSubstr("invalid line"), HasSubstr("%invalid_line%")));
+  EXPECT_THAT(load_error("[%canonical_option%]\n%option% = 1\n"), HasSubstr("bad.ini"));
+}
+
 TEST(Recipe, SecureNoiseWithASeedIsRefused) {
   EXPECT_THAT(load_error("[train]\nseed = 3\n[privacy]\nenabled = true\nnoise_multiplier = 1\nsecure_noise = true\n"),
               AllOf(HasSubstr("privacy.secure_noise = true"), HasSubstr("train.seed")));

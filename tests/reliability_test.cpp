@@ -211,7 +211,9 @@ TEST(HostileConditions, DivergingLearningRateStopsCleanlyWithAReport) {
     EXPECT_THAT(report["stopped"].get<std::string>(), HasSubstr("diverged"));
     EXPECT_FALSE(std::filesystem::exists(out / "model.pt"));
     EXPECT_FALSE(std::filesystem::exists(out / "checkpoints"));
-    if (privacy == "true") EXPECT_GT(report["privacy"]["epsilon"].get<double>(), 0);
+    if (privacy == "true") {
+      EXPECT_GT(report["privacy"]["epsilon"].get<double>(), 0);
+    }
   }
 }
 

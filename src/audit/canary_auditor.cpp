@@ -275,4 +275,24 @@ std::string CanaryAuditor::roc_csv() const {
   return csv;
 }
 
+std::vector<std::pair<double, double>> CanaryAuditor::roc_points(size_t max_points) const {
+  std::vector<double> all;
+  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  all.erase(std::unique(all.begin(), all.end()), all.end());
+  std::vector<std::pair<double, double>> points;
+  const double log_first = std::log(1e-5), step = -log_first / static_cast<double>(std::max<size_t>(max_points, 2) - 1);
+  double next_log_fpr = -std::numeric_limits<double>::infinity();
+  for (auto it = all.rbegin(); it != all.rend(); ++it) {
+    const double tp = static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
+    const double fp = static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
+    const double fpr = fp / static_cast<double>(num_out()), tpr = tp / static_cast<double>(num_in());
+    const bool last = std::next(it) == all.rend();
+    if (points.empty() || last || (fpr > 0 && std::log(fpr) >= next_log_fpr)) {
+      points.emplace_back(fpr, tpr);
+      if (fpr > 0) next_log_fpr = std::max(log_first, std::log(fpr)) + step;
+    }
+  }
+  return points;
+}
+
 }  // namespace dpforge::audit

@@ -44,7 +44,8 @@ nlohmann::json membership_attacks(torch::nn::Sequential& model, const data::Data
     const CanaryAuditor auditor(in_scores, out_scores);
     return nlohmann::json{{"auroc", auditor.auroc()},
                           {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
-                          {"balanced_accuracy", auditor.balanced_accuracy()}};
+                          {"balanced_accuracy", auditor.balanced_accuracy()},
+                          {"roc", auditor.roc_points()}};
   };
   return {{"members", members.size()},
           {"non_members", non_members.size()},

@@ -5,6 +5,7 @@
 
 #include <boost/program_options.hpp>
 
+#include "config/program_options_errors.h"
 #include "dpforge/core/error.h"
 
 namespace dpforge::cli {
@@ -20,7 +21,7 @@ inline boost::program_options::variables_map parse_args(
     po::store(po::command_line_parser(args).options(options).positional(positional).run(), values);
     po::notify(values);
   } catch (const po::error& error) {
-    throw_input_error("dpforge {}: {}\n{}", command, error.what(),
+    throw_input_error("dpforge {}: {}\n{}", command, config::describe_program_options_error(error),
                       [&] {
                         std::ostringstream text;
                         text << options;

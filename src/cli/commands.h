@@ -11,5 +11,8 @@ int keys_command(const std::vector<std::string>& args);
 int budget_command(const std::vector<std::string>& args);
 int calibrate_command(const std::vector<std::string>& args);
 int audit_scores_command(const std::vector<std::string>& args);
+int sweep_command(const std::vector<std::string>& args);
+int compare_command(const std::vector<std::string>& args);
+int report_command(const std::vector<std::string>& args);
 
 }  // namespace dpforge::cli

@@ -13,7 +13,12 @@ namespace {
 constexpr const char* kUsage =
     "usage: dpforge <command> [options]\n"
     "commands:\n"
-    "  train RECIPE [--set section.key=value]... [--out DIR]   train a recipe, write DIR/report.json\n"
+    "  train RECIPE [--set section.key=value]... [--out DIR | --resume DIR]\n"
+    "                                                          train a recipe, write DIR/report.json\n"
+    "  sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR\n"
+    "                                                          one run per combination, then the table\n"
+    "  compare RUN_DIR... [--json | --csv]                     runs side by side: epsilon, accuracy, attacks\n"
+    "  report RUN_DIR [--out FILE]                             one self-contained HTML page for a run\n"
     "  budget --sample-rate Q --noise-multiplier S --steps T --delta D [--accountant A] [--json]\n"
     "                                                          epsilon spent by DP-SGD\n"
     "  calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]\n"
@@ -38,11 +43,14 @@ int main(int argc, char** argv) {
     if (command == "budget") return dpforge::cli::budget_command(args);
     if (command == "calibrate") return dpforge::cli::calibrate_command(args);
     if (command == "audit-scores") return dpforge::cli::audit_scores_command(args);
+    if (command == "sweep") return dpforge::cli::sweep_command(args);
+    if (command == "compare") return dpforge::cli::compare_command(args);
+    if (command == "report") return dpforge::cli::report_command(args);
     if (command == "--help" || command == "-h" || command == "help") {
       fmt::print("{}", kUsage);
       return dpforge::kExitOk;
     }
-    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, budget, calibrate, audit-scores, keys\n{}", command, kUsage);
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, sweep, compare, report, budget, calibrate, audit-scores, keys\n{}", command, kUsage);
     return dpforge::kExitBadInput;
   } catch (const dpforge::InputError& error) {
     fmt::print(stderr, "dpforge: error: {}\n", error.what());

@@ -16,6 +16,7 @@
 #include <fmt/ranges.h>
 
 #include "dpforge/core/error.h"
+#include "program_options_errors.h"
 
 namespace po = boost::program_options;
 
@@ -176,6 +177,11 @@ const std::vector<KeySpec>& key_table() {
       int_key("data.test_subset", 0, kMaxInt, "Evaluate on the first N test examples only; 0 = the whole test split.",
               [](const Recipe& r) { return r.data.test_subset(); },
               [](Recipe& r, int64_t v) { r.data.test_subset(v); }),
+      int_key("data.validation_size", 0, kMaxInt,
+              "Hold the last N training examples out of training as the validation set watched by "
+              "train.early_stopping_patience (they are not trained on, so DP does not cover them); 0 = none.",
+              [](const Recipe& r) { return r.data.validation_size(); },
+              [](Recipe& r, int64_t v) { r.data.validation_size(v); }),
 
       enum_key("model.arch", {"mlp", "cnn_tanh", "wrn16_4"},
                "Model: a 2-hidden-layer tanh MLP, the 26k-parameter tanh CNN of Tramèr & Boneh (2021), "
@@ -186,6 +192,11 @@ const std::vector<KeySpec>& key_table() {
       int_key("model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",
               [](const Recipe& r) { return r.model.mlp_hidden(); },
               [](Recipe& r, int64_t v) { r.model.mlp_hidden(v); }),
+      float_key("model.dropout", 0, false, 0.95,
+                "Dropout probability after each hidden activation of mlp and cnn_tanh; 0 = none (a "
+                "defense to compare against DP).",
+                [](const Recipe& r) { return r.model.dropout(); },
+                [](Recipe& r, double v) { r.model.dropout(v); }),
 
       int_key("train.epochs", 1, 100000, "Passes over the training data (under DP: epochs * N / batch_size steps).",
               [](const Recipe& r) { return r.train.epochs(); },
@@ -216,6 +227,15 @@ const std::vector<KeySpec>& key_table() {
       float_key("train.weight_decay", 0, false, kLargestRate, "L2 penalty (sgd, adam) or decoupled decay (adamw).",
                 [](const Recipe& r) { return r.train.weight_decay(); },
                 [](Recipe& r, double v) { r.train.weight_decay(v); }),
+      float_key("train.label_smoothing", 0, false, 0.95,
+                "Label smoothing of the cross-entropy loss; 0 = none (a defense to compare against DP).",
+                [](const Recipe& r) { return r.train.label_smoothing(); },
+                [](Recipe& r, double v) { r.train.label_smoothing(v); }),
+      int_key("train.early_stopping_patience", 0, 100000,
+              "Stop when the validation accuracy (data.validation_size examples) has not improved for "
+              "this many epochs; 0 = never (a defense to compare against DP).",
+              [](const Recipe& r) { return r.train.early_stopping_patience(); },
+              [](Recipe& r, int64_t v) { r.train.early_stopping_patience(v); }),
       seed_key("train.seed",
                "Seed for initialization, batch order and noise. Empty: drawn from the OS (not reproducible). "
                "Set: the run is reproducible, so its noise is known; never use a set seed for a release model.",
@@ -298,6 +318,15 @@ const std::vector<KeySpec>& key_table() {
                "only to reproduce an audit.",
                [](const Recipe& r) { return r.audit.seed(); },
                [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
+      string_key("sweep.grid",
+                 "For dpforge sweep: 'key=v1,v2; key2=v3,v4' runs the cartesian product (ignored by train).",
+                 [](const Recipe& r) { return r.sweep.grid(); },
+                 [](Recipe& r, const std::string& v) { r.sweep.grid(v); }),
+      string_key("sweep.variants",
+                 "For dpforge sweep: 'name: key=value key=value | name2: ...' named sets of overrides, "
+                 "crossed with sweep.grid (ignored by train).",
+                 [](const Recipe& r) { return r.sweep.variants(); },
+                 [](Recipe& r, const std::string& v) { r.sweep.variants(v); }),
   };
   return table;
 }
@@ -316,7 +345,7 @@ std::string keys_of_section(const std::string& key) {
     if (spec.key.rfind(section + ".", 0) == 0) names.push_back(spec.key);
   }
   if (names.empty()) {
-    return "sections are [run] [data] [model] [train] [privacy] [audit]";
+    return "sections are [run] [data] [model] [train] [privacy] [audit] [sweep]";
   }
   return fmt::format("keys in [{}] are {}", section, fmt::join(names, ", "));
 }
@@ -345,6 +374,14 @@ void validate(const Recipe& recipe, const std::string& origin) {
   }
   if (privacy.fault() != "none" && !privacy.enabled()) {
     throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin, privacy.fault());
+  }
+  if (recipe.model.dropout() > 0 && recipe.model.arch() == "wrn16_4") {
+    throw_input_error("{}: model.dropout applies to mlp and cnn_tanh; wrn16_4 has no dropout layers", origin);
+  }
+  if (recipe.train.early_stopping_patience() > 0 && recipe.data.validation_size() == 0) {
+    throw_input_error("{}: train.early_stopping_patience = {} needs data.validation_size > 0 (the held-out "
+                      "examples whose accuracy it watches)",
+                      origin, recipe.train.early_stopping_patience());
   }
   if (privacy.enabled() && privacy.secure_noise() == "true" && recipe.train.seed().has_value()) {
     throw_input_error(
@@ -380,13 +417,17 @@ void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) 
 }
 
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides) {
-  Recipe recipe;
-  recipe.path = path;
   std::ifstream file(path);
   if (!file) {
     throw_input_error("{}: cannot open recipe file ({})", path,
                       std::filesystem::exists(path) ? "permission denied" : "no such file");
   }
+  return parse_recipe(file, path, overrides);
+}
+
+Recipe parse_recipe(std::istream& file, const std::string& path, const std::vector<std::string>& overrides) {
+  Recipe recipe;
+  recipe.path = path;
   po::options_description description;
   for (const auto& spec : key_table()) {
     description.add_options()(spec.key.c_str(), po::value<std::string>());
@@ -400,7 +441,7 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   } catch (const po::multiple_occurrences& error) {
     throw_input_error("{}: key '{}' is given more than once", path, error.get_option_name());
   } catch (const po::error& error) {
-    throw_input_error("{}: {}", path, error.what());
+    throw_input_error("{}: {}", path, describe_program_options_error(error));
   }
   for (const auto& spec : key_table()) {
     if (values.count(spec.key) != 0U) {

@@ -21,19 +21,9 @@ struct GzCloser {
   void operator()(gzFile_s* file) const { gzclose(file); }
 };
 
-void read_exact(gzFile file, void* out, size_t size, const std::filesystem::path& path,
-                const char* what) {
-  const int got = gzread(file, out, static_cast<unsigned>(size));
-  if (got < 0) {
-    int code = 0;
-    throw_input_error("{}: corrupt gzip data while reading {} ({}); {}", path.string(), what,
-                      gzerror(file, &code), kInstallHint);
-  }
-  if (static_cast<size_t>(got) != size) {
-    throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present; {}",
-                      path.string(), what, size, got, kInstallHint);
-  }
-}
+// An IDX file of Fashion-MNIST's size is 47 MB decompressed; far more is a corrupt or hostile
+// header (or a decompression bomb), refused before allocating it.
+constexpr size_t kMaxIdxBytes = size_t{1} << 30;
 
 uint32_t big_endian(const uint8_t bytes[4]) {
   return (uint32_t{bytes[0]} << 24) | (uint32_t{bytes[1]} << 16) | (uint32_t{bytes[2]} << 8) |
@@ -49,43 +39,67 @@ std::filesystem::path default_fashion_mnist_root() {
   return "/usr/share/datasets/fashion-mnist";
 }
 
+IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank, const std::string& name) {
+  size_t at = 0;
+  auto take = [&](size_t count, const char* what) {
+    if (size - at < count) {
+      throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present; {}", name, what, count,
+                        size - at, kInstallHint);
+    }
+    const uint8_t* bytes = data + at;
+    at += count;
+    return bytes;
+  };
+  const uint8_t* magic = take(4, "the IDX header");
+  // IDX magic: two zero bytes, a type code (0x08 = unsigned byte) and the rank.
+  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] != expected_rank) {
+    throw_input_error(
+        "{}: not an IDX file of unsigned bytes with rank {} (magic {:02x}{:02x}{:02x}{:02x}, "
+        "expected 000008{:02x}); {}",
+        name, expected_rank, magic[0], magic[1], magic[2], magic[3], expected_rank, kInstallHint);
+  }
+  IdxFile idx;
+  size_t total = 1;
+  for (uint8_t d = 0; d < expected_rank; ++d) {
+    const int64_t dim = big_endian(take(4, "the IDX dimensions"));
+    // Checked one factor at a time, so the product cannot overflow.
+    if (dim <= 0 || static_cast<size_t>(dim) > kMaxIdxBytes / total) {
+      throw_input_error("{}: implausible IDX dimension {} = {} (at most {} bytes in all); {}", name, d, dim,
+                        kMaxIdxBytes, kInstallHint);
+    }
+    idx.dims.push_back(dim);
+    total *= static_cast<size_t>(dim);
+  }
+  const uint8_t* payload = take(total, "the IDX payload");
+  idx.bytes.assign(payload, payload + total);
+  if (at != size) {
+    throw_input_error("{}: {} trailing bytes after the IDX payload; {}", name, size - at, kInstallHint);
+  }
+  return idx;
+}
+
 IdxFile read_idx_gz(const std::filesystem::path& path, uint8_t expected_rank) {
   if (!std::filesystem::exists(path)) {
     throw_input_error("{}: Fashion-MNIST file not found; {}", path.string(), kInstallHint);
   }
   std::unique_ptr<gzFile_s, GzCloser> file(gzopen(path.c_str(), "rb"));
   if (!file) throw_input_error("{}: cannot open file; {}", path.string(), kInstallHint);
-
-  uint8_t magic[4];
-  read_exact(file.get(), magic, 4, path, "the IDX header");
-  // IDX magic: two zero bytes, a type code (0x08 = unsigned byte) and the rank.
-  if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] != expected_rank) {
-    throw_input_error(
-        "{}: not an IDX file of unsigned bytes with rank {} (magic {:02x}{:02x}{:02x}{:02x}, "
-        "expected 000008{:02x}); {}",
-        path.string(), expected_rank, magic[0], magic[1], magic[2], magic[3], expected_rank,
-        kInstallHint);
-  }
-  IdxFile idx;
-  int64_t total = 1;
-  for (uint8_t d = 0; d < expected_rank; ++d) {
-    uint8_t raw[4];
-    read_exact(file.get(), raw, 4, path, "the IDX dimensions");
-    const int64_t dim = big_endian(raw);
-    if (dim <= 0 || dim > (int64_t{1} << 28)) {
-      throw_input_error("{}: implausible IDX dimension {} = {}; {}", path.string(), d, dim,
-                        kInstallHint);
+  std::vector<uint8_t> bytes;
+  uint8_t chunk[1 << 16];
+  while (true) {
+    const int got = gzread(file.get(), chunk, sizeof chunk);
+    if (got < 0) {
+      int code = 0;
+      throw_input_error("{}: corrupt gzip data ({}); {}", path.string(), gzerror(file.get(), &code), kInstallHint);
     }
-    idx.dims.push_back(dim);
-    total *= dim;
+    if (got == 0) break;
+    if (bytes.size() + static_cast<size_t>(got) > kMaxIdxBytes + 1024) {
+      throw_input_error("{}: decompresses to more than {} bytes, far more than any IDX file of this dataset; {}",
+                        path.string(), kMaxIdxBytes, kInstallHint);
+    }
+    bytes.insert(bytes.end(), chunk, chunk + got);
   }
-  idx.bytes.resize(static_cast<size_t>(total));
-  read_exact(file.get(), idx.bytes.data(), idx.bytes.size(), path, "the IDX payload");
-  uint8_t extra;
-  if (gzread(file.get(), &extra, 1) != 0) {
-    throw_input_error("{}: trailing bytes after the IDX payload; {}", path.string(), kInstallHint);
-  }
-  return idx;
+  return parse_idx(bytes.data(), bytes.size(), expected_rank, path.string());
 }
 
 Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {

@@ -47,20 +47,33 @@ class WideBlockImpl : public torch::nn::Cloneable<WideBlockImpl> {
 };
 TORCH_MODULE(WideBlock);
 
-torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes) {
-  return torch::nn::Sequential(torch::nn::Flatten(), Linear(28 * 28, hidden), torch::nn::Tanh(),
-                               Linear(hidden, hidden), torch::nn::Tanh(),
-                               Linear(hidden, num_classes));
+// Dropout after a hidden activation, when asked for. It only zeroes activations per example, so
+// the DP layers still see each example's own inputs and their per-example gradients stay exact.
+void maybe_dropout(torch::nn::Sequential& model, double dropout) {
+  if (dropout > 0) model->push_back(torch::nn::Dropout(torch::nn::DropoutOptions(dropout)));
 }
 
-torch::nn::Sequential make_cnn_tanh(int64_t num_classes) {
+torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes, double dropout) {
+  torch::nn::Sequential model(torch::nn::Flatten(), Linear(28 * 28, hidden), torch::nn::Tanh());
+  maybe_dropout(model, dropout);
+  model->push_back(Linear(hidden, hidden));
+  model->push_back(torch::nn::Tanh());
+  maybe_dropout(model, dropout);
+  model->push_back(Linear(hidden, num_classes));
+  return model;
+}
+
+torch::nn::Sequential make_cnn_tanh(int64_t num_classes, double dropout) {
   using torch::nn::MaxPool2dOptions;
-  return torch::nn::Sequential(
+  torch::nn::Sequential model(
       Conv2d(Conv2dOptions(1, 16, 8).stride(2).padding(2)), torch::nn::Tanh(),
       torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
       Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
       torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)), torch::nn::Flatten(),
-      Linear(32 * 4 * 4, 32), torch::nn::Tanh(), Linear(32, num_classes));
+      Linear(32 * 4 * 4, 32), torch::nn::Tanh());
+  maybe_dropout(model, dropout);
+  model->push_back(Linear(32, num_classes));
+  return model;
 }
 
 torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
@@ -89,8 +102,8 @@ torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
 }  // namespace
 
 torch::nn::Sequential make_model(const config::ModelOptions& options, int64_t num_classes) {
-  if (options.arch() == "mlp") return make_mlp(options.mlp_hidden(), num_classes);
-  if (options.arch() == "cnn_tanh") return make_cnn_tanh(num_classes);
+  if (options.arch() == "mlp") return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
+  if (options.arch() == "cnn_tanh") return make_cnn_tanh(num_classes, options.dropout());
   if (options.arch() == "wrn16_4") return make_wrn16_4(num_classes);
   throw_input_error("model.arch = '{}' is invalid: expected one of mlp, cnn_tanh, wrn16_4",
                     options.arch());

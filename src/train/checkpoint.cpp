@@ -194,7 +194,8 @@ void crash_here_if_requested(int64_t steps_taken) {
 }
 
 bool key_may_change_on_resume(const std::string& key) {
-  return key == "run.name" || key == "train.checkpoint_every" || key == "train.keep_checkpoints";
+  return key == "run.name" || key == "train.checkpoint_every" || key == "train.keep_checkpoints" ||
+         key.rfind("sweep.", 0) == 0;
 }
 
 void check_resume_recipe(const nlohmann::json& saved, const nlohmann::json& current) {

@@ -44,7 +44,7 @@ void restore_position(data::PoissonSampler& sampler, const nlohmann::json& posit
 }  // namespace
 
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
-                          const data::Dataset& train_set, const data::Dataset& test_set,
+                          const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries, RunCheckpoints* checkpoints) {
   dp::validate_model(*model);
@@ -206,7 +206,8 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   }
 
   model->train();
-  for (int64_t step = first_step; step < steps; ++step) {
+  result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
+  for (int64_t step = first_step; step < steps && result.stopped_early.empty(); ++step) {
     // Ledger: a step is taken only if the budget still holds after it (invariant 6).
     if (accountant->steps() >= allowance) {
       privacy.stopped_by_budget = true;
@@ -234,7 +235,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
       const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));
       const auto stats = accumulate_private(model, optimizer, train_set.images.index_select(0, chunk),
-                                            train_set.labels.index_select(0, chunk));
+                                            train_set.labels.index_select(0, chunk), options.label_smoothing());
       loss_sum += stats.loss_sum;
       correct += stats.correct;
       seen += chunk.numel();
@@ -252,24 +253,29 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                 seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
     if (result.steps % steps_per_epoch == 0 || result.steps == steps) {
       const auto now = std::chrono::steady_clock::now();
-      result.epochs.push_back(finish_epoch(model, test_set, static_cast<int64_t>(result.epochs.size()) + 1,
+      result.epochs.push_back(finish_epoch(model, held_out, static_cast<int64_t>(result.epochs.size()) + 1,
                                            result.steps, loss_sum, correct, seen,
                                            std::chrono::duration<double>(now - epoch_start).count()));
       epoch_start = now;
+      result.epochs.back().epsilon = accountant->epsilon(delta);
       line.epoch_done(describe_epoch(result.epochs.back(), options.epochs(),
-                                     fmt::format("epsilon {:.4f}", accountant->epsilon(delta))));
+                                     fmt::format("epsilon {:.4f}", *result.epochs.back().epsilon)));
+      result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
       loss_sum = 0;
       correct = 0;
       seen = 0;
     }
-    if (checkpoints != nullptr && (result.steps % interval == 0 || result.steps == steps)) {
+    if (checkpoints != nullptr &&
+        (result.steps % interval == 0 || result.steps == steps || !result.stopped_early.empty())) {
       checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());
     }
   }
+  if (!result.stopped_early.empty() && progress != nullptr) fmt::print(progress, "{}\n", result.stopped_early);
   if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
     // The budget stopped the run mid-epoch: its test metrics still describe the released model.
-    result.epochs.push_back(finish_epoch(model, test_set, static_cast<int64_t>(result.epochs.size()) + 1,
+    result.epochs.push_back(finish_epoch(model, held_out, static_cast<int64_t>(result.epochs.size()) + 1,
                                          result.steps, 0, 0, 0, 0));
+    result.epochs.back().epsilon = accountant->epsilon(delta);
   }
   result.test_accuracy = result.epochs.back().test_accuracy;
   result.wall_seconds =
@@ -278,7 +284,8 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   privacy.steps = accountant->steps();
   privacy.epsilon = accountant->epsilon(delta);
   if (checkpoints != nullptr) {
-    if (result.diverged.empty() && result.steps % interval != 0 && result.steps != steps) {
+    if (result.diverged.empty() && result.stopped_early.empty() && result.steps % interval != 0 &&
+        result.steps != steps) {
       checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());  // stopped by the budget
     }
     ledger->finish(privacy.steps, privacy.epsilon);

@@ -193,8 +193,20 @@ void save_state_dict(const torch::nn::Module& model, const std::filesystem::path
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume) {
   // Everything that can fail on bad input happens before the output folder is touched.
-  const auto train_set = load_split(recipe, data::Split::kTrain);
+  auto train_set = load_split(recipe, data::Split::kTrain);
   const auto test_set = load_split(recipe, data::Split::kTest);
+  data::Dataset validation_set;
+  if (const int64_t held = recipe.data.validation_size(); held > 0) {
+    if (held >= train_set.size()) {
+      throw_input_error("data.validation_size = {} leaves no training examples (the training split has {})",
+                        held, train_set.size());
+    }
+    // The last `held` examples: never trained on, so DP makes no promise about them.
+    const int64_t kept = train_set.size() - held;
+    validation_set = {train_set.images.slice(0, kept), train_set.labels.slice(0, kept), train_set.num_classes};
+    train_set = {train_set.images.slice(0, 0, kept), train_set.labels.slice(0, 0, kept), train_set.num_classes};
+  }
+  const HeldOut held_out{test_set, validation_set.size() > 0 ? &validation_set : nullptr};
   prepare_out_dir(out_dir, resume);
 
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
@@ -242,18 +254,18 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                      kCanaryPreClipMultiple * recipe.privacy.max_grad_norm());
   }
   if (recipe.privacy.enabled()) {
-    outcome.result = train_private(recipe, model, train_set, test_set, identity.private_seeds,
+    outcome.result = train_private(recipe, model, train_set, held_out, identity.private_seeds,
                                    progress, privacy,
                                    auditing && recipe.audit.inline_run() ? &*canaries : nullptr, &checkpoints);
   } else {
-    outcome.result = train_nonprivate(recipe, model, train_set, test_set, seed, progress, &checkpoints);
+    outcome.result = train_nonprivate(recipe, model, train_set, held_out, seed, progress, &checkpoints);
   }
   const bool diverged = !outcome.result.diverged.empty();
   if (auditing && !recipe.audit.inline_run() && !diverged) {
     if (progress != nullptr) fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
     auto audit_model = nn::make_model(recipe.model, train_set.num_classes);
     PrivacySummary audit_privacy;
-    train_private(recipe, audit_model, train_set, test_set,
+    train_private(recipe, audit_model, train_set, held_out,
                   private_seeds(false, 0, config::secure_noise(recipe)), progress, audit_privacy, &*canaries);
   }
 
@@ -265,7 +277,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   report["data"] = {{"dataset", recipe.data.dataset()},
                     {"root", data_root(recipe).string()},
                     {"train_examples", train_set.size()},
-                    {"test_examples", test_set.size()}};
+                    {"test_examples", test_set.size()},
+                    {"validation_examples", validation_set.size()}};
   // A seed is reported only when the recipe chose it: an OS-drawn seed stays secret.
   report["seed"] = reproducible ? nlohmann::json(seed) : nlohmann::json(nullptr);
   report["reproducible"] = reproducible;
@@ -279,7 +292,9 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                         {"fmt", FMT_VERSION},
                         {"compiler", __VERSION__}};
 
-  report["stopped"] = diverged ? nlohmann::json(outcome.result.diverged) : nlohmann::json(nullptr);
+  report["stopped"] = diverged                                ? nlohmann::json(outcome.result.diverged)
+                      : !outcome.result.stopped_early.empty() ? nlohmann::json(outcome.result.stopped_early)
+                                                              : nlohmann::json(nullptr);
   if (diverged) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};
@@ -319,6 +334,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                               {"claimed_sample_rate", privacy.sample_rate},
                               {"sampling_and_clipping_z", conformance.member_z},
                               {"sampling_and_clipping_ok", sampling_ok}};
+    summary["roc"] = auditor.roc_points();
     summary["status"] = lower > privacy.epsilon || !noise_ok || !sampling_ok ? "violation" : "pass";
     summary["audits"] = "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not the per-layer norm code (needs input-space canaries)";
     report["audit"] = summary;

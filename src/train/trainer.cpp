@@ -45,10 +45,10 @@ std::string divergence(const torch::nn::Module& model, const config::Recipe& rec
   return "";
 }
 
-EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& test_set, int64_t epoch,
+EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out, int64_t epoch,
                           int64_t steps, double loss_sum, int64_t correct, int64_t seen,
                           double seconds) {
-  const auto test = evaluate(model, test_set);
+  const auto test = evaluate(model, held_out.test);
   EpochMetrics metrics;
   metrics.epoch = epoch;
   metrics.steps = steps;
@@ -57,7 +57,20 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& tes
   metrics.test_loss = test.loss;
   metrics.test_accuracy = test.accuracy;
   metrics.seconds = seconds;
+  if (held_out.validation != nullptr) metrics.validation_accuracy = evaluate(model, *held_out.validation).accuracy;
   return metrics;
+}
+
+std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t patience) {
+  if (patience <= 0 || epochs.empty() || !epochs.back().validation_accuracy) return "";
+  size_t best = 0;
+  for (size_t i = 1; i < epochs.size(); ++i) {
+    if (*epochs[i].validation_accuracy > *epochs[best].validation_accuracy) best = i;
+  }
+  if (epochs.size() - 1 - best < static_cast<size_t>(patience)) return "";
+  return fmt::format("early stopping after epoch {}: validation accuracy has not improved for {} epochs "
+                     "(best {:.2f}% at epoch {})",
+                     epochs.back().epoch, patience, 100 * *epochs[best].validation_accuracy, epochs[best].epoch);
 }
 
 nlohmann::json to_json(const EpochMetrics& m) {
@@ -67,7 +80,9 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"train_accuracy", m.train_accuracy},
           {"test_loss", m.test_loss},
           {"test_accuracy", m.test_accuracy},
-          {"seconds", m.seconds}};
+          {"seconds", m.seconds},
+          {"validation_accuracy", m.validation_accuracy ? nlohmann::json(*m.validation_accuracy) : nlohmann::json(nullptr)},
+          {"epsilon", m.epsilon ? nlohmann::json(*m.epsilon) : nlohmann::json(nullptr)}};
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
@@ -79,17 +94,21 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
   m.test_loss = json.at("test_loss").get<double>();
   m.test_accuracy = json.at("test_accuracy").get<double>();
   m.seconds = json.at("seconds").get<double>();
+  if (json.at("validation_accuracy").is_number()) m.validation_accuracy = json.at("validation_accuracy").get<double>();
+  if (json.at("epsilon").is_number()) m.epsilon = json.at("epsilon").get<double>();
   return m;
 }
 
 std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::string& extra) {
-  return fmt::format("epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}({:.1f}s)",
+  const std::string validation =
+      m.validation_accuracy ? fmt::format("val acc {:.2f}%  ", 100 * *m.validation_accuracy) : "";
+  return fmt::format("epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}{}({:.1f}s)",
                      m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss,
-                     100 * m.test_accuracy, extra.empty() ? "" : extra + "  ", m.seconds);
+                     100 * m.test_accuracy, validation, extra.empty() ? "" : extra + "  ", m.seconds);
 }
 
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
-                             const data::Dataset& train_set, const data::Dataset& test_set,
+                             const data::Dataset& train_set, const HeldOut& held_out,
                              uint64_t seed, std::FILE* progress, RunCheckpoints* checkpoints) {
   const auto& options = recipe.train;
   const int64_t n = train_set.size();
@@ -139,7 +158,9 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
 
   model->train();
   auto epoch_start = std::chrono::steady_clock::now();
-  for (int64_t epoch = result.steps / steps_per_epoch + 1; epoch <= options.epochs() && result.diverged.empty(); ++epoch) {
+  result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
+  for (int64_t epoch = result.steps / steps_per_epoch + 1;
+       epoch <= options.epochs() && result.diverged.empty() && result.stopped_early.empty(); ++epoch) {
     generator.set_state(epoch_generator_state);
     const auto order = torch::randperm(n, generator, torch::kLong);
     for (int64_t begin = (result.steps % steps_per_epoch) * batch; begin < n; begin += batch) {
@@ -152,7 +173,7 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
         const auto index = order.slice(0, chunk, std::min(end, chunk + options.max_physical_batch()));
         const auto stats = backward_nonprivate(model, train_set.images.index_select(0, index),
                                                train_set.labels.index_select(0, index),
-                                               static_cast<double>(end - begin));
+                                               static_cast<double>(end - begin), options.label_smoothing());
         loss_sum += stats.loss_sum;
         correct += stats.correct;
       }
@@ -168,18 +189,21 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
                   static_cast<double>(correct) / static_cast<double>(end));
       if (end == n) {
         const auto now = std::chrono::steady_clock::now();
-        result.epochs.push_back(finish_epoch(model, test_set, epoch, result.steps, loss_sum, correct, n,
+        result.epochs.push_back(finish_epoch(model, held_out, epoch, result.steps, loss_sum, correct, n,
                                              std::chrono::duration<double>(now - epoch_start).count()));
         epoch_start = now;
         line.epoch_done(describe_epoch(result.epochs.back(), options.epochs()));
         loss_sum = 0;
         correct = 0;
         epoch_generator_state = generator.get_state();
+        result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
       }
-      if (checkpoints != nullptr && (result.steps % interval == 0 || result.steps == total_steps)) {
+      if (checkpoints != nullptr &&
+          (result.steps % interval == 0 || result.steps == total_steps || !result.stopped_early.empty())) {
         checkpoints->save(result.steps, snapshot(), *model, *optimizer);
       }
     }
+    if (!result.stopped_early.empty() && progress != nullptr) fmt::print(progress, "{}\n", result.stopped_early);
   }
   result.test_accuracy = result.epochs.empty() ? 0.0 : result.epochs.back().test_accuracy;
   result.wall_seconds =

@@ -40,6 +40,9 @@ class CanaryAuditor {
 
   /// The empirical ROC at every distinct score, lowest FPR first: rows "threshold,fpr,tpr".
   std::string roc_csv() const;
+  /// At most about `max_points` (fpr, tpr) points of that ROC, spread evenly in log(fpr) from
+  /// 1e-5 to 1 (for log-log plots; the first and last points are always kept).
+  std::vector<std::pair<double, double>> roc_points(size_t max_points = 120) const;
 
   /// The candidate thresholds (ascending; the last is +∞) with FN = #IN below and TN = #OUT below.
   const std::vector<double>& thresholds() const { return thresholds_; }

@@ -4,6 +4,7 @@
 // Boost.Program_options. Field names equal recipe keys (`train.lr` <-> TrainOptions::lr).
 #pragma once
 #include <cstdint>
+#include <iosfwd>
 #include <optional>
 #include <string>
 #include <utility>
@@ -34,6 +35,9 @@ struct DataOptions {
   DPF_ARG(int64_t, subset_seed) = 0;
   /// Evaluate on this many test examples only; 0 = all.
   DPF_ARG(int64_t, test_subset) = 0;
+  /// Hold the last N examples of the training split out of training, as the validation set that
+  /// train.early_stopping_patience watches. 0 = none.
+  DPF_ARG(int64_t, validation_size) = 0;
 };
 
 struct ModelOptions {
@@ -41,6 +45,8 @@ struct ModelOptions {
   DPF_ARG(std::string, arch) = "cnn_tanh";
   /// Width of the mlp's two hidden layers.
   DPF_ARG(int64_t, mlp_hidden) = 256;
+  /// Dropout probability after each hidden activation (mlp, cnn_tanh); 0 = none. A defense.
+  DPF_ARG(double, dropout) = 0.0;
 };
 
 struct TrainOptions {
@@ -57,6 +63,11 @@ struct TrainOptions {
   /// SGD momentum (ignored by adam/adamw).
   DPF_ARG(double, momentum) = 0.0;
   DPF_ARG(double, weight_decay) = 0.0;
+  /// Label smoothing of the cross-entropy loss in [0, 1); 0 = none. A defense.
+  DPF_ARG(double, label_smoothing) = 0.0;
+  /// Stop when the validation accuracy (data.validation_size) has not improved for this many
+  /// epochs; 0 = never. A defense.
+  DPF_ARG(int64_t, early_stopping_patience) = 0;
   /// Seed for initialization, batch order and (under DP) noise. Unset: drawn from the OS, and the
   /// run is not reproducible. Set: reproducible, hence not fit for production DP.
   DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
@@ -107,6 +118,14 @@ struct AuditOptions {
   DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
 };
 
+/// What `dpforge sweep` varies when the command line adds nothing (ignored by `dpforge train`).
+struct SweepOptions {
+  /// "key=v1,v2; key2=v3,v4": the cartesian product of the values.
+  DPF_ARG(std::string, grid) = "";
+  /// "name: key=value key=value | name2: …": named sets of overrides, crossed with the grid.
+  DPF_ARG(std::string, variants) = "";
+};
+
 struct Recipe {
   /// The file it was read from ("" when built in code).
   std::string path;
@@ -116,12 +135,16 @@ struct Recipe {
   TrainOptions train;
   PrivacyOptions privacy;
   AuditOptions audit;
+  SweepOptions sweep;
 };
 
 /// Reads `path` and applies `overrides` ("section.key=value", later ones win). Throws InputError
 /// naming the file (or --set), the key and the allowed values for unknown keys, bad types, values
 /// out of range and unreadable files.
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
+
+/// The same from a stream; `path` names it in messages (used by load_recipe and the fuzzer).
+Recipe parse_recipe(std::istream& text, const std::string& path, const std::vector<std::string>& overrides = {});
 
 /// Applies overrides to a recipe built in code; same checks as load_recipe.
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);

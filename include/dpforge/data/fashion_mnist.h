@@ -27,4 +27,8 @@ struct IdxFile {
 };
 IdxFile read_idx_gz(const std::filesystem::path& path, uint8_t expected_rank);
 
+// Parses decompressed IDX bytes (header, dimensions, payload, nothing after); `name` names the
+// source in messages. The parser behind read_idx_gz, exposed for the fuzzer.
+IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank, const std::string& name);
+
 }  // namespace dpforge::data

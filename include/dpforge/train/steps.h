@@ -17,12 +17,15 @@ struct BatchStats {
 };
 
 /// Forward + backward of Σᵢ Lᵢ / `loss_divisor`; gradients accumulate in the parameters' .grad.
+/// Lᵢ is the cross-entropy with `label_smoothing` (train.label_smoothing).
 BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& images,
-                               const torch::Tensor& labels, double loss_divisor);
+                               const torch::Tensor& labels, double loss_divisor,
+                               double label_smoothing = 0);
 
 /// Forward on the DP tape, one backward to the layer outputs, then the clipped per-example
 /// gradients are added to `optimizer`'s running sum (no parameter .grad is touched).
 BatchStats accumulate_private(torch::nn::Sequential& model, dp::DpOptimizer& optimizer,
-                              const torch::Tensor& images, const torch::Tensor& labels);
+                              const torch::Tensor& images, const torch::Tensor& labels,
+                              double label_smoothing = 0);
 
 }  // namespace dpforge::train

@@ -2,6 +2,7 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,7 +30,20 @@ struct EpochMetrics {
   double test_loss = 0;
   double test_accuracy = 0;
   double seconds = 0;  // wall time of this epoch, evaluation included
+  std::optional<double> validation_accuracy;  // with data.validation_size
+  std::optional<double> epsilon;              // spent so far (private runs)
 };
+
+/// The held-out data evaluated after every epoch.
+struct HeldOut {
+  const data::Dataset& test;
+  /// data.validation_size examples held out of training; train.early_stopping_patience watches them.
+  const data::Dataset* validation = nullptr;
+};
+
+/// Why training should stop early ("" = go on): the validation accuracy has not improved for
+/// `patience` epochs (0 = never stop).
+std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t patience);
 
 nlohmann::json to_json(const EpochMetrics& metrics);
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json);
@@ -39,6 +53,8 @@ struct TrainResult {
   int64_t steps = 0;
   /// Set when training stopped because the parameters became NaN/Inf (divergence): says why.
   std::string diverged;
+  /// Set when early stopping ended training before the last epoch: says why.
+  std::string stopped_early;
   double test_accuracy = 0;
   double wall_seconds = 0;
 };
@@ -51,9 +67,9 @@ std::string divergence(const torch::nn::Module& model, const config::Recipe& rec
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
                     int64_t batch_size = 1000);
 
-/// Closes an epoch: evaluates `model` on `test_set` and records the running training statistics
-/// (`loss_sum` and `correct` over `seen` examples; zeros when none were seen).
-EpochMetrics finish_epoch(torch::nn::Sequential& model, const data::Dataset& test_set, int64_t epoch,
+/// Closes an epoch: evaluates `model` on the held-out sets and records the running training
+/// statistics (`loss_sum` and `correct` over `seen` examples; zeros when none were seen).
+EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out, int64_t epoch,
                           int64_t steps, double loss_sum, int64_t correct, int64_t seen,
                           double seconds);
 
@@ -66,7 +82,7 @@ std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs, const st
 /// silent): one rewritten line on a terminal, periodic lines otherwise.
 /// With `checkpoints`, snapshots go to its store and a resume point is continued bit for bit.
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
-                             const data::Dataset& train_set, const data::Dataset& test_set,
+                             const data::Dataset& train_set, const HeldOut& held_out,
                              uint64_t seed, std::FILE* progress,
                              RunCheckpoints* checkpoints = nullptr);
 
@@ -107,7 +123,7 @@ struct PrivateSeeds {
 /// With `checkpoints`, the privacy ledger is written before the steps it pays for, snapshots go
 /// to its store, and a resume point is continued bit for bit.
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
-                          const data::Dataset& train_set, const data::Dataset& test_set,
+                          const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries = nullptr,
                           RunCheckpoints* checkpoints = nullptr);

@@ -1,0 +1,44 @@
+// SPDX-License-Identifier: Apache-2.0
+// One row per finished run, read back from its report.json: what `dpforge compare`, `dpforge sweep`
+// and the plots show side by side, so that DP and other defenses are judged by the same attacks.
+#pragma once
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dpforge::report {
+
+struct RunRow {
+  std::string dir;
+  std::string name;
+  /// "DP", "weight decay", "dropout", "label smoothing", "early stopping" (joined by " + "), or "none".
+  std::string defense;
+  bool is_private = false;
+  std::optional<double> epsilon;  // accountant's ε (private runs)
+  std::optional<double> delta, noise_multiplier, sample_rate;
+  int64_t steps = 0;
+  double test_accuracy = 0;
+  std::optional<double> audit_lower_bound;  // best white-box one-run bound
+  std::string audit_status;                 // pass | violation | "-" (no audit)
+  /// The strongest black-box attack on the released model (highest AUC of LOSS and modified
+  /// entropy, members = training examples, non-members = test examples).
+  std::string attack;
+  std::optional<double> attack_auc, tpr_at_0_1pct_fpr, tpr_at_1pct_fpr;
+  std::string stopped;  // why training stopped early ("" = it did not)
+};
+
+/// Reads DIR/report.json; InputError naming the folder when it is missing or not a dpforge report.
+RunRow read_run(const std::filesystem::path& run_dir);
+
+/// The defense a recipe's resolved values describe (see RunRow::defense).
+std::string defense_of(const nlohmann::json& recipe_values);
+
+/// An aligned text table, one row per run.
+std::string format_table(const std::vector<RunRow>& rows);
+nlohmann::json rows_to_json(const std::vector<RunRow>& rows);
+std::string rows_to_csv(const std::vector<RunRow>& rows);
+
+}  // namespace dpforge::report

@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: Apache-2.0
+// `dpforge sweep`: every combination of a grid of recipe values (and named variants, each a set
+// of overrides), one run folder each, resumable: finished runs are skipped, interrupted ones
+// continue from their checkpoints.
+#pragma once
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace dpforge::train {
+
+/// One run of a sweep: its folder name and the overrides that make it.
+struct SweepPoint {
+  std::string name;
+  std::vector<std::string> overrides;
+};
+
+/// The cartesian product of `variants` ("name: key=value key=value …", or "name:" for the recipe
+/// as is) and `grids` ("key=v1,v2,…"). Points are named after the variant and the grid values
+/// ("dp_eps1", "target_epsilon=2,lr=0.1"). InputError on malformed entries or a key given twice.
+std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
+                                     const std::vector<std::string>& grids);
+
+/// Splits a recipe's sweep.variants ("a | b | …") or sweep.grid ("g1; g2; …") value.
+std::vector<std::string> split_sweep_list(const std::string& text, char separator);
+
+struct SweepOutcome {
+  nlohmann::json summary;  // also written to out_dir/summary.json
+  int violations = 0;
+  int failures = 0;
+};
+
+/// Runs every point of the sweep of `recipe_path` into out_dir/<point>; `overrides` (--set) apply
+/// to every run after the point's own, so they win. Every point's recipe is validated before the
+/// first run starts.
+SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
+                       const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
+                       std::FILE* progress);
+
+}  // namespace dpforge::train

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets (fuzz/: the recipe parser and the IDX reader) with clang, installed
+# from Debian when missing, then runs each for a bounded number of executions and prints how many
+# ran. Findings (crash-*, leak-*, timeout-* files) fail the script.
+#   scripts/fuzz.sh [RUNS]             default 1000000 executions per target
+#   DPFORGE_FUZZ_SECONDS=60 scripts/fuzz.sh    bound by time instead
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+runs=${1:-1000000}
+
+missing=()
+for package in clang-14 libclang-rt-14-dev; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if ((${#missing[@]})); then
+  echo "fuzz: installing Debian packages: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+DPFORGE_SETUP_NO_BUILD=1 "$root/scripts/setup.sh"  # the other packages and .venv (LibTorch)
+
+build_dir=${DPFORGE_FUZZ_BUILD_DIR:-build-fuzz}
+if [ ! -f "$build_dir/CMakeCache.txt" ]; then
+  CC=clang-14 CXX=clang++-14 cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DDPFORGE_FUZZ=ON -DDPFORGE_PYTHON="$root/.venv/bin/python"
+fi
+cmake --build "$build_dir" --parallel "$(nproc)"
+
+limit=(-runs="$runs")
+[ -n "${DPFORGE_FUZZ_SECONDS:-}" ] && limit=(-max_total_time="$DPFORGE_FUZZ_SECONDS")
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
+status=0
+for target in recipe_fuzzer idx_fuzzer; do
+  corpus="$build_dir/corpus-$target"   # grows here; the committed seeds stay as they are
+  artifacts="$build_dir/findings-$target/"
+  mkdir -p "$corpus" "$artifacts"
+  seeds="fuzz/corpus/${target%_fuzzer}"
+  log="$build_dir/$target.log"
+  echo "fuzz: $target ${limit[*]} (seeds $seeds, log $log)"
+  if ! "$build_dir/$target" "${limit[@]}" -max_len=4096 -timeout=10 -print_final_stats=1 \
+      -artifact_prefix="$artifacts" "$corpus" "$seeds" >"$log" 2>&1; then
+    echo "fuzz: $target FOUND A PROBLEM; see $log and $artifacts"
+    tail -40 "$log"
+    status=1
+  fi
+  executed=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo '?')
+  echo "fuzz: $target executed $executed inputs, corpus $(ls "$corpus" | wc -l) files, findings $(ls "$artifacts" | wc -l)"
+done
+exit $status

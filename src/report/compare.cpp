@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/report/compare.h"
+
+#include <fstream>
+
+#include <fmt/format.h>
+
+#include "dpforge/core/error.h"
+
+namespace dpforge::report {
+namespace {
+
+std::optional<double> number_at(const nlohmann::json& json, const nlohmann::json::json_pointer& pointer) {
+  if (!json.contains(pointer) || !json.at(pointer).is_number()) return std::nullopt;
+  return json.at(pointer).get<double>();
+}
+
+std::string value_of(const nlohmann::json& values, const std::string& key) {
+  const auto found = values.find(key);
+  return found != values.end() && found->is_string() ? found->get<std::string>() : "";
+}
+
+bool nonzero(const std::string& text) { return !text.empty() && std::stod(text) != 0; }
+
+std::string show(const std::optional<double>& value, const char* format) {
+  return value ? fmt::format(fmt::runtime(format), *value) : "-";
+}
+
+struct Column {
+  const char* title;
+  std::string (*cell)(const RunRow&);
+};
+
+const std::vector<Column>& columns() {
+  static const std::vector<Column> all = {
+      {"run", [](const RunRow& r) { return r.name; }},
+      {"defense", [](const RunRow& r) { return r.defense; }},
+      {"epsilon", [](const RunRow& r) { return r.is_private ? show(r.epsilon, "{:.3g}") : std::string("inf"); }},
+      {"delta", [](const RunRow& r) { return show(r.delta, "{:.0e}"); }},
+      {"sigma", [](const RunRow& r) { return show(r.noise_multiplier, "{:.3g}"); }},
+      {"q", [](const RunRow& r) { return show(r.sample_rate, "{:.3g}"); }},
+      {"steps", [](const RunRow& r) { return std::to_string(r.steps); }},
+      {"test acc", [](const RunRow& r) { return fmt::format("{:.2f}%", 100 * r.test_accuracy); }},
+      {"audit eps LB", [](const RunRow& r) { return show(r.audit_lower_bound, "{:.3f}"); }},
+      {"audit", [](const RunRow& r) { return r.audit_status; }},
+      {"attack", [](const RunRow& r) { return r.attack; }},
+      {"AUC", [](const RunRow& r) { return show(r.attack_auc, "{:.3f}"); }},
+      {"TPR@0.1%", [](const RunRow& r) { return show(r.tpr_at_0_1pct_fpr, "{:.4f}"); }},
+      {"TPR@1%", [](const RunRow& r) { return show(r.tpr_at_1pct_fpr, "{:.4f}"); }},
+  };
+  return all;
+}
+
+}  // namespace
+
+std::string defense_of(const nlohmann::json& values) {
+  std::vector<std::string> parts;
+  if (value_of(values, "privacy.enabled") == "true") parts.push_back("DP");
+  if (nonzero(value_of(values, "train.weight_decay"))) parts.push_back("weight decay");
+  if (nonzero(value_of(values, "model.dropout"))) parts.push_back("dropout");
+  if (nonzero(value_of(values, "train.label_smoothing"))) parts.push_back("label smoothing");
+  if (nonzero(value_of(values, "train.early_stopping_patience"))) parts.push_back("early stopping");
+  if (parts.empty()) return "none";
+  std::string joined = parts.front();
+  for (size_t i = 1; i < parts.size(); ++i) joined += " + " + parts[i];
+  return joined;
+}
+
+RunRow read_run(const std::filesystem::path& run_dir) {
+  const auto path = run_dir / "report.json";
+  std::ifstream in(path);
+  if (!in) {
+    throw_input_error("{}: no report.json (not a finished dpforge run{})", run_dir.string(),
+                      std::filesystem::exists(run_dir / "checkpoints") ? "; it has checkpoints: --resume it" : "");
+  }
+  nlohmann::json report;
+  try {
+    report = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& error) {
+    throw_input_error("{}: not valid JSON ({})", path.string(), error.what());
+  }
+  if (!report.contains("recipe") || !report.contains("privacy")) {
+    throw_input_error("{}: not a dpforge report (no recipe/privacy objects)", path.string());
+  }
+  using Pointer = nlohmann::json::json_pointer;
+  RunRow row;
+  row.dir = run_dir.string();
+  row.name = report["recipe"].value("name", run_dir.filename().string());
+  const auto& values = report["recipe"]["values"];
+  row.defense = defense_of(values);
+  row.is_private = report["privacy"].value("enabled", false);
+  if (row.is_private) {
+    row.epsilon = number_at(report, Pointer("/privacy/epsilon"));
+    row.delta = number_at(report, Pointer("/privacy/delta"));
+    row.noise_multiplier = number_at(report, Pointer("/privacy/noise_multiplier"));
+    row.sample_rate = number_at(report, Pointer("/privacy/sample_rate"));
+  }
+  row.steps = report.value("steps", int64_t{0});
+  row.test_accuracy = report.value("test_accuracy", 0.0);
+  row.audit_lower_bound = number_at(report, Pointer("/audit/epsilon_lower_bound_best"));
+  row.audit_status = report["audit"].value("status", std::string("-"));
+  if (report.contains("mia") && report["mia"].is_object()) {
+    for (const char* attack : {"loss", "modified_entropy"}) {
+      const auto auc = number_at(report["mia"], Pointer(std::string("/") + attack + "/auroc"));
+      if (auc && (!row.attack_auc || *auc > *row.attack_auc)) {
+        row.attack = attack;
+        row.attack_auc = auc;
+        row.tpr_at_0_1pct_fpr = number_at(report["mia"], Pointer(std::string("/") + attack + "/tpr_at_fpr/0.001"));
+        row.tpr_at_1pct_fpr = number_at(report["mia"], Pointer(std::string("/") + attack + "/tpr_at_fpr/0.01"));
+      }
+    }
+  }
+  if (row.attack.empty()) row.attack = "-";
+  if (report.contains("stopped") && report["stopped"].is_string()) row.stopped = report["stopped"].get<std::string>();
+  return row;
+}
+
+std::string format_table(const std::vector<RunRow>& rows) {
+  const auto& cols = columns();
+  std::vector<size_t> width(cols.size());
+  std::vector<std::vector<std::string>> cells;
+  for (size_t c = 0; c < cols.size(); ++c) width[c] = std::string(cols[c].title).size();
+  for (const auto& row : rows) {
+    auto& line = cells.emplace_back();
+    for (size_t c = 0; c < cols.size(); ++c) {
+      line.push_back(cols[c].cell(row));
+      width[c] = std::max(width[c], line.back().size());
+    }
+  }
+  std::string text;
+  auto emit = [&](auto cell_of) {
+    for (size_t c = 0; c < cols.size(); ++c) {
+      // Names and words left-aligned, numbers right-aligned.
+      const bool left = c <= 1 || c == 9 || c == 10;
+      text += left ? fmt::format("{:<{}}", cell_of(c), width[c]) : fmt::format("{:>{}}", cell_of(c), width[c]);
+      text += c + 1 < cols.size() ? "  " : "\n";
+    }
+  };
+  emit([&](size_t c) { return std::string(cols[c].title); });
+  for (const auto& line : cells) emit([&](size_t c) { return line[c]; });
+  for (const auto& row : rows) {
+    if (!row.stopped.empty()) text += fmt::format("note: {} stopped early: {}\n", row.name, row.stopped);
+  }
+  return text;
+}
+
+nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
+  auto optional = [](const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); };
+  auto array = nlohmann::json::array();
+  for (const auto& r : rows) {
+    array.push_back({{"dir", r.dir},
+                     {"name", r.name},
+                     {"defense", r.defense},
+                     {"private", r.is_private},
+                     {"epsilon", optional(r.epsilon)},
+                     {"delta", optional(r.delta)},
+                     {"noise_multiplier", optional(r.noise_multiplier)},
+                     {"sample_rate", optional(r.sample_rate)},
+                     {"steps", r.steps},
+                     {"test_accuracy", r.test_accuracy},
+                     {"audit_epsilon_lower_bound", optional(r.audit_lower_bound)},
+                     {"audit_status", r.audit_status},
+                     {"attack", r.attack},
+                     {"attack_auc", optional(r.attack_auc)},
+                     {"tpr_at_0.1pct_fpr", optional(r.tpr_at_0_1pct_fpr)},
+                     {"tpr_at_1pct_fpr", optional(r.tpr_at_1pct_fpr)},
+                     {"stopped", r.stopped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.stopped)}});
+  }
+  return array;
+}
+
+std::string rows_to_csv(const std::vector<RunRow>& rows) {
+  auto quoted = [](const std::string& text) {
+    std::string out = "\"";
+    for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+  };
+  auto number = [](const std::optional<double>& value) { return value ? fmt::format("{}", *value) : std::string(); };
+  std::string csv =
+      "dir,name,defense,private,epsilon,delta,noise_multiplier,sample_rate,steps,test_accuracy,"
+      "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_fpr\n";
+  for (const auto& r : rows) {
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir), quoted(r.name),
+                       quoted(r.defense), r.is_private, number(r.epsilon), number(r.delta),
+                       number(r.noise_multiplier), number(r.sample_rate), r.steps, r.test_accuracy,
+                       number(r.audit_lower_bound), r.audit_status, r.attack, number(r.attack_auc),
+                       number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr));
+  }
+  return csv;
+}
+
+}  // namespace dpforge::report
