@@ -9,18 +9,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 runs=${1:-1000000}
 
-missing=()
-for package in clang-14 libclang-rt-14-dev; do
-  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-if ((${#missing[@]})); then
-  echo "fuzz: installing Debian packages: ${missing[*]}"
-  sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
-DPFORGE_SETUP_NO_BUILD=1 "$root/scripts/setup.sh"  # the other packages and .venv (LibTorch)
+# clang and libFuzzer besides the usual packages and .venv (LibTorch); the build is our own.
+DPFORGE_EXTRA_PACKAGES="clang-14 libclang-rt-14-dev" DPFORGE_SETUP_NO_BUILD=1 "$root/scripts/setup.sh"
 
 build_dir=${DPFORGE_FUZZ_BUILD_DIR:-build-fuzz}
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then

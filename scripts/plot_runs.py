@@ -22,6 +22,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 
 def load_runs(paths):
@@ -49,7 +50,7 @@ def label(run):
 
 def strongest_attack(run):
     mia = run.get("mia") or {}
-    attacks = [(mia[name]["auroc"], name) for name in ("loss", "modified_entropy") if name in mia]
+    attacks = [(value["auroc"], name) for name, value in mia.items() if isinstance(value, dict) and "auroc" in value]
     return max(attacks)[1] if attacks else None
 
 
@@ -63,6 +64,10 @@ def accuracy_vs_epsilon(runs, out):
             ax.annotate(label(r), (r["privacy"]["epsilon"], 100 * r["test_accuracy"]), fontsize=7,
                         xytext=(4, -10), textcoords="offset points")
         ax.set_xscale("log")
+        # Ticks at the runs' own epsilons, written plainly (not 3x10^0).
+        ax.set_xticks(sorted({round(r["privacy"]["epsilon"], 3) for r in private}))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     for i, r in enumerate(r for r in runs if not r["privacy"]["enabled"]):
         ax.axhline(100 * r["test_accuracy"], linestyle="--", color=f"C{i + 1}",
                    label=f"{label(r)} (not private)")

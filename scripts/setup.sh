@@ -3,6 +3,7 @@
 # Idempotent: every step checks first, so rerunning it costs seconds.
 #   scripts/setup.sh            # Debian packages, .venv with torch==2.13.0 (CPU), build/
 # Environment: DPFORGE_BUILD_DIR (default build), DPFORGE_BUILD_TYPE (default Release),
+# DPFORGE_EXTRA_PACKAGES (more Debian packages, e.g. scripts/fuzz.sh's clang),
 # DPFORGE_CUDA (AUTO|ON|OFF, default AUTO); CXXFLAGS/LDFLAGS seed a new build folder's flags
 # (scripts/sanitize.sh uses them).
 set -euo pipefail
@@ -13,6 +14,8 @@ cd "$root"
 packages=(g++ make cmake ninja-build ccache git libboost-program-options-dev libfmt-dev
           libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-venv
           chromium)  # chromium: the HTML report is checked in it (scripts/check_plots_and_html.py)
+read -r -a extra <<<"${DPFORGE_EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -12,8 +12,10 @@
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
+#include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/audit/statistics.h"
 #include "dpforge/core/error.h"
+#include "dpforge/nn/models.h"
 #include "dpforge/train/run.h"
 #include "dpforge/privacy/log_math.h"
 #include "test_util.h"
@@ -275,6 +277,103 @@ TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
   recipe.audit.canaries(500);
   const auto dp = train::run_training(recipe, dir / "dp", nullptr).report["mia"];
   EXPECT_LT(dp["loss"]["auroc"].get<double>(), 0.56) << dp.dump();
+
+  // LiRA and RMIA with shadow models, after the fact, through the CLI (which reloads model.pt).
+  const std::string audit = std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=4 --set audit.seed=5 --json ";
+  // Progress goes to stderr; only the JSON on stdout is parsed.
+  const auto strong = testing::run_command("sh -c '" + audit + (dir / "overfit").string() + " 2>/dev/null'");
+  ASSERT_EQ(strong.exit_code, kExitOk) << strong.output;
+  const auto attacks = nlohmann::json::parse(strong.output);
+  EXPECT_GT(attacks["lira_online"]["auroc"].get<double>(), 0.7) << strong.output;
+  EXPECT_GT(attacks["lira_offline"]["auroc"].get<double>(), 0.65) << strong.output;
+  EXPECT_GT(attacks["rmia_offline"]["auroc"].get<double>(), 0.65) << strong.output;
+  const auto weak = testing::run_command("sh -c '" + audit + (dir / "dp").string() + " 2>/dev/null'");
+  ASSERT_EQ(weak.exit_code, kExitOk) << weak.output;
+  EXPECT_LT(nlohmann::json::parse(weak.output)["lira_online"]["auroc"].get<double>(), 0.6) << weak.output;
+  // The report now carries them too, for compare and report.
+  const auto report = nlohmann::json::parse(testing::read_text(dir / "overfit" / "report.json"));
+  EXPECT_TRUE(report["mia"].contains("lira_online_fixed_variance"));
+  EXPECT_EQ(report["mia"]["shadow_setup"]["shadow_models"], 4);
+
+  const auto refused = testing::run_command(std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=2 --set train.lr=9 " +
+                                            (dir / "dp").string());
+  EXPECT_EQ(refused.exit_code, kExitBadInput);
+  EXPECT_THAT(refused.output, ::testing::HasSubstr("only audit.*"));
+}
+
+// Synthetic signals with a known answer: members' φ is N(2, 1) under models trained on them and
+// N(0, 1) otherwise.
+ShadowSignals gaussian_signals(int64_t targets, int64_t shadows, double shift) {
+  torch::manual_seed(11);
+  const auto member = torch::arange(targets).lt(targets / 2);  // first half are members
+  ShadowSignals s;
+  s.shadow_in = torch::rand({shadows, targets}).lt(0.5);
+  s.shadow_phi = torch::randn({shadows, targets}, torch::kFloat64) + shift * s.shadow_in.to(torch::kFloat64);
+  s.target_phi = torch::randn({targets}, torch::kFloat64) + shift * member.to(torch::kFloat64);
+  s.target_probability = torch::sigmoid(s.target_phi);
+  s.shadow_probability = torch::sigmoid(s.shadow_phi);
+  return s;
+}
+
+double auroc_of(const std::vector<double>& scores) {
+  const size_t half = scores.size() / 2;
+  return CanaryAuditor({scores.begin(), scores.begin() + half}, {scores.begin() + half, scores.end()}).auroc();
+}
+
+TEST(ShadowAttacks, LiraFindsASeparationAndInventsNone) {
+  // Two unit Gaussians 2 apart: the optimal test's AUROC is Φ(2/√2) = 0.921.
+  const auto leaky = gaussian_signals(4000, 16, 2.0);
+  EXPECT_NEAR(auroc_of(lira_online_scores(leaky, false)), 0.921, 0.02);
+  EXPECT_NEAR(auroc_of(lira_online_scores(leaky, true)), 0.921, 0.02);
+  EXPECT_NEAR(auroc_of(lira_offline_scores(leaky, false)), 0.921, 0.02);
+  const auto tight = gaussian_signals(4000, 16, 0.0);
+  for (bool fixed : {false, true}) {
+    EXPECT_NEAR(auroc_of(lira_online_scores(tight, fixed)), 0.5, 0.03);
+    EXPECT_NEAR(auroc_of(lira_offline_scores(tight, fixed)), 0.5, 0.03);
+  }
+  // Two shadows: most targets lack a per-example variance on one side (pooled instead) and a
+  // quarter lack a mean on one side (shifted offline estimate); it degrades but still works.
+  EXPECT_GT(auroc_of(lira_online_scores(gaussian_signals(4000, 2, 2.0), false)), 0.75);
+}
+
+TEST(ShadowAttacks, RmiaComparesLikelihoodRatiosWithThePopulation) {
+  const auto leaky = gaussian_signals(4000, 8, 2.0);
+  // Population: non-members, so their probabilities follow the OUT distribution everywhere.
+  const auto population = torch::sigmoid(torch::randn({1000}, torch::kFloat64));
+  const auto population_shadows = torch::sigmoid(torch::randn({8, 1000}, torch::kFloat64));
+  const auto scores = rmia_offline_scores(leaky, population, population_shadows);
+  EXPECT_GT(auroc_of(scores), 0.85);
+  for (double score : scores) EXPECT_TRUE(score >= 0 && score <= 1);
+  EXPECT_NEAR(auroc_of(rmia_offline_scores(gaussian_signals(4000, 8, 0.0), population, population_shadows)), 0.5, 0.03);
+}
+
+TEST(ShadowAttacks, ConfidenceSignalIsTheLogitScaledTrueClassProbability) {
+  torch::nn::Sequential identity{torch::nn::Flatten()};
+  const auto logits = torch::tensor({{30.0, 0.0, -1.0}, {0.5, 0.2, 0.1}}, torch::kFloat32);
+  const data::Dataset two{logits.view({2, 3, 1, 1}), torch::tensor({0, 2}, torch::kLong), 3};
+  const auto signals = confidence_signals(identity, two);
+  const auto p = torch::softmax(logits.to(torch::kFloat64), 1);
+  const double p1 = p[1][2].item<double>();
+  EXPECT_NEAR(signals.phi[1].item<double>(), std::log(p1 / (1 - p1)), 1e-9);
+  // p_y ≈ 1 − 1e-13: φ stays finite and exact where log(1 − p) would lose every digit.
+  EXPECT_NEAR(signals.phi[0].item<double>(), 30.0 - std::log(1 + std::exp(-1.0)), 1e-9);
+}
+
+TEST(ShadowAttacks, ModelWeightsRoundTripAndMismatchesAreNamed) {
+  testing::TempDir dir;
+  auto model = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(16));
+  train::save_state_dict(*model, dir / "model.pt");
+  auto copy = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(16));
+  train::load_state_dict(*copy, dir / "model.pt");
+  const auto a = model->parameters(), b = copy->parameters();
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
+  auto other = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(8));
+  try {
+    train::load_state_dict(*other, dir / "model.pt");
+    FAIL() << "expected a shape error";
+  } catch (const InputError& error) {
+    EXPECT_THAT(error.what(), ::testing::HasSubstr("has shape"));
+  }
 }
 
 }  // namespace

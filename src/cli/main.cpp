@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "                                                          one run per combination, then the table\n"
     "  compare RUN_DIR... [--json | --csv]                     runs side by side: epsilon, accuracy, attacks\n"
     "  report RUN_DIR [--out FILE]                             one self-contained HTML page for a run\n"
+    "  audit RUN_DIR --set audit.shadow_models=K [--json]      LiRA and RMIA with K shadow models\n"
     "  budget --sample-rate Q --noise-multiplier S --steps T --delta D [--accountant A] [--json]\n"
     "                                                          epsilon spent by DP-SGD\n"
     "  calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]\n"
@@ -46,11 +47,12 @@ int main(int argc, char** argv) {
     if (command == "sweep") return dpforge::cli::sweep_command(args);
     if (command == "compare") return dpforge::cli::compare_command(args);
     if (command == "report") return dpforge::cli::report_command(args);
+    if (command == "audit") return dpforge::cli::audit_command(args);
     if (command == "--help" || command == "-h" || command == "help") {
       fmt::print("{}", kUsage);
       return dpforge::kExitOk;
     }
-    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, sweep, compare, report, budget, calibrate, audit-scores, keys\n{}", command, kUsage);
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: train, sweep, compare, report, audit, budget, calibrate, audit-scores, keys\n{}", command, kUsage);
     return dpforge::kExitBadInput;
   } catch (const dpforge::InputError& error) {
     fmt::print(stderr, "dpforge: error: {}\n", error.what());

@@ -318,6 +318,12 @@ const std::vector<KeySpec>& key_table() {
                "only to reproduce an audit.",
                [](const Recipe& r) { return r.audit.seed(); },
                [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
+      int_key("audit.shadow_models", 0, 1024,
+              "Shadow models for LiRA (online/offline) and RMIA on the released model, each trained by "
+              "the same recipe on random halves of the data (each one more training run); 0 = none. "
+              "Also: dpforge audit RUN_DIR --set audit.shadow_models=K after the fact.",
+              [](const Recipe& r) { return r.audit.shadow_models(); },
+              [](Recipe& r, int64_t v) { r.audit.shadow_models(v); }),
       string_key("sweep.grid",
                  "For dpforge sweep: 'key=v1,v2; key2=v3,v4' runs the cartesian product (ignored by train).",
                  [](const Recipe& r) { return r.sweep.grid(); },

@@ -53,6 +53,13 @@ const std::vector<Column>& columns() {
 
 }  // namespace
 
+const std::vector<std::string>& attack_names() {
+  static const std::vector<std::string> names = {"loss",         "modified_entropy",            "lira_online",
+                                                 "lira_online_fixed_variance", "lira_offline",
+                                                 "lira_offline_fixed_variance", "rmia_offline"};
+  return names;
+}
+
 std::string defense_of(const nlohmann::json& values) {
   std::vector<std::string> parts;
   if (value_of(values, "privacy.enabled") == "true") parts.push_back("DP");
@@ -100,13 +107,13 @@ RunRow read_run(const std::filesystem::path& run_dir) {
   row.audit_lower_bound = number_at(report, Pointer("/audit/epsilon_lower_bound_best"));
   row.audit_status = report["audit"].value("status", std::string("-"));
   if (report.contains("mia") && report["mia"].is_object()) {
-    for (const char* attack : {"loss", "modified_entropy"}) {
-      const auto auc = number_at(report["mia"], Pointer(std::string("/") + attack + "/auroc"));
+    for (const auto& attack : attack_names()) {
+      const auto auc = number_at(report["mia"], Pointer("/" + attack + "/auroc"));
       if (auc && (!row.attack_auc || *auc > *row.attack_auc)) {
         row.attack = attack;
         row.attack_auc = auc;
-        row.tpr_at_0_1pct_fpr = number_at(report["mia"], Pointer(std::string("/") + attack + "/tpr_at_fpr/0.001"));
-        row.tpr_at_1pct_fpr = number_at(report["mia"], Pointer(std::string("/") + attack + "/tpr_at_fpr/0.01"));
+        row.tpr_at_0_1pct_fpr = number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.001"));
+        row.tpr_at_1pct_fpr = number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.01"));
       }
     }
   }

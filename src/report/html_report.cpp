@@ -9,20 +9,6 @@
 namespace dpforge::report {
 namespace {
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string text_of(const nlohmann::json& value) {
   if (value.is_null()) return "-";
   if (value.is_string()) return value.get<std::string>();
@@ -33,7 +19,7 @@ std::string text_of(const nlohmann::json& value) {
 std::string table(const std::vector<std::pair<std::string, std::string>>& rows) {
   std::string html = "<table>\n";
   for (const auto& [key, value] : rows) {
-    html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", escape(key), escape(value));
+    html += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", html_escape(key), html_escape(value));
   }
   return html + "</table>\n";
 }
@@ -59,7 +45,7 @@ std::string verdict(const nlohmann::json& report) {
       privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>());
   if (privacy.value("fault", std::string("none")) != "none") {
     text += fmt::format("<p class=\"bad\">A fault ({}) was injected for auditor validation: this model is NOT private.</p>",
-                        escape(privacy["fault"].get<std::string>()));
+                        html_escape(privacy["fault"].get<std::string>()));
   }
   const auto& audit = report["audit"];
   if (audit.value("enabled", false)) {
@@ -73,7 +59,7 @@ std::string verdict(const nlohmann::json& report) {
         pass ? "A lower bound below the claim is consistent with a correct implementation."
              : "The run does not behave like the mechanism it claims: do not release this model.");
   } else {
-    text += fmt::format("<p>Audit: not run ({}).</p>", escape(audit.value("reason", std::string("disabled"))));
+    text += fmt::format("<p>Audit: not run ({}).</p>", html_escape(audit.value("reason", std::string("disabled"))));
   }
   return text;
 }
@@ -89,10 +75,10 @@ std::string html_report(const nlohmann::json& report) {
       "th{{background:#f4f4f4}}.good{{color:#176617}}.bad{{color:#b00;font-weight:bold}}.warn{{color:#8a5a00}}"
       ".charts{{display:flex;flex-wrap:wrap;gap:12px}}</style></head><body>\n"
       "<h1>dpforge report: {0}</h1>\n",
-      escape(name));
+      html_escape(name));
   html += verdict(report);
   if (report.contains("stopped") && report["stopped"].is_string()) {
-    html += fmt::format("<p class=\"warn\">Training stopped early: {}</p>\n", escape(report["stopped"].get<std::string>()));
+    html += fmt::format("<p class=\"warn\">Training stopped early: {}</p>\n", html_escape(report["stopped"].get<std::string>()));
   }
 
   const auto& privacy = report["privacy"];
@@ -143,7 +129,7 @@ std::string html_report(const nlohmann::json& report) {
   }
   std::vector<Series> rocs = {{"chance", {{1e-4, 1e-4}, {1, 1}}, true}};
   if (report.contains("mia") && report["mia"].is_object()) {
-    for (const char* attack : {"loss", "modified_entropy"}) {
+    for (const auto& attack : attack_names()) {
       if (report["mia"].contains(attack)) {
         rocs.push_back({fmt::format("{} attack (AUC {:.3f})", attack, report["mia"][attack]["auroc"].get<double>()),
                         roc_of(report["mia"][attack])});
@@ -170,7 +156,7 @@ std::string html_report(const nlohmann::json& report) {
   }
   if (report.contains("mia") && report["mia"].is_object()) {
     std::vector<std::pair<std::string, std::string>> rows;
-    for (const char* attack : {"loss", "modified_entropy"}) {
+    for (const auto& attack : attack_names()) {
       if (!report["mia"].contains(attack)) continue;
       const auto& a = report["mia"][attack];
       rows.emplace_back(attack, fmt::format("AUC {:.4f}, TPR {:.4f} at 0.1% FPR, {:.4f} at 1% FPR, balanced accuracy {:.4f}",
@@ -184,9 +170,9 @@ std::string html_report(const nlohmann::json& report) {
   }
   std::vector<std::pair<std::string, std::string>> recipe;
   for (const auto& [key, value] : report["recipe"]["values"].items()) recipe.emplace_back(key, text_of(value));
-  html += fmt::format("<h2>Recipe</h2>\n<p>{}</p>\n", escape(text_of(report["recipe"]["path"]))) + table(recipe);
-  html += fmt::format("<p>dpforge {}, LibTorch {}.</p>\n</body></html>\n", escape(text_of(report["versions"]["dpforge"])),
-                      escape(text_of(report["versions"]["libtorch"])));
+  html += fmt::format("<h2>Recipe</h2>\n<p>{}</p>\n", html_escape(text_of(report["recipe"]["path"]))) + table(recipe);
+  html += fmt::format("<p>dpforge {}, LibTorch {}.</p>\n</body></html>\n", html_escape(text_of(report["versions"]["dpforge"])),
+                      html_escape(text_of(report["versions"]["libtorch"])));
   return html;
 }
 

@@ -13,20 +13,6 @@ namespace {
 constexpr double kWidth = 560, kHeight = 380, kLeft = 64, kRight = 16, kTop = 30, kBottom = 48;
 constexpr const char* kColors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"};
 
-std::string escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 struct Axis {
   bool log;
   double lo, hi;
@@ -69,6 +55,20 @@ Axis make_axis(bool log, double lo, double hi, const std::vector<double>& values
 
 }  // namespace
 
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
 std::string line_chart(const std::vector<Series>& series, const ChartOptions& options) {
   std::vector<double> xs, ys;
   for (const auto& s : series) {
@@ -81,7 +81,7 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
       "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
       "font-family=\"sans-serif\" font-size=\"11\">\n<title>{}</title>\n"
       "<text x=\"{}\" y=\"18\" text-anchor=\"middle\" font-size=\"13\">{}</text>\n",
-      kWidth, kHeight, kWidth, kHeight, escape(options.title), (x0 + x1) / 2, escape(options.title));
+      kWidth, kHeight, kWidth, kHeight, html_escape(options.title), (x0 + x1) / 2, html_escape(options.title));
   auto tick_label = [](double v, bool log) { return log ? fmt::format("{:g}", v) : fmt::format("{:.4g}", v); };
   for (double t : x_axis.ticks()) {
     const double x = x_axis.map(t, x0, x1);
@@ -98,9 +98,9 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
   svg += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333\"/>\n", x0, y1,
                      x1 - x0, y0 - y1);
   svg += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\n", (x0 + x1) / 2, kHeight - 10,
-                     escape(options.x_label));
+                     html_escape(options.x_label));
   svg += fmt::format("<text transform=\"translate(16,{}) rotate(-90)\" text-anchor=\"middle\">{}</text>\n",
-                     (y0 + y1) / 2, escape(options.y_label));
+                     (y0 + y1) / 2, html_escape(options.y_label));
   for (size_t i = 0; i < series.size(); ++i) {
     const char* color = kColors[i % std::size(kColors)];
     std::string path;
@@ -117,7 +117,7 @@ std::string line_chart(const std::vector<Series>& series, const ChartOptions& op
     svg += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"2\"{}/>"
                        "<text x=\"{}\" y=\"{}\">{}</text>\n",
                        x0 + 8, ly - 4, x0 + 26, ly - 4, color, series[i].dashed ? " stroke-dasharray=\"4,3\"" : "",
-                       x0 + 30, ly, escape(series[i].label));
+                       x0 + 30, ly, html_escape(series[i].label));
   }
   return svg + "</svg>\n";
 }

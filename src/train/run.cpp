@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/run.h"
 
+#include <fstream>
 #include <optional>
 #include <random>
 
 #include <fmt/format.h>
+#include <fmt/ostream.h>
 #include <caffe2/serialize/inline_container.h>
 #include <torch/csrc/jit/serialization/export.h>
+#include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
 #include <torch/version.h>
@@ -20,6 +23,7 @@
 #include "dpforge/dp/noise.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/log_math.h"
+#include "dpforge/train/shadow_audit.h"
 #include "kernels/philox.h"
 
 #ifndef DPFORGE_VERSION
@@ -33,6 +37,8 @@ namespace {
 constexpr double kCanaryPreClipMultiple = 10.0;
 constexpr double kConformanceSignificance = 1e-6;
 constexpr int64_t kMiaExamples = 5000;
+// Keys the shadow attacks' draws apart from the canaries' (same auditor seed, other stream).
+constexpr uint64_t kShadowStreamKey = 0xD1B54A32D192ED03ULL;
 
 data::Dataset load_split(const config::Recipe& recipe, data::Split split) {
   auto dataset = data::load_fashion_mnist(data_root(recipe), split);
@@ -159,6 +165,49 @@ nlohmann::json metrics_json(const TrainResult& result) {
 
 }  // namespace
 
+RunData load_run_data(const config::Recipe& recipe) {
+  RunData data{load_split(recipe, data::Split::kTrain), load_split(recipe, data::Split::kTest), {}};
+  if (const int64_t held = recipe.data.validation_size(); held > 0) {
+    if (held >= data.train.size()) {
+      throw_input_error("data.validation_size = {} leaves no training examples (the training split has {})",
+                        held, data.train.size());
+    }
+    // The last `held` examples: never trained on, so DP makes no promise about them.
+    const int64_t kept = data.train.size() - held;
+    const auto& train = data.train;
+    data.validation = {train.images.slice(0, kept), train.labels.slice(0, kept), train.num_classes};
+    data.train = {train.images.slice(0, 0, kept), train.labels.slice(0, 0, kept), train.num_classes};
+  }
+  return data;
+}
+
+void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw_input_error("{}: cannot open the model weights", path.string());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue loaded;
+  try {
+    loaded = torch::jit::pickle_load(bytes);
+  } catch (const c10::Error& error) {
+    throw_input_error("{}: not a PyTorch state dict ({})", path.string(), error.what_without_backtrace());
+  }
+  if (!loaded.isGenericDict()) throw_input_error("{}: not a state dict (name -> tensor)", path.string());
+  const auto dict = loaded.toGenericDict();
+  torch::NoGradGuard no_grad;
+  auto assign = [&](const std::string& name, torch::Tensor& target) {
+    const auto found = dict.find(c10::IValue(name));
+    if (found == dict.end()) throw_input_error("{}: has no '{}' for this model", path.string(), name);
+    const auto value = found->value().toTensor();
+    if (value.sizes() != target.sizes()) {
+      throw_input_error("{}: '{}' has shape {}, the model needs {}", path.string(), name, fmt::streamed(value.sizes()),
+                        fmt::streamed(target.sizes()));
+    }
+    target.copy_(value);
+  };
+  for (auto& item : model.named_parameters()) assign(item.key(), item.value());
+  for (auto& item : model.named_buffers()) assign(item.key(), item.value());
+}
+
 std::filesystem::path data_root(const config::Recipe& recipe) {
   return recipe.data.root().empty() ? data::default_fashion_mnist_root()
                                     : std::filesystem::path(recipe.data.root());
@@ -193,19 +242,10 @@ void save_state_dict(const torch::nn::Module& model, const std::filesystem::path
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume) {
   // Everything that can fail on bad input happens before the output folder is touched.
-  auto train_set = load_split(recipe, data::Split::kTrain);
-  const auto test_set = load_split(recipe, data::Split::kTest);
-  data::Dataset validation_set;
-  if (const int64_t held = recipe.data.validation_size(); held > 0) {
-    if (held >= train_set.size()) {
-      throw_input_error("data.validation_size = {} leaves no training examples (the training split has {})",
-                        held, train_set.size());
-    }
-    // The last `held` examples: never trained on, so DP makes no promise about them.
-    const int64_t kept = train_set.size() - held;
-    validation_set = {train_set.images.slice(0, kept), train_set.labels.slice(0, kept), train_set.num_classes};
-    train_set = {train_set.images.slice(0, 0, kept), train_set.labels.slice(0, 0, kept), train_set.num_classes};
-  }
+  auto data = load_run_data(recipe);
+  const auto& train_set = data.train;
+  const auto& test_set = data.test;
+  const auto& validation_set = data.validation;
   const HeldOut held_out{test_set, validation_set.size() > 0 ? &validation_set : nullptr};
   prepare_out_dir(out_dir, resume);
 
@@ -349,6 +389,10 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
     const auto members = data::take_random(train_set, count, recipe.audit.seed().value_or(seed_from_os()));
     report["mia"] = audit::membership_attacks(model, members, data::take_first(test_set, count));
+  }
+  if (recipe.audit.shadow_models() > 0) {
+    report["mia"].update(shadow_membership_attacks(recipe, model, train_set, test_set, recipe.audit.shadow_models(),
+                                                   identity.audit_seed ^ kShadowStreamKey, progress));
   }
   report["resumed"] = resume;
   save_state_dict(*model, out_dir / "model.pt");

@@ -23,12 +23,16 @@ struct RunRow {
   double test_accuracy = 0;
   std::optional<double> audit_lower_bound;  // best white-box one-run bound
   std::string audit_status;                 // pass | violation | "-" (no audit)
-  /// The strongest black-box attack on the released model (highest AUC of LOSS and modified
-  /// entropy, members = training examples, non-members = test examples).
+  /// The strongest black-box attack on the released model (highest AUC of LOSS, modified entropy
+  /// and, when shadow models were trained, LiRA and RMIA; members = training examples,
+  /// non-members = test examples).
   std::string attack;
   std::optional<double> attack_auc, tpr_at_0_1pct_fpr, tpr_at_1pct_fpr;
   std::string stopped;  // why training stopped early ("" = it did not)
 };
+
+/// The attacks a report's `mia` object may hold, in the order they are shown.
+const std::vector<std::string>& attack_names();
 
 /// Reads DIR/report.json; InputError naming the folder when it is missing or not a dpforge report.
 RunRow read_run(const std::filesystem::path& run_dir);

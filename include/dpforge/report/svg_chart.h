@@ -20,6 +20,9 @@ struct ChartOptions {
   double x_lo = 0, x_hi = 0, y_lo = 0, y_hi = 0;
 };
 
+/// Text made safe inside HTML/SVG elements and attribute values.
+std::string html_escape(const std::string& text);
+
 /// An inline <svg> element; points outside a log axis's range (≤ 0) are dropped.
 std::string line_chart(const std::vector<Series>& series, const ChartOptions& options);
 

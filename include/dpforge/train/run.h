@@ -28,6 +28,17 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
 /// Python reads it with `torch.load(path)` and `model.load_state_dict(...)`.
 void save_state_dict(const torch::nn::Module& model, const std::filesystem::path& path);
 
+/// The datasets of a recipe: the training split (a subset if data.train_subset, minus the last
+/// data.validation_size examples, which form `validation`) and the test split.
+struct RunData {
+  data::Dataset train, test, validation;
+};
+RunData load_run_data(const config::Recipe& recipe);
+
+/// Loads weights saved by save_state_dict (or Python's torch.save of a state dict) into `model`;
+/// InputError naming the file on a missing tensor or a shape mismatch.
+void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path);
+
 /// The recipe's data root with defaults applied.
 std::filesystem::path data_root(const config::Recipe& recipe);
 

@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: Apache-2.0
+#include <fstream>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include "args.h"
+#include "commands.h"
+#include "dpforge/config/recipe.h"
+#include "dpforge/core/files.h"
+#include "dpforge/dp/noise.h"
+#include "dpforge/nn/models.h"
+#include "dpforge/report/compare.h"
+#include "dpforge/train/run.h"
+#include "dpforge/train/shadow_audit.h"
+
+namespace po = boost::program_options;
+
+namespace dpforge::cli {
+namespace {
+
+// Keys an after-the-fact audit may change: how to attack, not what was trained.
+bool may_override(const std::string& item) {
+  return item.rfind("audit.", 0) == 0 || item.rfind("run.threads=", 0) == 0 || item.rfind("data.root=", 0) == 0;
+}
+
+}  // namespace
+
+int audit_command(const std::vector<std::string>& args) {
+  po::options_description options("dpforge audit RUN_DIR --set audit.shadow_models=K [--set audit.key=value]... [--json]");
+  options.add_options()("help,h", "show this help")("run", po::value<std::string>(), "finished run folder")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "audit.* (e.g. audit.shadow_models=8, audit.seed=N), run.threads or data.root")(
+      "json", "print the attacks' JSON");
+  po::positional_options_description positional;
+  positional.add("run", 1);
+  const auto values = parse_args("audit", args, options, positional);
+  if (values.count("help") != 0U) {
+    std::cout << options << "\n";
+    return kExitOk;
+  }
+  if (values.count("run") == 0U) throw_input_error("dpforge audit: missing RUN_DIR (a finished run with report.json and model.pt)");
+  const std::filesystem::path run_dir = values["run"].as<std::string>();
+  report::read_run(run_dir);  // a readable dpforge report, or a clear error
+  std::ifstream in(run_dir / "report.json");
+  auto report = nlohmann::json::parse(in);
+
+  // The recipe exactly as the run resolved it, then the audit's own settings.
+  std::vector<std::string> overrides;
+  for (const auto& [key, value] : report["recipe"]["values"].items()) overrides.push_back(key + "=" + value.get<std::string>());
+  const auto extra = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  for (const auto& item : extra) {
+    if (!may_override(item)) {
+      throw_input_error("dpforge audit --set {}: only audit.*, run.threads and data.root may change; the shadow "
+                        "models must be trained like the audited model",
+                        item);
+    }
+    overrides.push_back(item);
+  }
+  config::Recipe recipe;
+  try {
+    config::apply_overrides(recipe, overrides);
+  } catch (const InputError& error) {
+    throw_input_error("{}: its recipe cannot be rebuilt: {}", (run_dir / "report.json").string(), error.what());
+  }
+  if (recipe.audit.shadow_models() < 1) {
+    throw_input_error("dpforge audit: give the number of shadow models, e.g. --set audit.shadow_models=8 (each is one "
+                      "more training run of the recipe)");
+  }
+  if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
+  const auto data = train::load_run_data(recipe);
+  auto model = nn::make_model(recipe.model, data.train.num_classes);
+  train::load_state_dict(*model, run_dir / "model.pt");
+
+  const uint64_t seed = recipe.audit.seed().value_or(dp::secure_random_seed());
+  const auto attacks = train::shadow_membership_attacks(recipe, model, data.train, data.test,
+                                                        recipe.audit.shadow_models(), seed, stderr);
+  if (!report["mia"].is_object()) report["mia"] = nlohmann::json::object();
+  report["mia"].update(attacks);
+  write_file_atomic(run_dir / "report.json", report.dump(2) + "\n");
+
+  if (values.count("json") != 0U) {
+    fmt::print("{}\n", attacks.dump(2));
+    return kExitOk;
+  }
+  const auto& setup = attacks["shadow_setup"];
+  fmt::print("membership inference with {} shadow models on {} members / {} non-members ({}):\n",
+             setup["shadow_models"].get<int64_t>(), setup["members"].get<int64_t>(), setup["non_members"].get<int64_t>(),
+             run_dir.string());
+  fmt::print("{:<30} {:>7} {:>10} {:>10}\n", "attack", "AUROC", "TPR@0.1%", "TPR@1%");
+  for (const auto& name : report::attack_names()) {
+    if (!report["mia"].contains(name)) continue;
+    const auto& a = report["mia"][name];
+    fmt::print("{:<30} {:>7.3f} {:>10.4f} {:>10.4f}\n", name, a["auroc"].get<double>(),
+               a["tpr_at_fpr"]["0.001"].get<double>(), a["tpr_at_fpr"]["0.01"].get<double>());
+  }
+  fmt::print("report: {} (mia updated)\n", (run_dir / "report.json").string());
+  return kExitOk;
+}
+
+}  // namespace dpforge::cli
