@@ -208,6 +208,30 @@ TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
   EXPECT_GT(audit_of(recipe)["epsilon_lower_bound_best"].get<double>(), 2.0);
 }
 
+// Black-box input canaries see only the released model, so they need a memorizing setup to prove
+// anything: an MLP, 1000 examples, 20 epochs, a claim of epsilon 0.5. Without noise the flipped
+// labels are learned and the bound exceeds the claim; with the noise it stays at zero.
+TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
+  for (const char* fault : {"no_noise", "none"}) {
+    config::Recipe recipe;
+    recipe.data.train_subset(1000).test_subset(2000);
+    recipe.model.arch("mlp").mlp_hidden(128);
+    recipe.train.epochs(20).batch_size(100).optimizer("adam").lr(2e-3);
+    recipe.privacy.enabled(true).target_epsilon(0.5).accountant("rdp").fault(fault);
+    recipe.audit.canaries(500).input_canaries(400).seed(21);
+    testing::TempDir dir;
+    const auto input = train::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
+    if (std::string(fault) == "no_noise") {
+      EXPECT_EQ(input["status"], "violation") << input.dump();
+      EXPECT_GT(input["epsilon_lower_bound_best"].get<double>(), 0.5);
+    } else {
+      EXPECT_EQ(input["status"], "pass") << input.dump();
+      EXPECT_LE(input["epsilon_lower_bound_best"].get<double>(), 0.5);
+    }
+    EXPECT_EQ(input["canaries"], 400);
+  }
+}
+
 TEST(WhiteBoxAudit, ViolationExitsWithCodeThreeAndALoudMessage) {
   testing::TempDir dir;
   const std::string command = std::string(DPFORGE_CLI) + " train " + DPFORGE_SOURCE_DIR +

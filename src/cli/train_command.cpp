@@ -84,6 +84,12 @@ int train_command(const std::vector<std::string>& args) {
                bounds["one_run_fdp"].get<double>(), 100 * audit["confidence"].get<double>(),
                audit["canaries"].get<int64_t>(), audit["accountant_epsilon"].get<double>(),
                audit["status"].get<std::string>());
+    if (audit.contains("input_canaries")) {
+      const auto& input = audit["input_canaries"];
+      fmt::print("audit (black-box, {} input canaries): lower bound {:.3f} vs claimed {:.3f}: {}\n",
+                 input["canaries"].get<int64_t>(), input["epsilon_lower_bound_best"].get<double>(),
+                 input["accountant_epsilon"].get<double>(), input["status"].get<std::string>());
+    }
     const auto& conformance = audit["conformance"];
     fmt::print("audit: measured noise std / claimed {:.3f} (z = {:.1f}); canary update mean {:.4f} vs "
                "q = {:.4f} (z = {:.1f})\n",
@@ -98,6 +104,10 @@ int train_command(const std::vector<std::string>& args) {
                    audit["accountant_epsilon"].get<double>());
       }
       if (!conformance["noise_ok"].get<bool>()) fmt::print(stderr, "!!! Less noise than claimed was added.\n");
+      if (audit.contains("input_canaries") && audit["input_canaries"]["status"] == "violation") {
+        fmt::print(stderr, "!!! The black-box audit with input canaries proves epsilon >= {:.3f}, above the claim.\n",
+                   audit["input_canaries"]["epsilon_lower_bound_best"].get<double>());
+      }
       if (!conformance["sampling_and_clipping_ok"].get<bool>()) {
         fmt::print(stderr, "!!! Canaries were sampled more often than q or not clipped to C.\n");
       }

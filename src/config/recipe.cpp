@@ -318,6 +318,12 @@ const std::vector<KeySpec>& key_table() {
                "only to reproduce an audit.",
                [](const Recipe& r) { return r.audit.seed(); },
                [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
+      int_key("audit.input_canaries", 0, 1'000'000,
+              "Black-box audit too: this many test examples with flipped labels, each a member with "
+              "probability 1/2, join the data of one more training run; their -loss on it gives a one-run "
+              "lower bound that covers the whole pipeline (per-layer norms included). 0 = none.",
+              [](const Recipe& r) { return r.audit.input_canaries(); },
+              [](Recipe& r, int64_t v) { r.audit.input_canaries(v); }),
       int_key("audit.shadow_models", 0, 1024,
               "Shadow models for LiRA (online/offline) and RMIA on the released model, each trained by "
               "the same recipe on random halves of the data (each one more training run); 0 = none. "

@@ -165,8 +165,15 @@ std::string html_report(const nlohmann::json& report) {
     }
     html += fmt::format("<h2>Membership inference (black-box)</h2>\n<p>{} training examples (members) against {} test "
                         "examples; attack metrics, not a DP bound.</p>\n",
-                        text_of(report["mia"]["members"]), text_of(report["mia"]["non_members"])) +
-            table(rows);
+                        text_of(report["mia"]["members"]), text_of(report["mia"]["non_members"]));
+    if (report["mia"].contains("shadow_setup")) {
+      const auto& setup = report["mia"]["shadow_setup"];
+      html += fmt::format("<p>LiRA and RMIA: {} shadow models trained by the same recipe; {} members against {} "
+                          "non-members drawn by the auditor, {} population examples.</p>\n",
+                          text_of(setup["shadow_models"]), text_of(setup["members"]), text_of(setup["non_members"]),
+                          text_of(setup["population"]));
+    }
+    html += table(rows);
   }
   std::vector<std::pair<std::string, std::string>> recipe;
   for (const auto& [key, value] : report["recipe"]["values"].items()) recipe.emplace_back(key, text_of(value));

@@ -23,6 +23,7 @@
 #include "dpforge/dp/noise.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/log_math.h"
+#include "dpforge/train/input_canary_audit.h"
 #include "dpforge/train/shadow_audit.h"
 #include "kernels/philox.h"
 
@@ -39,6 +40,7 @@ constexpr double kConformanceSignificance = 1e-6;
 constexpr int64_t kMiaExamples = 5000;
 // Keys the shadow attacks' draws apart from the canaries' (same auditor seed, other stream).
 constexpr uint64_t kShadowStreamKey = 0xD1B54A32D192ED03ULL;
+constexpr uint64_t kInputCanaryStreamKey = 0x8CB92BA72F3D8DD7ULL;
 
 data::Dataset load_split(const config::Recipe& recipe, data::Split split) {
   auto dataset = data::load_fashion_mnist(data_root(recipe), split);
@@ -376,7 +378,13 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                               {"sampling_and_clipping_ok", sampling_ok}};
     summary["roc"] = auditor.roc_points();
     summary["status"] = lower > privacy.epsilon || !noise_ok || !sampling_ok ? "violation" : "pass";
-    summary["audits"] = "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not the per-layer norm code (needs input-space canaries)";
+    summary["audits"] = "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not the per-layer norm code (audit.input_canaries covers it)";
+    if (recipe.audit.input_canaries() > 0 && !diverged) {
+      auto input = input_canary_audit(recipe, train_set, test_set, recipe.audit.input_canaries(),
+                                      identity.audit_seed ^ kInputCanaryStreamKey, progress);
+      if (input["status"] == "violation") summary["status"] = "violation";
+      summary["input_canaries"] = std::move(input);
+    }
     report["audit"] = summary;
     write_file_atomic(out_dir / "audit_roc.csv", auditor.roc_csv());
   } else {

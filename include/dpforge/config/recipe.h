@@ -116,6 +116,9 @@ struct AuditOptions {
   /// Seed of the auditor's secret generator; unset: from the OS (canary membership must stay
   /// secret from the training code). Set only to reproduce an audit.
   DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// Input-space canaries (flipped-label examples) for a black-box one-run audit in a separate
+  /// training run; 0 = none.
+  DPF_ARG(int64_t, input_canaries) = 0;
   /// Shadow models for LiRA and RMIA on the released model (each one more training run); 0 = none.
   DPF_ARG(int64_t, shadow_models) = 0;
 };
