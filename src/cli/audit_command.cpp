@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -42,9 +41,7 @@ int audit_command(const std::vector<std::string>& args) {
   }
   if (values.count("run") == 0U) throw_input_error("dpforge audit: missing RUN_DIR (a finished run with report.json and model.pt)");
   const std::filesystem::path run_dir = values["run"].as<std::string>();
-  report::read_run(run_dir);  // a readable dpforge report, or a clear error
-  std::ifstream in(run_dir / "report.json");
-  auto report = nlohmann::json::parse(in);
+  auto report = report::read_report(run_dir);
 
   // The recipe exactly as the run resolved it, then the audit's own settings.
   std::vector<std::string> overrides;

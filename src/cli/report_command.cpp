@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <fstream>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -7,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "dpforge/core/files.h"
+#include "dpforge/report/compare.h"
 #include "dpforge/report/html_report.h"
 
 namespace po = boost::program_options;
@@ -26,17 +26,7 @@ int report_command(const std::vector<std::string>& args) {
   }
   if (values.count("run") == 0U) throw_input_error("dpforge report: missing RUN_DIR (a folder with report.json)");
   const std::filesystem::path run_dir = values["run"].as<std::string>();
-  std::ifstream in(run_dir / "report.json");
-  if (!in) throw_input_error("{}: no report.json (not a finished dpforge run)", run_dir.string());
-  nlohmann::json report;
-  try {
-    report = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& error) {
-    throw_input_error("{}: not valid JSON ({})", (run_dir / "report.json").string(), error.what());
-  }
-  if (!report.contains("recipe") || !report.contains("privacy") || !report.contains("epochs")) {
-    throw_input_error("{}: not a dpforge report (no recipe/privacy/epochs)", (run_dir / "report.json").string());
-  }
+  const auto report = report::read_report(run_dir);
   const std::filesystem::path out = values.count("out") != 0U ? std::filesystem::path(values["out"].as<std::string>())
                                                                : run_dir / "report.html";
   write_file_atomic(out, report::html_report(report));

@@ -73,7 +73,7 @@ std::string defense_of(const nlohmann::json& values) {
   return joined;
 }
 
-RunRow read_run(const std::filesystem::path& run_dir) {
+nlohmann::json read_report(const std::filesystem::path& run_dir) {
   const auto path = run_dir / "report.json";
   std::ifstream in(path);
   if (!in) {
@@ -86,9 +86,14 @@ RunRow read_run(const std::filesystem::path& run_dir) {
   } catch (const nlohmann::json::exception& error) {
     throw_input_error("{}: not valid JSON ({})", path.string(), error.what());
   }
-  if (!report.contains("recipe") || !report.contains("privacy")) {
-    throw_input_error("{}: not a dpforge report (no recipe/privacy objects)", path.string());
+  if (!report.is_object() || !report.contains("recipe") || !report.contains("privacy") || !report.contains("epochs")) {
+    throw_input_error("{}: not a dpforge report (no recipe/privacy/epochs objects)", path.string());
   }
+  return report;
+}
+
+RunRow read_run(const std::filesystem::path& run_dir) {
+  const auto report = read_report(run_dir);
   using Pointer = nlohmann::json::json_pointer;
   RunRow row;
   row.dir = run_dir.string();

@@ -34,7 +34,11 @@ struct RunRow {
 /// The attacks a report's `mia` object may hold, in the order they are shown.
 const std::vector<std::string>& attack_names();
 
-/// Reads DIR/report.json; InputError naming the folder when it is missing or not a dpforge report.
+/// DIR/report.json parsed; InputError naming the folder when it is missing, not JSON, or not a
+/// dpforge report (no recipe, privacy or epochs).
+nlohmann::json read_report(const std::filesystem::path& run_dir);
+
+/// The row of read_report(run_dir).
 RunRow read_run(const std::filesystem::path& run_dir);
 
 /// The defense a recipe's resolved values describe (see RunRow::defense).
