@@ -276,7 +276,6 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     identity.recipe_values = recipe_values_json(recipe);
   }
   checkpoints.identity = identity.to_json();
-  checkpoints.progress = progress;
   const uint64_t seed = identity.seed;
   torch::manual_seed(seed);
   auto model = nn::make_model(recipe.model, train_set.num_classes);

@@ -102,7 +102,6 @@ struct RunCheckpoints {
   /// The snapshot to continue from (resume), else empty.
   std::optional<CheckpointStore::Loaded> resume_from;
   std::filesystem::path ledger_path;
-  std::FILE* progress = nullptr;
 };
 
 /// Crash testing only: when $DPFORGE_CRASH_AFTER_STEP equals `steps_taken`, the process kills
