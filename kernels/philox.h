@@ -47,17 +47,79 @@ DPF_HOST_DEVICE Philox4 philox4x32_10(uint64_t seed, uint64_t block) {
   return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
 }
 
+DPF_HOST_DEVICE uint64_t double_bits(double x) {
+#if defined(__CUDA_ARCH__)
+  return static_cast<uint64_t>(__double_as_longlong(x));
+#else
+  uint64_t bits;
+  __builtin_memcpy(&bits, &x, sizeof bits);
+  return bits;
+#endif
+}
+
+DPF_HOST_DEVICE double double_from_bits(uint64_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __longlong_as_double(static_cast<long long>(bits));
+#else
+  double x;
+  __builtin_memcpy(&x, &bits, sizeof x);
+  return x;
+#endif
+}
+
+// Natural log of a positive normal double, branch-free (fdlibm's e_log.c without its special
+// cases: reduce to m·2^k with m ∈ [√2/2, √2), then a degree-14 odd minimax in s = (m−1)/(m+1);
+// < 1 ulp). Only +, −, ×, ÷ and bit operations, so a host compiler can vectorize a loop of them
+// and CPU and GPU round identically when neither contracts a·b+c into an FMA (see the build).
+DPF_HOST_DEVICE double log_positive(double x) {
+  constexpr double kLn2Hi = 6.93147180369123816490e-01, kLn2Lo = 1.90821492927058770002e-10;
+  constexpr double kLg1 = 6.666666666666735130e-01, kLg2 = 3.999999999940941908e-01,
+                   kLg3 = 2.857142874366239149e-01, kLg4 = 2.222219843214978396e-01,
+                   kLg5 = 1.818357216161805012e-01, kLg6 = 1.531383769920937332e-01,
+                   kLg7 = 1.479819860511658591e-01;
+  uint64_t bits = double_bits(x);
+  uint32_t high = static_cast<uint32_t>(bits >> 32) + (0x3ff00000u - 0x3fe6a09eu);
+  const int32_t k = static_cast<int32_t>(high >> 20) - 0x3ff;
+  high = (high & 0x000fffffu) + 0x3fe6a09eu;
+  bits = (static_cast<uint64_t>(high) << 32) | (bits & 0xffffffffu);
+  const double f = double_from_bits(bits) - 1.0, half_f2 = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+  const double odd = w * (kLg2 + w * (kLg4 + w * kLg6));
+  const double even = z * (kLg1 + w * (kLg3 + w * (kLg5 + w * kLg7)));
+  const double dk = static_cast<double>(k);
+  return s * (half_f2 + (even + odd)) + dk * kLn2Lo - half_f2 + f + dk * kLn2Hi;
+}
+
+// sin and cos of the angle 2π·turns/2³², branch-free. The quadrant comes exactly from the top
+// bits of `turns` (no Cody–Waite reduction error), the remainder r ∈ [−π/4, π/4) goes through
+// Cephes's sinf/cosf minimax polynomials (≈ 1 ulp of float).
+DPF_HOST_DEVICE void sincos_turns(uint32_t turns, float& sine, float& cosine) {
+  constexpr float kTwoPiOver2Pow32 = 1.4629180792671596e-09f;  // 2π / 2^32
+  const uint32_t quadrant = ((turns + 0x20000000u) >> 30) & 3u;
+  const float r = static_cast<float>(static_cast<int32_t>(turns - (quadrant << 30))) * kTwoPiOver2Pow32;
+  const float r2 = r * r;
+  const float sin_r = ((-1.9515295891e-4f * r2 + 8.3321608736e-3f) * r2 - 1.6666654611e-1f) * r2 * r + r;
+  const float cos_r =
+      ((2.443315711809948e-5f * r2 - 1.388731625493765e-3f) * r2 + 4.166664568298827e-2f) * r2 * r2 -
+      0.5f * r2 + 1.0f;
+  // θ = quadrant·π/2 + r: rotate (cos r, sin r) by quarter turns.
+  const bool odd = (quadrant & 1u) != 0;
+  const float c = odd ? sin_r : cos_r, s = odd ? cos_r : sin_r;
+  cosine = (quadrant == 1u || quadrant == 2u) ? -c : c;
+  sine = (quadrant >= 2u) ? -s : s;
+}
+
 // Box–Muller on two words. The radius √(−2 log u₁) is computed in double from all 32 bits of u₁ ∈
 // (0, 1], so the tails reach 6.66σ (a float u₁ would cut them at 5.8σ); the angle needs only float
-// precision. CPU and GPU agree to a few ulps of float.
+// precision. Built from the branch-free functions above so that the CPU loop vectorizes and the
+// CUDA kernel (compiled without FMA contraction) draws bit-identical values.
 DPF_HOST_DEVICE void box_muller(uint32_t a, uint32_t b, float& z0, float& z1) {
   constexpr double kTwoPow32Inv = 2.3283064365386963e-10;  // 2^-32
-  constexpr float kTwoPiOver2Pow32 = 1.4629180792671596e-09f;  // 2π / 2^32
   const double u1 = (static_cast<double>(a) + 1.0) * kTwoPow32Inv;
-  const float radius = static_cast<float>(sqrt(-2.0 * log(u1)));
-  const float angle = static_cast<float>(b) * kTwoPiOver2Pow32;
-  z0 = radius * cosf(angle);
-  z1 = radius * sinf(angle);
+  const float radius = static_cast<float>(sqrt(-2.0 * log_positive(u1)));
+  float sine, cosine;
+  sincos_turns(b, sine, cosine);
+  z0 = radius * cosine;
+  z1 = radius * sine;
 }
 
 // Standard normals 4*block .. 4*block+3 of the stream (seed, ·).

@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 #include <functional>
 
 #include "dpforge/core/error.h"
@@ -115,7 +116,7 @@ void check_against_loop(torch::nn::Sequential model, const torch::Tensor& input,
   for (size_t i = 0; i < oracle.size(); ++i) {
     const double c = std::min(1.0, median / (oracle_norms[i].item<double>() + 1e-6));
     EXPECT_LE(c * oracle_norms[i].item<double>(), median * (1 + 1e-6));
-    if (oracle_norms[i].item<double>() < median) EXPECT_EQ(c, 1.0);
+    if (oracle_norms[i].item<double>() < median) { EXPECT_EQ(c, 1.0); }
     expected_sum += c * oracle[i];
   }
   expect_close(flat_sums(model, run.tape, clipped), expected_sum, "flat clipped sum");
@@ -300,6 +301,67 @@ TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
   }
 }
 
+// The Box–Muller building blocks against libm in double, over 2^20 words of one Philox stream
+// plus the ends of the range (u₁ = 2⁻³² and 1; angles at and around each quarter turn).
+TEST(Noise, BranchFreeLogAndSincosAgreeWithLibm) {
+  constexpr double kTwoPow32Inv = 0x1p-32;
+  std::vector<uint32_t> words = {0, 1, 2, 0x7fffffff, 0xfffffffe, 0xffffffff};
+  for (uint32_t quarter = 0; quarter < 4; ++quarter) {
+    for (int delta = -2; delta <= 2; ++delta) words.push_back((quarter << 30) + static_cast<uint32_t>(delta));
+    words.push_back((quarter << 30) + 0x20000000u);  // the octant boundary where the quadrant rounds
+    words.push_back((quarter << 30) + 0x1fffffffu);
+  }
+  for (uint64_t block = 0; block < (1 << 18); ++block) {
+    const auto bits = kernels::philox4x32_10(5, block);
+    words.insert(words.end(), bits.v, bits.v + 4);
+  }
+  double worst_log_ulps = 0, worst_trig = 0;
+  for (const uint32_t word : words) {
+    const double u = (static_cast<double>(word) + 1.0) * kTwoPow32Inv;
+    const double exact = std::log(u);
+    const double ulp = std::abs(std::nextafter(exact, 0.0) - exact);
+    if (exact != 0) worst_log_ulps = std::max(worst_log_ulps, std::abs(kernels::log_positive(u) - exact) / ulp);
+    float sine = 0, cosine = 0;
+    kernels::sincos_turns(word, sine, cosine);
+    const double angle = static_cast<double>(word) * 2 * M_PI * kTwoPow32Inv;
+    worst_trig = std::max({worst_trig, std::abs(sine - std::sin(angle)), std::abs(cosine - std::cos(angle))});
+  }
+  EXPECT_EQ(kernels::log_positive(1.0), 0.0);
+  EXPECT_LE(worst_log_ulps, 1.0);
+  EXPECT_LE(worst_trig, 2.5e-7);  // ≈ 2 ulp of float near 1, from rounding the angle to float
+}
+
+// The CPU generator runs a vectorized build chosen at load time and splits work across threads;
+// neither may change a value: each one equals the scalar reference (the code the CUDA kernel
+// runs) bit for bit, for odd sizes and offsets, plain and secure, with 1 and 2 threads.
+TEST(Noise, VectorizedAndThreadedDrawsEqualTheScalarReference) {
+  const int threads = torch::get_num_threads();
+  for (const bool secure : {false, true}) {
+    for (const int64_t count : {int64_t{1}, int64_t{7}, int64_t{513}, int64_t{100003}}) {
+      for (const int thread_count : {1, 2}) {
+        torch::set_num_threads(thread_count);
+        const auto drawn = philox_normals(count, 77, /*first_block=*/9, secure);
+        const float* values = drawn.data_ptr<float>();
+        int64_t mismatches = 0;
+        for (int64_t i = 0; i < count; i += 4) {
+          float z[4];
+          const uint64_t block = 9 + static_cast<uint64_t>(i / 4);
+          if (secure) {
+            kernels::philox_secure_normal4(77, block, z);
+          } else {
+            kernels::philox_normal4(77, block, z);
+          }
+          for (int64_t j = i; j < std::min(count, i + 4); ++j) {
+            mismatches += std::memcmp(&values[j], &z[j - i], sizeof(float)) != 0;
+          }
+        }
+        EXPECT_EQ(mismatches, 0) << "secure " << secure << ", count " << count << ", threads " << thread_count;
+      }
+    }
+  }
+  torch::set_num_threads(threads);
+}
+
 TEST(Noise, StandardNormalStatisticsOverAMillionDraws) {
   constexpr int64_t n = 1 << 20;
   const auto z = philox_normals(n, /*seed=*/12345, /*first_block=*/0).to(torch::kFloat64);
@@ -372,7 +434,7 @@ TEST(PoissonSampler, BatchSizesAndInclusionFrequenciesMatchBinomial) {
     for (size_t i = 0; i < batch.size(); ++i) {
       ASSERT_GE(batch[i], 0);
       ASSERT_LT(batch[i], kN);
-      if (i > 0) ASSERT_LT(batch[i - 1], batch[i]);  // ascending, distinct
+      if (i > 0) { ASSERT_LT(batch[i - 1], batch[i]); }  // ascending, distinct
       ++counts[static_cast<size_t>(batch[i])];
     }
     sizes.push_back(static_cast<double>(batch.size()));

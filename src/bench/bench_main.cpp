@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
+#include "dpforge/core/allocator.h"
 #include "dpforge/dp/dp_optimizer.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/models.h"
@@ -92,6 +93,7 @@ int bench_noise(int repeats) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  dpforge::keep_freed_memory_for_reuse();
   po::options_description options("dpforge_bench");
   options.add_options()("help,h", "show this help")(
       "models", po::value<std::string>()->default_value("mlp,cnn_tanh"), "comma-separated model.arch values")(

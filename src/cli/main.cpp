@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "commands.h"
+#include "dpforge/core/allocator.h"
 #include "dpforge/core/error.h"
 
 namespace {
@@ -32,6 +33,7 @@ constexpr const char* kUsage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  dpforge::keep_freed_memory_for_reuse();
   if (argc < 2) {
     fmt::print(stderr, "{}", kUsage);
     return dpforge::kExitBadInput;

@@ -3,14 +3,17 @@
 
 #include <sys/random.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <latch>
 #include <stdexcept>
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include "kernels/philox.h"
+#include "src/dp/philox_cpu.h"
 #if DPFORGE_WITH_CUDA_BRIDGE
 #include "kernels/kernels.h"
 #endif
@@ -23,22 +26,28 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
               "noise is added to contiguous float32 tensors");
   float* data = values.data_ptr<float>();
   const int64_t count = values.numel();
-  const int64_t blocks = (count + 3) / 4;
   const float std_f = static_cast<float>(noise_std), scale_f = static_cast<float>(scale);
-  at::parallel_for(0, blocks, 2048, [&](int64_t begin, int64_t end) {
-    float z[4];
-    for (int64_t block = begin; block < end; ++block) {
-      if (secure) {
-        kernels::philox_secure_normal4(seed, first_block + static_cast<uint64_t>(block), z);
-      } else {
-        kernels::philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
-      }
-      const int64_t first = block * 4;
-      for (int j = 0; j < 4 && first + j < count; ++j) {
-        data[first + j] = (data[first + j] + std_f * z[j]) * scale_f;
-      }
-    }
-  });
+  // Parts start at Philox-block boundaries, so the values do not depend on the thread count.
+  // (at::parallel_for would run serially here: ATen's OpenMP backend needs -fopenmp in the
+  // caller, which would also need a second OpenMP runtime next to LibTorch's; so the other parts
+  // go to LibTorch's persistent inter-op pool.)
+  constexpr int64_t kMinBlocksPerPart = 8192;
+  const int64_t blocks = (count + 3) / 4;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks / kMinBlocksPerPart));
+  const auto run_part = [&](int64_t part) {
+    const int64_t begin = blocks * part / parts, end = blocks * (part + 1) / parts;
+    add_noise_and_scale_f32_cpu(data + 4 * begin, std::min(4 * end, count) - 4 * begin, std_f, scale_f, seed,
+                                first_block + static_cast<uint64_t>(begin), secure);
+  };
+  std::latch others_done(parts - 1);
+  for (int64_t part = 1; part < parts; ++part) {
+    at::launch([&run_part, &others_done, part] {
+      run_part(part);
+      others_done.count_down();
+    });
+  }
+  run_part(0);
+  others_done.wait();
 }
 
 void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
