@@ -204,6 +204,13 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     check_against_loop(model, x, aux_for(model, x));
   }
   {
+    // T = 400, p·d = 64·288, T·p·d = 7.4M multiply-adds per example: materialized by the
+    // per-example convolution-backward loop (in the weight's own column order), not by im2col.
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(2).dilation(2)));
+    const auto x = torch::randn({3, 32, 40, 40}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+  {
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 3, 2).bias(false).padding(1)));
     const auto x = torch::randn({1, 2, 4, 5}, torch::kFloat64);  // B = 1
     check_against_loop(model, x, aux_for(model, x));

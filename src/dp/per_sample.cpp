@@ -13,20 +13,34 @@ torch::Tensor per_example_sum_of_squares(const torch::Tensor& x) {
   return x.reshape({x.size(0), -1}).square().sum(1);
 }
 
-// im2col as one strided copy: B x T x (C·k·k), rows = output positions, columns in the order of
-// the weight's (C, k, k) (F::unfold then a transpose costs ~3x more on CPU).
+// im2col as one strided copy: B x T x (k·k·C), rows = output positions. The columns are in
+// (kh, kw, c) order, not the weight's (c, kh, kw): read from a channels-last copy, each row is a
+// few runs of C·k contiguous floats, which copies 2-4x faster than 1·k runs from NCHW (norms do
+// not depend on the column order; sums are permuted back by to_weight_layout).
 torch::Tensor unfold_rows(const torch::Tensor& input, int64_t k, int64_t stride, int64_t padding,
                           int64_t dilation) {
-  auto x = padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding}))
-                       : input.contiguous();
-  const int64_t b = x.size(0), c = x.size(1), h = x.size(2), w = x.size(3);
+  auto padded = padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding})) : input;
+  const auto x = padded.permute({0, 2, 3, 1}).contiguous();  // B x H x W x C
+  const int64_t b = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
   const int64_t h_out = (h - dilation * (k - 1) - 1) / stride + 1;
   const int64_t w_out = (w - dilation * (k - 1) - 1) / stride + 1;
   const auto st = x.strides();
-  return x.as_strided({b, h_out, w_out, c, k, k},
-                      {st[0], st[2] * stride, st[3] * stride, st[1], st[2] * dilation, st[3] * dilation})
-      .reshape({b, h_out * w_out, c * k * k});
+  return x.as_strided({b, h_out, w_out, k, k, c},
+                      {st[0], st[1] * stride, st[2] * stride, st[1] * dilation, st[2] * dilation, 1})
+      .reshape({b, h_out * w_out, k * k * c});
 }
+
+// A p x (k·k·C) gradient from unfold_rows' column order to the weight's p x C x k x k.
+torch::Tensor to_weight_layout(const torch::Tensor& columns_last, const torch::Tensor& weight) {
+  const int64_t p = weight.size(0), c = weight.size(1), k = weight.size(2);
+  return columns_last.reshape({p, k, k, c}).permute({0, 3, 1, 2}).contiguous();
+}
+
+// Per-example work (multiply-adds of one example's weight gradient) above which a materialized
+// Conv2d layer loops over examples with the convolution's own weight-gradient kernel instead of
+// unfolding the whole batch: each call is then big enough to run at full speed, and the B x T x d
+// im2col copy — slower than the GEMM it feeds for wide layers — is never made.
+constexpr int64_t kLoopMacsPerExample = int64_t{1} << 22;
 
 torch::Tensor broadcast_per_example(const torch::Tensor& factors, const torch::Tensor& like) {
   std::vector<int64_t> shape(like.dim(), 1);
@@ -49,12 +63,18 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
       break;
     }
     case LayerKind::kConv2d: {
-      const int64_t k = record.weight.size(2), p = record.weight.size(0);
-      // im2col: B x (C_in·k²) x T, then rows per output position.
+      const int64_t k = record.weight.size(2), p = record.weight.size(0), c = record.weight.size(1);
+      const int64_t h = record.input.size(2) + 2 * record.padding, w = record.input.size(3) + 2 * record.padding;
+      const int64_t t = ((h - record.dilation * (k - 1) - 1) / record.stride + 1) *
+                        ((w - record.dilation * (k - 1) - 1) / record.stride + 1);
+      const int64_t d = c * k * k;
+      ghost_ = t > 1 && 2 * t * t <= p * d;
+      if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
+        materialize_conv_by_example(output_grad);
+        break;
+      }
       activations_ = unfold_rows(record.input, k, record.stride, record.padding, record.dilation);
       output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2).contiguous();
-      const int64_t t = activations_.size(1), d = activations_.size(2);
-      ghost_ = t > 1 && 2 * t * t <= p * d;
       break;
     }
     case LayerKind::kGroupNorm:
@@ -66,6 +86,21 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
   }
 }
 
+void PerSampleLayer::materialize_conv_by_example(const torch::Tensor& output_grad) {
+  const int64_t batch = record_.input.size(0), p = record_.weight.size(0);
+  const int64_t s = record_.stride, pad = record_.padding, dil = record_.dilation;
+  per_example_ = torch::empty({batch, p, record_.weight[0].numel()}, output_grad.options());
+  for (int64_t i = 0; i < batch; ++i) {
+    const auto weight_grad = std::get<1>(at::convolution_backward(
+        output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1), record_.weight, std::nullopt, {s, s},
+        {pad, pad}, {dil, dil}, /*transposed=*/false, {0, 0}, /*groups=*/1, {false, true, false}));
+    per_example_[i].copy_(weight_grad.reshape({p, -1}));
+  }
+  // The bias gradient still needs the output gradients, as B x T x p like the unfolded path.
+  output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2);
+  per_example_in_weight_layout_ = true;
+}
+
 std::vector<torch::Tensor> PerSampleLayer::parameters() const {
   std::vector<torch::Tensor> parameters = {record_.weight};
   if (record_.bias.defined()) parameters.push_back(record_.bias);
@@ -73,7 +108,7 @@ std::vector<torch::Tensor> PerSampleLayer::parameters() const {
 }
 
 void PerSampleLayer::drop_examples(const torch::Tensor& keep) {
-  if (record_.kind != LayerKind::kEmbedding) {
+  if (record_.kind != LayerKind::kEmbedding && activations_.defined()) {
     activations_ = torch::where(broadcast_per_example(keep, activations_).to(torch::kBool),
                                 activations_, torch::zeros_like(activations_));
   }
@@ -92,7 +127,9 @@ torch::Tensor PerSampleLayer::squared_norms() const {
     case LayerKind::kLinear:
     case LayerKind::kConv2d: {
       torch::Tensor weight;
-      if (a.size(1) == 1) {
+      if (per_example_in_weight_layout_) {
+        weight = per_example_sum_of_squares(per_example_);
+      } else if (a.size(1) == 1) {
         weight = a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1);
       } else if (ghost_) {
         weight = (torch::bmm(a, a.transpose(1, 2)) * torch::bmm(g, g.transpose(1, 2)))
@@ -139,14 +176,17 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
   switch (record_.kind) {
     case LayerKind::kLinear:
     case LayerKind::kConv2d: {
-      const int64_t p = scaled.size(2), d = a.size(2);
+      torch::Tensor weight_sum;
       if (per_example_.defined()) {
         const auto factors = clip_factors.to(per_example_.dtype());
-        sums.push_back(factors.matmul(per_example_.reshape({per_example_.size(0), -1})).view(record_.weight.sizes()));
+        weight_sum = factors.matmul(per_example_.reshape({per_example_.size(0), -1}));
       } else {
         // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
-        sums.push_back(scaled.reshape({-1, p}).t().mm(a.reshape({-1, d})).view(record_.weight.sizes()));
+        weight_sum = scaled.reshape({-1, scaled.size(2)}).t().mm(a.reshape({-1, a.size(2)}));
       }
+      const bool columns_last = record_.kind == LayerKind::kConv2d && !per_example_in_weight_layout_;
+      sums.push_back(columns_last ? to_weight_layout(weight_sum, record_.weight)
+                                  : weight_sum.view(record_.weight.sizes()));
       if (record_.bias.defined()) sums.push_back(scaled.sum({0, 1}));
       break;
     }

@@ -36,10 +36,14 @@ class PerSampleLayer {
   bool uses_ghost_norm() const { return ghost_; }
 
  private:
+  // Per-example computation of ∇Wᵢ with the convolution's weight-gradient kernel (large layers).
+  void materialize_conv_by_example(const torch::Tensor& output_grad);
+
   const LayerRecord& record_;
-  torch::Tensor activations_;  // B x T x d (Linear, unfolded Conv2d) or x̂ / indices
+  torch::Tensor activations_;  // B x T x d (Linear, unfolded Conv2d with columns (kh, kw, c)) or x̂ / indices
   torch::Tensor output_grad_;  // B x T x p (Linear, Conv2d) or as recorded
-  mutable torch::Tensor per_example_;  // B x p x d when materialized by squared_norms()
+  mutable torch::Tensor per_example_;  // B x p x d when materialized
+  bool per_example_in_weight_layout_ = false;  // (c, kh, kw) columns: made by the per-example loop
   bool ghost_ = false;
 };
 
