@@ -1,13 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-// dpforge_bench: median step time of non-private vs DP-SGD training, per model and batch size.
-// A benchmark, not a test: run it on a quiet machine and read the table.
-//   dpforge_bench [--models mlp,cnn_tanh] [--batches 256,1024] [--repeats 20] [--clipping flat]
+// dpforge_bench: median step time and peak memory of non-private vs DP-SGD training, per model and
+// batch size. A benchmark, not a test: run it on a quiet machine and read the table
+// (scripts/bench_vs_opacus.py runs it next to Opacus and plain PyTorch).
+//   dpforge_bench [--models mlp,cnn_tanh,wrn16_4,token_block] [--batches 256,1024] [--repeats 20]
+//                 [--variants nonprivate,flat,per_layer,automatic] [--secure-noise] [--json]
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <optional>
 #include <iostream>
+#include <fstream>
 #include <sstream>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <boost/program_options.hpp>
 #include <fmt/format.h>
@@ -17,6 +23,7 @@
 #include "dpforge/core/allocator.h"
 #include "dpforge/dp/dp_optimizer.h"
 #include "dpforge/dp/per_sample.h"
+#include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/calibration.h"
@@ -90,23 +97,145 @@ int bench_noise(int repeats) {
   return 0;
 }
 
+
+// Resident set size now, and the process's peak so far, in MiB. Peak memory of a variant is
+// measured in a process that runs only that variant (--variants NAME): peak minus the resident
+// size before its first step is what training itself added.
+double resident_mib() {
+  std::ifstream statm("/proc/self/statm");
+  long pages_total = 0, pages_resident = 0;
+  statm >> pages_total >> pages_resident;
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+}
+
+double peak_resident_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+// A transformer-style block on token sequences (T = 64), the shape that exercises the ghost norm
+// of Linear layers on 3-D inputs, Embedding and LayerNorm; mirrored by scripts/bench_vs_opacus.py.
+struct MeanOverTokensImpl : torch::nn::Module {
+  torch::Tensor forward(const torch::Tensor& x) { return x.mean(1); }
+};
+TORCH_MODULE(MeanOverTokens);
+
+constexpr int64_t kVocabulary = 1024, kTokens = 64, kWidth = 128;
+
+torch::nn::Sequential make_token_block() {
+  return torch::nn::Sequential(nn::Embedding(nn::EmbeddingOptions(kVocabulary, kWidth)), nn::LayerNorm(nn::LayerNormOptions({kWidth})),
+                               nn::Linear(kWidth, 4 * kWidth), torch::nn::Tanh(), nn::Linear(4 * kWidth, kWidth),
+                               nn::LayerNorm(nn::LayerNormOptions({kWidth})), MeanOverTokens(),
+                               nn::Linear(kWidth, 10));
+}
+
+struct Workload {
+  torch::nn::Sequential model;
+  torch::Tensor inputs, labels;
+};
+
+Workload make_workload(const std::string& arch, int64_t batch) {
+  torch::manual_seed(0);
+  Workload work;
+  if (arch == "token_block") {
+    work.model = make_token_block();
+    work.inputs = torch::randint(kVocabulary, {batch, kTokens}, torch::kLong);
+  } else {
+    work.model = nn::make_model(config::ModelOptions().arch(arch));
+    work.inputs = torch::rand({batch, 1, 28, 28});
+  }
+  work.labels = torch::randint(10, {batch}, torch::kLong);
+  return work;
+}
+
+// One training step of a variant: "nonprivate" or DP-SGD with a clipping mode.
+struct Variant {
+  std::string name;
+  std::function<void()> step;
+  std::vector<double> times_ms;
+};
+
+// Steps the variants in turn (round-robin), so that a slow spell of a shared machine hits all of
+// them alike; warm-up steps first (allocator, caches, thread pool).
+void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup) {
+  for (auto& variant : variants) {
+    for (int i = 0; i < warmup; ++i) variant.step();
+  }
+  for (int r = 0; r < repeats; ++r) {
+    for (auto& variant : variants) {
+      const auto start = std::chrono::steady_clock::now();
+      variant.step();
+      variant.times_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    }
+  }
+}
+
+double median_of(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values[values.size() / 2];
+}
+
+void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
+                     int repeats) {
+  dp::GradTape tape;
+  std::vector<torch::Tensor> grads;
+  const double backward_ms = median_ms(repeats, [&] {
+    tape.clear();
+    dp::TapeGuard guard(tape);
+    const auto losses = torch::nn::functional::cross_entropy(
+        work.model->forward(work.inputs), work.labels,
+        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+    grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {}, false, false, true);
+  });
+  const double clip_ms = median_ms(repeats, [&] {
+    torch::NoGradGuard no_grad;
+    dp::clip_and_sum(tape.records(), grads, optimizer.options().clip());
+  });
+  const double step_ms = median_ms(repeats, [&] { optimizer.step(); });
+  for (size_t l = 0; l < tape.records().size(); ++l) {
+    torch::NoGradGuard no_grad;
+    std::optional<dp::PerSampleLayer> layer;
+    const double prepare_ms = median_ms(repeats, [&] { layer.emplace(tape.records()[l], grads[l]); });
+    const double norms_ms = median_ms(repeats, [&] { layer->squared_norms(); });
+    const auto factors = torch::ones({batch});
+    const double sums_ms = median_ms(repeats, [&] { layer->clipped_sums(factors); });
+    fmt::print("    layer {} ({}): prepare {:.2f} ms, norms {:.2f} ms, clipped sums {:.2f} ms\n", l,
+               layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
+  }
+  fmt::print("{:<12} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
+             "noise+step {:.2f} ms\n", arch, batch, to_string(optimizer.options().clip().mode()), backward_ms,
+             clip_ms, step_ms);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   dpforge::keep_freed_memory_for_reuse();
   po::options_description options("dpforge_bench");
   options.add_options()("help,h", "show this help")(
-      "models", po::value<std::string>()->default_value("mlp,cnn_tanh"), "comma-separated model.arch values")(
+      "models", po::value<std::string>()->default_value("mlp,cnn_tanh"),
+      "comma-separated: mlp, cnn_tanh, wrn16_4, token_block")(
       "batches", po::value<std::string>()->default_value("256,1024"), "comma-separated batch sizes")(
-      "repeats", po::value<int>()->default_value(20), "timed steps per cell (median reported)")(
-      "clipping", po::value<std::string>()->default_value("flat,per_layer,automatic"), "clipping modes")(
+      "repeats", po::value<int>()->default_value(20), "timed steps per variant and cell (median reported)")(
+      "warmup", po::value<int>()->default_value(3), "untimed steps per variant first")(
+      "variants", po::value<std::string>()->default_value("nonprivate,flat,per_layer,automatic"),
+      "comma-separated: nonprivate and DP-SGD clipping modes (flat, per_layer, automatic)")(
+      "clipping", po::value<std::string>(), "old name of --variants without 'nonprivate' (kept for scripts)")(
+      "secure-noise", "DP-SGD with the secure noise stream (the default of runs without train.seed)")(
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
       "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
       "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
-  po::store(po::parse_command_line(argc, argv, options), values);
+  try {
+    po::store(po::parse_command_line(argc, argv, options), values);
+  } catch (const po::error& error) {
+    fmt::print(stderr, "dpforge_bench: {}\n", error.what());
+    return 2;
+  }
   if (values.count("help") != 0U) {
     std::cout << options << "\n";
     return 0;
@@ -115,87 +244,88 @@ int main(int argc, char** argv) {
   if (values.count("accountants") != 0U) return bench_accountants(values["repeats"].as<int>());
   if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>());
   const int repeats = values["repeats"].as<int>();
-  const auto modes = split(values["clipping"].as<std::string>());
+  const auto variant_names = values.count("clipping") != 0U ? split(values["clipping"].as<std::string>())
+                                                            : split(values["variants"].as<std::string>());
+  const bool json = values.count("json") != 0U;
+  const bool secure = values.count("secure-noise") != 0U;
 
   auto rows = nlohmann::json::array();
-  if (values.count("json") == 0U) {
-    fmt::print("{:<10} {:>6} {:>14} {:>12} {:>14} {:>8}\n", "model", "batch", "non-private ms",
-               "clipping", "DP-SGD ms", "ratio");
+  if (!json) {
+    fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>12}\n", "model", "batch", "params", "variant", "step ms",
+               "ratio", "peak MiB");
   }
   for (const auto& arch : split(values["models"].as<std::string>())) {
     for (const auto& batch_text : split(values["batches"].as<std::string>())) {
       const int64_t batch = std::stoll(batch_text);
-      torch::manual_seed(0);
-      config::ModelOptions model_options;
-      auto model = nn::make_model(model_options.arch(arch));
-      const auto images = torch::rand({batch, 1, 28, 28});
-      const auto labels = torch::randint(10, {batch}, torch::kLong);
+      auto work = make_workload(arch, batch);
+      const int64_t parameters = nn::count_parameters(*work.model);
       config::TrainOptions train_options;
       train_options.lr(1e-3);
-
-      auto plain = train::make_optimizer(train_options, model->parameters());
-      const double nonprivate = median_ms(repeats, [&] {
-        plain->zero_grad();
-        train::backward_nonprivate(model, images, labels, static_cast<double>(batch));
-        plain->step();
-      });
-      for (auto& parameter : model->parameters()) parameter.mutable_grad() = torch::Tensor();
-
-      for (const auto& mode : modes) {
-        privacy::RdpAccountant accountant;
-        dp::DpOptimizer optimizer(
-            model->parameters(), train::make_optimizer(train_options, model->parameters()),
+      privacy::RdpAccountant accountant;
+      std::vector<Variant> variants;
+      std::vector<std::unique_ptr<torch::optim::Optimizer>> plain_optimizers;
+      std::vector<std::unique_ptr<dp::DpOptimizer>> dp_optimizers;
+      for (const auto& name : variant_names) {
+        if (name == "nonprivate") {
+          // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.
+          auto* plain = plain_optimizers.emplace_back(train::make_optimizer(train_options, work.model->parameters())).get();
+          variants.push_back({name, [&work, plain, batch] {
+                                plain->zero_grad();
+                                train::backward_nonprivate(work.model, work.inputs, work.labels,
+                                                           static_cast<double>(batch));
+                                plain->step();
+                              }, {}});
+          continue;
+        }
+        auto* optimizer = dp_optimizers.emplace_back(std::make_unique<dp::DpOptimizer>(
+            work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
             dp::DpOptimizerOptions()
-                .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(mode)))
+                .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(name)))
                 .noise_multiplier(1.0)
                 .sample_rate(0.01)
                 .expected_batch_size(static_cast<double>(batch)),
-            dp::NoiseGenerator(1), accountant);
-        const double dp_ms = median_ms(repeats, [&] {
-          train::accumulate_private(model, optimizer, images, labels);
-          optimizer.step();
-        });
-        if (values.count("breakdown") != 0U) {
-          dp::GradTape tape;
-          std::vector<torch::Tensor> grads;
-          const double backward_ms = median_ms(repeats, [&] {
-            tape.clear();
-            dp::TapeGuard guard(tape);
-            const auto losses = torch::nn::functional::cross_entropy(
-                model->forward(images), labels,
-                torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-            grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {}, false, false, true);
-          });
-          const double clip_ms = median_ms(repeats, [&] {
-            torch::NoGradGuard no_grad;
-            dp::clip_and_sum(tape.records(), grads, optimizer.options().clip());
-          });
-          const double step_ms = median_ms(repeats, [&] { optimizer.step(); });
-          for (size_t l = 0; l < tape.records().size(); ++l) {
-            torch::NoGradGuard no_grad;
-            std::optional<dp::PerSampleLayer> layer;
-            const double prepare_ms = median_ms(repeats, [&] { layer.emplace(tape.records()[l], grads[l]); });
-            const double norms_ms = median_ms(repeats, [&] { layer->squared_norms(); });
-            const auto factors = torch::ones({batch});
-            const double sums_ms = median_ms(repeats, [&] { layer->clipped_sums(factors); });
-            fmt::print("    layer {} ({}): prepare {:.2f} ms, norms {:.2f} ms, clipped sums {:.2f} ms\n", l,
-                       layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
-          }
-          fmt::print("{:<10} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
-                     "noise+step {:.2f} ms\n", arch, batch, mode, backward_ms, clip_ms, step_ms);
+            dp::NoiseGenerator(1, 0, secure), accountant)).get();
+        variants.push_back({name, [&work, optimizer] {
+                              train::accumulate_private(work.model, *optimizer, work.inputs, work.labels);
+                              optimizer->step();
+                            }, {}});
+      }
+      {
+        // Library start-up (thread pools, kernel caches) is not training memory: one forward pass
+        // on a single example first, exactly like the Python side of scripts/bench_vs_opacus.py.
+        torch::NoGradGuard no_grad;
+        work.model->forward(work.inputs.narrow(0, 0, 1));
+      }
+      const double resident_before = resident_mib();
+      time_interleaved(variants, repeats, values["warmup"].as<int>());
+      // Peak memory is only attributable to a variant when it ran alone in this process.
+      const bool alone = variants.size() == 1;
+      const double added_mib = alone ? peak_resident_mib() - resident_before : 0.0;
+      double nonprivate_ms = 0;
+      for (const auto& variant : variants) {
+        if (variant.name == "nonprivate") nonprivate_ms = median_of(variant.times_ms);
+      }
+      for (const auto& variant : variants) {
+        const double ms = median_of(variant.times_ms);
+        const double ratio = nonprivate_ms > 0 ? ms / nonprivate_ms : 0.0;
+        nlohmann::json row = {{"model", arch},          {"batch", batch},
+                              {"parameters", parameters}, {"variant", variant.name},
+                              {"median_ms", ms},        {"secure_noise", secure && variant.name != "nonprivate"},
+                              {"threads", torch::get_num_threads()}};
+        if (nonprivate_ms > 0) row["ratio"] = ratio;
+        if (alone) row["peak_added_mib"] = added_mib;
+        rows.push_back(row);
+        if (!json) {
+          fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10.2f} {:>8} {:>12}\n", arch, batch, parameters, variant.name, ms,
+                     nonprivate_ms > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+                     alone ? fmt::format("{:.1f}", added_mib) : "-");
         }
-        const double ratio = dp_ms / nonprivate;
-        rows.push_back({{"model", arch}, {"batch", batch}, {"nonprivate_ms", nonprivate},
-                        {"clipping", mode}, {"dp_ms", dp_ms}, {"ratio", ratio}});
-        if (values.count("json") == 0U) {
-          fmt::print("{:<10} {:>6} {:>14.2f} {:>12} {:>14.2f} {:>7.2f}x\n", arch, batch, nonprivate,
-                     mode, dp_ms, ratio);
-        }
+      }
+      if (values.count("breakdown") != 0U && !dp_optimizers.empty()) {
+        print_breakdown(arch, batch, work, *dp_optimizers.front(), repeats);
       }
     }
   }
-  if (values.count("json") != 0U) {
-    fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"rows", rows}}.dump());
-  }
+  if (json) fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"rows", rows}}.dump());
   return 0;
 }

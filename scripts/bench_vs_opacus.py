@@ -1,0 +1,277 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""dpforge against Opacus and plain PyTorch: step time and peak memory, side by side.
+
+For every (model, batch) cell, the same number of threads and the same machine, this runs in turn
+(round-robin, `--rounds` times, so a slow spell of a shared machine hits all alike):
+
+  dpforge non-private   dpforge_bench --variants nonprivate
+  dpforge DP-SGD        dpforge_bench --variants flat   (ghost/book-keeping, flat clipping)
+  PyTorch               the same architecture in Python, plain training
+  Opacus hooks          PrivacyEngine, grad_sample_mode="hooks" (per-sample gradients)
+  Opacus ghost          PrivacyEngine, grad_sample_mode="ghost" (fast gradient clipping)
+
+Each is a fresh process that builds the model, warms up, times `--repeats` steps (median) and
+reports its peak resident memory minus the resident size before its first step. The models are
+built with identical shapes on both sides (checked by parameter count). All processes run with
+the same glibc allocator settings dpforge sets for itself (freed memory kept for reuse), so the
+comparison is of the DP engines, not of malloc. DP settings: noise multiplier 1, C = 1, fixed
+batches (no Poisson sampling: the same work in every step), SGD lr 1e-3, plain (non-secure) noise.
+
+  .venv/bin/python scripts/bench_vs_opacus.py --models mlp,cnn_tanh,token_block --batches 256,1024
+  .venv/bin/python scripts/bench_vs_opacus.py --markdown   # the table for docs/performance.md
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OPACUS_VERSION = "1.6.0"  # pinned in scripts/requirements.txt
+# What dpforge::keep_freed_memory_for_reuse() sets with mallopt, as glibc environment variables.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+                 "MALLOC_TOP_PAD_": str(64 << 20)}
+VOCABULARY, TOKENS, WIDTH = 1024, 64, 128  # token_block, as in src/bench/bench_main.cpp
+
+
+def ensure_opacus():
+    """Installs the pinned Opacus into this interpreter's environment, never touching torch."""
+    try:
+        import opacus  # noqa: F401
+        return
+    except ImportError:
+        pass
+    print(f"installing opacus=={OPACUS_VERSION} (no dependencies: torch stays as it is)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", f"opacus=={OPACUS_VERSION}"], check=True)
+
+
+# ---- the models, mirroring src/nn/models.cpp layer for layer ---------------------------------
+
+def build_model(arch):
+    import torch.nn as nn
+
+    class MeanOverTokens(nn.Module):
+        def forward(self, x):
+            return x.mean(1)
+
+    if arch == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.Tanh(), nn.Linear(256, 256), nn.Tanh(),
+                             nn.Linear(256, 10))
+    if arch == "cnn_tanh":
+        return nn.Sequential(nn.Conv2d(1, 16, 8, stride=2, padding=2), nn.Tanh(), nn.MaxPool2d(2, 1),
+                             nn.Conv2d(16, 32, 4, stride=2), nn.Tanh(), nn.MaxPool2d(2, 1), nn.Flatten(),
+                             nn.Linear(32 * 4 * 4, 32), nn.Tanh(), nn.Linear(32, 10))
+    if arch == "token_block":
+        return nn.Sequential(nn.Embedding(VOCABULARY, WIDTH), nn.LayerNorm(WIDTH), nn.Linear(WIDTH, 4 * WIDTH),
+                             nn.Tanh(), nn.Linear(4 * WIDTH, WIDTH), nn.LayerNorm(WIDTH), MeanOverTokens(),
+                             nn.Linear(WIDTH, 10))
+    if arch == "wrn16_4":
+        groups = 16
+
+        class WideBlock(nn.Module):  # pre-activation: GN, ReLU, conv3x3(stride), GN, ReLU, conv3x3 (+1x1)
+            def __init__(self, cin, cout, stride):
+                super().__init__()
+                self.norm1 = nn.GroupNorm(groups, cin)
+                self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1)
+                self.norm2 = nn.GroupNorm(groups, cout)
+                self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+                self.shortcut = nn.Conv2d(cin, cout, 1, stride=stride) if cin != cout or stride != 1 else None
+
+            def forward(self, x):
+                a = nn.functional.relu(self.norm1(x))
+                out = self.conv2(nn.functional.relu(self.norm2(self.conv1(a))))
+                return out + (self.shortcut(a) if self.shortcut is not None else x)
+
+        layers = [nn.Conv2d(1, 16, 3, padding=1)]
+        channels = 16
+        for width, stride in ((64, 1), (128, 2), (256, 2)):
+            for block in range(2):
+                layers.append(WideBlock(channels, width, stride if block == 0 else 1))
+                channels = width
+        layers += [nn.GroupNorm(groups, channels), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                   nn.Linear(channels, 10)]
+        return nn.Sequential(*layers)
+    raise SystemExit(f"unknown model {arch}")
+
+
+def resident_mib():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def python_worker(args):
+    """One process, one variant: prints {median_ms, peak_added_mib, parameters} as JSON."""
+    import torch
+    import torch.nn as nn
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    model = build_model(args.model)
+    parameters = sum(p.numel() for p in model.parameters())
+    if args.model == "token_block":
+        x = torch.randint(VOCABULARY, (args.batch, TOKENS))
+    else:
+        x = torch.rand(args.batch, 1, 28, 28)
+    y = torch.randint(10, (args.batch,))
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
+    criterion = nn.CrossEntropyLoss()
+    if args.worker != "torch":
+        import warnings
+        warnings.filterwarnings("ignore")
+        from opacus import PrivacyEngine
+        loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=args.batch)
+        engine = PrivacyEngine()
+        made = engine.make_private(module=model, optimizer=optimizer, data_loader=loader, criterion=criterion,
+                                   noise_multiplier=1.0, max_grad_norm=1.0, poisson_sampling=False,
+                                   grad_sample_mode="ghost" if args.worker == "opacus_ghost" else "hooks")
+        if args.worker == "opacus_ghost":
+            model, optimizer, criterion, _ = made
+        else:
+            model, optimizer, _ = made
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(x), y)
+        loss.backward()
+        optimizer.step()
+
+    with torch.no_grad():  # library start-up is not training memory (as in dpforge_bench)
+        model(x[:1])
+    before = resident_mib()
+    for _ in range(args.warmup):
+        step()
+    times = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"median_ms": statistics.median(times), "peak_added_mib": peak - before,
+                      "parameters": parameters}))
+
+
+# ---- the orchestrator -------------------------------------------------------------------------
+
+VARIANTS = ["dpforge_nonprivate", "dpforge_dp", "torch", "opacus_hooks", "opacus_ghost"]
+
+
+def run_variant(variant, model, batch, args):
+    env = dict(os.environ, **ALLOCATOR_ENV, OMP_NUM_THREADS=str(args.threads))
+    if variant.startswith("dpforge"):
+        command = [str(args.dpforge_bench), "--models", model, "--batches", str(batch), "--repeats", str(args.repeats),
+                   "--warmup", str(args.warmup), "--threads", str(args.threads), "--json",
+                   "--variants", "nonprivate" if variant == "dpforge_nonprivate" else "flat"]
+        out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+        row = json.loads(out)["rows"][0]
+        return {"median_ms": row["median_ms"], "peak_added_mib": row["peak_added_mib"],
+                "parameters": row["parameters"]}
+    command = [sys.executable, __file__, "--worker", variant, "--model", model, "--batch", str(batch),
+               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+    out = subprocess.run(command, env=env, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure(args):
+    cells = []
+    for model in args.models.split(","):
+        for batch in (int(b) for b in args.batches.split(",")):
+            results = {v: [] for v in VARIANTS}
+            for _ in range(args.rounds):
+                for variant in VARIANTS:
+                    results[variant].append(run_variant(variant, model, batch, args))
+            cell = {"model": model, "batch": batch}
+            for variant, runs in results.items():
+                good = [r for r in runs if "error" not in r]
+                if not good:
+                    cell[variant] = {"error": runs[0]["error"]}
+                    continue
+                cell[variant] = {"median_ms": statistics.median(r["median_ms"] for r in good),
+                                 "peak_added_mib": max(r["peak_added_mib"] for r in good),
+                                 "parameters": good[0]["parameters"]}
+            counts = {cell[v]["parameters"] for v in VARIANTS if "parameters" in cell[v]}
+            if len(counts) > 1:
+                raise SystemExit(f"{model}: parameter counts differ between implementations: {counts}")
+            cells.append(cell)
+            print(f"measured {model} batch {batch}", file=sys.stderr)
+    return cells
+
+
+def render(cells, args, markdown):
+    def ms(cell, v):
+        return cell[v].get("median_ms")
+
+    def fmt_ms(x):
+        return "failed" if x is None else f"{x:.1f}"
+
+    def ratio(a, b):
+        return "–" if a is None or b is None else f"{a / b:.2f}x"
+
+    def mem(cell, v):
+        m = cell[v].get("peak_added_mib")
+        return "–" if m is None else f"{m:.0f}"
+
+    header = ["model", "batch", "params", "dpforge non-private ms", "dpforge DP ms", "dpforge DP/non-private",
+              "PyTorch ms", "Opacus hooks ms", "hooks/PyTorch", "Opacus ghost ms", "ghost/PyTorch",
+              "dpforge speed-up vs hooks", "vs ghost", "peak MiB dpforge non-private / DP",
+              "peak MiB PyTorch / hooks / ghost"]
+    rows = []
+    for c in cells:
+        d_np, d_dp, pt = ms(c, "dpforge_nonprivate"), ms(c, "dpforge_dp"), ms(c, "torch")
+        hooks, ghost = ms(c, "opacus_hooks"), ms(c, "opacus_ghost")
+        params = next((c[v]["parameters"] for v in VARIANTS if "parameters" in c[v]), 0)
+        rows.append([c["model"], str(c["batch"]), f"{params / 1000:.0f}k", fmt_ms(d_np), fmt_ms(d_dp),
+                     ratio(d_dp, d_np), fmt_ms(pt), fmt_ms(hooks), ratio(hooks, pt), fmt_ms(ghost),
+                     ratio(ghost, pt), ratio(hooks, d_dp), ratio(ghost, d_dp),
+                     f"{mem(c, 'dpforge_nonprivate')} / {mem(c, 'dpforge_dp')}",
+                     f"{mem(c, 'torch')} / {mem(c, 'opacus_hooks')} / {mem(c, 'opacus_ghost')}"])
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+    else:
+        widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+        lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
+        lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows]
+    import torch
+    lines.append("")
+    lines.append(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+                 f"{args.threads} threads, torch {torch.__version__}, opacus {OPACUS_VERSION}, median of "
+                 f"{args.repeats} steps after {args.warmup} warm-up, {args.rounds} interleaved rounds")
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", default="mlp,cnn_tanh,token_block")
+    parser.add_argument("--batches", default="256,1024")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--dpforge-bench", type=Path, default=ROOT / "build" / "dpforge_bench")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--json", type=Path, help="also write the measurements here")
+    parser.add_argument("--worker", choices=["torch", "opacus_hooks", "opacus_ghost"], help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    parser.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        python_worker(args)
+        return
+    ensure_opacus()
+    if not args.dpforge_bench.exists():
+        raise SystemExit(f"{args.dpforge_bench} not found: build dpforge first (scripts/setup.sh)")
+    cells = measure(args)
+    if args.json:
+        args.json.write_text(json.dumps(cells, indent=1))
+    print(render(cells, args, args.markdown))
+
+
+if __name__ == "__main__":
+    main()
