@@ -51,6 +51,25 @@ TEST(Cli, MissingDataExitsTwoAndWritesNothing) {
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
+// run.device = cuda where LibTorch sees no GPU (always on CI): refused before anything is written.
+// On a GPU machine with the kernels built, the same command must train instead.
+TEST(Cli, CudaDeviceWithoutAGpuExitsTwoNamingTheKey) {
+  TempDir dir;
+  const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --set run.device=cuda --set "
+                                  "data.train_subset=300 --set data.test_subset=100 --set train.epochs=1 --out " +
+                                  (dir / "out").string());
+  if (result.exit_code == kExitOk) {
+    EXPECT_THAT(result.output, HasSubstr("on cuda:0"));
+    return;
+  }
+  EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
+  EXPECT_THAT(result.output, AllOf(HasSubstr("run.device = 'cuda'"), HasSubstr("run.device = cpu")));
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  const auto bad = run_command(kCli + " train " + kRecipes + "quickstart.ini --set run.device=tpu");
+  EXPECT_EQ(bad.exit_code, kExitBadInput);
+  EXPECT_THAT(bad.output, AllOf(HasSubstr("run.device = 'tpu'"), HasSubstr("one of auto, cpu, cuda")));
+}
+
 TEST(Cli, UnknownFlagExitsTwo) {
   const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --bogus");
   EXPECT_EQ(result.exit_code, kExitBadInput);

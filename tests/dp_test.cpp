@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/poisson_sampler.h"
@@ -20,6 +21,9 @@
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "kernels/philox.h"
+#include "src/dp/device_ops.h"
+#include "dpforge/train/steps.h"
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::dp {
 namespace {
@@ -524,6 +528,168 @@ TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   optimizer.step();
   // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.
   EXPECT_TRUE(torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
+}
+
+
+// ---- GPU: every kernel against its CPU twin (ggml's rule). Named *_CUDA; skipped without a GPU. ----
+
+#define DPF_REQUIRE_CUDA()                                                                        \
+  do {                                                                                            \
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to LibTorch";       \
+    if (!ops::cuda_kernels_available()) GTEST_SKIP() << "built without dpforge's CUDA kernels";   \
+  } while (false)
+
+// float32 kernels vs float32 torch on the CPU: sums in a different order.
+constexpr double kCudaRelTol = 1e-5, kCudaAbsTol = 1e-6;
+
+void expect_matches_cpu(const torch::Tensor& gpu, const torch::Tensor& cpu, const std::string& what) {
+  ASSERT_TRUE(gpu.is_cuda()) << what;
+  ASSERT_EQ(gpu.sizes(), cpu.sizes()) << what;
+  EXPECT_TRUE(torch::allclose(gpu.cpu(), cpu, kCudaRelTol, kCudaAbsTol))
+      << what << ": max |diff| " << (gpu.cpu() - cpu).abs().max().item<double>();
+}
+
+// Batch x row shapes with odd sizes, B = 1 and empty batches.
+const std::vector<std::pair<int64_t, int64_t>> kRowShapes = {{1, 1}, {1, 7}, {3, 1000}, {257, 4097}, {0, 5}, {64, 33}};
+
+TEST(CudaKernels, RowSquaredNormsMatchCpu_CUDA) {
+  DPF_REQUIRE_CUDA();
+  torch::manual_seed(20);
+  for (const auto& [b, n] : kRowShapes) {
+    const auto rows = torch::randn({b, n});
+    expect_matches_cpu(ops::row_squared_norms(rows.cuda()), ops::reference::row_squared_norms(rows),
+                       fmt::format("row norms {}x{}", b, n));
+  }
+}
+
+TEST(CudaKernels, WeightedRowSumAndScaleRowsMatchCpu_CUDA) {
+  DPF_REQUIRE_CUDA();
+  torch::manual_seed(21);
+  for (const auto& [b, n] : kRowShapes) {
+    const auto rows = torch::randn({b, n});
+    const auto factors = torch::rand({b});
+    expect_matches_cpu(ops::weighted_row_sum(factors.cuda(), rows.cuda()),
+                       ops::reference::weighted_row_sum(factors, rows), fmt::format("weighted sum {}x{}", b, n));
+    const auto g = torch::randn({b, 3, n});
+    expect_matches_cpu(ops::scale_rows(g.cuda(), factors.cuda()), ops::reference::scale_rows(g, factors),
+                       fmt::format("scale rows {}x3x{}", b, n));
+  }
+}
+
+TEST(CudaKernels, FusedGhostNormsMatchCpu_CUDA) {
+  DPF_REQUIRE_CUDA();
+  torch::manual_seed(22);
+  // (B, T, d, p): T = 1, below / at / above one 16-wide tile, long sequences, odd widths.
+  const std::vector<std::array<int64_t, 4>> shapes = {
+      {1, 1, 5, 3}, {4, 3, 8, 6}, {2, 16, 33, 17}, {5, 17, 64, 10}, {3, 64, 128, 512}, {0, 4, 4, 4}, {2, 200, 7, 9}};
+  for (const auto& [b, t, d, p] : shapes) {
+    const auto a = torch::randn({b, t, d});
+    const auto g = torch::randn({b, t, p});
+    const auto cpu = ops::reference::ghost_squared_norms(a, g);
+    const auto gpu = ops::ghost_squared_norms(a.cuda(), g.cuda());
+    // Sums of T² products: compare relative to each example's own norm.
+    EXPECT_TRUE(torch::allclose(gpu.cpu(), cpu, 1e-4, 1e-3)) << fmt::format("ghost {}x{}x{}x{}", b, t, d, p);
+  }
+}
+
+TEST(CudaKernels, ClipFactorsMatchCpuIncludingDroppedExamples_CUDA) {
+  DPF_REQUIRE_CUDA();
+  torch::manual_seed(23);
+  for (const int64_t b : {1, 5, 300}) {
+    std::vector<torch::Tensor> layers = {torch::rand({b}) * 4, torch::rand({b}), torch::rand({b}) * 0.01};
+    layers[1][0] = std::numeric_limits<float>::quiet_NaN();
+    if (b > 1) layers[0][b - 1] = std::numeric_limits<float>::infinity();
+    std::vector<torch::Tensor> on_gpu;
+    for (const auto& layer : layers) on_gpu.push_back(layer.cuda());
+    for (const bool automatic : {false, true}) {
+      const auto cpu = ops::reference::clip_factors(layers, 1.3, automatic, 0.01);
+      const auto gpu = ops::clip_factors(on_gpu, 1.3, automatic, 0.01);
+      EXPECT_EQ(gpu.dropped, cpu.dropped);
+      expect_matches_cpu(gpu.factors, cpu.factors, fmt::format("factors b={} automatic={}", b, automatic));
+      const auto finite = torch::isfinite(cpu.norms);
+      EXPECT_TRUE(torch::equal(torch::isfinite(gpu.norms).cpu(), finite));
+      EXPECT_TRUE(torch::allclose(gpu.norms.cpu().masked_select(finite), cpu.norms.masked_select(finite), 1e-6, 1e-7));
+    }
+  }
+}
+
+// The noise kernel and the CPU generator share kernels/philox.h and round alike (no FMA
+// contraction on either side), so the GPU draws the CPU's values bit for bit, many tensors at once.
+TEST(CudaKernels, NoiseIsBitIdenticalToCpuAndDeterministic_CUDA) {
+  DPF_REQUIRE_CUDA();
+  for (const bool secure : {false, true}) {
+    std::vector<torch::Tensor> cpu, gpu;
+    std::vector<uint64_t> first_blocks;
+    NoiseGenerator stream(31, 5, secure);
+    for (const int64_t size : {1, 7, 4096, 100003, 0, 3}) {  // 6 tensors incl. an empty one
+      cpu.push_back(torch::randn({size}));
+      gpu.push_back(cpu.back().cuda());
+      first_blocks.push_back(stream.reserve(size));
+    }
+    add_noise_and_scale_many_(cpu, first_blocks, 0.7, 0.01, 31, secure);
+    auto again = gpu;
+    for (auto& t : again) t = t.clone();
+    add_noise_and_scale_many_(gpu, first_blocks, 0.7, 0.01, 31, secure);
+    add_noise_and_scale_many_(again, first_blocks, 0.7, 0.01, 31, secure);
+    for (size_t k = 0; k < cpu.size(); ++k) {
+      EXPECT_TRUE(torch::equal(gpu[k].cpu(), cpu[k])) << "tensor " << k << " secure " << secure;
+      EXPECT_TRUE(torch::equal(gpu[k], again[k])) << "same seed, same bits: tensor " << k;
+    }
+  }
+  // More tensors than one launch carries (48): still the values of separate calls.
+  std::vector<torch::Tensor> many_cpu, many_gpu;
+  std::vector<uint64_t> blocks;
+  for (int k = 0; k < 100; ++k) {
+    many_cpu.push_back(torch::zeros({k + 1}));
+    many_gpu.push_back(many_cpu.back().cuda());
+    blocks.push_back(static_cast<uint64_t>(1000 * k));
+  }
+  add_noise_and_scale_many_(many_cpu, blocks, 1.0, 1.0, 9, false);
+  add_noise_and_scale_many_(many_gpu, blocks, 1.0, 1.0, 9, false);
+  for (int k = 0; k < 100; ++k) EXPECT_TRUE(torch::equal(many_gpu[k].cpu(), many_cpu[k])) << k;
+}
+
+TEST(CudaKernels, NoiseStatisticsOverAMillionDraws_CUDA) {
+  DPF_REQUIRE_CUDA();
+  constexpr int64_t n = 1 << 20;
+  auto values = torch::zeros({n}, torch::TensorOptions().device(torch::kCUDA));
+  add_noise_and_scale_(values, 1.0, 1.0, 4242, 0);
+  const auto z = values.cpu().to(torch::kFloat64);
+  const double se = 1 / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
+  EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
+  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 5 * std::sqrt(0.0027 / n));
+}
+
+// A short DP-SGD run on the GPU follows the CPU's loss curve: same initial weights, same batches,
+// bit-identical noise; only float rounding of the GEMMs differs.
+TEST(CudaTraining, ShortDpRunFollowsTheCpuLossCurve_CUDA) {
+  DPF_REQUIRE_CUDA();
+  auto run = [](const torch::Device& device) {
+    torch::manual_seed(5);
+    auto model = nn::make_model(config::ModelOptions().arch("cnn_tanh"));
+    const auto images = torch::rand({256, 1, 28, 28});
+    const auto labels = torch::randint(10, {256}, torch::kLong);
+    model->to(device);
+    privacy::RdpAccountant accountant;
+    auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.5));
+    DpOptimizer optimizer(model->parameters(), std::move(inner),
+                          DpOptimizerOptions().noise_multiplier(0.5).sample_rate(0.1).expected_batch_size(64)
+                              .clip(ClipOptions().max_grad_norm(1.0)),
+                          NoiseGenerator(77), accountant);
+    std::vector<double> losses;
+    for (int64_t step = 0; step < 20; ++step) {
+      const auto index = torch::arange(step % 4 * 64, step % 4 * 64 + 64, torch::kLong);
+      const auto x = images.index_select(0, index).to(device), y = labels.index_select(0, index).to(device);
+      const auto stats = train::accumulate_private(model, optimizer, x, y);
+      optimizer.step();
+      losses.push_back(stats.loss_sum / 64);
+    }
+    return losses;
+  };
+  const auto cpu = run(torch::kCPU);
+  const auto gpu = run(torch::Device(torch::kCUDA, 0));
+  for (size_t step = 0; step < cpu.size(); ++step) EXPECT_NEAR(gpu[step], cpu[step], 1e-3 * (1 + cpu[step])) << step;
 }
 
 }  // namespace

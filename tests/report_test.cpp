@@ -134,7 +134,7 @@ TEST(Sweep, ValidateDefensesRunsEndToEndAndResumesBySkipping) {
   ASSERT_EQ(summary["runs"].size(), 8U);
   for (const auto& run : summary["runs"]) {
     EXPECT_EQ(run["private"].get<bool>(), run["defense"] == "DP") << run["name"];
-    if (run["private"].get<bool>()) EXPECT_EQ(run["audit_status"], "pass") << run["name"];
+    if (run["private"].get<bool>()) { EXPECT_EQ(run["audit_status"], "pass") << run["name"]; }
     EXPECT_TRUE(run["attack_auc"].is_number()) << run["name"];
   }
 

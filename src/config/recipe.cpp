@@ -155,6 +155,11 @@ const std::vector<KeySpec>& key_table() {
       int_key("run.threads", 0, 1024, "LibTorch compute threads; 0 = all cores.",
               [](const Recipe& r) { return r.run.threads(); },
               [](Recipe& r, int64_t v) { r.run.threads(v); }),
+      enum_key("run.device", {"auto", "cpu", "cuda"},
+               "Where training runs: auto = the first CUDA GPU when this build and machine have one, else "
+               "the CPU. The dataset is kept on the device; audits after training run on the CPU.",
+               [](const Recipe& r) { return r.run.device(); },
+               [](Recipe& r, const std::string& v) { r.run.device(v); }),
 
       enum_key("data.dataset", {"fashion-mnist"}, "Dataset to train on.",
                [](const Recipe& r) { return r.data.dataset(); },

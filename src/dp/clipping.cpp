@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "dpforge/dp/per_sample.h"
+#include "src/dp/device_ops.h"
 
 namespace dpforge::dp {
 namespace {
@@ -50,7 +51,6 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
   TORCH_CHECK(records.size() == output_grads.size(), "one output gradient per tape record");
   ClippedBatch result;
   if (records.empty()) return result;
-  const int64_t batch = records.front().input.size(0);
 
   std::vector<PerSampleLayer> layers;
   layers.reserve(records.size());
@@ -61,16 +61,16 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
     layers.emplace_back(records[l], grad);
     layer_squared.push_back(layers.back().squared_norms());
   }
-  const auto total_squared = torch::stack(layer_squared).sum(0);
-  result.norms = total_squared.sqrt();
+  const double max_norm = options.max_grad_norm();
+  auto clip = ops::clip_factors(layer_squared, max_norm, options.mode() == ClipMode::kAutomatic,
+                                options.automatic_gamma());
+  result.norms = clip.norms;
+  result.dropped = clip.dropped;
   const auto finite = torch::isfinite(result.norms);
-  result.dropped = batch - finite.sum().item<int64_t>();
   if (result.dropped > 0) {
     for (auto& layer : layers) layer.drop_examples(finite);
   }
-  const double max_norm = options.max_grad_norm();
-  const auto safe_norms = torch::where(finite, result.norms, torch::zeros_like(result.norms));
-  const auto keep = finite.to(safe_norms.dtype());
+  const auto keep = finite.to(result.norms.dtype());
 
   result.sums.reserve(layers.size());
   if (options.mode() == ClipMode::kPerLayer && !options.fault_skip_clipping()) {
@@ -85,11 +85,7 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
     for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(keep));
     return result;
   }
-  const auto factors =
-      (options.mode() == ClipMode::kAutomatic
-           ? max_norm / (safe_norms + options.automatic_gamma())
-           : flat_factors(safe_norms, max_norm)) *
-      keep;
+  const auto& factors = clip.factors;
   for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(factors));
   return result;
 }

@@ -26,10 +26,10 @@ void DpOptimizer::accumulate(const GradTape& tape, const std::vector<torch::Tens
   examples_dropped_ += clipped.dropped;
   for (size_t l = 0; l < tape.records().size(); ++l) {
     const auto& record = tape.records()[l];
-    std::vector<torch::Tensor> parameters = {record.weight};
-    if (record.bias.defined()) parameters.push_back(record.bias);
-    for (size_t k = 0; k < parameters.size(); ++k) {
-      auto& sum = clipped_sum_[parameters[k].unsafeGetTensorImpl()];
+    // clipped.sums[l] holds the weight's sum, then the bias's when the layer has one.
+    for (size_t k = 0; k < clipped.sums[l].size(); ++k) {
+      const auto& parameter = k == 0 ? record.weight : record.bias;
+      auto& sum = clipped_sum_[parameter.unsafeGetTensorImpl()];
       const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
       sum = sum.defined() ? sum.add_(contribution) : contribution.clone();
     }
@@ -66,21 +66,26 @@ void DpOptimizer::step() {
   const double noise_std =
       options_.fault_noise_scale() * options_.noise_multiplier() * options_.clip().max_grad_norm();
   const double scale = 1.0 / options_.expected_batch_size();
-  for (auto& parameter : parameters_) {
+  std::vector<torch::Tensor> gradients(parameters_.size());
+  std::vector<uint64_t> first_blocks(parameters_.size());
+  for (size_t k = 0; k < parameters_.size(); ++k) {
+    const auto& parameter = parameters_[k];
     auto it = clipped_sum_.find(parameter.unsafeGetTensorImpl());
-    torch::Tensor gradient =
-        it != clipped_sum_.end()
-            ? it->second.contiguous()
-            : torch::zeros(parameter.sizes(), parameter.options().dtype(torch::kFloat32));
-    add_noise_and_scale_(gradient, noise_std, scale, noise_.seed(), noise_.reserve(gradient.numel()),
-                         noise_.secure());
+    gradients[k] = it != clipped_sum_.end()
+                       ? it->second.contiguous()
+                       : torch::zeros(parameter.sizes(), parameter.options().dtype(torch::kFloat32));
+    first_blocks[k] = noise_.reserve(gradients[k].numel());
+  }
+  add_noise_and_scale_many_(gradients, first_blocks, noise_std, scale, noise_.seed(), noise_.secure());
+  for (size_t k = 0; k < parameters_.size(); ++k) {
+    auto& parameter = parameters_[k];
     if (canaries_ != nullptr && parameter.is_same(canaries_->coordinates())) {
       // The auditor sees exactly what an adversary with the privatized updates would see.
-      canaries_->observe(gradient, options_.noise_multiplier(), options_.sample_rate(),
+      canaries_->observe(gradients[k], options_.noise_multiplier(), options_.sample_rate(),
                          options_.clip().max_grad_norm(), options_.expected_batch_size());
       continue;  // its coordinates are not trained
     }
-    parameter.mutable_grad() = gradient.to(parameter.dtype());
+    parameter.mutable_grad() = gradients[k].to(parameter.dtype());
   }
   clipped_sum_.clear();
   inner_->step();

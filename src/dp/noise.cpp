@@ -15,7 +15,7 @@
 #include "kernels/philox.h"
 #include "src/dp/philox_cpu.h"
 #if DPFORGE_WITH_CUDA_BRIDGE
-#include "kernels/kernels.h"
+#include "src/dp/cuda_bridge.h"
 #endif
 
 namespace dpforge::dp {
@@ -50,22 +50,37 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
   others_done.wait();
 }
 
+void add_noise_and_scale_many_(const std::vector<torch::Tensor>& values, const std::vector<uint64_t>& first_blocks,
+                               double noise_std, double scale, uint64_t seed, bool secure) {
+  TORCH_CHECK(values.size() == first_blocks.size(), "one first block per tensor");
+  std::vector<torch::Tensor> on_gpu;
+  std::vector<uint64_t> gpu_blocks;
+  for (size_t k = 0; k < values.size(); ++k) {
+    auto tensor = values[k];
+    switch (tensor.device().type()) {
+      case torch::kCPU:
+        add_noise_and_scale_cpu(tensor, noise_std, scale, seed, first_blocks[k], secure);
+        break;
+      case torch::kCUDA:
+        on_gpu.push_back(tensor);
+        gpu_blocks.push_back(first_blocks[k]);
+        break;
+      default:
+        TORCH_CHECK(false, "add_noise_and_scale_: unsupported device ", tensor.device());
+    }
+  }
+  if (on_gpu.empty()) return;
+#if DPFORGE_WITH_CUDA_BRIDGE
+  cuda::add_noise_and_scale(on_gpu, gpu_blocks, noise_std, scale, seed, secure);
+#else
+  TORCH_CHECK(false, "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc): "
+                     "rebuild with scripts/build_cuda.sh, or train with run.device = cpu");
+#endif
+}
+
 void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
                           uint64_t first_block, bool secure) {
-  switch (values.device().type()) {
-    case torch::kCPU:
-      add_noise_and_scale_cpu(values, noise_std, scale, seed, first_block, secure);
-      return;
-    case torch::kCUDA:
-#if DPFORGE_WITH_CUDA_BRIDGE
-      add_noise_and_scale_cuda(values, noise_std, scale, seed, first_block, secure);
-      return;
-#else
-      TORCH_CHECK(false, "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc)");
-#endif
-    default:
-      TORCH_CHECK(false, "add_noise_and_scale_: unsupported device ", values.device());
-  }
+  add_noise_and_scale_many_({values}, {first_block}, noise_std, scale, seed, secure);
 }
 
 torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block, bool secure) {

@@ -3,15 +3,12 @@
 
 #include <torch/torch.h>
 
+#include "src/dp/device_ops.h"
+
 namespace dpforge::dp {
 namespace {
 
 namespace F = torch::nn::functional;
-
-// Rows of per-example sums over every dimension but the first.
-torch::Tensor per_example_sum_of_squares(const torch::Tensor& x) {
-  return x.reshape({x.size(0), -1}).square().sum(1);
-}
 
 // im2col as one strided copy: B x T x (k·k·C), rows = output positions. The columns are in
 // (kh, kw, c) order, not the weight's (c, kh, kw): read from a channels-last copy, each row is a
@@ -128,17 +125,15 @@ torch::Tensor PerSampleLayer::squared_norms() const {
     case LayerKind::kConv2d: {
       torch::Tensor weight;
       if (per_example_in_weight_layout_) {
-        weight = per_example_sum_of_squares(per_example_);
+        weight = ops::row_squared_norms(per_example_);
       } else if (a.size(1) == 1) {
         weight = a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1);
       } else if (ghost_) {
-        weight = (torch::bmm(a, a.transpose(1, 2)) * torch::bmm(g, g.transpose(1, 2)))
-                     .sum({1, 2})
-                     .clamp_min(0);
+        weight = ops::ghost_squared_norms(a, g);
       } else {
         // Kept for clipped_sums: Σᵢ cᵢ∇Wᵢ is then a cheap c-weighted sum instead of a second GEMM.
         per_example_ = torch::bmm(g.transpose(1, 2), a);
-        weight = per_example_sum_of_squares(per_example_);
+        weight = ops::row_squared_norms(per_example_);
       }
       if (!record_.bias.defined()) return weight;
       return weight + g.sum(1).square().sum(1);
@@ -171,15 +166,14 @@ torch::Tensor PerSampleLayer::squared_norms() const {
 
 std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& clip_factors) const {
   const auto& a = activations_;
-  const auto scaled = output_grad_ * broadcast_per_example(clip_factors, output_grad_);
+  const auto scaled = ops::scale_rows(output_grad_, clip_factors);
   std::vector<torch::Tensor> sums;
   switch (record_.kind) {
     case LayerKind::kLinear:
     case LayerKind::kConv2d: {
       torch::Tensor weight_sum;
       if (per_example_.defined()) {
-        const auto factors = clip_factors.to(per_example_.dtype());
-        weight_sum = factors.matmul(per_example_.reshape({per_example_.size(0), -1}));
+        weight_sum = ops::weighted_row_sum(clip_factors.to(per_example_.dtype()), per_example_);
       } else {
         // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
         weight_sum = scaled.reshape({-1, scaled.size(2)}).t().mm(a.reshape({-1, a.size(2)}));

@@ -231,7 +231,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
       for (int64_t member : canary_sampler.next()) canary_ids.push_back(canaries->members()[static_cast<size_t>(member)]);
       optimizer.accumulate_canaries(canary_ids);
     }
-    const auto indices = torch::tensor(batch, torch::kLong);
+    const auto indices = torch::tensor(batch, torch::kLong).to(train_set.images.device());
     for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
       const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));
       const auto stats = accumulate_private(model, optimizer, train_set.images.index_select(0, chunk),

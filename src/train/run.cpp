@@ -26,6 +26,7 @@
 #include "dpforge/train/input_canary_audit.h"
 #include "dpforge/train/shadow_audit.h"
 #include "kernels/philox.h"
+#include "src/dp/device_ops.h"
 
 #ifndef DPFORGE_VERSION
 #define DPFORGE_VERSION "unknown"
@@ -53,6 +54,31 @@ data::Dataset load_split(const config::Recipe& recipe, data::Split split) {
   return recipe.data.subset() == "random"
              ? data::take_random(dataset, subset, static_cast<uint64_t>(recipe.data.subset_seed()))
              : data::take_first(dataset, subset);
+}
+
+// Where the training loop runs (run.device). Refused here, before anything is written, when the
+// recipe asks for CUDA this build or machine cannot give.
+torch::Device training_device(const config::Recipe& recipe) {
+  const std::string& wanted = recipe.run.device();
+  const bool gpu = torch::cuda::is_available();
+  const bool kernels = dp::ops::cuda_kernels_available();
+  if (wanted == "cpu" || (wanted == "auto" && !(gpu && kernels))) return torch::kCPU;
+  if (!gpu) {
+    throw_input_error("{}: run.device = 'cuda' is not usable: LibTorch sees no CUDA device (this build's LibTorch "
+                      "is CPU-only, or the machine has no GPU); allowed values: auto, cpu, cuda; set run.device = cpu or auto",
+                      recipe.path.empty() ? "command line" : recipe.path);
+  }
+  if (!kernels) {
+    throw_input_error("{}: run.device = 'cuda': this dpforge was built without its CUDA kernels (no nvcc at build "
+                      "time); rebuild with scripts/build_cuda.sh, or set run.device = cpu",
+                      recipe.path.empty() ? "command line" : recipe.path);
+  }
+  return torch::Device(torch::kCUDA, 0);
+}
+
+data::Dataset on_device(const data::Dataset& dataset, const torch::Device& device) {
+  if (device.is_cpu()) return dataset;
+  return {dataset.images.to(device), dataset.labels.to(device), dataset.num_classes};
 }
 
 uint64_t seed_from_os() {
@@ -248,8 +274,14 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   const auto& train_set = data.train;
   const auto& test_set = data.test;
   const auto& validation_set = data.validation;
-  const HeldOut held_out{test_set, validation_set.size() > 0 ? &validation_set : nullptr};
+  const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
+  // The training loop reads batches from device-resident copies (no host-to-device copy per step);
+  // audits after training use the CPU originals and a CPU copy of the model.
+  const auto train_on_device = on_device(train_set, device);
+  const auto test_on_device = on_device(test_set, device);
+  const auto validation_on_device = on_device(validation_set, device);
+  const HeldOut held_out{test_on_device, validation_set.size() > 0 ? &validation_on_device : nullptr};
 
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   const bool reproducible = recipe.train.seed().has_value();
@@ -279,11 +311,12 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   const uint64_t seed = identity.seed;
   torch::manual_seed(seed);
   auto model = nn::make_model(recipe.model, train_set.num_classes);
+  model->to(device);
 
   if (progress != nullptr) {
-    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples\n",
+    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples{}\n",
                recipe.run.name(), recipe.model.arch(), nn::count_parameters(*model),
-               train_set.size(), test_set.size());
+               train_set.size(), test_set.size(), device.is_cpu() ? "" : " | on " + device.str());
   }
   RunOutcome outcome;
   PrivacySummary privacy;
@@ -295,18 +328,20 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
                      kCanaryPreClipMultiple * recipe.privacy.max_grad_norm());
   }
   if (recipe.privacy.enabled()) {
-    outcome.result = train_private(recipe, model, train_set, held_out, identity.private_seeds,
+    outcome.result = train_private(recipe, model, train_on_device, held_out, identity.private_seeds,
                                    progress, privacy,
                                    auditing && recipe.audit.inline_run() ? &*canaries : nullptr, &checkpoints);
   } else {
-    outcome.result = train_nonprivate(recipe, model, train_set, held_out, seed, progress, &checkpoints);
+    outcome.result = train_nonprivate(recipe, model, train_on_device, held_out, seed, progress, &checkpoints);
   }
+  model->to(torch::kCPU);
   const bool diverged = !outcome.result.diverged.empty();
   if (auditing && !recipe.audit.inline_run() && !diverged) {
     if (progress != nullptr) fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
     auto audit_model = nn::make_model(recipe.model, train_set.num_classes);
+    audit_model->to(device);
     PrivacySummary audit_privacy;
-    train_private(recipe, audit_model, train_set, held_out,
+    train_private(recipe, audit_model, train_on_device, held_out,
                   private_seeds(false, 0, config::secure_noise(recipe)), progress, audit_privacy, &*canaries);
   }
 
@@ -315,6 +350,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   report["dpforge_version"] = DPFORGE_VERSION;
   report["recipe"] = {{"path", recipe.path}, {"name", recipe.run.name()}, {"values", values}};
   report["model"] = {{"arch", recipe.model.arch()}, {"parameters", nn::count_parameters(*model)}};
+  report["device"] = device.str();
   report["data"] = {{"dataset", recipe.data.dataset()},
                     {"root", data_root(recipe).string()},
                     {"train_examples", train_set.size()},

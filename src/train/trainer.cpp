@@ -162,7 +162,7 @@ TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential
   for (int64_t epoch = result.steps / steps_per_epoch + 1;
        epoch <= options.epochs() && result.diverged.empty() && result.stopped_early.empty(); ++epoch) {
     generator.set_state(epoch_generator_state);
-    const auto order = torch::randperm(n, generator, torch::kLong);
+    const auto order = torch::randperm(n, generator, torch::kLong).to(train_set.images.device());
     for (int64_t begin = (result.steps % steps_per_epoch) * batch; begin < n; begin += batch) {
       const int64_t end = std::min(n, begin + batch);
       set_lr(*optimizer, scheduled_lr(options, result.steps, total_steps));

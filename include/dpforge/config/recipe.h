@@ -19,6 +19,8 @@ struct RunOptions {
   DPF_ARG(std::string, name) = "";
   /// Compute threads for LibTorch; 0 = all cores.
   DPF_ARG(int64_t, threads) = 0;
+  /// "auto" (CUDA when available), "cpu" or "cuda".
+  DPF_ARG(std::string, device) = "auto";
 };
 
 struct DataOptions {

@@ -6,6 +6,7 @@
 // its key should come from secure_random_seed().
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -40,6 +41,12 @@ uint64_t secure_random_seed();
 /// CPU → add_noise_and_scale_cpu, CUDA → kernels/ (when built with them).
 void add_noise_and_scale_(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
                           uint64_t first_block, bool secure = false);
+
+/// The same for many tensors at once, tensor k drawing from blocks first_blocks[k], …: CUDA
+/// tensors go to one multi-tensor kernel launch (per 48 tensors), CPU ones to
+/// add_noise_and_scale_cpu in turn. The values are those of separate calls.
+void add_noise_and_scale_many_(const std::vector<torch::Tensor>& values, const std::vector<uint64_t>& first_blocks,
+                               double noise_std, double scale, uint64_t seed, bool secure = false);
 
 /// The CPU implementation: the reference the CUDA kernel is tested against.
 void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double scale, uint64_t seed,
