@@ -20,12 +20,12 @@ batches (no Poisson sampling: the same work in every step), SGD lr 1e-3, plain (
 
   .venv/bin/python scripts/bench_vs_opacus.py --models mlp,cnn_tanh,token_block --batches 256,1024
   .venv/bin/python scripts/bench_vs_opacus.py --markdown   # the table for docs/performance.md
+  python3 scripts/bench_vs_opacus.py --device cuda --dpforge-bench build-cuda/dpforge_bench  # on a GPU
 """
 import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -42,11 +42,9 @@ VOCABULARY, TOKENS, WIDTH = 1024, 64, 128  # token_block, as in src/bench/bench_
 
 def ensure_opacus():
     """Installs the pinned Opacus into this interpreter's environment, never touching torch."""
-    try:
-        import opacus  # noqa: F401
+    import importlib.util
+    if importlib.util.find_spec("opacus") is not None:  # not imported: this process stays small
         return
-    except ImportError:
-        pass
     print(f"installing opacus=={OPACUS_VERSION} (no dependencies: torch stays as it is)", file=sys.stderr)
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", f"opacus=={OPACUS_VERSION}"], check=True)
 
@@ -105,19 +103,30 @@ def resident_mib():
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def peak_resident_mib():
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the parent process.
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def python_worker(args):
     """One process, one variant: prints {median_ms, peak_added_mib, parameters} as JSON."""
     import torch
     import torch.nn as nn
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(args.model)
+    device = torch.device(args.device)
+    model = build_model(args.model).to(device)
     parameters = sum(p.numel() for p in model.parameters())
     if args.model == "token_block":
         x = torch.randint(VOCABULARY, (args.batch, TOKENS))
     else:
         x = torch.rand(args.batch, 1, 28, 28)
     y = torch.randint(10, (args.batch,))
+    x, y = x.to(device), y.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-3)
     criterion = nn.CrossEntropyLoss()
     if args.worker != "torch":
@@ -139,10 +148,16 @@ def python_worker(args):
         loss = criterion(model(x), y)
         loss.backward()
         optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
 
     with torch.no_grad():  # library start-up is not training memory (as in dpforge_bench)
         model(x[:1])
-    before = resident_mib()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated() / 2**20
+    else:
+        before = resident_mib()
     for _ in range(args.warmup):
         step()
     times = []
@@ -150,7 +165,7 @@ def python_worker(args):
         start = time.perf_counter()
         step()
         times.append((time.perf_counter() - start) * 1e3)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_resident_mib()
     print(json.dumps({"median_ms": statistics.median(times), "peak_added_mib": peak - before,
                       "parameters": parameters}))
 
@@ -164,14 +179,15 @@ def run_variant(variant, model, batch, args):
     env = dict(os.environ, **ALLOCATOR_ENV, OMP_NUM_THREADS=str(args.threads))
     if variant.startswith("dpforge"):
         command = [str(args.dpforge_bench), "--models", model, "--batches", str(batch), "--repeats", str(args.repeats),
-                   "--warmup", str(args.warmup), "--threads", str(args.threads), "--json",
+                   "--warmup", str(args.warmup), "--threads", str(args.threads), "--json", "--device", args.device,
                    "--variants", "nonprivate" if variant == "dpforge_nonprivate" else "flat"]
         out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
         row = json.loads(out)["rows"][0]
         return {"median_ms": row["median_ms"], "peak_added_mib": row["peak_added_mib"],
                 "parameters": row["parameters"]}
     command = [sys.executable, __file__, "--worker", variant, "--model", model, "--batch", str(batch),
-               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads)]
+               "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads),
+               "--device", args.device]
     out = subprocess.run(command, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else f"exit {out.returncode}"}
@@ -240,7 +256,8 @@ def render(cells, args, markdown):
         lines += ["  ".join(x.ljust(w) for x, w in zip(r, widths)) for r in rows]
     import torch
     lines.append("")
-    lines.append(f"{time.strftime('%Y-%m-%d')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+    where = torch.cuda.get_device_name(0) if args.device == "cuda" else (platform.processor() or platform.machine())
+    lines.append(f"{time.strftime('%Y-%m-%d')}, {where}, {os.cpu_count()} cores, "
                  f"{args.threads} threads, torch {torch.__version__}, opacus {OPACUS_VERSION}, median of "
                  f"{args.repeats} steps after {args.warmup} warm-up, {args.rounds} interleaved rounds")
     return "\n".join(lines)
@@ -254,6 +271,10 @@ def main():
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="cuda: needs a CUDA torch here and dpforge built by scripts/build_cuda.sh "
+                             "(pass --dpforge-bench build-cuda/dpforge_bench); memory is then the CUDA "
+                             "caching allocator's peak on both sides")
     parser.add_argument("--dpforge-bench", type=Path, default=ROOT / "build" / "dpforge_bench")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--json", type=Path, help="also write the measurements here")

@@ -12,7 +12,6 @@
 #include <fstream>
 #include <sstream>
 
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
@@ -29,6 +28,7 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
+#include "src/dp/device_ops.h"
 
 namespace po = boost::program_options;
 using namespace dpforge;
@@ -82,21 +82,27 @@ int bench_accountants(int repeats) {
 }
 
 // Noise generation: plain vs secure stream (issue: cost of secure mode), against a copy of the
-// same buffer as the memory-bandwidth reference.
-int bench_noise(int repeats) {
-  fmt::print("{:<14} {:>12} {:>12} {:>12} {:>14}\n", "values", "copy ms", "plain ms", "secure ms", "secure/plain");
-  for (const int64_t count : {int64_t{26010}, int64_t{1} << 20, int64_t{10} << 20}) {
-    auto values = torch::zeros({count});
+// same buffer as the memory-bandwidth reference (on a GPU: the kernel's share of copy bandwidth).
+int bench_noise(int repeats, const torch::Device& device) {
+  const auto finish = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
+  fmt::print("{:<14} {:>10} {:>10} {:>10} {:>13} {:>12} {:>14}\n", "values", "copy ms", "plain ms", "secure ms",
+             "secure/plain", "copy GB/s", "plain/copy bw");
+  for (const int64_t count : {int64_t{26010}, int64_t{1} << 20, int64_t{10} << 20, int64_t{100} << 20}) {
+    if (device.is_cpu() && count > (int64_t{10} << 20)) continue;
+    auto values = torch::zeros({count}, torch::TensorOptions().device(device));
     torch::Tensor copy_target = torch::empty_like(values);
-    const double copy_ms = median_ms(repeats, [&] { copy_target.copy_(values); });
-    const double plain_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_cpu(values, 1.0, 1.0, 7, 0, false); });
-    const double secure_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_cpu(values, 1.0, 1.0, 7, 0, true); });
-    fmt::print("{:<14} {:>12.3f} {:>12.3f} {:>12.3f} {:>14.2f}\n", count, copy_ms, plain_ms, secure_ms,
-               secure_ms / plain_ms);
+    const double copy_ms = median_ms(repeats, [&] { copy_target.copy_(values); finish(); });
+    const double plain_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, false); finish(); });
+    const double secure_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, true); finish(); });
+    // Both read and write every value once: 8 bytes per float.
+    const double copy_gbs = 8.0 * static_cast<double>(count) / (copy_ms * 1e6);
+    fmt::print("{:<14} {:>10.3f} {:>10.3f} {:>10.3f} {:>13.2f} {:>12.1f} {:>13.0f}%\n", count, copy_ms, plain_ms,
+               secure_ms, secure_ms / plain_ms, copy_gbs, 100.0 * copy_ms / plain_ms);
   }
   return 0;
 }
-
 
 // Resident set size now, and the process's peak so far, in MiB. Peak memory of a variant is
 // measured in a process that runs only that variant (--variants NAME): peak minus the resident
@@ -108,10 +114,14 @@ double resident_mib() {
   return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
 }
 
+// VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec from the parent process
+// (a Python driver with torch loaded would set this process's "peak").
 double peak_resident_mib() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  }
+  return 0.0;
 }
 
 // A transformer-style block on token sequences (T = 64), the shape that exercises the ghost norm
@@ -135,7 +145,7 @@ struct Workload {
   torch::Tensor inputs, labels;
 };
 
-Workload make_workload(const std::string& arch, int64_t batch) {
+Workload make_workload(const std::string& arch, int64_t batch, const torch::Device& device) {
   torch::manual_seed(0);
   Workload work;
   if (arch == "token_block") {
@@ -146,6 +156,9 @@ Workload make_workload(const std::string& arch, int64_t batch) {
     work.inputs = torch::rand({batch, 1, 28, 28});
   }
   work.labels = torch::randint(10, {batch}, torch::kLong);
+  work.model->to(device);
+  work.inputs = work.inputs.to(device);
+  work.labels = work.labels.to(device);
   return work;
 }
 
@@ -158,14 +171,20 @@ struct Variant {
 
 // Steps the variants in turn (round-robin), so that a slow spell of a shared machine hits all of
 // them alike; warm-up steps first (allocator, caches, thread pool).
-void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup) {
+void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device) {
+  // GPU work is asynchronous: a step is over when the device is idle again.
+  const auto finish = [&] {
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
+  };
   for (auto& variant : variants) {
     for (int i = 0; i < warmup; ++i) variant.step();
+    finish();
   }
   for (int r = 0; r < repeats; ++r) {
     for (auto& variant : variants) {
       const auto start = std::chrono::steady_clock::now();
       variant.step();
+      finish();
       variant.times_ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
     }
@@ -225,6 +244,7 @@ int main(int argc, char** argv) {
       "clipping", po::value<std::string>(), "old name of --variants without 'nonprivate' (kept for scripts)")(
       "secure-noise", "DP-SGD with the secure noise stream (the default of runs without train.seed)")(
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
+      "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda (needs a build with the CUDA bridge)")(
       "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
       "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
@@ -242,7 +262,18 @@ int main(int argc, char** argv) {
   }
   if (values["threads"].as<int>() > 0) torch::set_num_threads(values["threads"].as<int>());
   if (values.count("accountants") != 0U) return bench_accountants(values["repeats"].as<int>());
-  if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>());
+  const std::string device_name = values["device"].as<std::string>();
+  if (device_name != "cpu" && device_name != "cuda") {
+    fmt::print(stderr, "dpforge_bench: --device {}: expected cpu or cuda\n", device_name);
+    return 2;
+  }
+  if (device_name == "cuda" && !(torch::cuda::is_available() && dp::ops::cuda_kernels_available())) {
+    fmt::print(stderr, "dpforge_bench: --device cuda needs a GPU and a build with the CUDA bridge "
+                       "(scripts/build_cuda.sh)\n");
+    return 2;
+  }
+  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>(), device);
   const int repeats = values["repeats"].as<int>();
   const auto variant_names = values.count("clipping") != 0U ? split(values["clipping"].as<std::string>())
                                                             : split(values["variants"].as<std::string>());
@@ -257,7 +288,7 @@ int main(int argc, char** argv) {
   for (const auto& arch : split(values["models"].as<std::string>())) {
     for (const auto& batch_text : split(values["batches"].as<std::string>())) {
       const int64_t batch = std::stoll(batch_text);
-      auto work = make_workload(arch, batch);
+      auto work = make_workload(arch, batch, device);
       const int64_t parameters = nn::count_parameters(*work.model);
       config::TrainOptions train_options;
       train_options.lr(1e-3);
@@ -297,10 +328,16 @@ int main(int argc, char** argv) {
         work.model->forward(work.inputs.narrow(0, 0, 1));
       }
       const double resident_before = resident_mib();
-      time_interleaved(variants, repeats, values["warmup"].as<int>());
-      // Peak memory is only attributable to a variant when it ran alone in this process.
+      const int64_t device_before = device.is_cuda() ? dp::ops::cuda_peak_allocated_bytes(0, /*reset=*/true) : 0;
+      time_interleaved(variants, repeats, values["warmup"].as<int>(), device);
+      // Peak memory is only attributable to a variant when it ran alone in this process; on a GPU,
+      // the caching allocator's peak over what was allocated before the first step.
       const bool alone = variants.size() == 1;
-      const double added_mib = alone ? peak_resident_mib() - resident_before : 0.0;
+      const double added_mib =
+          !alone ? 0.0
+          : device.is_cuda()
+              ? static_cast<double>(dp::ops::cuda_peak_allocated_bytes(0, false) - device_before) / (1 << 20)
+              : peak_resident_mib() - resident_before;
       double nonprivate_ms = 0;
       for (const auto& variant : variants) {
         if (variant.name == "nonprivate") nonprivate_ms = median_of(variant.times_ms);
@@ -311,7 +348,7 @@ int main(int argc, char** argv) {
         nlohmann::json row = {{"model", arch},          {"batch", batch},
                               {"parameters", parameters}, {"variant", variant.name},
                               {"median_ms", ms},        {"secure_noise", secure && variant.name != "nonprivate"},
-                              {"threads", torch::get_num_threads()}};
+                              {"threads", torch::get_num_threads()}, {"device", device.str()}};
         if (nonprivate_ms > 0) row["ratio"] = ratio;
         if (alone) row["peak_added_mib"] = added_mib;
         rows.push_back(row);
