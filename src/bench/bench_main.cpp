@@ -131,7 +131,7 @@ struct MeanOverTokensImpl : torch::nn::Module {
 };
 TORCH_MODULE(MeanOverTokens);
 
-constexpr int64_t kVocabulary = 1024, kTokens = 64, kWidth = 128;
+constexpr int64_t kVocabulary = 1024, kWidth = 128;
 
 torch::nn::Sequential make_token_block() {
   return torch::nn::Sequential(nn::Embedding(nn::EmbeddingOptions(kVocabulary, kWidth)), nn::LayerNorm(nn::LayerNormOptions({kWidth})),
@@ -145,14 +145,20 @@ struct Workload {
   torch::Tensor inputs, labels;
 };
 
-Workload make_workload(const std::string& arch, int64_t batch, const torch::Device& device) {
+// Shape knobs for the cost-growth tables: sequence length of token_block (default 64), width of mlp.
+struct Shapes {
+  int64_t tokens = 64;
+  int64_t mlp_hidden = 256;
+};
+
+Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes, const torch::Device& device) {
   torch::manual_seed(0);
   Workload work;
   if (arch == "token_block") {
     work.model = make_token_block();
-    work.inputs = torch::randint(kVocabulary, {batch, kTokens}, torch::kLong);
+    work.inputs = torch::randint(kVocabulary, {batch, shapes.tokens}, torch::kLong);
   } else {
-    work.model = nn::make_model(config::ModelOptions().arch(arch));
+    work.model = nn::make_model(config::ModelOptions().arch(arch).mlp_hidden(shapes.mlp_hidden));
     work.inputs = torch::rand({batch, 1, 28, 28});
   }
   work.labels = torch::randint(10, {batch}, torch::kLong);
@@ -228,6 +234,87 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
              clip_ms, step_ms);
 }
 
+// Non-private and flat-clipping DP-SGD step times (medians, interleaved) of one workload.
+std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats, const torch::Device& device) {
+  config::TrainOptions train_options;
+  train_options.lr(1e-3);
+  privacy::RdpAccountant accountant;
+  auto plain = train::make_optimizer(train_options, work.model->parameters());
+  dp::DpOptimizer optimizer(work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
+                            dp::DpOptimizerOptions().noise_multiplier(1.0).sample_rate(0.01).expected_batch_size(
+                                static_cast<double>(batch)),
+                            dp::NoiseGenerator(1), accountant);
+  std::vector<Variant> variants;
+  variants.push_back({"nonprivate", [&] {
+                        plain->zero_grad();
+                        train::backward_nonprivate(work.model, work.inputs, work.labels, static_cast<double>(batch));
+                        plain->step();
+                      }, {}});
+  variants.push_back({"flat", [&] {
+                        train::accumulate_private(work.model, optimizer, work.inputs, work.labels);
+                        optimizer.step();
+                      }, {}});
+  time_interleaved(variants, repeats, 2, device);
+  return {median_of(variants[0].times_ms), median_of(variants[1].times_ms)};
+}
+
+// How each Linear/Conv2d layer's norm is computed: "1" T = 1 (‖a‖²‖g‖²), else by the mixed rule
+// "g" ghost or "m" materialized.
+std::string norm_methods(Workload& work) {
+  dp::GradTape tape;
+  torch::Tensor losses;
+  {
+    dp::TapeGuard guard(tape);
+    losses = torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels);
+  }
+  std::string methods;
+  for (const auto& record : tape.records()) {
+    if (record.kind != dp::LayerKind::kLinear && record.kind != dp::LayerKind::kConv2d) continue;
+    if (record.kind == dp::LayerKind::kLinear && record.input.dim() == 2) {
+      methods += '1';
+      continue;
+    }
+    methods += dp::PerSampleLayer(record, torch::zeros_like(record.output)).uses_ghost_norm() ? 'g' : 'm';
+  }
+  return methods;
+}
+
+// The cost-growth tables (issue: DP step time grows linearly in the batch and the parameters;
+// where the mixed rule switches from ghost norms to materialization).
+int bench_growth(int repeats, const torch::Device& device) {
+  fmt::print("DP-SGD step time against batch size (flat clipping)\n");
+  fmt::print("{:<12} {:>6} {:>16} {:>10} {:>15} {:>8}\n", "model", "batch", "non-private ms", "DP ms",
+             "DP us/example", "ratio");
+  for (const std::string arch : {"mlp", "cnn_tanh", "token_block"}) {
+    for (const int64_t batch : {64, 128, 256, 512, 1024, 2048}) {
+      if (arch == "token_block" && batch > 1024) continue;
+      auto work = make_workload(arch, batch, Shapes{}, device);
+      const auto [nonprivate, dp] = time_nonprivate_and_dp(work, batch, repeats, device);
+      fmt::print("{:<12} {:>6} {:>16.2f} {:>10.2f} {:>15.1f} {:>7.2f}x\n", arch, batch, nonprivate, dp,
+                 1e3 * dp / static_cast<double>(batch), dp / nonprivate);
+    }
+  }
+  fmt::print("\nDP-SGD step time against model size (batch 256, token_block 64; layers: 1 = T=1 outer product, "
+             "g = ghost norm, m = materialized)\n");
+  fmt::print("{:<24} {:>10} {:>16} {:>10} {:>14} {:>8}  {}\n", "model", "params", "non-private ms", "DP ms",
+             "DP ns/param", "ratio", "layers");
+  const auto row = [&](const std::string& name, Workload work, int64_t batch) {
+    const int64_t parameters = nn::count_parameters(*work.model);
+    const std::string methods = norm_methods(work);
+    const auto [nonprivate, dp] = time_nonprivate_and_dp(work, batch, repeats, device);
+    fmt::print("{:<24} {:>10} {:>16.2f} {:>10.2f} {:>14.2f} {:>7.2f}x  {}\n", name, parameters, nonprivate, dp,
+               1e6 * dp / static_cast<double>(parameters), dp / nonprivate, methods);
+  };
+  for (const int64_t hidden : {64, 256, 1024, 2048}) {
+    row(fmt::format("mlp hidden={}", hidden), make_workload("mlp", 256, Shapes{64, hidden}, device), 256);
+  }
+  // token_block's first Linear (128 -> 512) is ghost-normed while 2T² ≤ 128·512, i.e. T ≤ 181.
+  for (const int64_t tokens : {16, 64, 128, 181, 182, 256}) {
+    row(fmt::format("token_block T={}", tokens), make_workload("token_block", 64, Shapes{tokens, 256}, device), 64);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -244,10 +331,13 @@ int main(int argc, char** argv) {
       "clipping", po::value<std::string>(), "old name of --variants without 'nonprivate' (kept for scripts)")(
       "secure-noise", "DP-SGD with the secure noise stream (the default of runs without train.seed)")(
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
+      "tokens", po::value<int64_t>()->default_value(64), "token_block sequence length T")(
+      "mlp-hidden", po::value<int64_t>()->default_value(256), "mlp hidden width")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda (needs a build with the CUDA bridge)")(
       "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
       "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
+      "growth", "print the cost-growth tables instead: DP step time vs batch size and vs model size")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
   try {
@@ -274,6 +364,7 @@ int main(int argc, char** argv) {
   }
   const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>(), device);
+  if (values.count("growth") != 0U) return bench_growth(values["repeats"].as<int>(), device);
   const int repeats = values["repeats"].as<int>();
   const auto variant_names = values.count("clipping") != 0U ? split(values["clipping"].as<std::string>())
                                                             : split(values["variants"].as<std::string>());
@@ -288,7 +379,8 @@ int main(int argc, char** argv) {
   for (const auto& arch : split(values["models"].as<std::string>())) {
     for (const auto& batch_text : split(values["batches"].as<std::string>())) {
       const int64_t batch = std::stoll(batch_text);
-      auto work = make_workload(arch, batch, device);
+      const Shapes shapes{values["tokens"].as<int64_t>(), values["mlp-hidden"].as<int64_t>()};
+      auto work = make_workload(arch, batch, shapes, device);
       const int64_t parameters = nn::count_parameters(*work.model);
       config::TrainOptions train_options;
       train_options.lr(1e-3);
