@@ -6,7 +6,8 @@
 //   T = 1:          ‖∇Wᵢ‖² = ‖aᵢ‖²‖gᵢ‖²
 //   ghost:          ‖∇Wᵢ‖² = ⟨AᵢAᵢᵀ, GᵢGᵢᵀ⟩_F             (cost ∝ T²(p+d))
 //   materialized:   ‖∇Wᵢ‖² = ‖Gᵢᵀ Aᵢ‖²_F                   (cost ∝ T·p·d, memory B·p·d)
-//   mixed rule (Bu et al.): ghost iff 2T² ≤ p·d, decided per layer.
+//   mixed rule (Bu et al.): ghost iff 2T² ≤ p·d, decided per layer; for Conv2d the im2col rows
+//                   the ghost norm needs count too: ghost iff 2T² + T·d ≤ p·d.
 //   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping).
 // Bias: ∇bᵢ = Σ_t g_it. Norm layers: ∇γᵢ = Σ x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ gᵢ (cheap, materialized).
 // Embedding: ‖∇Eᵢ‖² = Σ_{t,s} 1[x_it = x_is ≠ pad] g_it·g_is.
