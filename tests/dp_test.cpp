@@ -215,6 +215,19 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     check_against_loop(model, x, aux_for(model, x));
   }
   {
+    // im2col rows made a chunk of examples at a time (2^21 floats): T·d = 3600·400 gives one example
+    // per chunk (materialized, T·p·d below the loop threshold); T·d = 16·16384 gives eight (ghost).
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(16, 2, 5).padding(2)));
+    const auto x = torch::randn({3, 16, 60, 60}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+    torch::nn::Sequential wide(nn::Conv2d(nn::Conv2dOptions(256, 20, 8).stride(1)));
+    const auto y = torch::randn({10, 256, 11, 11}, torch::kFloat64);
+    check_against_loop(wide, y, aux_for(wide, y));
+    GradTape tape;
+    { TapeGuard guard(tape); wide->forward(y); }
+    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({10, 20, 4, 4}, torch::kFloat64)).uses_ghost_norm());
+  }
+  {
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 3, 2).bias(false).padding(1)));
     const auto x = torch::randn({1, 2, 4, 5}, torch::kFloat64);  // B = 1
     check_against_loop(model, x, aux_for(model, x));

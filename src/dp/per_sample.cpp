@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/per_sample.h"
 
+#include <algorithm>
+
 #include <torch/torch.h>
 
 #include "src/dp/device_ops.h"
@@ -12,8 +14,8 @@ namespace F = torch::nn::functional;
 
 // im2col as one strided copy: B x T x (k·k·C), rows = output positions. The columns are in
 // (kh, kw, c) order, not the weight's (c, kh, kw): read from a channels-last copy, each row is a
-// few runs of C·k contiguous floats, which copies 2-4x faster than 1·k runs from NCHW (norms do
-// not depend on the column order; sums are permuted back by to_weight_layout).
+// few runs of C·k contiguous floats, which copies 2-4x faster than 1·k runs from NCHW (ghost norms
+// do not depend on the column order; per-example gradients are permuted by to_weight_layout).
 torch::Tensor unfold_rows(const torch::Tensor& input, int64_t k, int64_t stride, int64_t padding,
                           int64_t dilation) {
   auto padded = padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding})) : input;
@@ -27,10 +29,19 @@ torch::Tensor unfold_rows(const torch::Tensor& input, int64_t k, int64_t stride,
       .reshape({b, h_out * w_out, k * k * c});
 }
 
-// A p x (k·k·C) gradient from unfold_rows' column order to the weight's p x C x k x k.
+// Per-example gradients B x p x (k·k·C) in unfold_rows' column order → the weight's (C, k, k).
 torch::Tensor to_weight_layout(const torch::Tensor& columns_last, const torch::Tensor& weight) {
-  const int64_t p = weight.size(0), c = weight.size(1), k = weight.size(2);
-  return columns_last.reshape({p, k, k, c}).permute({0, 3, 1, 2}).contiguous();
+  const int64_t b = columns_last.size(0), p = weight.size(0), c = weight.size(1), k = weight.size(2);
+  return columns_last.reshape({b, p, k, k, c}).permute({0, 1, 4, 2, 3}).reshape({b, p, c * k * k});
+}
+
+// The convolution's own weight gradient for (output gradient, input): for c ⊙ G over the batch it
+// is the clipped sum Σᵢ cᵢ∇Wᵢ (book-keeping without im2col), for one example its ∇Wᵢ.
+torch::Tensor conv_weight_grad(const LayerRecord& record, const torch::Tensor& output_grad, const torch::Tensor& input) {
+  const int64_t s = record.stride, pad = record.padding, dil = record.dilation;
+  return std::get<1>(at::convolution_backward(output_grad, input, record.weight, std::nullopt, {s, s}, {pad, pad},
+                                              {dil, dil}, /*transposed=*/false, {0, 0}, /*groups=*/1,
+                                              {false, true, false}));
 }
 
 // Per-example work (multiply-adds of one example's weight gradient) above which a materialized
@@ -38,6 +49,10 @@ torch::Tensor to_weight_layout(const torch::Tensor& columns_last, const torch::T
 // unfolding the whole batch: each call is then big enough to run at full speed, and the B x T x d
 // im2col copy — slower than the GEMM it feeds for wide layers — is never made.
 constexpr int64_t kLoopMacsPerExample = int64_t{1} << 22;
+
+// im2col rows are made for at most this many floats (8 MiB) at a time: enough examples per chunk
+// for efficient GEMMs, small enough that the rows stay in cache and never dominate peak memory.
+constexpr int64_t kUnfoldChunkFloats = int64_t{1} << 21;
 
 torch::Tensor broadcast_per_example(const torch::Tensor& factors, const torch::Tensor& like) {
   std::vector<int64_t> shape(like.dim(), 1);
@@ -70,12 +85,34 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
       // ghost norm needs are not kept by autograd, so for Conv2d they count too (T·d): wide layers
       // with large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x).
       ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
+      activations_ = record.input;
+      output_grad_ = output_grad;  // B x p x H_out x W_out
       if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
-        materialize_conv_by_example(output_grad);
+        materialize_conv_by_example();
         break;
       }
-      activations_ = unfold_rows(record.input, k, record.stride, record.padding, record.dilation);
-      output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2).contiguous();
+      // The im2col rows live only while this layer's norms are computed, a chunk of examples at a
+      // time: what outlives the constructor is a B-vector of norms or the B x p x d per-example
+      // gradients, and the clipped sum later comes from the convolution's weight-gradient kernel
+      // on c ⊙ G, which needs no rows.
+      const int64_t chunk = std::max<int64_t>(1, kUnfoldChunkFloats / (t * d));
+      if (ghost_ || t == 1) {
+        conv_weight_norms_ = torch::empty({batch}, output_grad.options());
+      } else {
+        per_example_ = torch::empty({batch, p, d}, output_grad.options());
+      }
+      for (int64_t first = 0; first < batch; first += chunk) {
+        const int64_t n = std::min(chunk, batch - first);
+        const auto a = unfold_rows(record.input.narrow(0, first, n), k, record.stride, record.padding, record.dilation);
+        const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
+        if (t == 1) {
+          conv_weight_norms_.narrow(0, first, n).copy_(a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1));
+        } else if (ghost_) {
+          conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
+        } else {
+          per_example_.narrow(0, first, n).copy_(to_weight_layout(torch::bmm(g.transpose(1, 2), a), record.weight));
+        }
+      }
       break;
     }
     case LayerKind::kGroupNorm:
@@ -87,19 +124,13 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
   }
 }
 
-void PerSampleLayer::materialize_conv_by_example(const torch::Tensor& output_grad) {
+void PerSampleLayer::materialize_conv_by_example() {
   const int64_t batch = record_.input.size(0), p = record_.weight.size(0);
-  const int64_t s = record_.stride, pad = record_.padding, dil = record_.dilation;
-  per_example_ = torch::empty({batch, p, record_.weight[0].numel()}, output_grad.options());
+  per_example_ = torch::empty({batch, p, record_.weight[0].numel()}, output_grad_.options());
   for (int64_t i = 0; i < batch; ++i) {
-    const auto weight_grad = std::get<1>(at::convolution_backward(
-        output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1), record_.weight, std::nullopt, {s, s},
-        {pad, pad}, {dil, dil}, /*transposed=*/false, {0, 0}, /*groups=*/1, {false, true, false}));
-    per_example_[i].copy_(weight_grad.reshape({p, -1}));
+    per_example_[i].copy_(
+        conv_weight_grad(record_, output_grad_.narrow(0, i, 1), record_.input.narrow(0, i, 1)).reshape({p, -1}));
   }
-  // The bias gradient still needs the output gradients, as B x T x p like the unfolded path.
-  output_grad_ = output_grad.reshape({batch, p, -1}).transpose(1, 2);
-  per_example_in_weight_layout_ = true;
 }
 
 std::vector<torch::Tensor> PerSampleLayer::parameters() const {
@@ -109,7 +140,7 @@ std::vector<torch::Tensor> PerSampleLayer::parameters() const {
 }
 
 void PerSampleLayer::drop_examples(const torch::Tensor& keep) {
-  if (record_.kind != LayerKind::kEmbedding && activations_.defined()) {
+  if (record_.kind != LayerKind::kEmbedding) {
     activations_ = torch::where(broadcast_per_example(keep, activations_).to(torch::kBool),
                                 activations_, torch::zeros_like(activations_));
   }
@@ -125,12 +156,14 @@ torch::Tensor PerSampleLayer::squared_norms() const {
   const auto& a = activations_;
   const auto& g = output_grad_;
   switch (record_.kind) {
-    case LayerKind::kLinear:
     case LayerKind::kConv2d: {
+      const auto weight = per_example_.defined() ? ops::row_squared_norms(per_example_) : conv_weight_norms_;
+      if (!record_.bias.defined()) return weight;
+      return weight + g.sum({2, 3}).square().sum(1);
+    }
+    case LayerKind::kLinear: {
       torch::Tensor weight;
-      if (per_example_in_weight_layout_) {
-        weight = ops::row_squared_norms(per_example_);
-      } else if (a.size(1) == 1) {
+      if (a.size(1) == 1) {
         weight = a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1);
       } else if (ghost_) {
         weight = ops::ghost_squared_norms(a, g);
@@ -173,8 +206,15 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
   const auto scaled = ops::scale_rows(output_grad_, clip_factors);
   std::vector<torch::Tensor> sums;
   switch (record_.kind) {
-    case LayerKind::kLinear:
     case LayerKind::kConv2d: {
+      sums.push_back(per_example_.defined()
+                         ? ops::weighted_row_sum(clip_factors.to(per_example_.dtype()), per_example_)
+                               .view(record_.weight.sizes())
+                         : conv_weight_grad(record_, scaled, a));
+      if (record_.bias.defined()) sums.push_back(scaled.sum({0, 2, 3}));
+      break;
+    }
+    case LayerKind::kLinear: {
       torch::Tensor weight_sum;
       if (per_example_.defined()) {
         weight_sum = ops::weighted_row_sum(clip_factors.to(per_example_.dtype()), per_example_);
@@ -182,9 +222,7 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
         // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
         weight_sum = scaled.reshape({-1, scaled.size(2)}).t().mm(a.reshape({-1, a.size(2)}));
       }
-      const bool columns_last = record_.kind == LayerKind::kConv2d && !per_example_in_weight_layout_;
-      sums.push_back(columns_last ? to_weight_layout(weight_sum, record_.weight)
-                                  : weight_sum.view(record_.weight.sizes()));
+      sums.push_back(weight_sum.view(record_.weight.sizes()));
       if (record_.bias.defined()) sums.push_back(scaled.sum({0, 1}));
       break;
     }

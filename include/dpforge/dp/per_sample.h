@@ -8,7 +8,9 @@
 //   materialized:   ‖∇Wᵢ‖² = ‖Gᵢᵀ Aᵢ‖²_F                   (cost ∝ T·p·d, memory B·p·d)
 //   mixed rule (Bu et al.): ghost iff 2T² ≤ p·d, decided per layer; for Conv2d the im2col rows
 //                   the ghost norm needs count too: ghost iff 2T² + T·d ≤ p·d.
-//   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping).
+//   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping); for
+//                   Conv2d the convolution's weight-gradient kernel on c ⊙ G, so its im2col rows
+//                   are needed only while the norms are computed; materialized layers: Σᵢ cᵢ∇Wᵢ.
 // Bias: ∇bᵢ = Σ_t g_it. Norm layers: ∇γᵢ = Σ x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ gᵢ (cheap, materialized).
 // Embedding: ‖∇Eᵢ‖² = Σ_{t,s} 1[x_it = x_is ≠ pad] g_it·g_is.
 #pragma once
@@ -38,13 +40,13 @@ class PerSampleLayer {
 
  private:
   // Per-example computation of ∇Wᵢ with the convolution's weight-gradient kernel (large layers).
-  void materialize_conv_by_example(const torch::Tensor& output_grad);
+  void materialize_conv_by_example();
 
   const LayerRecord& record_;
-  torch::Tensor activations_;  // B x T x d (Linear, unfolded Conv2d with columns (kh, kw, c)) or x̂ / indices
-  torch::Tensor output_grad_;  // B x T x p (Linear, Conv2d) or as recorded
-  mutable torch::Tensor per_example_;  // B x p x d when materialized
-  bool per_example_in_weight_layout_ = false;  // (c, kh, kw) columns: made by the per-example loop
+  torch::Tensor activations_;  // B x T x d (Linear); the layer input (Conv2d); x̂ or indices
+  torch::Tensor output_grad_;  // B x T x p (Linear); B x p x H x W (Conv2d); else as recorded
+  mutable torch::Tensor per_example_;  // B x p x d when materialized (Conv2d: in the weight's layout)
+  torch::Tensor conv_weight_norms_;    // Conv2d ghost (or T = 1): ‖∇Wᵢ‖², computed on construction
   bool ghost_ = false;
 };
 
