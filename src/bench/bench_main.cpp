@@ -234,28 +234,52 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
              clip_ms, step_ms);
 }
 
-// Non-private and flat-clipping DP-SGD step times (medians, interleaved) of one workload.
-std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats, const torch::Device& device) {
+// The variants of one cell — "nonprivate" or DP-SGD with a clipping mode — and the optimizers
+// and accountant they step. Filled in place (the DP optimizers hold a reference to the accountant).
+struct VariantSet {
+  std::vector<Variant> variants;
+  std::vector<std::unique_ptr<torch::optim::Optimizer>> plain_optimizers;
+  std::vector<std::unique_ptr<dp::DpOptimizer>> dp_optimizers;
+  privacy::RdpAccountant accountant;
+};
+
+void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vector<std::string>& names,
+                  bool secure) {
   config::TrainOptions train_options;
   train_options.lr(1e-3);
-  privacy::RdpAccountant accountant;
-  auto plain = train::make_optimizer(train_options, work.model->parameters());
-  dp::DpOptimizer optimizer(work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
-                            dp::DpOptimizerOptions().noise_multiplier(1.0).sample_rate(0.01).expected_batch_size(
-                                static_cast<double>(batch)),
-                            dp::NoiseGenerator(1), accountant);
-  std::vector<Variant> variants;
-  variants.push_back({"nonprivate", [&] {
-                        plain->zero_grad();
-                        train::backward_nonprivate(work.model, work.inputs, work.labels, static_cast<double>(batch));
-                        plain->step();
-                      }, {}});
-  variants.push_back({"flat", [&] {
-                        train::accumulate_private(work.model, optimizer, work.inputs, work.labels);
-                        optimizer.step();
-                      }, {}});
-  time_interleaved(variants, repeats, 2, device);
-  return {median_of(variants[0].times_ms), median_of(variants[1].times_ms)};
+  for (const auto& name : names) {
+    // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.
+    if (name == "nonprivate") {
+      auto* plain = set.plain_optimizers.emplace_back(train::make_optimizer(train_options, work.model->parameters())).get();
+      set.variants.push_back({name, [&work, plain, batch] {
+                                plain->zero_grad();
+                                train::backward_nonprivate(work.model, work.inputs, work.labels,
+                                                           static_cast<double>(batch));
+                                plain->step();
+                              }, {}});
+      continue;
+    }
+    auto* optimizer = set.dp_optimizers.emplace_back(std::make_unique<dp::DpOptimizer>(
+        work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
+        dp::DpOptimizerOptions()
+            .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(name)))
+            .noise_multiplier(1.0)
+            .sample_rate(0.01)
+            .expected_batch_size(static_cast<double>(batch)),
+        dp::NoiseGenerator(1, 0, secure), set.accountant)).get();
+    set.variants.push_back({name, [&work, optimizer] {
+                              train::accumulate_private(work.model, *optimizer, work.inputs, work.labels);
+                              optimizer->step();
+                            }, {}});
+  }
+}
+
+// Non-private and flat-clipping DP-SGD step times (medians, interleaved) of one workload.
+std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats, const torch::Device& device) {
+  VariantSet set;
+  add_variants(set, work, batch, {"nonprivate", "flat"}, /*secure=*/false);
+  time_interleaved(set.variants, repeats, 2, device);
+  return {median_of(set.variants[0].times_ms), median_of(set.variants[1].times_ms)};
 }
 
 // How each Linear/Conv2d layer's norm is computed: "1" T = 1 (‖a‖²‖g‖²), else by the mixed rule
@@ -382,37 +406,9 @@ int main(int argc, char** argv) {
       const Shapes shapes{values["tokens"].as<int64_t>(), values["mlp-hidden"].as<int64_t>()};
       auto work = make_workload(arch, batch, shapes, device);
       const int64_t parameters = nn::count_parameters(*work.model);
-      config::TrainOptions train_options;
-      train_options.lr(1e-3);
-      privacy::RdpAccountant accountant;
-      std::vector<Variant> variants;
-      std::vector<std::unique_ptr<torch::optim::Optimizer>> plain_optimizers;
-      std::vector<std::unique_ptr<dp::DpOptimizer>> dp_optimizers;
-      for (const auto& name : variant_names) {
-        if (name == "nonprivate") {
-          // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.
-          auto* plain = plain_optimizers.emplace_back(train::make_optimizer(train_options, work.model->parameters())).get();
-          variants.push_back({name, [&work, plain, batch] {
-                                plain->zero_grad();
-                                train::backward_nonprivate(work.model, work.inputs, work.labels,
-                                                           static_cast<double>(batch));
-                                plain->step();
-                              }, {}});
-          continue;
-        }
-        auto* optimizer = dp_optimizers.emplace_back(std::make_unique<dp::DpOptimizer>(
-            work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
-            dp::DpOptimizerOptions()
-                .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(name)))
-                .noise_multiplier(1.0)
-                .sample_rate(0.01)
-                .expected_batch_size(static_cast<double>(batch)),
-            dp::NoiseGenerator(1, 0, secure), accountant)).get();
-        variants.push_back({name, [&work, optimizer] {
-                              train::accumulate_private(work.model, *optimizer, work.inputs, work.labels);
-                              optimizer->step();
-                            }, {}});
-      }
+      VariantSet set;
+      add_variants(set, work, batch, variant_names, secure);
+      auto& variants = set.variants;
       {
         // Library start-up (thread pools, kernel caches) is not training memory: one forward pass
         // on a single example first, exactly like the Python side of scripts/bench_vs_opacus.py.
@@ -450,8 +446,8 @@ int main(int argc, char** argv) {
                      alone ? fmt::format("{:.1f}", added_mib) : "-");
         }
       }
-      if (values.count("breakdown") != 0U && !dp_optimizers.empty()) {
-        print_breakdown(arch, batch, work, *dp_optimizers.front(), repeats);
+      if (values.count("breakdown") != 0U && !set.dp_optimizers.empty()) {
+        print_breakdown(arch, batch, work, *set.dp_optimizers.front(), repeats);
       }
     }
   }
