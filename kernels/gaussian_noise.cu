@@ -10,32 +10,14 @@ namespace {
 
 constexpr int kThreadsPerBlock = 256;
 
-// One thread owns one Philox block (4 consecutive values) so each counter is drawn exactly once.
-__global__ void add_noise_and_scale_kernel(float* values, int64_t count, float noise_std,
-                                           float scale, uint64_t seed, uint64_t first_block,
-                                           bool secure) {
-  const int64_t block = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t first = block * 4;
-  if (first >= count) return;
-  float z[4];
-  if (secure) {
-    philox_secure_normal4(seed, first_block + static_cast<uint64_t>(block), z);
-  } else {
-    philox_normal4(seed, first_block + static_cast<uint64_t>(block), z);
-  }
-#pragma unroll
-  for (int j = 0; j < 4; ++j) {
-    if (first + j < count) values[first + j] = (values[first + j] + noise_std * z[j]) * scale;
-  }
-}
-
 struct SliceList {
   NoiseSlice slice[kMaxNoiseSlicesPerLaunch];
   int64_t block_start[kMaxNoiseSlicesPerLaunch + 1];  // prefix sums of the slices' Philox blocks
   int size;
 };
 
-// One thread per Philox block of the concatenated slices; the slice is found by a short scan.
+// One thread per Philox block (4 consecutive values, so each counter is drawn exactly once) of
+// the concatenated slices; the slice is found by a short scan.
 __global__ void add_noise_and_scale_many_kernel(SliceList list, float noise_std, float scale, uint64_t seed,
                                                 bool secure) {
   const int64_t global = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -57,25 +39,7 @@ __global__ void add_noise_and_scale_many_kernel(SliceList list, float noise_std,
   }
 }
 
-void add_noise_and_scale_launch(float* values, int64_t count, float noise_std, float scale,
-                                uint64_t seed, uint64_t first_block, bool secure,
-                                cudaStream_t stream) {
-  const int64_t philox_blocks = (count + 3) / 4;
-  const int64_t grid = (philox_blocks + kThreadsPerBlock - 1) / kThreadsPerBlock;
-  add_noise_and_scale_kernel<<<static_cast<unsigned>(grid), kThreadsPerBlock, 0, stream>>>(
-      values, count, noise_std, scale, seed, first_block, secure);
-}
-
 }  // namespace
-
-int add_noise_and_scale_f32(float* values, int64_t count, double noise_std, double scale,
-                            uint64_t seed, uint64_t first_block, bool secure,
-                            cudaStream_t stream) {
-  if (count <= 0) return 0;
-  add_noise_and_scale_launch(values, count, static_cast<float>(noise_std),
-                             static_cast<float>(scale), seed, first_block, secure, stream);
-  return static_cast<int>(cudaGetLastError());
-}
 
 int add_noise_and_scale_many_f32(const NoiseSlice* slices, int slice_count, double noise_std, double scale,
                                  uint64_t seed, bool secure, cudaStream_t stream) {

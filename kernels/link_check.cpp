@@ -7,8 +7,7 @@
 
 int main() {
   using namespace dpforge::kernels;
-  const void* entries[] = {reinterpret_cast<const void*>(&add_noise_and_scale_f32),
-                           reinterpret_cast<const void*>(&add_noise_and_scale_many_f32),
+  const void* entries[] = {reinterpret_cast<const void*>(&add_noise_and_scale_many_f32),
                            reinterpret_cast<const void*>(&row_squared_norms_f32),
                            reinterpret_cast<const void*>(&weighted_row_sum_f32),
                            reinterpret_cast<const void*>(&scale_rows_f32),

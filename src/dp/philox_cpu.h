@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// The CPU twin of kernels::add_noise_and_scale_f32 on raw pointers, kept out of the torch-heavy
-// noise.cpp so that it can be compiled for several instruction sets (see philox_cpu.cpp).
+// The CPU twin of kernels::add_noise_and_scale_many_f32 (for one slice) on raw pointers, kept out
+// of the torch-heavy noise.cpp so that it can be compiled for several instruction sets
+// (see philox_cpu.cpp).
 #pragma once
 #include <cstdint>
 
