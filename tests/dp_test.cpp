@@ -72,8 +72,7 @@ void run_engine(torch::nn::Sequential& model, const torch::Tensor& input, const 
     TapeGuard guard(run.tape);
     out = model->forward(input);
   }
-  run.output_grads = torch::autograd::grad({loss(out, aux).sum()}, run.tape.outputs(), {}, false,
-                                           false, /*allow_unused=*/true);
+  run.output_grads = run.tape.output_gradients(loss(out, aux).sum());
 }
 
 // Flattens per-record clipped sums into the model's parameter order.
@@ -303,6 +302,32 @@ TEST(Layers, RecordNothingInEvalModeOrWithoutATape) {
     layer->forward(torch::randn({2, 3}));
   }
   EXPECT_TRUE(tape.records().empty());
+}
+
+// The tape keeps where each output enters the graph, not the output: a Linear's pre-activation
+// under tanh (which saves only its own output) must be freed with the forward's temporaries.
+// Its gradient still comes back, equal to autograd's, and an unreached layer's is zeros.
+TEST(Layers, TapeKeepsGraphEdgesNotOutputsAndGivesTheirGradients) {
+  nn::Linear first(3, 4), unreached(3, 2);
+  const auto x = torch::randn({5, 3});
+  GradTape tape;
+  torch::Tensor pre_activation, activated;
+  {
+    TapeGuard guard(tape);
+    pre_activation = first->forward(x);
+    activated = torch::tanh(pre_activation);
+    unreached->forward(x);
+  }
+  const auto loss = activated.square().sum();
+  const auto expected = torch::autograd::grad({loss}, {pre_activation}, {}, /*retain_graph=*/true)[0];
+  const c10::weak_intrusive_ptr<c10::StorageImpl> storage(pre_activation.storage().getWeakStorageImpl());
+  pre_activation.reset();
+  EXPECT_TRUE(storage.expired()) << "the tape kept a layer output alive";
+
+  const auto grads = tape.output_gradients(loss);
+  ASSERT_EQ(grads.size(), 2u);
+  EXPECT_TRUE(torch::allclose(grads[0], expected));
+  EXPECT_TRUE(torch::equal(grads[1], torch::zeros({5, 2})));
 }
 
 TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {

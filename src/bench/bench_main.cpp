@@ -212,7 +212,7 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
     const auto losses = torch::nn::functional::cross_entropy(
         work.model->forward(work.inputs), work.labels,
         torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {}, false, false, true);
+    grads = tape.output_gradients(losses.sum());
   });
   const double clip_ms = median_ms(repeats, [&] {
     torch::NoGradGuard no_grad;
@@ -298,7 +298,7 @@ std::string norm_methods(Workload& work) {
       methods += '1';
       continue;
     }
-    methods += dp::PerSampleLayer(record, torch::zeros_like(record.output)).uses_ghost_norm() ? 'g' : 'm';
+    methods += dp::PerSampleLayer(record, torch::zeros(record.output_sizes, record.weight.options())).uses_ghost_norm() ? 'g' : 'm';
   }
   return methods;
 }

@@ -57,7 +57,7 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
   std::vector<torch::Tensor> layer_squared;
   for (size_t l = 0; l < records.size(); ++l) {
     // A layer the loss does not reach has zero gradient for every example.
-    auto grad = output_grads[l].defined() ? output_grads[l] : torch::zeros_like(records[l].output);
+    auto grad = output_grads[l].defined() ? output_grads[l] : torch::zeros(records[l].output_sizes, records[l].weight.options());
     layers.emplace_back(records[l], grad);
     layer_squared.push_back(layers.back().squared_norms());
   }

@@ -39,7 +39,8 @@ void LinearImpl::reset() {
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   auto output = torch::nn::functional::linear(input, weight, bias);
   if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kLinear, .input = input.detach(), .output = output,
+    tape->record({.kind = dp::LayerKind::kLinear, .input = input.detach(),
+                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
                   .weight = weight, .bias = bias});
   }
   return output;
@@ -59,7 +60,8 @@ torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
   auto output = torch::conv2d(input, weight, bias, options.stride(), options.padding(),
                               options.dilation());
   if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kConv2d, .input = input.detach(), .output = output,
+    tape->record({.kind = dp::LayerKind::kConv2d, .input = input.detach(),
+                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
                   .weight = weight, .bias = bias, .stride = options.stride(),
                   .padding = options.padding(), .dilation = options.dilation()});
   }
@@ -88,7 +90,8 @@ torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
   std::vector<int64_t> channel_shape(input.dim(), 1);
   channel_shape[1] = options.num_channels();
   auto output = torch::addcmul(bias.view(channel_shape), normalized, weight.view(channel_shape));
-  tape->record({.kind = dp::LayerKind::kGroupNorm, .input = normalized.detach(), .output = output,
+  tape->record({.kind = dp::LayerKind::kGroupNorm, .input = normalized.detach(),
+                .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
                 .weight = weight, .bias = bias, .groups = options.num_groups()});
   return output;
 }
@@ -111,7 +114,8 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& input) {
   }
   const auto normalized = torch::layer_norm(input, options.normalized_shape(), {}, {}, options.eps());
   auto output = torch::addcmul(bias, normalized, weight);
-  tape->record({.kind = dp::LayerKind::kLayerNorm, .input = normalized.detach(), .output = output,
+  tape->record({.kind = dp::LayerKind::kLayerNorm, .input = normalized.detach(),
+                .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
                 .weight = weight, .bias = bias});
   return output;
 }
@@ -132,8 +136,9 @@ void EmbeddingImpl::reset() {
 torch::Tensor EmbeddingImpl::forward(const torch::Tensor& indices) {
   auto output = torch::embedding(weight, indices, options.padding_idx());
   if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kEmbedding, .input = indices.detach(), .output = output,
-                  .weight = weight, .padding_idx = options.padding_idx()});
+    tape->record({.kind = dp::LayerKind::kEmbedding, .input = indices.detach(),
+                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
+                  .weight = weight, .bias = {}, .padding_idx = options.padding_idx()});
   }
   return output;
 }

@@ -42,9 +42,7 @@ BatchStats accumulate_private(torch::nn::Sequential& model, dp::DpOptimizer& opt
   }
   const auto losses = per_example_cross_entropy(logits, labels, label_smoothing);
   // One backward to the layer outputs only: parameter gradients come from the tape (BK).
-  const auto output_grads = torch::autograd::grad({losses.sum()}, tape.outputs(), {},
-                                                  /*retain_graph=*/false, /*create_graph=*/false,
-                                                  /*allow_unused=*/true);
+  const auto output_grads = tape.output_gradients(losses.sum());
   optimizer.accumulate(tape, output_grads);
   return stats_of(losses.detach(), logits.detach(), labels);
 }

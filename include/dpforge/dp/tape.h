@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include <torch/csrc/autograd/edge.h>
 #include <torch/types.h>
 
 namespace dpforge::dp {
@@ -18,8 +19,12 @@ struct LayerRecord {
   /// Linear/Conv2d: the input A. GroupNorm/LayerNorm: the normalized input x̂. Embedding: the
   /// indices. Detached.
   torch::Tensor input;
-  /// The layer's output S, still in the autograd graph.
-  torch::Tensor output;
+  /// Where the layer's output S enters the autograd graph (its grad_fn and output slot), and
+  /// S's shape. The tape keeps the edge, not S: holding S would keep alive an activation that
+  /// autograd itself may have no use for (a Linear or Conv2d output under tanh, which saves
+  /// its own output): B x T x p floats per layer of DP-only memory.
+  torch::autograd::Edge output_edge;
+  std::vector<int64_t> output_sizes;
   torch::Tensor weight;
   torch::Tensor bias;  // undefined when the layer has none
   // Conv2d geometry.
@@ -33,12 +38,18 @@ class GradTape {
  public:
   void record(LayerRecord record) { records_.push_back(std::move(record)); }
   const std::vector<LayerRecord>& records() const { return records_; }
-  std::vector<torch::Tensor> outputs() const;
+  /// G = ∂loss/∂S for every record, from one backward of the scalar `loss` that stops at the
+  /// layer outputs (no parameter gradient is formed). A layer the loss does not reach gets zeros.
+  /// Frees the graph.
+  std::vector<torch::Tensor> output_gradients(const torch::Tensor& loss) const;
   void clear() { records_.clear(); }
 
  private:
   std::vector<LayerRecord> records_;
 };
+
+/// The edge `output` enters the autograd graph by, for LayerRecord::output_edge.
+torch::autograd::Edge graph_edge(const torch::Tensor& output);
 
 /// The tape DP layers write to on this thread, or nullptr outside a DP forward.
 GradTape* active_tape();
