@@ -124,6 +124,18 @@ void check_against_loop(torch::nn::Sequential model, const torch::Tensor& input,
   }
   expect_close(flat_sums(model, run.tape, clipped), expected_sum, "flat clipped sum");
 
+  // The training path (per_sample_layers: each G reduced as it arrives, inputs released) agrees.
+  GradTape streamed;
+  torch::Tensor out;
+  {
+    TapeGuard guard(streamed);
+    out = model->forward(input);
+  }
+  auto layers = per_sample_layers(streamed, loss(out, aux).sum());
+  const auto streamed_flat = clip_and_sum(layers, clip);
+  expect_close(streamed_flat.norms, expected_norms, "per-example norms, training path");
+  expect_close(flat_sums(model, streamed, streamed_flat), expected_sum, "flat clipped sum, training path");
+
   // Automatic clipping: cᵢ = C / (‖gᵢ‖ + γ).
   const auto automatic = clip_and_sum(run.tape.records(), run.output_grads,
                                       ClipOptions().max_grad_norm(median).mode(ClipMode::kAutomatic));
@@ -304,10 +316,11 @@ TEST(Layers, RecordNothingInEvalModeOrWithoutATape) {
   EXPECT_TRUE(tape.records().empty());
 }
 
-// The tape keeps where each output enters the graph, not the output: a Linear's pre-activation
-// under tanh (which saves only its own output) must be freed with the forward's temporaries.
-// Its gradient still comes back, equal to autograd's, and an unreached layer's is zeros.
-TEST(Layers, TapeKeepsGraphEdgesNotOutputsAndGivesTheirGradients) {
+// A DP forward forms no parameter gradient and keeps no layer output: a Linear's pre-activation
+// under tanh (which saves only its own output) is freed with the forward's temporaries. Each
+// layer's G reaches the consumer during the backward, equal to autograd's; an unreached layer's
+// is zeros; with release_inputs, the tape no longer holds a consumed layer's input.
+TEST(Layers, TapeHandsEachOutputGradientOverDuringTheBackward) {
   nn::Linear first(3, 4), unreached(3, 2);
   const auto x = torch::randn({5, 3});
   GradTape tape;
@@ -322,12 +335,19 @@ TEST(Layers, TapeKeepsGraphEdgesNotOutputsAndGivesTheirGradients) {
   const auto expected = torch::autograd::grad({loss}, {pre_activation}, {}, /*retain_graph=*/true)[0];
   const c10::weak_intrusive_ptr<c10::StorageImpl> storage(pre_activation.storage().getWeakStorageImpl());
   pre_activation.reset();
-  EXPECT_TRUE(storage.expired()) << "the tape kept a layer output alive";
+  EXPECT_TRUE(storage.expired()) << "a layer output outlived the forward";
 
-  const auto grads = tape.output_gradients(loss);
-  ASSERT_EQ(grads.size(), 2u);
+  std::vector<torch::Tensor> grads(2);
+  std::vector<bool> input_held_when_consumed;
+  tape.backward(loss, [&](size_t l, const torch::Tensor& grad) {
+    grads[l] = grad;
+    input_held_when_consumed.push_back(tape.records()[l].input.defined());
+  }, /*release_inputs=*/true);
   EXPECT_TRUE(torch::allclose(grads[0], expected));
   EXPECT_TRUE(torch::equal(grads[1], torch::zeros({5, 2})));
+  EXPECT_EQ(input_held_when_consumed, std::vector<bool>({true, true}));
+  EXPECT_FALSE(tape.records()[0].input.defined());
+  EXPECT_FALSE(first->weight.grad().defined()) << "autograd formed a parameter gradient";
 }
 
 TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
@@ -559,9 +579,14 @@ TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
                         NoiseGenerator(1), accountant);
   // Two physical batches accumulate into one logical step.
   for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}}) {
-    EngineRun run;
-    run_engine(model, x.slice(0, begin, end), aux.slice(0, begin, end), probe_loss, run);
-    optimizer.accumulate(run.tape, run.output_grads);
+    GradTape tape;
+    torch::Tensor out;
+    {
+      TapeGuard guard(tape);
+      out = model->forward(x.slice(0, begin, end));
+    }
+    auto layers = per_sample_layers(tape, probe_loss(out, aux.slice(0, begin, end)).sum());
+    optimizer.accumulate(layers);
   }
   optimizer.step();
   // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.

@@ -49,18 +49,23 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
                           const std::vector<torch::Tensor>& output_grads,
                           const ClipOptions& options) {
   TORCH_CHECK(records.size() == output_grads.size(), "one output gradient per tape record");
-  ClippedBatch result;
-  if (records.empty()) return result;
-
   std::vector<PerSampleLayer> layers;
   layers.reserve(records.size());
-  std::vector<torch::Tensor> layer_squared;
   for (size_t l = 0; l < records.size(); ++l) {
     // A layer the loss does not reach has zero gradient for every example.
-    auto grad = output_grads[l].defined() ? output_grads[l] : torch::zeros(records[l].output_sizes, records[l].weight.options());
-    layers.emplace_back(records[l], grad);
-    layer_squared.push_back(layers.back().squared_norms());
+    layers.emplace_back(records[l], output_grads[l].defined()
+                                        ? output_grads[l]
+                                        : torch::zeros(records[l].output_sizes, records[l].weight.options()));
   }
+  return clip_and_sum(layers, options);
+}
+
+ClippedBatch clip_and_sum(std::vector<PerSampleLayer>& layers, const ClipOptions& options) {
+  ClippedBatch result;
+  if (layers.empty()) return result;
+  std::vector<torch::Tensor> layer_squared;
+  layer_squared.reserve(layers.size());
+  for (const auto& layer : layers) layer_squared.push_back(layer.squared_norms());
   const double max_norm = options.max_grad_norm();
   auto clip = ops::clip_factors(layer_squared, max_norm, options.mode() == ClipMode::kAutomatic,
                                 options.automatic_gamma());

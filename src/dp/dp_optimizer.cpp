@@ -19,17 +19,15 @@ DpOptimizer::DpOptimizer(std::vector<torch::Tensor> parameters,
   TORCH_CHECK(options_.clip().max_grad_norm() > 0, "max_grad_norm must be > 0");
 }
 
-void DpOptimizer::accumulate(const GradTape& tape, const std::vector<torch::Tensor>& output_grads) {
+void DpOptimizer::accumulate(std::vector<PerSampleLayer>& layers) {
   torch::NoGradGuard no_grad;
-  const auto clipped = clip_and_sum(tape.records(), output_grads, options_.clip());
-  if (!tape.records().empty()) examples_seen_ += tape.records().front().input.size(0);
+  const auto clipped = clip_and_sum(layers, options_.clip());
+  if (!layers.empty()) examples_seen_ += layers.front().batch_size();
   examples_dropped_ += clipped.dropped;
-  for (size_t l = 0; l < tape.records().size(); ++l) {
-    const auto& record = tape.records()[l];
-    // clipped.sums[l] holds the weight's sum, then the bias's when the layer has one.
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const auto parameters = layers[l].parameters();
     for (size_t k = 0; k < clipped.sums[l].size(); ++k) {
-      const auto& parameter = k == 0 ? record.weight : record.bias;
-      auto& sum = clipped_sum_[parameter.unsafeGetTensorImpl()];
+      auto& sum = clipped_sum_[parameters[k].unsafeGetTensorImpl()];
       const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
       sum = sum.defined() ? sum.add_(contribution) : contribution.clone();
     }

@@ -2,6 +2,8 @@
 #include "dpforge/dp/per_sample.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -60,18 +62,34 @@ torch::Tensor broadcast_per_example(const torch::Tensor& factors, const torch::T
   return factors.to(like.dtype()).view(shape);
 }
 
+// Σᵢ cᵢ (Gᵢᵀ Aᵢ) is bilinear: c may scale either factor, so scale the smaller one (fewer floats
+// copied; a Linear 128 -> 512 layer scales its B x T x 128 input, not its B x T x 512 G).
+std::pair<torch::Tensor, torch::Tensor> scale_smaller(const torch::Tensor& a, const torch::Tensor& g,
+                                                      const torch::Tensor& clip_factors) {
+  if (a.numel() <= g.numel()) return {ops::scale_rows(a, clip_factors), g};
+  return {a, ops::scale_rows(g, clip_factors)};
+}
+
 }  // namespace
 
-PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_grad)
-    : record_(record) {
-  const int64_t batch = record.input.size(0);
+PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& output_grad)
+    : record_(record), batch_(record.input.size(0)) {
   switch (record.kind) {
     case LayerKind::kLinear: {
       const int64_t d = record.weight.size(1), p = record.weight.size(0);
-      activations_ = record.input.reshape({batch, -1, d});
-      output_grad_ = output_grad.reshape({batch, -1, p});
-      const int64_t t = activations_.size(1);
-      ghost_ = t > 1 && 2 * t * t <= p * d;
+      const auto a = record.input.reshape({batch_, -1, d});
+      const auto g = output_grad.reshape({batch_, -1, p});
+      tokens_ = a.size(1);
+      ghost_ = tokens_ > 1 && 2 * tokens_ * tokens_ <= p * d;
+      if (record.bias.defined()) per_example_bias_ = tokens_ == 1 ? g.squeeze(1) : g.sum(1);
+      if (tokens_ > 1 && !ghost_) {
+        // Materialized now, so that neither A nor G outlives the backward step that produced G;
+        // the clipped sum is then a c-weighted sum of these rows, not a second GEMM.
+        per_example_ = torch::bmm(g.transpose(1, 2), a);
+      } else {
+        activations_ = a;
+        output_grad_ = g;
+      }
       break;
     }
     case LayerKind::kConv2d: {
@@ -80,29 +98,32 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
       const int64_t t = ((h - record.dilation * (k - 1) - 1) / record.stride + 1) *
                         ((w - record.dilation * (k - 1) - 1) / record.stride + 1);
       const int64_t d = c * k * k;
+      tokens_ = t;
       // The mixed rule weighs the extra memory per example (Bu et al.): ghost keeps two T x T Gram
       // matrices, materializing a p x d gradient. Unlike a Linear layer's input, the im2col rows the
       // ghost norm needs are not kept by autograd, so for Conv2d they count too (T·d): wide layers
       // with large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x).
       ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
-      activations_ = record.input;
-      output_grad_ = output_grad;  // B x p x H_out x W_out
+      if (record.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
       if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
-        materialize_conv_by_example();
+        materialize_conv_by_example(output_grad);
         break;
       }
       // The im2col rows live only while this layer's norms are computed, a chunk of examples at a
-      // time: what outlives the constructor is a B-vector of norms or the B x p x d per-example
-      // gradients, and the clipped sum later comes from the convolution's weight-gradient kernel
-      // on c ⊙ G, which needs no rows.
+      // time: what outlives the constructor is a B-vector of norms (with A and G for the clipped
+      // sum, which comes from the convolution's weight-gradient kernel and needs no rows) or the
+      // B x p x d per-example gradients.
       const int64_t chunk = std::max<int64_t>(1, kUnfoldChunkFloats / (t * d));
-      if (ghost_ || t == 1) {
-        conv_weight_norms_ = torch::empty({batch}, output_grad.options());
+      const bool materialize = !ghost_ && t > 1;
+      if (materialize) {
+        per_example_ = torch::empty({batch_, p, d}, output_grad.options());
       } else {
-        per_example_ = torch::empty({batch, p, d}, output_grad.options());
+        conv_weight_norms_ = torch::empty({batch_}, output_grad.options());
+        activations_ = record.input;
+        output_grad_ = output_grad;  // B x p x H_out x W_out
       }
-      for (int64_t first = 0; first < batch; first += chunk) {
-        const int64_t n = std::min(chunk, batch - first);
+      for (int64_t first = 0; first < batch_; first += chunk) {
+        const int64_t n = std::min(chunk, batch_ - first);
         const auto a = unfold_rows(record.input.narrow(0, first, n), k, record.stride, record.padding, record.dilation);
         const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
         if (t == 1) {
@@ -115,8 +136,21 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
       }
       break;
     }
-    case LayerKind::kGroupNorm:
-    case LayerKind::kLayerNorm:
+    case LayerKind::kGroupNorm: {
+      // ∇γᵢ = Σ_hw x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ_hw gᵢ: B x C each, all that is kept.
+      const int64_t channels = record.weight.numel();
+      const auto normalized = torch::group_norm(record.input, record.groups, {}, {}, record.eps);
+      per_example_ = (normalized * output_grad).reshape({batch_, channels, -1}).sum(2);
+      per_example_bias_ = output_grad.reshape({batch_, channels, -1}).sum(2);
+      break;
+    }
+    case LayerKind::kLayerNorm: {
+      const int64_t features = record.weight.numel();
+      const auto normalized = torch::layer_norm(record.input, record.weight.sizes(), {}, {}, record.eps);
+      per_example_ = (normalized * output_grad).reshape({batch_, -1, features}).sum(1);
+      per_example_bias_ = output_grad.reshape({batch_, -1, features}).sum(1);
+      break;
+    }
     case LayerKind::kEmbedding:
       activations_ = record.input;
       output_grad_ = output_grad;
@@ -124,12 +158,12 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, torch::Tensor output_g
   }
 }
 
-void PerSampleLayer::materialize_conv_by_example() {
-  const int64_t batch = record_.input.size(0), p = record_.weight.size(0);
-  per_example_ = torch::empty({batch, p, record_.weight[0].numel()}, output_grad_.options());
-  for (int64_t i = 0; i < batch; ++i) {
+void PerSampleLayer::materialize_conv_by_example(const torch::Tensor& output_grad) {
+  const int64_t p = record_.weight.size(0);
+  per_example_ = torch::empty({batch_, p, record_.weight[0].numel()}, output_grad.options());
+  for (int64_t i = 0; i < batch_; ++i) {
     per_example_[i].copy_(
-        conv_weight_grad(record_, output_grad_.narrow(0, i, 1), record_.input.narrow(0, i, 1)).reshape({p, -1}));
+        conv_weight_grad(record_, output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1)).reshape({p, -1}));
   }
 }
 
@@ -140,116 +174,77 @@ std::vector<torch::Tensor> PerSampleLayer::parameters() const {
 }
 
 void PerSampleLayer::drop_examples(const torch::Tensor& keep) {
-  if (record_.kind != LayerKind::kEmbedding) {
-    activations_ = torch::where(broadcast_per_example(keep, activations_).to(torch::kBool),
-                                activations_, torch::zeros_like(activations_));
-  }
-  output_grad_ = torch::where(broadcast_per_example(keep, output_grad_).to(torch::kBool),
-                              output_grad_, torch::zeros_like(output_grad_));
-  if (per_example_.defined()) {
-    per_example_ = torch::where(broadcast_per_example(keep, per_example_).to(torch::kBool),
-                                per_example_, torch::zeros_like(per_example_));
-  }
+  const auto zero_dropped = [&](torch::Tensor& per_example) {
+    if (!per_example.defined()) return;
+    per_example = torch::where(broadcast_per_example(keep, per_example).to(torch::kBool), per_example,
+                               torch::zeros_like(per_example));
+  };
+  if (record_.kind != LayerKind::kEmbedding) zero_dropped(activations_);  // indices stay valid
+  zero_dropped(output_grad_);
+  zero_dropped(per_example_);
+  zero_dropped(per_example_bias_);
 }
 
 torch::Tensor PerSampleLayer::squared_norms() const {
   const auto& a = activations_;
   const auto& g = output_grad_;
-  switch (record_.kind) {
-    case LayerKind::kConv2d: {
-      const auto weight = per_example_.defined() ? ops::row_squared_norms(per_example_) : conv_weight_norms_;
-      if (!record_.bias.defined()) return weight;
-      return weight + g.sum({2, 3}).square().sum(1);
+  torch::Tensor squared;
+  if (per_example_.defined()) {
+    squared = ops::row_squared_norms(per_example_);
+  } else if (record_.kind == LayerKind::kConv2d) {
+    squared = conv_weight_norms_;
+  } else if (record_.kind == LayerKind::kLinear) {
+    squared = tokens_ == 1 ? a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1)
+                           : ops::ghost_squared_norms(a, g);
+  } else {
+    TORCH_CHECK(record_.kind == LayerKind::kEmbedding, "unknown layer kind");
+    const auto indices = a.reshape({batch_, -1});
+    auto grads = g.reshape({batch_, indices.size(1), -1});
+    if (record_.padding_idx >= 0) {
+      grads = grads * indices.ne(record_.padding_idx).unsqueeze(2).to(grads.dtype());
     }
-    case LayerKind::kLinear: {
-      torch::Tensor weight;
-      if (a.size(1) == 1) {
-        weight = a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1);
-      } else if (ghost_) {
-        weight = ops::ghost_squared_norms(a, g);
-      } else {
-        // Kept for clipped_sums: Σᵢ cᵢ∇Wᵢ is then a cheap c-weighted sum instead of a second GEMM.
-        per_example_ = torch::bmm(g.transpose(1, 2), a);
-        weight = ops::row_squared_norms(per_example_);
-      }
-      if (!record_.bias.defined()) return weight;
-      return weight + g.sum(1).square().sum(1);
-    }
-    case LayerKind::kGroupNorm: {
-      const int64_t b = a.size(0), c = a.size(1);
-      const auto gamma = (a * g).reshape({b, c, -1}).sum(2);
-      const auto beta = g.reshape({b, c, -1}).sum(2);
-      return gamma.square().sum(1) + beta.square().sum(1);
-    }
-    case LayerKind::kLayerNorm: {
-      const int64_t b = a.size(0), features = record_.weight.numel();
-      const auto gamma = (a * g).reshape({b, -1, features}).sum(1);
-      const auto beta = g.reshape({b, -1, features}).sum(1);
-      return gamma.square().sum(1) + beta.square().sum(1);
-    }
-    case LayerKind::kEmbedding: {
-      const int64_t b = a.size(0);
-      const auto indices = a.reshape({b, -1});
-      auto grads = g.reshape({b, indices.size(1), -1});
-      if (record_.padding_idx >= 0) {
-        grads = grads * indices.ne(record_.padding_idx).unsqueeze(2).to(grads.dtype());
-      }
-      const auto same = indices.unsqueeze(2).eq(indices.unsqueeze(1)).to(grads.dtype());
-      return (same * torch::bmm(grads, grads.transpose(1, 2))).sum({1, 2}).clamp_min(0);
-    }
+    const auto same = indices.unsqueeze(2).eq(indices.unsqueeze(1)).to(grads.dtype());
+    squared = (same * torch::bmm(grads, grads.transpose(1, 2))).sum({1, 2}).clamp_min(0);
   }
-  TORCH_CHECK(false, "unknown layer kind");
+  if (per_example_bias_.defined()) squared = squared + ops::row_squared_norms(per_example_bias_);
+  return squared;
 }
 
 std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& clip_factors) const {
-  const auto& a = activations_;
-  const auto scaled = ops::scale_rows(output_grad_, clip_factors);
   std::vector<torch::Tensor> sums;
-  switch (record_.kind) {
-    case LayerKind::kConv2d: {
-      sums.push_back(per_example_.defined()
-                         ? ops::weighted_row_sum(clip_factors.to(per_example_.dtype()), per_example_)
-                               .view(record_.weight.sizes())
-                         : conv_weight_grad(record_, scaled, a));
-      if (record_.bias.defined()) sums.push_back(scaled.sum({0, 2, 3}));
-      break;
+  if (per_example_.defined()) {
+    sums.push_back(ops::weighted_row_sum(clip_factors, per_example_).view(record_.weight.sizes()));
+  } else if (record_.kind == LayerKind::kConv2d) {
+    const auto [a, g] = scale_smaller(activations_, output_grad_, clip_factors);
+    sums.push_back(conv_weight_grad(record_, g, a));
+  } else if (record_.kind == LayerKind::kLinear) {
+    // Σᵢ cᵢ Gᵢᵀ Aᵢ over all B·T rows: one GEMM, no per-example weight tensor.
+    const auto [a, g] = scale_smaller(activations_, output_grad_, clip_factors);
+    sums.push_back(g.reshape({-1, g.size(2)}).t().mm(a.reshape({-1, a.size(2)})).view(record_.weight.sizes()));
+  } else {
+    const int64_t dim = record_.weight.size(1);
+    auto rows = ops::scale_rows(output_grad_, clip_factors).reshape({-1, dim});
+    const auto indices = activations_.reshape({-1});
+    if (record_.padding_idx >= 0) {
+      rows = rows * indices.ne(record_.padding_idx).unsqueeze(1).to(rows.dtype());
     }
-    case LayerKind::kLinear: {
-      torch::Tensor weight_sum;
-      if (per_example_.defined()) {
-        weight_sum = ops::weighted_row_sum(clip_factors.to(per_example_.dtype()), per_example_);
-      } else {
-        // (c ⊙ G)ᵀ A over all B·T rows: one GEMM, no per-example weight tensor.
-        weight_sum = scaled.reshape({-1, scaled.size(2)}).t().mm(a.reshape({-1, a.size(2)}));
-      }
-      sums.push_back(weight_sum.view(record_.weight.sizes()));
-      if (record_.bias.defined()) sums.push_back(scaled.sum({0, 1}));
-      break;
-    }
-    case LayerKind::kGroupNorm: {
-      const int64_t b = a.size(0), c = a.size(1);
-      sums.push_back((a * scaled).reshape({b, c, -1}).sum({0, 2}));
-      sums.push_back(scaled.reshape({b, c, -1}).sum({0, 2}));
-      break;
-    }
-    case LayerKind::kLayerNorm: {
-      const int64_t features = record_.weight.numel();
-      sums.push_back((a * scaled).reshape({-1, features}).sum(0).view(record_.weight.sizes()));
-      sums.push_back(scaled.reshape({-1, features}).sum(0).view(record_.bias.sizes()));
-      break;
-    }
-    case LayerKind::kEmbedding: {
-      const int64_t dim = record_.weight.size(1);
-      auto rows = scaled.reshape({-1, dim});
-      const auto indices = a.reshape({-1});
-      if (record_.padding_idx >= 0) {
-        rows = rows * indices.ne(record_.padding_idx).unsqueeze(1).to(rows.dtype());
-      }
-      sums.push_back(torch::zeros_like(record_.weight).index_add_(0, indices, rows));
-      break;
-    }
+    sums.push_back(torch::zeros_like(record_.weight).index_add_(0, indices, rows));
+  }
+  if (per_example_bias_.defined()) {
+    sums.push_back(ops::weighted_row_sum(clip_factors, per_example_bias_).view(record_.bias.sizes()));
   }
   return sums;
+}
+
+std::vector<PerSampleLayer> per_sample_layers(GradTape& tape, const torch::Tensor& loss) {
+  std::vector<std::optional<PerSampleLayer>> layers(tape.records().size());
+  tape.backward(loss, [&](size_t l, const torch::Tensor& output_grad) {
+    layers[l].emplace(tape.records()[l], output_grad);
+  }, /*release_inputs=*/true);
+  std::vector<PerSampleLayer> result;
+  result.reserve(layers.size());
+  for (auto& layer : layers) result.push_back(std::move(*layer));
+  return result;
 }
 
 }  // namespace dpforge::dp

@@ -10,28 +10,66 @@ namespace {
 thread_local GradTape* current_tape = nullptr;
 }  // namespace
 
-torch::autograd::Edge graph_edge(const torch::Tensor& output) {
-  return torch::autograd::impl::gradient_edge(output);
+// Identity in the forward; in the backward it hands G to the tape and passes G on unchanged
+// (the anchor gets no gradient). The tape's address travels as an integer: saved_data holds
+// IValues only.
+struct OutputTap : torch::autograd::Function<OutputTap> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& output,
+                               const torch::Tensor& /*anchor*/, int64_t tape_address, int64_t index) {
+    ctx->saved_data["tape"] = tape_address;
+    ctx->saved_data["index"] = index;
+    return output;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    auto* tape = reinterpret_cast<GradTape*>(static_cast<intptr_t>(ctx->saved_data["tape"].toInt()));
+    tape->take(static_cast<size_t>(ctx->saved_data["index"].toInt()), grads[0]);
+    return {grads[0], torch::Tensor(), torch::Tensor(), torch::Tensor()};
+  }
+};
+
+torch::Tensor GradTape::record(LayerRecord record, const torch::Tensor& output) {
+  if (!anchor_.defined()) anchor_ = torch::zeros({}, output.options().requires_grad(true));
+  record.output_sizes = output.sizes().vec();
+  const auto index = static_cast<int64_t>(records_.size());
+  records_.push_back(std::move(record));
+  return OutputTap::apply(output, anchor_, static_cast<int64_t>(reinterpret_cast<intptr_t>(this)), index);
 }
 
-// What torch::autograd::grad(loss, outputs) does, from edges instead of the output tensors.
-std::vector<torch::Tensor> GradTape::output_gradients(const torch::Tensor& loss) const {
-  TORCH_CHECK(loss.numel() == 1, "output_gradients needs a scalar loss, got ", loss.sizes());
-  const auto root = graph_edge(loss);
-  TORCH_CHECK(root.function, "the loss does not depend on any trainable parameter");
-  torch::autograd::edge_list outputs;
-  outputs.reserve(records_.size());
-  for (const auto& record : records_) {
-    TORCH_CHECK(record.output_edge.function, "a DP layer's output is not in the autograd graph "
-                "(its parameters do not require gradients)");
-    outputs.push_back(record.output_edge);
+void GradTape::take(size_t index, const torch::Tensor& output_grad) {
+  TORCH_CHECK(consumer_ != nullptr && index < records_.size(),
+              "a DP layer's output gradient arrived outside GradTape::backward");
+  TORCH_CHECK(!consumed_[index], "a DP layer's output was used twice; call the layer once per use");
+  consumed_[index] = true;
+  (*consumer_)(index, output_grad);
+  if (release_inputs_) records_[index].input.reset();
+}
+
+void GradTape::backward(const torch::Tensor& loss, const GradientConsumer& consume, bool release_inputs) {
+  TORCH_CHECK(loss.numel() == 1, "the DP backward needs a scalar loss, got shape ", loss.sizes());
+  consumed_.assign(records_.size(), false);
+  consumer_ = &consume;
+  release_inputs_ = release_inputs;
+  struct Reset {
+    GradTape& tape;
+    ~Reset() { tape.consumer_ = nullptr; }
+  } reset{*this};
+  if (!records_.empty()) {
+    const auto root = torch::autograd::impl::gradient_edge(loss);
+    TORCH_CHECK(root.function, "the loss does not depend on any DP layer");
+    torch::autograd::Engine::get_default_engine().execute(
+        {root}, {torch::ones_like(loss)}, /*keep_graph=*/false, /*create_graph=*/false,
+        /*accumulate_grad=*/false, {torch::autograd::impl::gradient_edge(anchor_)});
   }
-  auto grads = torch::autograd::Engine::get_default_engine().execute(
-      {root}, {torch::ones_like(loss)}, /*keep_graph=*/false, /*create_graph=*/false,
-      /*accumulate_grad=*/false, outputs);
-  for (size_t l = 0; l < grads.size(); ++l) {
-    if (!grads[l].defined()) grads[l] = torch::zeros(records_[l].output_sizes, records_[l].weight.options());
+  for (size_t l = 0; l < records_.size(); ++l) {
+    if (!consumed_[l]) take(l, torch::zeros(records_[l].output_sizes, records_[l].weight.options()));
   }
+}
+
+std::vector<torch::Tensor> GradTape::output_gradients(const torch::Tensor& loss) {
+  std::vector<torch::Tensor> grads(records_.size());
+  backward(loss, [&](size_t l, const torch::Tensor& grad) { grads[l] = grad; });
   return grads;
 }
 

@@ -19,6 +19,12 @@ void init_uniform_fan_in(torch::Tensor& weight, torch::Tensor& bias, int64_t fan
   if (bias.defined()) bias.uniform_(-bound, bound);
 }
 
+// In a DP forward the parameters enter detached: their gradients come from the tape, so autograd
+// must not form them (nor keep what forming them would need).
+torch::Tensor detached(const torch::Tensor& parameter) {
+  return parameter.defined() ? parameter.detach() : parameter;
+}
+
 // The tape is written only in training mode: evaluation must never feed the DP engine.
 dp::GradTape* recording_tape(const torch::nn::Module& module) {
   return module.is_training() ? dp::active_tape() : nullptr;
@@ -37,13 +43,10 @@ void LinearImpl::reset() {
 }
 
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
-  auto output = torch::nn::functional::linear(input, weight, bias);
-  if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kLinear, .input = input.detach(),
-                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
-                  .weight = weight, .bias = bias});
-  }
-  return output;
+  auto* tape = recording_tape(*this);
+  if (tape == nullptr) return torch::nn::functional::linear(input, weight, bias);
+  return tape->record({.kind = dp::LayerKind::kLinear, .input = input.detach(), .weight = weight, .bias = bias},
+                      torch::nn::functional::linear(input, weight.detach(), detached(bias)));
 }
 
 Conv2dImpl::Conv2dImpl(Conv2dOptions options_) : options(std::move(options_)) { reset(); }
@@ -57,15 +60,14 @@ void Conv2dImpl::reset() {
 }
 
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
-  auto output = torch::conv2d(input, weight, bias, options.stride(), options.padding(),
-                              options.dilation());
-  if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kConv2d, .input = input.detach(),
-                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
-                  .weight = weight, .bias = bias, .stride = options.stride(),
-                  .padding = options.padding(), .dilation = options.dilation()});
+  auto* tape = recording_tape(*this);
+  if (tape == nullptr) {
+    return torch::conv2d(input, weight, bias, options.stride(), options.padding(), options.dilation());
   }
-  return output;
+  return tape->record({.kind = dp::LayerKind::kConv2d, .input = input.detach(), .weight = weight, .bias = bias,
+                       .stride = options.stride(), .padding = options.padding(), .dilation = options.dilation()},
+                      torch::conv2d(input, weight.detach(), detached(bias), options.stride(), options.padding(),
+                                    options.dilation()));
 }
 
 GroupNormImpl::GroupNormImpl(GroupNormOptions options_) : options(std::move(options_)) {
@@ -84,16 +86,11 @@ torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
   if (tape == nullptr || !options.affine()) {
     return torch::group_norm(input, options.num_groups(), weight, bias, options.eps());
   }
-  // Split normalization from the affine map so the tape can keep x̂: per-example gradients are
-  // ∇γᵢ = Σ_hw x̂ᵢ ⊙ gᵢ and ∇βᵢ = Σ_hw gᵢ.
-  const auto normalized = torch::group_norm(input, options.num_groups(), {}, {}, options.eps());
-  std::vector<int64_t> channel_shape(input.dim(), 1);
-  channel_shape[1] = options.num_channels();
-  auto output = torch::addcmul(bias.view(channel_shape), normalized, weight.view(channel_shape));
-  tape->record({.kind = dp::LayerKind::kGroupNorm, .input = normalized.detach(),
-                .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
-                .weight = weight, .bias = bias, .groups = options.num_groups()});
-  return output;
+  dp::LayerRecord record{.kind = dp::LayerKind::kGroupNorm, .input = input.detach(), .weight = weight, .bias = bias};
+  record.groups = options.num_groups();
+  record.eps = options.eps();
+  return tape->record(std::move(record),
+                      torch::group_norm(input, options.num_groups(), weight.detach(), bias.detach(), options.eps()));
 }
 
 LayerNormImpl::LayerNormImpl(LayerNormOptions options_) : options(std::move(options_)) {
@@ -112,12 +109,11 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& input) {
   if (tape == nullptr || !options.elementwise_affine()) {
     return torch::layer_norm(input, options.normalized_shape(), weight, bias, options.eps());
   }
-  const auto normalized = torch::layer_norm(input, options.normalized_shape(), {}, {}, options.eps());
-  auto output = torch::addcmul(bias, normalized, weight);
-  tape->record({.kind = dp::LayerKind::kLayerNorm, .input = normalized.detach(),
-                .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
-                .weight = weight, .bias = bias});
-  return output;
+  dp::LayerRecord record{.kind = dp::LayerKind::kLayerNorm, .input = input.detach(), .weight = weight, .bias = bias};
+  record.eps = options.eps();
+  return tape->record(std::move(record),
+                      torch::layer_norm(input, options.normalized_shape(), weight.detach(), bias.detach(),
+                                        options.eps()));
 }
 
 EmbeddingImpl::EmbeddingImpl(EmbeddingOptions options_) : options(std::move(options_)) {
@@ -134,13 +130,12 @@ void EmbeddingImpl::reset() {
 }
 
 torch::Tensor EmbeddingImpl::forward(const torch::Tensor& indices) {
-  auto output = torch::embedding(weight, indices, options.padding_idx());
-  if (auto* tape = recording_tape(*this)) {
-    tape->record({.kind = dp::LayerKind::kEmbedding, .input = indices.detach(),
-                  .output_edge = dp::graph_edge(output), .output_sizes = output.sizes().vec(),
-                  .weight = weight, .bias = {}, .padding_idx = options.padding_idx()});
-  }
-  return output;
+  auto* tape = recording_tape(*this);
+  if (tape == nullptr) return torch::embedding(weight, indices, options.padding_idx());
+  dp::LayerRecord record{.kind = dp::LayerKind::kEmbedding, .input = indices.detach(), .weight = weight};
+  record.padding_idx = options.padding_idx();
+  return tape->record(std::move(record),
+                      torch::embedding(weight.detach(), indices, options.padding_idx()));
 }
 
 }  // namespace dpforge::nn

@@ -42,8 +42,8 @@ BatchStats accumulate_private(torch::nn::Sequential& model, dp::DpOptimizer& opt
   }
   const auto losses = per_example_cross_entropy(logits, labels, label_smoothing);
   // One backward to the layer outputs only: parameter gradients come from the tape (BK).
-  const auto output_grads = tape.output_gradients(losses.sum());
-  optimizer.accumulate(tape, output_grads);
+  auto layers = dp::per_sample_layers(tape, losses.sum());
+  optimizer.accumulate(layers);
   return stats_of(losses.detach(), logits.detach(), labels);
 }
 

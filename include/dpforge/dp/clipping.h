@@ -10,6 +10,7 @@
 #include <torch/types.h>
 
 #include "dpforge/core/options.h"
+#include "dpforge/dp/per_sample.h"
 #include "dpforge/dp/tape.h"
 
 namespace dpforge::dp {
@@ -50,5 +51,8 @@ struct ClippedBatch {
 ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
                           const std::vector<torch::Tensor>& output_grads,
                           const ClipOptions& options);
+/// Clips and sums one physical batch from its layers (per_sample_layers); drops NaN/Inf examples
+/// from them.
+ClippedBatch clip_and_sum(std::vector<PerSampleLayer>& layers, const ClipOptions& options);
 
 }  // namespace dpforge::dp

@@ -11,7 +11,8 @@
 //   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping); for
 //                   Conv2d the convolution's weight-gradient kernel on c ⊙ G, so its im2col rows
 //                   are needed only while the norms are computed; materialized layers: Σᵢ cᵢ∇Wᵢ.
-// Bias: ∇bᵢ = Σ_t g_it. Norm layers: ∇γᵢ = Σ x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ gᵢ (cheap, materialized).
+// Bias: ∇bᵢ = Σ_t g_it. Norm layers: ∇γᵢ = Σ x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ gᵢ (cheap, materialized; x̂ is
+// recomputed from the layer's input).
 // Embedding: ‖∇Eᵢ‖² = Σ_{t,s} 1[x_it = x_is ≠ pad] g_it·g_is.
 #pragma once
 #include <vector>
@@ -24,7 +25,9 @@ namespace dpforge::dp {
 
 class PerSampleLayer {
  public:
-  PerSampleLayer(const LayerRecord& record, torch::Tensor output_grad);
+  /// Reduces (A, G) to what norms and clipped sums need: per-example gradients of materialized
+  /// and norm layers, else A and G themselves (ghost and T = 1 layers, Embedding).
+  PerSampleLayer(const LayerRecord& record, const torch::Tensor& output_grad);
 
   /// ‖∇θᵢ‖² over all of this layer's parameters, one entry per example (B).
   torch::Tensor squared_norms() const;
@@ -32,22 +35,31 @@ class PerSampleLayer {
   std::vector<torch::Tensor> clipped_sums(const torch::Tensor& clip_factors) const;
   /// The layer's trainable tensors, in the order clipped_sums returns them.
   std::vector<torch::Tensor> parameters() const;
-  /// Zeroes the activations and output gradients of the examples where `keep` is false, so that
-  /// a NaN/Inf example contributes exactly nothing (NaN·0 would still be NaN).
+  /// Zeroes what is kept of the examples where `keep` is false, so that a NaN/Inf example
+  /// contributes exactly nothing (NaN·0 would still be NaN).
   void drop_examples(const torch::Tensor& keep);
   /// Whether the mixed rule chose the ghost norm (Linear/Conv2d with T > 1 only).
   bool uses_ghost_norm() const { return ghost_; }
+  int64_t batch_size() const { return batch_; }
 
  private:
   // Per-example computation of ∇Wᵢ with the convolution's weight-gradient kernel (large layers).
-  void materialize_conv_by_example();
+  void materialize_conv_by_example(const torch::Tensor& output_grad);
 
-  const LayerRecord& record_;
-  torch::Tensor activations_;  // B x T x d (Linear); the layer input (Conv2d); x̂ or indices
-  torch::Tensor output_grad_;  // B x T x p (Linear); B x p x H x W (Conv2d); else as recorded
-  mutable torch::Tensor per_example_;  // B x p x d when materialized (Conv2d: in the weight's layout)
-  torch::Tensor conv_weight_norms_;    // Conv2d ghost (or T = 1): ‖∇Wᵢ‖², computed on construction
+  const LayerRecord& record_;  // weight, bias, geometry (its input may be released after construction)
+  int64_t batch_ = 0;
+  int64_t tokens_ = 1;               // Linear: T; Conv2d: H_out·W_out
+  torch::Tensor activations_;        // kept A: B x T x d (Linear), the input (Conv2d), indices (Embedding)
+  torch::Tensor output_grad_;        // kept G: B x T x p (Linear), B x p x H x W (Conv2d), as recorded
+  torch::Tensor per_example_;        // B x p x d when materialized (Conv2d: the weight's layout); ∇γᵢ
+  torch::Tensor per_example_bias_;   // ∇bᵢ (B x p) or ∇βᵢ
+  torch::Tensor conv_weight_norms_;  // Conv2d ghost (or T = 1): ‖∇Wᵢ‖², computed on construction
   bool ghost_ = false;
 };
+
+/// The DP backward of a tape: one backward of `loss` in which each layer's G is reduced to a
+/// PerSampleLayer the moment it arrives, and the tape's inputs are released once consumed; so G
+/// outlives its backward step only where the clipped sum needs it.
+std::vector<PerSampleLayer> per_sample_layers(GradTape& tape, const torch::Tensor& loss);
 
 }  // namespace dpforge::dp
