@@ -28,6 +28,7 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
+#include "src/bench/tensor_memory_meter.h"
 #include "src/dp/device_ops.h"
 
 namespace po = boost::program_options;
@@ -173,11 +174,14 @@ struct Variant {
   std::string name;
   std::function<void()> step;
   std::vector<double> times_ms;
+  int64_t peak_tensor_bytes = 0;  // the most CPU tensor memory live during one of its steps
 };
 
 // Steps the variants in turn (round-robin), so that a slow spell of a shared machine hits all of
 // them alike; warm-up steps first (allocator, caches, thread pool).
-void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device) {
+// With a meter, also the peak of live CPU tensor bytes during each variant's own steps.
+void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device,
+                      bench::TensorMemoryMeter* meter = nullptr) {
   // GPU work is asynchronous: a step is over when the device is idle again.
   const auto finish = [&] {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -188,11 +192,13 @@ void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, c
   }
   for (int r = 0; r < repeats; ++r) {
     for (auto& variant : variants) {
+      if (meter != nullptr) meter->reset_peak();
       const auto start = std::chrono::steady_clock::now();
       variant.step();
       finish();
       variant.times_ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+      if (meter != nullptr) variant.peak_tensor_bytes = std::max(variant.peak_tensor_bytes, meter->peak_bytes());
     }
   }
 }
@@ -256,6 +262,9 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vec
                                 train::backward_nonprivate(work.model, work.inputs, work.labels,
                                                            static_cast<double>(batch));
                                 plain->step();
+                                // Like DpOptimizer::step: no gradient is held between steps, so
+                                // neither variant's leftovers count in the other's peak.
+                                plain->zero_grad();
                               }, {}});
       continue;
     }
@@ -343,6 +352,7 @@ int bench_growth(int repeats, const torch::Device& device) {
 
 int main(int argc, char** argv) {
   dpforge::keep_freed_memory_for_reuse();
+  auto& meter = bench::TensorMemoryMeter::install();
   po::options_description options("dpforge_bench");
   options.add_options()("help,h", "show this help")(
       "models", po::value<std::string>()->default_value("mlp,cnn_tanh"),
@@ -397,8 +407,8 @@ int main(int argc, char** argv) {
 
   auto rows = nlohmann::json::array();
   if (!json) {
-    fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>12}\n", "model", "batch", "params", "variant", "step ms",
-               "ratio", "peak MiB");
+    fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>11} {:>7} {:>9}\n", "model", "batch", "params", "variant",
+               "step ms", "ratio", "tensor MiB", "ratio", "RSS MiB");
   }
   for (const auto& arch : split(values["models"].as<std::string>())) {
     for (const auto& batch_text : split(values["batches"].as<std::string>())) {
@@ -417,7 +427,9 @@ int main(int argc, char** argv) {
       }
       const double resident_before = resident_mib();
       const int64_t device_before = device.is_cuda() ? dp::ops::cuda_peak_allocated_bytes(0, /*reset=*/true) : 0;
-      time_interleaved(variants, repeats, values["warmup"].as<int>(), device);
+      // Tensor memory of a step: its peak of live CPU tensors beyond the model and the batch.
+      const int64_t tensors_before = meter.live_bytes();
+      time_interleaved(variants, repeats, values["warmup"].as<int>(), device, device.is_cpu() ? &meter : nullptr);
       // Peak memory is only attributable to a variant when it ran alone in this process; on a GPU,
       // the caching allocator's peak over what was allocated before the first step.
       const bool alone = variants.size() == 1;
@@ -426,9 +438,14 @@ int main(int argc, char** argv) {
           : device.is_cuda()
               ? static_cast<double>(dp::ops::cuda_peak_allocated_bytes(0, false) - device_before) / (1 << 20)
               : peak_resident_mib() - resident_before;
-      double nonprivate_ms = 0;
+      double nonprivate_ms = 0, nonprivate_tensor_mib = 0;
+      const auto tensor_mib = [&](const Variant& variant) {
+        return static_cast<double>(variant.peak_tensor_bytes - tensors_before) / (1 << 20);
+      };
       for (const auto& variant : variants) {
-        if (variant.name == "nonprivate") nonprivate_ms = median_of(variant.times_ms);
+        if (variant.name != "nonprivate") continue;
+        nonprivate_ms = median_of(variant.times_ms);
+        nonprivate_tensor_mib = tensor_mib(variant);
       }
       for (const auto& variant : variants) {
         const double ms = median_of(variant.times_ms);
@@ -439,10 +456,15 @@ int main(int argc, char** argv) {
                               {"threads", torch::get_num_threads()}, {"device", device.str()}};
         if (nonprivate_ms > 0) row["ratio"] = ratio;
         if (alone) row["peak_added_mib"] = added_mib;
+        const bool metered = device.is_cpu();
+        const double tensors = metered ? tensor_mib(variant) : 0.0;
+        if (metered) row["peak_tensor_mib"] = tensors;
         rows.push_back(row);
         if (!json) {
-          fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10.2f} {:>8} {:>12}\n", arch, batch, parameters, variant.name, ms,
-                     nonprivate_ms > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+          fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10.2f} {:>8} {:>11} {:>7} {:>9}\n", arch, batch, parameters,
+                     variant.name, ms, nonprivate_ms > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+                     metered ? fmt::format("{:.1f}", tensors) : "-",
+                     metered && nonprivate_tensor_mib > 0 ? fmt::format("{:.2f}x", tensors / nonprivate_tensor_mib) : "-",
                      alone ? fmt::format("{:.1f}", added_mib) : "-");
         }
       }

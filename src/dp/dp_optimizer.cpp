@@ -28,8 +28,9 @@ void DpOptimizer::accumulate(std::vector<PerSampleLayer>& layers) {
     const auto parameters = layers[l].parameters();
     for (size_t k = 0; k < clipped.sums[l].size(); ++k) {
       auto& sum = clipped_sum_[parameters[k].unsafeGetTensorImpl()];
+      // clip_and_sum returns fresh tensors: the first one becomes the running sum, no copy.
       const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
-      sum = sum.defined() ? sum.add_(contribution) : contribution.clone();
+      sum = sum.defined() ? sum.add_(contribution) : contribution;
     }
   }
 }
@@ -87,6 +88,9 @@ void DpOptimizer::step() {
   }
   clipped_sum_.clear();
   inner_->step();
+  // The noised gradient has been used; holding it until the next step would keep one more copy
+  // of the model alive through the next forward and backward.
+  for (auto& parameter : parameters_) parameter.mutable_grad().reset();
   accountant_.compose(options_.noise_multiplier(), options_.sample_rate());
 }
 
