@@ -13,9 +13,10 @@ For every (model, batch) cell, the same number of threads and the same machine, 
 
 Each is a fresh process that builds the model, warms up, times `--repeats` steps (median) and
 reports its peak resident memory minus the resident size before its first step. The models are
-built with identical shapes on both sides (checked by parameter count). All processes run with
-the same glibc allocator settings dpforge sets for itself (freed memory kept for reuse), so the
-comparison is of the DP engines, not of malloc. DP settings: noise multiplier 1, C = 1, fixed
+built with identical shapes on both sides (checked by parameter count). All processes run on the
+heap allocator dpforge's executables run on (jemalloc with freed pages kept, preloaded into the
+Python processes; include/dpforge/core/allocator.h), or, where libjemalloc is missing, with the
+glibc settings dpforge then uses, so the comparison is of the DP engines, not of malloc. DP settings: noise multiplier 1, C = 1, fixed
 batches (no Poisson sampling: the same work in every step), SGD lr 1e-3, plain (non-secure) noise.
 
   .venv/bin/python scripts/bench_vs_opacus.py --models mlp,cnn_tanh,token_block --batches 256,1024
@@ -34,9 +35,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OPACUS_VERSION = "1.6.0"  # pinned in scripts/requirements.txt
-# What dpforge::keep_freed_memory_for_reuse() sets with mallopt, as glibc environment variables.
-ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-                 "MALLOC_TOP_PAD_": str(64 << 20)}
+# dpforge's executables link jemalloc with these options (src/core/jemalloc_conf.cpp) when it is
+# installed; the Python processes get the same by preloading it. Else what
+# dpforge::keep_freed_memory_for_reuse() sets with mallopt, as glibc environment variables.
+JEMALLOC = Path("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2")
+if JEMALLOC.exists():
+    ALLOCATOR_ENV = {"LD_PRELOAD": str(JEMALLOC),
+                     "MALLOC_CONF": "dirty_decay_ms:-1,muzzy_decay_ms:-1,oversize_threshold:0"}
+else:
+    ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": str(1 << 30), "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
+                     "MALLOC_TOP_PAD_": str(64 << 20)}
 VOCABULARY, TOKENS, WIDTH = 1024, 64, 128  # token_block, as in src/bench/bench_main.cpp
 
 
@@ -259,7 +267,8 @@ def render(cells, args, markdown):
     where = torch.cuda.get_device_name(0) if args.device == "cuda" else (platform.processor() or platform.machine())
     lines.append(f"{time.strftime('%Y-%m-%d')}, {where}, {os.cpu_count()} cores, "
                  f"{args.threads} threads, torch {torch.__version__}, opacus {OPACUS_VERSION}, median of "
-                 f"{args.repeats} steps after {args.warmup} warm-up, {args.rounds} interleaved rounds")
+                 f"{args.repeats} steps after {args.warmup} warm-up, {args.rounds} interleaved rounds, heap "
+                 f"{'jemalloc (freed pages kept)' if 'LD_PRELOAD' in ALLOCATOR_ENV else 'glibc (freed memory kept)'}")
     return "\n".join(lines)
 
 

@@ -9,6 +9,7 @@ cd "$root"
 export DPFORGE_BUILD_DIR=${DPFORGE_BUILD_DIR:-build-asan}
 export DPFORGE_BUILD_TYPE=RelWithDebInfo
 export DPFORGE_CUDA=OFF
+export DPFORGE_JEMALLOC=OFF  # ASan brings its own malloc
 # vptr checks need RTTI of every class across the (uninstrumented) LibTorch: left out.
 export CXXFLAGS="-fsanitize=address,undefined -fno-sanitize=vptr -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 export LDFLAGS="-fsanitize=address,undefined"

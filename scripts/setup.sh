@@ -13,6 +13,7 @@ cd "$root"
 # --- Debian packages -------------------------------------------------------------------------
 packages=(g++ make cmake ninja-build ccache git libboost-program-options-dev libfmt-dev
           libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-venv
+          libjemalloc-dev  # the executables' heap allocator (include/dpforge/core/allocator.h)
           chromium)  # chromium: the HTML report is checked in it (scripts/check_plots_and_html.py)
 read -r -a extra <<<"${DPFORGE_EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
@@ -53,7 +54,8 @@ generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f "$build_dir/CMakeCache.txt" ]; then
   cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE="$build_type" \
-    -DDPFORGE_PYTHON="$venv/bin/python" -DDPFORGE_CUDA="${DPFORGE_CUDA:-AUTO}"
+    -DDPFORGE_PYTHON="$venv/bin/python" -DDPFORGE_CUDA="${DPFORGE_CUDA:-AUTO}" \
+    -DDPFORGE_JEMALLOC="${DPFORGE_JEMALLOC:-ON}"
 fi
 cmake --build "$build_dir" --parallel "$(nproc)"
 echo "setup: built $(ls "$build_dir"/dpforge "$build_dir"/tests/dpforge_tests 2>/dev/null | tr '\n' ' ')"

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dpforge/core/allocator.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
 #include "dpforge/train/checkpoint.h"
@@ -215,6 +216,18 @@ TEST(HostileConditions, DivergingLearningRateStopsCleanlyWithAReport) {
       EXPECT_GT(report["privacy"]["epsilon"].get<double>(), 0);
     }
   }
+}
+
+// Long runs must not grow the heap step after step: when the build links jemalloc, it must have
+// taken dpforge's start-up options (freed pages kept for the next step, no purging arena for
+// large tensors); a build without it runs on glibc malloc. Same linking as the executables.
+TEST(HostileConditions, HeapAllocatorIsTheConfiguredOne) {
+#if DPFORGE_LINKED_JEMALLOC
+  EXPECT_THAT(heap_allocator(), AllOf(::testing::StartsWith("jemalloc"), HasSubstr("dirty_decay_ms -1"),
+                                      HasSubstr("oversize_threshold 0")));
+#else
+  EXPECT_EQ(heap_allocator(), "glibc malloc");
+#endif
 }
 
 }  // namespace

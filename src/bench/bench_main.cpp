@@ -473,6 +473,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (json) fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"rows", rows}}.dump());
+  if (json) {
+    fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"allocator", heap_allocator()},
+                                       {"rows", rows}}.dump());
+  } else {
+    fmt::print("heap allocator: {}\n", heap_allocator());
+  }
   return 0;
 }
