@@ -226,6 +226,13 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     check_against_loop(model, x, aux_for(model, x));
   }
   {
+    // The same loop on a wide layer whose A and G (2 x 128·196 floats per example) are smaller
+    // than its ∇Wᵢ (128·1152): only the norms are kept, the clipped sum is one batched call.
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(128, 128, 3).padding(1)));
+    const auto x = torch::randn({3, 128, 14, 14}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+  }
+  {
     // im2col rows made a chunk of examples at a time (2^21 floats): T·d = 3600·400 gives one example
     // per chunk (materialized, T·p·d below the loop threshold); T·d = 16·16384 gives eight (ghost).
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(16, 2, 5).padding(2)));

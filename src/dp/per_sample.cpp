@@ -106,7 +106,12 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
       if (record.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
       if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
-        materialize_conv_by_example(output_grad);
+        // Per example, the clipped sum needs either ∇Wᵢ (p·d floats) or Aᵢ and Gᵢ (for one
+        // weight-gradient call on c ⊙ G over the batch): keep whichever is smaller. Wide layers at
+        // moderate resolution keep A and G (wrn16_4's 128 -> 128 layers on 14 x 14: 50k floats
+        // against 147k), at the cost of that one batched call.
+        const int64_t kept_for_sum = record.input[0].numel() + output_grad[0].numel();
+        conv_by_example(output_grad, /*keep_gradients=*/kept_for_sum >= p * d);
         break;
       }
       // The im2col rows live only while this layer's norms are computed, a chunk of examples at a
@@ -158,12 +163,22 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
   }
 }
 
-void PerSampleLayer::materialize_conv_by_example(const torch::Tensor& output_grad) {
+void PerSampleLayer::conv_by_example(const torch::Tensor& output_grad, bool keep_gradients) {
   const int64_t p = record_.weight.size(0);
-  per_example_ = torch::empty({batch_, p, record_.weight[0].numel()}, output_grad.options());
+  if (keep_gradients) {
+    per_example_ = torch::empty({batch_, p, record_.weight[0].numel()}, output_grad.options());
+  } else {
+    conv_weight_norms_ = torch::empty({batch_}, output_grad.options());
+    activations_ = record_.input;
+    output_grad_ = output_grad;
+  }
   for (int64_t i = 0; i < batch_; ++i) {
-    per_example_[i].copy_(
-        conv_weight_grad(record_, output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1)).reshape({p, -1}));
+    const auto grad = conv_weight_grad(record_, output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1));
+    if (keep_gradients) {
+      per_example_[i].copy_(grad.reshape({p, -1}));
+    } else {
+      conv_weight_norms_.narrow(0, i, 1).copy_(grad.square().sum().reshape({1}));
+    }
   }
 }
 

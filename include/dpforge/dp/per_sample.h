@@ -43,8 +43,9 @@ class PerSampleLayer {
   int64_t batch_size() const { return batch_; }
 
  private:
-  // Per-example computation of ∇Wᵢ with the convolution's weight-gradient kernel (large layers).
-  void materialize_conv_by_example(const torch::Tensor& output_grad);
+  // ∇Wᵢ one example at a time with the convolution's weight-gradient kernel (large layers): kept,
+  // or reduced to ‖∇Wᵢ‖² with A and G kept for the clipped sum.
+  void conv_by_example(const torch::Tensor& output_grad, bool keep_gradients);
 
   const LayerRecord& record_;  // weight, bias, geometry (its input may be released after construction)
   int64_t batch_ = 0;
