@@ -182,7 +182,7 @@ TEST(PerSample, LinearOnBatchOfVectors) {
 TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
   torch::manual_seed(2);
   {
-    torch::nn::Sequential model(nn::Linear(8, 6));  // T=3: 2T² = 18 ≤ p·d = 48 → ghost
+    torch::nn::Sequential model(nn::Linear(8, 6));  // T=3: T·(p+d) = 42 ≤ p·d = 48 → ghost
     const auto x = torch::randn({4, 3, 8}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
     GradTape tape;
@@ -190,12 +190,22 @@ TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
     EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({4, 3, 6}, torch::kFloat64)).uses_ghost_norm());
   }
   {
-    torch::nn::Sequential model(nn::Linear(3, 2));  // T=10: 200 > 6 → materialized
+    torch::nn::Sequential model(nn::Linear(3, 2));  // T=10: T·(p+d) = 50 > 6 → materialized
     const auto x = torch::randn({5, 10, 3}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
     GradTape tape;
     { TapeGuard guard(tape); model->forward(x); }
     EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({5, 10, 2}, torch::kFloat64)).uses_ghost_norm());
+  }
+  {
+    // T=5: T·(p+d) = 80 > p·d = 64 → materialized (faster, and less kept than A and G), where
+    // Bu et al.'s 2T² = 50 ≤ 64 would have chosen ghost.
+    torch::nn::Sequential model(nn::Linear(8, 8));
+    const auto x = torch::randn({4, 5, 8}, torch::kFloat64);
+    check_against_loop(model, x, aux_for(model, x));
+    GradTape tape;
+    { TapeGuard guard(tape); model->forward(x); }
+    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({4, 5, 8}, torch::kFloat64)).uses_ghost_norm());
   }
   {
     torch::nn::Sequential model(nn::Linear(nn::LinearOptions(4, 3).bias(false)));

@@ -341,8 +341,9 @@ int bench_growth(int repeats, const torch::Device& device) {
   for (const int64_t hidden : {64, 256, 1024, 2048}) {
     row(fmt::format("mlp hidden={}", hidden), make_workload("mlp", 256, Shapes{64, hidden}, device), 256);
   }
-  // token_block's first Linear (128 -> 512) is ghost-normed while 2T² ≤ 128·512, i.e. T ≤ 181.
-  for (const int64_t tokens : {16, 64, 128, 181, 182, 256}) {
+  // token_block's Linear 128 -> 512 and 512 -> 128 are ghost-normed while T·(128 + 512) ≤ 128·512,
+  // i.e. T ≤ 102; 181/182 is where Bu et al.'s 2T² ≤ p·d would switch.
+  for (const int64_t tokens : {16, 64, 102, 103, 128, 181, 182, 256}) {
     row(fmt::format("token_block T={}", tokens), make_workload("token_block", 64, Shapes{tokens, 256}, device), 64);
   }
   return 0;

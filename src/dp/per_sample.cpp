@@ -80,7 +80,13 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       const auto a = record.input.reshape({batch_, -1, d});
       const auto g = output_grad.reshape({batch_, -1, p});
       tokens_ = a.size(1);
-      ghost_ = tokens_ > 1 && 2 * tokens_ * tokens_ <= p * d;
+      // Ghost iff T·(p + d) ≤ p·d. Both sides of the choice agree on it: per example the ghost
+      // norm costs T²(p + d) multiply-adds against the materialized T·p·d, and keeps Aᵢ and Gᵢ
+      // (T·(d + p) floats) for the clipped sum against the materialized p·d (A and G are then
+      // freed during the backward). Bu et al.'s 2T² ≤ p·d weighed the Gram matrices against ∇Wᵢ
+      // with G held anyway; it kept token_block's 128 -> 512 layers ghost up to T = 181, where
+      // ghost cost 1.6x and materialization 1.2x.
+      ghost_ = tokens_ > 1 && tokens_ * (p + d) <= p * d;
       if (record.bias.defined()) per_example_bias_ = tokens_ == 1 ? g.squeeze(1) : g.sum(1);
       if (tokens_ > 1 && !ghost_) {
         // Materialized now, so that neither A nor G outlives the backward step that produced G;

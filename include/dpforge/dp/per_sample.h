@@ -6,8 +6,9 @@
 //   T = 1:          ‖∇Wᵢ‖² = ‖aᵢ‖²‖gᵢ‖²
 //   ghost:          ‖∇Wᵢ‖² = ⟨AᵢAᵢᵀ, GᵢGᵢᵀ⟩_F             (cost ∝ T²(p+d))
 //   materialized:   ‖∇Wᵢ‖² = ‖Gᵢᵀ Aᵢ‖²_F                   (cost ∝ T·p·d, memory B·p·d)
-//   mixed rule (Bu et al.): ghost iff 2T² ≤ p·d, decided per layer; for Conv2d the im2col rows
-//                   the ghost norm needs count too: ghost iff 2T² + T·d ≤ p·d.
+//   mixed rule:     decided per layer. Linear: ghost iff T·(p+d) ≤ p·d (less time and less
+//                   kept memory: A and G against ∇Wᵢ). Conv2d (Bu et al.'s 2T² ≤ p·d with the
+//                   im2col rows the ghost norm needs): ghost iff 2T² + T·d ≤ p·d.
 //   clipped sum:    Σᵢ cᵢ ∇Wᵢ = (c ⊙ G)ᵀ A, one GEMM over all B·T rows (book-keeping); for
 //                   Conv2d the convolution's weight-gradient kernel on c ⊙ G, so its im2col rows
 //                   are needed only while the norms are computed; materialized layers: Σᵢ cᵢ∇Wᵢ.
