@@ -116,7 +116,8 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
         // weight-gradient call on c ⊙ G over the batch): keep whichever is smaller. Wide layers at
         // moderate resolution keep A and G (wrn16_4's 128 -> 128 layers on 14 x 14: 50k floats
         // against 147k), at the cost of that one batched call.
-        const int64_t kept_for_sum = record.input[0].numel() + output_grad[0].numel();
+        const int64_t kept_for_sum = c10::multiply_integers(record.input.sizes().slice(1)) +
+                                     c10::multiply_integers(output_grad.sizes().slice(1));
         conv_by_example(output_grad, /*keep_gradients=*/kept_for_sum >= p * d);
         break;
       }

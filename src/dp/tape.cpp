@@ -40,7 +40,7 @@ torch::Tensor GradTape::record(LayerRecord record, const torch::Tensor& output) 
 void GradTape::take(size_t index, const torch::Tensor& output_grad) {
   TORCH_CHECK(consumer_ != nullptr && index < records_.size(),
               "a DP layer's output gradient arrived outside GradTape::backward");
-  TORCH_CHECK(!consumed_[index], "a DP layer's output was used twice; call the layer once per use");
+  TORCH_CHECK(!consumed_[index], "a DP layer's output gradient arrived twice: one backward per DP forward");
   consumed_[index] = true;
   (*consumer_)(index, output_grad);
   if (release_inputs_) records_[index].input.reset();

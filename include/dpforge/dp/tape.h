@@ -41,6 +41,11 @@ struct LayerRecord {
 
 class GradTape {
  public:
+  GradTape() = default;
+  // The graph a DP forward builds holds this tape's address (see OutputTap): it must not move.
+  GradTape(const GradTape&) = delete;
+  GradTape& operator=(const GradTape&) = delete;
+
   /// Records a DP layer and returns its output S routed through this tape's tap (use the result
   /// in place of S). The layer must have computed S from detached parameters.
   torch::Tensor record(LayerRecord record, const torch::Tensor& output);
