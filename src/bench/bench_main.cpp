@@ -307,7 +307,7 @@ std::string norm_methods(Workload& work) {
       methods += '1';
       continue;
     }
-    methods += dp::PerSampleLayer(record, torch::zeros(record.output_sizes, record.weight.options())).uses_ghost_norm() ? 'g' : 'm';
+    methods += dp::PerSampleLayer(record, dp::zero_output_gradient(record)).uses_ghost_norm() ? 'g' : 'm';
   }
   return methods;
 }

@@ -53,9 +53,7 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
   layers.reserve(records.size());
   for (size_t l = 0; l < records.size(); ++l) {
     // A layer the loss does not reach has zero gradient for every example.
-    layers.emplace_back(records[l], output_grads[l].defined()
-                                        ? output_grads[l]
-                                        : torch::zeros(records[l].output_sizes, records[l].weight.options()));
+    layers.emplace_back(records[l], output_grads[l].defined() ? output_grads[l] : zero_output_gradient(records[l]));
   }
   return clip_and_sum(layers, options);
 }

@@ -105,10 +105,11 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
                         ((w - record.dilation * (k - 1) - 1) / record.stride + 1);
       const int64_t d = c * k * k;
       tokens_ = t;
-      // The mixed rule weighs the extra memory per example (Bu et al.): ghost keeps two T x T Gram
-      // matrices, materializing a p x d gradient. Unlike a Linear layer's input, the im2col rows the
-      // ghost norm needs are not kept by autograd, so for Conv2d they count too (T·d): wide layers
-      // with large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x).
+      // Bu et al.'s mixed rule (ghost: two T x T Gram matrices per example; materialized: a p x d
+      // gradient), with the im2col rows the ghost norm needs counted too (T·d): wide layers with
+      // large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x). Unlike
+      // Linear's rule it does not yet count the A and G a ghost layer keeps for its clipped sum;
+      // for this project's models both counts choose the same.
       ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
       if (record.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
       if (!ghost_ && t * p * d >= kLoopMacsPerExample) {

@@ -63,7 +63,7 @@ void GradTape::backward(const torch::Tensor& loss, const GradientConsumer& consu
         /*accumulate_grad=*/false, {torch::autograd::impl::gradient_edge(anchor_)});
   }
   for (size_t l = 0; l < records_.size(); ++l) {
-    if (!consumed_[l]) take(l, torch::zeros(records_[l].output_sizes, records_[l].weight.options()));
+    if (!consumed_[l]) take(l, zero_output_gradient(records_[l]));
   }
 }
 
@@ -71,6 +71,10 @@ std::vector<torch::Tensor> GradTape::output_gradients(const torch::Tensor& loss)
   std::vector<torch::Tensor> grads(records_.size());
   backward(loss, [&](size_t l, const torch::Tensor& grad) { grads[l] = grad; });
   return grads;
+}
+
+torch::Tensor zero_output_gradient(const LayerRecord& record) {
+  return torch::zeros(record.output_sizes, record.weight.options());
 }
 
 GradTape* active_tape() { return current_tape; }

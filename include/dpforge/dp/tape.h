@@ -75,6 +75,9 @@ class GradTape {
   bool release_inputs_ = false;
 };
 
+/// G of a layer the loss does not reach: zeros of its output's shape.
+torch::Tensor zero_output_gradient(const LayerRecord& record);
+
 /// The tape DP layers write to on this thread, or nullptr outside a DP forward.
 GradTape* active_tape();
 
