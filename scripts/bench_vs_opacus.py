@@ -12,7 +12,9 @@ For every (model, batch) cell, the same number of threads and the same machine, 
   Opacus ghost          PrivacyEngine, grad_sample_mode="ghost" (fast gradient clipping)
 
 Each is a fresh process that builds the model, warms up, times `--repeats` steps (median) and
-reports its peak resident memory minus the resident size before its first step. The models are
+reports two peaks of memory beyond what was live before its first step: of CPU tensors (dpforge:
+its allocator meter; Python: the profiler's allocation records, in untimed steps) and of the
+process's resident memory. On a GPU, the CUDA caching allocator's peak instead. The models are
 built with identical shapes on both sides (checked by parameter count). All processes run on the
 heap allocator dpforge's executables run on (jemalloc with freed pages kept, preloaded into the
 Python processes; include/dpforge/core/allocator.h), or, where libjemalloc is missing, with the
@@ -120,13 +122,39 @@ def peak_resident_mib():
     return 0.0
 
 
+def tensor_peak_mib(step, steps=2):
+    """The most memory held by CPU tensors during `steps` more steps, beyond what was live before
+    them: dpforge_bench's tensor meter (src/bench/tensor_memory_meter.h), read here from the
+    profiler's record of every CPU allocation and release (PyTorch has no CPU allocator hook in
+    Python). These steps are not timed. A step holds nothing when it ends (step() drops the
+    gradients), so every block released under the profiler was allocated under it; a release of an
+    unknown block would go uncounted, and that would be an error, not a peak."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        for _ in range(steps):
+            step()
+    events = sorted((e for e in prof.profiler.kineto_results.events()
+                     if e.name() == "[memory]" and e.device_type() == torch.autograd.DeviceType.CPU),
+                    key=lambda e: e.start_ns())
+    live = peak = 0
+    for event in events:
+        live += event.nbytes()  # negative for a release
+        peak = max(peak, live)
+    if live > 1 << 20:
+        raise SystemExit(f"{live / 2**20:.1f} MiB of CPU tensors outlived {steps} steps: the tensor peak "
+                         "would count memory the profiler could not see released")
+    return peak / 2**20
+
+
 def python_worker(args):
-    """One process, one variant: prints {median_ms, peak_added_mib, parameters} as JSON."""
+    """One process, one variant: prints {median_ms, peak_added_mib, peak_tensor_mib, parameters} as JSON."""
     import torch
     import torch.nn as nn
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     device = torch.device(args.device)
+    tensor_peak = None  # CPU only: on a GPU, peak_added_mib is already the allocator's peak
     model = build_model(args.model).to(device)
     parameters = sum(p.numel() for p in model.parameters())
     if args.model == "token_block":
@@ -152,10 +180,12 @@ def python_worker(args):
             model, optimizer, _ = made
 
     def step():
-        optimizer.zero_grad(set_to_none=True)
         loss = criterion(model(x), y)
         loss.backward()
         optimizer.step()
+        # Nothing is held between steps (Opacus also drops its per-sample state here), as in
+        # dpforge_bench, so neither side's leftovers count in the next step's peak.
+        optimizer.zero_grad(set_to_none=True)
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -174,8 +204,10 @@ def python_worker(args):
         step()
         times.append((time.perf_counter() - start) * 1e3)
     peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else peak_resident_mib()
+    if device.type == "cpu":  # last: the profiler's own memory stays out of the resident peak
+        tensor_peak = tensor_peak_mib(step)
     print(json.dumps({"median_ms": statistics.median(times), "peak_added_mib": peak - before,
-                      "parameters": parameters}))
+                      "peak_tensor_mib": tensor_peak, "parameters": parameters}))
 
 
 # ---- the orchestrator -------------------------------------------------------------------------
@@ -192,7 +224,7 @@ def run_variant(variant, model, batch, args):
         out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
         row = json.loads(out)["rows"][0]
         return {"median_ms": row["median_ms"], "peak_added_mib": row["peak_added_mib"],
-                "parameters": row["parameters"]}
+                "peak_tensor_mib": row.get("peak_tensor_mib"), "parameters": row["parameters"]}
     command = [sys.executable, __file__, "--worker", variant, "--model", model, "--batch", str(batch),
                "--repeats", str(args.repeats), "--warmup", str(args.warmup), "--threads", str(args.threads),
                "--device", args.device]
@@ -216,8 +248,10 @@ def measure(args):
                 if not good:
                     cell[variant] = {"error": runs[0]["error"]}
                     continue
+                tensor_peaks = [r["peak_tensor_mib"] for r in good if r.get("peak_tensor_mib") is not None]
                 cell[variant] = {"median_ms": statistics.median(r["median_ms"] for r in good),
                                  "peak_added_mib": max(r["peak_added_mib"] for r in good),
+                                 "peak_tensor_mib": max(tensor_peaks) if tensor_peaks else None,
                                  "parameters": good[0]["parameters"]}
             counts = {cell[v]["parameters"] for v in VARIANTS if "parameters" in cell[v]}
             if len(counts) > 1:
@@ -237,14 +271,27 @@ def render(cells, args, markdown):
     def ratio(a, b):
         return "–" if a is None or b is None else f"{a / b:.2f}x"
 
-    def mem(cell, v):
-        m = cell[v].get("peak_added_mib")
-        return "–" if m is None else f"{m:.0f}"
+    def mem(cell, v, key="peak_added_mib"):
+        m = cell[v].get(key)
+        return "–" if m is None else f"{m:.1f}" if m < 10 else f"{m:.0f}"
 
+    def tensors(cell, v):
+        return mem(cell, v, "peak_tensor_mib")
+
+    def tensor_ratio(cell, v, base):
+        a, b = cell[v].get("peak_tensor_mib"), cell[base].get("peak_tensor_mib")
+        return "–" if not a or not b else f"{a / b:.2f}x"
+
+    # On a GPU both memory columns are the CUDA caching allocator's peak, so only one is printed.
+    on_cpu = args.device == "cpu"
     header = ["model", "batch", "params", "dpforge non-private ms", "dpforge DP ms", "dpforge DP/non-private",
               "PyTorch ms", "Opacus hooks ms", "hooks/PyTorch", "Opacus ghost ms", "ghost/PyTorch",
-              "dpforge speed-up vs hooks", "vs ghost", "peak MiB dpforge non-private / DP",
-              "peak MiB PyTorch / hooks / ghost"]
+              "dpforge speed-up vs hooks", "vs ghost"]
+    if on_cpu:
+        header += ["tensor MiB dpforge non-private / DP (DP/non-private)",
+                   "tensor MiB PyTorch / hooks / ghost (ghost/PyTorch)"]
+    header += ["resident MiB dpforge non-private / DP" if on_cpu else "peak MiB dpforge non-private / DP",
+               "resident MiB PyTorch / hooks / ghost" if on_cpu else "peak MiB PyTorch / hooks / ghost"]
     rows = []
     for c in cells:
         d_np, d_dp, pt = ms(c, "dpforge_nonprivate"), ms(c, "dpforge_dp"), ms(c, "torch")
@@ -252,9 +299,14 @@ def render(cells, args, markdown):
         params = next((c[v]["parameters"] for v in VARIANTS if "parameters" in c[v]), 0)
         rows.append([c["model"], str(c["batch"]), f"{params / 1000:.0f}k", fmt_ms(d_np), fmt_ms(d_dp),
                      ratio(d_dp, d_np), fmt_ms(pt), fmt_ms(hooks), ratio(hooks, pt), fmt_ms(ghost),
-                     ratio(ghost, pt), ratio(hooks, d_dp), ratio(ghost, d_dp),
-                     f"{mem(c, 'dpforge_nonprivate')} / {mem(c, 'dpforge_dp')}",
-                     f"{mem(c, 'torch')} / {mem(c, 'opacus_hooks')} / {mem(c, 'opacus_ghost')}"])
+                     ratio(ghost, pt), ratio(hooks, d_dp), ratio(ghost, d_dp)])
+        if on_cpu:
+            rows[-1] += [f"{tensors(c, 'dpforge_nonprivate')} / {tensors(c, 'dpforge_dp')} "
+                         f"({tensor_ratio(c, 'dpforge_dp', 'dpforge_nonprivate')})",
+                         f"{tensors(c, 'torch')} / {tensors(c, 'opacus_hooks')} / {tensors(c, 'opacus_ghost')} "
+                         f"({tensor_ratio(c, 'opacus_ghost', 'torch')})"]
+        rows[-1] += [f"{mem(c, 'dpforge_nonprivate')} / {mem(c, 'dpforge_dp')}",
+                     f"{mem(c, 'torch')} / {mem(c, 'opacus_hooks')} / {mem(c, 'opacus_ghost')}"]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
