@@ -132,7 +132,7 @@ void check_against_loop(torch::nn::Sequential model, const torch::Tensor& input,
     out = model->forward(input);
   }
   auto layers = per_sample_layers(streamed, loss(out, aux).sum());
-  const auto streamed_flat = clip_and_sum(layers, clip);
+  const auto streamed_flat = clip_and_sum(std::move(layers), clip);
   expect_close(streamed_flat.norms, expected_norms, "per-example norms, training path");
   expect_close(flat_sums(model, streamed, streamed_flat), expected_sum, "flat clipped sum, training path");
 
@@ -318,6 +318,21 @@ TEST(Clipping, NonFiniteExampleIsDroppedAndCounted) {
   const auto keep = torch::tensor({0, 1, 3}, torch::kLong);
   auto oracle = loop_gradients(model, x.index_select(0, keep), aux.index_select(0, keep), probe_loss);
   expect_close(flat_sums(model, run.tape, clipped), oracle[0] + oracle[1] + oracle[2], "sum without NaN example");
+}
+
+TEST(Clipping, RowNormsSquaredAFewRowsAtATimeAgreeWithTheWholeBatchInFloat64) {
+  torch::manual_seed(8);
+  // float32 sums of 4k-70k squares against float64 ones: relative error well below 1e-5.
+  constexpr double kFloatSumTolerance = 1e-5;
+  // 257 x 4097 and 3 x 70000 are squared in several chunks (256 KiB each), the others at once.
+  for (const auto& [b, n] : std::vector<std::pair<int64_t, int64_t>>{{257, 4097}, {3, 70000}, {64, 33}, {0, 5}}) {
+    const auto rows = torch::randn({b, n});
+    const auto norms = ops::reference::row_squared_norms(rows);
+    ASSERT_EQ(norms.sizes(), torch::IntArrayRef({b})) << b << "x" << n;
+    EXPECT_TRUE(torch::allclose(norms.to(torch::kFloat64), rows.to(torch::kFloat64).square().sum(1),
+                                kFloatSumTolerance, 0.0))
+        << b << "x" << n;
+  }
 }
 
 TEST(Layers, RecordNothingInEvalModeOrWithoutATape) {
@@ -603,7 +618,7 @@ TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
       out = model->forward(x.slice(0, begin, end));
     }
     auto layers = per_sample_layers(tape, probe_loss(out, aux.slice(0, begin, end)).sum());
-    optimizer.accumulate(layers);
+    optimizer.accumulate(std::move(layers));
   }
   optimizer.step();
   // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <utility>
 
 #include <torch/torch.h>
 
@@ -55,10 +56,10 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
     // A layer the loss does not reach has zero gradient for every example.
     layers.emplace_back(records[l], output_grads[l].defined() ? output_grads[l] : zero_output_gradient(records[l]));
   }
-  return clip_and_sum(layers, options);
+  return clip_and_sum(std::move(layers), options);
 }
 
-ClippedBatch clip_and_sum(std::vector<PerSampleLayer>& layers, const ClipOptions& options) {
+ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions& options) {
   ClippedBatch result;
   if (layers.empty()) return result;
   std::vector<torch::Tensor> layer_squared;
@@ -74,22 +75,28 @@ ClippedBatch clip_and_sum(std::vector<PerSampleLayer>& layers, const ClipOptions
     for (auto& layer : layers) layer.drop_examples(finite);
   }
   const auto keep = finite.to(result.norms.dtype());
+  const bool per_layer = options.mode() == ClipMode::kPerLayer && !options.fault_skip_clipping();
+  const double layer_norm = max_norm / std::sqrt(static_cast<double>(layers.size()));
 
-  result.sums.reserve(layers.size());
-  if (options.mode() == ClipMode::kPerLayer && !options.fault_skip_clipping()) {
-    const double layer_norm = max_norm / std::sqrt(static_cast<double>(layers.size()));
-    for (size_t l = 0; l < layers.size(); ++l) {
+  // Each layer is destroyed as soon as its sums exist, last layer first, so that what it kept for
+  // them (A and G, or B per-example gradients) is never live next to every layer's parameter-sized
+  // sums: this is the peak of a step whose activations are small next to its parameters (mlp:
+  // 2.3 -> 1.5 MiB at batch 256; the backward's peak is 1.3).
+  result.sums.resize(layers.size());
+  while (!layers.empty()) {
+    const size_t l = layers.size() - 1;
+    torch::Tensor factors;
+    if (options.fault_skip_clipping()) {
+      factors = keep;
+    } else if (per_layer) {
       const auto norms = torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
-      result.sums.push_back(layers[l].clipped_sums(flat_factors(norms, layer_norm) * keep));
+      factors = flat_factors(norms, layer_norm) * keep;
+    } else {
+      factors = clip.factors;
     }
-    return result;
+    result.sums[l] = layers[l].clipped_sums(factors);
+    layers.pop_back();
   }
-  if (options.fault_skip_clipping()) {
-    for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(keep));
-    return result;
-  }
-  const auto& factors = clip.factors;
-  for (auto& layer : layers) result.sums.push_back(layer.clipped_sums(factors));
   return result;
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/dp_optimizer.h"
 
+#include <utility>
+
 #include <torch/torch.h>
 
 namespace dpforge::dp {
@@ -19,15 +21,18 @@ DpOptimizer::DpOptimizer(std::vector<torch::Tensor> parameters,
   TORCH_CHECK(options_.clip().max_grad_norm() > 0, "max_grad_norm must be > 0");
 }
 
-void DpOptimizer::accumulate(std::vector<PerSampleLayer>& layers) {
+void DpOptimizer::accumulate(std::vector<PerSampleLayer> layers) {
   torch::NoGradGuard no_grad;
-  const auto clipped = clip_and_sum(layers, options_.clip());
-  if (!layers.empty()) examples_seen_ += layers.front().batch_size();
+  if (layers.empty()) return;
+  examples_seen_ += layers.front().batch_size();
+  std::vector<std::vector<torch::Tensor>> parameters;
+  parameters.reserve(layers.size());
+  for (const auto& layer : layers) parameters.push_back(layer.parameters());
+  const auto clipped = clip_and_sum(std::move(layers), options_.clip());
   examples_dropped_ += clipped.dropped;
-  for (size_t l = 0; l < layers.size(); ++l) {
-    const auto parameters = layers[l].parameters();
+  for (size_t l = 0; l < parameters.size(); ++l) {
     for (size_t k = 0; k < clipped.sums[l].size(); ++k) {
-      auto& sum = clipped_sum_[parameters[k].unsafeGetTensorImpl()];
+      auto& sum = clipped_sum_[parameters[l][k].unsafeGetTensorImpl()];
       // clip_and_sum returns fresh tensors: the first one becomes the running sum, no copy.
       const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
       sum = sum.defined() ? sum.add_(contribution) : contribution;

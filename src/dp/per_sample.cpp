@@ -140,7 +140,7 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
         const auto a = unfold_rows(record.input.narrow(0, first, n), k, record.stride, record.padding, record.dilation);
         const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
         if (t == 1) {
-          conv_weight_norms_.narrow(0, first, n).copy_(a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1));
+          conv_weight_norms_.narrow(0, first, n).copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
         } else if (ghost_) {
           conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
         } else {
@@ -217,8 +217,7 @@ torch::Tensor PerSampleLayer::squared_norms() const {
   } else if (record_.kind == LayerKind::kConv2d) {
     squared = conv_weight_norms_;
   } else if (record_.kind == LayerKind::kLinear) {
-    squared = tokens_ == 1 ? a.squeeze(1).square().sum(1) * g.squeeze(1).square().sum(1)
-                           : ops::ghost_squared_norms(a, g);
+    squared = tokens_ == 1 ? ops::row_squared_norms(a) * ops::row_squared_norms(g) : ops::ghost_squared_norms(a, g);
   } else {
     TORCH_CHECK(record_.kind == LayerKind::kEmbedding, "unknown layer kind");
     const auto indices = a.reshape({batch_, -1});

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/steps.h"
 
+#include <utility>
+
 #include <torch/torch.h>
 
 namespace dpforge::train {
@@ -43,7 +45,7 @@ BatchStats accumulate_private(torch::nn::Sequential& model, dp::DpOptimizer& opt
   const auto losses = per_example_cross_entropy(logits, labels, label_smoothing);
   // One backward to the layer outputs only: parameter gradients come from the tape (BK).
   auto layers = dp::per_sample_layers(tape, losses.sum());
-  optimizer.accumulate(layers);
+  optimizer.accumulate(std::move(layers));
   return stats_of(losses.detach(), logits.detach(), labels);
 }
 

@@ -51,8 +51,8 @@ struct ClippedBatch {
 ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
                           const std::vector<torch::Tensor>& output_grads,
                           const ClipOptions& options);
-/// Clips and sums one physical batch from its layers (per_sample_layers); drops NaN/Inf examples
-/// from them.
-ClippedBatch clip_and_sum(std::vector<PerSampleLayer>& layers, const ClipOptions& options);
+/// Clips and sums one physical batch from its layers (per_sample_layers), consuming them: each
+/// layer's kept tensors are freed once its sums are made. NaN/Inf examples are dropped.
+ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions& options);
 
 }  // namespace dpforge::dp

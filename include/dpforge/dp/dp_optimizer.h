@@ -38,8 +38,8 @@ class DpOptimizer {
               NoiseGenerator noise, privacy::Accountant& accountant);
 
   /// Adds the clipped per-example gradients of one physical batch to the step's running sum.
-  /// `layers` come from per_sample_layers (NaN/Inf examples are dropped from them).
-  void accumulate(std::vector<PerSampleLayer>& layers);
+  /// `layers` come from per_sample_layers and are consumed (NaN/Inf examples are dropped).
+  void accumulate(std::vector<PerSampleLayer> layers);
 
   /// Makes the canaries' coordinates one more privatized parameter and lets them observe every
   /// privatized update of it (white-box audit).
