@@ -574,6 +574,28 @@ TEST(Validate, RejectsBatchNormAndForeignParameterizedModules) {
   }
 }
 
+// A layer used twice in one forward (shared weights) gets one tape record per use, each normed on
+// its own. The example's gradient of that weight is the sum of both uses, whose norm can exceed
+// the square root of the summed squares by up to √2: its clipped contribution could exceed C.
+TEST(Validate, RejectsAModuleUsedTwice) {
+  nn::Linear shared(4, 4);
+  torch::nn::Sequential model(shared, torch::nn::Tanh(), shared);
+  EXPECT_THAT([&] { validate_model(*model); },
+              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("'model.2'"),
+                                                         HasSubstr("shared"))));
+}
+
+TEST(Layers, TapeRejectsALayerUsedTwiceInOneForward) {
+  nn::Linear shared(4, 4);
+  GradTape tape;
+  TapeGuard guard(tape);
+  const auto once = shared->forward(torch::randn({2, 4}));
+  EXPECT_THAT([&] { shared->forward(torch::tanh(once)); },
+              ::testing::ThrowsMessage<c10::Error>(HasSubstr("used twice in one DP forward")));
+  tape.clear();  // a new forward on the same tape may use it again
+  EXPECT_NO_THROW(shared->forward(torch::randn({2, 4})));
+}
+
 TEST(DpOptimizer, EmptyBatchStepIsNoiseOnlyAndCounted) {
   torch::nn::Sequential model(nn::Linear(3, 2));
   const auto before = flat(model->parameters()).clone();

@@ -30,6 +30,11 @@ struct OutputTap : torch::autograd::Function<OutputTap> {
 };
 
 torch::Tensor GradTape::record(LayerRecord record, const torch::Tensor& output) {
+  // Per-example norms are taken per record: a weight used twice would be clipped per use, while
+  // an example's gradient of it is the sum over uses, whose norm can exceed the clipping bound.
+  TORCH_CHECK(recorded_weights_.insert(record.weight.unsafeGetTensorImpl()).second,
+              "a DP layer was used twice in one DP forward (shared weights, ", record.weight.sizes(),
+              "): not supported, since each use would be clipped on its own; use separate layers");
   if (!anchor_.defined()) anchor_ = torch::zeros({}, output.options().requires_grad(true));
   record.output_sizes = output.sizes().vec();
   const auto index = static_cast<int64_t>(records_.size());

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/validate.h"
 
+#include <string>
+#include <unordered_map>
+
 #include <torch/torch.h>
 
 #include "dpforge/core/error.h"
@@ -31,8 +34,18 @@ std::string replacement_for(const std::string& type) {
 }  // namespace
 
 void validate_model(const torch::nn::Module& model) {
+  // A module reached twice shares its weights between two uses: each use would be clipped on its
+  // own norm, while an example's gradient of the weight is their sum (up to √2 larger).
+  std::unordered_map<const torch::nn::Module*, std::string> first_seen_at;
   for (const auto& item : model.named_modules("model")) {
     const auto& module = *item.value();
+    const auto [first, inserted] = first_seen_at.emplace(&module, item.key());
+    if (!inserted && !module.named_parameters(/*recurse=*/false).is_empty()) {
+      throw_input_error("model: the module at '{}' is also at '{}': weights shared between two uses are not "
+                        "supported by the DP engine (each use would be clipped on its own, and an example's "
+                        "gradient of the shared weight could exceed the clipping norm); use separate modules",
+                        first->second, item.key());
+    }
     const std::string type = module.name();
     const bool mixes_examples = type.find("BatchNorm") != std::string::npos;
     const bool owns_parameters = !module.named_parameters(/*recurse=*/false).is_empty();

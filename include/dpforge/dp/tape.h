@@ -12,6 +12,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <unordered_set>
 #include <vector>
 
 #include <torch/types.h>
@@ -50,7 +51,10 @@ class GradTape {
   /// in place of S). The layer must have computed S from detached parameters.
   torch::Tensor record(LayerRecord record, const torch::Tensor& output);
   const std::vector<LayerRecord>& records() const { return records_; }
-  void clear() { records_.clear(); }
+  void clear() {
+    records_.clear();
+    recorded_weights_.clear();
+  }
 
   /// Called with (record index, G) once per record, in backward order; a layer the loss does not
   /// reach gets zeros after the backward.
@@ -67,6 +71,7 @@ class GradTape {
   void take(size_t index, const torch::Tensor& output_grad);
 
   std::vector<LayerRecord> records_;
+  std::unordered_set<const void*> recorded_weights_;  // one record per weight and forward
   // A scalar leaf every tap depends on: the backward is asked for its gradient only, which makes
   // every tap (and nothing below the first one) part of the backward.
   torch::Tensor anchor_;
