@@ -208,6 +208,36 @@ double median_of(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// Where a DP step's CPU tensor peak occurs: the most memory live in each phase, beyond what was
+// live before the step (the order of accumulate_private, then the step).
+void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
+                           bench::TensorMemoryMeter& meter) {
+  const int64_t before = meter.live_bytes();
+  meter.reset_peak();
+  const auto phase_peak_mib = [&] {
+    const double mib = static_cast<double>(meter.peak_bytes() - before) / (1 << 20);
+    meter.reset_peak();
+    return mib;
+  };
+  dp::GradTape tape;
+  torch::Tensor losses;
+  {
+    dp::TapeGuard guard(tape);
+    losses = torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels,
+                                                  torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  }
+  const double forward = phase_peak_mib();
+  auto layers = dp::per_sample_layers(tape, losses.sum());
+  losses = torch::Tensor();
+  const double backward = phase_peak_mib();
+  optimizer.accumulate(std::move(layers));
+  const double clip = phase_peak_mib();
+  optimizer.step();
+  const double step = phase_peak_mib();
+  fmt::print("{:<12} {:>6}   tensor peak by phase (MiB): forward {:.1f}, backward {:.1f}, clip+sum {:.1f}, "
+             "noise+step {:.1f}\n", arch, batch, forward, backward, clip, step);
+}
+
 void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
                      int repeats) {
   dp::GradTape tape;
@@ -369,7 +399,8 @@ int main(int argc, char** argv) {
       "tokens", po::value<int64_t>()->default_value(64), "token_block sequence length T")(
       "mlp-hidden", po::value<int64_t>()->default_value(256), "mlp hidden width")(
       "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda (needs a build with the CUDA bridge)")(
-      "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step)")(
+      "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step) "
+                   "and, on CPU, give each phase's tensor peak")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
       "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
       "growth", "print the cost-growth tables instead: DP step time vs batch size and vs model size")(
@@ -471,6 +502,7 @@ int main(int argc, char** argv) {
       }
       if (values.count("breakdown") != 0U && !set.dp_optimizers.empty()) {
         print_breakdown(arch, batch, work, *set.dp_optimizers.front(), repeats);
+        if (device.is_cpu()) print_memory_by_phase(arch, batch, work, *set.dp_optimizers.front(), meter);
       }
     }
   }
