@@ -228,7 +228,6 @@ void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& wor
   }
   const double forward = phase_peak_mib();
   auto layers = dp::per_sample_layers(tape, losses.sum());
-  losses = torch::Tensor();
   const double backward = phase_peak_mib();
   optimizer.accumulate(std::move(layers));
   const double clip = phase_peak_mib();
