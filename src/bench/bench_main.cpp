@@ -208,6 +208,14 @@ double median_of(std::vector<double> values) {
   return values[values.size() / 2];
 }
 
+// A DP forward of the workload on `tape`: per-example cross-entropy losses, as in
+// accumulate_private (label smoothing 0).
+torch::Tensor dp_forward_losses(Workload& work, dp::GradTape& tape) {
+  dp::TapeGuard guard(tape);
+  return torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels,
+                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+}
+
 // Where a DP step's CPU tensor peak occurs: the most memory live in each phase, beyond what was
 // live before the step (the order of accumulate_private, then the step).
 void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
@@ -220,12 +228,7 @@ void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& wor
     return mib;
   };
   dp::GradTape tape;
-  torch::Tensor losses;
-  {
-    dp::TapeGuard guard(tape);
-    losses = torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels,
-                                                  torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  }
+  const auto losses = dp_forward_losses(work, tape);
   const double forward = phase_peak_mib();
   auto layers = dp::per_sample_layers(tape, losses.sum());
   const double backward = phase_peak_mib();
@@ -243,11 +246,7 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
   std::vector<torch::Tensor> grads;
   const double backward_ms = median_ms(repeats, [&] {
     tape.clear();
-    dp::TapeGuard guard(tape);
-    const auto losses = torch::nn::functional::cross_entropy(
-        work.model->forward(work.inputs), work.labels,
-        torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-    grads = tape.output_gradients(losses.sum());
+    grads = tape.output_gradients(dp_forward_losses(work, tape).sum());
   });
   const double clip_ms = median_ms(repeats, [&] {
     torch::NoGradGuard no_grad;
@@ -324,11 +323,7 @@ std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, 
 // "g" ghost or "m" materialized.
 std::string norm_methods(Workload& work) {
   dp::GradTape tape;
-  torch::Tensor losses;
-  {
-    dp::TapeGuard guard(tape);
-    losses = torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels);
-  }
+  dp_forward_losses(work, tape);  // only the records are read
   std::string methods;
   for (const auto& record : tape.records()) {
     if (record.kind != dp::LayerKind::kLinear && record.kind != dp::LayerKind::kConv2d) continue;
