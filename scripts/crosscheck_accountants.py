@@ -9,19 +9,30 @@ delta 1e-5 and 1e-8), what `dpforge budget` / `dpforge calibrate` print with:
     exact binomial sum: <= 1e-6 relative; and on its full grid dpforge <= dp_accounting (which sums
     |terms| of the fractional series since 2024 and drops orders that do not converge, so it is
     conservative there);
-  - dp_accounting's PLD (connect-the-dots, pessimistic, 1e-4 grid): within 1% (+1e-3 absolute);
+  - dp_accounting's PLD (connect-the-dots, pessimistic, 1e-4 grid), one-sided: dpforge is never
+    below it by more than 0.1% (an optimistic accountant is a privacy bug) and at most 1% above it
+    (+1e-3 absolute both ways);
+  - extreme settings (sigma down to 0.01, q = 1, up to 1e7 steps), where dpforge once printed
+    epsilon = 0.1 for sigma = 0.01: the same one-sided PLD check against dp_accounting on a grid
+    coarse enough to finish (interval <= 1e-4 epsilon / steps, whose slack is far below 0.1%), each
+    reference run in a child process with a time limit; a reference that does not finish is
+    reported as skipped, never as a pass;
   - calibrated sigma: RDP against a brentq root of Opacus's epsilon (1e-4 relative) and PLD
     against a bisection on dp_accounting's PLD (1%) on a few settings.
-Exits 1 on any failure and prints one line per failed setting, then a summary.
+Settings are checked in parallel, one process per core. Exits 1 on any failure and prints one
+line per failed setting, then a summary.
 
 Usage: scripts/crosscheck_accountants.py --dpforge build/dpforge [--quick]
 The packages come from scripts/requirements.txt (installed by scripts/setup.sh).
 """
 import argparse
+import concurrent.futures
 import itertools
 import json
 import logging
 import math
+import multiprocessing
+import os
 import subprocess
 import sys
 import warnings
@@ -69,8 +80,128 @@ def dpacc_pld_epsilon(q, sigma, steps, delta):
     return accountant.get_epsilon(delta)
 
 
+def dpacc_pld_epsilon_coarse(q, sigma, steps, delta, interval):
+    accountant = dp_pld.PLDAccountant(value_discretization_interval=interval)
+    accountant.compose(event(q, sigma, steps))
+    return accountant.get_epsilon(delta)
+
+
 def close(actual, expected, rel, absolute=0.0):
     return abs(actual - expected) <= rel * abs(expected) + absolute
+
+
+# One-sided PLD agreement: optimism beyond 0.1% is a privacy bug, pessimism beyond 1% a tightness one.
+PLD_OPTIMISM, PLD_PESSIMISM = 1e-3, 1e-2
+
+
+def pld_failure(setting, ours, reference, label):
+    if ours < reference * (1 - PLD_OPTIMISM) - 1e-3:
+        return f"PLD below {label} (optimistic): {setting}: dpforge {ours!r} dp_accounting {reference!r}"
+    if ours > reference * (1 + PLD_PESSIMISM) + 1e-3:
+        return f"PLD above {label} by more than 1%: {setting}: dpforge {ours!r} dp_accounting {reference!r}"
+    return None
+
+
+def _reference_child(queue, function, args):
+    queue.put(function(*args))
+
+
+def with_time_limit(seconds, function, *args):
+    """function(*args) in a child process; None if it has not finished within `seconds`."""
+    queue = multiprocessing.Queue()
+    child = multiprocessing.Process(target=_reference_child, args=(queue, function, args))
+    child.start()
+    child.join(seconds)
+    if child.is_alive():
+        child.terminate()
+        child.join()
+        return None
+    return queue.get() if not queue.empty() else None
+
+
+def check_grid_setting(binary, q, sigma, steps, delta):
+    """(compared, skipped, failures) for one setting of the main grid."""
+    setting = f"q={q} sigma={sigma} steps={steps} delta={delta}"
+    reference_rdp = opacus_epsilon(q, sigma, steps, delta)
+    if not math.isfinite(reference_rdp) or reference_rdp > 200:
+        return 0, 1, []  # no privacy left to account for: not a meaningful comparison
+    failures = []
+    common = ["--sample-rate", repr(q), "--noise-multiplier", repr(sigma),
+              "--steps", str(steps), "--delta", repr(delta)]
+    ours_opacus_grid = dpforge(binary, "budget", *common, "--accountant", "rdp",
+                               "--rdp-orders", "opacus")["epsilon"]["rdp"]["epsilon"]
+    ours = dpforge(binary, "budget", *common, "--accountant", "all")["epsilon"]
+    # dp_accounting (and dpforge) report ε = 0 when δ ≥ √(1 − e^{−KL}); Opacus lacks that rule.
+    kl_rule = ours_opacus_grid == 0 and dpacc_rdp_epsilon(q, sigma, steps, delta, OPACUS_ORDERS) == 0
+    if not (close(ours_opacus_grid, reference_rdp, 1e-6, 1e-9) or kl_rule):
+        failures.append(f"RDP vs opacus: {setting}: dpforge {ours_opacus_grid!r} opacus {reference_rdp!r}")
+    dpacc_rdp = dpacc_rdp_epsilon(q, sigma, steps, delta)
+    if not ours["rdp"]["epsilon"] <= dpacc_rdp * (1 + 1e-6) + 1e-9:
+        failures.append(f"RDP above dp_accounting: {setting}: dpforge {ours['rdp']['epsilon']!r} dp_accounting {dpacc_rdp!r}")
+    ours_integer = dpforge(binary, "budget", *common, "--accountant", "rdp",
+                           "--rdp-orders", "integer")["epsilon"]["rdp"]["epsilon"]
+    dpacc_integer = dpacc_rdp_epsilon(q, sigma, steps, delta, INTEGER_ORDERS)
+    if not close(ours_integer, dpacc_integer, 1e-6, 1e-9):
+        failures.append(f"RDP (integer orders) vs dp_accounting: {setting}: dpforge {ours_integer!r} dp_accounting {dpacc_integer!r}")
+    failure = pld_failure(setting, ours["pld"]["epsilon"], dpacc_pld_epsilon(q, sigma, steps, delta),
+                          "dp_accounting")
+    if failure:
+        failures.append(failure)
+    return 1, 0, failures
+
+
+# Where the old PLD overflowed (tiny σ), where one step is the plain Gaussian (q = 1), and where
+# T is huge: (q, σ, T).
+EXTREME_SETTINGS = [(0.01, 0.01, 10), (0.01, 0.02, 10), (0.01, 0.03, 10), (0.01, 0.05, 10),
+                    (0.1, 0.02, 100), (1.0, 0.01, 10), (1.0, 0.05, 1), (1.0, 1.0, 10000),
+                    (1.0, 5.0, 1000000), (0.001, 1.0, 10000000), (0.01, 0.1, 1000),
+                    (1e-6, 1.0, 10000000), (0.05, 0.3, 1000), (0.05, 0.3, 100000)]
+EXTREME_TIME_LIMIT = 300
+
+
+def check_extreme_setting(binary, q, sigma, steps, delta=1e-5):
+    """(compared, skipped, failures) for one extreme setting."""
+    setting = f"extreme q={q} sigma={sigma} steps={steps} delta={delta}"
+    common = ["--sample-rate", repr(q), "--noise-multiplier", repr(sigma),
+              "--steps", str(steps), "--delta", repr(delta)]
+    ours = dpforge(binary, "budget", *common, "--accountant", "pld")["epsilon"]["pld"]["epsilon"]
+    if not math.isfinite(ours):
+        return 1, 0, [f"PLD not finite: {setting}: dpforge {ours!r}"]
+    # dp_accounting's slack grows like T times its interval (its composed loss is rounded each
+    # step), so its interval shrinks with T: at most 1e-4·ε/T, and never finer than its default.
+    interval = max(1e-4, min(ours / 2e5, 1e-4 * ours / steps))
+    reference = with_time_limit(EXTREME_TIME_LIMIT, dpacc_pld_epsilon_coarse, q, sigma, steps,
+                                delta, interval)
+    if reference is None:
+        print(f"skipped (dp_accounting did not finish in {EXTREME_TIME_LIMIT} s): {setting}", flush=True)
+        return 0, 1, []
+    failure = pld_failure(setting, ours, reference, f"dp_accounting (interval {interval:.3g})")
+    return 1, 0, [failure] if failure else []
+
+
+def check_calibration(binary, q, steps, target, delta):
+    setting = f"target={target} q={q} steps={steps} delta={delta}"
+    common = ["--target-epsilon", repr(target), "--sample-rate", repr(q), "--steps", str(steps),
+              "--delta", repr(delta)]
+    failures = []
+    ours_rdp = dpforge(binary, "calibrate", *common, "--accountant", "rdp",
+                       "--rdp-orders", "opacus")["noise_multiplier"]["rdp"]["noise_multiplier"]
+    root = optimize.brentq(lambda s: opacus_epsilon(q, s, steps, delta) - target, 0.3, 50, xtol=1e-10)
+    if not close(ours_rdp, root, 1e-4):
+        failures.append(f"calibrated RDP sigma vs opacus root: {setting}: dpforge {ours_rdp!r} opacus {root!r}")
+    ours_pld = dpforge(binary, "calibrate", *common, "--accountant", "pld")["noise_multiplier"]["pld"]["noise_multiplier"]
+    low, high = 0.3, ours_rdp  # PLD needs no more noise than RDP
+    for _ in range(14):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if dpacc_pld_epsilon(q, middle, steps, delta) > target else (low, middle)
+    if not close(ours_pld, high, 0.01):
+        failures.append(f"calibrated PLD sigma vs dp_accounting: {setting}: dpforge {ours_pld!r} dp_accounting {high!r}")
+    return 1, 0, failures
+
+
+def run_check(job):
+    kind, args = job
+    return {"grid": check_grid_setting, "calibration": check_calibration}[kind](*args)
 
 
 def main():
@@ -86,60 +217,32 @@ def main():
     if args.quick:
         rates, sigmas, step_counts, deltas = [1e-3, 0.05, 1.0], [0.5, 2.0], [1, 1000], [1e-5]
 
-    failures, compared, skipped = [], 0, 0
-    for q, sigma, steps, delta in itertools.product(rates, sigmas, step_counts, deltas):
-        setting = f"q={q} sigma={sigma} steps={steps} delta={delta}"
-        reference_rdp = opacus_epsilon(q, sigma, steps, delta)
-        if not math.isfinite(reference_rdp) or reference_rdp > 200:
-            skipped += 1  # no privacy left to account for: not a meaningful comparison
-            continue
-        common = ["--sample-rate", repr(q), "--noise-multiplier", repr(sigma),
-                  "--steps", str(steps), "--delta", repr(delta)]
-        ours_opacus_grid = dpforge(args.dpforge, "budget", *common, "--accountant", "rdp",
-                                   "--rdp-orders", "opacus")["epsilon"]["rdp"]["epsilon"]
-        ours = dpforge(args.dpforge, "budget", *common, "--accountant", "all")["epsilon"]
-        compared += 1
-        # dp_accounting (and dpforge) report ε = 0 when δ ≥ √(1 − e^{−KL}); Opacus lacks that rule.
-        kl_rule = ours_opacus_grid == 0 and dpacc_rdp_epsilon(q, sigma, steps, delta, OPACUS_ORDERS) == 0
-        if not (close(ours_opacus_grid, reference_rdp, 1e-6, 1e-9) or kl_rule):
-            failures.append(f"RDP vs opacus: {setting}: dpforge {ours_opacus_grid!r} opacus {reference_rdp!r}")
-        dpacc_rdp = dpacc_rdp_epsilon(q, sigma, steps, delta)
-        if not ours["rdp"]["epsilon"] <= dpacc_rdp * (1 + 1e-6) + 1e-9:
-            failures.append(f"RDP above dp_accounting: {setting}: dpforge {ours['rdp']['epsilon']!r} dp_accounting {dpacc_rdp!r}")
-        ours_integer = dpforge(args.dpforge, "budget", *common, "--accountant", "rdp",
-                               "--rdp-orders", "integer")["epsilon"]["rdp"]["epsilon"]
-        dpacc_integer = dpacc_rdp_epsilon(q, sigma, steps, delta, INTEGER_ORDERS)
-        if not close(ours_integer, dpacc_integer, 1e-6, 1e-9):
-            failures.append(f"RDP (integer orders) vs dp_accounting: {setting}: dpforge {ours_integer!r} dp_accounting {dpacc_integer!r}")
-        dpacc_pld = dpacc_pld_epsilon(q, sigma, steps, delta)
-        if not close(ours["pld"]["epsilon"], dpacc_pld, 0.01, 1e-3):
-            failures.append(f"PLD vs dp_accounting: {setting}: dpforge {ours['pld']['epsilon']!r} dp_accounting {dpacc_pld!r}")
-
     calibrations = [(256 / 60000, 7032, 3.0, 1e-5), (0.01, 1000, 1.0, 1e-5), (0.05, 300, 8.0, 1e-8)]
+    extremes = EXTREME_SETTINGS
     if args.quick:
-        calibrations = calibrations[:1]
-    for q, steps, target, delta in calibrations:
-        setting = f"target={target} q={q} steps={steps} delta={delta}"
-        common = ["--target-epsilon", repr(target), "--sample-rate", repr(q), "--steps", str(steps),
-                  "--delta", repr(delta)]
-        ours_rdp = dpforge(args.dpforge, "calibrate", *common, "--accountant", "rdp",
-                           "--rdp-orders", "opacus")["noise_multiplier"]["rdp"]["noise_multiplier"]
-        root = optimize.brentq(lambda s: opacus_epsilon(q, s, steps, delta) - target, 0.3, 50, xtol=1e-10)
-        compared += 1
-        if not close(ours_rdp, root, 1e-4):
-            failures.append(f"calibrated RDP sigma vs opacus root: {setting}: dpforge {ours_rdp!r} opacus {root!r}")
-        ours_pld = dpforge(args.dpforge, "calibrate", *common, "--accountant", "pld")["noise_multiplier"]["pld"]["noise_multiplier"]
-        low, high = 0.3, ours_rdp  # PLD needs no more noise than RDP
-        for _ in range(14):
-            middle = 0.5 * (low + high)
-            low, high = (middle, high) if dpacc_pld_epsilon(q, middle, steps, delta) > target else (low, middle)
-        if not close(ours_pld, high, 0.01):
-            failures.append(f"calibrated PLD sigma vs dp_accounting: {setting}: dpforge {ours_pld!r} dp_accounting {high!r}")
+        calibrations, extremes = calibrations[:1], EXTREME_SETTINGS[:3]
+    jobs = [("grid", (args.dpforge, *setting))
+            for setting in itertools.product(rates, sigmas, step_counts, deltas)]
+    jobs += [("calibration", (args.dpforge, *setting)) for setting in calibrations]
 
+    failures, compared, skipped = [], 0, 0
+    def tally(result):
+        nonlocal compared, skipped, failures
+        compared, skipped, failures = compared + result[0], skipped + result[1], failures + result[2]
+
+    workers = os.cpu_count() or 1
+    with multiprocessing.Pool(workers) as pool:
+        for result in pool.imap_unordered(run_check, jobs):
+            tally(result)
+    # Pool workers are daemons and may not start the time-limited reference processes the extreme
+    # settings need, so those run from threads here (the work itself is in the children).
+    with concurrent.futures.ThreadPoolExecutor(workers) as threads:
+        for result in threads.map(lambda setting: check_extreme_setting(args.dpforge, *setting), extremes):
+            tally(result)
     for line in failures:
         print("FAIL", line)
-    print(f"crosscheck: {compared} settings compared ({skipped} skipped: RDP epsilon > 200), "
-          f"{len(failures)} failures against opacus and dp_accounting")
+    print(f"crosscheck: {compared} settings compared ({skipped} skipped: RDP epsilon > 200, or a "
+          f"reference that did not finish), {len(failures)} failures against opacus and dp_accounting")
     return 1 if failures else 0
 
 

@@ -4,4 +4,6 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 cd "$root"
-ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure
+# Tests labelled `long` (minutes each: the accountant's full property grid, the mutation suite)
+# run by hand: ctest --test-dir build -L long.
+ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure -LE long

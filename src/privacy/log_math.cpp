@@ -25,6 +25,9 @@ double log_sub(double log_x, double log_y) {
 }
 
 double log_ndtr(double x) {
+  if (x == -std::numeric_limits<double>::infinity()) return x;
+  // Near 1, log Φ(x) = log1p(−Φ̄(x)) keeps the digits that log(1 − tiny) would round away.
+  if (x > 0) return std::log1p(-0.5 * std::erfc(x / std::numbers::sqrt2));
   if (x > -20) return std::log(0.5 * std::erfc(-x / std::numbers::sqrt2));
   // Φ(x) = φ(x)/(−x) · (1 − 1/x² + 3/x⁴ − 15/x⁶ + 105/x⁸ − …) for x → −∞; at x ≤ −20 five
   // terms are accurate to ~1e-13 relative.

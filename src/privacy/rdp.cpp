@@ -5,6 +5,7 @@
 #include <limits>
 #include <numbers>
 #include <stdexcept>
+#include <string>
 
 #include "dpforge/privacy/log_math.h"
 
@@ -91,6 +92,8 @@ double rdp_sampled_gaussian(double sample_rate, double noise_multiplier, double 
   const double log_a = order == std::floor(order) && order < 1e7
                            ? log_a_integer(sample_rate, noise_multiplier, static_cast<int64_t>(order))
                            : log_a_fractional(sample_rate, noise_multiplier, order);
+  // An RDP value of +∞ at one order is honest (that order gives no bound); NaN is a lost term.
+  if (std::isnan(log_a)) throw std::logic_error("RDP accountant: NaN at order " + std::to_string(order));
   return log_a / (order - 1);
 }
 
@@ -109,6 +112,7 @@ EpsilonAndOrder rdp_to_epsilon(std::span<const double> orders, std::span<const d
   for (size_t i = 0; i < orders.size(); ++i) {
     const double alpha = orders[i], r = rdp[i];
     if (!(alpha > 1)) throw std::domain_error("RDP orders must be > 1");
+    if (std::isnan(r)) throw std::logic_error("RDP accountant: NaN in the RDP curve");
     double epsilon;
     if (conversion == RdpConversion::kClassic) {
       epsilon = r - std::log(delta) / (alpha - 1);

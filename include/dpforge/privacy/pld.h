@@ -40,6 +40,10 @@ struct DiscretePld {
 double sampled_gaussian_delta(double sample_rate, double noise_multiplier, double epsilon,
                               PldDirection direction);
 
+/// Exact ε of one step at δ (max over both directions, by bisection on the closed form above): the
+/// floor under any composition's ε, checked by PldAccountant::epsilon.
+double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta);
+
 /// Connect-the-dots PLD of one step on a grid of `interval`; the loss range is cut where δ ≤
 /// `tail_mass` (the rest goes to +∞).
 DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
@@ -50,7 +54,9 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
                     double tail_mass);
 
 /// The PLD accountant. Default interval 1e-4 (dp_accounting's default value_discretization_interval);
-/// grids coarsen automatically when a composition would need more than 2^22 points.
+/// grids coarsen automatically when a composition would need more than 2^20 points. Throws
+/// std::logic_error on any non-finite intermediate or an ε below the single-step floor: a lost term
+/// would make ε optimistic, so it is never clamped away.
 class PldAccountant final : public Accountant {
  public:
   explicit PldAccountant(double interval = 1e-4) : interval_(interval) {}
