@@ -16,7 +16,8 @@
 #include "dpforge/audit/statistics.h"
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
-#include "dpforge/train/run.h"
+#include "dpforge/nn/state_dict.h"
+#include "dpforge/run/run.h"
 #include "dpforge/privacy/log_math.h"
 #include "test_util.h"
 
@@ -172,16 +173,16 @@ namespace {
 config::Recipe audited_recipe(double target_epsilon, uint64_t seed) {
   config::Recipe recipe;
   recipe.data.train_subset(5000).test_subset(500);
-  recipe.model.arch("mlp").mlp_hidden(32);
-  recipe.train.epochs(4).batch_size(250).max_physical_batch(250).optimizer("sgd").lr(1.0).momentum(0.9).seed(seed);
-  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(target_epsilon).accountant("rdp");
+  recipe.model.arch(nn::Arch::kMlp).mlp_hidden(32);
+  recipe.train.epochs(4).batch_size(250).max_physical_batch(250).optimizer(config::OptimizerKind::kSgd).lr(1.0).momentum(0.9).seed(seed);
+  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(target_epsilon).accountant(privacy::AccountantKind::kRdp);
   recipe.audit.canaries(2000).seed(seed + 1000);
   return recipe;
 }
 
 nlohmann::json audit_of(const config::Recipe& recipe) {
   testing::TempDir dir;
-  return train::run_training(recipe, dir / "run", nullptr).report["audit"];
+  return run::run_training(recipe, dir / "run", nullptr).report["audit"];
 }
 
 TEST(WhiteBoxAudit, CorrectRunsAreNeverFlagged) {
@@ -196,15 +197,15 @@ TEST(WhiteBoxAudit, CorrectRunsAreNeverFlagged) {
 TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
   for (const char* fault : {"no_noise", "half_noise", "no_clip", "wrong_sample_rate"}) {
     auto recipe = audited_recipe(2.0, 7);
-    recipe.privacy.fault(fault);
+    recipe.privacy.fault(*audit::kFaultNames.parse(fault));
     testing::TempDir dir;
-    const auto report = train::run_training(recipe, dir / "run", nullptr).report;
+    const auto report = run::run_training(recipe, dir / "run", nullptr).report;
     EXPECT_EQ(report["audit"]["status"], "violation") << fault << ": " << report["audit"].dump();
     EXPECT_EQ(report["privacy"]["private"], false) << fault;
   }
   // Without noise the lower bound itself exceeds the claim, not just the conformance test.
   auto recipe = audited_recipe(2.0, 7);
-  recipe.privacy.fault("no_noise");
+  recipe.privacy.fault(audit::Fault::kNoNoise);
   EXPECT_GT(audit_of(recipe)["epsilon_lower_bound_best"].get<double>(), 2.0);
 }
 
@@ -215,12 +216,12 @@ TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
   for (const char* fault : {"no_noise", "none"}) {
     config::Recipe recipe;
     recipe.data.train_subset(1000).test_subset(2000);
-    recipe.model.arch("mlp").mlp_hidden(128);
-    recipe.train.epochs(20).batch_size(100).optimizer("adam").lr(2e-3);
-    recipe.privacy.enabled(true).target_epsilon(0.5).accountant("rdp").fault(fault);
+    recipe.model.arch(nn::Arch::kMlp).mlp_hidden(128);
+    recipe.train.epochs(20).batch_size(100).optimizer(config::OptimizerKind::kAdam).lr(2e-3);
+    recipe.privacy.enabled(true).target_epsilon(0.5).accountant(privacy::AccountantKind::kRdp).fault(*audit::kFaultNames.parse(fault));
     recipe.audit.canaries(500).input_canaries(400).seed(21);
     testing::TempDir dir;
-    const auto input = train::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
+    const auto input = run::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
     if (std::string(fault) == "no_noise") {
       EXPECT_EQ(input["status"], "violation") << input.dump();
       EXPECT_GT(input["epsilon_lower_bound_best"].get<double>(), 0.5);
@@ -288,18 +289,18 @@ TEST(MembershipInference, ScoresFollowTheirDefinitions) {
 
 TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
   config::Recipe recipe;
-  recipe.data.train_subset(500).subset("random").test_subset(2000);
-  recipe.model.arch("mlp").mlp_hidden(256);
-  recipe.train.epochs(60).batch_size(50).optimizer("adam").lr(2e-3).seed(3);
+  recipe.data.train_subset(500).subset(config::Subset::kRandom).test_subset(2000);
+  recipe.model.arch(nn::Arch::kMlp).mlp_hidden(256);
+  recipe.train.epochs(60).batch_size(50).optimizer(config::OptimizerKind::kAdam).lr(2e-3).seed(3);
   recipe.audit.seed(9);
   testing::TempDir dir;
-  const auto overfit = train::run_training(recipe, dir / "overfit", nullptr).report["mia"];
+  const auto overfit = run::run_training(recipe, dir / "overfit", nullptr).report["mia"];
   EXPECT_GT(overfit["loss"]["auroc"].get<double>(), 0.7) << overfit.dump();
 
-  recipe.train.epochs(10).optimizer("sgd").lr(0.5).momentum(0.9);
-  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(1.0).accountant("rdp");
+  recipe.train.epochs(10).optimizer(config::OptimizerKind::kSgd).lr(0.5).momentum(0.9);
+  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(1.0).accountant(privacy::AccountantKind::kRdp);
   recipe.audit.canaries(500);
-  const auto dp = train::run_training(recipe, dir / "dp", nullptr).report["mia"];
+  const auto dp = run::run_training(recipe, dir / "dp", nullptr).report["mia"];
   EXPECT_LT(dp["loss"]["auroc"].get<double>(), 0.56) << dp.dump();
 
   // LiRA and RMIA with shadow models, after the fact, through the CLI (which reloads model.pt).
@@ -385,15 +386,15 @@ TEST(ShadowAttacks, ConfidenceSignalIsTheLogitScaledTrueClassProbability) {
 
 TEST(ShadowAttacks, ModelWeightsRoundTripAndMismatchesAreNamed) {
   testing::TempDir dir;
-  auto model = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(16));
-  train::save_state_dict(*model, dir / "model.pt");
-  auto copy = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(16));
-  train::load_state_dict(*copy, dir / "model.pt");
+  auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(16));
+  nn::save_state_dict(*model, dir / "model.pt");
+  auto copy = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(16));
+  nn::load_state_dict(*copy, dir / "model.pt");
   const auto a = model->parameters(), b = copy->parameters();
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i]));
-  auto other = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(8));
+  auto other = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(8));
   try {
-    train::load_state_dict(*other, dir / "model.pt");
+    nn::load_state_dict(*other, dir / "model.pt");
     FAIL() << "expected a shape error";
   } catch (const InputError& error) {
     EXPECT_THAT(error.what(), ::testing::HasSubstr("has shape"));

@@ -14,10 +14,11 @@
 #include "dpforge/core/error.h"
 #include "dpforge/data/poisson_sampler.h"
 #include "dpforge/dp/clipping.h"
-#include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/dp/dp_sgd.h"
+#include "dpforge/core/random.h"
 #include "dpforge/dp/noise.h"
 #include "dpforge/dp/per_sample.h"
-#include "dpforge/dp/validate.h"
+#include "dpforge/nn/validate.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "kernels/philox.h"
@@ -299,9 +300,9 @@ TEST(PerSample, FullModelsWithCrossEntropy) {
   };
   const auto images = torch::rand({5, 1, 28, 28}, torch::kFloat64);
   const auto labels = torch::tensor({0, 3, 9, 3, 1}, torch::kLong);
-  config::ModelOptions options;
-  check_against_loop(nn::make_model(options.arch("cnn_tanh")), images, labels, cross_entropy);
-  check_against_loop(nn::make_model(options.arch("mlp").mlp_hidden(16)), images, labels, cross_entropy);
+  nn::ModelOptions options;
+  check_against_loop(nn::make_model(options.arch(nn::Arch::kCnnTanh)), images, labels, cross_entropy);
+  check_against_loop(nn::make_model(options.arch(nn::Arch::kMlp).mlp_hidden(16)), images, labels, cross_entropy);
 }
 
 TEST(Clipping, NonFiniteExampleIsDroppedAndCounted) {
@@ -562,15 +563,15 @@ TEST(PoissonSampler, EdgeRates) {
 
 TEST(Validate, RejectsBatchNormAndForeignParameterizedModules) {
   torch::nn::Sequential with_bn(nn::Conv2d(nn::Conv2dOptions(1, 4, 3)), torch::nn::BatchNorm2d(4));
-  EXPECT_THAT([&] { validate_model(*with_bn); },
+  EXPECT_THAT([&] { nn::validate_model(*with_bn); },
               ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("BatchNorm2d"), HasSubstr("'model.1'"),
                                                          HasSubstr("GroupNorm"))));
   torch::nn::Sequential foreign(torch::nn::Linear(3, 2));
-  EXPECT_THAT([&] { validate_model(*foreign); },
+  EXPECT_THAT([&] { nn::validate_model(*foreign); },
               ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("dpforge::nn::Linear"))));
-  config::ModelOptions options;
+  nn::ModelOptions options;
   for (const char* arch : {"mlp", "cnn_tanh", "wrn16_4"}) {
-    EXPECT_NO_THROW(validate_model(*nn::make_model(options.arch(arch)))) << arch;
+    EXPECT_NO_THROW(nn::validate_model(*nn::make_model(options.arch(*nn::kArchNames.parse(arch))))) << arch;
   }
 }
 
@@ -580,7 +581,7 @@ TEST(Validate, RejectsBatchNormAndForeignParameterizedModules) {
 TEST(Validate, RejectsAModuleUsedTwice) {
   nn::Linear shared(4, 4);
   torch::nn::Sequential model(shared, torch::nn::Tanh(), shared);
-  EXPECT_THAT([&] { validate_model(*model); },
+  EXPECT_THAT([&] { nn::validate_model(*model); },
               ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("'model.2'"),
                                                          HasSubstr("shared"))));
 }
@@ -596,25 +597,34 @@ TEST(Layers, TapeRejectsALayerUsedTwiceInOneForward) {
   EXPECT_NO_THROW(shared->forward(torch::randn({2, 4})));
 }
 
-TEST(DpOptimizer, EmptyBatchStepIsNoiseOnlyAndCounted) {
+TEST(DpSgdStep, EmptyBatchStepIsNoiseOnlyAndCounted) {
   torch::nn::Sequential model(nn::Linear(3, 2));
   const auto before = flat(model->parameters()).clone();
   privacy::RdpAccountant accountant;
-  auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(1.0));
-  DpOptimizer optimizer(model->parameters(), std::move(inner),
-                        DpOptimizerOptions().noise_multiplier(2.0).sample_rate(0.1).expected_batch_size(4.0)
-                            .clip(ClipOptions().max_grad_norm(0.5)),
-                        NoiseGenerator(42), accountant);
-  optimizer.step();
+  torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(1.0));
+  DpPlan plan;
+  plan.dataset_size = 0;  // nothing to sample: the step is noise only
+  plan.sample_rate = 0.1;
+  plan.expected_batch_size = 4.0;
+  plan.clip = ClipOptions().max_grad_norm(0.5);
+  plan.noise_multiplier = 2.0;
+  plan.noise_std = 1.0;
+  const data::Dataset empty{torch::zeros({0, 3}), torch::zeros({0}, torch::kLong), 2};
+  DpSgdState state{data::PoissonSampler(0, plan.sample_rate, 1), NoiseGenerator(42)};
+  DpSgdTarget target{model, inner, empty, train::cross_entropy_loss(), 256};
+  AccountantHook accounting(accountant, plan);
+  std::vector<StepHook*> hooks{&accounting};
+  const auto stats = dp_sgd_step(plan, state, target, hooks);
+  EXPECT_EQ(stats.examples, 0);
   // Parameters in order (weight 6, bias 2) draw blocks 0-1 and 2; update = −lr·σC·z / (qN).
   const auto z_weight = philox_normals(6, 42, 0), z_bias = philox_normals(2, 42, 2);
   const auto expected = before - torch::cat({z_weight, z_bias}) * (2.0 * 0.5 / 4.0);
   EXPECT_TRUE(torch::allclose(flat(model->parameters()), expected, 1e-6, 1e-6));
   EXPECT_EQ(accountant.steps(), 1);
-  EXPECT_EQ(optimizer.noise().next_block(), 3U);
+  EXPECT_EQ(state.noise.next_block(), 3U);
 }
 
-TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
+TEST(DpSgdStep, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   torch::manual_seed(8);
   torch::nn::Sequential model(nn::Linear(4, 3));
   model->to(torch::kFloat64);
@@ -625,24 +635,15 @@ TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   for (const auto& g : oracle) expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
   const auto before = flat(model->parameters()).clone();
 
-  privacy::RdpAccountant accountant;
-  auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.7));
-  DpOptimizer optimizer(model->parameters(), std::move(inner),
-                        DpOptimizerOptions().noise_multiplier(0.0).sample_rate(0.5).expected_batch_size(8.0)
-                            .clip(ClipOptions().max_grad_norm(0.3)),
-                        NoiseGenerator(1), accountant);
+  torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.7));
+  const auto clip = ClipOptions().max_grad_norm(0.3);
+  NoiseGenerator noise(1);
   // Two physical batches accumulate into one logical step.
+  ClippedSum sum(model->parameters());
   for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}}) {
-    GradTape tape;
-    torch::Tensor out;
-    {
-      TapeGuard guard(tape);
-      out = model->forward(x.slice(0, begin, end));
-    }
-    auto layers = per_sample_layers(tape, probe_loss(out, aux.slice(0, begin, end)).sum());
-    optimizer.accumulate(std::move(layers));
+    clip_and_accumulate(model, probe_loss, x.slice(0, begin, end), aux.slice(0, begin, end), clip, sum);
   }
-  optimizer.step();
+  step_inner(model->parameters(), privatize(std::move(sum), 0.0, 8.0, noise), inner);
   // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.
   EXPECT_TRUE(torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
 }
@@ -653,7 +654,7 @@ TEST(DpOptimizer, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
 #define DPF_REQUIRE_CUDA()                                                                        \
   do {                                                                                            \
     if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to LibTorch";       \
-    if (!ops::cuda_kernels_available()) GTEST_SKIP() << "built without dpforge's CUDA kernels";   \
+    if (!cuda_kernels_available()) GTEST_SKIP() << "built without dpforge's CUDA kernels";   \
   } while (false)
 
 // float32 kernels vs float32 torch on the CPU: sums in a different order.
@@ -784,22 +785,20 @@ TEST(CudaTraining, ShortDpRunFollowsTheCpuLossCurve_CUDA) {
   DPF_REQUIRE_CUDA();
   auto run = [](const torch::Device& device) {
     torch::manual_seed(5);
-    auto model = nn::make_model(config::ModelOptions().arch("cnn_tanh"));
+    auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kCnnTanh));
     const auto images = torch::rand({256, 1, 28, 28});
     const auto labels = torch::randint(10, {256}, torch::kLong);
     model->to(device);
-    privacy::RdpAccountant accountant;
-    auto inner = std::make_unique<torch::optim::SGD>(model->parameters(), torch::optim::SGDOptions(0.5));
-    DpOptimizer optimizer(model->parameters(), std::move(inner),
-                          DpOptimizerOptions().noise_multiplier(0.5).sample_rate(0.1).expected_batch_size(64)
-                              .clip(ClipOptions().max_grad_norm(1.0)),
-                          NoiseGenerator(77), accountant);
+    torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.5));
+    NoiseGenerator noise(77);
+    const auto clip = ClipOptions().max_grad_norm(1.0);
     std::vector<double> losses;
     for (int64_t step = 0; step < 20; ++step) {
       const auto index = torch::arange(step % 4 * 64, step % 4 * 64 + 64, torch::kLong);
       const auto x = images.index_select(0, index).to(device), y = labels.index_select(0, index).to(device);
-      const auto stats = train::accumulate_private(model, optimizer, x, y);
-      optimizer.step();
+      ClippedSum sum(model->parameters());
+      const auto stats = clip_and_accumulate(model, train::cross_entropy_loss(), x, y, clip, sum);
+      step_inner(model->parameters(), privatize(std::move(sum), 0.5, 64, noise), inner);
       losses.push_back(stats.loss_sum / 64);
     }
     return losses;

@@ -8,9 +8,9 @@
 namespace dpforge::nn {
 namespace {
 
-config::ModelOptions arch(const std::string& name) {
-  config::ModelOptions options;
-  options.arch(name);
+nn::ModelOptions arch(const std::string& name) {
+  nn::ModelOptions options;
+  options.arch(*nn::kArchNames.parse(name));
   return options;
 }
 

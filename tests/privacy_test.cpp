@@ -176,21 +176,21 @@ TEST(Accountant, JsonRoundTripAndUnknownName) {
 
 TEST(Calibration, NoiseRoundTripsThroughBudgetAndIsOnThePrivateSide) {
   for (double target : {0.5, 1.0, 3.0, 8.0}) {
-    const double sigma = calibrate_noise_multiplier("rdp", target, 1e-5, 256.0 / 60000, 7031);
-    const double reached = epsilon_for("rdp", sigma, 256.0 / 60000, 7031, 1e-5);
+    const double sigma = calibrate_noise_multiplier(AccountantKind::kRdp, target, 1e-5, 256.0 / 60000, 7031);
+    const double reached = epsilon_for(AccountantKind::kRdp, sigma, 256.0 / 60000, 7031, 1e-5);
     EXPECT_LE(reached, target);
-    EXPECT_GT(epsilon_for("rdp", sigma * (1 - 2 * kNoiseCalibrationTolerance), 256.0 / 60000, 7031, 1e-5), target);
+    EXPECT_GT(epsilon_for(AccountantKind::kRdp, sigma * (1 - 2 * kNoiseCalibrationTolerance), 256.0 / 60000, 7031, 1e-5), target);
   }
   // accounting.md §1: ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → RDP root σ = 0.8570.
-  EXPECT_NEAR(calibrate_noise_multiplier("rdp", 3.0, 1e-5, 256.0 / 60000, 7032), 0.8570, 5e-4);
-  EXPECT_THROW(calibrate_noise_multiplier("rdp", 1e-9, 1e-12, 1.0, 1000000), std::domain_error);
+  EXPECT_NEAR(calibrate_noise_multiplier(AccountantKind::kRdp, 3.0, 1e-5, 256.0 / 60000, 7032), 0.8570, 5e-4);
+  EXPECT_THROW(calibrate_noise_multiplier(AccountantKind::kRdp, 1e-9, 1e-12, 1.0, 1000000), std::domain_error);
 }
 
 TEST(Calibration, MaxStepsIsTheLastStepWithinBudget) {
-  const int64_t steps = max_steps_within("rdp", 2.0, 1e-5, 0.01, 1.0);
-  EXPECT_LE(epsilon_for("rdp", 1.0, 0.01, steps, 1e-5), 2.0);
-  EXPECT_GT(epsilon_for("rdp", 1.0, 0.01, steps + 1, 1e-5), 2.0);
-  EXPECT_EQ(max_steps_within("rdp", 1e-6, 1e-5, 0.5, 0.5), 0);
+  const int64_t steps = max_steps_within(AccountantKind::kRdp, 2.0, 1e-5, 0.01, 1.0);
+  EXPECT_LE(epsilon_for(AccountantKind::kRdp, 1.0, 0.01, steps, 1e-5), 2.0);
+  EXPECT_GT(epsilon_for(AccountantKind::kRdp, 1.0, 0.01, steps + 1, 1e-5), 2.0);
+  EXPECT_EQ(max_steps_within(AccountantKind::kRdp, 1e-6, 1e-5, 0.5, 0.5), 0);
 }
 
 TEST(BudgetCli, PrintsJsonAndRejectsBadRanges) {
@@ -400,9 +400,9 @@ TEST(Pld, HeterogeneousStepsAndJsonRoundTrip) {
 
 TEST(Pld, CalibrationWithPldNeedsLessNoise) {
   // accounting.md §1: ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176 (RDP 0.8570).
-  const double sigma = calibrate_noise_multiplier("pld", 3.0, 1e-5, 256.0 / 60000, 7032);
+  const double sigma = calibrate_noise_multiplier(AccountantKind::kPld, 3.0, 1e-5, 256.0 / 60000, 7032);
   EXPECT_NEAR(sigma, 0.8176, 2e-3);
-  EXPECT_LE(epsilon_for("pld", sigma, 256.0 / 60000, 7032, 1e-5), 3.0);
+  EXPECT_LE(epsilon_for(AccountantKind::kPld, sigma, 256.0 / 60000, 7032, 1e-5), 3.0);
 }
 
 // ε over a grid of (σ, q, T), each axis sorted ascending.
@@ -485,7 +485,7 @@ TEST(BudgetCli, TinyNoiseIsNeverReportedAsPrivate) {
   const double sigma = json["noise_multiplier"]["pld"]["noise_multiplier"].get<double>();
   EXPECT_LE(json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 1000.0);
   EXPECT_GT(json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 990.0);
-  EXPECT_NEAR(epsilon_for("pld", sigma, 0.01, 10, 1e-5), json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 1e-6);
+  EXPECT_NEAR(epsilon_for(AccountantKind::kPld, sigma, 0.01, 10, 1e-5), json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 1e-6);
 }
 
 }  // namespace

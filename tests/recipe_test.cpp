@@ -35,10 +35,10 @@ TEST(Recipe, ReadsTypedValuesAndKeepsDefaults) {
              "# comment\n[model]\narch = mlp\n[train]\nlr = 0.05\nepochs=3\noptimizer = adamw\n"
              "seed = 42\n[data]\ntrain_subset = 1000\n");
   const auto recipe = load_recipe((dir / "r.ini").string());
-  EXPECT_EQ(recipe.model.arch(), "mlp");
+  EXPECT_EQ(recipe.model.arch(), nn::Arch::kMlp);
   EXPECT_DOUBLE_EQ(recipe.train.lr(), 0.05);
   EXPECT_EQ(recipe.train.epochs(), 3);
-  EXPECT_EQ(recipe.train.optimizer(), "adamw");
+  EXPECT_EQ(recipe.train.optimizer(), config::OptimizerKind::kAdamW);
   ASSERT_TRUE(recipe.train.seed().has_value());
   EXPECT_EQ(*recipe.train.seed(), 42U);
   EXPECT_EQ(recipe.data.train_subset(), 1000);
@@ -51,7 +51,7 @@ TEST(Recipe, OverridesWinOverTheFile) {
   write_text(dir / "r.ini", "[train]\nlr = 0.05\n");
   const auto recipe = load_recipe((dir / "r.ini").string(), {"train.lr=0.5", "model.arch = mlp"});
   EXPECT_DOUBLE_EQ(recipe.train.lr(), 0.5);
-  EXPECT_EQ(recipe.model.arch(), "mlp");
+  EXPECT_EQ(recipe.model.arch(), nn::Arch::kMlp);
 }
 
 TEST(Recipe, UnknownKeyNamesFileKeyAndAllowedKeys) {
@@ -176,7 +176,7 @@ TEST(Recipe, EveryKeyIsDocumented) {
 TEST(Recipe, ResolvedValuesRoundTripThroughOverrides) {
   Recipe original;
   original.train.lr(0.25).epochs(7).seed(5);
-  original.model.arch("mlp");
+  original.model.arch(nn::Arch::kMlp);
   std::vector<std::string> overrides;
   for (const auto& [key, value] : resolved_values(original)) overrides.push_back(key + "=" + value);
   Recipe copy;

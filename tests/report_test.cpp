@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "dpforge/core/error.h"
-#include "dpforge/dp/validate.h"
+#include "dpforge/nn/validate.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/html_report.h"
 #include "dpforge/train/steps.h"
-#include "dpforge/train/sweep.h"
+#include "dpforge/run/sweep.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
 
@@ -41,7 +41,7 @@ std::string input_error(const std::function<void()>& action) {
 }
 
 TEST(Sweep, PointsAreVariantsCrossedWithTheGrid) {
-  const auto points = train::sweep_points({"base:", "dp: privacy.enabled=true privacy.target_epsilon=2"},
+  const auto points = run::sweep_points({"base:", "dp: privacy.enabled=true privacy.target_epsilon=2"},
                                           {"train.lr=0.1,0.2", "model.arch=mlp"});
   std::vector<std::string> names;
   for (const auto& p : points) names.push_back(p.name);
@@ -49,17 +49,17 @@ TEST(Sweep, PointsAreVariantsCrossedWithTheGrid) {
                                  "dp,lr=0.2,arch=mlp"));
   EXPECT_THAT(points[3].overrides, ElementsAre("privacy.enabled=true", "privacy.target_epsilon=2", "train.lr=0.2",
                                                "model.arch=mlp"));
-  EXPECT_EQ(train::sweep_points({}, {"privacy.target_epsilon=1,8"})[1].name, "target_epsilon=8");
-  EXPECT_THAT(train::split_sweep_list(" a: x=1 | b: | ", '|'), ElementsAre("a: x=1", "b:"));
+  EXPECT_EQ(run::sweep_points({}, {"privacy.target_epsilon=1,8"})[1].name, "target_epsilon=8");
+  EXPECT_THAT(run::split_sweep_list(" a: x=1 | b: | ", '|'), ElementsAre("a: x=1", "b:"));
 }
 
 TEST(Sweep, MalformedGridsAndVariantsAreRefusedByName) {
-  EXPECT_THAT(input_error([] { train::sweep_points({}, {"train.lr"}); }), HasSubstr("expected key=value1,value2"));
-  EXPECT_THAT(input_error([] { train::sweep_points({}, {"train.lr=0.1,,0.2"}); }), HasSubstr("empty value"));
-  EXPECT_THAT(input_error([] { train::sweep_points({}, {"train.lr=1", "train.lr=2"}); }), HasSubstr("twice"));
-  EXPECT_THAT(input_error([] { train::sweep_points({"noname"}, {}); }), HasSubstr("name: key=value"));
-  EXPECT_THAT(input_error([] { train::sweep_points({"a: lr"}, {}); }), HasSubstr("'lr' is not key=value"));
-  EXPECT_THAT(input_error([] { train::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr"}); }), HasSubstr("expected key=value1,value2"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=0.1,,0.2"}); }), HasSubstr("empty value"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=1", "train.lr=2"}); }), HasSubstr("twice"));
+  EXPECT_THAT(input_error([] { run::sweep_points({"noname"}, {}); }), HasSubstr("name: key=value"));
+  EXPECT_THAT(input_error([] { run::sweep_points({"a: lr"}, {}); }), HasSubstr("'lr' is not key=value"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
 }
 
 TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
@@ -84,7 +84,7 @@ TEST(Compare, ATruncatedOrForeignReportIsRefusedNamingTheFolder) {
 
 TEST(Defenses, LabelSmoothingIsTheMixtureOfCrossEntropyAndUniformLoss) {
   torch::manual_seed(3);
-  auto model = nn::make_model(config::ModelOptions().arch("mlp").mlp_hidden(8));
+  auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(8));
   const auto images = torch::rand({5, 1, 28, 28});
   const auto labels = torch::tensor({0, 3, 9, 1, 1}, torch::kLong);
   const double smoothing = 0.2;
@@ -96,8 +96,8 @@ TEST(Defenses, LabelSmoothingIsTheMixtureOfCrossEntropyAndUniformLoss) {
 }
 
 TEST(Defenses, DropoutModelsPassDpValidationAndAreDeterministicInEval) {
-  auto model = nn::make_model(config::ModelOptions().arch("cnn_tanh").dropout(0.5));
-  EXPECT_NO_THROW(dp::validate_model(*model));
+  auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kCnnTanh).dropout(0.5));
+  EXPECT_NO_THROW(nn::validate_model(*model));
   bool has_dropout = false;
   for (const auto& module : model->modules()) has_dropout |= module->name().find("Dropout") != std::string::npos;
   EXPECT_TRUE(has_dropout);

@@ -9,12 +9,14 @@
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/calibration.h"
-#include "dpforge/train/run.h"
+#include "dpforge/run/run.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
 
 namespace dpforge::train {
 namespace {
+
+using run::run_training;
 
 using ::testing::HasSubstr;
 using testing::TempDir;
@@ -22,9 +24,9 @@ using testing::TempDir;
 config::Recipe small_recipe() {
   config::Recipe recipe;
   recipe.run.name("small");
-  recipe.data.train_subset(2000).subset("random").test_subset(1000);
-  recipe.model.arch("mlp").mlp_hidden(64);
-  recipe.train.epochs(3).batch_size(64).max_physical_batch(32).optimizer("adam").lr(2e-3).seed(1);
+  recipe.data.train_subset(2000).subset(config::Subset::kRandom).test_subset(1000);
+  recipe.model.arch(nn::Arch::kMlp).mlp_hidden(64);
+  recipe.train.epochs(3).batch_size(64).max_physical_batch(32).optimizer(config::OptimizerKind::kAdam).lr(2e-3).seed(1);
   return recipe;
 }
 
@@ -103,7 +105,7 @@ TEST(Train, ModelFileLoadsInPythonPyTorch) {
   }
   TempDir dir;
   auto recipe = small_recipe();
-  recipe.model.arch("cnn_tanh");
+  recipe.model.arch(nn::Arch::kCnnTanh);
   recipe.train.epochs(1);
   run_training(recipe, dir / "run", nullptr);
   // Python rebuilds the same architecture, loads the weights strictly (weights_only load) and must
@@ -139,11 +141,13 @@ sys.exit(0 if abs(acc - reported) < 1e-6 else 1)
 namespace dpforge::train {
 namespace {
 
+using run::run_training;
+
 config::Recipe small_private_recipe() {
   auto recipe = small_recipe();
-  recipe.train.epochs(2).batch_size(200).max_physical_batch(64).optimizer("sgd").lr(2.0).momentum(0.9);
+  recipe.train.epochs(2).batch_size(200).max_physical_batch(64).optimizer(config::OptimizerKind::kSgd).lr(2.0).momentum(0.9);
   // RDP keeps these tests fast; the PLD path is exercised by SpendsAtMostTheTargetAndReportsIt.
-  recipe.privacy.enabled(true).max_grad_norm(0.5).target_epsilon(8.0).delta(1e-5).accountant("rdp");
+  recipe.privacy.enabled(true).max_grad_norm(0.5).target_epsilon(8.0).delta(1e-5).accountant(privacy::AccountantKind::kRdp);
   recipe.audit.canaries(500);
   return recipe;
 }
@@ -151,7 +155,7 @@ config::Recipe small_private_recipe() {
 TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   TempDir dir;
   auto recipe = small_private_recipe();
-  recipe.privacy.accountant("pld");
+  recipe.privacy.accountant(privacy::AccountantKind::kPld);
   const auto outcome = run_training(recipe, dir / "run", nullptr);
   const auto& privacy = outcome.report["privacy"];
   EXPECT_EQ(privacy["enabled"], true);
@@ -164,7 +168,7 @@ TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   EXPECT_EQ(privacy["sampling"], "poisson");
   // The reported ε is the accountant's, recomputed independently from the reported σ, q, steps.
   EXPECT_NEAR(privacy["epsilon"].get<double>(),
-              privacy::epsilon_for(privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
+              privacy::epsilon_for(*privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()), privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
   EXPECT_GT(outcome.result.test_accuracy, 0.3);  // learns something despite the noise
 }
 
@@ -193,7 +197,7 @@ TEST(PrivateTrain, LedgerStopsBeforeTheBudgetIsExceeded) {
   EXPECT_LE(privacy["epsilon"].get<double>(), 3.0);
   const int64_t steps = privacy["steps"].get<int64_t>();
   EXPECT_LT(steps, 20);
-  EXPECT_GT(privacy::epsilon_for(privacy["accountant"].get<std::string>(), 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
+  EXPECT_GT(privacy::epsilon_for(*privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()), 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
 }
 
 TEST(PrivateTrain, RefusesBatchLargerThanTheData) {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/torch.h>
 
-#include "dpforge/dp/noise.h"
+#include "dpforge/core/random.h"
 
 namespace dpforge::audit {
 
@@ -14,7 +14,7 @@ DiracCanaries::DiracCanaries(int64_t count, uint64_t secret_seed, double pre_cli
     : pre_clip_norm_(pre_clip_norm),
       coordinates_(torch::zeros({count}, torch::kFloat32)),
       scores_(torch::zeros({count}, torch::kFloat64)) {
-  dp::PhiloxUniform coin(secret_seed);
+  PhiloxUniform coin(secret_seed);
   member_.resize(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {
     member_[static_cast<size_t>(i)] = coin.next() <= 0.5;

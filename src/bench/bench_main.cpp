@@ -20,7 +20,7 @@
 #include <torch/torch.h>
 
 #include "dpforge/core/allocator.h"
-#include "dpforge/dp/dp_optimizer.h"
+#include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
@@ -29,12 +29,15 @@
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 #include "src/bench/tensor_memory_meter.h"
+#include "src/bench/workloads.h"
 #include "src/dp/device_ops.h"
 
 namespace po = boost::program_options;
 using namespace dpforge;
 
 namespace {
+
+using namespace bench;  // NOLINT: the workloads are this program's own vocabulary
 
 std::vector<std::string> split(const std::string& text) {
   std::vector<std::string> parts;
@@ -65,12 +68,12 @@ int bench_accountants(int repeats) {
   };
   const double q = 256.0 / 60000;
   const std::vector<Case> cases = {
-      {"RDP epsilon, 1e5 steps", "< 1 ms", [&] { return privacy::epsilon_for("rdp", 1.1, q, 100000, 1e-5); }},
-      {"PLD epsilon, 1e4 steps", "< 1 s", [&] { return privacy::epsilon_for("pld", 1.1, q, 10000, 1e-5); }},
+      {"RDP epsilon, 1e5 steps", "< 1 ms", [&] { return privacy::epsilon_for(privacy::AccountantKind::kRdp, 1.1, q, 100000, 1e-5); }},
+      {"PLD epsilon, 1e4 steps", "< 1 s", [&] { return privacy::epsilon_for(privacy::AccountantKind::kPld, 1.1, q, 10000, 1e-5); }},
       {"RDP calibration (eps 3, 7032 steps)", "< 100 ms",
-       [&] { return privacy::calibrate_noise_multiplier("rdp", 3.0, 1e-5, q, 7032); }},
+       [&] { return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kRdp, 3.0, 1e-5, q, 7032); }},
       {"PLD calibration (eps 3, 7032 steps)", "-",
-       [&] { return privacy::calibrate_noise_multiplier("pld", 3.0, 1e-5, q, 7032); }},
+       [&] { return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kPld, 3.0, 1e-5, q, 7032); }},
   };
   fmt::print("{:<40} {:>12} {:>10} {:>12}\n", "operation", "median ms", "target", "value");
   for (const auto& c : cases) {
@@ -125,100 +128,9 @@ double peak_resident_mib() {
   return 0.0;
 }
 
-// A transformer-style block on token sequences (T = 64), the shape that exercises the ghost norm
-// of Linear layers on 3-D inputs, Embedding and LayerNorm; mirrored by scripts/bench_vs_opacus.py.
-struct MeanOverTokensImpl : torch::nn::Module {
-  torch::Tensor forward(const torch::Tensor& x) { return x.mean(1); }
-};
-TORCH_MODULE(MeanOverTokens);
-
-constexpr int64_t kVocabulary = 1024, kWidth = 128;
-
-torch::nn::Sequential make_token_block() {
-  return torch::nn::Sequential(nn::Embedding(nn::EmbeddingOptions(kVocabulary, kWidth)), nn::LayerNorm(nn::LayerNormOptions({kWidth})),
-                               nn::Linear(kWidth, 4 * kWidth), torch::nn::Tanh(), nn::Linear(4 * kWidth, kWidth),
-                               nn::LayerNorm(nn::LayerNormOptions({kWidth})), MeanOverTokens(),
-                               nn::Linear(kWidth, 10));
-}
-
-struct Workload {
-  torch::nn::Sequential model;
-  torch::Tensor inputs, labels;
-};
-
-// Shape knobs for the cost-growth tables: sequence length of token_block (default 64), width of mlp.
-struct Shapes {
-  int64_t tokens = 64;
-  int64_t mlp_hidden = 256;
-};
-
-Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes, const torch::Device& device) {
-  torch::manual_seed(0);
-  Workload work;
-  if (arch == "token_block") {
-    work.model = make_token_block();
-    work.inputs = torch::randint(kVocabulary, {batch, shapes.tokens}, torch::kLong);
-  } else {
-    work.model = nn::make_model(config::ModelOptions().arch(arch).mlp_hidden(shapes.mlp_hidden));
-    work.inputs = torch::rand({batch, 1, 28, 28});
-  }
-  work.labels = torch::randint(10, {batch}, torch::kLong);
-  work.model->to(device);
-  work.inputs = work.inputs.to(device);
-  work.labels = work.labels.to(device);
-  return work;
-}
-
-// One training step of a variant: "nonprivate" or DP-SGD with a clipping mode.
-struct Variant {
-  std::string name;
-  std::function<void()> step;
-  std::vector<double> times_ms;
-  int64_t peak_tensor_bytes = 0;  // the most CPU tensor memory live during one of its steps
-};
-
-// Steps the variants in turn (round-robin), so that a slow spell of a shared machine hits all of
-// them alike; warm-up steps first (allocator, caches, thread pool).
-// With a meter, also the peak of live CPU tensor bytes during each variant's own steps.
-void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device,
-                      bench::TensorMemoryMeter* meter = nullptr) {
-  // GPU work is asynchronous: a step is over when the device is idle again.
-  const auto finish = [&] {
-    if (device.is_cuda()) torch::cuda::synchronize(device.index());
-  };
-  for (auto& variant : variants) {
-    for (int i = 0; i < warmup; ++i) variant.step();
-    finish();
-  }
-  for (int r = 0; r < repeats; ++r) {
-    for (auto& variant : variants) {
-      if (meter != nullptr) meter->reset_peak();
-      const auto start = std::chrono::steady_clock::now();
-      variant.step();
-      finish();
-      variant.times_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      if (meter != nullptr) variant.peak_tensor_bytes = std::max(variant.peak_tensor_bytes, meter->peak_bytes());
-    }
-  }
-}
-
-double median_of(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  return values[values.size() / 2];
-}
-
-// A DP forward of the workload on `tape`: per-example cross-entropy losses, as in
-// accumulate_private (label smoothing 0).
-torch::Tensor dp_forward_losses(Workload& work, dp::GradTape& tape) {
-  dp::TapeGuard guard(tape);
-  return torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels,
-                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-}
-
 // Where a DP step's CPU tensor peak occurs: the most memory live in each phase, beyond what was
-// live before the step (the order of accumulate_private, then the step).
-void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
+// live before the step (the order of dp::clip_and_accumulate, then the noise and the step).
+void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work, DpStepper& optimizer,
                            bench::TensorMemoryMeter& meter) {
   const int64_t before = meter.live_bytes();
   meter.reset_peak();
@@ -232,15 +144,15 @@ void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& wor
   const double forward = phase_peak_mib();
   auto layers = dp::per_sample_layers(tape, losses.sum());
   const double backward = phase_peak_mib();
-  optimizer.accumulate(std::move(layers));
+  optimizer.accumulate(work, std::move(layers));
   const double clip = phase_peak_mib();
-  optimizer.step();
+  optimizer.finish(work);
   const double step = phase_peak_mib();
   fmt::print("{:<12} {:>6}   tensor peak by phase (MiB): forward {:.1f}, backward {:.1f}, clip+sum {:.1f}, "
              "noise+step {:.1f}\n", arch, batch, forward, backward, clip, step);
 }
 
-void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp::DpOptimizer& optimizer,
+void print_breakdown(const std::string& arch, int64_t batch, Workload& work, DpStepper& optimizer,
                      int repeats) {
   dp::GradTape tape;
   std::vector<torch::Tensor> grads;
@@ -250,9 +162,9 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
   });
   const double clip_ms = median_ms(repeats, [&] {
     torch::NoGradGuard no_grad;
-    dp::clip_and_sum(tape.records(), grads, optimizer.options().clip());
+    dp::clip_and_sum(tape.records(), grads, optimizer.plan.clip);
   });
-  const double step_ms = median_ms(repeats, [&] { optimizer.step(); });
+  const double step_ms = median_ms(repeats, [&] { optimizer.finish(work); });
   for (size_t l = 0; l < tape.records().size(); ++l) {
     torch::NoGradGuard no_grad;
     std::optional<dp::PerSampleLayer> layer;
@@ -264,59 +176,8 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, dp:
                layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
   }
   fmt::print("{:<12} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
-             "noise+step {:.2f} ms\n", arch, batch, to_string(optimizer.options().clip().mode()), backward_ms,
+             "noise+step {:.2f} ms\n", arch, batch, to_string(optimizer.plan.clip.mode()), backward_ms,
              clip_ms, step_ms);
-}
-
-// The variants of one cell — "nonprivate" or DP-SGD with a clipping mode — and the optimizers
-// and accountant they step. Filled in place (the DP optimizers hold a reference to the accountant).
-struct VariantSet {
-  std::vector<Variant> variants;
-  std::vector<std::unique_ptr<torch::optim::Optimizer>> plain_optimizers;
-  std::vector<std::unique_ptr<dp::DpOptimizer>> dp_optimizers;
-  privacy::RdpAccountant accountant;
-};
-
-void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vector<std::string>& names,
-                  bool secure) {
-  config::TrainOptions train_options;
-  train_options.lr(1e-3);
-  for (const auto& name : names) {
-    // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.
-    if (name == "nonprivate") {
-      auto* plain = set.plain_optimizers.emplace_back(train::make_optimizer(train_options, work.model->parameters())).get();
-      set.variants.push_back({name, [&work, plain, batch] {
-                                plain->zero_grad();
-                                train::backward_nonprivate(work.model, work.inputs, work.labels,
-                                                           static_cast<double>(batch));
-                                plain->step();
-                                // Like DpOptimizer::step: no gradient is held between steps, so
-                                // neither variant's leftovers count in the other's peak.
-                                plain->zero_grad();
-                              }, {}});
-      continue;
-    }
-    auto* optimizer = set.dp_optimizers.emplace_back(std::make_unique<dp::DpOptimizer>(
-        work.model->parameters(), train::make_optimizer(train_options, work.model->parameters()),
-        dp::DpOptimizerOptions()
-            .clip(dp::ClipOptions().max_grad_norm(1.0).mode(dp::parse_clip_mode(name)))
-            .noise_multiplier(1.0)
-            .sample_rate(0.01)
-            .expected_batch_size(static_cast<double>(batch)),
-        dp::NoiseGenerator(1, 0, secure), set.accountant)).get();
-    set.variants.push_back({name, [&work, optimizer] {
-                              train::accumulate_private(work.model, *optimizer, work.inputs, work.labels);
-                              optimizer->step();
-                            }, {}});
-  }
-}
-
-// Non-private and flat-clipping DP-SGD step times (medians, interleaved) of one workload.
-std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats, const torch::Device& device) {
-  VariantSet set;
-  add_variants(set, work, batch, {"nonprivate", "flat"}, /*secure=*/false);
-  time_interleaved(set.variants, repeats, 2, device);
-  return {median_of(set.variants[0].times_ms), median_of(set.variants[1].times_ms)};
 }
 
 // How each Linear/Conv2d layer's norm is computed: "1" T = 1 (‖a‖²‖g‖²), else by the mixed rule
@@ -417,7 +278,7 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "dpforge_bench: --device {}: expected cpu or cuda\n", device_name);
     return 2;
   }
-  if (device_name == "cuda" && !(torch::cuda::is_available() && dp::ops::cuda_kernels_available())) {
+  if (device_name == "cuda" && !(torch::cuda::is_available() && dp::cuda_kernels_available())) {
     fmt::print(stderr, "dpforge_bench: --device cuda needs a GPU and a build with the CUDA bridge "
                        "(scripts/build_cuda.sh)\n");
     return 2;

@@ -8,10 +8,11 @@
 #include "commands.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/core/files.h"
-#include "dpforge/dp/noise.h"
+#include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/nn/state_dict.h"
 #include "dpforge/report/compare.h"
-#include "dpforge/train/run.h"
+#include "dpforge/run/run.h"
 #include "dpforge/train/shadow_audit.h"
 
 namespace po = boost::program_options;
@@ -66,11 +67,11 @@ int audit_command(const std::vector<std::string>& args) {
                       "more training run of the recipe)");
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
-  const auto data = train::load_run_data(recipe);
+  const auto data = run::load_run_data(recipe);
   auto model = nn::make_model(recipe.model, data.train.num_classes);
-  train::load_state_dict(*model, run_dir / "model.pt");
+  nn::load_state_dict(*model, run_dir / "model.pt");
 
-  const uint64_t seed = recipe.audit.seed().value_or(dp::secure_random_seed());
+  const uint64_t seed = recipe.audit.seed().value_or(secure_random_seed());
   const auto attacks = train::shadow_membership_attacks(recipe, model, data.train, data.test,
                                                         recipe.audit.shadow_models(), seed, stderr);
   if (!report["mia"].is_object()) report["mia"] = nlohmann::json::object();

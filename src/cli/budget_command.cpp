@@ -86,12 +86,11 @@ Common read_common(const po::variables_map& values, const char* command) {
   }
   const std::string accountant = values["accountant"].as<std::string>();
   if (accountant == "all") {
-    common.accountants = privacy::accountant_names();
+    for (const auto& [kind, name] : privacy::kAccountantNames.entries) common.accountants.emplace_back(name);
   } else {
-    const auto names = privacy::accountant_names();
-    if (std::find(names.begin(), names.end(), accountant) == names.end()) {
+    if (!privacy::kAccountantNames.parse(accountant)) {
       throw_input_error("dpforge {}: --accountant {} is invalid: allowed {}, all", command,
-                        accountant, fmt::join(names, ", "));
+                        accountant, privacy::kAccountantNames.allowed());
     }
     common.accountants = {accountant};
   }

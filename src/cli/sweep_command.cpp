@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/report/compare.h"
-#include "dpforge/train/sweep.h"
+#include "dpforge/run/sweep.h"
 
 namespace po = boost::program_options;
 
@@ -39,13 +39,13 @@ int sweep_command(const std::vector<std::string>& args) {
   const auto overrides = list("set");
   // The recipe's own sweep.variants / sweep.grid first, then the command line's.
   const auto base = config::load_recipe(recipe_path, overrides);
-  auto variants = train::split_sweep_list(base.sweep.variants(), '|');
-  auto grids = train::split_sweep_list(base.sweep.grid(), ';');
+  auto variants = run::split_sweep_list(base.sweep.variants(), '|');
+  auto grids = run::split_sweep_list(base.sweep.grid(), ';');
   for (const auto& variant : list("variant")) variants.push_back(variant);
   for (const auto& grid : list("grid")) grids.push_back(grid);
-  const auto points = train::sweep_points(variants, grids);
+  const auto points = run::sweep_points(variants, grids);
 
-  const auto outcome = train::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr);
+  const auto outcome = run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr);
   if (values.count("json") != 0U) {
     fmt::print("{}\n", outcome.summary.dump(2));
   } else {

@@ -8,7 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "dpforge/config/recipe.h"
-#include "dpforge/train/run.h"
+#include "dpforge/run/run.h"
 
 namespace po = boost::program_options;
 
@@ -57,7 +57,7 @@ int train_command(const std::vector<std::string>& args) {
       : values.count("out") != 0U ? std::filesystem::path(values["out"].as<std::string>())
                                   : std::filesystem::path("runs") / (recipe.run.name() + "-" + timestamp());
 
-  const auto outcome = train::run_training(recipe, out_dir, stderr, resume);
+  const auto outcome = run::run_training(recipe, out_dir, stderr, resume);
   const auto& privacy = outcome.report["privacy"];
   const std::string privacy_line =
       privacy["enabled"].get<bool>()

@@ -2,7 +2,6 @@
 #include "dpforge/dp/clipping.h"
 
 #include <cmath>
-#include <stdexcept>
 #include <utility>
 
 #include <torch/torch.h>
@@ -23,27 +22,10 @@ torch::Tensor flat_factors(const torch::Tensor& norms, double max_norm) {
 }  // namespace
 
 double clip_factor(double norm, const ClipOptions& options) {
-  if (options.fault_skip_clipping()) return 1.0;
   if (options.mode() == ClipMode::kAutomatic) {
     return options.max_grad_norm() / (norm + options.automatic_gamma());
   }
   return std::min(1.0, options.max_grad_norm() / (norm + kNormEpsilon));
-}
-
-ClipMode parse_clip_mode(const std::string& name) {
-  if (name == "flat") return ClipMode::kFlat;
-  if (name == "per_layer") return ClipMode::kPerLayer;
-  if (name == "automatic") return ClipMode::kAutomatic;
-  throw std::invalid_argument("unknown clipping mode '" + name + "'; allowed: flat, per_layer, automatic");
-}
-
-std::string to_string(ClipMode mode) {
-  switch (mode) {
-    case ClipMode::kFlat: return "flat";
-    case ClipMode::kPerLayer: return "per_layer";
-    case ClipMode::kAutomatic: return "automatic";
-  }
-  return "unknown";
 }
 
 ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
@@ -75,7 +57,7 @@ ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions&
     for (auto& layer : layers) layer.drop_examples(finite);
   }
   const auto keep = finite.to(result.norms.dtype());
-  const bool per_layer = options.mode() == ClipMode::kPerLayer && !options.fault_skip_clipping();
+  const bool per_layer = options.mode() == ClipMode::kPerLayer;
   const double layer_norm = max_norm / std::sqrt(static_cast<double>(layers.size()));
 
   // Each layer is destroyed as soon as its sums exist, last layer first, so that what it kept for
@@ -86,9 +68,7 @@ ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions&
   while (!layers.empty()) {
     const size_t l = layers.size() - 1;
     torch::Tensor factors;
-    if (options.fault_skip_clipping()) {
-      factors = keep;
-    } else if (per_layer) {
+    if (per_layer) {
       const auto norms = torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
       factors = flat_factors(norms, layer_norm) * keep;
     } else {

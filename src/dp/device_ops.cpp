@@ -31,13 +31,6 @@ constexpr int64_t kSquaresChunkFloats = int64_t{1} << 16;
 
 }  // namespace
 
-bool cuda_kernels_available() {
-#if DPFORGE_WITH_CUDA_BRIDGE
-  return true;
-#else
-  return false;
-#endif
-}
 
 int64_t cuda_peak_allocated_bytes([[maybe_unused]] int device, [[maybe_unused]] bool reset) {
 #if DPFORGE_WITH_CUDA_BRIDGE
@@ -129,3 +122,15 @@ ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double
 }
 
 }  // namespace dpforge::dp::ops
+
+namespace dpforge::dp {
+
+bool cuda_kernels_available() {
+#if DPFORGE_WITH_CUDA_BRIDGE
+  return true;
+#else
+  return false;
+#endif
+}
+
+}  // namespace dpforge::dp

@@ -9,6 +9,8 @@
 
 #include <torch/types.h>
 
+#include "dpforge/dp/device.h"
+
 namespace dpforge::dp::ops {
 
 /// Σ_j rows[i, …]² per example: B x … → B.
@@ -29,8 +31,6 @@ struct ClipFactors {
 ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm, bool automatic,
                          double gamma);
 
-/// Whether this build dispatches CUDA tensors to dpforge's kernels (else to torch operations).
-bool cuda_kernels_available();
 /// Peak bytes allocated through LibTorch's CUDA caching allocator on `device` since the last reset
 /// (-1 when built without the bridge); `reset` first starts a new peak (then: the bytes in use now).
 int64_t cuda_peak_allocated_bytes(int device, bool reset);

@@ -75,80 +75,12 @@ std::pair<torch::Tensor, torch::Tensor> scale_smaller(const torch::Tensor& a, co
 PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& output_grad)
     : record_(record), batch_(record.input.size(0)) {
   switch (record.kind) {
-    case LayerKind::kLinear: {
-      const int64_t d = record.weight.size(1), p = record.weight.size(0);
-      const auto a = record.input.reshape({batch_, -1, d});
-      const auto g = output_grad.reshape({batch_, -1, p});
-      tokens_ = a.size(1);
-      // Ghost iff T·(p + d) ≤ p·d. Both sides of the choice agree on it: per example the ghost
-      // norm costs T²(p + d) multiply-adds against the materialized T·p·d, and keeps Aᵢ and Gᵢ
-      // (T·(d + p) floats) for the clipped sum against the materialized p·d (A and G are then
-      // freed during the backward). Bu et al.'s 2T² ≤ p·d weighed the Gram matrices against ∇Wᵢ
-      // with G held anyway; it kept token_block's 128 -> 512 layers ghost up to T = 181, where
-      // ghost cost 1.6x and materialization 1.2x.
-      ghost_ = tokens_ > 1 && tokens_ * (p + d) <= p * d;
-      if (record.bias.defined()) per_example_bias_ = tokens_ == 1 ? g.squeeze(1) : g.sum(1);
-      if (tokens_ > 1 && !ghost_) {
-        // Materialized now, so that neither A nor G outlives the backward step that produced G;
-        // the clipped sum is then a c-weighted sum of these rows, not a second GEMM.
-        per_example_ = torch::bmm(g.transpose(1, 2), a);
-      } else {
-        activations_ = a;
-        output_grad_ = g;
-      }
+    case LayerKind::kLinear:
+      prepare_linear(output_grad);
       break;
-    }
-    case LayerKind::kConv2d: {
-      const int64_t k = record.weight.size(2), p = record.weight.size(0), c = record.weight.size(1);
-      const int64_t h = record.input.size(2) + 2 * record.padding, w = record.input.size(3) + 2 * record.padding;
-      const int64_t t = ((h - record.dilation * (k - 1) - 1) / record.stride + 1) *
-                        ((w - record.dilation * (k - 1) - 1) / record.stride + 1);
-      const int64_t d = c * k * k;
-      tokens_ = t;
-      // Bu et al.'s mixed rule (ghost: two T x T Gram matrices per example; materialized: a p x d
-      // gradient), with the im2col rows the ghost norm needs counted too (T·d): wide layers with
-      // large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x). Unlike
-      // Linear's rule it does not yet count the A and G a ghost layer keeps for its clipped sum;
-      // for this project's models both counts choose the same.
-      ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
-      if (record.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
-      if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
-        // Per example, the clipped sum needs either ∇Wᵢ (p·d floats) or Aᵢ and Gᵢ (for one
-        // weight-gradient call on c ⊙ G over the batch): keep whichever is smaller. Wide layers at
-        // moderate resolution keep A and G (wrn16_4's 128 -> 128 layers on 14 x 14: 50k floats
-        // against 147k), at the cost of that one batched call.
-        const int64_t kept_for_sum = c10::multiply_integers(record.input.sizes().slice(1)) +
-                                     c10::multiply_integers(output_grad.sizes().slice(1));
-        conv_by_example(output_grad, /*keep_gradients=*/kept_for_sum >= p * d);
-        break;
-      }
-      // The im2col rows live only while this layer's norms are computed, a chunk of examples at a
-      // time: what outlives the constructor is a B-vector of norms (with A and G for the clipped
-      // sum, which comes from the convolution's weight-gradient kernel and needs no rows) or the
-      // B x p x d per-example gradients.
-      const int64_t chunk = std::max<int64_t>(1, kUnfoldChunkFloats / (t * d));
-      const bool materialize = !ghost_ && t > 1;
-      if (materialize) {
-        per_example_ = torch::empty({batch_, p, d}, output_grad.options());
-      } else {
-        conv_weight_norms_ = torch::empty({batch_}, output_grad.options());
-        activations_ = record.input;
-        output_grad_ = output_grad;  // B x p x H_out x W_out
-      }
-      for (int64_t first = 0; first < batch_; first += chunk) {
-        const int64_t n = std::min(chunk, batch_ - first);
-        const auto a = unfold_rows(record.input.narrow(0, first, n), k, record.stride, record.padding, record.dilation);
-        const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
-        if (t == 1) {
-          conv_weight_norms_.narrow(0, first, n).copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
-        } else if (ghost_) {
-          conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
-        } else {
-          per_example_.narrow(0, first, n).copy_(to_weight_layout(torch::bmm(g.transpose(1, 2), a), record.weight));
-        }
-      }
+    case LayerKind::kConv2d:
+      prepare_conv(output_grad);
       break;
-    }
     case LayerKind::kGroupNorm: {
       // ∇γᵢ = Σ_hw x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ_hw gᵢ: B x C each, all that is kept.
       const int64_t channels = record.weight.numel();
@@ -168,6 +100,80 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       activations_ = record.input;
       output_grad_ = output_grad;
       break;
+  }
+}
+
+void PerSampleLayer::prepare_linear(const torch::Tensor& output_grad) {
+  const int64_t d = record_.weight.size(1), p = record_.weight.size(0);
+  const auto a = record_.input.reshape({batch_, -1, d});
+  const auto g = output_grad.reshape({batch_, -1, p});
+  tokens_ = a.size(1);
+  // Ghost iff T·(p + d) ≤ p·d. Both sides of the choice agree on it: per example the ghost
+  // norm costs T²(p + d) multiply-adds against the materialized T·p·d, and keeps Aᵢ and Gᵢ
+  // (T·(d + p) floats) for the clipped sum against the materialized p·d (A and G are then
+  // freed during the backward). Bu et al.'s 2T² ≤ p·d weighed the Gram matrices against ∇Wᵢ
+  // with G held anyway; it kept token_block's 128 -> 512 layers ghost up to T = 181, where
+  // ghost cost 1.6x and materialization 1.2x.
+  ghost_ = tokens_ > 1 && tokens_ * (p + d) <= p * d;
+  if (record_.bias.defined()) per_example_bias_ = tokens_ == 1 ? g.squeeze(1) : g.sum(1);
+  if (tokens_ > 1 && !ghost_) {
+    // Materialized now, so that neither A nor G outlives the backward step that produced G;
+    // the clipped sum is then a c-weighted sum of these rows, not a second GEMM.
+    per_example_ = torch::bmm(g.transpose(1, 2), a);
+  } else {
+    activations_ = a;
+    output_grad_ = g;
+  }
+}
+
+void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
+  const int64_t k = record_.weight.size(2), p = record_.weight.size(0), c = record_.weight.size(1);
+  const int64_t h = record_.input.size(2) + 2 * record_.padding, w = record_.input.size(3) + 2 * record_.padding;
+  const int64_t t = ((h - record_.dilation * (k - 1) - 1) / record_.stride + 1) *
+                    ((w - record_.dilation * (k - 1) - 1) / record_.stride + 1);
+  const int64_t d = c * k * k;
+  tokens_ = t;
+  // Bu et al.'s mixed rule (ghost: two T x T Gram matrices per example; materialized: a p x d
+  // gradient), with the im2col rows the ghost norm needs counted too (T·d): wide layers with
+  // large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x). Unlike
+  // Linear's rule it does not yet count the A and G a ghost layer keeps for its clipped sum;
+  // for this project's models both counts choose the same.
+  ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
+  if (record_.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
+  if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
+    // Per example, the clipped sum needs either ∇Wᵢ (p·d floats) or Aᵢ and Gᵢ (for one
+    // weight-gradient call on c ⊙ G over the batch): keep whichever is smaller. Wide layers at
+    // moderate resolution keep A and G (wrn16_4's 128 -> 128 layers on 14 x 14: 50k floats
+    // against 147k), at the cost of that one batched call.
+    const int64_t kept_for_sum = c10::multiply_integers(record_.input.sizes().slice(1)) +
+                                 c10::multiply_integers(output_grad.sizes().slice(1));
+    conv_by_example(output_grad, /*keep_gradients=*/kept_for_sum >= p * d);
+    return;
+  }
+  // The im2col rows live only while this layer's norms are computed, a chunk of examples at a
+  // time: what outlives the constructor is a B-vector of norms (with A and G for the clipped
+  // sum, which comes from the convolution's weight-gradient kernel and needs no rows) or the
+  // B x p x d per-example gradients.
+  const int64_t chunk = std::max<int64_t>(1, kUnfoldChunkFloats / (t * d));
+  const bool materialize = !ghost_ && t > 1;
+  if (materialize) {
+    per_example_ = torch::empty({batch_, p, d}, output_grad.options());
+  } else {
+    conv_weight_norms_ = torch::empty({batch_}, output_grad.options());
+    activations_ = record_.input;
+    output_grad_ = output_grad;  // B x p x H_out x W_out
+  }
+  for (int64_t first = 0; first < batch_; first += chunk) {
+    const int64_t n = std::min(chunk, batch_ - first);
+    const auto a = unfold_rows(record_.input.narrow(0, first, n), k, record_.stride, record_.padding, record_.dilation);
+    const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
+    if (t == 1) {
+      conv_weight_norms_.narrow(0, first, n).copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
+    } else if (ghost_) {
+      conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
+    } else {
+      per_example_.narrow(0, first, n).copy_(to_weight_layout(torch::bmm(g.transpose(1, 2), a), record_.weight));
+    }
   }
 }
 

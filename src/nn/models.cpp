@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/models.h"
 
+#include <stdexcept>
+
 #include <torch/torch.h>
 
-#include "dpforge/core/error.h"
 #include "dpforge/nn/layers.h"
 
 namespace dpforge::nn {
@@ -101,12 +102,13 @@ torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
 
 }  // namespace
 
-torch::nn::Sequential make_model(const config::ModelOptions& options, int64_t num_classes) {
-  if (options.arch() == "mlp") return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
-  if (options.arch() == "cnn_tanh") return make_cnn_tanh(num_classes, options.dropout());
-  if (options.arch() == "wrn16_4") return make_wrn16_4(num_classes);
-  throw_input_error("model.arch = '{}' is invalid: expected one of mlp, cnn_tanh, wrn16_4",
-                    options.arch());
+torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
+  switch (options.arch()) {
+    case Arch::kMlp: return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
+    case Arch::kCnnTanh: return make_cnn_tanh(num_classes, options.dropout());
+    case Arch::kWrn16_4: return make_wrn16_4(num_classes);
+  }
+  throw std::invalid_argument("make_model: unknown architecture");
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

@@ -71,12 +71,20 @@ EpsilonAndOrder RdpAccountant::epsilon_and_order(double delta) const {
 
 double RdpAccountant::epsilon(double delta) const { return epsilon_and_order(delta).epsilon; }
 
-std::vector<std::string> accountant_names() { return {"rdp", "pld"}; }
+std::unique_ptr<Accountant> make_accountant(AccountantKind kind) {
+  switch (kind) {
+    case AccountantKind::kRdp: return std::make_unique<RdpAccountant>();
+    case AccountantKind::kPld: return std::make_unique<PldAccountant>();
+  }
+  throw std::invalid_argument("make_accountant: unknown kind");
+}
 
 std::unique_ptr<Accountant> make_accountant(const std::string& name) {
-  if (name == "rdp") return std::make_unique<RdpAccountant>();
-  if (name == "pld") return std::make_unique<PldAccountant>();
-  throw std::invalid_argument("unknown accountant '" + name + "'; allowed: rdp, pld");
+  const auto kind = kAccountantNames.parse(name);
+  if (!kind) {
+    throw std::invalid_argument("unknown accountant '" + name + "'; allowed: " + kAccountantNames.allowed());
+  }
+  return make_accountant(*kind);
 }
 
 }  // namespace dpforge::privacy

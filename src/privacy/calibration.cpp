@@ -17,17 +17,16 @@ int64_t steps_for_epochs(double epochs, double sample_rate) {
   return static_cast<int64_t>(std::ceil(epochs / sample_rate * (1 - 1e-12) - 1e-9));
 }
 
-AccountantFactory accountant_factory(const std::string& name) {
-  make_accountant(name);  // throws for an unknown name now rather than mid-calibration
-  return [name] { return make_accountant(name); };
+AccountantFactory accountant_factory(AccountantKind kind) {
+  return [kind] { return make_accountant(kind); };
 }
 
-double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
+double epsilon_for(AccountantKind accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta) {
   return epsilon_for(accountant_factory(accountant), noise_multiplier, sample_rate, steps, delta);
 }
 
-double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
+double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps) {
   return calibrate_noise_multiplier(accountant_factory(accountant), target_epsilon, delta,
                                     sample_rate, steps);
@@ -48,7 +47,7 @@ double calibrate_noise_multiplier(const AccountantFactory& accountant, double ta
   // The PLD is tighter than RDP, so RDP's (fast) answer is a safe upper end to start from.
   const bool rdp = accountant()->name() == "rdp";
   double high = rdp ? 1.0
-                                    : calibrate_noise_multiplier("rdp", target_epsilon, delta,
+                                    : calibrate_noise_multiplier(AccountantKind::kRdp, target_epsilon, delta,
                                                                  sample_rate, steps);
   while (epsilon(high) > target_epsilon) {
     high *= 2;
@@ -71,7 +70,7 @@ double calibrate_noise_multiplier(const AccountantFactory& accountant, double ta
   return high;
 }
 
-int64_t max_steps_within(const std::string& accountant, double target_epsilon, double delta,
+int64_t max_steps_within(AccountantKind accountant, double target_epsilon, double delta,
                          double sample_rate, double noise_multiplier, int64_t limit) {
   auto within = [&](int64_t steps) {
     return epsilon_for(accountant, noise_multiplier, sample_rate, steps, delta) <= target_epsilon;

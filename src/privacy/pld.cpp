@@ -11,148 +11,15 @@
 #include <torch/torch.h>
 
 #include "dpforge/privacy/log_math.h"
+#include "src/privacy/pld_detail.h"
 
 namespace dpforge::privacy {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
-// 2^20 points hold a composed window of 100 nats at dp_accounting's 1e-4 interval, which covers
-// ordinary DP-SGD settings; wider ranges (ε in the hundreds and beyond) coarsen the grid, which at
-// that ε costs under 0.1% (tests/privacy_test.cpp) and keeps one ε at about a second, not four.
-constexpr int64_t kMaxGridPoints = int64_t{1} << 20;
-
-// A loss range that needs more than kMaxGridPoints at this interval; `loss_range` tells the caller
-// which interval would fit, so it retries once instead of doubling its way there.
-struct GridTooLarge : std::runtime_error {
-  GridTooLarge(const char* what, double range) : std::runtime_error(what), loss_range(range) {}
-  double loss_range;
-};
-
-// Every quantity below is a probability or a log-probability. A NaN or an infinity where a finite
-// number belongs means a term was lost (e^ℓ overflows past ℓ ≈ 709, ∞·0 = NaN, and max(0, NaN) = 0
-// would then drop the term silently): that is an error, never a rounding to be clamped away.
-double checked(double value, const char* what) {
-  if (std::isnan(value) || value == kInf) {
-    throw std::logic_error(std::string("PLD accountant: non-finite intermediate (") + what + ")");
-  }
-  return value;
-}
-
-double log_sf(double z) { return log_ndtr(-z); }  // log Φ̄
-double log_cdf(double z) { return log_ndtr(z); }   // log Φ
-
-// log(eᵃ − eᵇ), −∞ where b ≥ a (an empty or rounded-away difference of two tails).
-double log_difference(double a, double b) {
-  if (!(b < a)) return -kInf;
-  return a + std::log(-std::expm1(b - a));
-}
-
-// log P[a < X ≤ b] for X ~ N(mean, σ²), evaluated in whichever tail keeps it accurate: a mass of
-// e^{-2000} at a loss of 2000 is exactly what δ needs, so nothing may underflow to 0 first.
-double log_normal_interval(double a, double b, double mean, double sigma) {
-  if (!(b > a)) return -kInf;
-  const double za = (a - mean) / sigma, zb = (b - mean) / sigma;
-  if (za >= 0) return log_difference(log_sf(za), log_sf(zb));
-  if (zb <= 0) return log_difference(log_cdf(zb), log_cdf(za));
-  return std::log1p(-(normal_cdf(za) + normal_cdf(-zb)));
-}
-
-// log(eᵉ − 1 + q): the remove threshold's numerator, which overflows as written for e > 709.
-double log_expm1_plus(double e, double q) {
-  if (e > 30) return e + std::log1p((q - 1) * std::exp(-e));
-  const double inner = std::expm1(e) + q;
-  return inner > 0 ? std::log(inner) : -kInf;
-}
-
-// e^{log_a} − e^{log_b} clamped at 0 (rounding may put log_b a hair above log_a).
-double positive_difference(double log_a, double log_b) {
-  if (log_a == -kInf || !(log_b < log_a)) return 0.0;
-  return std::exp(log_a) * -std::expm1(log_b - log_a);
-}
-
-struct LogMasses {
-  double p, q;  // log P(event), log Q(event)
-};
-
-// One step of the sampled Gaussian in the coordinates of its privacy loss L: the event {L > ε} is
-// {x > t(ε)} (remove) or {x < t(ε)} (add) for a threshold t on the Gaussian output. All masses are
-// kept as logarithms: at small σ the losses run into the thousands and their Q-masses to e^{−ℓ}.
-struct SampledGaussian {
-  double q, sigma;
-  PldDirection direction;
-  double log_q = std::log(q), log_1mq = std::log1p(-q);  // log(1 − q) = −∞ at q = 1
-
-  // remove: t = σ² log((e^ε − 1 + q)/q) + ½; add: t = σ² log((e^{−ε} − 1 + q)/q) + ½; −∞ where
-  // the log's argument is ≤ 0 (every output, resp. no output, has a loss above ε).
-  double threshold(double epsilon) const {
-    const double e = direction == PldDirection::kRemove ? epsilon : -epsilon;
-    const double log_inner = log_expm1_plus(e, q);
-    if (log_inner == -kInf) return -kInf;
-    return sigma * sigma * (log_inner - log_q) + 0.5;
-  }
-
-  // log((1−q)e^{n0} + q e^{n1}): the mixture's mass from the two Gaussians' masses.
-  double log_mixture(double log_n0, double log_n1) const {
-    return log_add(log_1mq + log_n0, log_q + log_n1);
-  }
-
-  // P and Q masses of {L > ε}. remove: P = (1−q)N(0) + qN(1), Q = N(0); add: swapped.
-  LogMasses greater(double epsilon) const {
-    const double t = threshold(epsilon);
-    if (direction == PldDirection::kRemove) {
-      if (t == -kInf) return {0.0, 0.0};
-      const double n0 = log_sf(t / sigma);
-      return {log_mixture(n0, log_sf((t - 1) / sigma)), n0};
-    }
-    if (t == -kInf) return {-kInf, -kInf};
-    const double n0 = log_cdf(t / sigma);
-    return {n0, log_mixture(n0, log_cdf((t - 1) / sigma))};
-  }
-
-  // P and Q masses of {ε_a < L ≤ ε_b}.
-  LogMasses interval(double epsilon_a, double epsilon_b) const {
-    const double ta = threshold(epsilon_a), tb = threshold(epsilon_b);
-    if (direction == PldDirection::kRemove) {  // x ∈ (ta, tb]
-      const double n0 = log_normal_interval(ta, tb, 0, sigma);
-      return {log_mixture(n0, log_normal_interval(ta, tb, 1, sigma)), n0};
-    }
-    const double n0 = log_normal_interval(tb, ta, 0, sigma);  // x ∈ (tb, ta]
-    return {n0, log_mixture(n0, log_normal_interval(tb, ta, 1, sigma))};
-  }
-
-  // δ(ε) = P(L > ε) − e^ε Q(L > ε), each side as a logarithm so e^ε never overflows.
-  double delta(double epsilon) const {
-    const double t = threshold(epsilon);
-    if (direction == PldDirection::kRemove) {
-      if (t == -kInf) return -std::expm1(epsilon);  // every output: P(Ω) − e^ε Q(Ω)
-      return checked(positive_difference(log_q + log_sf((t - 1) / sigma),
-                                         log_expm1_plus(epsilon, q) + log_sf(t / sigma)),
-                     "remove delta");
-    }
-    if (t == -kInf) return 0.0;  // L ≤ −log(1−q) < ε
-    // (1 − e^ε(1−q)) Φ(t/σ) − e^ε q Φ((t−1)/σ); t finite ⇔ e^ε(1−q) < 1.
-    const double log_coefficient = std::log(-std::expm1(epsilon + log_1mq));
-    return checked(positive_difference(log_coefficient + log_cdf(t / sigma),
-                                       epsilon + log_q + log_cdf((t - 1) / sigma)),
-                   "add delta");
-  }
-
-  // Smallest grid-friendly ε with δ(ε) ≤ tail.
-  double upper_cut(double tail) const {
-    if (direction == PldDirection::kAdd && q < 1) return -std::log1p(-q);
-    double high = 1;
-    while (delta(high) > tail) {
-      high *= 2;
-      if (high > 1e9) throw std::domain_error("PLD: privacy loss range exceeds 1e9");
-    }
-    double low = 0;
-    for (int i = 0; i < 60; ++i) {
-      const double middle = 0.5 * (low + high);
-      (delta(middle) > tail ? low : high) = middle;
-    }
-    return high;
-  }
-};
+using pld_detail::checked;
+using pld_detail::GridTooLarge;
+using pld_detail::kInf;
+using pld_detail::kMaxGridPoints;
 
 // The finite part of a PLD as (loss, log mass) pairs, for its cumulant generating function
 // K(λ) = log Σᵢ pᵢ e^{λℓᵢ} and K'(λ) (the tilted mean), both without overflow. `bins` > 0 merges
@@ -258,62 +125,6 @@ double DiscretePld::epsilon_for_delta(double delta) const {
   return 0.0;
 }
 
-double sampled_gaussian_delta(double sample_rate, double noise_multiplier, double epsilon,
-                              PldDirection direction) {
-  return SampledGaussian{sample_rate, noise_multiplier, direction}.delta(epsilon);
-}
-
-DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
-                                 PldDirection direction, double interval, double tail_mass) {
-  if (!(sample_rate > 0 && sample_rate <= 1) || !(noise_multiplier > 0) || !(interval > 0)) {
-    throw std::domain_error("sampled_gaussian_pld: need q in (0, 1], sigma > 0, interval > 0");
-  }
-  const SampledGaussian mechanism{sample_rate, noise_multiplier, direction};
-  const SampledGaussian remove{sample_rate, noise_multiplier, PldDirection::kRemove};
-  const double remove_high = remove.upper_cut(tail_mass);
-  const double high = mechanism.upper_cut(tail_mass);
-  double low = -remove_high;  // add: the lower tail mirrors the remove direction's upper tail
-  if (direction == PldDirection::kRemove && sample_rate < 1) {
-    low = std::max(std::log1p(-sample_rate), -remove_high);  // L ≥ log(1 − q)
-  }
-  DiscretePld pld;
-  pld.interval = interval;
-  pld.lower_index = static_cast<int64_t>(std::floor(low / interval));
-  const int64_t upper_index = static_cast<int64_t>(std::ceil(high / interval));
-  const int64_t n = upper_index - pld.lower_index;
-  if (n + 1 > kMaxGridPoints) throw GridTooLarge("PLD grid too fine for the loss range", high - low);
-  pld.pmf.assign(static_cast<size_t>(n + 1), 0.0);
-
-  auto epsilon_at = [&](int64_t i) { return interval * static_cast<double>(pld.lower_index + i); };
-  // Everything at or below ε₀ is moved up to ε₀ (its Q-excess goes to L = −∞, irrelevant for δ).
-  pld.pmf[0] = -std::expm1(mechanism.greater(epsilon_at(0)).p);
-  // Connect the dots: the mass P of (εⱼ, εⱼ₊₁] (Q-mass Q) is split between the two ends so that P
-  // and Q mass are both kept: with r = e^{εⱼ}Q/P ∈ [e^{−Δ}, 1] (dQ/dP = e^{−L} there), the upper end
-  // gets P(1 − r)/(1 − e^{−Δ}) and the lower P(r − e^{−Δ})/(1 − e^{−Δ}). r is formed from logs: e^{εⱼ}
-  // and Q overflow and underflow together at large losses. Rounding r down only moves mass up,
-  // which can only raise δ.
-  const double one_minus_shrink = -std::expm1(-interval);
-  for (int64_t j = 0; j < n; ++j) {
-    const auto [log_p, log_q] = mechanism.interval(epsilon_at(j), epsilon_at(j + 1));
-    if (log_p == -kInf) continue;
-    const double log_r = std::clamp(checked(epsilon_at(j) + log_q - log_p, "interval ratio"),
-                                    -interval, 0.0);
-    const double p = std::exp(log_p);
-    pld.pmf[static_cast<size_t>(j + 1)] += p * -std::expm1(log_r) / one_minus_shrink;
-    pld.pmf[static_cast<size_t>(j)] += p * positive_difference(log_r, -interval) / one_minus_shrink;
-  }
-  // Above the top point: e^{top}·Q(L > top) stays at top, the rest, δ(top), goes to +∞.
-  const double top = epsilon_at(n);
-  pld.pmf[static_cast<size_t>(n)] += std::exp(checked(top + mechanism.greater(top).q, "top mass"));
-  pld.infinity_mass = mechanism.delta(top);
-  double mass = pld.infinity_mass;
-  for (double p : pld.pmf) mass += checked(p, "single-step pmf");
-  if (!(std::abs(mass - 1) < 1e-6)) {
-    throw std::logic_error("PLD accountant: single-step masses sum to " + std::to_string(mass));
-  }
-  return pld;
-}
-
 DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& parts,
                     double tail_mass) {
   if (parts.empty()) throw std::invalid_argument("compose: nothing to compose");
@@ -398,28 +209,6 @@ DiscretePld PldAccountant::composed(PldDirection direction) const {
       }
     }
   }
-}
-
-double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta) {
-  if (!(delta > 0 && delta < 1)) throw std::domain_error("delta must lie in (0, 1)");
-  if (sample_rate == 0) return 0.0;
-  if (noise_multiplier == 0) return kInf;
-  double epsilon = 0;
-  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
-    const SampledGaussian mechanism{sample_rate, noise_multiplier, direction};
-    if (mechanism.delta(0) <= delta) continue;
-    double low = 0, high = 1;
-    while (mechanism.delta(high) > delta) {
-      high *= 2;
-      if (high > 1e12) return kInf;
-    }
-    for (int i = 0; i < 100; ++i) {
-      const double middle = 0.5 * (low + high);
-      (mechanism.delta(middle) > delta ? low : high) = middle;
-    }
-    epsilon = std::max(epsilon, high);
-  }
-  return epsilon;
 }
 
 double PldAccountant::epsilon(double delta) const {

@@ -8,7 +8,7 @@
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
-#include "dpforge/dp/noise.h"
+#include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
 
 namespace dpforge::train {
@@ -42,7 +42,7 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
   train_private(recipe_for_audit, model, audit_train, HeldOut{evaluation},
-                PrivateSeeds{dp::secure_random_seed(), dp::secure_random_seed(), config::secure_noise(recipe)},
+                PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
                 progress, privacy);
 
   const auto scores = audit::mia_scores(model, data::Dataset{images, flipped, test_set.num_classes}).loss;

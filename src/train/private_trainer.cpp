@@ -1,20 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
+// DP-SGD inside the shared training loop: the plan, the ledger written before the steps it pays
+// for, the budget check before every step, and the observers (accountant, white-box canaries).
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <optional>
 
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include "dpforge/core/error.h"
-#include "dpforge/data/poisson_sampler.h"
-#include "dpforge/dp/dp_optimizer.h"
-#include "dpforge/dp/validate.h"
+#include "dpforge/audit/canary_hook.h"
+#include "dpforge/audit/faults.h"
+#include "dpforge/nn/validate.h"
 #include "dpforge/privacy/calibration.h"
+#include "dpforge/train/dp_plan.h"
 #include "dpforge/train/optimizer.h"
-#include "dpforge/train/progress.h"
 #include "dpforge/train/steps.h"
+#include "dpforge/train/train_loop.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
@@ -23,22 +23,182 @@ namespace {
 // Keys the canaries' sampling stream apart from the real examples' (same seed, other Philox key).
 constexpr uint64_t kCanaryStreamKey = 0x9E3779B97F4A7C15ULL;
 
-// The ledger's allowance: how many steps of (σ, q) fit in the budget (all of them without one).
-int64_t allowed_steps(const config::PrivacyOptions& options, double sigma, double q, int64_t planned) {
-  if (options.target_epsilon() <= 0) return planned;
-  const double planned_epsilon =
-      privacy::epsilon_for(options.accountant(), sigma, q, planned, options.delta());
-  if (planned_epsilon <= options.target_epsilon()) return planned;
-  return privacy::max_steps_within(options.accountant(), options.target_epsilon(), options.delta(),
-                                   q, sigma, planned);
-}
-
-// Stream position of a sampler as JSON and back.
 nlohmann::json stream_position(const data::PoissonSampler& sampler) {
   return {{"block", sampler.stream().block()}, {"word", sampler.stream().word()}};
 }
 void restore_position(data::PoissonSampler& sampler, const nlohmann::json& position) {
   sampler.restore(position.at("block").get<uint64_t>(), position.at("word").get<int>());
+}
+
+class PrivateStep final : public TrainingStep {
+ public:
+  // `claimed` is what the accountant, the ledger and the auditor are told; `executed` what the
+  // mechanism runs: the same plan unless an auditor-validation fault broke it (audit/faults.h).
+  PrivateStep(const config::Recipe& recipe, const dp::DpPlan& claimed, const dp::DpPlan& executed,
+              torch::nn::Sequential& model, const data::Dataset& train_set, const HeldOut& held_out,
+              const PrivateSeeds& seeds, PrivacySummary& privacy, audit::DiracCanaries* canaries,
+              RunCheckpoints* checkpoints, std::FILE* progress)
+      : claimed_(claimed),
+        executed_(executed),
+        epochs_(recipe.train.epochs()),
+        model_(model),
+        held_out_(held_out),
+        seeds_(seeds),
+        privacy_(privacy),
+        progress_(progress),
+        optimizer_(make_optimizer(recipe.train, model->parameters())),
+        accountant_(privacy::make_accountant(claimed.accountant)),
+        state_{data::PoissonSampler(executed.dataset_size, executed.sample_rate, seeds.sampler),
+               dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
+        target_{model, *optimizer_, train_set, cross_entropy_loss(recipe.train.label_smoothing()),
+                recipe.train.max_physical_batch()},
+        accounting_(*accountant_, claimed),
+        canaries_(canaries) {
+    hooks_.push_back(&accounting_);
+    if (canaries != nullptr) {
+      canary_hook_.emplace(*canaries, executed, claimed, seeds.sampler ^ kCanaryStreamKey);
+      hooks_.push_back(&*canary_hook_);
+    }
+    if (checkpoints != nullptr) open_ledger(*checkpoints);
+  }
+
+  std::string kind() const override { return "private"; }
+  int64_t planned_steps() const override { return claimed_.planned_steps; }
+  int64_t steps_per_epoch() const override {
+    return std::max<int64_t>(1, (claimed_.planned_steps + epochs_ - 1) / epochs_);
+  }
+  torch::optim::Optimizer& optimizer() override { return *optimizer_; }
+
+  std::optional<dp::BatchStats> take(int64_t step) override {
+    // Ledger: a step is taken only if the budget still holds after it (invariant 6).
+    if (accountant_->steps() >= claimed_.allowed_steps) {
+      privacy_.stopped_by_budget = true;
+      if (progress_ != nullptr) {
+        fmt::print(progress_, "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
+                   step, claimed_.target_epsilon);
+      }
+      return std::nullopt;
+    }
+    if (ledger_ && step >= ledger_->reserved()) {
+      // Paid before it is spent: commit to the steps up to the next checkpoint, whose snapshot
+      // then lets a resumed process replay them instead of drawing new noise.
+      const int64_t upto = std::min({claimed_.allowed_steps, claimed_.planned_steps,
+                                     (step / ledger_interval_ + 1) * ledger_interval_});
+      ledger_->reserve(upto, privacy::epsilon_for(claimed_.accountant, claimed_.noise_multiplier,
+                                                  claimed_.sample_rate, upto, claimed_.delta));
+    }
+    const auto stats = dp::dp_sgd_step(executed_, state_, target_, hooks_);
+    if (stats.examples == 0) ++privacy_.empty_batches;
+    return stats;
+  }
+
+  std::string end_epoch(EpochMetrics& metrics) override {
+    metrics.epsilon = accountant_->epsilon(claimed_.delta);
+    return fmt::format("epsilon {:.4f}", *metrics.epsilon);
+  }
+
+  void save(Snapshot& snapshot) const override {
+    auto& state = snapshot.state;
+    state["sampler"] = stream_position(state_.sampler);
+    state["noise_next_block"] = state_.noise.next_block();
+    state["examples_dropped"] = state_.examples_dropped;
+    state["accountant"] = accountant_->to_json();
+    state["empty_batches"] = privacy_.empty_batches;
+    state["stopped_by_budget"] = privacy_.stopped_by_budget;
+    if (canaries_ != nullptr) {
+      state["canary_sampler"] = stream_position(canary_hook_->sampler());
+      state["canaries"] = canaries_->statistics();
+      snapshot.tensors["canary_scores"] = canaries_->scores();
+    }
+  }
+
+  void restore(const Snapshot& snapshot) override {
+    const auto& state = snapshot.state;
+    restore_position(state_.sampler, state.at("sampler"));
+    state_.noise = dp::NoiseGenerator(seeds_.noise, state.at("noise_next_block").get<uint64_t>(), seeds_.secure_noise);
+    state_.examples_dropped = state.at("examples_dropped").get<int64_t>();
+    const auto saved = privacy::Accountant::from_json(state.at("accountant"));
+    for (const auto& entry : saved->history()) accountant_->compose(entry);
+    privacy_.empty_batches = state.at("empty_batches").get<int64_t>();
+    privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
+    if (canaries_ != nullptr) {
+      restore_position(canary_hook_->sampler(), state.at("canary_sampler"));
+      canaries_->restore(state.at("canaries"), snapshot.tensors.at("canary_scores"));
+    }
+  }
+
+  std::string resume_note() const override {
+    return ledger_ ? fmt::format("; the ledger holds {} steps", ledger_->reserved()) : "";
+  }
+
+  void finish(TrainResult& result) override {
+    if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
+      // The budget stopped the run mid-epoch: its test metrics still describe the released model.
+      result.epochs.push_back(finish_epoch(model_, held_out_, static_cast<int64_t>(result.epochs.size()) + 1,
+                                           result.steps, 0, 0, 0, 0));
+      result.epochs.back().epsilon = accountant_->epsilon(claimed_.delta);
+    }
+    privacy_.steps = accountant_->steps();
+    privacy_.epsilon = accountant_->epsilon(claimed_.delta);
+    if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant_.get())) {
+      privacy_.rdp_order = rdp->epsilon_and_order(claimed_.delta).order;
+    }
+    privacy_.examples_dropped_nonfinite = state_.examples_dropped;
+    privacy_.accountant_state = accountant_->to_json();
+  }
+
+  void close(const TrainResult& /*result*/) override {
+    if (ledger_) ledger_->finish(privacy_.steps, privacy_.epsilon);
+  }
+
+ private:
+  void open_ledger(const RunCheckpoints& checkpoints) {
+    int64_t reserved = 0;
+    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path)) reserved = existing->at("steps").get<int64_t>();
+    ledger_.emplace(checkpoints.ledger_path,
+                    nlohmann::json{{"accountant", privacy::to_string(claimed_.accountant)},
+                                   {"noise_multiplier", claimed_.noise_multiplier},
+                                   {"sample_rate", claimed_.sample_rate},
+                                   {"delta", claimed_.delta},
+                                   {"target_epsilon", claimed_.target_epsilon},
+                                   {"planned_steps", claimed_.planned_steps}},
+                    reserved);
+    ledger_interval_ = checkpoints.interval(steps_per_epoch());
+  }
+
+  const dp::DpPlan claimed_, executed_;
+  const int64_t epochs_;
+  torch::nn::Sequential& model_;
+  const HeldOut& held_out_;
+  const PrivateSeeds seeds_;
+  PrivacySummary& privacy_;
+  std::FILE* progress_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  std::unique_ptr<privacy::Accountant> accountant_;
+  dp::DpSgdState state_;
+  dp::DpSgdTarget target_;
+  dp::AccountantHook accounting_;
+  audit::DiracCanaries* canaries_;
+  std::optional<audit::CanaryHook> canary_hook_;
+  std::vector<dp::StepHook*> hooks_;
+  std::optional<PrivacyLedger> ledger_;
+  int64_t ledger_interval_ = 1;
+};
+
+PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secure_noise) {
+  PrivacySummary privacy;
+  privacy.noise_multiplier = plan.noise_multiplier;
+  privacy.sample_rate = plan.sample_rate;
+  privacy.expected_batch_size = plan.expected_batch_size;
+  privacy.max_grad_norm = plan.clip.max_grad_norm();
+  privacy.delta = plan.delta;
+  privacy.target_epsilon = plan.target_epsilon;
+  privacy.clipping = dp::to_string(plan.clip.mode());
+  privacy.accountant = privacy::to_string(plan.accountant);
+  privacy.planned_steps = plan.planned_steps;
+  privacy.fault = audit::to_string(fault);
+  privacy.secure_noise = secure_noise;
+  return privacy;
 }
 
 }  // namespace
@@ -47,255 +207,22 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries, RunCheckpoints* checkpoints) {
-  dp::validate_model(*model);
-  const auto& options = recipe.train;
-  const auto& privacy_options = recipe.privacy;
-  const int64_t n = train_set.size();
-  if (options.batch_size() > n) {
-    throw_input_error("train.batch_size = {} exceeds the {} training examples; under DP it is the "
-                      "expected batch size q*N, so it must be <= N",
-                      options.batch_size(), n);
-  }
-  const double sample_rate = static_cast<double>(options.batch_size()) / static_cast<double>(n);
-  const int64_t steps = privacy::steps_for_epochs(static_cast<double>(options.epochs()), sample_rate);
-  const double delta = privacy_options.delta();
-  if (progress != nullptr && delta >= 1.0 / static_cast<double>(n)) {
-    fmt::print(progress, "warning: privacy.delta = {} >= 1/N = {:.3g}; use delta << 1/N\n", delta,
-               1.0 / static_cast<double>(n));
-  }
-  double sigma = privacy_options.noise_multiplier();
-  if (sigma == 0) {
-    try {
-      sigma = privacy::calibrate_noise_multiplier(privacy_options.accountant(),
-                                                  privacy_options.target_epsilon(), delta,
-                                                  sample_rate, steps);
-    } catch (const std::domain_error& error) {
-      throw_input_error("privacy.target_epsilon = {} is unreachable with q = {} over {} steps: {}",
-                        privacy_options.target_epsilon(), sample_rate, steps, error.what());
-    }
-  }
-  auto accountant = privacy::make_accountant(privacy_options.accountant());
-  // Auditor-validation faults: each breaks one privacy invariant while the accountant is still
-  // told the honest (σ, q); the audit must catch them.
-  const std::string& fault = privacy_options.fault();
-  dp::DpOptimizerOptions dp_options;
-  dp_options.clip(dp::ClipOptions()
-                      .max_grad_norm(privacy_options.max_grad_norm())
-                      .mode(dp::parse_clip_mode(privacy_options.clipping()))
-                      .fault_skip_clipping(fault == "no_clip"))
-      .noise_multiplier(sigma)
-      .sample_rate(sample_rate)
-      .expected_batch_size(static_cast<double>(options.batch_size()))
-      .fault_noise_scale(fault == "no_noise" ? 0.0 : fault == "half_noise" ? 0.5 : 1.0);
-  const auto parameters = model->parameters();
-  dp::DpOptimizer optimizer(parameters, make_optimizer(options, parameters), dp_options,
-                            dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise), *accountant);
-  const double drawn_rate = fault == "wrong_sample_rate" ? std::min(1.0, 2 * sample_rate) : sample_rate;
-  data::PoissonSampler sampler(n, drawn_rate, seeds.sampler);
-  // Member canaries are Poisson-sampled by the same code at the same rate, from a stream of their
-  // own, so the real examples' batches (and a seeded run's weights) do not depend on the audit.
-  const int64_t canary_members = canaries != nullptr ? static_cast<int64_t>(canaries->members().size()) : 0;
-  if (canaries != nullptr) optimizer.attach_canaries(*canaries);
-  data::PoissonSampler canary_sampler(canary_members, drawn_rate, seeds.sampler ^ kCanaryStreamKey);
-
-  privacy = PrivacySummary{};
-  privacy.noise_multiplier = sigma;
-  privacy.sample_rate = sample_rate;
-  privacy.expected_batch_size = static_cast<double>(options.batch_size());
-  privacy.max_grad_norm = privacy_options.max_grad_norm();
-  privacy.delta = delta;
-  privacy.target_epsilon = privacy_options.target_epsilon();
-  privacy.clipping = privacy_options.clipping();
-  privacy.accountant = privacy_options.accountant();
-  privacy.planned_steps = steps;
-  privacy.fault = fault;
-  privacy.secure_noise = seeds.secure_noise;
-  if (progress != nullptr && fault != "none") {
-    fmt::print(progress, "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n", fault);
-  }
+  nn::validate_model(*model);
+  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size());
+  const audit::Fault fault = recipe.privacy.fault();
+  const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
+  privacy = summary_of(claimed, fault, seeds.secure_noise);
   if (progress != nullptr) {
-    fmt::print(progress, "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}\n",
-               sample_rate, sigma,
-               privacy_options.noise_multiplier() == 0
-                   ? fmt::format(" (calibrated to epsilon {})", privacy_options.target_epsilon())
-                   : "",
-               privacy_options.max_grad_norm(), steps, delta);
+    for (const auto& warning : plan_warnings(claimed)) fmt::print(progress, "warning: {}\n", warning);
+    if (fault != audit::Fault::kNone) {
+      fmt::print(progress, "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n",
+                 audit::to_string(fault));
+    }
+    fmt::print(progress, "{}\n", describe(claimed));
   }
-
-  // σ and q are fixed for the run, so the budget check of every step reduces to a step count
-  // computed once from the accountant; the check itself stays in the loop (invariant 6).
-  const int64_t allowance = allowed_steps(privacy_options, sigma, sample_rate, steps);
-  const int64_t steps_per_epoch = std::max<int64_t>(1, (steps + options.epochs() - 1) / options.epochs());
-  ProgressLine line(progress, steps);
-  const auto start = std::chrono::steady_clock::now();
-  auto epoch_start = start;
-  TrainResult result;
-  double loss_sum = 0;
-  int64_t correct = 0, seen = 0;
-  double seconds_before = 0;  // wall time of the processes before a resume
-
-  // Crash safety: the snapshot holds everything the loop below reads or changes.
-  const int64_t interval = checkpoints != nullptr ? checkpoints->interval(steps_per_epoch) : 0;
-  auto snapshot = [&]() {
-    Snapshot snap;
-    auto epochs = nlohmann::json::array();
-    for (const auto& m : result.epochs) epochs.push_back(to_json(m));
-    snap.state = {{"kind", "private"},
-                  {"sampler", stream_position(sampler)},
-                  {"canary_sampler", stream_position(canary_sampler)},
-                  {"noise_next_block", optimizer.noise().next_block()},
-                  {"examples_dropped", optimizer.examples_dropped()},
-                  {"examples_seen", optimizer.examples_seen()},
-                  {"accountant", accountant->to_json()},
-                  {"empty_batches", privacy.empty_batches},
-                  {"stopped_by_budget", privacy.stopped_by_budget},
-                  {"epochs", epochs},
-                  {"loss_sum", loss_sum},
-                  {"correct", correct},
-                  {"seen", seen},
-                  {"seconds", seconds_before + std::chrono::duration<double>(
-                                                   std::chrono::steady_clock::now() - start).count()}};
-    if (canaries != nullptr) {
-      snap.state["canaries"] = canaries->statistics();
-      snap.tensors["canary_scores"] = canaries->scores();
-    }
-    return snap;
-  };
-  std::optional<PrivacyLedger> ledger;
-  int64_t first_step = 0;
-  if (checkpoints != nullptr) {
-    int64_t reserved = 0;
-    if (const auto existing = PrivacyLedger::read(checkpoints->ledger_path)) reserved = existing->at("steps").get<int64_t>();
-    ledger.emplace(checkpoints->ledger_path,
-                   nlohmann::json{{"accountant", privacy_options.accountant()},
-                                  {"noise_multiplier", sigma},
-                                  {"sample_rate", sample_rate},
-                                  {"delta", delta},
-                                  {"target_epsilon", privacy_options.target_epsilon()},
-                                  {"planned_steps", steps}},
-                   reserved);
-    if (checkpoints->resume_from) {
-      const auto snap = unpack_snapshot(checkpoints->resume_from->payload, *model, optimizer.inner());
-      const auto& state = snap.state;
-      TORCH_CHECK(state.at("kind") == "private", "the checkpoint is not of a private run");
-      first_step = state.at("step").get<int64_t>();
-      restore_position(sampler, state.at("sampler"));
-      restore_position(canary_sampler, state.at("canary_sampler"));
-      optimizer.restore(dp::NoiseGenerator(seeds.noise, state.at("noise_next_block").get<uint64_t>(), seeds.secure_noise),
-                        state.at("examples_dropped").get<int64_t>(), state.at("examples_seen").get<int64_t>());
-      const auto saved_accountant = privacy::Accountant::from_json(state.at("accountant"));
-      for (const auto& entry : saved_accountant->history()) {
-        accountant->compose(entry.noise_multiplier, entry.sample_rate, entry.count);
-      }
-      privacy.empty_batches = state.at("empty_batches").get<int64_t>();
-      privacy.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
-      for (const auto& m : state.at("epochs")) result.epochs.push_back(epoch_metrics_from_json(m));
-      loss_sum = state.at("loss_sum").get<double>();
-      correct = state.at("correct").get<int64_t>();
-      seen = state.at("seen").get<int64_t>();
-      seconds_before = state.at("seconds").get<double>();
-      if (canaries != nullptr) canaries->restore(state.at("canaries"), snap.tensors.at("canary_scores"));
-      result.steps = first_step;
-      if (progress != nullptr) {
-        fmt::print(progress, "resuming from {} (step {} of {}; the ledger holds {} steps)\n",
-                   checkpoints->resume_from->path.string(), first_step, steps, ledger->reserved());
-      }
-    } else {
-      checkpoints->save(0, snapshot(), *model, optimizer.inner());
-    }
-  }
-
-  model->train();
-  result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
-  for (int64_t step = first_step; step < steps && result.stopped_early.empty(); ++step) {
-    // Ledger: a step is taken only if the budget still holds after it (invariant 6).
-    if (accountant->steps() >= allowance) {
-      privacy.stopped_by_budget = true;
-      if (progress != nullptr) {
-        fmt::print(progress, "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
-                   step, privacy_options.target_epsilon());
-      }
-      break;
-    }
-    if (ledger && step >= ledger->reserved()) {
-      // Paid before it is spent: commit to the steps up to the next checkpoint, whose snapshot
-      // then lets a resumed process replay them instead of drawing new noise.
-      const int64_t upto = std::min({allowance, steps, (step / interval + 1) * interval});
-      ledger->reserve(upto, privacy::epsilon_for(privacy_options.accountant(), sigma, sample_rate, upto, delta));
-    }
-    set_lr(optimizer.inner(), scheduled_lr(options, step, steps));
-    const auto batch = sampler.next();
-    if (batch.empty()) ++privacy.empty_batches;
-    if (canaries != nullptr) {
-      std::vector<int64_t> canary_ids;
-      for (int64_t member : canary_sampler.next()) canary_ids.push_back(canaries->members()[static_cast<size_t>(member)]);
-      optimizer.accumulate_canaries(canary_ids);
-    }
-    const auto indices = torch::tensor(batch, torch::kLong).to(train_set.images.device());
-    for (int64_t begin = 0; begin < indices.numel(); begin += options.max_physical_batch()) {
-      const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + options.max_physical_batch()));
-      const auto stats = accumulate_private(model, optimizer, train_set.images.index_select(0, chunk),
-                                            train_set.labels.index_select(0, chunk), options.label_smoothing());
-      loss_sum += stats.loss_sum;
-      correct += stats.correct;
-      seen += chunk.numel();
-    }
-    optimizer.step();
-    ++result.steps;
-    crash_here_if_requested(result.steps);
-    result.diverged = divergence(*model, recipe, result.steps);
-    if (!result.diverged.empty()) {
-      if (progress != nullptr) fmt::print(progress, "\nstopping: {}\n", result.diverged);
-      break;
-    }
-    line.update(step / steps_per_epoch + 1, options.epochs(), result.steps,
-                seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0,
-                seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0);
-    if (result.steps % steps_per_epoch == 0 || result.steps == steps) {
-      const auto now = std::chrono::steady_clock::now();
-      result.epochs.push_back(finish_epoch(model, held_out, static_cast<int64_t>(result.epochs.size()) + 1,
-                                           result.steps, loss_sum, correct, seen,
-                                           std::chrono::duration<double>(now - epoch_start).count()));
-      epoch_start = now;
-      result.epochs.back().epsilon = accountant->epsilon(delta);
-      line.epoch_done(describe_epoch(result.epochs.back(), options.epochs(),
-                                     fmt::format("epsilon {:.4f}", *result.epochs.back().epsilon)));
-      result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
-      loss_sum = 0;
-      correct = 0;
-      seen = 0;
-    }
-    if (checkpoints != nullptr &&
-        (result.steps % interval == 0 || result.steps == steps || !result.stopped_early.empty())) {
-      checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());
-    }
-  }
-  if (!result.stopped_early.empty() && progress != nullptr) fmt::print(progress, "{}\n", result.stopped_early);
-  if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
-    // The budget stopped the run mid-epoch: its test metrics still describe the released model.
-    result.epochs.push_back(finish_epoch(model, held_out, static_cast<int64_t>(result.epochs.size()) + 1,
-                                         result.steps, 0, 0, 0, 0));
-    result.epochs.back().epsilon = accountant->epsilon(delta);
-  }
-  result.test_accuracy = result.epochs.back().test_accuracy;
-  result.wall_seconds =
-      seconds_before + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  privacy.steps = accountant->steps();
-  privacy.epsilon = accountant->epsilon(delta);
-  if (checkpoints != nullptr) {
-    if (result.diverged.empty() && result.stopped_early.empty() && result.steps % interval != 0 &&
-        result.steps != steps) {
-      checkpoints->save(result.steps, snapshot(), *model, optimizer.inner());  // stopped by the budget
-    }
-    ledger->finish(privacy.steps, privacy.epsilon);
-  }
-  if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
-    privacy.rdp_order = rdp->epsilon_and_order(delta).order;
-  }
-  privacy.examples_dropped_nonfinite = optimizer.examples_dropped();
-  privacy.accountant_state = accountant->to_json();
-  return result;
+  PrivateStep step(recipe, claimed, executed, model, train_set, held_out, seeds, privacy, canaries, checkpoints,
+                   progress);
+  return run_train_loop(recipe.train, step, model, held_out, progress, checkpoints);
 }
 
 }  // namespace dpforge::train

@@ -9,7 +9,7 @@
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/core/error.h"
-#include "dpforge/dp/noise.h"
+#include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/train/trainer.h"
 
@@ -82,10 +82,10 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
     if (recipe.privacy.enabled()) {
       PrivacySummary ignored;
       train_private(shadow_recipe, shadow, shadow_data, held_out,
-                    PrivateSeeds{dp::secure_random_seed(), dp::secure_random_seed(), config::secure_noise(recipe)},
+                    PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
                     nullptr, ignored);
     } else {
-      train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, dp::secure_random_seed(), nullptr);
+      train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, secure_random_seed(), nullptr);
     }
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;

@@ -10,29 +10,57 @@
 #include <utility>
 #include <vector>
 
+#include "dpforge/audit/faults.h"
+#include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
+#include "dpforge/dp/clipping.h"
+#include "dpforge/nn/models.h"
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::config {
+
+// The recipe's choices as enums: parsed once here, never compared as strings downstream. Choices
+// that belong to a module (clipping mode, accountant, architecture, fault) are that module's enums.
+enum class Device { kAuto, kCpu, kCuda };
+inline constexpr EnumNames<Device, 3> kDeviceNames{
+    {{{Device::kAuto, "auto"}, {Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}}}};
+enum class DatasetKind { kFashionMnist };
+inline constexpr EnumNames<DatasetKind, 1> kDatasetNames{{{{DatasetKind::kFashionMnist, "fashion-mnist"}}}};
+enum class Subset { kFirst, kRandom };
+inline constexpr EnumNames<Subset, 2> kSubsetNames{{{{Subset::kFirst, "first"}, {Subset::kRandom, "random"}}}};
+enum class OptimizerKind { kSgd, kAdam, kAdamW };
+inline constexpr EnumNames<OptimizerKind, 3> kOptimizerNames{
+    {{{OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdam, "adam"}, {OptimizerKind::kAdamW, "adamw"}}}};
+enum class LrSchedule { kConstant, kCosine };
+inline constexpr EnumNames<LrSchedule, 2> kLrScheduleNames{
+    {{{LrSchedule::kConstant, "constant"}, {LrSchedule::kCosine, "cosine"}}}};
+enum class SecureNoise { kAuto, kOn, kOff };
+inline constexpr EnumNames<SecureNoise, 3> kSecureNoiseNames{
+    {{{SecureNoise::kAuto, "auto"}, {SecureNoise::kOn, "true"}, {SecureNoise::kOff, "false"}}}};
+
+/// The name of a recipe choice, as the recipe spells it.
+template <typename Enum, std::size_t N>
+std::string name_of(const EnumNames<Enum, N>& names, Enum value) { return std::string(names.name(value)); }
 
 struct RunOptions {
   /// Name of the run, used for the default output folder. Default: the recipe file's stem.
   DPF_ARG(std::string, name) = "";
   /// Compute threads for LibTorch; 0 = all cores.
   DPF_ARG(int64_t, threads) = 0;
-  /// "auto" (CUDA when available), "cpu" or "cuda".
-  DPF_ARG(std::string, device) = "auto";
+  /// auto (CUDA when available), cpu or cuda.
+  DPF_ARG(Device, device) = Device::kAuto;
 };
 
 struct DataOptions {
-  /// Only "fashion-mnist" for now.
-  DPF_ARG(std::string, dataset) = "fashion-mnist";
+  /// Only fashion-mnist for now.
+  DPF_ARG(DatasetKind, dataset) = DatasetKind::kFashionMnist;
   /// Folder with the four IDX .gz files. Empty: $DPFORGE_DATA_ROOT, else Debian's
   /// /usr/share/datasets/fashion-mnist.
   DPF_ARG(std::string, root) = "";
   /// Train on this many examples only; 0 = all.
   DPF_ARG(int64_t, train_subset) = 0;
-  /// How train_subset picks examples: "first" N or a seeded "random" subset.
-  DPF_ARG(std::string, subset) = "first";
+  /// How train_subset picks examples: the first N or a seeded random subset.
+  DPF_ARG(Subset, subset) = Subset::kFirst;
   /// Seed of the random subset (not a privacy-relevant seed: it only chooses the data).
   DPF_ARG(int64_t, subset_seed) = 0;
   /// Evaluate on this many test examples only; 0 = all.
@@ -42,14 +70,8 @@ struct DataOptions {
   DPF_ARG(int64_t, validation_size) = 0;
 };
 
-struct ModelOptions {
-  /// mlp | cnn_tanh | wrn16_4.
-  DPF_ARG(std::string, arch) = "cnn_tanh";
-  /// Width of the mlp's two hidden layers.
-  DPF_ARG(int64_t, mlp_hidden) = 256;
-  /// Dropout probability after each hidden activation (mlp, cnn_tanh); 0 = none. A defense.
-  DPF_ARG(double, dropout) = 0.0;
-};
+/// [model]: the model zoo's own options (nn/models.h).
+using ModelOptions = nn::ModelOptions;
 
 struct TrainOptions {
   DPF_ARG(int64_t, epochs) = 10;
@@ -57,11 +79,10 @@ struct TrainOptions {
   DPF_ARG(int64_t, batch_size) = 128;
   /// Largest batch pushed through the model at once; bigger logical batches are accumulated.
   DPF_ARG(int64_t, max_physical_batch) = 256;
-  /// sgd | adam | adamw.
-  DPF_ARG(std::string, optimizer) = "sgd";
+  DPF_ARG(OptimizerKind, optimizer) = OptimizerKind::kSgd;
   DPF_ARG(double, lr) = 0.1;
-  /// constant | cosine (decays lr to 0 over all steps: steadier final accuracy).
-  DPF_ARG(std::string, lr_schedule) = "constant";
+  /// constant, or cosine (decays lr to 0 over all steps: steadier final accuracy).
+  DPF_ARG(LrSchedule, lr_schedule) = LrSchedule::kConstant;
   /// SGD momentum (ignored by adam/adamw).
   DPF_ARG(double, momentum) = 0.0;
   DPF_ARG(double, weight_decay) = 0.0;
@@ -92,17 +113,16 @@ struct PrivacyOptions {
   /// no step that would exceed it is taken. 0 = no budget (then give σ).
   DPF_ARG(double, target_epsilon) = 0.0;
   DPF_ARG(double, delta) = 1e-5;
-  /// flat | per_layer | automatic.
-  DPF_ARG(std::string, clipping) = "flat";
-  /// pld (tight) | rdp.
-  DPF_ARG(std::string, accountant) = "pld";
-  /// Auditor validation only: none | no_noise | half_noise | no_clip | wrong_sample_rate injects a
-  /// privacy bug the auditor must catch. A run with a fault is never reported as private.
-  DPF_ARG(std::string, fault) = "none";
-  /// auto | true | false. true: the noise key comes from the OS CSPRNG (getrandom) and each normal
-  /// is the sum of four, halved, against floating-point attacks on Gaussian samplers (as Opacus's
-  /// secure mode). auto = true unless train.seed is set.
-  DPF_ARG(std::string, secure_noise) = "auto";
+  DPF_ARG(dp::ClipMode, clipping) = dp::ClipMode::kFlat;
+  /// pld (tight) or rdp.
+  DPF_ARG(privacy::AccountantKind, accountant) = privacy::AccountantKind::kPld;
+  /// Auditor validation only (audit/faults.h): injects a privacy bug the auditor must catch. A run
+  /// with a fault is never reported as private.
+  DPF_ARG(audit::Fault, fault) = audit::Fault::kNone;
+  /// true: the noise key comes from the OS CSPRNG (getrandom) and each normal is the sum of four,
+  /// halved, against floating-point attacks on Gaussian samplers (as Opacus's secure mode).
+  /// auto = true unless train.seed is set.
+  DPF_ARG(SecureNoise, secure_noise) = SecureNoise::kAuto;
 };
 
 struct AuditOptions {

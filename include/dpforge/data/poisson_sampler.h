@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "dpforge/dp/noise.h"
+#include "dpforge/core/random.h"
 
 namespace dpforge::data {
 
@@ -19,13 +19,13 @@ class PoissonSampler {
   int64_t dataset_size() const { return dataset_size_; }
   double sample_rate() const { return sample_rate_; }
   /// The sampler's whole state is its position in the Philox stream (checkpoints save it).
-  const dp::PhiloxUniform& stream() const { return uniform_; }
+  const PhiloxUniform& stream() const { return uniform_; }
   void restore(uint64_t block, int word) { uniform_.restore(block, word); }
 
  private:
   int64_t dataset_size_;
   double sample_rate_;
-  dp::PhiloxUniform uniform_;
+  PhiloxUniform uniform_;
 };
 
 }  // namespace dpforge::data

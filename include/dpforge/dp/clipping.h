@@ -9,6 +9,7 @@
 
 #include <torch/types.h>
 
+#include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/dp/tape.h"
@@ -23,15 +24,15 @@ enum class ClipMode {
   /// cᵢ = C / (‖gᵢ‖ + γ), γ = 0.01 (Bu et al. 2023, AUTO-S): every example normalized.
   kAutomatic,
 };
-ClipMode parse_clip_mode(const std::string& name);  // flat | per_layer | automatic
-std::string to_string(ClipMode mode);
+inline constexpr EnumNames<ClipMode, 3> kClipModeNames{{{{ClipMode::kFlat, "flat"},
+                                                         {ClipMode::kPerLayer, "per_layer"},
+                                                         {ClipMode::kAutomatic, "automatic"}}}};
+inline std::string to_string(ClipMode mode) { return std::string(kClipModeNames.name(mode)); }
 
 struct ClipOptions {
   DPF_ARG(double, max_grad_norm) = 1.0;
   DPF_ARG(ClipMode, mode) = ClipMode::kFlat;
   DPF_ARG(double, automatic_gamma) = 0.01;
-  /// Auditor validation only (privacy.fault = no_clip): every clip factor is 1. Never private.
-  DPF_ARG(bool, fault_skip_clipping) = false;
 };
 
 /// The clip factor of an example whose whole gradient has norm `norm` (flat and automatic modes).

@@ -3,7 +3,7 @@
 // block b holds standard normals 4b … 4b+3 (Philox4x32-10 + Box–Muller, kernels/philox.h), so the
 // CPU and CUDA implementations draw identical values and a (seed, offset) pair reproduces a run.
 // A secure stream's block b is the halved sum of four plain blocks (kernels::philox_secure_normal4);
-// its key should come from secure_random_seed().
+// its key should come from secure_random_seed() (core/random.h).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -33,9 +33,6 @@ class NoiseGenerator {
   bool secure_;
 };
 
-/// 64 bits from the OS CSPRNG (getrandom(2)); throws std::runtime_error if it is unavailable.
-uint64_t secure_random_seed();
-
 /// values ← (values + noise_std · z) · scale, in place, z the normals of (seed, first_block…).
 /// `values` must be contiguous float32 (noise is always added in fp32). Dispatches on device:
 /// CPU → add_noise_and_scale_cpu, CUDA → kernels/ (when built with them).
@@ -54,24 +51,5 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
 
 /// `count` standard normals of (seed, first_block…) as a float32 tensor (for tests and audits).
 torch::Tensor philox_normals(int64_t count, uint64_t seed, uint64_t first_block, bool secure = false);
-
-/// Uniform doubles in (0, 1] from a Philox stream, 53 random bits each (two 32-bit words).
-class PhiloxUniform {
- public:
-  explicit PhiloxUniform(uint64_t seed, uint64_t block = 0) : seed_(seed), block_(block) {}
-  double next();
-  uint64_t seed() const { return seed_; }
-  /// Position in the stream (a drawn block is never reused).
-  uint64_t block() const { return block_; }
-  int word() const { return word_; }
-  /// Continues the stream at a position saved from block() and word() (checkpoints).
-  void restore(uint64_t block, int word);
-
- private:
-  uint64_t seed_;
-  uint64_t block_;
-  int word_ = 4;  // 4 = the current block is used up
-  uint32_t words_[4] = {};
-};
 
 }  // namespace dpforge::dp

@@ -44,6 +44,9 @@ class PerSampleLayer {
   int64_t batch_size() const { return batch_; }
 
  private:
+  // What each kind keeps of (A, G): see the formulas at the top of this file.
+  void prepare_linear(const torch::Tensor& output_grad);
+  void prepare_conv(const torch::Tensor& output_grad);
   // ∇Wᵢ one example at a time with the convolution's weight-gradient kernel (large layers): kept,
   // or reduced to ‖∇Wᵢ‖² with A and G kept for the clipped sum.
   void conv_by_example(const torch::Tensor& output_grad, bool keep_gradients);

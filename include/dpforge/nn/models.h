@@ -1,19 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
+// The model zoo: networks made only of DP layers (layers.h) and parameter-free modules.
 #pragma once
 #include <cstdint>
+#include <string>
 
 #include <torch/nn/modules/container/sequential.h>
 
-#include "dpforge/config/recipe.h"
+#include "dpforge/core/enum_names.h"
+#include "dpforge/core/options.h"
 
 namespace dpforge::nn {
 
-/// Builds the model a recipe names for 1 x 28 x 28 inputs and `num_classes` outputs:
+enum class Arch { kMlp, kCnnTanh, kWrn16_4 };
+inline constexpr EnumNames<Arch, 3> kArchNames{
+    {{{Arch::kMlp, "mlp"}, {Arch::kCnnTanh, "cnn_tanh"}, {Arch::kWrn16_4, "wrn16_4"}}}};
+inline std::string to_string(Arch arch) { return std::string(kArchNames.name(arch)); }
+
+/// The recipe's [model] section (config::Recipe::model is this struct).
+struct ModelOptions {
+  DPF_ARG(Arch, arch) = Arch::kCnnTanh;
+  /// Width of the mlp's two hidden layers.
+  DPF_ARG(int64_t, mlp_hidden) = 256;
+  /// Dropout probability after each hidden activation (mlp, cnn_tanh); 0 = none. A defense.
+  DPF_ARG(double, dropout) = 0.0;
+};
+
+/// Builds the model `options` names for 1 x 28 x 28 inputs and `num_classes` outputs:
 ///  - mlp: flatten → Linear(784, h) → tanh → Linear(h, h) → tanh → Linear(h, classes);
 ///  - cnn_tanh: Tramèr & Boneh (2021), 26,010 parameters: conv 16@8x8 s2 p2 → tanh → maxpool 2 s1
 ///    → conv 32@4x4 s2 → tanh → maxpool 2 s1 → Linear(512, 32) → tanh → Linear(32, classes);
 ///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm.
-torch::nn::Sequential make_model(const config::ModelOptions& options, int64_t num_classes = 10);
+torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes = 10);
 
 /// Number of trainable scalars.
 int64_t count_parameters(const torch::nn::Module& model);

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <string>
 
 #include "dpforge/privacy/accountant.h"
 
@@ -18,12 +17,12 @@ int64_t steps_for_epochs(double epochs, double sample_rate);
 
 /// Makes a fresh accountant (to evaluate ε for trial parameters without touching a real one).
 using AccountantFactory = std::function<std::unique_ptr<Accountant>()>;
-AccountantFactory accountant_factory(const std::string& name);
+AccountantFactory accountant_factory(AccountantKind kind);
 
 /// ε after `steps` steps of (σ, q) under the named accountant.
 double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
                    double sample_rate, int64_t steps, double delta);
-double epsilon_for(const std::string& accountant, double noise_multiplier, double sample_rate,
+double epsilon_for(AccountantKind accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta);
 
 /// Relative width of the final bisection bracket on σ.
@@ -33,11 +32,11 @@ inline constexpr double kNoiseCalibrationTolerance = 1e-5;
 /// Throws std::domain_error if no σ ≤ 1e4 reaches the target.
 double calibrate_noise_multiplier(const AccountantFactory& accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps);
-double calibrate_noise_multiplier(const std::string& accountant, double target_epsilon,
+double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps);
 
 /// Largest number of steps with ε ≤ target_epsilon (0 if even one step exceeds it).
-int64_t max_steps_within(const std::string& accountant, double target_epsilon, double delta,
+int64_t max_steps_within(AccountantKind accountant, double target_epsilon, double delta,
                          double sample_rate, double noise_multiplier, int64_t limit = 100'000'000);
 
 }  // namespace dpforge::privacy

@@ -1,4 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
+// The two ways dpforge trains a model: DP-SGD and ordinary mini-batch training, both through the
+// one training loop (train_loop.h).
 #pragma once
 #include <cstdint>
 #include <cstdio>
@@ -7,74 +9,15 @@
 #include <vector>
 
 #include <nlohmann/json.hpp>
-
 #include <torch/nn/modules/container/sequential.h>
 
 #include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 #include "dpforge/train/checkpoint.h"
+#include "dpforge/train/metrics.h"
 
 namespace dpforge::train {
-
-struct Evaluation {
-  double loss = 0;
-  double accuracy = 0;
-};
-
-struct EpochMetrics {
-  int64_t epoch = 0;
-  int64_t steps = 0;  // optimizer steps taken so far
-  double train_loss = 0;
-  double train_accuracy = 0;
-  double test_loss = 0;
-  double test_accuracy = 0;
-  double seconds = 0;  // wall time of this epoch, evaluation included
-  std::optional<double> validation_accuracy;  // with data.validation_size
-  std::optional<double> epsilon;              // spent so far (private runs)
-};
-
-/// The held-out data evaluated after every epoch.
-struct HeldOut {
-  const data::Dataset& test;
-  /// data.validation_size examples held out of training; train.early_stopping_patience watches them.
-  const data::Dataset* validation = nullptr;
-};
-
-/// Why training should stop early ("" = go on): the validation accuracy has not improved for
-/// `patience` epochs (0 = never stop).
-std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t patience);
-
-nlohmann::json to_json(const EpochMetrics& metrics);
-EpochMetrics epoch_metrics_from_json(const nlohmann::json& json);
-
-struct TrainResult {
-  std::vector<EpochMetrics> epochs;
-  int64_t steps = 0;
-  /// Set when training stopped because the parameters became NaN/Inf (divergence): says why.
-  std::string diverged;
-  /// Set when early stopping ended training before the last epoch: says why.
-  std::string stopped_early;
-  double test_accuracy = 0;
-  double wall_seconds = 0;
-};
-
-/// Empty when every parameter of `model` is finite, else why training must stop. Parameters are
-/// a function of the privatized updates, so under DP this check costs no privacy.
-std::string divergence(const torch::nn::Module& model, const config::Recipe& recipe, int64_t step);
-
-/// Mean cross-entropy and accuracy of `model` (in eval mode) on `dataset`.
-Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
-                    int64_t batch_size = 1000);
-
-/// Closes an epoch: evaluates `model` on the held-out sets and records the running training
-/// statistics (`loss_sum` and `correct` over `seen` examples; zeros when none were seen).
-EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out, int64_t epoch,
-                          int64_t steps, double loss_sum, int64_t correct, int64_t seen,
-                          double seconds);
-
-/// The progress line of a finished epoch; `extra` is appended before the time (e.g. ε so far).
-std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs, const std::string& extra = "");
 
 /// Non-private training: each epoch visits a fresh random permutation of `train_set` in batches of
 /// train.batch_size (physical batches of at most train.max_physical_batch accumulated), then

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dpforge/dp/validate.h"
+#include "dpforge/nn/validate.h"
 
 #include <string>
 #include <unordered_map>
@@ -9,13 +9,13 @@
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layers.h"
 
-namespace dpforge::dp {
+namespace dpforge::nn {
 namespace {
 
 bool is_dp_layer(const torch::nn::Module& module) {
-  return module.as<nn::Linear>() != nullptr || module.as<nn::Conv2d>() != nullptr ||
-         module.as<nn::GroupNorm>() != nullptr || module.as<nn::LayerNorm>() != nullptr ||
-         module.as<nn::Embedding>() != nullptr;
+  return module.as<Linear>() != nullptr || module.as<nn::Conv2d>() != nullptr ||
+         module.as<GroupNorm>() != nullptr || module.as<LayerNorm>() != nullptr ||
+         module.as<Embedding>() != nullptr;
 }
 
 std::string replacement_for(const std::string& type) {
@@ -56,4 +56,4 @@ void validate_model(const torch::nn::Module& model) {
   }
 }
 
-}  // namespace dpforge::dp
+}  // namespace dpforge::nn

@@ -10,7 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace dpforge::train {
+namespace dpforge::run {
 
 /// One run of a sweep: its folder name and the overrides that make it.
 struct SweepPoint {
@@ -40,4 +40,4 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
                        std::FILE* progress);
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dpforge/train/sweep.h"
+#include "dpforge/run/sweep.h"
 
 #include <set>
 
@@ -9,9 +9,9 @@
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
 #include "dpforge/report/compare.h"
-#include "dpforge/train/run.h"
+#include "dpforge/run/run.h"
 
-namespace dpforge::train {
+namespace dpforge::run {
 namespace {
 
 std::string trim(const std::string& text) {
@@ -163,4 +163,4 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
   return outcome;
 }
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run

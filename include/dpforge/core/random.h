@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// The project's randomness at its root: seeds from the OS, seeds derived from a recipe seed, and
+// uniform draws from a counter-based Philox stream (kernels/philox.h, shared bit for bit with the
+// CUDA noise kernel). Everything that draws (sampler, noise, auditor) builds on this file, so no
+// module needs another's generator.
+#pragma once
+#include <cstdint>
+
+namespace dpforge {
+
+/// 64 bits from the OS CSPRNG (getrandom(2)); throws std::runtime_error if it is unavailable.
+uint64_t secure_random_seed();
+
+/// 64 bits from std::random_device (the OS entropy source), for seeds that are not secrets.
+uint64_t random_device_seed();
+
+/// A seed for `purpose` derived from `seed`: the first two words of Philox(seed, purpose), so
+/// streams derived for different purposes are independent.
+uint64_t derive_seed(uint64_t seed, uint64_t purpose);
+
+/// Uniform doubles in (0, 1] from a Philox stream, 53 random bits each (two 32-bit words).
+class PhiloxUniform {
+ public:
+  explicit PhiloxUniform(uint64_t seed, uint64_t block = 0) : seed_(seed), block_(block) {}
+  double next();
+  uint64_t seed() const { return seed_; }
+  /// Position in the stream (a drawn block is never reused).
+  uint64_t block() const { return block_; }
+  int word() const { return word_; }
+  /// Continues the stream at a position saved from block() and word() (checkpoints);
+  /// std::invalid_argument for a position no stream can be at.
+  void restore(uint64_t block, int word);
+
+ private:
+  uint64_t seed_;
+  uint64_t block_;
+  int word_ = 4;  // 4 = the current block is used up
+  uint32_t words_[4] = {};
+};
+
+}  // namespace dpforge

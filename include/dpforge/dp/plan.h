@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DP plan: one value that configures the mechanism and tells the accountant, so the two cannot
+// disagree (jax_privacy's DPExecutionPlan). Built once per run, after validation and calibration,
+// by train::make_dp_plan; read-only from then on. Performance settings (physical batch size,
+// device, threads) are not part of it: they cannot change what is released.
+//
+// Example:
+//   const dp::DpPlan plan = train::make_dp_plan(recipe, train_set.size());
+//   data::PoissonSampler sampler(plan.dataset_size, plan.sample_rate, seed);  // the mechanism …
+//   accountant.compose(plan.dp_event());                                       // … and its claim
+#pragma once
+#include <cstdint>
+
+#include "dpforge/dp/clipping.h"
+#include "dpforge/privacy/accountant.h"
+
+namespace dpforge::dp {
+
+struct DpPlan {
+  /// N: the private training set's size (the population the sampler draws from).
+  int64_t dataset_size = 0;
+  /// q: each example joins each logical step independently with this probability (invariant 1).
+  double sample_rate = 0;
+  /// q·N: the noised sum is divided by this, never by the realized batch size (invariant 3).
+  double expected_batch_size = 1;
+  /// C and the clipping mode: every example's contribution has norm ≤ C (invariant 5).
+  ClipOptions clip;
+  /// σ, told to the accountant with q for every step.
+  double noise_multiplier = 0;
+  /// σ·C: the std of the Gaussian added once per step to the clipped sum (invariant 2).
+  double noise_std = 0;
+
+  /// The accountant that reports ε, calibrates σ and keeps the budget; δ of (ε, δ).
+  privacy::AccountantKind accountant = privacy::AccountantKind::kPld;
+  double delta = 1e-5;
+  /// The budget (0: none) and whether σ was calibrated to it (else given by the recipe).
+  double target_epsilon = 0;
+  bool noise_calibrated = false;
+  /// Steps the recipe asks for (ceil(epochs / q)) and the most the budget allows (invariant 6).
+  int64_t planned_steps = 0;
+  int64_t allowed_steps = 0;
+
+  /// What one step is, to the accountant: `count` steps of the Poisson-subsampled Gaussian (σ, q).
+  privacy::SgmSteps dp_event(int64_t count = 1) const { return {noise_multiplier, sample_rate, count}; }
+};
+
+}  // namespace dpforge::dp

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+// report.json of a training run: what was trained on what, what it spent, what it reached. The
+// audit and attack sections are added by the run (run/run.h) once they exist.
+#pragma once
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "dpforge/config/recipe.h"
+#include "dpforge/train/trainer.h"
+
+namespace dpforge::report {
+
+/// Everything report.json says about a run apart from its audits.
+struct RunFacts {
+  const config::Recipe& recipe;
+  const train::TrainResult& result;
+  /// What a private run spent (nullptr for a non-private run).
+  const train::PrivacySummary* privacy = nullptr;
+  std::string device;
+  int64_t parameters = 0;
+  std::string data_root;
+  int64_t train_examples = 0, test_examples = 0, validation_examples = 0;
+  /// The seed, reported only when the recipe chose it: an OS-drawn seed stays secret.
+  std::optional<uint64_t> seed;
+  bool resumed = false;
+};
+
+/// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
+/// reproducible, privacy, epochs, steps, test_accuracy, wall_seconds, versions, stopped, resumed).
+nlohmann::json run_report(const RunFacts& facts);
+
+/// The `privacy` object: ε, δ, σ, q, C, the accountant and its history, how the run stopped.
+nlohmann::json privacy_json(const train::PrivacySummary& privacy);
+
+/// The recipe as resolved: every key and its final value as text.
+nlohmann::json recipe_values_json(const config::Recipe& recipe);
+
+}  // namespace dpforge::report

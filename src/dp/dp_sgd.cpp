@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/dp/dp_sgd.h"
+
+#include <utility>
+
+#include <torch/torch.h>
+
+#include "dpforge/dp/tape.h"
+
+namespace dpforge::dp {
+
+int64_t count_correct(const torch::Tensor& outputs, const torch::Tensor& labels) {
+  const bool classification = outputs.dim() == 2 && labels.dim() == 1 && !labels.is_floating_point();
+  return classification ? outputs.argmax(1).eq(labels).sum().item<int64_t>() : 0;
+}
+
+ClippedSum::ClippedSum(std::vector<torch::Tensor> tensors) : tensors_(std::move(tensors)) {}
+
+void ClippedSum::add(std::vector<PerSampleLayer> layers, const ClipOptions& clip) {
+  torch::NoGradGuard no_grad;
+  if (layers.empty()) return;
+  std::vector<std::vector<torch::Tensor>> parameters;
+  parameters.reserve(layers.size());
+  for (const auto& layer : layers) parameters.push_back(layer.parameters());
+  const auto clipped = clip_and_sum(std::move(layers), clip);
+  dropped_ += clipped.dropped;
+  for (size_t l = 0; l < parameters.size(); ++l) {
+    for (size_t k = 0; k < clipped.sums[l].size(); ++k) {
+      auto& sum = sums_[parameters[l][k].unsafeGetTensorImpl()];
+      // clip_and_sum returns fresh tensors: the first one becomes the running sum, no copy.
+      const auto contribution = clipped.sums[l][k].to(torch::kFloat32);
+      sum = sum.defined() ? sum.add_(contribution) : contribution;
+    }
+  }
+}
+
+torch::Tensor& ClippedSum::of(const torch::Tensor& tensor) {
+  auto& sum = sums_[tensor.unsafeGetTensorImpl()];
+  if (!sum.defined()) sum = torch::zeros(tensor.sizes(), tensor.options().dtype(torch::kFloat32));
+  return sum;
+}
+
+BatchStats clip_and_accumulate(torch::nn::Sequential& model, const PerExampleLoss& loss,
+                               const torch::Tensor& inputs, const torch::Tensor& labels,
+                               const ClipOptions& clip, ClippedSum& sum) {
+  GradTape tape;
+  torch::Tensor outputs;
+  {
+    TapeGuard guard(tape);
+    outputs = model->forward(inputs);
+  }
+  const auto losses = loss(outputs, labels);
+  // One backward to the layer outputs only: parameter gradients come from the tape (book-keeping).
+  sum.add(per_sample_layers(tape, losses.sum()), clip);
+  return BatchStats{losses.detach().sum().item<double>(), count_correct(outputs.detach(), labels), inputs.size(0)};
+}
+
+std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double expected_batch_size,
+                                     NoiseGenerator& noise) {
+  torch::NoGradGuard no_grad;
+  const auto& tensors = sum.tensors_;
+  std::vector<torch::Tensor> gradients(tensors.size());
+  std::vector<uint64_t> first_blocks(tensors.size());
+  for (size_t k = 0; k < tensors.size(); ++k) {
+    const auto it = sum.sums_.find(tensors[k].unsafeGetTensorImpl());
+    gradients[k] = it != sum.sums_.end()
+                       ? it->second.contiguous()
+                       : torch::zeros(tensors[k].sizes(), tensors[k].options().dtype(torch::kFloat32));
+    first_blocks[k] = noise.reserve(gradients[k].numel());
+  }
+  sum.sums_.clear();
+  add_noise_and_scale_many_(gradients, first_blocks, noise_std, 1.0 / expected_batch_size, noise.seed(),
+                            noise.secure());
+  return gradients;
+}
+
+void step_inner(const std::vector<torch::Tensor>& parameters, const std::vector<torch::Tensor>& gradients,
+                torch::optim::Optimizer& inner) {
+  torch::NoGradGuard no_grad;
+  for (size_t k = 0; k < parameters.size(); ++k) {
+    auto parameter = parameters[k];
+    parameter.mutable_grad() = gradients[k].to(parameter.dtype());
+  }
+  inner.step();
+  // The noised gradient has been used; holding it until the next step would keep one more copy
+  // of the model alive through the next forward and backward.
+  for (auto parameter : parameters) parameter.mutable_grad().reset();
+}
+
+// Note [noise after sum] — the order that makes the step private, in this one function:
+//   1. Poisson sampling at rate q: the batch is Binomial(N, q) and may be empty (invariant 1);
+//   2. Σᵢ cᵢ gᵢ — clipped per-example gradients summed over the whole logical batch, one physical
+//      batch at a time; nothing may rescale or reshape this sum before the noise (its sensitivity
+//      is exactly C, invariant 5);
+//   3. + N(0, σ²C²) per coordinate, once per logical step, also for an empty batch (invariant 2);
+//   4. ÷ q·N, the expected batch size — never the realized one, which would leak it (invariant 3);
+//   5. the inner optimizer's step on that gradient (post-processing: free of privacy cost);
+//   6. observers: the accountant records (σ, q) for the step just taken (invariant 6).
+BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& target,
+                       std::span<StepHook* const> hooks) {
+  const auto batch = state.sampler.next();
+
+  const auto parameters = target.model->parameters();
+  std::vector<torch::Tensor> privatized = parameters;
+  for (auto* hook : hooks) {
+    for (auto& tensor : hook->privatized_tensors()) privatized.push_back(tensor);
+  }
+  ClippedSum sum(std::move(privatized));
+  BatchStats stats;
+  const auto& data = target.train_set;
+  const auto indices = torch::tensor(batch, torch::kLong).to(data.images.device());
+  for (int64_t begin = 0; begin < indices.numel(); begin += target.max_physical_batch) {
+    const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
+    stats += clip_and_accumulate(target.model, target.loss, data.images.index_select(0, chunk),
+                                 data.labels.index_select(0, chunk), plan.clip, sum);
+  }
+  for (auto* hook : hooks) hook->before_noise(sum);
+  state.examples_dropped += sum.dropped();
+
+  auto gradients = privatize(std::move(sum), plan.noise_std, plan.expected_batch_size, state.noise);
+  size_t next = parameters.size();
+  for (auto* hook : hooks) {
+    const size_t count = hook->privatized_tensors().size();
+    hook->after_noise(std::span<const torch::Tensor>(gradients).subspan(next, count));
+    next += count;
+  }
+  gradients.resize(parameters.size());
+  step_inner(parameters, gradients, target.inner);
+  for (auto* hook : hooks) hook->after_step();
+  return stats;
+}
+
+}  // namespace dpforge::dp

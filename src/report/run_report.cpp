@@ -1,0 +1,85 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/report/run_report.h"
+
+#include <fmt/format.h>
+#include <torch/version.h>
+
+#ifndef DPFORGE_VERSION
+#define DPFORGE_VERSION "unknown"
+#endif
+
+namespace dpforge::report {
+namespace {
+
+nlohmann::json metrics_json(const train::TrainResult& result) {
+  auto epochs = nlohmann::json::array();
+  for (const auto& m : result.epochs) epochs.push_back(train::to_json(m));
+  return epochs;
+}
+
+}  // namespace
+
+nlohmann::json recipe_values_json(const config::Recipe& recipe) {
+  nlohmann::json values = nlohmann::json::object();
+  for (const auto& [key, value] : config::resolved_values(recipe)) values[key] = value;
+  return values;
+}
+
+nlohmann::json privacy_json(const train::PrivacySummary& p) {
+  return {{"enabled", true},
+          {"epsilon", p.epsilon},
+          {"delta", p.delta},
+          {"accountant", p.accountant},
+          {"rdp_order", p.rdp_order},
+          {"target_epsilon", p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
+          {"noise_multiplier", p.noise_multiplier},
+          {"sample_rate", p.sample_rate},
+          {"expected_batch_size", p.expected_batch_size},
+          {"max_grad_norm", p.max_grad_norm},
+          {"clipping", p.clipping},
+          {"steps", p.steps},
+          {"planned_steps", p.planned_steps},
+          {"stopped_by_budget", p.stopped_by_budget},
+          {"empty_batches", p.empty_batches},
+          {"examples_dropped_nonfinite", p.examples_dropped_nonfinite},
+          {"sampling", "poisson"},
+          {"adjacency", "add_or_remove_one"},
+          {"train_metrics_private", false},
+          {"fault", p.fault},
+          {"secure_noise", p.secure_noise},
+          {"private", p.fault == "none"},
+          {"accountant_state", p.accountant_state}};
+}
+
+nlohmann::json run_report(const RunFacts& facts) {
+  const auto& recipe = facts.recipe;
+  const auto& result = facts.result;
+  nlohmann::json report;
+  report["dpforge_version"] = DPFORGE_VERSION;
+  report["recipe"] = {{"path", recipe.path}, {"name", recipe.run.name()}, {"values", recipe_values_json(recipe)}};
+  report["model"] = {{"arch", nn::to_string(recipe.model.arch())}, {"parameters", facts.parameters}};
+  report["device"] = facts.device;
+  report["data"] = {{"dataset", config::name_of(config::kDatasetNames, recipe.data.dataset())},
+                    {"root", facts.data_root},
+                    {"train_examples", facts.train_examples},
+                    {"test_examples", facts.test_examples},
+                    {"validation_examples", facts.validation_examples}};
+  report["seed"] = facts.seed ? nlohmann::json(*facts.seed) : nlohmann::json(nullptr);
+  report["reproducible"] = facts.seed.has_value();
+  report["privacy"] = facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
+  report["epochs"] = metrics_json(result);
+  report["steps"] = result.steps;
+  report["test_accuracy"] = result.test_accuracy;
+  report["wall_seconds"] = result.wall_seconds;
+  report["versions"] = {{"dpforge", DPFORGE_VERSION},
+                        {"libtorch", TORCH_VERSION},
+                        {"fmt", FMT_VERSION},
+                        {"compiler", __VERSION__}};
+  report["stopped"] = !result.diverged.empty()        ? nlohmann::json(result.diverged)
+                      : !result.stopped_early.empty() ? nlohmann::json(result.stopped_early)
+                                                      : nlohmann::json(nullptr);
+  report["resumed"] = facts.resumed;
+  return report;
+}
+
+}  // namespace dpforge::report
