@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// The CLI contract scripts depend on: exit codes and messages (DESIGN.md "CLI contract").
+// The CLI contract scripts depend on: exit codes and messages (README, "Using it").
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

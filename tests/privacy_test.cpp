@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Accountants against published values and independent closed forms. Published values and their
-// sources are in ../shared/research/accounting.md and frameworks.md §2.
+// sources are in docs/design.md, "Sources".
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -93,7 +93,7 @@ struct PublishedRow {
 };
 
 TEST(Rdp, PublishedValuesUnderBothConversions) {
-  // research/accounting.md §1 (opacus RDP and classic columns) and frameworks.md §2.
+  // docs/design.md, "Published values" (RDP and classic columns; Opacus README).
   const PublishedRow rows[] = {
       {"MNIST 60 epochs", 256.0 / 60000, 1.1, 14062, 2.5966, 3.0083},
       {"TF-Privacy tutorial", 256.0 / 60000, 1.12, 14040, 2.5165, 2.9199},
@@ -181,7 +181,7 @@ TEST(Calibration, NoiseRoundTripsThroughBudgetAndIsOnThePrivateSide) {
     EXPECT_LE(reached, target);
     EXPECT_GT(epsilon_for(AccountantKind::kRdp, sigma * (1 - 2 * kNoiseCalibrationTolerance), 256.0 / 60000, 7031, 1e-5), target);
   }
-  // accounting.md §1: ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → RDP root σ = 0.8570.
+  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → RDP root σ = 0.8570.
   EXPECT_NEAR(calibrate_noise_multiplier(AccountantKind::kRdp, 3.0, 1e-5, 256.0 / 60000, 7032), 0.8570, 5e-4);
   EXPECT_THROW(calibrate_noise_multiplier(AccountantKind::kRdp, 1e-9, 1e-12, 1.0, 1000000), std::domain_error);
 }
@@ -368,7 +368,7 @@ TEST(Pld, SingleStepFloorIsTheExactSingleStepEpsilon) {
 }
 
 TEST(Pld, PublishedDpAccountingValues) {
-  // research/accounting.md §1, "PLD dp_acc" column (add/remove, δ = 1e-5).
+  // docs/design.md, "Published values", PLD column (add/remove, δ = 1e-5).
   EXPECT_NEAR(pld_epsilon(256.0 / 60000, 1.1, 14062, 1e-5), 2.3817, kPldTolerance * 2.3817 + 5e-5);
   EXPECT_NEAR(pld_epsilon(256.0 / 60000, 1.12, 14040, 1e-5), 2.3082, kPldTolerance * 2.3082 + 5e-5);
   EXPECT_NEAR(pld_epsilon(0.01, 4.0, 10000, 1e-5), 0.9470, kPldTolerance * 0.9470 + 5e-5);
@@ -399,7 +399,7 @@ TEST(Pld, HeterogeneousStepsAndJsonRoundTrip) {
 }
 
 TEST(Pld, CalibrationWithPldNeedsLessNoise) {
-  // accounting.md §1: ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176 (RDP 0.8570).
+  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176 (RDP 0.8570).
   const double sigma = calibrate_noise_multiplier(AccountantKind::kPld, 3.0, 1e-5, 256.0 / 60000, 7032);
   EXPECT_NEAR(sigma, 0.8176, 2e-3);
   EXPECT_LE(epsilon_for(AccountantKind::kPld, sigma, 256.0 / 60000, 7032, 1e-5), 3.0);

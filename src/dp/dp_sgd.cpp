@@ -87,7 +87,8 @@ void step_inner(const std::vector<torch::Tensor>& parameters, const std::vector<
   for (auto parameter : parameters) parameter.mutable_grad().reset();
 }
 
-// Note [noise after sum] — the order that makes the step private, in this one function:
+// Note [noise after sum] — the order that makes the step private, in this one function (the
+// invariants are numbered as in docs/design.md):
 //   1. Poisson sampling at rate q: the batch is Binomial(N, q) and may be empty (invariant 1);
 //   2. Σᵢ cᵢ gᵢ — clipped per-example gradients summed over the whole logical batch, one physical
 //      batch at a time; nothing may rescale or reshape this sum before the noise (its sensitivity

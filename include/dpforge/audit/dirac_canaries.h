@@ -3,7 +3,7 @@
 // Nasr et al. 2023). Canary i is a training example whose gradient is `pre_clip_norm` on
 // coordinate i of an auditor-owned vector that the model never reads, and zero elsewhere. Each
 // canary is a member with probability ½, drawn from the auditor's own secret generator (never the
-// trainer's: DESIGN invariant 7). Members join the training population, so the trainer's own
+// trainer's: docs/design.md, invariant 7). Members join the training population, so the trainer's own
 // Poisson sampler, clipping, noise and divisor act on them exactly as on real examples. The auditor
 // observes every privatized update of its coordinates and scores each canary with the per-step
 // likelihood ratio of the claimed mechanism,

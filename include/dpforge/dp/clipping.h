@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-example clipping: norms → clip factors → the clipped sum of one physical batch.
-// Invariant 5 (DESIGN.md): every example's clipped gradient has norm ≤ C (per layer ≤ C_l with
+// Invariant 5 (docs/design.md): every example's clipped gradient has norm ≤ C (per layer ≤ C_l with
 // Σ C_l² = C²), so the sum's sensitivity to adding or removing one example is C.
 #pragma once
 #include <cstdint>

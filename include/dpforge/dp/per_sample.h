@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-example gradient norms and clipped sums of one DP layer from its tape record (A) and its
 // output gradient G = ∂(Σᵢ Lᵢ)/∂S, without materializing per-example gradients where it can.
-// Formulas (research/frameworks.md §3), for a layer with per-example gradient ∇Wᵢ = Gᵢᵀ Aᵢ
+// Formulas (sources in docs/design.md), for a layer with per-example gradient ∇Wᵢ = Gᵢᵀ Aᵢ
 // (Aᵢ: T x d, Gᵢ: T x p; T = 1 for plain Linear, T = H_out·W_out for unfolded Conv2d):
 //   T = 1:          ‖∇Wᵢ‖² = ‖aᵢ‖²‖gᵢ‖²
 //   ghost:          ‖∇Wᵢ‖² = ⟨AᵢAᵢᵀ, GᵢGᵢᵀ⟩_F             (cost ∝ T²(p+d))

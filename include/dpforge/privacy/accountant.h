@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // An accountant remembers every step of the Poisson-subsampled Gaussian mechanism that was taken
 // and turns that history into ε for a δ. The history is the whole state: it is what a checkpoint
-// saves, so a resumed run reports ε over every step actually taken (DESIGN invariant 6).
+// saves, so a resumed run reports ε over every step actually taken (docs/design.md, invariant 6).
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "commands.h"
+
+namespace dpforge::cli {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"train", train_command, "train RECIPE [--set section.key=value]... [--out DIR | --resume DIR]",
+       "train a recipe, write DIR/report.json"},
+      {"sweep", sweep_command, "sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR",
+       "one run per combination, then the table"},
+      {"compare", compare_command, "compare RUN_DIR... [--json | --csv]", "runs side by side: epsilon, accuracy, attacks"},
+      {"report", report_command, "report RUN_DIR [--out FILE]", "one self-contained HTML page for a run"},
+      {"audit", audit_command, "audit RUN_DIR --set audit.shadow_models=K [--json]", "LiRA and RMIA with K shadow models"},
+      {"budget", budget_command,
+       "budget --sample-rate Q --noise-multiplier S --steps T --delta D [--accountant A] [--json]",
+       "epsilon spent by DP-SGD"},
+      {"calibrate", calibrate_command,
+       "calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]",
+       "noise multiplier for a target epsilon"},
+      {"audit-scores", audit_scores_command, "audit-scores FILE.csv [--delta D] [--confidence C] [--json]",
+       "epsilon lower bounds from score,member rows"},
+      {"keys", keys_command, "keys [--markdown]", "list every recipe key"},
+  };
+  return table;
+}
+
+}  // namespace dpforge::cli
