@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: Apache-2.0
+// The DP-SGD step: what an empty step does, the clipped sum over the expected batch, and the
+// order contract (the update does not depend on the physical split; the accountant composes once).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "dpforge/data/poisson_sampler.h"
+#include "dpforge/dp/dp_sgd.h"
+#include "dpforge/dp/noise.h"
+#include "dpforge/nn/layers.h"
+#include "dpforge/privacy/accountant.h"
+#include "dpforge/train/steps.h"
+#include "dp/oracle.h"
+
+namespace dpforge::dp {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(DpSgdStep, EmptyBatchStepIsNoiseOnlyAndCounted) {
+  torch::nn::Sequential model(nn::Linear(3, 2));
+  const auto before = flat(model->parameters()).clone();
+  privacy::RdpAccountant accountant;
+  torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(1.0));
+  DpPlan plan;
+  plan.dataset_size = 0;  // nothing to sample: the step is noise only
+  plan.sample_rate = 0.1;
+  plan.expected_batch_size = 4.0;
+  plan.clip = ClipOptions().max_grad_norm(0.5);
+  plan.noise_multiplier = 2.0;
+  plan.noise_std = 1.0;
+  const data::Dataset empty{torch::zeros({0, 3}), torch::zeros({0}, torch::kLong), 2};
+  DpSgdState state{data::PoissonSampler(0, plan.sample_rate, 1), NoiseGenerator(42)};
+  DpSgdTarget target{model, inner, empty, train::cross_entropy_loss(), 256};
+  AccountantHook accounting(accountant, plan);
+  std::vector<StepHook*> hooks{&accounting};
+  const auto stats = dp_sgd_step(plan, state, target, hooks);
+  EXPECT_EQ(stats.examples, 0);
+  // Parameters in order (weight 6, bias 2) draw blocks 0-1 and 2; update = −lr·σC·z / (qN).
+  const auto z_weight = philox_normals(6, 42, 0), z_bias = philox_normals(2, 42, 2);
+  const auto expected = before - torch::cat({z_weight, z_bias}) * (2.0 * 0.5 / 4.0);
+  EXPECT_TRUE(torch::allclose(flat(model->parameters()), expected, 1e-6, 1e-6));
+  EXPECT_EQ(accountant.steps(), 1);
+  EXPECT_EQ(state.noise.next_block(), 3U);
+}
+
+TEST(DpSgdStep, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
+  torch::manual_seed(8);
+  torch::nn::Sequential model(nn::Linear(4, 3));
+  model->to(torch::kFloat64);
+  const auto x = torch::randn({5, 4}, torch::kFloat64);
+  const auto aux = torch::randn({5, 3}, torch::kFloat64);
+  const auto oracle = loop_gradients(model, x, aux, probe_loss);
+  auto expected_sum = torch::zeros_like(oracle[0]);
+  for (const auto& g : oracle) expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
+  const auto before = flat(model->parameters()).clone();
+
+  torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.7));
+  const auto clip = ClipOptions().max_grad_norm(0.3);
+  NoiseGenerator noise(1);
+  // Two physical batches accumulate into one logical step.
+  ClippedSum sum(model->parameters());
+  for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}}) {
+    clip_and_accumulate(model, probe_loss, x.slice(0, begin, end), aux.slice(0, begin, end), clip, sum);
+  }
+  step_inner(model->parameters(), privatize(std::move(sum), 0.0, 8.0, noise), inner);
+  // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.
+  EXPECT_TRUE(torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
+}
+
+// A small classification set and model for whole-step tests.
+struct StepFixture {
+  torch::nn::Sequential model{nn::Linear(6, 8), torch::nn::Tanh(), nn::Linear(8, 3)};
+  data::Dataset train_set{torch::randn({40, 6}), torch::randint(3, {40}, torch::kLong), 3};
+  DpPlan plan;
+  StepFixture() {
+    plan.dataset_size = 40;
+    plan.sample_rate = 0.5;
+    plan.expected_batch_size = 20;
+    plan.clip = ClipOptions().max_grad_norm(0.7);
+    plan.noise_multiplier = 1.3;
+    plan.noise_std = 1.3 * 0.7;
+  }
+};
+
+// Runs `steps` DP-SGD steps from the same weights, sampler seed and noise seed, physical batches of
+// `physical`, and returns the final parameters and how often each hook phase ran.
+struct StepRun {
+  torch::Tensor parameters;
+  int64_t accountant_steps = 0;
+};
+StepRun run_steps(int64_t physical, int64_t steps) {
+  torch::manual_seed(21);
+  StepFixture fixture;
+  torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
+  DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 5), NoiseGenerator(9)};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), physical};
+  privacy::RdpAccountant accountant;
+  AccountantHook accounting(accountant, fixture.plan);
+  std::vector<StepHook*> hooks{&accounting};
+  for (int64_t t = 0; t < steps; ++t) dp_sgd_step(fixture.plan, state, target, hooks);
+  return {flat(fixture.model->parameters()).detach().clone(), accountant.steps()};
+}
+
+// Order contract (docs/design.md, invariant 2): the noise is added once to the logical batch's
+// sum, so splitting the batch into physical batches changes only float rounding of the sum; noise
+// per physical batch would move the update by about σC/(qN) per coordinate.
+TEST(DpSgdStep, PhysicalSplitLeavesTheNoisedUpdateUnchanged) {
+  const auto whole = run_steps(/*physical=*/1000, 3);
+  for (int64_t physical : {1, 3, 7}) {
+    const auto split = run_steps(physical, 3);
+    EXPECT_TRUE(torch::allclose(split.parameters, whole.parameters, 1e-5, 1e-6)) << physical;
+  }
+}
+
+// What the contract rules out, built from the same stages: noise added to each physical batch's
+// sum. It lands far outside the tolerance above, so that test can tell the two apart.
+TEST(DpSgdStep, NoisePerPhysicalBatchWouldBreakTheContract) {
+  const auto whole = run_steps(/*physical=*/1000, 1);
+  torch::manual_seed(21);
+  StepFixture fixture;
+  torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
+  data::PoissonSampler sampler(40, fixture.plan.sample_rate, 5);
+  NoiseGenerator noise(9);
+  const auto batch = torch::tensor(sampler.next(), torch::kLong);
+  std::vector<torch::Tensor> summed;
+  for (int64_t begin = 0; begin < batch.numel(); begin += 3) {
+    const auto chunk = batch.slice(0, begin, std::min(batch.numel(), begin + 3));
+    ClippedSum sum(fixture.model->parameters());
+    clip_and_accumulate(fixture.model, train::cross_entropy_loss(), fixture.train_set.images.index_select(0, chunk),
+                        fixture.train_set.labels.index_select(0, chunk), fixture.plan.clip, sum);
+    auto part = privatize(std::move(sum), fixture.plan.noise_std, fixture.plan.expected_batch_size, noise);
+    if (summed.empty()) summed = part;
+    else for (size_t k = 0; k < part.size(); ++k) summed[k] += part[k];
+  }
+  step_inner(fixture.model->parameters(), summed, inner);
+  const auto wrong = flat(fixture.model->parameters()).detach();
+  EXPECT_FALSE(torch::allclose(wrong, whole.parameters, 1e-5, 1e-6));
+  EXPECT_GT((wrong - whole.parameters).abs().max().item<double>(), 1e-2);
+}
+
+TEST(DpSgdStep, TheAccountantComposesExactlyOncePerStep) {
+  for (int64_t physical : {1000, 2}) EXPECT_EQ(run_steps(physical, 5).accountant_steps, 5) << physical;
+}
+
+// Hooks see every phase once per step, in order, and their tensors are noised after the model's.
+TEST(DpSgdStep, HooksRunOncePerPhaseAndTheirTensorsAreNoisedLast) {
+  struct Recorder final : StepHook {
+    torch::Tensor extra = torch::zeros({5});
+    std::string phases;
+    torch::Tensor seen;
+    std::vector<torch::Tensor> privatized_tensors() override { return {extra}; }
+    void before_noise(ClippedSum& sum) override {
+      phases += "b";
+      sum.of(extra)[2] = 1.0f;
+    }
+    void after_noise(std::span<const torch::Tensor> privatized) override {
+      phases += "n";
+      seen = privatized.front().clone();
+    }
+    void after_step() override { phases += "s"; }
+  };
+  torch::manual_seed(3);
+  StepFixture fixture;
+  torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.1));
+  DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 1), NoiseGenerator(4)};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), 16};
+  Recorder recorder;
+  std::vector<StepHook*> hooks{&recorder};
+  dp_sgd_step(fixture.plan, state, target, hooks);
+  dp_sgd_step(fixture.plan, state, target, hooks);
+  EXPECT_EQ(recorder.phases, "bnsbns");
+  // The second step's blocks: after the model's 6·8 + 8 + 8·3 + 3 = 83 parameters (21 blocks), per step.
+  const int64_t model_blocks = (48 + 3) / 4 + (8 + 3) / 4 + (24 + 3) / 4 + (3 + 3) / 4;
+  const auto z = philox_normals(5, 4, 2 * model_blocks + 2);
+  const auto expected = (torch::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f}) + fixture.plan.noise_std * z) / 20.0;
+  EXPECT_TRUE(torch::allclose(recorder.seen, expected, 1e-6, 1e-6));
+}
+
+}  // namespace
+}  // namespace dpforge::dp

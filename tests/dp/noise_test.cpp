@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: Apache-2.0
+// Gaussian noise: Philox against Random123's known answers, the Box-Muller pieces against libm,
+// vectorized and threaded draws against the scalar reference, and the measured statistics.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "dpforge/core/random.h"
+#include "dpforge/dp/noise.h"
+#include "kernels/philox.h"
+#include "src/dp/philox_cpu.h"
+
+namespace dpforge::dp {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
+  // Random123 kat_vectors: philox4x32 10, counter[4] key[2] → output[4].
+  struct Kat {
+    kernels::Philox4 counter;
+    uint32_t key0, key1;
+    kernels::Philox4 expected;
+  };
+  const Kat kats[] = {
+      {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}}},
+      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff,
+       {{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}}},
+      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0,
+       {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}}},
+  };
+  for (const auto& kat : kats) {
+    const auto out = kernels::philox4x32_10(kat.counter, kat.key0, kat.key1);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(out.v[i], kat.expected.v[i]) << "word " << i;
+  }
+}
+
+// The Box–Muller building blocks against libm in double, over 2^20 words of one Philox stream
+// plus the ends of the range (u₁ = 2⁻³² and 1; angles at and around each quarter turn).
+TEST(Noise, BranchFreeLogAndSincosAgreeWithLibm) {
+  constexpr double kTwoPow32Inv = 0x1p-32;
+  std::vector<uint32_t> words = {0, 1, 2, 0x7fffffff, 0xfffffffe, 0xffffffff};
+  for (uint32_t quarter = 0; quarter < 4; ++quarter) {
+    for (int delta = -2; delta <= 2; ++delta) words.push_back((quarter << 30) + static_cast<uint32_t>(delta));
+    words.push_back((quarter << 30) + 0x20000000u);  // the octant boundary where the quadrant rounds
+    words.push_back((quarter << 30) + 0x1fffffffu);
+  }
+  for (uint64_t block = 0; block < (1 << 18); ++block) {
+    const auto bits = kernels::philox4x32_10(5, block);
+    words.insert(words.end(), bits.v, bits.v + 4);
+  }
+  double worst_log_ulps = 0, worst_trig = 0;
+  for (const uint32_t word : words) {
+    const double u = (static_cast<double>(word) + 1.0) * kTwoPow32Inv;
+    const double exact = std::log(u);
+    const double ulp = std::abs(std::nextafter(exact, 0.0) - exact);
+    if (exact != 0) worst_log_ulps = std::max(worst_log_ulps, std::abs(kernels::log_positive(u) - exact) / ulp);
+    float sine = 0, cosine = 0;
+    kernels::sincos_turns(word, sine, cosine);
+    const double angle = static_cast<double>(word) * 2 * M_PI * kTwoPow32Inv;
+    worst_trig = std::max({worst_trig, std::abs(sine - std::sin(angle)), std::abs(cosine - std::cos(angle))});
+  }
+  EXPECT_EQ(kernels::log_positive(1.0), 0.0);
+  EXPECT_LE(worst_log_ulps, 1.0);
+  EXPECT_LE(worst_trig, 2.5e-7);  // ≈ 2 ulp of float near 1, from rounding the angle to float
+}
+
+// The CPU generator runs a vectorized build chosen at load time and splits work across threads;
+// neither may change a value: each one equals the scalar reference (the code the CUDA kernel
+// runs) bit for bit, for odd sizes and offsets, plain and secure, with 1 and 2 threads.
+TEST(Noise, VectorizedAndThreadedDrawsEqualTheScalarReference) {
+  const int threads = torch::get_num_threads();
+  for (const bool secure : {false, true}) {
+    for (const int64_t count : {int64_t{1}, int64_t{7}, int64_t{513}, int64_t{100003}}) {
+      for (const int thread_count : {1, 2}) {
+        torch::set_num_threads(thread_count);
+        const auto drawn = philox_normals(count, 77, /*first_block=*/9, secure);
+        const float* values = drawn.data_ptr<float>();
+        int64_t mismatches = 0;
+        for (int64_t i = 0; i < count; i += 4) {
+          float z[4];
+          const uint64_t block = 9 + static_cast<uint64_t>(i / 4);
+          if (secure) {
+            kernels::philox_secure_normal4(77, block, z);
+          } else {
+            kernels::philox_normal4(77, block, z);
+          }
+          for (int64_t j = i; j < std::min(count, i + 4); ++j) {
+            mismatches += std::memcmp(&values[j], &z[j - i], sizeof(float)) != 0;
+          }
+        }
+        EXPECT_EQ(mismatches, 0) << "secure " << secure << ", count " << count << ", threads " << thread_count;
+      }
+    }
+  }
+  torch::set_num_threads(threads);
+}
+
+TEST(Noise, StandardNormalStatisticsOverAMillionDraws) {
+  constexpr int64_t n = 1 << 20;
+  const auto z = philox_normals(n, /*seed=*/12345, /*first_block=*/0).to(torch::kFloat64);
+  const double se = 1 / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
+  EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
+  // Tails: P(|z| > 3) = 0.0026998; binomial standard error.
+  const double tail = z.abs().gt(3).to(torch::kFloat64).mean().item<double>();
+  EXPECT_NEAR(tail, 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
+}
+
+TEST(Noise, SecureStreamIsHalvedSumOfFourPlainBlocksWithNormalStatistics) {
+  // By construction: secure block b = (plain blocks 4b … 4b+3) summed, halved.
+  const auto secure = philox_normals(8, 21, /*first_block=*/3, /*secure=*/true);
+  const auto plain = philox_normals(32, 21, /*first_block=*/12);
+  for (int64_t block = 0; block < 2; ++block) {
+    auto expected = torch::zeros({4});
+    for (int64_t j = 0; j < 4; ++j) expected += plain.slice(0, 16 * block + 4 * j, 16 * block + 4 * j + 4);
+    EXPECT_TRUE(torch::allclose(secure.slice(0, 4 * block, 4 * block + 4), 0.5 * expected, 1e-6, 1e-6));
+  }
+  constexpr int64_t n = 1 << 20;
+  const auto z = philox_normals(n, 99, 0, true).to(torch::kFloat64);
+  const double se = 1 / std::sqrt(static_cast<double>(n));
+  EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
+  EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
+  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
+  EXPECT_TRUE(torch::equal(philox_normals(100, 99, 0, true), z.slice(0, 0, 100).to(torch::kFloat32)));
+  EXPECT_NE(secure_random_seed(), secure_random_seed());
+}
+
+
+TEST(Noise, SeedAndOffsetNameTheStream) {
+  const auto a = philox_normals(1000, 7, 0);
+  EXPECT_TRUE(torch::equal(a, philox_normals(1000, 7, 0)));  // identical bits
+  // Offsets index into one stream: block 10 starts at normal 40.
+  EXPECT_TRUE(torch::equal(philox_normals(960, 7, 10), a.slice(0, 40)));
+  // Different seeds, and disjoint offsets, are uncorrelated.
+  constexpr int64_t n = 200000;
+  const auto x = philox_normals(n, 7, 0).to(torch::kFloat64);
+  const auto y = philox_normals(n, 8, 0).to(torch::kFloat64);
+  const auto w = philox_normals(n, 7, n / 4).to(torch::kFloat64);
+  EXPECT_NEAR((x * y).mean().item<double>(), 0.0, 5 / std::sqrt(static_cast<double>(n)));
+  EXPECT_NEAR((x * w).mean().item<double>(), 0.0, 5 / std::sqrt(static_cast<double>(n)));
+}
+
+TEST(Noise, AddNoiseAndScaleIsSumPlusNoiseTimesScale) {
+  auto values = torch::arange(10, torch::kFloat32);
+  const auto expected = (torch::arange(10, torch::kFloat32) + 0.5 * philox_normals(10, 3, 5)) * 0.25;
+  add_noise_and_scale_(values, 0.5, 0.25, 3, 5);
+  EXPECT_TRUE(torch::allclose(values, expected));
+}
+
+}  // namespace
+}  // namespace dpforge::dp
