@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto idx = dpforge::data::parse_idx(data, size, rank, "fuzz.idx");
       size_t total = 1;
       for (int64_t dim : idx.dims) total *= static_cast<size_t>(dim);
-      if (idx.dims.size() != rank || idx.bytes.size() != total || 4 + 4 * rank + total != size) __builtin_trap();
+      if (idx.dims.size() != rank || idx.bytes.size() != total || 4 + 4 * rank + total != size)
+        __builtin_trap();
     } catch (const dpforge::InputError&) {
     }
   }

@@ -17,10 +17,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto recipe = dpforge::config::parse_recipe(stream, "fuzz.ini");
     // An accepted recipe must resolve and re-apply its own values unchanged.
     std::vector<std::string> overrides;
-    for (const auto& [key, value] : dpforge::config::resolved_values(recipe)) overrides.push_back(key + "=" + value);
+    for (const auto& [key, value] : dpforge::config::resolved_values(recipe))
+      overrides.push_back(key + "=" + value);
     dpforge::config::Recipe copy;
     dpforge::config::apply_overrides(copy, overrides);
-    if (dpforge::config::resolved_values(copy) != dpforge::config::resolved_values(recipe)) __builtin_trap();
+    if (dpforge::config::resolved_values(copy) != dpforge::config::resolved_values(recipe))
+      __builtin_trap();
   } catch (const dpforge::InputError&) {
   }
   try {

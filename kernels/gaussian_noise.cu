@@ -18,8 +18,8 @@ struct SliceList {
 
 // One thread per Philox block (4 consecutive values, so each counter is drawn exactly once) of
 // the concatenated slices; the slice is found by a short scan.
-__global__ void add_noise_and_scale_many_kernel(SliceList list, float noise_std, float scale, uint64_t seed,
-                                                bool secure) {
+__global__ void add_noise_and_scale_many_kernel(SliceList list, float noise_std, float scale,
+                                                uint64_t seed, bool secure) {
   const int64_t global = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (global >= list.block_start[list.size]) return;
   int j = 0;
@@ -35,14 +35,15 @@ __global__ void add_noise_and_scale_many_kernel(SliceList list, float noise_std,
   }
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
-    if (first + k < slice.count) slice.values[first + k] = (slice.values[first + k] + noise_std * z[k]) * scale;
+    if (first + k < slice.count)
+      slice.values[first + k] = (slice.values[first + k] + noise_std * z[k]) * scale;
   }
 }
 
 }  // namespace
 
-int add_noise_and_scale_many_f32(const NoiseSlice* slices, int slice_count, double noise_std, double scale,
-                                 uint64_t seed, bool secure, cudaStream_t stream) {
+int add_noise_and_scale_many_f32(const NoiseSlice* slices, int slice_count, double noise_std,
+                                 double scale, uint64_t seed, bool secure, cudaStream_t stream) {
   for (int begin = 0; begin < slice_count; begin += kMaxNoiseSlicesPerLaunch) {
     SliceList list{};
     list.size = 0;

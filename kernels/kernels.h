@@ -20,31 +20,34 @@ struct NoiseSlice {
   uint64_t first_block;
 };
 constexpr int kMaxNoiseSlicesPerLaunch = 48;  // the list travels as a kernel argument (< 4 KiB)
-int add_noise_and_scale_many_f32(const NoiseSlice* slices, int slice_count, double noise_std, double scale,
-                                 uint64_t seed, bool secure, cudaStream_t stream);
+int add_noise_and_scale_many_f32(const NoiseSlice* slices, int slice_count, double noise_std,
+                                 double scale, uint64_t seed, bool secure, cudaStream_t stream);
 
 // Per-example clipping (kernels/per_sample.cu). All tensors are dense row-major float32 on the
 // device; each entry returns 0 or a cudaError_t value.
 
 // out[i] = Σ_j rows[i·row_length + j]²  (materialized per-example gradients → squared norms).
-int row_squared_norms_f32(const float* rows, int64_t batch, int64_t row_length, float* out, cudaStream_t stream);
+int row_squared_norms_f32(const float* rows, int64_t batch, int64_t row_length, float* out,
+                          cudaStream_t stream);
 
 // out[j] = Σ_i factors[i] · rows[i·row_length + j]  (Σᵢ cᵢ ∇Wᵢ of a materialized layer).
-int weighted_row_sum_f32(const float* rows, const float* factors, int64_t batch, int64_t row_length, float* out,
-                         cudaStream_t stream);
+int weighted_row_sum_f32(const float* rows, const float* factors, int64_t batch, int64_t row_length,
+                         float* out, cudaStream_t stream);
 
 // rows[i, :] *= factors[i], in place  (c ⊙ G feeding the book-keeping GEMM).
-int scale_rows_f32(float* rows, const float* factors, int64_t batch, int64_t row_length, cudaStream_t stream);
+int scale_rows_f32(float* rows, const float* factors, int64_t batch, int64_t row_length,
+                   cudaStream_t stream);
 
 // out[i] = ⟨AᵢAᵢᵀ, GᵢGᵢᵀ⟩_F for a: B x T x d and g: B x T x p (the ghost norm, fused: no Gram
 // matrix is written to memory).
-int ghost_norms_f32(const float* a, const float* g, int64_t batch, int64_t tokens, int64_t d, int64_t p, float* out,
-                    cudaStream_t stream);
+int ghost_norms_f32(const float* a, const float* g, int64_t batch, int64_t tokens, int64_t d,
+                    int64_t p, float* out, cudaStream_t stream);
 
-// From layer_squared (layers x batch): norms[i] = √Σ_l, factors[i] = min(1, C/(norm+1e-6)) (flat) or
-// C/(norm+γ) (automatic), 0 for a non-finite norm; *dropped = how many were non-finite.
-int clip_factors_f32(const float* layer_squared, int64_t layers, int64_t batch, float max_norm, bool automatic,
-                     float gamma, float* norms, float* factors, unsigned long long* dropped, cudaStream_t stream);
+// From layer_squared (layers x batch): norms[i] = √Σ_l, factors[i] = min(1, C/(norm+1e-6)) (flat)
+// or C/(norm+γ) (automatic), 0 for a non-finite norm; *dropped = how many were non-finite.
+int clip_factors_f32(const float* layer_squared, int64_t layers, int64_t batch, float max_norm,
+                     bool automatic, float gamma, float* norms, float* factors,
+                     unsigned long long* dropped, cudaStream_t stream);
 
 // Human-readable text for a status returned above.
 const char* error_string(int status);

@@ -16,13 +16,15 @@ constexpr int kTile = 16;
 
 __device__ float block_sum(float value) {
   __shared__ float partial[kThreads / 32];
-  for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+  for (int offset = 16; offset > 0; offset /= 2)
+    value += __shfl_down_sync(0xffffffffu, value, offset);
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   if (lane == 0) partial[warp] = value;
   __syncthreads();
   value = threadIdx.x < blockDim.x / 32 ? partial[lane] : 0.0f;
   if (warp == 0) {
-    for (int offset = 16; offset > 0; offset /= 2) value += __shfl_down_sync(0xffffffffu, value, offset);
+    for (int offset = 16; offset > 0; offset /= 2)
+      value += __shfl_down_sync(0xffffffffu, value, offset);
   }
   return value;  // valid in thread 0
 }
@@ -47,7 +49,8 @@ __global__ void weighted_row_sum_kernel(const float* rows, const float* factors,
 }
 
 // rows[i, :] *= factors[i] (c ⊙ G before the book-keeping GEMM).
-__global__ void scale_rows_kernel(float* rows, const float* factors, int64_t row_length, int64_t total) {
+__global__ void scale_rows_kernel(float* rows, const float* factors, int64_t row_length,
+                                  int64_t total) {
   const int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (k < total) rows[k] *= factors[k / row_length];
 }
@@ -73,8 +76,8 @@ __device__ float gram_tile(const float* x, int64_t tokens, int64_t width, int t,
   return dot;
 }
 
-__global__ void ghost_norms_kernel(const float* a, const float* g, int64_t tokens, int64_t d, int64_t p,
-                                   float* out) {
+__global__ void ghost_norms_kernel(const float* a, const float* g, int64_t tokens, int64_t d,
+                                   int64_t p, float* out) {
   const int64_t i = blockIdx.z;
   const int t = blockIdx.x * kTile + threadIdx.y, s = blockIdx.y * kTile + threadIdx.x;
   const float aa = gram_tile(a + i * tokens * d, tokens, d, t, s);
@@ -93,9 +96,9 @@ __global__ void ghost_norms_kernel(const float* a, const float* g, int64_t token
 // Clip factors from the per-layer squared norms (layers x batch, row-major):
 // norm_i = √Σ_l sq[l, i]; a non-finite norm drops the example (factor 0, counted);
 // flat: min(1, C / (norm + 1e-6)); automatic: C / (norm + γ).
-__global__ void clip_factors_kernel(const float* layer_squared, int64_t layers, int64_t batch, float max_norm,
-                                    int automatic, float gamma, float* norms, float* factors,
-                                    unsigned long long* dropped) {
+__global__ void clip_factors_kernel(const float* layer_squared, int64_t layers, int64_t batch,
+                                    float max_norm, int automatic, float gamma, float* norms,
+                                    float* factors, unsigned long long* dropped) {
   const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= batch) return;
   float total = 0.0f;
@@ -110,44 +113,52 @@ __global__ void clip_factors_kernel(const float* layer_squared, int64_t layers, 
   factors[i] = automatic ? max_norm / (norm + gamma) : fminf(1.0f, max_norm / (norm + 1e-6f));
 }
 
-unsigned blocks_for(int64_t count, int threads) { return static_cast<unsigned>((count + threads - 1) / threads); }
+unsigned blocks_for(int64_t count, int threads) {
+  return static_cast<unsigned>((count + threads - 1) / threads);
+}
 
 }  // namespace
 
-int row_squared_norms_f32(const float* rows, int64_t batch, int64_t row_length, float* out, cudaStream_t stream) {
+int row_squared_norms_f32(const float* rows, int64_t batch, int64_t row_length, float* out,
+                          cudaStream_t stream) {
   if (batch <= 0) return 0;
-  row_squared_norms_kernel<<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(rows, row_length, out);
+  row_squared_norms_kernel<<<static_cast<unsigned>(batch), kThreads, 0, stream>>>(rows, row_length,
+                                                                                  out);
   return static_cast<int>(cudaGetLastError());
 }
 
-int weighted_row_sum_f32(const float* rows, const float* factors, int64_t batch, int64_t row_length, float* out,
-                         cudaStream_t stream) {
+int weighted_row_sum_f32(const float* rows, const float* factors, int64_t batch, int64_t row_length,
+                         float* out, cudaStream_t stream) {
   if (row_length <= 0) return 0;
-  weighted_row_sum_kernel<<<blocks_for(row_length, kThreads), kThreads, 0, stream>>>(rows, factors, batch,
-                                                                                     row_length, out);
+  weighted_row_sum_kernel<<<blocks_for(row_length, kThreads), kThreads, 0, stream>>>(
+      rows, factors, batch, row_length, out);
   return static_cast<int>(cudaGetLastError());
 }
 
-int scale_rows_f32(float* rows, const float* factors, int64_t batch, int64_t row_length, cudaStream_t stream) {
+int scale_rows_f32(float* rows, const float* factors, int64_t batch, int64_t row_length,
+                   cudaStream_t stream) {
   const int64_t total = batch * row_length;
   if (total <= 0) return 0;
-  scale_rows_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(rows, factors, row_length, total);
+  scale_rows_kernel<<<blocks_for(total, kThreads), kThreads, 0, stream>>>(rows, factors, row_length,
+                                                                          total);
   return static_cast<int>(cudaGetLastError());
 }
 
-int ghost_norms_f32(const float* a, const float* g, int64_t batch, int64_t tokens, int64_t d, int64_t p, float* out,
-                    cudaStream_t stream) {
+int ghost_norms_f32(const float* a, const float* g, int64_t batch, int64_t tokens, int64_t d,
+                    int64_t p, float* out, cudaStream_t stream) {
   if (batch <= 0) return 0;
   cudaError_t status = cudaMemsetAsync(out, 0, static_cast<size_t>(batch) * sizeof(float), stream);
   if (status != cudaSuccess || tokens <= 0) return static_cast<int>(status);
   const dim3 threads(kTile, kTile);
-  const dim3 grid(blocks_for(tokens, kTile), blocks_for(tokens, kTile), static_cast<unsigned>(batch));
+  const dim3 grid(blocks_for(tokens, kTile), blocks_for(tokens, kTile),
+                  static_cast<unsigned>(batch));
   ghost_norms_kernel<<<grid, threads, 0, stream>>>(a, g, tokens, d, p, out);
   return static_cast<int>(cudaGetLastError());
 }
 
-int clip_factors_f32(const float* layer_squared, int64_t layers, int64_t batch, float max_norm, bool automatic,
-                     float gamma, float* norms, float* factors, unsigned long long* dropped, cudaStream_t stream) {
+int clip_factors_f32(const float* layer_squared, int64_t layers, int64_t batch, float max_norm,
+                     bool automatic, float gamma, float* norms, float* factors,
+                     unsigned long long* dropped, cudaStream_t stream) {
   if (batch <= 0) return 0;
   cudaError_t status = cudaMemsetAsync(dropped, 0, sizeof(unsigned long long), stream);
   if (status != cudaSuccess) return static_cast<int>(status);

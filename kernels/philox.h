@@ -34,7 +34,10 @@ DPF_HOST_DEVICE Philox4 philox4x32_10(Philox4 counter, uint32_t key0, uint32_t k
     philox_mulhilo(kMul0, c0, hi0, lo0);
     philox_mulhilo(kMul1, c2, hi1, lo1);
     const uint32_t n0 = hi1 ^ c1 ^ key0, n1 = lo1, n2 = hi0 ^ c3 ^ key1, n3 = lo0;
-    c0 = n0; c1 = n1; c2 = n2; c3 = n3;
+    c0 = n0;
+    c1 = n1;
+    c2 = n2;
+    c3 = n3;
     key0 += kWeyl0;
     key1 += kWeyl1;
   }
@@ -82,7 +85,8 @@ DPF_HOST_DEVICE double log_positive(double x) {
   const int32_t k = static_cast<int32_t>(high >> 20) - 0x3ff;
   high = (high & 0x000fffffu) + 0x3fe6a09eu;
   bits = (static_cast<uint64_t>(high) << 32) | (bits & 0xffffffffu);
-  const double f = double_from_bits(bits) - 1.0, half_f2 = 0.5 * f * f, s = f / (2.0 + f), z = s * s, w = z * z;
+  const double f = double_from_bits(bits) - 1.0, half_f2 = 0.5 * f * f, s = f / (2.0 + f),
+               z = s * s, w = z * z;
   const double odd = w * (kLg2 + w * (kLg4 + w * kLg6));
   const double even = z * (kLg1 + w * (kLg3 + w * (kLg5 + w * kLg7)));
   const double dk = static_cast<double>(k);
@@ -95,11 +99,14 @@ DPF_HOST_DEVICE double log_positive(double x) {
 DPF_HOST_DEVICE void sincos_turns(uint32_t turns, float& sine, float& cosine) {
   constexpr float kTwoPiOver2Pow32 = 1.4629180792671596e-09f;  // 2π / 2^32
   const uint32_t quadrant = ((turns + 0x20000000u) >> 30) & 3u;
-  const float r = static_cast<float>(static_cast<int32_t>(turns - (quadrant << 30))) * kTwoPiOver2Pow32;
+  const float r =
+      static_cast<float>(static_cast<int32_t>(turns - (quadrant << 30))) * kTwoPiOver2Pow32;
   const float r2 = r * r;
-  const float sin_r = ((-1.9515295891e-4f * r2 + 8.3321608736e-3f) * r2 - 1.6666654611e-1f) * r2 * r + r;
+  const float sin_r =
+      ((-1.9515295891e-4f * r2 + 8.3321608736e-3f) * r2 - 1.6666654611e-1f) * r2 * r + r;
   const float cos_r =
-      ((2.443315711809948e-5f * r2 - 1.388731625493765e-3f) * r2 + 4.166664568298827e-2f) * r2 * r2 -
+      ((2.443315711809948e-5f * r2 - 1.388731625493765e-3f) * r2 + 4.166664568298827e-2f) * r2 *
+          r2 -
       0.5f * r2 + 1.0f;
   // θ = quadrant·π/2 + r: rotate (cos r, sin r) by quarter turns.
   const bool odd = (quadrant & 1u) != 0;

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/audit/canary_auditor.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numeric>
 #include <stdexcept>
-
-#include <fmt/format.h>
 
 #include "dpforge/audit/statistics.h"
 #include "dpforge/privacy/log_math.h"
@@ -57,7 +57,8 @@ double fdp_objective(int64_t m, int64_t r, int64_t v, double epsilon, double del
   for (int64_t i = v - 1; i >= 0; --i) {
     const double next_wrong = std::max(wrong, blow_up_inverse(correct));
     if (next_wrong == wrong) break;  // neither can change any more
-    correct = std::min(1.0, correct + static_cast<double>(i) / static_cast<double>(r - i) * (next_wrong - wrong));
+    correct = std::min(
+        1.0, correct + static_cast<double>(i) / static_cast<double>(r - i) * (next_wrong - wrong));
     wrong = next_wrong;
   }
   return correct + wrong - static_cast<double>(r) / md;
@@ -157,7 +158,8 @@ double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bo
   double best = 0, best_q = 0.5;
   for (size_t index : order) {
     const int64_t guesses = tp[index] + fp[index], correct = tp[index];
-    if (guesses == 0 || static_cast<double>(correct) / static_cast<double>(guesses) <= best_q) continue;
+    if (guesses == 0 || static_cast<double>(correct) / static_cast<double>(guesses) <= best_q)
+      continue;
     double epsilon;
     if (fdp) {
       epsilon = largest_rejected(best, [&](double e) {
@@ -204,7 +206,8 @@ double CanaryAuditor::epsilon_from_gdp(double significance, double delta) const 
     const double fnr_ub = clopper_pearson_upper(fn_[i], num_in(), corrected);
     const double fpr_ub = clopper_pearson_upper(num_out() - tn_[i], num_out(), corrected);
     if (std::max(fnr_ub, fpr_ub) >= 1 - delta) continue;
-    mu = std::max(mu, std::abs(privacy::normal_quantile(1 - fpr_ub) - privacy::normal_quantile(fnr_ub)));
+    mu = std::max(
+        mu, std::abs(privacy::normal_quantile(1 - fpr_ub) - privacy::normal_quantile(fnr_ub)));
   }
   if (mu == 0) return 0;
   // μ-GDP ⇒ (ε, δ(ε)) with δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2); solve δ(ε) = delta.
@@ -268,9 +271,12 @@ std::string CanaryAuditor::roc_csv() const {
   std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
   all.erase(std::unique(all.begin(), all.end()), all.end());
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    const double tp = static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
-    const double fp = static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
-    csv += fmt::format("{},{},{}\n", *it, fp / static_cast<double>(num_out()), tp / static_cast<double>(num_in()));
+    const double tp =
+        static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
+    const double fp =
+        static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
+    csv += fmt::format("{},{},{}\n", *it, fp / static_cast<double>(num_out()),
+                       tp / static_cast<double>(num_in()));
   }
   return csv;
 }
@@ -280,12 +286,16 @@ std::vector<std::pair<double, double>> CanaryAuditor::roc_points(size_t max_poin
   std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
   all.erase(std::unique(all.begin(), all.end()), all.end());
   std::vector<std::pair<double, double>> points;
-  const double log_first = std::log(1e-5), step = -log_first / static_cast<double>(std::max<size_t>(max_points, 2) - 1);
+  const double log_first = std::log(1e-5),
+               step = -log_first / static_cast<double>(std::max<size_t>(max_points, 2) - 1);
   double next_log_fpr = -std::numeric_limits<double>::infinity();
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
-    const double tp = static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
-    const double fp = static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
-    const double fpr = fp / static_cast<double>(num_out()), tpr = tp / static_cast<double>(num_in());
+    const double tp =
+        static_cast<double>(in_.end() - std::lower_bound(in_.begin(), in_.end(), *it));
+    const double fp =
+        static_cast<double>(out_.end() - std::lower_bound(out_.begin(), out_.end(), *it));
+    const double fpr = fp / static_cast<double>(num_out()),
+                 tpr = tp / static_cast<double>(num_in());
     const bool last = std::next(it) == all.rend();
     if (points.empty() || last || (fpr > 0 && std::log(fpr) >= next_log_fpr)) {
       points.emplace_back(fpr, tpr);

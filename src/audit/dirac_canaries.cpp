@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/audit/dirac_canaries.h"
 
-#include <cmath>
-
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "dpforge/core/random.h"
 

@@ -9,9 +9,14 @@ namespace dpforge::audit {
 dp::DpPlan faulty_plan(const dp::DpPlan& honest, Fault fault) {
   dp::DpPlan broken = honest;
   switch (fault) {
-    case Fault::kNone: break;
-    case Fault::kNoNoise: broken.noise_std = 0; break;
-    case Fault::kHalfNoise: broken.noise_std = 0.5 * honest.noise_std; break;
+    case Fault::kNone:
+      break;
+    case Fault::kNoNoise:
+      broken.noise_std = 0;
+      break;
+    case Fault::kHalfNoise:
+      broken.noise_std = 0.5 * honest.noise_std;
+      break;
     case Fault::kNoClip:
       // An infinite bound scales no example (flat factors min(1, ∞/‖g‖) = 1), while the noise keeps
       // the honest σC: exactly "clipping forgotten".
@@ -19,7 +24,9 @@ dp::DpPlan faulty_plan(const dp::DpPlan& honest, Fault fault) {
                         .max_grad_norm(std::numeric_limits<double>::infinity())
                         .mode(dp::ClipMode::kFlat);
       break;
-    case Fault::kWrongSampleRate: broken.sample_rate = std::min(1.0, 2 * honest.sample_rate); break;
+    case Fault::kWrongSampleRate:
+      broken.sample_rate = std::min(1.0, 2 * honest.sample_rate);
+      break;
   }
   return broken;
 }

@@ -42,16 +42,19 @@ nlohmann::json membership_attacks(torch::nn::Sequential& model, const data::Data
   const auto out = mia_scores(model, non_members);
   auto metrics = [](const std::vector<double>& in_scores, const std::vector<double>& out_scores) {
     const CanaryAuditor auditor(in_scores, out_scores);
-    return nlohmann::json{{"auroc", auditor.auroc()},
-                          {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
-                          {"balanced_accuracy", auditor.balanced_accuracy()},
-                          {"roc", auditor.roc_points()}};
+    return nlohmann::json{
+        {"auroc", auditor.auroc()},
+        {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
+        {"balanced_accuracy", auditor.balanced_accuracy()},
+        {"roc", auditor.roc_points()}};
   };
-  return {{"members", members.size()},
-          {"non_members", non_members.size()},
-          {"note", "members: training examples; non-members: test examples; attack metrics, not a DP bound"},
-          {"loss", metrics(in.loss, out.loss)},
-          {"modified_entropy", metrics(in.mentr, out.mentr)}};
+  return {
+      {"members", members.size()},
+      {"non_members", non_members.size()},
+      {"note",
+       "members: training examples; non-members: test examples; attack metrics, not a DP bound"},
+      {"loss", metrics(in.loss, out.loss)},
+      {"modified_entropy", metrics(in.mentr, out.mentr)}};
 }
 
 }  // namespace dpforge::audit

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/audit/shadow_attacks.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
-
-#include <torch/torch.h>
 
 namespace dpforge::audit {
 namespace {
@@ -32,7 +32,8 @@ Moments moments(const torch::Tensor& phi, const torch::Tensor& mask) {
   return m;
 }
 
-torch::Tensor log_normal(const torch::Tensor& x, const torch::Tensor& mean, const torch::Tensor& std) {
+torch::Tensor log_normal(const torch::Tensor& x, const torch::Tensor& mean,
+                         const torch::Tensor& std) {
   return -0.5 * ((x - mean) / std).square() - std.log();
 }
 
@@ -51,11 +52,13 @@ ConfidenceSignals confidence_signals(torch::nn::Sequential& model, const data::D
   constexpr int64_t kBatch = 1000;
   for (int64_t begin = 0; begin < dataset.size(); begin += kBatch) {
     const int64_t end = std::min(dataset.size(), begin + kBatch);
-    const auto log_p = torch::log_softmax(model->forward(dataset.images.slice(0, begin, end)).to(torch::kFloat64), 1);
+    const auto log_p = torch::log_softmax(
+        model->forward(dataset.images.slice(0, begin, end)).to(torch::kFloat64), 1);
     const auto labels = dataset.labels.slice(0, begin, end).unsqueeze(1);
     const auto log_p_true = log_p.gather(1, labels).squeeze(1);
     // log(1 − p_y) as the log-sum-exp of the other classes: exact where 1 − p_y underflows.
-    const auto log_rest = torch::logsumexp(log_p.scatter(1, labels, -std::numeric_limits<double>::infinity()), 1);
+    const auto log_rest =
+        torch::logsumexp(log_p.scatter(1, labels, -std::numeric_limits<double>::infinity()), 1);
     phi.push_back(log_p_true - log_rest);
     probability.push_back(log_p_true.exp());
   }
@@ -74,26 +77,33 @@ std::vector<double> lira_online_scores(const ShadowSignals& s, bool fixed_varian
   const auto in = moments(s.shadow_phi, s.shadow_in);
   const auto out = moments(s.shadow_phi, s.shadow_in.logical_not());
   // Per-example variances need two shadows on each side; otherwise the pooled one is used.
-  auto std_in = fixed_variance ? torch::full_like(in.std, in.pooled_std)
-                               : torch::where(in.count >= 2, in.std, torch::full_like(in.std, in.pooled_std));
+  auto std_in = fixed_variance
+                    ? torch::full_like(in.std, in.pooled_std)
+                    : torch::where(in.count >= 2, in.std, torch::full_like(in.std, in.pooled_std));
   auto std_out = fixed_variance ? torch::full_like(out.std, out.pooled_std)
-                                : torch::where(out.count >= 2, out.std, torch::full_like(out.std, out.pooled_std));
-  auto online = log_normal(s.target_phi, in.mean, std_in) - log_normal(s.target_phi, out.mean, std_out);
+                                : torch::where(out.count >= 2, out.std,
+                                               torch::full_like(out.std, out.pooled_std));
+  auto online =
+      log_normal(s.target_phi, in.mean, std_in) - log_normal(s.target_phi, out.mean, std_out);
   // A target no shadow trained on (or none left out) has no IN (OUT) estimate: the offline test,
   // shifted by the average IN−OUT gap, stands in for it.
   const auto both = (in.count > 0).logical_and(out.count > 0);
   if (!both.all().item<bool>()) {
-    const double gap = both.any().item<bool>() ? (in.mean - out.mean).masked_select(both).mean().item<double>() : 0.0;
+    const double gap = both.any().item<bool>()
+                           ? (in.mean - out.mean).masked_select(both).mean().item<double>()
+                           : 0.0;
     const auto in_mean = torch::where(in.count > 0, in.mean, out.mean + gap);
     const auto out_mean = torch::where(out.count > 0, out.mean, in.mean - gap);
-    online = log_normal(s.target_phi, in_mean, std_in) - log_normal(s.target_phi, out_mean, std_out);
+    online =
+        log_normal(s.target_phi, in_mean, std_in) - log_normal(s.target_phi, out_mean, std_out);
   }
   return to_vector(online);
 }
 
-std::vector<double> rmia_offline_scores(const ShadowSignals& s, const torch::Tensor& population_probability,
-                                        const torch::Tensor& population_shadow_probability, double a,
-                                        double gamma) {
+std::vector<double> rmia_offline_scores(const ShadowSignals& s,
+                                        const torch::Tensor& population_probability,
+                                        const torch::Tensor& population_shadow_probability,
+                                        double a, double gamma) {
   const auto out_mask = s.shadow_in.logical_not().to(torch::kFloat64);
   const auto out_mean = (s.shadow_probability * out_mask).sum(0) / out_mask.sum(0).clamp_min(1);
   const auto marginal_x = 0.5 * ((1 + a) * out_mean + (1 - a));
@@ -102,8 +112,10 @@ std::vector<double> rmia_offline_scores(const ShadowSignals& s, const torch::Ten
   const auto ratio_z = population_probability / marginal_z;
   // Fraction of z dominated: LR(x)/LR(z) > γ  ⇔  LR(z) < LR(x)/γ, counted by binary search.
   const auto sorted_z = std::get<0>(ratio_z.sort());
-  const auto dominated = torch::searchsorted(sorted_z, ratio_x / gamma, /*out_int32=*/false, /*right=*/false);
-  return to_vector(dominated.to(torch::kFloat64) / static_cast<double>(std::max<int64_t>(1, sorted_z.numel())));
+  const auto dominated =
+      torch::searchsorted(sorted_z, ratio_x / gamma, /*out_int32=*/false, /*right=*/false);
+  return to_vector(dominated.to(torch::kFloat64) /
+                   static_cast<double>(std::max<int64_t>(1, sorted_z.numel())));
 }
 
 }  // namespace dpforge::audit

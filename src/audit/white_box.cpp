@@ -20,12 +20,14 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   const CanaryAuditor auditor(canaries.member_scores(), canaries.non_member_scores());
   auto summary = summarize(auditor, claim.confidence, claim.delta);
   const auto& bounds = summary["epsilon_lower_bound"];
-  const double lower = std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
+  const double lower =
+      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
   summary["enabled"] = true;
   summary["method"] = "white-box one-run audit: Dirac canaries on auditor-owned coordinates";
   summary["inline"] = claim.inline_run;
-  summary["accuracy_cost"] = claim.inline_run ? "none: canaries touch only coordinates the model never reads"
-                                              : "none: a separate training run carried the canaries";
+  summary["accuracy_cost"] = claim.inline_run
+                                 ? "none: canaries touch only coordinates the model never reads"
+                                 : "none: a separate training run carried the canaries";
   summary["canaries"] = canaries.count();
   summary["canary_pre_clip_norm"] = canaries.pre_clip_norm();
   summary["accountant_epsilon"] = claim.epsilon;
@@ -46,7 +48,8 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   summary["roc"] = auditor.roc_points();
   summary["status"] = lower > claim.epsilon || !noise_ok || !sampling_ok ? "violation" : "pass";
   summary["audits"] =
-      "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not the per-layer "
+      "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not "
+      "the per-layer "
       "norm code (audit.input_canaries covers it)";
   return {std::move(summary), auditor.roc_csv()};
 }

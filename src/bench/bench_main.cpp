@@ -4,20 +4,19 @@
 // (scripts/bench_vs_opacus.py runs it next to Opacus and plain PyTorch).
 //   dpforge_bench [--models mlp,cnn_tanh,wrn16_4,token_block] [--batches 256,1024] [--repeats 20]
 //                 [--variants nonprivate,flat,per_layer,automatic] [--secure-noise] [--json]
-#include <algorithm>
-#include <chrono>
-#include <functional>
-#include <optional>
-#include <iostream>
-#include <fstream>
-#include <sstream>
-
+#include <fmt/format.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
-#include <fmt/format.h>
+#include <chrono>
+#include <fstream>
+#include <functional>
+#include <iostream>
 #include <nlohmann/json.hpp>
-#include <torch/torch.h>
+#include <optional>
+#include <sstream>
 
 #include "dpforge/core/allocator.h"
 #include "dpforge/dp/dp_sgd.h"
@@ -53,7 +52,9 @@ double median_ms(int repeats, Step&& step, int warmup = 3) {
   for (int i = 0; i < repeats; ++i) {
     const auto start = std::chrono::steady_clock::now();
     step();
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::sort(times.begin(), times.end());
   return times[times.size() / 2];
@@ -68,18 +69,27 @@ int bench_accountants(int repeats) {
   };
   const double q = 256.0 / 60000;
   const std::vector<Case> cases = {
-      {"RDP epsilon, 1e5 steps", "< 1 ms", [&] { return privacy::epsilon_for(privacy::AccountantKind::kRdp, 1.1, q, 100000, 1e-5); }},
-      {"PLD epsilon, 1e4 steps", "< 1 s", [&] { return privacy::epsilon_for(privacy::AccountantKind::kPld, 1.1, q, 10000, 1e-5); }},
+      {"RDP epsilon, 1e5 steps", "< 1 ms",
+       [&] { return privacy::epsilon_for(privacy::AccountantKind::kRdp, 1.1, q, 100000, 1e-5); }},
+      {"PLD epsilon, 1e4 steps", "< 1 s",
+       [&] { return privacy::epsilon_for(privacy::AccountantKind::kPld, 1.1, q, 10000, 1e-5); }},
       {"RDP calibration (eps 3, 7032 steps)", "< 100 ms",
-       [&] { return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kRdp, 3.0, 1e-5, q, 7032); }},
+       [&] {
+         return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kRdp, 3.0, 1e-5, q,
+                                                    7032);
+       }},
       {"PLD calibration (eps 3, 7032 steps)", "-",
-       [&] { return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kPld, 3.0, 1e-5, q, 7032); }},
+       [&] {
+         return privacy::calibrate_noise_multiplier(privacy::AccountantKind::kPld, 3.0, 1e-5, q,
+                                                    7032);
+       }},
   };
   fmt::print("{:<40} {:>12} {:>10} {:>12}\n", "operation", "median ms", "target", "value");
   for (const auto& c : cases) {
     double value = 0;
     const int runs = std::string(c.what).rfind("PLD", 0) == 0 ? std::min(repeats, 3) : repeats;
-    const double ms = median_ms(runs, [&] { value = c.run(); }, /*warmup=*/1);
+    const double ms = median_ms(
+        runs, [&] { value = c.run(); }, /*warmup=*/1);
     fmt::print("{:<40} {:>12.3f} {:>10} {:>12.6f}\n", c.what, ms, c.target, value);
   }
   return 0;
@@ -91,19 +101,30 @@ int bench_noise(int repeats, const torch::Device& device) {
   const auto finish = [&] {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
-  fmt::print("{:<14} {:>10} {:>10} {:>10} {:>13} {:>12} {:>14}\n", "values", "copy ms", "plain ms", "secure ms",
-             "secure/plain", "copy GB/s", "plain/copy bw");
-  for (const int64_t count : {int64_t{26010}, int64_t{1} << 20, int64_t{10} << 20, int64_t{100} << 20}) {
+  fmt::print("{:<14} {:>10} {:>10} {:>10} {:>13} {:>12} {:>14}\n", "values", "copy ms", "plain ms",
+             "secure ms", "secure/plain", "copy GB/s", "plain/copy bw");
+  for (const int64_t count :
+       {int64_t{26010}, int64_t{1} << 20, int64_t{10} << 20, int64_t{100} << 20}) {
     if (device.is_cpu() && count > (int64_t{10} << 20)) continue;
     auto values = torch::zeros({count}, torch::TensorOptions().device(device));
     torch::Tensor copy_target = torch::empty_like(values);
-    const double copy_ms = median_ms(repeats, [&] { copy_target.copy_(values); finish(); });
-    const double plain_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, false); finish(); });
-    const double secure_ms = median_ms(repeats, [&] { dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, true); finish(); });
+    const double copy_ms = median_ms(repeats, [&] {
+      copy_target.copy_(values);
+      finish();
+    });
+    const double plain_ms = median_ms(repeats, [&] {
+      dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, false);
+      finish();
+    });
+    const double secure_ms = median_ms(repeats, [&] {
+      dp::add_noise_and_scale_(values, 1.0, 1.0, 7, 0, true);
+      finish();
+    });
     // Both read and write every value once: 8 bytes per float.
     const double copy_gbs = 8.0 * static_cast<double>(count) / (copy_ms * 1e6);
-    fmt::print("{:<14} {:>10.3f} {:>10.3f} {:>10.3f} {:>13.2f} {:>12.1f} {:>13.0f}%\n", count, copy_ms, plain_ms,
-               secure_ms, secure_ms / plain_ms, copy_gbs, 100.0 * copy_ms / plain_ms);
+    fmt::print("{:<14} {:>10.3f} {:>10.3f} {:>10.3f} {:>13.2f} {:>12.1f} {:>13.0f}%\n", count,
+               copy_ms, plain_ms, secure_ms, secure_ms / plain_ms, copy_gbs,
+               100.0 * copy_ms / plain_ms);
   }
   return 0;
 }
@@ -115,7 +136,8 @@ double resident_mib() {
   std::ifstream statm("/proc/self/statm");
   long pages_total = 0, pages_resident = 0;
   statm >> pages_total >> pages_resident;
-  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) / (1 << 20);
+  return static_cast<double>(pages_resident) * static_cast<double>(sysconf(_SC_PAGESIZE)) /
+         (1 << 20);
 }
 
 // VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec from the parent process
@@ -130,8 +152,8 @@ double peak_resident_mib() {
 
 // Where a DP step's CPU tensor peak occurs: the most memory live in each phase, beyond what was
 // live before the step (the order of dp::clip_and_accumulate, then the noise and the step).
-void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work, DpStepper& optimizer,
-                           bench::TensorMemoryMeter& meter) {
+void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work,
+                           DpStepper& optimizer, bench::TensorMemoryMeter& meter) {
   const int64_t before = meter.live_bytes();
   meter.reset_peak();
   const auto phase_peak_mib = [&] {
@@ -148,8 +170,11 @@ void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& wor
   const double clip = phase_peak_mib();
   optimizer.finish(work);
   const double step = phase_peak_mib();
-  fmt::print("{:<12} {:>6}   tensor peak by phase (MiB): forward {:.1f}, backward {:.1f}, clip+sum {:.1f}, "
-             "noise+step {:.1f}\n", arch, batch, forward, backward, clip, step);
+  fmt::print(
+      "{:<12} {:>6}   tensor peak by phase (MiB): forward {:.1f}, backward {:.1f}, clip+sum "
+      "{:.1f}, "
+      "noise+step {:.1f}\n",
+      arch, batch, forward, backward, clip, step);
 }
 
 void print_breakdown(const std::string& arch, int64_t batch, Workload& work, DpStepper& optimizer,
@@ -168,16 +193,18 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, DpS
   for (size_t l = 0; l < tape.records().size(); ++l) {
     torch::NoGradGuard no_grad;
     std::optional<dp::PerSampleLayer> layer;
-    const double prepare_ms = median_ms(repeats, [&] { layer.emplace(tape.records()[l], grads[l]); });
+    const double prepare_ms =
+        median_ms(repeats, [&] { layer.emplace(tape.records()[l], grads[l]); });
     const double norms_ms = median_ms(repeats, [&] { layer->squared_norms(); });
     const auto factors = torch::ones({batch});
     const double sums_ms = median_ms(repeats, [&] { layer->clipped_sums(factors); });
     fmt::print("    layer {} ({}): prepare {:.2f} ms, norms {:.2f} ms, clipped sums {:.2f} ms\n", l,
                layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
   }
-  fmt::print("{:<12} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
-             "noise+step {:.2f} ms\n", arch, batch, to_string(optimizer.plan.clip.mode()), backward_ms,
-             clip_ms, step_ms);
+  fmt::print(
+      "{:<12} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "
+      "noise+step {:.2f} ms\n",
+      arch, batch, to_string(optimizer.plan.clip.mode()), backward_ms, clip_ms, step_ms);
 }
 
 // How each Linear/Conv2d layer's norm is computed: "1" T = 1 (‖a‖²‖g‖²), else by the mixed rule
@@ -192,7 +219,8 @@ std::string norm_methods(Workload& work) {
       methods += '1';
       continue;
     }
-    methods += dp::PerSampleLayer(record, dp::zero_output_gradient(record)).uses_ghost_norm() ? 'g' : 'm';
+    methods +=
+        dp::PerSampleLayer(record, dp::zero_output_gradient(record)).uses_ghost_norm() ? 'g' : 'm';
   }
   return methods;
 }
@@ -201,35 +229,40 @@ std::string norm_methods(Workload& work) {
 // where the mixed rule switches from ghost norms to materialization).
 int bench_growth(int repeats, const torch::Device& device) {
   fmt::print("DP-SGD step time against batch size (flat clipping)\n");
-  fmt::print("{:<12} {:>6} {:>16} {:>10} {:>15} {:>8}\n", "model", "batch", "non-private ms", "DP ms",
-             "DP us/example", "ratio");
+  fmt::print("{:<12} {:>6} {:>16} {:>10} {:>15} {:>8}\n", "model", "batch", "non-private ms",
+             "DP ms", "DP us/example", "ratio");
   for (const std::string arch : {"mlp", "cnn_tanh", "token_block"}) {
     for (const int64_t batch : {64, 128, 256, 512, 1024, 2048}) {
       if (arch == "token_block" && batch > 1024) continue;
       auto work = make_workload(arch, batch, Shapes{}, device);
       const auto [nonprivate, dp] = time_nonprivate_and_dp(work, batch, repeats, device);
-      fmt::print("{:<12} {:>6} {:>16.2f} {:>10.2f} {:>15.1f} {:>7.2f}x\n", arch, batch, nonprivate, dp,
-                 1e3 * dp / static_cast<double>(batch), dp / nonprivate);
+      fmt::print("{:<12} {:>6} {:>16.2f} {:>10.2f} {:>15.1f} {:>7.2f}x\n", arch, batch, nonprivate,
+                 dp, 1e3 * dp / static_cast<double>(batch), dp / nonprivate);
     }
   }
-  fmt::print("\nDP-SGD step time against model size (batch 256, token_block 64; layers: 1 = T=1 outer product, "
-             "g = ghost norm, m = materialized)\n");
-  fmt::print("{:<24} {:>10} {:>16} {:>10} {:>14} {:>8}  {}\n", "model", "params", "non-private ms", "DP ms",
-             "DP ns/param", "ratio", "layers");
+  fmt::print(
+      "\nDP-SGD step time against model size (batch 256, token_block 64; layers: 1 = T=1 outer "
+      "product, "
+      "g = ghost norm, m = materialized)\n");
+  fmt::print("{:<24} {:>10} {:>16} {:>10} {:>14} {:>8}  {}\n", "model", "params", "non-private ms",
+             "DP ms", "DP ns/param", "ratio", "layers");
   const auto row = [&](const std::string& name, Workload work, int64_t batch) {
     const int64_t parameters = nn::count_parameters(*work.model);
     const std::string methods = norm_methods(work);
     const auto [nonprivate, dp] = time_nonprivate_and_dp(work, batch, repeats, device);
-    fmt::print("{:<24} {:>10} {:>16.2f} {:>10.2f} {:>14.2f} {:>7.2f}x  {}\n", name, parameters, nonprivate, dp,
-               1e6 * dp / static_cast<double>(parameters), dp / nonprivate, methods);
+    fmt::print("{:<24} {:>10} {:>16.2f} {:>10.2f} {:>14.2f} {:>7.2f}x  {}\n", name, parameters,
+               nonprivate, dp, 1e6 * dp / static_cast<double>(parameters), dp / nonprivate,
+               methods);
   };
   for (const int64_t hidden : {64, 256, 1024, 2048}) {
-    row(fmt::format("mlp hidden={}", hidden), make_workload("mlp", 256, Shapes{64, hidden}, device), 256);
+    row(fmt::format("mlp hidden={}", hidden), make_workload("mlp", 256, Shapes{64, hidden}, device),
+        256);
   }
   // token_block's Linear 128 -> 512 and 512 -> 128 are ghost-normed while T·(128 + 512) ≤ 128·512,
   // i.e. T ≤ 102; 181/182 is where Bu et al.'s 2T² ≤ p·d would switch.
   for (const int64_t tokens : {16, 64, 102, 103, 128, 181, 182, 256}) {
-    row(fmt::format("token_block T={}", tokens), make_workload("token_block", 64, Shapes{tokens, 256}, device), 64);
+    row(fmt::format("token_block T={}", tokens),
+        make_workload("token_block", 64, Shapes{tokens, 256}, device), 64);
   }
   return 0;
 }
@@ -243,22 +276,29 @@ int main(int argc, char** argv) {
   options.add_options()("help,h", "show this help")(
       "models", po::value<std::string>()->default_value("mlp,cnn_tanh"),
       "comma-separated: mlp, cnn_tanh, wrn16_4, token_block")(
-      "batches", po::value<std::string>()->default_value("256,1024"), "comma-separated batch sizes")(
-      "repeats", po::value<int>()->default_value(20), "timed steps per variant and cell (median reported)")(
+      "batches", po::value<std::string>()->default_value("256,1024"),
+      "comma-separated batch sizes")("repeats", po::value<int>()->default_value(20),
+                                     "timed steps per variant and cell (median reported)")(
       "warmup", po::value<int>()->default_value(3), "untimed steps per variant first")(
       "variants", po::value<std::string>()->default_value("nonprivate,flat,per_layer,automatic"),
       "comma-separated: nonprivate and DP-SGD clipping modes (flat, per_layer, automatic)")(
-      "clipping", po::value<std::string>(), "old name of --variants without 'nonprivate' (kept for scripts)")(
-      "secure-noise", "DP-SGD with the secure noise stream (the default of runs without train.seed)")(
+      "clipping", po::value<std::string>(),
+      "old name of --variants without 'nonprivate' (kept for scripts)")(
+      "secure-noise",
+      "DP-SGD with the secure noise stream (the default of runs without train.seed)")(
       "threads", po::value<int>()->default_value(0), "LibTorch threads; 0 = all cores")(
       "tokens", po::value<int64_t>()->default_value(64), "token_block sequence length T")(
       "mlp-hidden", po::value<int64_t>()->default_value(256), "mlp hidden width")(
-      "device", po::value<std::string>()->default_value("cpu"), "cpu or cuda (needs a build with the CUDA bridge)")(
-      "breakdown", "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step) "
-                   "and, on CPU, give each phase's tensor peak")(
+      "device", po::value<std::string>()->default_value("cpu"),
+      "cpu or cuda (needs a build with the CUDA bridge)")(
+      "breakdown",
+      "also time the parts of a DP step (forward+backward to outputs, clip+sum, noise+step) "
+      "and, on CPU, give each phase's tensor peak")(
       "accountants", "time the accountants instead (RDP 1e5 steps, PLD 1e4 steps, calibration)")(
-      "noise", "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
-      "growth", "print the cost-growth tables instead: DP step time vs batch size and vs model size")(
+      "noise",
+      "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
+      "growth",
+      "print the cost-growth tables instead: DP step time vs batch size and vs model size")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
   try {
@@ -279,23 +319,26 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (device_name == "cuda" && !(torch::cuda::is_available() && dp::cuda_kernels_available())) {
-    fmt::print(stderr, "dpforge_bench: --device cuda needs a GPU and a build with the CUDA bridge "
-                       "(scripts/build_cuda.sh)\n");
+    fmt::print(stderr,
+               "dpforge_bench: --device cuda needs a GPU and a build with the CUDA bridge "
+               "(scripts/build_cuda.sh)\n");
     return 2;
   }
-  const torch::Device device = device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
+  const torch::Device device =
+      device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>(), device);
   if (values.count("growth") != 0U) return bench_growth(values["repeats"].as<int>(), device);
   const int repeats = values["repeats"].as<int>();
-  const auto variant_names = values.count("clipping") != 0U ? split(values["clipping"].as<std::string>())
-                                                            : split(values["variants"].as<std::string>());
+  const auto variant_names = values.count("clipping") != 0U
+                                 ? split(values["clipping"].as<std::string>())
+                                 : split(values["variants"].as<std::string>());
   const bool json = values.count("json") != 0U;
   const bool secure = values.count("secure-noise") != 0U;
 
   auto rows = nlohmann::json::array();
   if (!json) {
-    fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>11} {:>7} {:>9}\n", "model", "batch", "params", "variant",
-               "step ms", "ratio", "tensor MiB", "ratio", "RSS MiB");
+    fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>11} {:>7} {:>9}\n", "model", "batch",
+               "params", "variant", "step ms", "ratio", "tensor MiB", "ratio", "RSS MiB");
   }
   for (const auto& arch : split(values["models"].as<std::string>())) {
     for (const auto& batch_text : split(values["batches"].as<std::string>())) {
@@ -313,17 +356,20 @@ int main(int argc, char** argv) {
         work.model->forward(work.inputs.narrow(0, 0, 1));
       }
       const double resident_before = resident_mib();
-      const int64_t device_before = device.is_cuda() ? dp::ops::cuda_peak_allocated_bytes(0, /*reset=*/true) : 0;
+      const int64_t device_before =
+          device.is_cuda() ? dp::ops::cuda_peak_allocated_bytes(0, /*reset=*/true) : 0;
       // Tensor memory of a step: its peak of live CPU tensors beyond the model and the batch.
       const int64_t tensors_before = meter.live_bytes();
-      time_interleaved(variants, repeats, values["warmup"].as<int>(), device, device.is_cpu() ? &meter : nullptr);
+      time_interleaved(variants, repeats, values["warmup"].as<int>(), device,
+                       device.is_cpu() ? &meter : nullptr);
       // Peak memory is only attributable to a variant when it ran alone in this process; on a GPU,
       // the caching allocator's peak over what was allocated before the first step.
       const bool alone = variants.size() == 1;
       const double added_mib =
           !alone ? 0.0
           : device.is_cuda()
-              ? static_cast<double>(dp::ops::cuda_peak_allocated_bytes(0, false) - device_before) / (1 << 20)
+              ? static_cast<double>(dp::ops::cuda_peak_allocated_bytes(0, false) - device_before) /
+                    (1 << 20)
               : peak_resident_mib() - resident_before;
       double nonprivate_ms = 0, nonprivate_tensor_mib = 0;
       const auto tensor_mib = [&](const Variant& variant) {
@@ -337,10 +383,14 @@ int main(int argc, char** argv) {
       for (const auto& variant : variants) {
         const double ms = median_of(variant.times_ms);
         const double ratio = nonprivate_ms > 0 ? ms / nonprivate_ms : 0.0;
-        nlohmann::json row = {{"model", arch},          {"batch", batch},
-                              {"parameters", parameters}, {"variant", variant.name},
-                              {"median_ms", ms},        {"secure_noise", secure && variant.name != "nonprivate"},
-                              {"threads", torch::get_num_threads()}, {"device", device.str()}};
+        nlohmann::json row = {{"model", arch},
+                              {"batch", batch},
+                              {"parameters", parameters},
+                              {"variant", variant.name},
+                              {"median_ms", ms},
+                              {"secure_noise", secure && variant.name != "nonprivate"},
+                              {"threads", torch::get_num_threads()},
+                              {"device", device.str()}};
         if (nonprivate_ms > 0) row["ratio"] = ratio;
         if (alone) row["peak_added_mib"] = added_mib;
         const bool metered = device.is_cpu();
@@ -348,22 +398,28 @@ int main(int argc, char** argv) {
         if (metered) row["peak_tensor_mib"] = tensors;
         rows.push_back(row);
         if (!json) {
-          fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10.2f} {:>8} {:>11} {:>7} {:>9}\n", arch, batch, parameters,
-                     variant.name, ms, nonprivate_ms > 0 ? fmt::format("{:.2f}x", ratio) : "-",
+          fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10.2f} {:>8} {:>11} {:>7} {:>9}\n", arch, batch,
+                     parameters, variant.name, ms,
+                     nonprivate_ms > 0 ? fmt::format("{:.2f}x", ratio) : "-",
                      metered ? fmt::format("{:.1f}", tensors) : "-",
-                     metered && nonprivate_tensor_mib > 0 ? fmt::format("{:.2f}x", tensors / nonprivate_tensor_mib) : "-",
+                     metered && nonprivate_tensor_mib > 0
+                         ? fmt::format("{:.2f}x", tensors / nonprivate_tensor_mib)
+                         : "-",
                      alone ? fmt::format("{:.1f}", added_mib) : "-");
         }
       }
       if (values.count("breakdown") != 0U && !set.dp_optimizers.empty()) {
         print_breakdown(arch, batch, work, *set.dp_optimizers.front(), repeats);
-        if (device.is_cpu()) print_memory_by_phase(arch, batch, work, *set.dp_optimizers.front(), meter);
+        if (device.is_cpu())
+          print_memory_by_phase(arch, batch, work, *set.dp_optimizers.front(), meter);
       }
     }
   }
   if (json) {
-    fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()}, {"allocator", heap_allocator()},
-                                       {"rows", rows}}.dump());
+    fmt::print("{}\n", nlohmann::json{{"threads", torch::get_num_threads()},
+                                      {"allocator", heap_allocator()},
+                                      {"rows", rows}}
+                           .dump());
   } else {
     fmt::print("heap allocator: {}\n", heap_allocator());
   }

@@ -4,14 +4,14 @@
 // is exact per step, is not moved by heap fragmentation or by library code pages touched for the
 // first time, and lets variants that take turns in one process each get their own peak.
 #pragma once
+#include <c10/core/CPUAllocator.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
 #include <unordered_map>
-
-#include <c10/core/CPUAllocator.h>
 
 namespace dpforge::bench {
 
@@ -47,7 +47,9 @@ class TensorMemoryMeter final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
-  void copy_data(void* dest, const void* src, std::size_t count) const override { std::memcpy(dest, src, count); }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    std::memcpy(dest, src, count);
+  }
 
  private:
   explicit TensorMemoryMeter(c10::Allocator* inner) : inner_(inner) {}

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/bench/workloads.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <chrono>
-
-#include <torch/torch.h>
 
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
@@ -24,24 +24,25 @@ TORCH_MODULE(MeanOverTokens);
 constexpr int64_t kVocabulary = 1024, kWidth = 128;
 
 torch::nn::Sequential make_token_block() {
-  return torch::nn::Sequential(nn::Embedding(nn::EmbeddingOptions(kVocabulary, kWidth)), nn::LayerNorm(nn::LayerNormOptions({kWidth})),
-                               nn::Linear(kWidth, 4 * kWidth), torch::nn::Tanh(), nn::Linear(4 * kWidth, kWidth),
-                               nn::LayerNorm(nn::LayerNormOptions({kWidth})), MeanOverTokens(),
-                               nn::Linear(kWidth, 10));
+  return torch::nn::Sequential(
+      nn::Embedding(nn::EmbeddingOptions(kVocabulary, kWidth)),
+      nn::LayerNorm(nn::LayerNormOptions({kWidth})), nn::Linear(kWidth, 4 * kWidth),
+      torch::nn::Tanh(), nn::Linear(4 * kWidth, kWidth),
+      nn::LayerNorm(nn::LayerNormOptions({kWidth})), MeanOverTokens(), nn::Linear(kWidth, 10));
 }
 
 }  // namespace
 
-
-
-Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes, const torch::Device& device) {
+Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes,
+                       const torch::Device& device) {
   torch::manual_seed(0);
   Workload work;
   if (arch == "token_block") {
     work.model = make_token_block();
     work.inputs = torch::randint(kVocabulary, {batch, shapes.tokens}, torch::kLong);
   } else {
-    work.model = nn::make_model(nn::ModelOptions().arch(*nn::kArchNames.parse(arch)).mlp_hidden(shapes.mlp_hidden));
+    work.model = nn::make_model(
+        nn::ModelOptions().arch(*nn::kArchNames.parse(arch)).mlp_hidden(shapes.mlp_hidden));
     work.inputs = torch::rand({batch, 1, 28, 28});
   }
   work.labels = torch::randint(10, {batch}, torch::kLong);
@@ -51,12 +52,11 @@ Workload make_workload(const std::string& arch, int64_t batch, const Shapes& sha
   return work;
 }
 
-
 // Steps the variants in turn (round-robin), so that a slow spell of a shared machine hits all of
 // them alike; warm-up steps first (allocator, caches, thread pool).
 // With a meter, also the peak of live CPU tensor bytes during each variant's own steps.
-void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device,
-                      TensorMemoryMeter* meter) {
+void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup,
+                      const torch::Device& device, TensorMemoryMeter* meter) {
   // GPU work is asynchronous: a step is over when the device is idle again.
   const auto finish = [&] {
     if (device.is_cuda()) torch::cuda::synchronize(device.index());
@@ -72,8 +72,10 @@ void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, c
       variant.step();
       finish();
       variant.times_ms.push_back(
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-      if (meter != nullptr) variant.peak_tensor_bytes = std::max(variant.peak_tensor_bytes, meter->peak_bytes());
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+              .count());
+      if (meter != nullptr)
+        variant.peak_tensor_bytes = std::max(variant.peak_tensor_bytes, meter->peak_bytes());
     }
   }
 }
@@ -87,22 +89,24 @@ double median_of(std::vector<double> values) {
 // dp::clip_and_accumulate with train::cross_entropy_loss (label smoothing 0).
 torch::Tensor dp_forward_losses(Workload& work, dp::GradTape& tape) {
   dp::TapeGuard guard(tape);
-  return torch::nn::functional::cross_entropy(work.model->forward(work.inputs), work.labels,
-                                              torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+  return torch::nn::functional::cross_entropy(
+      work.model->forward(work.inputs), work.labels,
+      torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
-
-
-
-void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vector<std::string>& names,
-                  bool secure) {
+void add_variants(VariantSet& set, Workload& work, int64_t batch,
+                  const std::vector<std::string>& names, bool secure) {
   config::TrainOptions train_options;
   train_options.lr(1e-3);
   for (const auto& name : names) {
     // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.
     if (name == "nonprivate") {
-      auto* plain = set.plain_optimizers.emplace_back(train::make_optimizer(train_options, work.model->parameters())).get();
-      set.variants.push_back({name, [&work, plain, batch] {
+      auto* plain =
+          set.plain_optimizers
+              .emplace_back(train::make_optimizer(train_options, work.model->parameters()))
+              .get();
+      set.variants.push_back({name,
+                              [&work, plain, batch] {
                                 plain->zero_grad();
                                 train::backward_nonprivate(work.model, work.inputs, work.labels,
                                                            static_cast<double>(batch));
@@ -110,7 +114,8 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vec
                                 // Like dp::step_inner: no gradient is held between steps, so
                                 // neither variant's leftovers count in the other's peak.
                                 plain->zero_grad();
-                              }, {}});
+                              },
+                              {}});
       continue;
     }
     dp::DpPlan plan;
@@ -119,19 +124,21 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vec
     plan.noise_std = 1.0;
     plan.sample_rate = 0.01;
     plan.expected_batch_size = static_cast<double>(batch);
-    auto* optimizer = set.dp_optimizers.emplace_back(std::make_unique<DpStepper>(DpStepper{
-        plan, train::make_optimizer(train_options, work.model->parameters()), dp::NoiseGenerator(1, 0, secure),
-        set.accountant, std::nullopt})).get();
+    auto* optimizer = set.dp_optimizers
+                          .emplace_back(std::make_unique<DpStepper>(DpStepper{
+                              plan, train::make_optimizer(train_options, work.model->parameters()),
+                              dp::NoiseGenerator(1, 0, secure), set.accountant, std::nullopt}))
+                          .get();
     set.variants.push_back({name, [&work, optimizer] { optimizer->step(work); }, {}});
   }
 }
 
-std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats, const torch::Device& device) {
+std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats,
+                                                 const torch::Device& device) {
   VariantSet set;
   add_variants(set, work, batch, {"nonprivate", "flat"}, /*secure=*/false);
   time_interleaved(set.variants, repeats, 2, device);
   return {median_of(set.variants[0].times_ms), median_of(set.variants[1].times_ms)};
 }
-
 
 }  // namespace dpforge::bench

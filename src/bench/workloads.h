@@ -2,6 +2,9 @@
 // The benchmark's workloads and the step variants it times against each other (non-private and
 // DP-SGD with each clipping mode), stepped round-robin so a noisy machine hits all alike.
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -9,9 +12,6 @@
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/optim/optimizer.h>
 
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/tape.h"
@@ -26,14 +26,16 @@ struct Workload {
   torch::Tensor inputs, labels;
 };
 
-// Shape knobs for the cost-growth tables: sequence length of token_block (default 64), width of mlp.
+// Shape knobs for the cost-growth tables: sequence length of token_block (default 64), width of
+// mlp.
 struct Shapes {
   int64_t tokens = 64;
   int64_t mlp_hidden = 256;
 };
 
 /// mlp, cnn_tanh, wrn16_4 (28 x 28 images) or token_block (token sequences), seeded, on `device`.
-Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes, const torch::Device& device);
+Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes,
+                       const torch::Device& device);
 
 // One training step of a variant: "nonprivate" or DP-SGD with a clipping mode.
 struct Variant {
@@ -45,8 +47,8 @@ struct Variant {
 
 /// Steps the variants in turn (round-robin) after `warmup` untimed steps each; with a meter, also
 /// the peak of live CPU tensor bytes during each variant's own steps.
-void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup, const torch::Device& device,
-                      TensorMemoryMeter* meter = nullptr);
+void time_interleaved(std::vector<Variant>& variants, int repeats, int warmup,
+                      const torch::Device& device, TensorMemoryMeter* meter = nullptr);
 
 double median_of(std::vector<double> values);
 
@@ -68,14 +70,16 @@ struct DpStepper {
   }
   void finish(Workload& work) {
     if (!sum) sum.emplace(work.model->parameters());
-    auto gradients = dp::privatize(std::move(*sum), plan.noise_std, plan.expected_batch_size, noise);
+    auto gradients =
+        dp::privatize(std::move(*sum), plan.noise_std, plan.expected_batch_size, noise);
     sum.reset();
     dp::step_inner(work.model->parameters(), gradients, *inner);
     accountant.compose(plan.dp_event());
   }
   void step(Workload& work) {
     sum.emplace(work.model->parameters());
-    dp::clip_and_accumulate(work.model, train::cross_entropy_loss(), work.inputs, work.labels, plan.clip, *sum);
+    dp::clip_and_accumulate(work.model, train::cross_entropy_loss(), work.inputs, work.labels,
+                            plan.clip, *sum);
     finish(work);
   }
 };
@@ -90,8 +94,8 @@ struct VariantSet {
 };
 
 /// Adds the named variants ("nonprivate", "flat", "per_layer", "automatic") of `work` to `set`.
-void add_variants(VariantSet& set, Workload& work, int64_t batch, const std::vector<std::string>& names,
-                  bool secure);
+void add_variants(VariantSet& set, Workload& work, int64_t batch,
+                  const std::vector<std::string>& names, bool secure);
 
 /// Non-private and flat-clipping DP-SGD step times (medians, interleaved) of one workload.
 std::pair<double, double> time_nonprivate_and_dp(Workload& work, int64_t batch, int repeats,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <iostream>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <iostream>
 
 #include "args.h"
 #include "commands.h"
@@ -22,14 +22,17 @@ namespace {
 
 // Keys an after-the-fact audit may change: how to attack, not what was trained.
 bool may_override(const std::string& item) {
-  return item.rfind("audit.", 0) == 0 || item.rfind("run.threads=", 0) == 0 || item.rfind("data.root=", 0) == 0;
+  return item.rfind("audit.", 0) == 0 || item.rfind("run.threads=", 0) == 0 ||
+         item.rfind("data.root=", 0) == 0;
 }
 
 }  // namespace
 
 int audit_command(const std::vector<std::string>& args) {
-  po::options_description options("dpforge audit RUN_DIR --set audit.shadow_models=K [--set audit.key=value]... [--json]");
-  options.add_options()("help,h", "show this help")("run", po::value<std::string>(), "finished run folder")(
+  po::options_description options(
+      "dpforge audit RUN_DIR --set audit.shadow_models=K [--set audit.key=value]... [--json]");
+  options.add_options()("help,h", "show this help")("run", po::value<std::string>(),
+                                                    "finished run folder")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "audit.* (e.g. audit.shadow_models=8, audit.seed=N), run.threads or data.root")(
       "json", "print the attacks' JSON");
@@ -40,19 +43,24 @@ int audit_command(const std::vector<std::string>& args) {
     std::cout << options << "\n";
     return kExitOk;
   }
-  if (values.count("run") == 0U) throw_input_error("dpforge audit: missing RUN_DIR (a finished run with report.json and model.pt)");
+  if (values.count("run") == 0U)
+    throw_input_error(
+        "dpforge audit: missing RUN_DIR (a finished run with report.json and model.pt)");
   const std::filesystem::path run_dir = values["run"].as<std::string>();
   auto report = report::read_report(run_dir);
 
   // The recipe exactly as the run resolved it, then the audit's own settings.
   std::vector<std::string> overrides;
-  for (const auto& [key, value] : report["recipe"]["values"].items()) overrides.push_back(key + "=" + value.get<std::string>());
-  const auto extra = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>() : std::vector<std::string>{};
+  for (const auto& [key, value] : report["recipe"]["values"].items())
+    overrides.push_back(key + "=" + value.get<std::string>());
+  const auto extra = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>()
+                                               : std::vector<std::string>{};
   for (const auto& item : extra) {
     if (!may_override(item)) {
-      throw_input_error("dpforge audit --set {}: only audit.*, run.threads and data.root may change; the shadow "
-                        "models must be trained like the audited model",
-                        item);
+      throw_input_error(
+          "dpforge audit --set {}: only audit.*, run.threads and data.root may change; the shadow "
+          "models must be trained like the audited model",
+          item);
     }
     overrides.push_back(item);
   }
@@ -60,11 +68,14 @@ int audit_command(const std::vector<std::string>& args) {
   try {
     config::apply_overrides(recipe, overrides);
   } catch (const InputError& error) {
-    throw_input_error("{}: its recipe cannot be rebuilt: {}", (run_dir / "report.json").string(), error.what());
+    throw_input_error("{}: its recipe cannot be rebuilt: {}", (run_dir / "report.json").string(),
+                      error.what());
   }
   if (recipe.audit.shadow_models() < 1) {
-    throw_input_error("dpforge audit: give the number of shadow models, e.g. --set audit.shadow_models=8 (each is one "
-                      "more training run of the recipe)");
+    throw_input_error(
+        "dpforge audit: give the number of shadow models, e.g. --set audit.shadow_models=8 (each "
+        "is one "
+        "more training run of the recipe)");
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   const auto data = run::load_run_data(recipe);
@@ -84,8 +95,8 @@ int audit_command(const std::vector<std::string>& args) {
   }
   const auto& setup = attacks["shadow_setup"];
   fmt::print("membership inference with {} shadow models on {} members / {} non-members ({}):\n",
-             setup["shadow_models"].get<int64_t>(), setup["members"].get<int64_t>(), setup["non_members"].get<int64_t>(),
-             run_dir.string());
+             setup["shadow_models"].get<int64_t>(), setup["members"].get<int64_t>(),
+             setup["non_members"].get<int64_t>(), run_dir.string());
   fmt::print("{:<30} {:>7} {:>10} {:>10}\n", "attack", "AUROC", "TPR@0.1%", "TPR@1%");
   for (const auto& name : report::attack_names()) {
     if (!report["mia"].contains(name)) continue;

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // `dpforge audit-scores FILE.csv`: every bound and metric of the auditor for scores produced by
 // any tool, so models dpforge did not train can be audited too.
+#include <fmt/format.h>
+
 #include <charconv>
 #include <cmath>
 #include <fstream>
 #include <iostream>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "args.h"
@@ -21,7 +21,8 @@ namespace {
 
 bool parse_number(std::string_view text, double& value) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r')) text.remove_suffix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
+    text.remove_suffix(1);
   const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   return ec == std::errc() && end == text.data() + text.size();
 }
@@ -29,11 +30,15 @@ bool parse_number(std::string_view text, double& value) {
 }  // namespace
 
 int audit_scores_command(const std::vector<std::string>& args) {
-  po::options_description options("dpforge audit-scores FILE.csv [options]\n"
-                                  "FILE.csv rows: score,member (member 1 = trained on, 0 = not; higher score = member)");
-  options.add_options()("help,h", "show this help")("file", po::value<std::string>(), "CSV of scores")(
-      "delta", po::value<double>()->default_value(1e-5), "delta of the (epsilon, delta) claim tested, in (0, 1)")(
-      "confidence", po::value<double>()->default_value(0.95), "confidence of the lower bounds, in (0.5, 1)")(
+  po::options_description options(
+      "dpforge audit-scores FILE.csv [options]\n"
+      "FILE.csv rows: score,member (member 1 = trained on, 0 = not; higher score = member)");
+  options.add_options()("help,h", "show this help")("file", po::value<std::string>(),
+                                                    "CSV of scores")(
+      "delta", po::value<double>()->default_value(1e-5),
+      "delta of the (epsilon, delta) claim tested, in (0, 1)")(
+      "confidence", po::value<double>()->default_value(0.95),
+      "confidence of the lower bounds, in (0.5, 1)")(
       "roc-csv", po::value<std::string>(), "also write the ROC (threshold,fpr,tpr) to this file")(
       "json", "print one JSON object on stdout");
   po::positional_options_description positional;
@@ -46,9 +51,11 @@ int audit_scores_command(const std::vector<std::string>& args) {
   if (values.count("file") == 0U) throw_input_error("dpforge audit-scores: missing FILE.csv");
   const std::string path = values["file"].as<std::string>();
   const double delta = values["delta"].as<double>(), confidence = values["confidence"].as<double>();
-  if (!(delta > 0 && delta < 1)) throw_input_error("dpforge audit-scores: --delta {} is invalid: allowed (0, 1)", delta);
+  if (!(delta > 0 && delta < 1))
+    throw_input_error("dpforge audit-scores: --delta {} is invalid: allowed (0, 1)", delta);
   if (!(confidence > 0.5 && confidence < 1)) {
-    throw_input_error("dpforge audit-scores: --confidence {} is invalid: allowed (0.5, 1)", confidence);
+    throw_input_error("dpforge audit-scores: --confidence {} is invalid: allowed (0.5, 1)",
+                      confidence);
   }
   std::ifstream file(path);
   if (!file) throw_input_error("{}: cannot open the scores file", path);
@@ -58,14 +65,17 @@ int audit_scores_command(const std::vector<std::string>& args) {
     if (line.empty() || line == "\r" || line[0] == '#') continue;
     const auto comma = line.find(',');
     double score = 0, member = 0;
-    if (comma == std::string::npos || !parse_number(std::string_view(line).substr(0, comma), score) ||
+    if (comma == std::string::npos ||
+        !parse_number(std::string_view(line).substr(0, comma), score) ||
         !parse_number(std::string_view(line).substr(comma + 1), member)) {
       if (number == 1 && line.rfind("score", 0) == 0) continue;  // header
-      throw_input_error("{}:{}: expected 'score,member' with a number and 0 or 1, got '{}'", path, number, line);
+      throw_input_error("{}:{}: expected 'score,member' with a number and 0 or 1, got '{}'", path,
+                        number, line);
     }
     if (std::isnan(score)) throw_input_error("{}:{}: score is NaN", path, number);
     if (member != 0 && member != 1) {
-      throw_input_error("{}:{}: member must be 0 or 1, got '{}'", path, number, line.substr(comma + 1));
+      throw_input_error("{}:{}: member must be 0 or 1, got '{}'", path, number,
+                        line.substr(comma + 1));
     }
     (member == 1 ? in : out).push_back(score);
   }
@@ -75,23 +85,29 @@ int audit_scores_command(const std::vector<std::string>& args) {
   }
   const audit::CanaryAuditor auditor(std::move(in), std::move(out));
   auto summary = audit::summarize(auditor, confidence, delta);
-  if (values.count("roc-csv") != 0U) write_file_atomic(values["roc-csv"].as<std::string>(), auditor.roc_csv());
+  if (values.count("roc-csv") != 0U)
+    write_file_atomic(values["roc-csv"].as<std::string>(), auditor.roc_csv());
   if (values.count("json") != 0U) {
     fmt::print("{}\n", summary.dump());
     return kExitOk;
   }
   const auto& bounds = summary["epsilon_lower_bound"];
-  fmt::print("{} members, {} non-members; lower bounds on epsilon at {:g}% confidence, delta = {:g}\n",
-             auditor.num_in(), auditor.num_out(), 100 * confidence, delta);
-  fmt::print("  one-run (Steinke et al. 2023)        {:.4f}\n", bounds["one_run_steinke"].get<double>());
-  fmt::print("  one-run f-DP (Mahloujifar et al.)    {:.4f}   (assumes a Gaussian-like mechanism)\n",
-             bounds["one_run_fdp"].get<double>());
+  fmt::print(
+      "{} members, {} non-members; lower bounds on epsilon at {:g}% confidence, delta = {:g}\n",
+      auditor.num_in(), auditor.num_out(), 100 * confidence, delta);
+  fmt::print("  one-run (Steinke et al. 2023)        {:.4f}\n",
+             bounds["one_run_steinke"].get<double>());
+  fmt::print(
+      "  one-run f-DP (Mahloujifar et al.)    {:.4f}   (assumes a Gaussian-like mechanism)\n",
+      bounds["one_run_fdp"].get<double>());
   fmt::print("  multi-run Clopper-Pearson            {:.4f}   (each row an independent run)\n",
              bounds["clopper_pearson"].get<double>());
-  fmt::print("  multi-run Gaussian DP                {:.4f}   (each row an independent run)\n", bounds["gdp"].get<double>());
-  fmt::print("attack: AUROC {:.4f}, TPR {:.4f} at 0.1% FPR, {:.4f} at 1% FPR, balanced accuracy {:.4f}\n",
-             summary["auroc"].get<double>(), summary["tpr_at_fpr"]["0.001"].get<double>(),
-             summary["tpr_at_fpr"]["0.01"].get<double>(), summary["balanced_accuracy"].get<double>());
+  fmt::print("  multi-run Gaussian DP                {:.4f}   (each row an independent run)\n",
+             bounds["gdp"].get<double>());
+  fmt::print(
+      "attack: AUROC {:.4f}, TPR {:.4f} at 0.1% FPR, {:.4f} at 1% FPR, balanced accuracy {:.4f}\n",
+      summary["auroc"].get<double>(), summary["tpr_at_fpr"]["0.001"].get<double>(),
+      summary["tpr_at_fpr"]["0.01"].get<double>(), summary["balanced_accuracy"].get<double>());
   return kExitOk;
 }
 

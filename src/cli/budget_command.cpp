@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // `dpforge budget` (σ → ε) and `dpforge calibrate` (ε → σ) over the privacy accountants.
-#include <cmath>
-#include <iostream>
-
 #include <fmt/format.h>
 #include <fmt/ranges.h>
+
+#include <cmath>
+#include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "args.h"
@@ -68,15 +68,18 @@ Common read_common(const po::variables_map& values, const char* command) {
     if (values.count("dataset-size") == 0U) {
       throw_input_error("dpforge {}: --epochs needs --dataset-size", command);
     }
-    if (!(epochs > 0)) throw_input_error("dpforge {}: --epochs {} is invalid: allowed > 0", command, epochs);
+    if (!(epochs > 0))
+      throw_input_error("dpforge {}: --epochs {} is invalid: allowed > 0", command, epochs);
     common.steps = privacy::steps_for_epochs(epochs, common.sample_rate);
   }
   if (common.steps < 1) {
-    throw_input_error("dpforge {}: --steps {} is invalid: allowed integers >= 1", command, common.steps);
+    throw_input_error("dpforge {}: --steps {} is invalid: allowed integers >= 1", command,
+                      common.steps);
   }
   if (values.count("dataset-size") != 0U) {
     const int64_t n = values["dataset-size"].as<int64_t>();
-    if (n < 1) throw_input_error("dpforge {}: --dataset-size {} is invalid: allowed >= 1", command, n);
+    if (n < 1)
+      throw_input_error("dpforge {}: --dataset-size {} is invalid: allowed >= 1", command, n);
     if (common.delta >= 1.0 / static_cast<double>(n)) {
       fmt::print(stderr,
                  "dpforge {}: warning: delta = {} >= 1/N = {:.3g}: a mechanism that publishes one "
@@ -86,7 +89,8 @@ Common read_common(const po::variables_map& values, const char* command) {
   }
   const std::string accountant = values["accountant"].as<std::string>();
   if (accountant == "all") {
-    for (const auto& [kind, name] : privacy::kAccountantNames.entries) common.accountants.emplace_back(name);
+    for (const auto& [kind, name] : privacy::kAccountantNames.entries)
+      common.accountants.emplace_back(name);
   } else {
     if (!privacy::kAccountantNames.parse(accountant)) {
       throw_input_error("dpforge {}: --accountant {} is invalid: allowed {}, all", command,
@@ -125,7 +129,8 @@ nlohmann::json setting_json(const Common& common) {
 int budget_command(const std::vector<std::string>& args) {
   po::options_description options("dpforge budget: epsilon spent by DP-SGD");
   add_common_options(options);
-  options.add_options()("noise-multiplier", po::value<double>(), "sigma > 0 (noise std / clip norm)");
+  options.add_options()("noise-multiplier", po::value<double>(),
+                        "sigma > 0 (noise std / clip norm)");
   const auto values = parse_args("budget", args, options);
   if (values.count("help") != 0U) {
     std::cout << options << "\n";
@@ -133,7 +138,8 @@ int budget_command(const std::vector<std::string>& args) {
   }
   const Common common = read_common(values, "budget");
   const double sigma = required_double(values, "noise-multiplier", "budget");
-  if (!(sigma > 0)) throw_input_error("dpforge budget: --noise-multiplier {} is invalid: allowed > 0", sigma);
+  if (!(sigma > 0))
+    throw_input_error("dpforge budget: --noise-multiplier {} is invalid: allowed > 0", sigma);
 
   auto result = setting_json(common);
   result["noise_multiplier"] = sigma;
@@ -152,12 +158,13 @@ int budget_command(const std::vector<std::string>& args) {
     fmt::print("{}\n", result.dump());
     return kExitOk;
   }
-  fmt::print("q = {}, sigma = {}, steps = {}, delta = {}\n", common.sample_rate, sigma, common.steps,
-             common.delta);
+  fmt::print("q = {}, sigma = {}, steps = {}, delta = {}\n", common.sample_rate, sigma,
+             common.steps, common.delta);
   for (const auto& [name, entry] : result["epsilon"].items()) {
     fmt::print("  {:<4} epsilon = {:.6f}{}\n", name, entry["epsilon"].get<double>(),
-               entry.contains("order") ? fmt::format("  (optimal order {})", entry["order"].get<double>())
-                                       : std::string());
+               entry.contains("order")
+                   ? fmt::format("  (optimal order {})", entry["order"].get<double>())
+                   : std::string());
   }
   return kExitOk;
 }
@@ -173,7 +180,8 @@ int calibrate_command(const std::vector<std::string>& args) {
   }
   const Common common = read_common(values, "calibrate");
   const double target = required_double(values, "target-epsilon", "calibrate");
-  if (!(target > 0)) throw_input_error("dpforge calibrate: --target-epsilon {} is invalid: allowed > 0", target);
+  if (!(target > 0))
+    throw_input_error("dpforge calibrate: --target-epsilon {} is invalid: allowed > 0", target);
 
   auto result = setting_json(common);
   result["target_epsilon"] = target;
@@ -181,10 +189,10 @@ int calibrate_command(const std::vector<std::string>& args) {
     double sigma = 0;
     try {
       sigma = privacy::calibrate_noise_multiplier([&] { return make(name, common); }, target,
-                                                  common.delta, common.sample_rate,
-                                                  common.steps);
+                                                  common.delta, common.sample_rate, common.steps);
     } catch (const std::domain_error& error) {
-      throw_input_error("dpforge calibrate: target epsilon {} is unreachable: {}", target, error.what());
+      throw_input_error("dpforge calibrate: target epsilon {} is unreachable: {}", target,
+                        error.what());
     }
     result["noise_multiplier"][name] = {
         {"noise_multiplier", sigma},

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "args.h"
 #include "commands.h"
@@ -13,8 +13,9 @@ namespace dpforge::cli {
 
 int compare_command(const std::vector<std::string>& args) {
   po::options_description options("dpforge compare RUN_DIR... [--json | --csv]");
-  options.add_options()("help,h", "show this help")("runs", po::value<std::vector<std::string>>(), "run folders")(
-      "json", "print JSON rows")("csv", "print CSV rows");
+  options.add_options()("help,h", "show this help")("runs", po::value<std::vector<std::string>>(),
+                                                    "run folders")("json", "print JSON rows")(
+      "csv", "print CSV rows");
   po::positional_options_description positional;
   positional.add("runs", -1);
   const auto values = parse_args("compare", args, options, positional);
@@ -22,10 +23,13 @@ int compare_command(const std::vector<std::string>& args) {
     std::cout << options << "\n";
     return kExitOk;
   }
-  if (values.count("runs") == 0U) throw_input_error("dpforge compare: give one or more run folders (with report.json)");
-  if (values.count("json") != 0U && values.count("csv") != 0U) throw_input_error("dpforge compare: --json or --csv, not both");
+  if (values.count("runs") == 0U)
+    throw_input_error("dpforge compare: give one or more run folders (with report.json)");
+  if (values.count("json") != 0U && values.count("csv") != 0U)
+    throw_input_error("dpforge compare: --json or --csv, not both");
   std::vector<report::RunRow> rows;
-  for (const auto& dir : values["runs"].as<std::vector<std::string>>()) rows.push_back(report::read_run(dir));
+  for (const auto& dir : values["runs"].as<std::vector<std::string>>())
+    rows.push_back(report::read_run(dir));
   if (values.count("json") != 0U) {
     fmt::print("{}\n", report::rows_to_json(rows).dump(2));
   } else if (values.count("csv") != 0U) {

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "args.h"
 #include "commands.h"
@@ -26,8 +26,8 @@ int keys_command(const std::vector<std::string>& args) {
       fmt::print("| `{}` | {} | {} | `{}` | {} |\n", key.key, key.type, key.allowed,
                  key.default_value, key.doc);
     } else {
-      fmt::print("{:<28} {:<8} default '{}'  ({})\n    {}\n", key.key, key.type,
-                 key.default_value, key.allowed, key.doc);
+      fmt::print("{:<28} {:<8} default '{}'  ({})\n    {}\n", key.key, key.type, key.default_value,
+                 key.allowed, key.doc);
     }
   }
   return kExitOk;

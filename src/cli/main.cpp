@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <fmt/format.h>
+
 #include <exception>
 #include <string>
 #include <vector>
-
-#include <fmt/format.h>
 
 #include "commands.h"
 #include "dpforge/core/allocator.h"
@@ -15,15 +15,17 @@ std::string usage() {
   std::string text = "usage: dpforge <command> [options]\ncommands:\n";
   for (const auto& command : dpforge::cli::commands()) {
     // A usage that fits beside its summary shares the line; a long one gets a line of its own.
-    text += command.usage.size() < 56 ? fmt::format("  {:<56}{}\n", command.usage, command.summary)
-                                      : fmt::format("  {}\n  {:<56}{}\n", command.usage, "", command.summary);
+    text += command.usage.size() < 56
+                ? fmt::format("  {:<56}{}\n", command.usage, command.summary)
+                : fmt::format("  {}\n  {:<56}{}\n", command.usage, "", command.summary);
   }
   return text + "exit codes: 0 ok, 1 failure, 2 bad input, 3 audit found a violation\n";
 }
 
 std::string allowed_commands() {
   std::string names;
-  for (const auto& command : dpforge::cli::commands()) names += (names.empty() ? "" : ", ") + command.name;
+  for (const auto& command : dpforge::cli::commands())
+    names += (names.empty() ? "" : ", ") + command.name;
   return names;
 }
 
@@ -45,7 +47,8 @@ int main(int argc, char** argv) {
     for (const auto& command : dpforge::cli::commands()) {
       if (command.name == name) return command.run(args);
     }
-    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: {}\n{}", name, allowed_commands(), usage());
+    fmt::print(stderr, "dpforge: unknown command '{}'; allowed: {}\n{}", name, allowed_commands(),
+               usage());
     return dpforge::kExitBadInput;
   } catch (const dpforge::InputError& error) {
     fmt::print(stderr, "dpforge: error: {}\n", error.what());

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <iostream>
-
 #include <fmt/format.h>
+
+#include <iostream>
 
 #include "args.h"
 #include "commands.h"
@@ -14,14 +14,19 @@ namespace po = boost::program_options;
 namespace dpforge::cli {
 
 int sweep_command(const std::vector<std::string>& args) {
-  po::options_description options("dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR");
-  options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(), "recipe INI file")(
+  po::options_description options(
+      "dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR");
+  options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(),
+                                                    "recipe INI file")(
       "grid", po::value<std::vector<std::string>>()->composing(),
-      "sweep a key over values: --grid privacy.target_epsilon=1,2,4,8 (repeatable: cartesian product)")(
-      "variant", po::value<std::vector<std::string>>()->composing(),
-      "a named set of overrides: --variant 'dp_eps3: privacy.enabled=true privacy.target_epsilon=3' (repeatable)")(
-      "set", po::value<std::vector<std::string>>()->composing(), "override a recipe key for every run")(
-      "out", po::value<std::string>(), "sweep folder: one run folder per point, summary.json, summary.txt")(
+      "sweep a key over values: --grid privacy.target_epsilon=1,2,4,8 (repeatable: cartesian "
+      "product)")("variant", po::value<std::vector<std::string>>()->composing(),
+                  "a named set of overrides: --variant 'dp_eps3: privacy.enabled=true "
+                  "privacy.target_epsilon=3' (repeatable)")(
+      "set", po::value<std::vector<std::string>>()->composing(),
+      "override a recipe key for every run")(
+      "out", po::value<std::string>(),
+      "sweep folder: one run folder per point, summary.json, summary.txt")(
       "json", "print summary.json instead of the table");
   po::positional_options_description positional;
   positional.add("recipe", 1);
@@ -31,9 +36,11 @@ int sweep_command(const std::vector<std::string>& args) {
     return kExitOk;
   }
   if (values.count("recipe") == 0U) throw_input_error("dpforge sweep: missing RECIPE");
-  if (values.count("out") == 0U) throw_input_error("dpforge sweep: missing --out DIR (the sweep folder)");
+  if (values.count("out") == 0U)
+    throw_input_error("dpforge sweep: missing --out DIR (the sweep folder)");
   auto list = [&](const char* name) {
-    return values.count(name) != 0U ? values[name].as<std::vector<std::string>>() : std::vector<std::string>{};
+    return values.count(name) != 0U ? values[name].as<std::vector<std::string>>()
+                                    : std::vector<std::string>{};
   };
   const std::string recipe_path = values["recipe"].as<std::string>();
   const auto overrides = list("set");
@@ -45,12 +52,14 @@ int sweep_command(const std::vector<std::string>& args) {
   for (const auto& grid : list("grid")) grids.push_back(grid);
   const auto points = run::sweep_points(variants, grids);
 
-  const auto outcome = run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr);
+  const auto outcome =
+      run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr);
   if (values.count("json") != 0U) {
     fmt::print("{}\n", outcome.summary.dump(2));
   } else {
     std::vector<report::RunRow> rows;
-    for (const auto& run : outcome.summary["runs"]) rows.push_back(report::read_run(run["dir"].get<std::string>()));
+    for (const auto& run : outcome.summary["runs"])
+      rows.push_back(report::read_run(run["dir"].get<std::string>()));
     fmt::print("{}", report::format_table(rows));
     fmt::print("sweep: {} runs in {}; {} failed, {} audit violations\n", rows.size(),
                values["out"].as<std::string>(), outcome.failures, outcome.violations);

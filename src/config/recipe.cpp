@@ -3,6 +3,9 @@
 // declared in recipe_keys.cpp.
 #include "dpforge/config/recipe.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <boost/program_options.hpp>
 #include <charconv>
 #include <cmath>
@@ -11,9 +14,6 @@
 #include <functional>
 #include <limits>
 #include <sstream>
-
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 
 #include "dpforge/core/error.h"
 #include "program_options_errors.h"
@@ -59,7 +59,8 @@ void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
   try {
     spec.set(recipe, value);
   } catch (const BadValue& bad) {
-    throw_input_error("{}: {} = '{}' is invalid: expected {}", origin, spec.key, value, bad.allowed);
+    throw_input_error("{}: {} = '{}' is invalid: expected {}", origin, spec.key, value,
+                      bad.allowed);
   }
 }
 
@@ -77,19 +78,24 @@ void validate(const Recipe& recipe, const std::string& origin) {
                       privacy.delta());
   }
   if (privacy.fault() != audit::Fault::kNone && !privacy.enabled()) {
-    throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin, audit::to_string(privacy.fault()));
+    throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin,
+                      audit::to_string(privacy.fault()));
   }
   if (recipe.model.dropout() > 0 && recipe.model.arch() == nn::Arch::kWrn16_4) {
-    throw_input_error("{}: model.dropout applies to mlp and cnn_tanh; wrn16_4 has no dropout layers", origin);
+    throw_input_error(
+        "{}: model.dropout applies to mlp and cnn_tanh; wrn16_4 has no dropout layers", origin);
   }
   if (recipe.train.early_stopping_patience() > 0 && recipe.data.validation_size() == 0) {
-    throw_input_error("{}: train.early_stopping_patience = {} needs data.validation_size > 0 (the held-out "
-                      "examples whose accuracy it watches)",
-                      origin, recipe.train.early_stopping_patience());
-  }
-  if (privacy.enabled() && privacy.secure_noise() == SecureNoise::kOn && recipe.train.seed().has_value()) {
     throw_input_error(
-        "{}: privacy.secure_noise = true draws the noise key from the OS, so train.seed = {} cannot "
+        "{}: train.early_stopping_patience = {} needs data.validation_size > 0 (the held-out "
+        "examples whose accuracy it watches)",
+        origin, recipe.train.early_stopping_patience());
+  }
+  if (privacy.enabled() && privacy.secure_noise() == SecureNoise::kOn &&
+      recipe.train.seed().has_value()) {
+    throw_input_error(
+        "{}: privacy.secure_noise = true draws the noise key from the OS, so train.seed = {} "
+        "cannot "
         "reproduce the run; unset train.seed (production) or set privacy.secure_noise = false "
         "(reproducible experiments)",
         origin, *recipe.train.seed());
@@ -100,7 +106,8 @@ void validate(const Recipe& recipe, const std::string& origin) {
 
 bool secure_noise(const Recipe& recipe) {
   const auto mode = recipe.privacy.secure_noise();
-  return mode == SecureNoise::kOn || (mode == SecureNoise::kAuto && !recipe.train.seed().has_value());
+  return mode == SecureNoise::kOn ||
+         (mode == SecureNoise::kAuto && !recipe.train.seed().has_value());
 }
 
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) {
@@ -129,7 +136,8 @@ Recipe load_recipe(const std::string& path, const std::vector<std::string>& over
   return parse_recipe(file, path, overrides);
 }
 
-Recipe parse_recipe(std::istream& file, const std::string& path, const std::vector<std::string>& overrides) {
+Recipe parse_recipe(std::istream& file, const std::string& path,
+                    const std::vector<std::string>& overrides) {
   Recipe recipe;
   recipe.path = path;
   po::options_description description;

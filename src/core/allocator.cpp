@@ -45,7 +45,8 @@ std::string heap_allocator() {
   ssize_t dirty_decay_ms = 0;
   size_t oversize_threshold = 0;
   std::string name = "jemalloc";
-  if (read_mallctl(mallctl, "version", version) && version != nullptr) name += std::string(" ") + version;
+  if (read_mallctl(mallctl, "version", version) && version != nullptr)
+    name += std::string(" ") + version;
   if (read_mallctl(mallctl, "opt.dirty_decay_ms", dirty_decay_ms) &&
       read_mallctl(mallctl, "opt.oversize_threshold", oversize_threshold)) {
     name += " (dirty_decay_ms " + std::to_string(dirty_decay_ms) + ", oversize_threshold " +

@@ -3,7 +3,6 @@
 
 #include <fcntl.h>
 #include <unistd.h>
-
 #include <zlib.h>
 
 #include <array>
@@ -32,13 +31,15 @@ uint32_t crc32_of(std::string_view bytes) {
 
 template <typename T>
 void append_le(std::string& out, T value) {
-  for (size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
+  for (size_t i = 0; i < sizeof(T); ++i)
+    out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
 }
 
 template <typename T>
 T read_le(const char* bytes) {
   T value = 0;
-  for (size_t i = 0; i < sizeof(T); ++i) value |= static_cast<T>(static_cast<unsigned char>(bytes[i])) << (8 * i);
+  for (size_t i = 0; i < sizeof(T); ++i)
+    value |= static_cast<T>(static_cast<unsigned char>(bytes[i])) << (8 * i);
   return value;
 }
 
@@ -102,8 +103,8 @@ std::optional<std::string> read_sealed_file(const std::filesystem::path& path, s
   const uint64_t size = read_le<uint64_t>(trailer);
   const uint32_t crc = read_le<uint32_t>(trailer + 8);
   if (size != bytes.size() - kTrailerSize) {
-    why = fmt::format("{} is torn: its trailer promises {} bytes, {} are there", path.string(), size,
-                      bytes.size() - kTrailerSize);
+    why = fmt::format("{} is torn: its trailer promises {} bytes, {} are there", path.string(),
+                      size, bytes.size() - kTrailerSize);
     return std::nullopt;
   }
   bytes.resize(size);

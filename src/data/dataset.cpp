@@ -14,8 +14,8 @@ Dataset take_first(const Dataset& dataset, int64_t count) {
 Dataset take_random(const Dataset& dataset, int64_t count, uint64_t seed) {
   if (count >= dataset.size()) return dataset;
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
-  const auto chosen =
-      std::get<0>(torch::randperm(dataset.size(), generator, torch::kLong).slice(0, 0, count).sort());
+  const auto chosen = std::get<0>(
+      torch::randperm(dataset.size(), generator, torch::kLong).slice(0, 0, count).sort());
   return Dataset{dataset.images.index_select(0, chosen), dataset.labels.index_select(0, chosen),
                  dataset.num_classes};
 }

@@ -1,12 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/data/fashion_mnist.h"
 
+#include <torch/torch.h>
 #include <zlib.h>
 
 #include <cstdlib>
 #include <memory>
-
-#include <torch/torch.h>
 
 #include "dpforge/core/error.h"
 
@@ -39,12 +38,13 @@ std::filesystem::path default_fashion_mnist_root() {
   return "/usr/share/datasets/fashion-mnist";
 }
 
-IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank, const std::string& name) {
+IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank,
+                  const std::string& name) {
   size_t at = 0;
   auto take = [&](size_t count, const char* what) {
     if (size - at < count) {
-      throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present; {}", name, what, count,
-                        size - at, kInstallHint);
+      throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present; {}", name, what,
+                        count, size - at, kInstallHint);
     }
     const uint8_t* bytes = data + at;
     at += count;
@@ -64,8 +64,8 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank, const
     const int64_t dim = big_endian(take(4, "the IDX dimensions"));
     // Checked one factor at a time, so the product cannot overflow.
     if (dim <= 0 || static_cast<size_t>(dim) > kMaxIdxBytes / total) {
-      throw_input_error("{}: implausible IDX dimension {} = {} (at most {} bytes in all); {}", name, d, dim,
-                        kMaxIdxBytes, kInstallHint);
+      throw_input_error("{}: implausible IDX dimension {} = {} (at most {} bytes in all); {}", name,
+                        d, dim, kMaxIdxBytes, kInstallHint);
     }
     idx.dims.push_back(dim);
     total *= static_cast<size_t>(dim);
@@ -73,7 +73,8 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank, const
   const uint8_t* payload = take(total, "the IDX payload");
   idx.bytes.assign(payload, payload + total);
   if (at != size) {
-    throw_input_error("{}: {} trailing bytes after the IDX payload; {}", name, size - at, kInstallHint);
+    throw_input_error("{}: {} trailing bytes after the IDX payload; {}", name, size - at,
+                      kInstallHint);
   }
   return idx;
 }
@@ -90,12 +91,14 @@ IdxFile read_idx_gz(const std::filesystem::path& path, uint8_t expected_rank) {
     const int got = gzread(file.get(), chunk, sizeof chunk);
     if (got < 0) {
       int code = 0;
-      throw_input_error("{}: corrupt gzip data ({}); {}", path.string(), gzerror(file.get(), &code), kInstallHint);
+      throw_input_error("{}: corrupt gzip data ({}); {}", path.string(), gzerror(file.get(), &code),
+                        kInstallHint);
     }
     if (got == 0) break;
     if (bytes.size() + static_cast<size_t>(got) > kMaxIdxBytes + 1024) {
-      throw_input_error("{}: decompresses to more than {} bytes, far more than any IDX file of this dataset; {}",
-                        path.string(), kMaxIdxBytes, kInstallHint);
+      throw_input_error(
+          "{}: decompresses to more than {} bytes, far more than any IDX file of this dataset; {}",
+          path.string(), kMaxIdxBytes, kInstallHint);
     }
     bytes.insert(bytes.end(), chunk, chunk + got);
   }
@@ -104,8 +107,10 @@ IdxFile read_idx_gz(const std::filesystem::path& path, uint8_t expected_rank) {
 
 Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {
   const bool train = split == Split::kTrain;
-  const auto images_path = root / (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz");
-  const auto labels_path = root / (train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz");
+  const auto images_path =
+      root / (train ? "train-images-idx3-ubyte.gz" : "t10k-images-idx3-ubyte.gz");
+  const auto labels_path =
+      root / (train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz");
   const int64_t expected_count = train ? 60000 : 10000;
 
   IdxFile images = read_idx_gz(images_path, 3);
@@ -115,10 +120,9 @@ Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {
                       images.dims[1], images.dims[2]);
   }
   if (images.dims[0] != expected_count || labels.dims[0] != expected_count) {
-    throw_input_error(
-        "{}: {} images and {} labels, the Fashion-MNIST {} split has {} of each; {}",
-        root.string(), images.dims[0], labels.dims[0], train ? "train" : "test", expected_count,
-        kInstallHint);
+    throw_input_error("{}: {} images and {} labels, the Fashion-MNIST {} split has {} of each; {}",
+                      root.string(), images.dims[0], labels.dims[0], train ? "train" : "test",
+                      expected_count, kInstallHint);
   }
   for (size_t i = 0; i < labels.bytes.size(); ++i) {
     if (labels.bytes[i] > 9) {

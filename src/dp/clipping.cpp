@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/clipping.h"
 
+#include <torch/torch.h>
+
 #include <cmath>
 #include <utility>
-
-#include <torch/torch.h>
 
 #include "dpforge/dp/per_sample.h"
 #include "src/dp/device_ops.h"
@@ -36,7 +36,8 @@ ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
   layers.reserve(records.size());
   for (size_t l = 0; l < records.size(); ++l) {
     // A layer the loss does not reach has zero gradient for every example.
-    layers.emplace_back(records[l], output_grads[l].defined() ? output_grads[l] : zero_output_gradient(records[l]));
+    layers.emplace_back(
+        records[l], output_grads[l].defined() ? output_grads[l] : zero_output_gradient(records[l]));
   }
   return clip_and_sum(std::move(layers), options);
 }
@@ -69,7 +70,8 @@ ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions&
     const size_t l = layers.size() - 1;
     torch::Tensor factors;
     if (per_layer) {
-      const auto norms = torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
+      const auto norms =
+          torch::where(finite, layer_squared[l], torch::zeros_like(layer_squared[l])).sqrt();
       factors = flat_factors(norms, layer_norm) * keep;
     } else {
       factors = clip.factors;

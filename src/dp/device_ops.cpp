@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/dp/device_ops.h"
 
-#include <algorithm>
-
 #include <torch/torch.h>
+
+#include <algorithm>
 
 #if DPFORGE_WITH_CUDA_BRIDGE
 #include "src/dp/cuda_bridge.h"
@@ -31,7 +31,6 @@ constexpr int64_t kSquaresChunkFloats = int64_t{1} << 16;
 
 }  // namespace
 
-
 int64_t cuda_peak_allocated_bytes([[maybe_unused]] int device, [[maybe_unused]] bool reset) {
 #if DPFORGE_WITH_CUDA_BRIDGE
   return cuda::peak_allocated_bytes(device, reset);
@@ -45,7 +44,8 @@ namespace reference {
 torch::Tensor row_squared_norms(const torch::Tensor& rows) {
   const auto flat = rows.flatten(1);  // not reshape({B, -1}): that rejects an empty batch
   const int64_t batch = flat.size(0);
-  const int64_t chunk = std::max<int64_t>(1, kSquaresChunkFloats / std::max<int64_t>(1, flat.size(1)));
+  const int64_t chunk =
+      std::max<int64_t>(1, kSquaresChunkFloats / std::max<int64_t>(1, flat.size(1)));
   if (chunk >= batch) return flat.square().sum(1);
   auto squared = torch::empty({batch}, flat.options());
   for (int64_t first = 0; first < batch; first += chunk) {
@@ -66,17 +66,20 @@ torch::Tensor scale_rows(const torch::Tensor& rows, const torch::Tensor& factors
 }
 
 torch::Tensor ghost_squared_norms(const torch::Tensor& a, const torch::Tensor& g) {
-  return (torch::bmm(a, a.transpose(1, 2)) * torch::bmm(g, g.transpose(1, 2))).sum({1, 2}).clamp_min(0);
+  return (torch::bmm(a, a.transpose(1, 2)) * torch::bmm(g, g.transpose(1, 2)))
+      .sum({1, 2})
+      .clamp_min(0);
 }
 
-ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm, bool automatic,
-                         double gamma) {
+ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm,
+                         bool automatic, double gamma) {
   ClipFactors result;
   result.norms = torch::stack(layer_squared).sum(0).sqrt();
   const auto finite = torch::isfinite(result.norms);
   result.dropped = result.norms.size(0) - finite.sum().item<int64_t>();
   const auto safe = torch::where(finite, result.norms, torch::zeros_like(result.norms));
-  const auto raw = automatic ? max_norm / (safe + gamma) : (max_norm / (safe + kNormEpsilon)).clamp_max(1.0);
+  const auto raw =
+      automatic ? max_norm / (safe + gamma) : (max_norm / (safe + kNormEpsilon)).clamp_max(1.0);
   result.factors = raw * finite.to(raw.dtype());
   return result;
 }
@@ -92,27 +95,30 @@ torch::Tensor row_squared_norms(const torch::Tensor& rows) {
 
 torch::Tensor weighted_row_sum(const torch::Tensor& factors, const torch::Tensor& rows) {
 #if DPFORGE_WITH_CUDA_BRIDGE
-  if (kernel_ready({&factors, &rows})) return cuda::weighted_row_sum(factors.contiguous(), rows.contiguous());
+  if (kernel_ready({&factors, &rows}))
+    return cuda::weighted_row_sum(factors.contiguous(), rows.contiguous());
 #endif
   return reference::weighted_row_sum(factors, rows);
 }
 
 torch::Tensor scale_rows(const torch::Tensor& rows, const torch::Tensor& factors) {
 #if DPFORGE_WITH_CUDA_BRIDGE
-  if (kernel_ready({&rows, &factors})) return cuda::scale_rows(rows.contiguous(), factors.contiguous());
+  if (kernel_ready({&rows, &factors}))
+    return cuda::scale_rows(rows.contiguous(), factors.contiguous());
 #endif
   return reference::scale_rows(rows, factors);
 }
 
 torch::Tensor ghost_squared_norms(const torch::Tensor& a, const torch::Tensor& g) {
 #if DPFORGE_WITH_CUDA_BRIDGE
-  if (kernel_ready({&a, &g})) return cuda::ghost_squared_norms(a.contiguous(), g.contiguous()).clamp_min(0);
+  if (kernel_ready({&a, &g}))
+    return cuda::ghost_squared_norms(a.contiguous(), g.contiguous()).clamp_min(0);
 #endif
   return reference::ghost_squared_norms(a, g);
 }
 
-ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm, bool automatic,
-                         double gamma) {
+ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm,
+                         bool automatic, double gamma) {
 #if DPFORGE_WITH_CUDA_BRIDGE
   if (!layer_squared.empty() && kernel_ready({&layer_squared.front()})) {
     return cuda::clip_factors(torch::stack(layer_squared), max_norm, automatic, gamma);

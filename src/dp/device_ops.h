@@ -4,10 +4,10 @@
 // otherwise its CPU twin in reference:: — plain torch operations, on any device and dtype, and
 // the oracle the *_CUDA tests check the kernels against (ggml's rule: every GPU op has a CPU one).
 #pragma once
+#include <torch/types.h>
+
 #include <cstdint>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "dpforge/dp/device.h"
 
@@ -28,11 +28,12 @@ struct ClipFactors {
   int64_t dropped = 0;    // how many such examples
 };
 /// Flat (min(1, C/(n+1e-6))) or automatic (C/(n+γ)) clip factors from each layer's squared norms.
-ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm, bool automatic,
-                         double gamma);
+ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm,
+                         bool automatic, double gamma);
 
 /// Peak bytes allocated through LibTorch's CUDA caching allocator on `device` since the last reset
-/// (-1 when built without the bridge); `reset` first starts a new peak (then: the bytes in use now).
+/// (-1 when built without the bridge); `reset` first starts a new peak (then: the bytes in use
+/// now).
 int64_t cuda_peak_allocated_bytes(int device, bool reset);
 
 namespace reference {
@@ -40,8 +41,8 @@ torch::Tensor row_squared_norms(const torch::Tensor& rows);
 torch::Tensor weighted_row_sum(const torch::Tensor& factors, const torch::Tensor& rows);
 torch::Tensor scale_rows(const torch::Tensor& rows, const torch::Tensor& factors);
 torch::Tensor ghost_squared_norms(const torch::Tensor& a, const torch::Tensor& g);
-ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm, bool automatic,
-                         double gamma);
+ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double max_norm,
+                         bool automatic, double gamma);
 }  // namespace reference
 
 }  // namespace dpforge::dp::ops

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/dp_sgd.h"
 
-#include <utility>
-
 #include <torch/torch.h>
+
+#include <utility>
 
 #include "dpforge/dp/tape.h"
 
 namespace dpforge::dp {
 
 int64_t count_correct(const torch::Tensor& outputs, const torch::Tensor& labels) {
-  const bool classification = outputs.dim() == 2 && labels.dim() == 1 && !labels.is_floating_point();
+  const bool classification =
+      outputs.dim() == 2 && labels.dim() == 1 && !labels.is_floating_point();
   return classification ? outputs.argmax(1).eq(labels).sum().item<int64_t>() : 0;
 }
 
@@ -52,7 +53,8 @@ BatchStats clip_and_accumulate(torch::nn::Sequential& model, const PerExampleLos
   const auto losses = loss(outputs, labels);
   // One backward to the layer outputs only: parameter gradients come from the tape (book-keeping).
   sum.add(per_sample_layers(tape, losses.sum()), clip);
-  return BatchStats{losses.detach().sum().item<double>(), count_correct(outputs.detach(), labels), inputs.size(0)};
+  return BatchStats{losses.detach().sum().item<double>(), count_correct(outputs.detach(), labels),
+                    inputs.size(0)};
 }
 
 std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double expected_batch_size,
@@ -63,19 +65,20 @@ std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double ex
   std::vector<uint64_t> first_blocks(tensors.size());
   for (size_t k = 0; k < tensors.size(); ++k) {
     const auto it = sum.sums_.find(tensors[k].unsafeGetTensorImpl());
-    gradients[k] = it != sum.sums_.end()
-                       ? it->second.contiguous()
-                       : torch::zeros(tensors[k].sizes(), tensors[k].options().dtype(torch::kFloat32));
+    gradients[k] =
+        it != sum.sums_.end()
+            ? it->second.contiguous()
+            : torch::zeros(tensors[k].sizes(), tensors[k].options().dtype(torch::kFloat32));
     first_blocks[k] = noise.reserve(gradients[k].numel());
   }
   sum.sums_.clear();
-  add_noise_and_scale_many_(gradients, first_blocks, noise_std, 1.0 / expected_batch_size, noise.seed(),
-                            noise.secure());
+  add_noise_and_scale_many_(gradients, first_blocks, noise_std, 1.0 / expected_batch_size,
+                            noise.seed(), noise.secure());
   return gradients;
 }
 
-void step_inner(const std::vector<torch::Tensor>& parameters, const std::vector<torch::Tensor>& gradients,
-                torch::optim::Optimizer& inner) {
+void step_inner(const std::vector<torch::Tensor>& parameters,
+                const std::vector<torch::Tensor>& gradients, torch::optim::Optimizer& inner) {
   torch::NoGradGuard no_grad;
   for (size_t k = 0; k < parameters.size(); ++k) {
     auto parameter = parameters[k];
@@ -111,7 +114,8 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
   const auto& data = target.train_set;
   const auto indices = torch::tensor(batch, torch::kLong).to(data.images.device());
   for (int64_t begin = 0; begin < indices.numel(); begin += target.max_physical_batch) {
-    const auto chunk = indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
+    const auto chunk =
+        indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
     stats += clip_and_accumulate(target.model, target.loss, data.images.index_select(0, chunk),
                                  data.labels.index_select(0, chunk), plan.clip, sum);
   }

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/noise.h"
 
-#include <algorithm>
-#include <latch>
-
 #include <ATen/Parallel.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <latch>
 
 #include "src/dp/philox_cpu.h"
 #if DPFORGE_WITH_CUDA_BRIDGE
@@ -27,11 +27,12 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
   // go to LibTorch's persistent inter-op pool.)
   constexpr int64_t kMinBlocksPerPart = 8192;
   const int64_t blocks = (count + 3) / 4;
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks / kMinBlocksPerPart));
+  const int64_t parts =
+      std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), blocks / kMinBlocksPerPart));
   const auto run_part = [&](int64_t part) {
     const int64_t begin = blocks * part / parts, end = blocks * (part + 1) / parts;
-    add_noise_and_scale_f32_cpu(data + 4 * begin, std::min(4 * end, count) - 4 * begin, std_f, scale_f, seed,
-                                first_block + static_cast<uint64_t>(begin), secure);
+    add_noise_and_scale_f32_cpu(data + 4 * begin, std::min(4 * end, count) - 4 * begin, std_f,
+                                scale_f, seed, first_block + static_cast<uint64_t>(begin), secure);
   };
   std::latch others_done(parts - 1);
   for (int64_t part = 1; part < parts; ++part) {
@@ -44,8 +45,9 @@ void add_noise_and_scale_cpu(torch::Tensor& values, double noise_std, double sca
   others_done.wait();
 }
 
-void add_noise_and_scale_many_(const std::vector<torch::Tensor>& values, const std::vector<uint64_t>& first_blocks,
-                               double noise_std, double scale, uint64_t seed, bool secure) {
+void add_noise_and_scale_many_(const std::vector<torch::Tensor>& values,
+                               const std::vector<uint64_t>& first_blocks, double noise_std,
+                               double scale, uint64_t seed, bool secure) {
   TORCH_CHECK(values.size() == first_blocks.size(), "one first block per tensor");
   std::vector<torch::Tensor> on_gpu;
   std::vector<uint64_t> gpu_blocks;
@@ -67,8 +69,9 @@ void add_noise_and_scale_many_(const std::vector<torch::Tensor>& values, const s
 #if DPFORGE_WITH_CUDA_BRIDGE
   cuda::add_noise_and_scale(on_gpu, gpu_blocks, noise_std, scale, seed, secure);
 #else
-  TORCH_CHECK(false, "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc): "
-                     "rebuild with scripts/build_cuda.sh, or train with run.device = cpu");
+  TORCH_CHECK(false,
+              "dpforge was built without its CUDA bridge (needs a CUDA LibTorch and nvcc): "
+              "rebuild with scripts/build_cuda.sh, or train with run.device = cpu");
 #endif
 }
 

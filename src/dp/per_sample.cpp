@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/per_sample.h"
 
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <optional>
 #include <utility>
-
-#include <torch/torch.h>
 
 #include "src/dp/device_ops.h"
 
@@ -20,30 +20,34 @@ namespace F = torch::nn::functional;
 // do not depend on the column order; per-example gradients are permuted by to_weight_layout).
 torch::Tensor unfold_rows(const torch::Tensor& input, int64_t k, int64_t stride, int64_t padding,
                           int64_t dilation) {
-  auto padded = padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding})) : input;
+  auto padded =
+      padding > 0 ? F::pad(input, F::PadFuncOptions({padding, padding, padding, padding})) : input;
   const auto x = padded.permute({0, 2, 3, 1}).contiguous();  // B x H x W x C
   const int64_t b = x.size(0), h = x.size(1), w = x.size(2), c = x.size(3);
   const int64_t h_out = (h - dilation * (k - 1) - 1) / stride + 1;
   const int64_t w_out = (w - dilation * (k - 1) - 1) / stride + 1;
   const auto st = x.strides();
-  return x.as_strided({b, h_out, w_out, k, k, c},
-                      {st[0], st[1] * stride, st[2] * stride, st[1] * dilation, st[2] * dilation, 1})
+  return x
+      .as_strided({b, h_out, w_out, k, k, c},
+                  {st[0], st[1] * stride, st[2] * stride, st[1] * dilation, st[2] * dilation, 1})
       .reshape({b, h_out * w_out, k * k * c});
 }
 
 // Per-example gradients B x p x (k·k·C) in unfold_rows' column order → the weight's (C, k, k).
 torch::Tensor to_weight_layout(const torch::Tensor& columns_last, const torch::Tensor& weight) {
-  const int64_t b = columns_last.size(0), p = weight.size(0), c = weight.size(1), k = weight.size(2);
+  const int64_t b = columns_last.size(0), p = weight.size(0), c = weight.size(1),
+                k = weight.size(2);
   return columns_last.reshape({b, p, k, k, c}).permute({0, 1, 4, 2, 3}).reshape({b, p, c * k * k});
 }
 
 // The convolution's own weight gradient for (output gradient, input): for c ⊙ G over the batch it
 // is the clipped sum Σᵢ cᵢ∇Wᵢ (book-keeping without im2col), for one example its ∇Wᵢ.
-torch::Tensor conv_weight_grad(const LayerRecord& record, const torch::Tensor& output_grad, const torch::Tensor& input) {
+torch::Tensor conv_weight_grad(const LayerRecord& record, const torch::Tensor& output_grad,
+                               const torch::Tensor& input) {
   const int64_t s = record.stride, pad = record.padding, dil = record.dilation;
-  return std::get<1>(at::convolution_backward(output_grad, input, record.weight, std::nullopt, {s, s}, {pad, pad},
-                                              {dil, dil}, /*transposed=*/false, {0, 0}, /*groups=*/1,
-                                              {false, true, false}));
+  return std::get<1>(at::convolution_backward(output_grad, input, record.weight, std::nullopt,
+                                              {s, s}, {pad, pad}, {dil, dil}, /*transposed=*/false,
+                                              {0, 0}, /*groups=*/1, {false, true, false}));
 }
 
 // Per-example work (multiply-adds of one example's weight gradient) above which a materialized
@@ -64,7 +68,8 @@ torch::Tensor broadcast_per_example(const torch::Tensor& factors, const torch::T
 
 // Σᵢ cᵢ (Gᵢᵀ Aᵢ) is bilinear: c may scale either factor, so scale the smaller one (fewer floats
 // copied; a Linear 128 -> 512 layer scales its B x T x 128 input, not its B x T x 512 G).
-std::pair<torch::Tensor, torch::Tensor> scale_smaller(const torch::Tensor& a, const torch::Tensor& g,
+std::pair<torch::Tensor, torch::Tensor> scale_smaller(const torch::Tensor& a,
+                                                      const torch::Tensor& g,
                                                       const torch::Tensor& clip_factors) {
   if (a.numel() <= g.numel()) return {ops::scale_rows(a, clip_factors), g};
   return {a, ops::scale_rows(g, clip_factors)};
@@ -91,7 +96,8 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
     }
     case LayerKind::kLayerNorm: {
       const int64_t features = record.weight.numel();
-      const auto normalized = torch::layer_norm(record.input, record.weight.sizes(), {}, {}, record.eps);
+      const auto normalized =
+          torch::layer_norm(record.input, record.weight.sizes(), {}, {}, record.eps);
       per_example_ = (normalized * output_grad).reshape({batch_, -1, features}).sum(1);
       per_example_bias_ = output_grad.reshape({batch_, -1, features}).sum(1);
       break;
@@ -128,7 +134,8 @@ void PerSampleLayer::prepare_linear(const torch::Tensor& output_grad) {
 
 void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
   const int64_t k = record_.weight.size(2), p = record_.weight.size(0), c = record_.weight.size(1);
-  const int64_t h = record_.input.size(2) + 2 * record_.padding, w = record_.input.size(3) + 2 * record_.padding;
+  const int64_t h = record_.input.size(2) + 2 * record_.padding,
+                w = record_.input.size(3) + 2 * record_.padding;
   const int64_t t = ((h - record_.dilation * (k - 1) - 1) / record_.stride + 1) *
                     ((w - record_.dilation * (k - 1) - 1) / record_.stride + 1);
   const int64_t d = c * k * k;
@@ -165,14 +172,17 @@ void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
   }
   for (int64_t first = 0; first < batch_; first += chunk) {
     const int64_t n = std::min(chunk, batch_ - first);
-    const auto a = unfold_rows(record_.input.narrow(0, first, n), k, record_.stride, record_.padding, record_.dilation);
+    const auto a = unfold_rows(record_.input.narrow(0, first, n), k, record_.stride,
+                               record_.padding, record_.dilation);
     const auto g = output_grad.narrow(0, first, n).reshape({n, p, -1}).transpose(1, 2).contiguous();
     if (t == 1) {
-      conv_weight_norms_.narrow(0, first, n).copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
+      conv_weight_norms_.narrow(0, first, n)
+          .copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
     } else if (ghost_) {
       conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
     } else {
-      per_example_.narrow(0, first, n).copy_(to_weight_layout(torch::bmm(g.transpose(1, 2), a), record_.weight));
+      per_example_.narrow(0, first, n)
+          .copy_(to_weight_layout(torch::bmm(g.transpose(1, 2), a), record_.weight));
     }
   }
 }
@@ -187,7 +197,8 @@ void PerSampleLayer::conv_by_example(const torch::Tensor& output_grad, bool keep
     output_grad_ = output_grad;
   }
   for (int64_t i = 0; i < batch_; ++i) {
-    const auto grad = conv_weight_grad(record_, output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1));
+    const auto grad =
+        conv_weight_grad(record_, output_grad.narrow(0, i, 1), record_.input.narrow(0, i, 1));
     if (keep_gradients) {
       per_example_[i].copy_(grad.reshape({p, -1}));
     } else {
@@ -205,8 +216,8 @@ std::vector<torch::Tensor> PerSampleLayer::parameters() const {
 void PerSampleLayer::drop_examples(const torch::Tensor& keep) {
   const auto zero_dropped = [&](torch::Tensor& per_example) {
     if (!per_example.defined()) return;
-    per_example = torch::where(broadcast_per_example(keep, per_example).to(torch::kBool), per_example,
-                               torch::zeros_like(per_example));
+    per_example = torch::where(broadcast_per_example(keep, per_example).to(torch::kBool),
+                               per_example, torch::zeros_like(per_example));
   };
   if (record_.kind != LayerKind::kEmbedding) zero_dropped(activations_);  // indices stay valid
   zero_dropped(output_grad_);
@@ -223,7 +234,8 @@ torch::Tensor PerSampleLayer::squared_norms() const {
   } else if (record_.kind == LayerKind::kConv2d) {
     squared = conv_weight_norms_;
   } else if (record_.kind == LayerKind::kLinear) {
-    squared = tokens_ == 1 ? ops::row_squared_norms(a) * ops::row_squared_norms(g) : ops::ghost_squared_norms(a, g);
+    squared = tokens_ == 1 ? ops::row_squared_norms(a) * ops::row_squared_norms(g)
+                           : ops::ghost_squared_norms(a, g);
   } else {
     TORCH_CHECK(record_.kind == LayerKind::kEmbedding, "unknown layer kind");
     const auto indices = a.reshape({batch_, -1});
@@ -248,7 +260,8 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
   } else if (record_.kind == LayerKind::kLinear) {
     // Σᵢ cᵢ Gᵢᵀ Aᵢ over all B·T rows: one GEMM, no per-example weight tensor.
     const auto [a, g] = scale_smaller(activations_, output_grad_, clip_factors);
-    sums.push_back(g.reshape({-1, g.size(2)}).t().mm(a.reshape({-1, a.size(2)})).view(record_.weight.sizes()));
+    sums.push_back(
+        g.reshape({-1, g.size(2)}).t().mm(a.reshape({-1, a.size(2)})).view(record_.weight.sizes()));
   } else {
     const int64_t dim = record_.weight.size(1);
     auto rows = ops::scale_rows(output_grad_, clip_factors).reshape({-1, dim});
@@ -259,16 +272,20 @@ std::vector<torch::Tensor> PerSampleLayer::clipped_sums(const torch::Tensor& cli
     sums.push_back(torch::zeros_like(record_.weight).index_add_(0, indices, rows));
   }
   if (per_example_bias_.defined()) {
-    sums.push_back(ops::weighted_row_sum(clip_factors, per_example_bias_).view(record_.bias.sizes()));
+    sums.push_back(
+        ops::weighted_row_sum(clip_factors, per_example_bias_).view(record_.bias.sizes()));
   }
   return sums;
 }
 
 std::vector<PerSampleLayer> per_sample_layers(GradTape& tape, const torch::Tensor& loss) {
   std::vector<std::optional<PerSampleLayer>> layers(tape.records().size());
-  tape.backward(loss, [&](size_t l, const torch::Tensor& output_grad) {
-    layers[l].emplace(tape.records()[l], output_grad);
-  }, /*release_inputs=*/true);
+  tape.backward(
+      loss,
+      [&](size_t l, const torch::Tensor& output_grad) {
+        layers[l].emplace(tape.records()[l], output_grad);
+      },
+      /*release_inputs=*/true);
   std::vector<PerSampleLayer> result;
   result.reserve(layers.size());
   for (auto& layer : layers) result.push_back(std::move(*layer));

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/layers.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
+
+#include <cmath>
 
 #include "dpforge/dp/tape.h"
 
@@ -35,8 +35,8 @@ dp::GradTape* recording_tape(const torch::nn::Module& module) {
 LinearImpl::LinearImpl(LinearOptions options_) : options(std::move(options_)) { reset(); }
 
 void LinearImpl::reset() {
-  weight = register_parameter("weight",
-                              torch::empty({options.out_features(), options.in_features()}));
+  weight =
+      register_parameter("weight", torch::empty({options.out_features(), options.in_features()}));
   // No bias: nothing registered, like PyTorch's bias=None (and no untrainable parameter to clip).
   if (options.bias()) bias = register_parameter("bias", torch::empty({options.out_features()}));
   init_uniform_fan_in(weight, bias, options.in_features());
@@ -45,16 +45,17 @@ void LinearImpl::reset() {
 torch::Tensor LinearImpl::forward(const torch::Tensor& input) {
   auto* tape = recording_tape(*this);
   if (tape == nullptr) return torch::nn::functional::linear(input, weight, bias);
-  return tape->record({.kind = dp::LayerKind::kLinear, .input = input.detach(), .weight = weight, .bias = bias},
-                      torch::nn::functional::linear(input, weight.detach(), detached(bias)));
+  return tape->record(
+      {.kind = dp::LayerKind::kLinear, .input = input.detach(), .weight = weight, .bias = bias},
+      torch::nn::functional::linear(input, weight.detach(), detached(bias)));
 }
 
 Conv2dImpl::Conv2dImpl(Conv2dOptions options_) : options(std::move(options_)) { reset(); }
 
 void Conv2dImpl::reset() {
   const int64_t k = options.kernel_size();
-  weight = register_parameter(
-      "weight", torch::empty({options.out_channels(), options.in_channels(), k, k}));
+  weight = register_parameter("weight",
+                              torch::empty({options.out_channels(), options.in_channels(), k, k}));
   if (options.bias()) bias = register_parameter("bias", torch::empty({options.out_channels()}));
   init_uniform_fan_in(weight, bias, options.in_channels() * k * k);
 }
@@ -62,17 +63,21 @@ void Conv2dImpl::reset() {
 torch::Tensor Conv2dImpl::forward(const torch::Tensor& input) {
   auto* tape = recording_tape(*this);
   if (tape == nullptr) {
-    return torch::conv2d(input, weight, bias, options.stride(), options.padding(), options.dilation());
+    return torch::conv2d(input, weight, bias, options.stride(), options.padding(),
+                         options.dilation());
   }
-  return tape->record({.kind = dp::LayerKind::kConv2d, .input = input.detach(), .weight = weight, .bias = bias,
-                       .stride = options.stride(), .padding = options.padding(), .dilation = options.dilation()},
-                      torch::conv2d(input, weight.detach(), detached(bias), options.stride(), options.padding(),
-                                    options.dilation()));
+  return tape->record({.kind = dp::LayerKind::kConv2d,
+                       .input = input.detach(),
+                       .weight = weight,
+                       .bias = bias,
+                       .stride = options.stride(),
+                       .padding = options.padding(),
+                       .dilation = options.dilation()},
+                      torch::conv2d(input, weight.detach(), detached(bias), options.stride(),
+                                    options.padding(), options.dilation()));
 }
 
-GroupNormImpl::GroupNormImpl(GroupNormOptions options_) : options(std::move(options_)) {
-  reset();
-}
+GroupNormImpl::GroupNormImpl(GroupNormOptions options_) : options(std::move(options_)) { reset(); }
 
 void GroupNormImpl::reset() {
   if (options.affine()) {
@@ -86,16 +91,16 @@ torch::Tensor GroupNormImpl::forward(const torch::Tensor& input) {
   if (tape == nullptr || !options.affine()) {
     return torch::group_norm(input, options.num_groups(), weight, bias, options.eps());
   }
-  dp::LayerRecord record{.kind = dp::LayerKind::kGroupNorm, .input = input.detach(), .weight = weight, .bias = bias};
+  dp::LayerRecord record{
+      .kind = dp::LayerKind::kGroupNorm, .input = input.detach(), .weight = weight, .bias = bias};
   record.groups = options.num_groups();
   record.eps = options.eps();
   return tape->record(std::move(record),
-                      torch::group_norm(input, options.num_groups(), weight.detach(), bias.detach(), options.eps()));
+                      torch::group_norm(input, options.num_groups(), weight.detach(), bias.detach(),
+                                        options.eps()));
 }
 
-LayerNormImpl::LayerNormImpl(LayerNormOptions options_) : options(std::move(options_)) {
-  reset();
-}
+LayerNormImpl::LayerNormImpl(LayerNormOptions options_) : options(std::move(options_)) { reset(); }
 
 void LayerNormImpl::reset() {
   if (options.elementwise_affine()) {
@@ -109,16 +114,15 @@ torch::Tensor LayerNormImpl::forward(const torch::Tensor& input) {
   if (tape == nullptr || !options.elementwise_affine()) {
     return torch::layer_norm(input, options.normalized_shape(), weight, bias, options.eps());
   }
-  dp::LayerRecord record{.kind = dp::LayerKind::kLayerNorm, .input = input.detach(), .weight = weight, .bias = bias};
+  dp::LayerRecord record{
+      .kind = dp::LayerKind::kLayerNorm, .input = input.detach(), .weight = weight, .bias = bias};
   record.eps = options.eps();
   return tape->record(std::move(record),
-                      torch::layer_norm(input, options.normalized_shape(), weight.detach(), bias.detach(),
-                                        options.eps()));
+                      torch::layer_norm(input, options.normalized_shape(), weight.detach(),
+                                        bias.detach(), options.eps()));
 }
 
-EmbeddingImpl::EmbeddingImpl(EmbeddingOptions options_) : options(std::move(options_)) {
-  reset();
-}
+EmbeddingImpl::EmbeddingImpl(EmbeddingOptions options_) : options(std::move(options_)) { reset(); }
 
 void EmbeddingImpl::reset() {
   weight = register_parameter("weight",
@@ -132,7 +136,8 @@ void EmbeddingImpl::reset() {
 torch::Tensor EmbeddingImpl::forward(const torch::Tensor& indices) {
   auto* tape = recording_tape(*this);
   if (tape == nullptr) return torch::embedding(weight, indices, options.padding_idx());
-  dp::LayerRecord record{.kind = dp::LayerKind::kEmbedding, .input = indices.detach(), .weight = weight};
+  dp::LayerRecord record{
+      .kind = dp::LayerKind::kEmbedding, .input = indices.detach(), .weight = weight};
   record.padding_idx = options.padding_idx();
   return tape->record(std::move(record),
                       torch::embedding(weight.detach(), indices, options.padding_idx()));

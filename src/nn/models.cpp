@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/models.h"
 
-#include <stdexcept>
-
 #include <torch/torch.h>
+
+#include <stdexcept>
 
 #include "dpforge/nn/layers.h"
 
@@ -24,8 +24,8 @@ class WideBlockImpl : public torch::nn::Cloneable<WideBlockImpl> {
     conv1 = register_module(
         "conv1", Conv2d(Conv2dOptions(in_channels_, out_channels_, 3).stride(stride_).padding(1)));
     norm2 = register_module("norm2", GroupNorm(GroupNormOptions(kGroups, out_channels_)));
-    conv2 = register_module("conv2",
-                            Conv2d(Conv2dOptions(out_channels_, out_channels_, 3).padding(1)));
+    conv2 =
+        register_module("conv2", Conv2d(Conv2dOptions(out_channels_, out_channels_, 3).padding(1)));
     if (in_channels_ != out_channels_ || stride_ != 1) {
       shortcut = register_module(
           "shortcut", Conv2d(Conv2dOptions(in_channels_, out_channels_, 1).stride(stride_)));
@@ -66,12 +66,12 @@ torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes, double dropo
 
 torch::nn::Sequential make_cnn_tanh(int64_t num_classes, double dropout) {
   using torch::nn::MaxPool2dOptions;
-  torch::nn::Sequential model(
-      Conv2d(Conv2dOptions(1, 16, 8).stride(2).padding(2)), torch::nn::Tanh(),
-      torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
-      Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
-      torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)), torch::nn::Flatten(),
-      Linear(32 * 4 * 4, 32), torch::nn::Tanh());
+  torch::nn::Sequential model(Conv2d(Conv2dOptions(1, 16, 8).stride(2).padding(2)),
+                              torch::nn::Tanh(),
+                              torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
+                              Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
+                              torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
+                              torch::nn::Flatten(), Linear(32 * 4 * 4, 32), torch::nn::Tanh());
   maybe_dropout(model, dropout);
   model->push_back(Linear(32, num_classes));
   return model;
@@ -104,9 +104,12 @@ torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
 
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
   switch (options.arch()) {
-    case Arch::kMlp: return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
-    case Arch::kCnnTanh: return make_cnn_tanh(num_classes, options.dropout());
-    case Arch::kWrn16_4: return make_wrn16_4(num_classes);
+    case Arch::kMlp:
+      return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
+    case Arch::kCnnTanh:
+      return make_cnn_tanh(num_classes, options.dropout());
+    case Arch::kWrn16_4:
+      return make_wrn16_4(num_classes);
   }
   throw std::invalid_argument("make_model: unknown architecture");
 }

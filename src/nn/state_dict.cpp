@@ -1,10 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/state_dict.h"
 
-#include <fstream>
-#include <iterator>
-#include <vector>
-
 #include <caffe2/serialize/inline_container.h>
 #include <fmt/format.h>
 #include <fmt/ostream.h>
@@ -12,6 +8,10 @@
 #include <torch/csrc/jit/serialization/pickle.h>
 #include <torch/csrc/jit/serialization/pickler.h>
 #include <torch/torch.h>
+
+#include <fstream>
+#include <iterator>
+#include <vector>
 
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
@@ -47,23 +47,27 @@ void save_state_dict(const torch::nn::Module& model, const std::filesystem::path
 void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw_input_error("{}: cannot open the model weights", path.string());
-  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                                std::istreambuf_iterator<char>());
   c10::IValue loaded;
   try {
     loaded = torch::jit::pickle_load(bytes);
   } catch (const c10::Error& error) {
-    throw_input_error("{}: not a PyTorch state dict ({})", path.string(), error.what_without_backtrace());
+    throw_input_error("{}: not a PyTorch state dict ({})", path.string(),
+                      error.what_without_backtrace());
   }
-  if (!loaded.isGenericDict()) throw_input_error("{}: not a state dict (name -> tensor)", path.string());
+  if (!loaded.isGenericDict())
+    throw_input_error("{}: not a state dict (name -> tensor)", path.string());
   const auto dict = loaded.toGenericDict();
   torch::NoGradGuard no_grad;
   auto assign = [&](const std::string& name, torch::Tensor& target) {
     const auto found = dict.find(c10::IValue(name));
-    if (found == dict.end()) throw_input_error("{}: has no '{}' for this model", path.string(), name);
+    if (found == dict.end())
+      throw_input_error("{}: has no '{}' for this model", path.string(), name);
     const auto value = found->value().toTensor();
     if (value.sizes() != target.sizes()) {
-      throw_input_error("{}: '{}' has shape {}, the model needs {}", path.string(), name, fmt::streamed(value.sizes()),
-                        fmt::streamed(target.sizes()));
+      throw_input_error("{}: '{}' has shape {}, the model needs {}", path.string(), name,
+                        fmt::streamed(value.sizes()), fmt::streamed(target.sizes()));
     }
     target.copy_(value);
   };

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/validate.h"
 
+#include <torch/torch.h>
+
 #include <string>
 #include <unordered_map>
-
-#include <torch/torch.h>
 
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layers.h"
@@ -19,7 +19,8 @@ bool is_dp_layer(const torch::nn::Module& module) {
 }
 
 std::string replacement_for(const std::string& type) {
-  if (type.find("BatchNorm") != std::string::npos || type.find("InstanceNorm") != std::string::npos) {
+  if (type.find("BatchNorm") != std::string::npos ||
+      type.find("InstanceNorm") != std::string::npos) {
     return "dpforge::nn::GroupNorm (BatchNorm mixes the examples of a batch, so one example's "
            "privacy would depend on the others)";
   }
@@ -41,10 +42,11 @@ void validate_model(const torch::nn::Module& model) {
     const auto& module = *item.value();
     const auto [first, inserted] = first_seen_at.emplace(&module, item.key());
     if (!inserted && !module.named_parameters(/*recurse=*/false).is_empty()) {
-      throw_input_error("model: the module at '{}' is also at '{}': weights shared between two uses are not "
-                        "supported by the DP engine (each use would be clipped on its own, and an example's "
-                        "gradient of the shared weight could exceed the clipping norm); use separate modules",
-                        first->second, item.key());
+      throw_input_error(
+          "model: the module at '{}' is also at '{}': weights shared between two uses are not "
+          "supported by the DP engine (each use would be clipped on its own, and an example's "
+          "gradient of the shared weight could exceed the clipping norm); use separate modules",
+          first->second, item.key());
     }
     const std::string type = module.name();
     const bool mixes_examples = type.find("BatchNorm") != std::string::npos;

@@ -2,9 +2,8 @@
 #include "dpforge/privacy/accountant.h"
 
 #include <cmath>
-#include <stdexcept>
-
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "dpforge/privacy/pld.h"
 
@@ -12,7 +11,8 @@ namespace dpforge::privacy {
 
 void Accountant::compose(double noise_multiplier, double sample_rate, int64_t count) {
   if (!(noise_multiplier >= 0) || !(sample_rate >= 0 && sample_rate <= 1) || count < 0) {
-    throw std::domain_error("compose: need noise_multiplier >= 0, sample_rate in [0, 1], count >= 0");
+    throw std::domain_error(
+        "compose: need noise_multiplier >= 0, sample_rate in [0, 1], count >= 0");
   }
   if (count == 0) return;
   if (!history_.empty() && history_.back().noise_multiplier == noise_multiplier &&
@@ -73,8 +73,10 @@ double RdpAccountant::epsilon(double delta) const { return epsilon_and_order(del
 
 std::unique_ptr<Accountant> make_accountant(AccountantKind kind) {
   switch (kind) {
-    case AccountantKind::kRdp: return std::make_unique<RdpAccountant>();
-    case AccountantKind::kPld: return std::make_unique<PldAccountant>();
+    case AccountantKind::kRdp:
+      return std::make_unique<RdpAccountant>();
+    case AccountantKind::kPld:
+      return std::make_unique<PldAccountant>();
   }
   throw std::invalid_argument("make_accountant: unknown kind");
 }
@@ -82,7 +84,8 @@ std::unique_ptr<Accountant> make_accountant(AccountantKind kind) {
 std::unique_ptr<Accountant> make_accountant(const std::string& name) {
   const auto kind = kAccountantNames.parse(name);
   if (!kind) {
-    throw std::invalid_argument("unknown accountant '" + name + "'; allowed: " + kAccountantNames.allowed());
+    throw std::invalid_argument("unknown accountant '" + name +
+                                "'; allowed: " + kAccountantNames.allowed());
   }
   return make_accountant(*kind);
 }

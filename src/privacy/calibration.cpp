@@ -26,14 +26,14 @@ double epsilon_for(AccountantKind accountant, double noise_multiplier, double sa
   return epsilon_for(accountant_factory(accountant), noise_multiplier, sample_rate, steps, delta);
 }
 
-double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon,
-                                  double delta, double sample_rate, int64_t steps) {
+double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon, double delta,
+                                  double sample_rate, int64_t steps) {
   return calibrate_noise_multiplier(accountant_factory(accountant), target_epsilon, delta,
                                     sample_rate, steps);
 }
 
-double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
-                   double sample_rate, int64_t steps, double delta) {
+double epsilon_for(const AccountantFactory& accountant, double noise_multiplier, double sample_rate,
+                   int64_t steps, double delta) {
   auto instance = accountant();
   instance->compose(noise_multiplier, sample_rate, steps);
   return instance->epsilon(delta);
@@ -43,17 +43,20 @@ double calibrate_noise_multiplier(const AccountantFactory& accountant, double ta
                                   double delta, double sample_rate, int64_t steps) {
   if (!(target_epsilon > 0)) throw std::domain_error("target epsilon must be > 0");
   constexpr double kMaxNoise = 1e4;
-  auto epsilon = [&](double sigma) { return epsilon_for(accountant, sigma, sample_rate, steps, delta); };
+  auto epsilon = [&](double sigma) {
+    return epsilon_for(accountant, sigma, sample_rate, steps, delta);
+  };
   // The PLD is tighter than RDP, so RDP's (fast) answer is a safe upper end to start from.
   const bool rdp = accountant()->name() == "rdp";
   double high = rdp ? 1.0
-                                    : calibrate_noise_multiplier(AccountantKind::kRdp, target_epsilon, delta,
-                                                                 sample_rate, steps);
+                    : calibrate_noise_multiplier(AccountantKind::kRdp, target_epsilon, delta,
+                                                 sample_rate, steps);
   while (epsilon(high) > target_epsilon) {
     high *= 2;
     if (high > kMaxNoise) {
       throw std::domain_error("no noise multiplier up to 1e4 reaches epsilon " +
-                              std::to_string(target_epsilon) + " at this delta, sample rate and steps");
+                              std::to_string(target_epsilon) +
+                              " at this delta, sample rate and steps");
     }
   }
   const double shrink = rdp ? 0.5 : 0.8;

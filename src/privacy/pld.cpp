@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/privacy/pld.h"
 
+#include <fmt/format.h>
+#include <torch/torch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <numbers>
 #include <stdexcept>
-
-#include <fmt/format.h>
-#include <torch/torch.h>
 
 #include "dpforge/privacy/log_math.h"
 #include "src/privacy/pld_detail.h"
@@ -33,7 +33,8 @@ struct LossCumulants {
     for (size_t start = 0; start < pld.pmf.size(); start += group) {
       double mass = 0, weighted = 0;
       for (size_t i = start; i < std::min(pld.pmf.size(), start + group); ++i) {
-        const double at = pld.interval * static_cast<double>(pld.lower_index + static_cast<int64_t>(i));
+        const double at =
+            pld.interval * static_cast<double>(pld.lower_index + static_cast<int64_t>(i));
         mass += pld.pmf[i];
         weighted += pld.pmf[i] * at;
       }
@@ -78,8 +79,8 @@ std::pair<double, double> total_cumulants(const CountedCumulants& parts, double 
 // g(λ) = λK′ − K + log tail, and g′ = λK″ ≥ 0), so bisection on the sign of g finds the minimum.
 // Any λ gives a valid bound, so λ is searched on the merged stand-in (`coarse`) and the bound is
 // evaluated once on the exact masses (`exact`). sign = −1 bounds the lower tail: ΣL ≥ −U'.
-double chernoff_edge(const CountedCumulants& coarse, const CountedCumulants& exact,
-                     double log_tail, double sign) {
+double chernoff_edge(const CountedCumulants& coarse, const CountedCumulants& exact, double log_tail,
+                     double sign) {
   double low = std::log(1e-12), high = std::log(1e6);  // log λ
   for (int i = 0; i < 60; ++i) {
     const double middle = 0.5 * (low + high);
@@ -161,7 +162,8 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
     auto values = torch::zeros({fft_size}, torch::kFloat64);
     auto* data = values.data_ptr<double>();
     // Positions are taken modulo the FFT size: the arithmetic of the sum is modular anyway.
-    for (size_t i = 0; i < pld->pmf.size(); ++i) data[static_cast<int64_t>(i) % fft_size] += pld->pmf[i];
+    for (size_t i = 0; i < pld->pmf.size(); ++i)
+      data[static_cast<int64_t>(i) % fft_size] += pld->pmf[i];
     auto part = torch::pow(torch::fft::rfft(values), static_cast<double>(count));
     spectrum = spectrum.defined() ? spectrum * part : part;
   }
@@ -199,7 +201,8 @@ DiscretePld PldAccountant::composed(PldDirection direction) const {
                                                interval, single_tail));
       }
       std::vector<std::pair<const DiscretePld*, int64_t>> parts;
-      for (size_t i = 0; i < singles.size(); ++i) parts.emplace_back(&singles[i], history_[i].count);
+      for (size_t i = 0; i < singles.size(); ++i)
+        parts.emplace_back(&singles[i], history_[i].count);
       return privacy::compose(parts, window_tail);
     } catch (const GridTooLarge& too_large) {
       // The window moves a little with the grid: aim for 3/4 of the limit.
@@ -236,8 +239,8 @@ double PldAccountant::epsilon(double delta) const {
     if (epsilon < floor * (1 - 1e-6) - 1e-9) {
       throw std::logic_error(fmt::format(
           "PLD accountant: composed epsilon {} is below the single-step epsilon {} (q = {}, "
-          "sigma = {}): refusing an optimistic answer", epsilon, floor, entry.sample_rate,
-          entry.noise_multiplier));
+          "sigma = {}): refusing an optimistic answer",
+          epsilon, floor, entry.sample_rate, entry.noise_multiplier));
     }
   }
   return epsilon;

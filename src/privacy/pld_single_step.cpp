@@ -17,7 +17,7 @@ using pld_detail::kInf;
 using pld_detail::kMaxGridPoints;
 
 double log_sf(double z) { return log_ndtr(-z); }  // log Φ̄
-double log_cdf(double z) { return log_ndtr(z); }   // log Φ
+double log_cdf(double z) { return log_ndtr(z); }  // log Φ
 
 // log(eᵃ − eᵇ), −∞ where b ≥ a (an empty or rounded-away difference of two tails).
 double log_difference(double a, double b) {
@@ -157,23 +157,24 @@ DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
   pld.lower_index = static_cast<int64_t>(std::floor(low / interval));
   const int64_t upper_index = static_cast<int64_t>(std::ceil(high / interval));
   const int64_t n = upper_index - pld.lower_index;
-  if (n + 1 > kMaxGridPoints) throw GridTooLarge("PLD grid too fine for the loss range", high - low);
+  if (n + 1 > kMaxGridPoints)
+    throw GridTooLarge("PLD grid too fine for the loss range", high - low);
   pld.pmf.assign(static_cast<size_t>(n + 1), 0.0);
 
   auto epsilon_at = [&](int64_t i) { return interval * static_cast<double>(pld.lower_index + i); };
   // Everything at or below ε₀ is moved up to ε₀ (its Q-excess goes to L = −∞, irrelevant for δ).
   pld.pmf[0] = -std::expm1(mechanism.greater(epsilon_at(0)).p);
   // Connect the dots: the mass P of (εⱼ, εⱼ₊₁] (Q-mass Q) is split between the two ends so that P
-  // and Q mass are both kept: with r = e^{εⱼ}Q/P ∈ [e^{−Δ}, 1] (dQ/dP = e^{−L} there), the upper end
-  // gets P(1 − r)/(1 − e^{−Δ}) and the lower P(r − e^{−Δ})/(1 − e^{−Δ}). r is formed from logs: e^{εⱼ}
-  // and Q overflow and underflow together at large losses. Rounding r down only moves mass up,
-  // which can only raise δ.
+  // and Q mass are both kept: with r = e^{εⱼ}Q/P ∈ [e^{−Δ}, 1] (dQ/dP = e^{−L} there), the upper
+  // end gets P(1 − r)/(1 − e^{−Δ}) and the lower P(r − e^{−Δ})/(1 − e^{−Δ}). r is formed from logs:
+  // e^{εⱼ} and Q overflow and underflow together at large losses. Rounding r down only moves mass
+  // up, which can only raise δ.
   const double one_minus_shrink = -std::expm1(-interval);
   for (int64_t j = 0; j < n; ++j) {
     const auto [log_p, log_q] = mechanism.interval(epsilon_at(j), epsilon_at(j + 1));
     if (log_p == -kInf) continue;
-    const double log_r = std::clamp(checked(epsilon_at(j) + log_q - log_p, "interval ratio"),
-                                    -interval, 0.0);
+    const double log_r =
+        std::clamp(checked(epsilon_at(j) + log_q - log_p, "interval ratio"), -interval, 0.0);
     const double p = std::exp(log_p);
     pld.pmf[static_cast<size_t>(j + 1)] += p * -std::expm1(log_r) / one_minus_shrink;
     pld.pmf[static_cast<size_t>(j)] += p * positive_difference(log_r, -interval) / one_minus_shrink;

@@ -21,7 +21,8 @@ double log_a_integer(double q, double sigma, int64_t alpha) {
   double log_a = -kInf;
   double log_binom = 0;  // log C(α, 0)
   for (int64_t k = 0; k <= alpha; ++k) {
-    if (k > 0) log_binom += std::log(static_cast<double>(alpha - k + 1)) - std::log(static_cast<double>(k));
+    if (k > 0)
+      log_binom += std::log(static_cast<double>(alpha - k + 1)) - std::log(static_cast<double>(k));
     const double kd = static_cast<double>(k);
     const double term = log_binom + kd * log_q + static_cast<double>(alpha - k) * log_1mq +
                         (kd * kd - kd) * inv_two_sigma2;
@@ -83,17 +84,20 @@ std::vector<double> opacus_rdp_orders() {
 }
 
 double rdp_sampled_gaussian(double sample_rate, double noise_multiplier, double order) {
-  if (!(sample_rate >= 0 && sample_rate <= 1)) throw std::domain_error("sample_rate must lie in [0, 1]");
+  if (!(sample_rate >= 0 && sample_rate <= 1))
+    throw std::domain_error("sample_rate must lie in [0, 1]");
   if (!(noise_multiplier >= 0)) throw std::domain_error("noise_multiplier must be >= 0");
   if (!(order > 1)) throw std::domain_error("RDP order must be > 1");
   if (sample_rate == 0) return 0;
   if (noise_multiplier == 0 || std::isinf(order)) return kInf;
   if (sample_rate == 1) return order / (2 * noise_multiplier * noise_multiplier);
-  const double log_a = order == std::floor(order) && order < 1e7
-                           ? log_a_integer(sample_rate, noise_multiplier, static_cast<int64_t>(order))
-                           : log_a_fractional(sample_rate, noise_multiplier, order);
+  const double log_a =
+      order == std::floor(order) && order < 1e7
+          ? log_a_integer(sample_rate, noise_multiplier, static_cast<int64_t>(order))
+          : log_a_fractional(sample_rate, noise_multiplier, order);
   // An RDP value of +∞ at one order is honest (that order gives no bound); NaN is a lost term.
-  if (std::isnan(log_a)) throw std::logic_error("RDP accountant: NaN at order " + std::to_string(order));
+  if (std::isnan(log_a))
+    throw std::logic_error("RDP accountant: NaN at order " + std::to_string(order));
   return log_a / (order - 1);
 }
 
@@ -105,7 +109,8 @@ std::string to_string(RdpConversion conversion) {
 EpsilonAndOrder rdp_to_epsilon(std::span<const double> orders, std::span<const double> rdp,
                                double delta, RdpConversion conversion) {
   if (orders.size() != rdp.size() || orders.empty()) {
-    throw std::invalid_argument("rdp_to_epsilon: orders and rdp must be non-empty and equally long");
+    throw std::invalid_argument(
+        "rdp_to_epsilon: orders and rdp must be non-empty and equally long");
   }
   if (!(delta > 0 && delta < 1)) throw std::domain_error("delta must lie in (0, 1)");
   EpsilonAndOrder best{kInf, orders[0]};

@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/report/compare.h"
 
-#include <fstream>
-
 #include <fmt/format.h>
+
+#include <fstream>
 
 #include "dpforge/core/error.h"
 
 namespace dpforge::report {
 namespace {
 
-std::optional<double> number_at(const nlohmann::json& json, const nlohmann::json::json_pointer& pointer) {
+std::optional<double> number_at(const nlohmann::json& json,
+                                const nlohmann::json::json_pointer& pointer) {
   if (!json.contains(pointer) || !json.at(pointer).is_number()) return std::nullopt;
   return json.at(pointer).get<double>();
 }
@@ -35,7 +36,10 @@ const std::vector<Column>& columns() {
   static const std::vector<Column> all = {
       {"run", [](const RunRow& r) { return r.name; }},
       {"defense", [](const RunRow& r) { return r.defense; }},
-      {"epsilon", [](const RunRow& r) { return r.is_private ? show(r.epsilon, "{:.3g}") : std::string("inf"); }},
+      {"epsilon",
+       [](const RunRow& r) {
+         return r.is_private ? show(r.epsilon, "{:.3g}") : std::string("inf");
+       }},
       {"delta", [](const RunRow& r) { return show(r.delta, "{:.0e}"); }},
       {"sigma", [](const RunRow& r) { return show(r.noise_multiplier, "{:.3g}"); }},
       {"q", [](const RunRow& r) { return show(r.sample_rate, "{:.3g}"); }},
@@ -54,9 +58,10 @@ const std::vector<Column>& columns() {
 }  // namespace
 
 const std::vector<std::string>& attack_names() {
-  static const std::vector<std::string> names = {"loss",         "modified_entropy",            "lira_online",
-                                                 "lira_online_fixed_variance", "lira_offline",
-                                                 "lira_offline_fixed_variance", "rmia_offline"};
+  static const std::vector<std::string> names = {"loss",         "modified_entropy",
+                                                 "lira_online",  "lira_online_fixed_variance",
+                                                 "lira_offline", "lira_offline_fixed_variance",
+                                                 "rmia_offline"};
   return names;
 }
 
@@ -78,7 +83,9 @@ nlohmann::json read_report(const std::filesystem::path& run_dir) {
   std::ifstream in(path);
   if (!in) {
     throw_input_error("{}: no report.json (not a finished dpforge run{})", run_dir.string(),
-                      std::filesystem::exists(run_dir / "checkpoints") ? "; it has checkpoints: --resume it" : "");
+                      std::filesystem::exists(run_dir / "checkpoints")
+                          ? "; it has checkpoints: --resume it"
+                          : "");
   }
   nlohmann::json report;
   try {
@@ -86,7 +93,8 @@ nlohmann::json read_report(const std::filesystem::path& run_dir) {
   } catch (const nlohmann::json::exception& error) {
     throw_input_error("{}: not valid JSON ({})", path.string(), error.what());
   }
-  if (!report.is_object() || !report.contains("recipe") || !report.contains("privacy") || !report.contains("epochs")) {
+  if (!report.is_object() || !report.contains("recipe") || !report.contains("privacy") ||
+      !report.contains("epochs")) {
     throw_input_error("{}: not a dpforge report (no recipe/privacy/epochs objects)", path.string());
   }
   return report;
@@ -117,13 +125,15 @@ RunRow read_run(const std::filesystem::path& run_dir) {
       if (auc && (!row.attack_auc || *auc > *row.attack_auc)) {
         row.attack = attack;
         row.attack_auc = auc;
-        row.tpr_at_0_1pct_fpr = number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.001"));
+        row.tpr_at_0_1pct_fpr =
+            number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.001"));
         row.tpr_at_1pct_fpr = number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.01"));
       }
     }
   }
   if (row.attack.empty()) row.attack = "-";
-  if (report.contains("stopped") && report["stopped"].is_string()) row.stopped = report["stopped"].get<std::string>();
+  if (report.contains("stopped") && report["stopped"].is_string())
+    row.stopped = report["stopped"].get<std::string>();
   return row;
 }
 
@@ -144,39 +154,44 @@ std::string format_table(const std::vector<RunRow>& rows) {
     for (size_t c = 0; c < cols.size(); ++c) {
       // Names and words left-aligned, numbers right-aligned.
       const bool left = c <= 1 || c == 9 || c == 10;
-      text += left ? fmt::format("{:<{}}", cell_of(c), width[c]) : fmt::format("{:>{}}", cell_of(c), width[c]);
+      text += left ? fmt::format("{:<{}}", cell_of(c), width[c])
+                   : fmt::format("{:>{}}", cell_of(c), width[c]);
       text += c + 1 < cols.size() ? "  " : "\n";
     }
   };
   emit([&](size_t c) { return std::string(cols[c].title); });
   for (const auto& line : cells) emit([&](size_t c) { return line[c]; });
   for (const auto& row : rows) {
-    if (!row.stopped.empty()) text += fmt::format("note: {} stopped early: {}\n", row.name, row.stopped);
+    if (!row.stopped.empty())
+      text += fmt::format("note: {} stopped early: {}\n", row.name, row.stopped);
   }
   return text;
 }
 
 nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
-  auto optional = [](const std::optional<double>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); };
+  auto optional = [](const std::optional<double>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  };
   auto array = nlohmann::json::array();
   for (const auto& r : rows) {
-    array.push_back({{"dir", r.dir},
-                     {"name", r.name},
-                     {"defense", r.defense},
-                     {"private", r.is_private},
-                     {"epsilon", optional(r.epsilon)},
-                     {"delta", optional(r.delta)},
-                     {"noise_multiplier", optional(r.noise_multiplier)},
-                     {"sample_rate", optional(r.sample_rate)},
-                     {"steps", r.steps},
-                     {"test_accuracy", r.test_accuracy},
-                     {"audit_epsilon_lower_bound", optional(r.audit_lower_bound)},
-                     {"audit_status", r.audit_status},
-                     {"attack", r.attack},
-                     {"attack_auc", optional(r.attack_auc)},
-                     {"tpr_at_0.1pct_fpr", optional(r.tpr_at_0_1pct_fpr)},
-                     {"tpr_at_1pct_fpr", optional(r.tpr_at_1pct_fpr)},
-                     {"stopped", r.stopped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.stopped)}});
+    array.push_back(
+        {{"dir", r.dir},
+         {"name", r.name},
+         {"defense", r.defense},
+         {"private", r.is_private},
+         {"epsilon", optional(r.epsilon)},
+         {"delta", optional(r.delta)},
+         {"noise_multiplier", optional(r.noise_multiplier)},
+         {"sample_rate", optional(r.sample_rate)},
+         {"steps", r.steps},
+         {"test_accuracy", r.test_accuracy},
+         {"audit_epsilon_lower_bound", optional(r.audit_lower_bound)},
+         {"audit_status", r.audit_status},
+         {"attack", r.attack},
+         {"attack_auc", optional(r.attack_auc)},
+         {"tpr_at_0.1pct_fpr", optional(r.tpr_at_0_1pct_fpr)},
+         {"tpr_at_1pct_fpr", optional(r.tpr_at_1pct_fpr)},
+         {"stopped", r.stopped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.stopped)}});
   }
   return array;
 }
@@ -187,16 +202,20 @@ std::string rows_to_csv(const std::vector<RunRow>& rows) {
     for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
     return out + "\"";
   };
-  auto number = [](const std::optional<double>& value) { return value ? fmt::format("{}", *value) : std::string(); };
+  auto number = [](const std::optional<double>& value) {
+    return value ? fmt::format("{}", *value) : std::string();
+  };
   std::string csv =
       "dir,name,defense,private,epsilon,delta,noise_multiplier,sample_rate,steps,test_accuracy,"
-      "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_fpr\n";
+      "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_"
+      "fpr\n";
   for (const auto& r : rows) {
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir), quoted(r.name),
-                       quoted(r.defense), r.is_private, number(r.epsilon), number(r.delta),
-                       number(r.noise_multiplier), number(r.sample_rate), r.steps, r.test_accuracy,
-                       number(r.audit_lower_bound), r.audit_status, r.attack, number(r.attack_auc),
-                       number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr));
+    csv +=
+        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
+                    quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
+                    number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
+                    r.test_accuracy, number(r.audit_lower_bound), r.audit_status, r.attack,
+                    number(r.attack_auc), number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr));
   }
   return csv;
 }

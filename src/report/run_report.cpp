@@ -31,7 +31,8 @@ nlohmann::json privacy_json(const train::PrivacySummary& p) {
           {"delta", p.delta},
           {"accountant", p.accountant},
           {"rdp_order", p.rdp_order},
-          {"target_epsilon", p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
+          {"target_epsilon",
+           p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
           {"noise_multiplier", p.noise_multiplier},
           {"sample_rate", p.sample_rate},
           {"expected_batch_size", p.expected_batch_size},
@@ -56,8 +57,10 @@ nlohmann::json run_report(const RunFacts& facts) {
   const auto& result = facts.result;
   nlohmann::json report;
   report["dpforge_version"] = DPFORGE_VERSION;
-  report["recipe"] = {{"path", recipe.path}, {"name", recipe.run.name()}, {"values", recipe_values_json(recipe)}};
-  report["model"] = {{"arch", nn::to_string(recipe.model.arch())}, {"parameters", facts.parameters}};
+  report["recipe"] = {
+      {"path", recipe.path}, {"name", recipe.run.name()}, {"values", recipe_values_json(recipe)}};
+  report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
+                     {"parameters", facts.parameters}};
   report["device"] = facts.device;
   report["data"] = {{"dataset", config::name_of(config::kDatasetNames, recipe.data.dataset())},
                     {"root", facts.data_root},
@@ -66,7 +69,8 @@ nlohmann::json run_report(const RunFacts& facts) {
                     {"validation_examples", facts.validation_examples}};
   report["seed"] = facts.seed ? nlohmann::json(*facts.seed) : nlohmann::json(nullptr);
   report["reproducible"] = facts.seed.has_value();
-  report["privacy"] = facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
+  report["privacy"] =
+      facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
   report["epochs"] = metrics_json(result);
   report["steps"] = result.steps;
   report["test_accuracy"] = result.test_accuracy;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/run/run.h"
 
-#include <optional>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <optional>
 
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/white_box.h"
@@ -28,7 +28,9 @@ constexpr int64_t kMiaExamples = 5000;
 constexpr uint64_t kShadowStreamKey = 0xD1B54A32D192ED03ULL;
 constexpr uint64_t kInputCanaryStreamKey = 0x8CB92BA72F3D8DD7ULL;
 
-std::string origin_of(const config::Recipe& recipe) { return recipe.path.empty() ? "command line" : recipe.path; }
+std::string origin_of(const config::Recipe& recipe) {
+  return recipe.path.empty() ? "command line" : recipe.path;
+}
 
 // Where the training loop runs (run.device). Refused here, before anything is written, when the
 // recipe asks for CUDA this build or machine cannot give.
@@ -36,16 +38,22 @@ torch::Device training_device(const config::Recipe& recipe) {
   const auto wanted = recipe.run.device();
   const bool gpu = torch::cuda::is_available();
   const bool kernels = dp::cuda_kernels_available();
-  if (wanted == config::Device::kCpu || (wanted == config::Device::kAuto && !(gpu && kernels))) return torch::kCPU;
+  if (wanted == config::Device::kCpu || (wanted == config::Device::kAuto && !(gpu && kernels)))
+    return torch::kCPU;
   if (!gpu) {
-    throw_input_error("{}: run.device = 'cuda' is not usable: LibTorch sees no CUDA device (this build's LibTorch "
-                      "is CPU-only, or the machine has no GPU); allowed values: auto, cpu, cuda; set run.device = cpu or auto",
-                      origin_of(recipe));
+    throw_input_error(
+        "{}: run.device = 'cuda' is not usable: LibTorch sees no CUDA device (this build's "
+        "LibTorch "
+        "is CPU-only, or the machine has no GPU); allowed values: auto, cpu, cuda; set run.device "
+        "= cpu or auto",
+        origin_of(recipe));
   }
   if (!kernels) {
-    throw_input_error("{}: run.device = 'cuda': this dpforge was built without its CUDA kernels (no nvcc at build "
-                      "time); rebuild with scripts/build_cuda.sh, or set run.device = cpu",
-                      origin_of(recipe));
+    throw_input_error(
+        "{}: run.device = 'cuda': this dpforge was built without its CUDA kernels (no nvcc at "
+        "build "
+        "time); rebuild with scripts/build_cuda.sh, or set run.device = cpu",
+        origin_of(recipe));
   }
   return torch::Device(torch::kCUDA, 0);
 }
@@ -67,10 +75,12 @@ void prepare_out_dir(const std::filesystem::path& out_dir, bool resume) {
       throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
                         error.message());
     }
-    if (std::filesystem::exists(out_dir / "checkpoints") || std::filesystem::exists(out_dir / "privacy_ledger.json")) {
-      throw_input_error("--out {}: holds an unfinished run (checkpoints, privacy_ledger.json); continue it "
-                        "with --resume {} or choose another folder",
-                        out_dir.string(), out_dir.string());
+    if (std::filesystem::exists(out_dir / "checkpoints") ||
+        std::filesystem::exists(out_dir / "privacy_ledger.json")) {
+      throw_input_error(
+          "--out {}: holds an unfinished run (checkpoints, privacy_ledger.json); continue it "
+          "with --resume {} or choose another folder",
+          out_dir.string(), out_dir.string());
     }
   }
   if (std::filesystem::exists(out_dir / "report.json")) {
@@ -102,7 +112,8 @@ struct RunIdentity {
     RunIdentity identity;
     identity.seed = json.at("seed").get<uint64_t>();
     identity.audit_seed = json.at("audit_seed").get<uint64_t>();
-    identity.private_seeds = {json.at("sampler_seed").get<uint64_t>(), json.at("noise_seed").get<uint64_t>(),
+    identity.private_seeds = {json.at("sampler_seed").get<uint64_t>(),
+                              json.at("noise_seed").get<uint64_t>(),
                               json.at("secure_noise").get<bool>()};
     identity.recipe_values = json.at("recipe_values");
     return identity;
@@ -113,7 +124,8 @@ struct RunIdentity {
 // (reproducible, so the noise is known to whoever knows the seed); otherwise each comes from the
 // OS and is never written anywhere. Secure noise takes its key from the CSPRNG (getrandom).
 train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure) {
-  if (!reproducible) return {random_device_seed(), secure ? secure_random_seed() : random_device_seed(), secure};
+  if (!reproducible)
+    return {random_device_seed(), secure ? secure_random_seed() : random_device_seed(), secure};
   return {derive_seed(seed, 1), derive_seed(seed, 2), secure};
 }
 
@@ -125,20 +137,24 @@ RunIdentity identify(const config::Recipe& recipe, train::RunCheckpoints& checkp
     checkpoints.resume_from = checkpoints.store.load_latest(progress);
     if (!checkpoints.resume_from) {
       const auto ledger = train::PrivacyLedger::read(checkpoints.ledger_path);
-      throw_input_error("--resume {}: no intact checkpoint in {}{}; the run cannot continue, start a new "
-                        "one in another folder",
-                        out_dir.string(), checkpoints.store.dir().string(),
-                        ledger ? fmt::format(" (its ledger records {} steps, epsilon {:.4g}, as spent)",
-                                             ledger->at("steps").get<int64_t>(), ledger->at("epsilon").get<double>())
-                               : "");
+      throw_input_error(
+          "--resume {}: no intact checkpoint in {}{}; the run cannot continue, start a new "
+          "one in another folder",
+          out_dir.string(), checkpoints.store.dir().string(),
+          ledger
+              ? fmt::format(" (its ledger records {} steps, epsilon {:.4g}, as spent)",
+                            ledger->at("steps").get<int64_t>(), ledger->at("epsilon").get<double>())
+              : "");
     }
-    identity = RunIdentity::from_json(train::peek_snapshot_state(checkpoints.resume_from->payload).at("identity"));
+    identity = RunIdentity::from_json(
+        train::peek_snapshot_state(checkpoints.resume_from->payload).at("identity"));
     train::check_resume_recipe(identity.recipe_values, report::recipe_values_json(recipe));
   } else {
     const bool reproducible = recipe.train.seed().has_value();
     identity.seed = reproducible ? *recipe.train.seed() : random_device_seed();
     identity.audit_seed = recipe.audit.seed().value_or(random_device_seed());
-    identity.private_seeds = private_seeds(reproducible, identity.seed, config::secure_noise(recipe));
+    identity.private_seeds =
+        private_seeds(reproducible, identity.seed, config::secure_noise(recipe));
     identity.recipe_values = report::recipe_values_json(recipe);
   }
   checkpoints.identity = identity.to_json();
@@ -154,13 +170,14 @@ struct RunSetup {
   RunIdentity identity;
 };
 
-RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_dir, std::FILE* progress,
-                bool resume) {
+RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_dir,
+                std::FILE* progress, bool resume) {
   // Everything that can fail on bad input happens before the output folder is touched.
   auto data = load_run_data(recipe);
   const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
-  RunData copies{on_device(data.train, device), on_device(data.test, device), on_device(data.validation, device)};
+  RunData copies{on_device(data.train, device), on_device(data.test, device),
+                 on_device(data.validation, device)};
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   RunSetup setup{std::move(data), std::move(copies), device, train::RunCheckpoints(out_dir), {}};
   setup.checkpoints.every = recipe.train.checkpoint_every();
@@ -168,46 +185,55 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   return setup;
 }
 
-// Trains the released model; under DP with a separate audit run (audit.inline = false), that run too.
-train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup, torch::nn::Sequential& model,
-                                  train::PrivacySummary& privacy, audit::DiracCanaries* canaries,
-                                  std::FILE* progress) {
+// Trains the released model; under DP with a separate audit run (audit.inline = false), that run
+// too.
+train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
+                                  torch::nn::Sequential& model, train::PrivacySummary& privacy,
+                                  audit::DiracCanaries* canaries, std::FILE* progress) {
   const auto& copies = setup.on_device;
-  const train::HeldOut held_out{copies.test, copies.validation.size() > 0 ? &copies.validation : nullptr};
+  const train::HeldOut held_out{copies.test,
+                                copies.validation.size() > 0 ? &copies.validation : nullptr};
   if (!recipe.privacy.enabled()) {
-    return train::train_nonprivate(recipe, model, copies.train, held_out, setup.identity.seed, progress,
-                                   &setup.checkpoints);
+    return train::train_nonprivate(recipe, model, copies.train, held_out, setup.identity.seed,
+                                   progress, &setup.checkpoints);
   }
   const bool inline_audit = canaries != nullptr && recipe.audit.inline_run();
-  auto result = train::train_private(recipe, model, copies.train, held_out, setup.identity.private_seeds, progress,
-                                     privacy, inline_audit ? canaries : nullptr, &setup.checkpoints);
+  auto result = train::train_private(recipe, model, copies.train, held_out,
+                                     setup.identity.private_seeds, progress, privacy,
+                                     inline_audit ? canaries : nullptr, &setup.checkpoints);
   if (canaries != nullptr && !inline_audit && result.diverged.empty()) {
-    if (progress != nullptr) fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
+    if (progress != nullptr)
+      fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
     auto audit_model = nn::make_model(recipe.model, copies.train.num_classes);
     audit_model->to(setup.device);
     train::PrivacySummary audit_privacy;
     train::train_private(recipe, audit_model, copies.train, held_out,
-                         private_seeds(false, 0, config::secure_noise(recipe)), progress, audit_privacy, canaries);
+                         private_seeds(false, 0, config::secure_noise(recipe)), progress,
+                         audit_privacy, canaries);
   }
   return result;
 }
 
 // report.json's `audit`: the white-box verdict (its ROC goes to DIR/audit_roc.csv) and, when asked
 // for, the black-box input-canary audit.
-nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup, const audit::DiracCanaries* canaries,
-                             const train::PrivacySummary& privacy, const std::filesystem::path& out_dir,
-                             std::FILE* progress) {
+nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup,
+                             const audit::DiracCanaries* canaries,
+                             const train::PrivacySummary& privacy,
+                             const std::filesystem::path& out_dir, std::FILE* progress) {
   if (canaries == nullptr) {
     return {{"enabled", false},
-            {"reason", recipe.privacy.enabled() ? "audit.enabled = false"
-                                                : "non-private run: there is no privacy claim to audit"}};
+            {"reason", recipe.privacy.enabled()
+                           ? "audit.enabled = false"
+                           : "non-private run: there is no privacy claim to audit"}};
   }
-  auto white_box = audit::audit_white_box(
-      *canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate, recipe.audit.confidence(), recipe.audit.inline_run()});
+  auto white_box =
+      audit::audit_white_box(*canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate,
+                                         recipe.audit.confidence(), recipe.audit.inline_run()});
   auto& summary = white_box.summary;
   if (recipe.audit.input_canaries() > 0) {
-    auto input = train::input_canary_audit(recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
-                                           setup.identity.audit_seed ^ kInputCanaryStreamKey, progress);
+    auto input = train::input_canary_audit(
+        recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
+        setup.identity.audit_seed ^ kInputCanaryStreamKey, progress);
     if (input["status"] == "violation") summary["status"] = "violation";
     summary["input_canaries"] = std::move(input);
   }
@@ -216,16 +242,18 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
 }
 
 // report.json's `mia`: black-box membership inference on the released model, private or not.
-nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setup, torch::nn::Sequential& model,
-                              std::FILE* progress) {
+nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setup,
+                              torch::nn::Sequential& model, std::FILE* progress) {
   const auto& train_set = setup.data.train;
   const auto& test_set = setup.data.test;
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
-  const auto members = data::take_random(train_set, count, recipe.audit.seed().value_or(random_device_seed()));
+  const auto members =
+      data::take_random(train_set, count, recipe.audit.seed().value_or(random_device_seed()));
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
   if (recipe.audit.shadow_models() > 0) {
-    mia.update(train::shadow_membership_attacks(recipe, model, train_set, test_set, recipe.audit.shadow_models(),
-                                                setup.identity.audit_seed ^ kShadowStreamKey, progress));
+    mia.update(train::shadow_membership_attacks(
+        recipe, model, train_set, test_set, recipe.audit.shadow_models(),
+        setup.identity.audit_seed ^ kShadowStreamKey, progress));
   }
   return mia;
 }
@@ -242,7 +270,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   if (progress != nullptr) {
     fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples{}\n",
                recipe.run.name(), nn::to_string(recipe.model.arch()), nn::count_parameters(*model),
-               data.train.size(), data.test.size(), setup.device.is_cpu() ? "" : " | on " + setup.device.str());
+               data.train.size(), data.test.size(),
+               setup.device.is_cpu() ? "" : " | on " + setup.device.str());
   }
   std::optional<audit::DiracCanaries> canaries;
   if (recipe.privacy.enabled() && recipe.audit.enabled()) {
@@ -252,15 +281,17 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   }
   RunOutcome outcome;
   train::PrivacySummary privacy;
-  outcome.result = train_released(recipe, setup, model, privacy, canaries ? &*canaries : nullptr, progress);
+  outcome.result =
+      train_released(recipe, setup, model, privacy, canaries ? &*canaries : nullptr, progress);
   model->to(torch::kCPU);
 
   const bool reproducible = recipe.train.seed().has_value();
   auto& report = outcome.report;
-  report = report::run_report({recipe, outcome.result, recipe.privacy.enabled() ? &privacy : nullptr,
-                               setup.device.str(), nn::count_parameters(*model), data_root(recipe).string(),
-                               data.train.size(), data.test.size(), data.validation.size(),
-                               reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, resume});
+  report = report::run_report(
+      {recipe, outcome.result, recipe.privacy.enabled() ? &privacy : nullptr, setup.device.str(),
+       nn::count_parameters(*model), data_root(recipe).string(), data.train.size(),
+       data.test.size(), data.validation.size(),
+       reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, resume});
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};
@@ -270,7 +301,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     throw_input_error("{} (no model.pt written; report: {})", outcome.result.diverged,
                       (out_dir / "report.json").string());
   }
-  report["audit"] = audit_section(recipe, setup, canaries ? &*canaries : nullptr, privacy, out_dir, progress);
+  report["audit"] =
+      audit_section(recipe, setup, canaries ? &*canaries : nullptr, privacy, out_dir, progress);
   report["mia"] = attack_section(recipe, setup, model, progress);
   nn::save_state_dict(*model, out_dir / "model.pt");
   write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");

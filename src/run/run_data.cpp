@@ -25,14 +25,16 @@ RunData load_run_data(const config::Recipe& recipe) {
   RunData data{load_split(recipe, data::Split::kTrain), load_split(recipe, data::Split::kTest), {}};
   if (const int64_t held = recipe.data.validation_size(); held > 0) {
     if (held >= data.train.size()) {
-      throw_input_error("data.validation_size = {} leaves no training examples (the training split has {})",
-                        held, data.train.size());
+      throw_input_error(
+          "data.validation_size = {} leaves no training examples (the training split has {})", held,
+          data.train.size());
     }
     // The last `held` examples: never trained on, so DP makes no promise about them.
     const int64_t kept = data.train.size() - held;
     const auto& train = data.train;
     data.validation = {train.images.slice(0, kept), train.labels.slice(0, kept), train.num_classes};
-    data.train = {train.images.slice(0, 0, kept), train.labels.slice(0, 0, kept), train.num_classes};
+    data.train = {train.images.slice(0, 0, kept), train.labels.slice(0, 0, kept),
+                  train.num_classes};
   }
   return data;
 }

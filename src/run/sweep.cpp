@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/run/sweep.h"
 
-#include <set>
-
 #include <fmt/format.h>
+
+#include <set>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/core/error.h"
@@ -25,7 +25,8 @@ std::vector<std::string> split(const std::string& text, char separator) {
   size_t begin = 0;
   while (true) {
     const size_t end = text.find(separator, begin);
-    parts.push_back(trim(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
+    parts.push_back(
+        trim(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
     if (end == std::string::npos) return parts;
     begin = end + 1;
   }
@@ -98,8 +99,9 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
     points = product;
   }
   if (points.size() == 1 && points.front().name.empty()) {
-    throw_input_error("dpforge sweep: nothing to sweep; give --grid key=v1,v2 or --variant 'name: key=value' "
-                      "(or sweep.grid / sweep.variants in the recipe)");
+    throw_input_error(
+        "dpforge sweep: nothing to sweep; give --grid key=v1,v2 or --variant 'name: key=value' "
+        "(or sweep.grid / sweep.variants in the recipe)");
   }
   return points;
 }
@@ -123,7 +125,9 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
   }
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
-  if (error) throw_input_error("--out {}: cannot create the sweep folder ({})", out_dir.string(), error.message());
+  if (error)
+    throw_input_error("--out {}: cannot create the sweep folder ({})", out_dir.string(),
+                      error.message());
 
   SweepOutcome outcome;
   std::vector<report::RunRow> rows;
@@ -134,7 +138,9 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     const bool interrupted = !finished && std::filesystem::exists(run_dir / "checkpoints");
     if (progress != nullptr) {
       fmt::print(progress, "\nsweep [{}/{}] {}: {}\n", i + 1, points.size(), points[i].name,
-                 finished ? "finished earlier, skipped" : interrupted ? "resuming" : "training");
+                 finished      ? "finished earlier, skipped"
+                 : interrupted ? "resuming"
+                               : "training");
     }
     if (!finished) {
       try {
@@ -143,7 +149,8 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
         // One point failing (e.g. an unreachable epsilon) must not cost the others.
         ++outcome.failures;
         failures.push_back({{"run", points[i].name}, {"error", failure.what()}});
-        if (progress != nullptr) fmt::print(progress, "sweep: {} failed: {}\n", points[i].name, failure.what());
+        if (progress != nullptr)
+          fmt::print(progress, "sweep: {} failed: {}\n", points[i].name, failure.what());
         if (!std::filesystem::exists(run_dir / "report.json")) continue;
       }
     }
@@ -151,13 +158,11 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     if (rows.back().audit_status == "violation") ++outcome.violations;
   }
   auto grid = nlohmann::json::array();
-  for (const auto& point : points) grid.push_back({{"run", point.name}, {"overrides", point.overrides}});
-  outcome.summary = {{"recipe", recipe_path},
-                     {"overrides", overrides},
-                     {"points", grid},
-                     {"runs", report::rows_to_json(rows)},
-                     {"failures", failures},
-                     {"audit_violations", outcome.violations}};
+  for (const auto& point : points)
+    grid.push_back({{"run", point.name}, {"overrides", point.overrides}});
+  outcome.summary = {{"recipe", recipe_path}, {"overrides", overrides},
+                     {"points", grid},        {"runs", report::rows_to_json(rows)},
+                     {"failures", failures},  {"audit_violations", outcome.violations}};
   write_file_atomic(out_dir / "summary.json", outcome.summary.dump(2) + "\n");
   write_file_atomic(out_dir / "summary.txt", report::format_table(rows));
   return outcome;

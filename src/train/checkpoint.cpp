@@ -1,16 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/checkpoint.h"
 
-#include <csignal>
-#include <cstdlib>
-
-#include <algorithm>
-#include <fstream>
-#include <vector>
-
 #include <fmt/format.h>
 #include <torch/serialize.h>
 #include <torch/serialize/archive.h>
+
+#include <algorithm>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
+#include <vector>
 
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
@@ -24,7 +23,8 @@ constexpr size_t kCheckpointsKept = 2;
 // step-0000000042.ckpt → 42; anything else → nullopt.
 std::optional<int64_t> step_of(const std::filesystem::path& path) {
   const std::string name = path.filename().string();
-  if (name.size() != 20 || name.rfind("step-", 0) != 0 || name.substr(15) != ".ckpt") return std::nullopt;
+  if (name.size() != 20 || name.rfind("step-", 0) != 0 || name.substr(15) != ".ckpt")
+    return std::nullopt;
   int64_t step = 0;
   for (char c : name.substr(5, 10)) {
     if (c < '0' || c > '9') return std::nullopt;
@@ -34,13 +34,15 @@ std::optional<int64_t> step_of(const std::filesystem::path& path) {
 }
 
 // Checkpoints in the folder, newest first.
-std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(const std::filesystem::path& dir) {
+std::vector<std::pair<int64_t, std::filesystem::path>> list_checkpoints(
+    const std::filesystem::path& dir) {
   std::vector<std::pair<int64_t, std::filesystem::path>> found;
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
     if (const auto step = step_of(entry.path())) found.emplace_back(*step, entry.path());
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   return found;
 }
 
@@ -109,7 +111,8 @@ Snapshot unpack_snapshot(const std::string& payload, torch::nn::Module& model,
   return snapshot;
 }
 
-CheckpointStore::CheckpointStore(std::filesystem::path run_dir) : dir_(std::move(run_dir) / "checkpoints") {}
+CheckpointStore::CheckpointStore(std::filesystem::path run_dir)
+    : dir_(std::move(run_dir) / "checkpoints") {}
 
 void CheckpointStore::save(int64_t step, const std::string& payload) {
   std::error_code error;
@@ -117,7 +120,8 @@ void CheckpointStore::save(int64_t step, const std::string& payload) {
   if (error) throw_input_error("cannot create {}: {}", dir_.string(), error.message());
   write_sealed_file(dir_ / fmt::format("step-{:010d}.ckpt", step), payload);
   const auto found = list_checkpoints(dir_);
-  for (size_t i = kCheckpointsKept; i < found.size(); ++i) std::filesystem::remove(found[i].second, error);
+  for (size_t i = kCheckpointsKept; i < found.size(); ++i)
+    std::filesystem::remove(found[i].second, error);
 }
 
 std::optional<CheckpointStore::Loaded> CheckpointStore::load_latest(std::FILE* progress) const {
@@ -130,7 +134,8 @@ std::optional<CheckpointStore::Loaded> CheckpointStore::load_latest(std::FILE* p
     std::string why;
     auto payload = read_sealed_file(path, why);
     if (payload) return Loaded{step, path, std::move(*payload)};
-    if (progress != nullptr) fmt::print(progress, "checkpoint skipped: {}; trying the previous one\n", why);
+    if (progress != nullptr)
+      fmt::print(progress, "checkpoint skipped: {}; trying the previous one\n", why);
   }
   return std::nullopt;
 }
@@ -140,7 +145,8 @@ void CheckpointStore::remove_all() const {
   std::filesystem::remove_all(dir_, error);
 }
 
-PrivacyLedger::PrivacyLedger(std::filesystem::path path, nlohmann::json identity, int64_t already_reserved)
+PrivacyLedger::PrivacyLedger(std::filesystem::path path, nlohmann::json identity,
+                             int64_t already_reserved)
     : path_(std::move(path)), identity_(std::move(identity)), reserved_(already_reserved) {}
 
 void PrivacyLedger::write(const std::string& status, int64_t steps, double epsilon) {
@@ -172,9 +178,10 @@ std::optional<nlohmann::json> PrivacyLedger::read(const std::filesystem::path& p
   try {
     return nlohmann::json::parse(in);
   } catch (const nlohmann::json::exception& error) {
-    throw_input_error("{} is unreadable ({}); it records the privacy this run spent: restore it "
-                      "from a backup before resuming",
-                      path.string(), error.what());
+    throw_input_error(
+        "{} is unreadable ({}); it records the privacy this run spent: restore it "
+        "from a backup before resuming",
+        path.string(), error.what());
   }
 }
 
@@ -203,18 +210,21 @@ void check_resume_recipe(const nlohmann::json& saved, const nlohmann::json& curr
     if (key_may_change_on_resume(key)) continue;
     const auto found = current.find(key);
     if (found != current.end() && *found == value) continue;
-    const std::string now = found != current.end() ? found->get<std::string>() : std::string("(no such key)");
+    const std::string now =
+        found != current.end() ? found->get<std::string>() : std::string("(no such key)");
     const bool accounting = key.rfind("privacy.", 0) == 0 || key.rfind("data.", 0) == 0 ||
-                            key == "train.batch_size" || key == "train.epochs" || key == "train.seed" ||
-                            key.rfind("audit.", 0) == 0;
+                            key == "train.batch_size" || key == "train.epochs" ||
+                            key == "train.seed" || key.rfind("audit.", 0) == 0;
     throw_input_error(
-        "cannot resume: recipe key {} was '{}' when the run started and is '{}' now. {} Resume with "
+        "cannot resume: recipe key {} was '{}' when the run started and is '{}' now. {} Resume "
+        "with "
         "the original value (--set {}={}), or start a new run in another folder.",
         key, value.get<std::string>(), now,
-        accounting ? "It changes the privacy accounting (the data, q, sigma, the steps, delta or the "
-                     "audit), and the epsilon already spent was accounted under the old value."
-                   : "A resumed run continues the same run bit for bit; with another value it would "
-                     "be a different run.",
+        accounting
+            ? "It changes the privacy accounting (the data, q, sigma, the steps, delta or the "
+              "audit), and the epsilon already spent was accounted under the old value."
+            : "A resumed run continues the same run bit for bit; with another value it would "
+              "be a different run.",
         key, value.get<std::string>());
   }
 }

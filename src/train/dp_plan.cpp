@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/dp_plan.h"
 
-#include <stdexcept>
-
 #include <fmt/format.h>
+
+#include <stdexcept>
 
 #include "dpforge/core/error.h"
 #include "dpforge/privacy/calibration.h"
@@ -16,11 +16,11 @@ namespace {
 // the check itself stays in the training loop (invariant 6).
 int64_t allowed_steps(const dp::DpPlan& plan) {
   if (plan.target_epsilon <= 0) return plan.planned_steps;
-  const double planned_epsilon = privacy::epsilon_for(plan.accountant, plan.noise_multiplier, plan.sample_rate,
-                                                      plan.planned_steps, plan.delta);
+  const double planned_epsilon = privacy::epsilon_for(
+      plan.accountant, plan.noise_multiplier, plan.sample_rate, plan.planned_steps, plan.delta);
   if (planned_epsilon <= plan.target_epsilon) return plan.planned_steps;
-  return privacy::max_steps_within(plan.accountant, plan.target_epsilon, plan.delta, plan.sample_rate,
-                                   plan.noise_multiplier, plan.planned_steps);
+  return privacy::max_steps_within(plan.accountant, plan.target_epsilon, plan.delta,
+                                   plan.sample_rate, plan.noise_multiplier, plan.planned_steps);
 }
 
 }  // namespace
@@ -29,9 +29,10 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size) {
   const auto& train = recipe.train;
   const auto& privacy = recipe.privacy;
   if (train.batch_size() > dataset_size) {
-    throw_input_error("train.batch_size = {} exceeds the {} training examples; under DP it is the "
-                      "expected batch size q*N, so it must be <= N",
-                      train.batch_size(), dataset_size);
+    throw_input_error(
+        "train.batch_size = {} exceeds the {} training examples; under DP it is the "
+        "expected batch size q*N, so it must be <= N",
+        train.batch_size(), dataset_size);
   }
   dp::DpPlan plan;
   plan.dataset_size = dataset_size;
@@ -41,13 +42,14 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size) {
   plan.accountant = privacy.accountant();
   plan.delta = privacy.delta();
   plan.target_epsilon = privacy.target_epsilon();
-  plan.planned_steps = privacy::steps_for_epochs(static_cast<double>(train.epochs()), plan.sample_rate);
+  plan.planned_steps =
+      privacy::steps_for_epochs(static_cast<double>(train.epochs()), plan.sample_rate);
   plan.noise_multiplier = privacy.noise_multiplier();
   plan.noise_calibrated = plan.noise_multiplier == 0;
   if (plan.noise_calibrated) {
     try {
-      plan.noise_multiplier = privacy::calibrate_noise_multiplier(plan.accountant, plan.target_epsilon, plan.delta,
-                                                                  plan.sample_rate, plan.planned_steps);
+      plan.noise_multiplier = privacy::calibrate_noise_multiplier(
+          plan.accountant, plan.target_epsilon, plan.delta, plan.sample_rate, plan.planned_steps);
     } catch (const std::domain_error& error) {
       throw_input_error("privacy.target_epsilon = {} is unreachable with q = {} over {} steps: {}",
                         plan.target_epsilon, plan.sample_rate, plan.planned_steps, error.what());
@@ -62,16 +64,18 @@ std::vector<std::string> plan_warnings(const dp::DpPlan& plan) {
   std::vector<std::string> warnings;
   const double n = static_cast<double>(plan.dataset_size);
   if (plan.delta >= 1.0 / n) {
-    warnings.push_back(fmt::format("privacy.delta = {} >= 1/N = {:.3g}; use delta << 1/N", plan.delta, 1.0 / n));
+    warnings.push_back(
+        fmt::format("privacy.delta = {} >= 1/N = {:.3g}; use delta << 1/N", plan.delta, 1.0 / n));
   }
   return warnings;
 }
 
 std::string describe(const dp::DpPlan& plan) {
-  return fmt::format("DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}", plan.sample_rate,
-                     plan.noise_multiplier,
-                     plan.noise_calibrated ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon) : "",
-                     plan.clip.max_grad_norm(), plan.planned_steps, plan.delta);
+  return fmt::format(
+      "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}", plan.sample_rate,
+      plan.noise_multiplier,
+      plan.noise_calibrated ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon) : "",
+      plan.clip.max_grad_norm(), plan.planned_steps, plan.delta);
 }
 
 }  // namespace dpforge::train

@@ -14,11 +14,13 @@
 namespace dpforge::train {
 
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
-                                  const data::Dataset& test_set, int64_t canaries, uint64_t auditor_seed,
-                                  std::FILE* progress) {
+                                  const data::Dataset& test_set, int64_t canaries,
+                                  uint64_t auditor_seed, std::FILE* progress) {
   if (canaries > test_set.size() / 2) {
-    throw_input_error("audit.input_canaries = {} needs at most half of the {} test examples (they become the canaries)",
-                      canaries, test_set.size());
+    throw_input_error(
+        "audit.input_canaries = {} needs at most half of the {} test examples (they become the "
+        "canaries)",
+        canaries, test_set.size());
   }
   auto generator = at::make_generator<at::CPUGeneratorImpl>(auditor_seed);
   const int64_t first = test_set.size() - canaries;
@@ -28,11 +30,12 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   const auto flipped = (test_set.labels.slice(0, first) + shift).remainder(test_set.num_classes);
   const auto member = torch::rand({canaries}, generator).lt(0.5);
   const auto member_ids = member.nonzero().squeeze(1);
-  const data::Dataset audit_train{torch::cat({train_set.images, images.index_select(0, member_ids)}),
-                                  torch::cat({train_set.labels, flipped.index_select(0, member_ids)}),
-                                  train_set.num_classes};
+  const data::Dataset audit_train{
+      torch::cat({train_set.images, images.index_select(0, member_ids)}),
+      torch::cat({train_set.labels, flipped.index_select(0, member_ids)}), train_set.num_classes};
   if (progress != nullptr) {
-    fmt::print(progress, "audit: separate training run with {} input canaries ({} members, labels flipped)\n",
+    fmt::print(progress,
+               "audit: separate training run with {} input canaries ({} members, labels flipped)\n",
                canaries, member_ids.numel());
   }
   auto recipe_for_audit = recipe;
@@ -41,25 +44,32 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   auto model = nn::make_model(recipe.model, train_set.num_classes);
   PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
-  train_private(recipe_for_audit, model, audit_train, HeldOut{evaluation},
-                PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
-                progress, privacy);
+  train_private(
+      recipe_for_audit, model, audit_train, HeldOut{evaluation},
+      PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
+      progress, privacy);
 
-  const auto scores = audit::mia_scores(model, data::Dataset{images, flipped, test_set.num_classes}).loss;
+  const auto scores =
+      audit::mia_scores(model, data::Dataset{images, flipped, test_set.num_classes}).loss;
   std::vector<double> in, out;
   const auto* is_member = member.data_ptr<bool>();
-  for (int64_t i = 0; i < canaries; ++i) (is_member[i] ? in : out).push_back(scores[static_cast<size_t>(i)]);
+  for (int64_t i = 0; i < canaries; ++i)
+    (is_member[i] ? in : out).push_back(scores[static_cast<size_t>(i)]);
   const audit::CanaryAuditor auditor(in, out);
   auto summary = audit::summarize(auditor, recipe.audit.confidence(), privacy.delta);
   const auto& bounds = summary["epsilon_lower_bound"];
-  const double lower = std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
-  summary["method"] = "black-box one-run audit: training examples with flipped labels, score = -loss on the released model";
+  const double lower =
+      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
+  summary["method"] =
+      "black-box one-run audit: training examples with flipped labels, score = -loss on the "
+      "released model";
   summary["canaries"] = canaries;
   summary["accountant_epsilon"] = privacy.epsilon;  // the audit run's own claim (same recipe)
   summary["epsilon_lower_bound_best"] = lower;
   summary["roc"] = auditor.roc_points();
   summary["status"] = lower > privacy.epsilon ? "violation" : "pass";
-  summary["audits"] = "the whole training pipeline end to end, per-layer norms and clipping included";
+  summary["audits"] =
+      "the whole training pipeline end to end, per-layer norms and clipping included";
   return summary;
 }
 

@@ -17,10 +17,10 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
     const int64_t end = std::min(dataset.size(), begin + batch_size);
     const auto logits = model->forward(dataset.images.slice(0, begin, end));
     const auto labels = dataset.labels.slice(0, begin, end);
-    loss_sum += torch::nn::functional::cross_entropy(
-                    logits, labels,
-                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-                    .item<double>();
+    loss_sum +=
+        torch::nn::functional::cross_entropy(
+            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+            .item<double>();
     correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
   }
   model->train(was_training);
@@ -28,13 +28,15 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
   return Evaluation{loss_sum / n, static_cast<double>(correct) / n};
 }
 
-std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options, int64_t step) {
+std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
+                       int64_t step) {
   torch::NoGradGuard no_grad;
   for (const auto& parameter : model.named_parameters()) {
     if (!torch::isfinite(parameter.value()).all().item<bool>()) {
-      return fmt::format("parameter {} became NaN/Inf at step {}: training diverged; lower train.lr "
-                         "(now {}) or train.weight_decay (now {})",
-                         parameter.key(), step, options.lr(), options.weight_decay());
+      return fmt::format(
+          "parameter {} became NaN/Inf at step {}: training diverged; lower train.lr "
+          "(now {}) or train.weight_decay (now {})",
+          parameter.key(), step, options.lr(), options.weight_decay());
     }
   }
   return "";
@@ -48,11 +50,13 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out,
   metrics.epoch = epoch;
   metrics.steps = steps;
   metrics.train_loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
-  metrics.train_accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  metrics.train_accuracy =
+      seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
   metrics.test_loss = test.loss;
   metrics.test_accuracy = test.accuracy;
   metrics.seconds = seconds;
-  if (held_out.validation != nullptr) metrics.validation_accuracy = evaluate(model, *held_out.validation).accuracy;
+  if (held_out.validation != nullptr)
+    metrics.validation_accuracy = evaluate(model, *held_out.validation).accuracy;
   return metrics;
 }
 
@@ -63,9 +67,10 @@ std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t p
     if (*epochs[i].validation_accuracy > *epochs[best].validation_accuracy) best = i;
   }
   if (epochs.size() - 1 - best < static_cast<size_t>(patience)) return "";
-  return fmt::format("early stopping after epoch {}: validation accuracy has not improved for {} epochs "
-                     "(best {:.2f}% at epoch {})",
-                     epochs.back().epoch, patience, 100 * *epochs[best].validation_accuracy, epochs[best].epoch);
+  return fmt::format(
+      "early stopping after epoch {}: validation accuracy has not improved for {} epochs "
+      "(best {:.2f}% at epoch {})",
+      epochs.back().epoch, patience, 100 * *epochs[best].validation_accuracy, epochs[best].epoch);
 }
 
 nlohmann::json to_json(const EpochMetrics& m) {
@@ -76,7 +81,8 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"test_loss", m.test_loss},
           {"test_accuracy", m.test_accuracy},
           {"seconds", m.seconds},
-          {"validation_accuracy", m.validation_accuracy ? nlohmann::json(*m.validation_accuracy) : nlohmann::json(nullptr)},
+          {"validation_accuracy", m.validation_accuracy ? nlohmann::json(*m.validation_accuracy)
+                                                        : nlohmann::json(nullptr)},
           {"epsilon", m.epsilon ? nlohmann::json(*m.epsilon) : nlohmann::json(nullptr)}};
 }
 
@@ -89,7 +95,8 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
   m.test_loss = json.at("test_loss").get<double>();
   m.test_accuracy = json.at("test_accuracy").get<double>();
   m.seconds = json.at("seconds").get<double>();
-  if (json.at("validation_accuracy").is_number()) m.validation_accuracy = json.at("validation_accuracy").get<double>();
+  if (json.at("validation_accuracy").is_number())
+    m.validation_accuracy = json.at("validation_accuracy").get<double>();
   if (json.at("epsilon").is_number()) m.epsilon = json.at("epsilon").get<double>();
   return m;
 }
@@ -97,9 +104,10 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
 std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::string& extra) {
   const std::string validation =
       m.validation_accuracy ? fmt::format("val acc {:.2f}%  ", 100 * *m.validation_accuracy) : "";
-  return fmt::format("epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}{}({:.1f}s)",
-                     m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss,
-                     100 * m.test_accuracy, validation, extra.empty() ? "" : extra + "  ", m.seconds);
+  return fmt::format(
+      "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}{}({:.1f}s)",
+      m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
+      validation, extra.empty() ? "" : extra + "  ", m.seconds);
 }
 
 }  // namespace dpforge::train

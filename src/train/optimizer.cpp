@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/optimizer.h"
 
-#include <cmath>
-
 #include <torch/torch.h>
 
+#include <cmath>
 #include <stdexcept>
 
 namespace dpforge::train {
@@ -13,10 +12,10 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainOptio
                                                         std::vector<torch::Tensor> parameters) {
   switch (options.optimizer()) {
     case config::OptimizerKind::kSgd:
-      return std::make_unique<torch::optim::SGD>(
-          std::move(parameters), torch::optim::SGDOptions(options.lr())
-                                     .momentum(options.momentum())
-                                     .weight_decay(options.weight_decay()));
+      return std::make_unique<torch::optim::SGD>(std::move(parameters),
+                                                 torch::optim::SGDOptions(options.lr())
+                                                     .momentum(options.momentum())
+                                                     .weight_decay(options.weight_decay()));
     case config::OptimizerKind::kAdam:
       return std::make_unique<torch::optim::Adam>(
           std::move(parameters),
@@ -30,7 +29,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainOptio
 }
 
 double scheduled_lr(const config::TrainOptions& options, int64_t step, int64_t total_steps) {
-  if (options.lr_schedule() == config::LrSchedule::kConstant || total_steps <= 1) return options.lr();
+  if (options.lr_schedule() == config::LrSchedule::kConstant || total_steps <= 1)
+    return options.lr();
   const double progress = static_cast<double>(step) / static_cast<double>(total_steps);
   return options.lr() * 0.5 * (1.0 + std::cos(M_PI * progress));
 }

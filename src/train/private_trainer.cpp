@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 // DP-SGD inside the shared training loop: the plan, the ledger written before the steps it pays
 // for, the budget check before every step, and the observers (accountant, white-box canaries).
-#include <algorithm>
-#include <optional>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <algorithm>
+#include <optional>
 
 #include "dpforge/audit/canary_hook.h"
 #include "dpforge/audit/faults.h"
@@ -74,7 +74,8 @@ class PrivateStep final : public TrainingStep {
     if (accountant_->steps() >= claimed_.allowed_steps) {
       privacy_.stopped_by_budget = true;
       if (progress_ != nullptr) {
-        fmt::print(progress_, "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
+        fmt::print(progress_,
+                   "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
                    step, claimed_.target_epsilon);
       }
       return std::nullopt;
@@ -115,7 +116,8 @@ class PrivateStep final : public TrainingStep {
   void restore(const Snapshot& snapshot) override {
     const auto& state = snapshot.state;
     restore_position(state_.sampler, state.at("sampler"));
-    state_.noise = dp::NoiseGenerator(seeds_.noise, state.at("noise_next_block").get<uint64_t>(), seeds_.secure_noise);
+    state_.noise = dp::NoiseGenerator(seeds_.noise, state.at("noise_next_block").get<uint64_t>(),
+                                      seeds_.secure_noise);
     state_.examples_dropped = state.at("examples_dropped").get<int64_t>();
     const auto saved = privacy::Accountant::from_json(state.at("accountant"));
     for (const auto& entry : saved->history()) accountant_->compose(entry);
@@ -134,7 +136,8 @@ class PrivateStep final : public TrainingStep {
   void finish(TrainResult& result) override {
     if (result.epochs.empty() || result.epochs.back().steps != result.steps) {
       // The budget stopped the run mid-epoch: its test metrics still describe the released model.
-      result.epochs.push_back(finish_epoch(model_, held_out_, static_cast<int64_t>(result.epochs.size()) + 1,
+      result.epochs.push_back(finish_epoch(model_, held_out_,
+                                           static_cast<int64_t>(result.epochs.size()) + 1,
                                            result.steps, 0, 0, 0, 0));
       result.epochs.back().epsilon = accountant_->epsilon(claimed_.delta);
     }
@@ -154,7 +157,8 @@ class PrivateStep final : public TrainingStep {
  private:
   void open_ledger(const RunCheckpoints& checkpoints) {
     int64_t reserved = 0;
-    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path)) reserved = existing->at("steps").get<int64_t>();
+    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path))
+      reserved = existing->at("steps").get<int64_t>();
     ledger_.emplace(checkpoints.ledger_path,
                     nlohmann::json{{"accountant", privacy::to_string(claimed_.accountant)},
                                    {"noise_multiplier", claimed_.noise_multiplier},
@@ -213,15 +217,18 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);
   if (progress != nullptr) {
-    for (const auto& warning : plan_warnings(claimed)) fmt::print(progress, "warning: {}\n", warning);
+    for (const auto& warning : plan_warnings(claimed))
+      fmt::print(progress, "warning: {}\n", warning);
     if (fault != audit::Fault::kNone) {
-      fmt::print(progress, "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n",
-                 audit::to_string(fault));
+      fmt::print(
+          progress,
+          "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n",
+          audit::to_string(fault));
     }
     fmt::print(progress, "{}\n", describe(claimed));
   }
-  PrivateStep step(recipe, claimed, executed, model, train_set, held_out, seeds, privacy, canaries, checkpoints,
-                   progress);
+  PrivateStep step(recipe, claimed, executed, model, train_set, held_out, seeds, privacy, canaries,
+                   checkpoints, progress);
   return run_train_loop(recipe.train, step, model, held_out, progress, checkpoints);
 }
 

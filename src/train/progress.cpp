@@ -1,9 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/progress.h"
 
-#include <unistd.h>
-
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace dpforge::train {
 

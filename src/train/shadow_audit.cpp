@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/shadow_audit.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <algorithm>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/shadow_attacks.h"
@@ -22,7 +22,8 @@ constexpr int64_t kMaxPopulation = 1000;
 constexpr int64_t kShadowEvalExamples = 200;
 
 data::Dataset select(const data::Dataset& dataset, const torch::Tensor& indices) {
-  return {dataset.images.index_select(0, indices), dataset.labels.index_select(0, indices), dataset.num_classes};
+  return {dataset.images.index_select(0, indices), dataset.labels.index_select(0, indices),
+          dataset.num_classes};
 }
 
 data::Dataset concat(const data::Dataset& a, const data::Dataset& b) {
@@ -30,25 +31,32 @@ data::Dataset concat(const data::Dataset& a, const data::Dataset& b) {
 }
 
 nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members) {
-  const std::vector<double> in(scores.begin(), scores.begin() + members), out(scores.begin() + members, scores.end());
+  const std::vector<double> in(scores.begin(), scores.begin() + members),
+      out(scores.begin() + members, scores.end());
   const audit::CanaryAuditor auditor(in, out);
-  return {{"auroc", auditor.auroc()},
-          {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
-          {"balanced_accuracy", auditor.balanced_accuracy()},
-          {"roc", auditor.roc_points()}};
+  return {
+      {"auroc", auditor.auroc()},
+      {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
+      {"balanced_accuracy", auditor.balanced_accuracy()},
+      {"roc", auditor.roc_points()}};
 }
 
 }  // namespace
 
 nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn::Sequential& model,
-                                         const data::Dataset& train_set, const data::Dataset& test_set,
-                                         int64_t shadow_models, uint64_t auditor_seed, std::FILE* progress) {
-  if (shadow_models < 1) throw_input_error("audit.shadow_models = {}: the shadow attacks need at least 1", shadow_models);
-  const int64_t per_side = std::min({kMaxTargetsPerSide, train_set.size() / 2, test_set.size() / 3});
+                                         const data::Dataset& train_set,
+                                         const data::Dataset& test_set, int64_t shadow_models,
+                                         uint64_t auditor_seed, std::FILE* progress) {
+  if (shadow_models < 1)
+    throw_input_error("audit.shadow_models = {}: the shadow attacks need at least 1",
+                      shadow_models);
+  const int64_t per_side =
+      std::min({kMaxTargetsPerSide, train_set.size() / 2, test_set.size() / 3});
   const int64_t population = std::min(kMaxPopulation, test_set.size() - per_side);
   if (per_side < 10 || population < 10) {
-    throw_input_error("shadow attacks need at least 20 training and 30 test examples (have {} and {})",
-                      train_set.size(), test_set.size());
+    throw_input_error(
+        "shadow attacks need at least 20 training and 30 test examples (have {} and {})",
+        train_set.size(), test_set.size());
   }
   // The auditor's own generator chooses targets, population and every shadow's data.
   auto generator = at::make_generator<at::CPUGeneratorImpl>(auditor_seed);
@@ -56,10 +64,13 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
   const auto test_order = torch::randperm(test_set.size(), generator, torch::kLong);
   const auto targets = concat(select(train_set, train_order.slice(0, 0, per_side)),
                               select(test_set, test_order.slice(0, 0, per_side)));
-  const auto population_set = select(test_set, test_order.slice(0, per_side, per_side + population));
+  const auto population_set =
+      select(test_set, test_order.slice(0, per_side, per_side + population));
   const auto others = select(train_set, train_order.slice(0, per_side));
-  const auto shadow_eval = select(test_set, test_order.slice(0, per_side + population,
-                                                             std::min(test_set.size(), per_side + population + kShadowEvalExamples)));
+  const auto shadow_eval = select(
+      test_set,
+      test_order.slice(0, per_side + population,
+                       std::min(test_set.size(), per_side + population + kShadowEvalExamples)));
 
   auto shadow_recipe = recipe;
   shadow_recipe.audit.enabled(false);
@@ -71,19 +82,21 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
   auto shadow_in = torch::zeros({shadow_models, targets_count}, torch::kBool);
   for (int64_t k = 0; k < shadow_models; ++k) {
     const auto in = torch::rand({targets_count}, generator).lt(0.5);
-    const auto half = torch::randperm(others.size(), generator, torch::kLong).slice(0, 0, others.size() / 2);
+    const auto half =
+        torch::randperm(others.size(), generator, torch::kLong).slice(0, 0, others.size() / 2);
     const auto shadow_data = concat(select(targets, in.nonzero().squeeze(1)), select(others, half));
     if (progress != nullptr) {
-      fmt::print(progress, "shadow model {}/{}: {} examples ({} of the {} targets)\n", k + 1, shadow_models,
-                 shadow_data.size(), in.sum().item<int64_t>(), targets_count);
+      fmt::print(progress, "shadow model {}/{}: {} examples ({} of the {} targets)\n", k + 1,
+                 shadow_models, shadow_data.size(), in.sum().item<int64_t>(), targets_count);
     }
     auto shadow = nn::make_model(recipe.model, train_set.num_classes);
     const HeldOut held_out{shadow_eval};
     if (recipe.privacy.enabled()) {
       PrivacySummary ignored;
-      train_private(shadow_recipe, shadow, shadow_data, held_out,
-                    PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
-                    nullptr, ignored);
+      train_private(
+          shadow_recipe, shadow, shadow_data, held_out,
+          PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
+          nullptr, ignored);
     } else {
       train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, secure_random_seed(), nullptr);
     }
@@ -94,20 +107,25 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
     shadow_in[k] = in;
   }
   const auto on_targets = audit::confidence_signals(model, targets);
-  const audit::ShadowSignals signals{on_targets.phi, on_targets.probability, shadow_phi, shadow_probability, shadow_in};
+  const audit::ShadowSignals signals{on_targets.phi, on_targets.probability, shadow_phi,
+                                     shadow_probability, shadow_in};
   const auto on_population = audit::confidence_signals(model, population_set).probability;
   return {{"shadow_setup",
            {{"shadow_models", shadow_models},
             {"members", per_side},
             {"non_members", per_side},
             {"population", population},
-            {"note", "LiRA and RMIA: shadow models trained by the same recipe on random halves, targets "
-                     "drawn by the auditor; attack metrics, not a DP bound"}}},
+            {"note",
+             "LiRA and RMIA: shadow models trained by the same recipe on random halves, targets "
+             "drawn by the auditor; attack metrics, not a DP bound"}}},
           {"lira_online", attack_metrics(audit::lira_online_scores(signals, false), per_side)},
-          {"lira_online_fixed_variance", attack_metrics(audit::lira_online_scores(signals, true), per_side)},
+          {"lira_online_fixed_variance",
+           attack_metrics(audit::lira_online_scores(signals, true), per_side)},
           {"lira_offline", attack_metrics(audit::lira_offline_scores(signals, false), per_side)},
-          {"lira_offline_fixed_variance", attack_metrics(audit::lira_offline_scores(signals, true), per_side)},
-          {"rmia_offline", attack_metrics(audit::rmia_offline_scores(signals, on_population, population_probability),
+          {"lira_offline_fixed_variance",
+           attack_metrics(audit::lira_offline_scores(signals, true), per_side)},
+          {"rmia_offline", attack_metrics(audit::rmia_offline_scores(signals, on_population,
+                                                                     population_probability),
                                           per_side)}};
 }
 

@@ -20,8 +20,8 @@ dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Te
   const auto logits = model->forward(images);
   const auto losses = cross_entropy_loss(label_smoothing)(logits, labels);
   (losses.sum() / loss_divisor).backward();
-  return dp::BatchStats{losses.detach().sum().item<double>(), dp::count_correct(logits.detach(), labels),
-                        images.size(0)};
+  return dp::BatchStats{losses.detach().sum().item<double>(),
+                        dp::count_correct(logits.detach(), labels), images.size(0)};
 }
 
 }  // namespace dpforge::train

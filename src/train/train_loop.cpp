@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/train_loop.h"
 
-#include <chrono>
-
 #include <fmt/format.h>
 #include <torch/torch.h>
+
+#include <chrono>
 
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/progress.h"
@@ -41,8 +41,8 @@ Snapshot snapshot_of(const LoopState& loop, const TrainingStep& step) {
   return snap;
 }
 
-void restore(LoopState& loop, TrainingStep& step, const RunCheckpoints& checkpoints, torch::nn::Module& model,
-             std::FILE* progress) {
+void restore(LoopState& loop, TrainingStep& step, const RunCheckpoints& checkpoints,
+             torch::nn::Module& model, std::FILE* progress) {
   const auto snap = unpack_snapshot(checkpoints.resume_from->payload, model, step.optimizer());
   const auto& state = snap.state;
   TORCH_CHECK(state.at("kind") == step.kind(), "the checkpoint is not of a ", step.kind(), " run");
@@ -53,8 +53,9 @@ void restore(LoopState& loop, TrainingStep& step, const RunCheckpoints& checkpoi
   loop.seconds_before = state.at("seconds").get<double>();
   step.restore(snap);
   if (progress != nullptr) {
-    fmt::print(progress, "resuming from {} (step {} of {}{})\n", checkpoints.resume_from->path.string(),
-               loop.result.steps, step.planned_steps(), step.resume_note());
+    fmt::print(progress, "resuming from {} (step {} of {}{})\n",
+               checkpoints.resume_from->path.string(), loop.result.steps, step.planned_steps(),
+               step.resume_note());
   }
 }
 
@@ -62,14 +63,16 @@ double mean_loss(const dp::BatchStats& stats) {
   return stats.examples > 0 ? stats.loss_sum / static_cast<double>(stats.examples) : 0.0;
 }
 double accuracy(const dp::BatchStats& stats) {
-  return stats.examples > 0 ? static_cast<double>(stats.correct) / static_cast<double>(stats.examples) : 0.0;
+  return stats.examples > 0
+             ? static_cast<double>(stats.correct) / static_cast<double>(stats.examples)
+             : 0.0;
 }
 
 }  // namespace
 
 TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
-                           torch::nn::Sequential& model, const HeldOut& held_out, std::FILE* progress,
-                           RunCheckpoints* checkpoints) {
+                           torch::nn::Sequential& model, const HeldOut& held_out,
+                           std::FILE* progress, RunCheckpoints* checkpoints) {
   const int64_t total = step.planned_steps(), per_epoch = step.steps_per_epoch();
   const int64_t interval = checkpoints != nullptr ? checkpoints->interval(per_epoch) : 0;
   LoopState loop;
@@ -99,10 +102,10 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
                 accuracy(loop.epoch_stats));
     if (result.steps % per_epoch == 0 || result.steps == total) {
       const auto now = Clock::now();
-      result.epochs.push_back(finish_epoch(model, held_out, static_cast<int64_t>(result.epochs.size()) + 1,
-                                           result.steps, loop.epoch_stats.loss_sum, loop.epoch_stats.correct,
-                                           loop.epoch_stats.examples,
-                                           std::chrono::duration<double>(now - epoch_start).count()));
+      result.epochs.push_back(finish_epoch(
+          model, held_out, static_cast<int64_t>(result.epochs.size()) + 1, result.steps,
+          loop.epoch_stats.loss_sum, loop.epoch_stats.correct, loop.epoch_stats.examples,
+          std::chrono::duration<double>(now - epoch_start).count()));
       epoch_start = now;
       const std::string note = step.end_epoch(result.epochs.back());
       line.epoch_done(describe_epoch(result.epochs.back(), options.epochs(), note));
@@ -114,11 +117,13 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
       checkpoints->save(result.steps, snapshot_of(loop, step), *model, step.optimizer());
     }
   }
-  if (!result.stopped_early.empty() && progress != nullptr) fmt::print(progress, "{}\n", result.stopped_early);
+  if (!result.stopped_early.empty() && progress != nullptr)
+    fmt::print(progress, "{}\n", result.stopped_early);
   step.finish(result);
   result.test_accuracy = result.epochs.empty() ? 0.0 : result.epochs.back().test_accuracy;
   result.wall_seconds = loop.seconds();
-  // A run that stopped between checkpoints for its own reason (the privacy budget) saves where it is.
+  // A run that stopped between checkpoints for its own reason (the privacy budget) saves where it
+  // is.
   if (checkpoints != nullptr && result.diverged.empty() && result.stopped_early.empty() &&
       result.steps % interval != 0 && result.steps != total) {
     checkpoints->save(result.steps, snapshot_of(loop, step), *model, step.optimizer());

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Non-private training: the ordinary mini-batch step inside the shared training loop.
+#include "dpforge/train/trainer.h"
+
 #include <torch/torch.h>
 
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 #include "dpforge/train/train_loop.h"
-#include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
 namespace {
@@ -42,10 +43,11 @@ class NonprivateStep final : public TrainingStep {
     // The loss is a mean over the logical batch, so the step does not depend on how it is split.
     dp::BatchStats stats;
     for (int64_t chunk = begin; chunk < end; chunk += options_.max_physical_batch()) {
-      const auto index = order_.slice(0, chunk, std::min(end, chunk + options_.max_physical_batch()));
+      const auto index =
+          order_.slice(0, chunk, std::min(end, chunk + options_.max_physical_batch()));
       stats += backward_nonprivate(model_, train_set_.images.index_select(0, index),
-                                   train_set_.labels.index_select(0, index), static_cast<double>(end - begin),
-                                   options_.label_smoothing());
+                                   train_set_.labels.index_select(0, index),
+                                   static_cast<double>(end - begin), options_.label_smoothing());
     }
     optimizer_->step();
     return stats;
@@ -77,8 +79,8 @@ class NonprivateStep final : public TrainingStep {
 }  // namespace
 
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
-                             const data::Dataset& train_set, const HeldOut& held_out,
-                             uint64_t seed, std::FILE* progress, RunCheckpoints* checkpoints) {
+                             const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,
+                             std::FILE* progress, RunCheckpoints* checkpoints) {
   NonprivateStep step(recipe.train, model, train_set, seed);
   return run_train_loop(recipe.train, step, model, held_out, progress, checkpoints);
 }

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // The auditor against jax_privacy's golden values (same deterministic-normal scores), naive
 // re-implementations of its bounds, and known closed forms.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <numbers>
-
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <numbers>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
@@ -17,14 +16,15 @@
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
-#include "dpforge/run/run.h"
 #include "dpforge/privacy/log_math.h"
+#include "dpforge/run/run.h"
 #include "test_util.h"
 
 namespace dpforge::audit {
 namespace {
 
-// Φ⁻¹ at the midpoints of n equal bins: scores "deterministically" N(mean, 1) (jax_privacy's tests).
+// Φ⁻¹ at the midpoints of n equal bins: scores "deterministically" N(mean, 1) (jax_privacy's
+// tests).
 std::vector<double> deterministic_normal(double mean, int n) {
   std::vector<double> scores;
   for (int i = 0; i < n; ++i) {
@@ -46,7 +46,8 @@ TEST(Statistics, IncompleteBetaAndBinomialTails) {
       for (int64_t k : {int64_t{1}, n / 3, n - 1}) {
         double tail = 0;
         for (int64_t j = k; j <= n; ++j) tail += binomial_pmf(j, n, p);
-        EXPECT_NEAR(binomial_at_least(k, n, p), tail, 1e-12 + 1e-9 * tail) << n << " " << p << " " << k;
+        EXPECT_NEAR(binomial_at_least(k, n, p), tail, 1e-12 + 1e-9 * tail)
+            << n << " " << p << " " << k;
       }
     }
   }
@@ -112,11 +113,14 @@ TEST(CanaryAuditor, OneRunBoundsReproduceJaxPrivacyGoldens) {
   struct Golden {
     double shift, steinke, fdp;
   };
-  for (const auto& golden : {Golden{0, 0, 0}, Golden{1, 1.13346, 2.164749}, Golden{2, 2.311945, 4.7218075},
-                             Golden{4, 4.395568, 9.133752}}) {
-    CanaryAuditor auditor(deterministic_normal(golden.shift, 10000), deterministic_normal(0, 10000));
-    EXPECT_NEAR(auditor.epsilon_one_run(0.05, 1e-6), golden.steinke, 1e-5 * golden.steinke + 1e-9) << golden.shift;
-    EXPECT_NEAR(auditor.epsilon_one_run_fdp(0.05, 1e-6), golden.fdp, 1e-5 * golden.fdp + 1e-9) << golden.shift;
+  for (const auto& golden : {Golden{0, 0, 0}, Golden{1, 1.13346, 2.164749},
+                             Golden{2, 2.311945, 4.7218075}, Golden{4, 4.395568, 9.133752}}) {
+    CanaryAuditor auditor(deterministic_normal(golden.shift, 10000),
+                          deterministic_normal(0, 10000));
+    EXPECT_NEAR(auditor.epsilon_one_run(0.05, 1e-6), golden.steinke, 1e-5 * golden.steinke + 1e-9)
+        << golden.shift;
+    EXPECT_NEAR(auditor.epsilon_one_run_fdp(0.05, 1e-6), golden.fdp, 1e-5 * golden.fdp + 1e-9)
+        << golden.shift;
   }
 }
 
@@ -146,7 +150,8 @@ TEST(CanaryAuditor, MultiRunBoundsAreBelowButNearTheTruthForAGaussianMechanism) 
     double low = 0, high = 20;
     for (int i = 0; i < 100; ++i) {
       const double e = 0.5 * (low + high);
-      const double d = privacy::normal_cdf(-e / mu + mu / 2) - std::exp(e) * privacy::normal_cdf(-e / mu - mu / 2);
+      const double d = privacy::normal_cdf(-e / mu + mu / 2) -
+                       std::exp(e) * privacy::normal_cdf(-e / mu - mu / 2);
       (d > delta ? low : high) = e;
     }
     return high;
@@ -174,8 +179,17 @@ config::Recipe audited_recipe(double target_epsilon, uint64_t seed) {
   config::Recipe recipe;
   recipe.data.train_subset(5000).test_subset(500);
   recipe.model.arch(nn::Arch::kMlp).mlp_hidden(32);
-  recipe.train.epochs(4).batch_size(250).max_physical_batch(250).optimizer(config::OptimizerKind::kSgd).lr(1.0).momentum(0.9).seed(seed);
-  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(target_epsilon).accountant(privacy::AccountantKind::kRdp);
+  recipe.train.epochs(4)
+      .batch_size(250)
+      .max_physical_batch(250)
+      .optimizer(config::OptimizerKind::kSgd)
+      .lr(1.0)
+      .momentum(0.9)
+      .seed(seed);
+  recipe.privacy.enabled(true)
+      .max_grad_norm(1.0)
+      .target_epsilon(target_epsilon)
+      .accountant(privacy::AccountantKind::kRdp);
   recipe.audit.canaries(2000).seed(seed + 1000);
   return recipe;
 }
@@ -218,10 +232,14 @@ TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
     recipe.data.train_subset(1000).test_subset(2000);
     recipe.model.arch(nn::Arch::kMlp).mlp_hidden(128);
     recipe.train.epochs(20).batch_size(100).optimizer(config::OptimizerKind::kAdam).lr(2e-3);
-    recipe.privacy.enabled(true).target_epsilon(0.5).accountant(privacy::AccountantKind::kRdp).fault(*audit::kFaultNames.parse(fault));
+    recipe.privacy.enabled(true)
+        .target_epsilon(0.5)
+        .accountant(privacy::AccountantKind::kRdp)
+        .fault(*audit::kFaultNames.parse(fault));
     recipe.audit.canaries(500).input_canaries(400).seed(21);
     testing::TempDir dir;
-    const auto input = run::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
+    const auto input =
+        run::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
     if (std::string(fault) == "no_noise") {
       EXPECT_EQ(input["status"], "violation") << input.dump();
       EXPECT_GT(input["epsilon_lower_bound_best"].get<double>(), 0.5);
@@ -235,10 +253,12 @@ TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
 
 TEST(WhiteBoxAudit, ViolationExitsWithCodeThreeAndALoudMessage) {
   testing::TempDir dir;
-  const std::string command = std::string(DPFORGE_CLI) + " train " + DPFORGE_SOURCE_DIR +
-                              "/recipes/quickstart.ini --set privacy.enabled=true --set privacy.target_epsilon=2 "
-                              "--set data.train_subset=3000 --set data.test_subset=200 --set train.batch_size=300 "
-                              "--set privacy.fault=no_noise --set audit.canaries=1000 --out " + (dir / "run").string();
+  const std::string command =
+      std::string(DPFORGE_CLI) + " train " + DPFORGE_SOURCE_DIR +
+      "/recipes/quickstart.ini --set privacy.enabled=true --set privacy.target_epsilon=2 "
+      "--set data.train_subset=3000 --set data.test_subset=200 --set train.batch_size=300 "
+      "--set privacy.fault=no_noise --set audit.canaries=1000 --out " +
+      (dir / "run").string();
   const auto result = testing::run_command(command);
   EXPECT_EQ(result.exit_code, kExitAuditViolation) << result.output;
   EXPECT_THAT(result.output, ::testing::AllOf(::testing::HasSubstr("PRIVACY VIOLATION"),
@@ -254,16 +274,18 @@ TEST(AuditScoresCli, MatchesTheLibraryAndNamesBadLines) {
   for (double s : in) csv += fmt::format("{},1\n", s);
   for (double s : out) csv += fmt::format("{},0\n", s);
   testing::write_text(dir / "scores.csv", csv);
-  auto result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " + (dir / "scores.csv").string() +
-                                     " --delta 1e-6 --json");
+  auto result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " +
+                                     (dir / "scores.csv").string() + " --delta 1e-6 --json");
   ASSERT_EQ(result.exit_code, kExitOk) << result.output;
   const auto json = nlohmann::json::parse(result.output);
   const CanaryAuditor auditor(in, out);
-  EXPECT_NEAR(json["epsilon_lower_bound"]["one_run_fdp"].get<double>(), auditor.epsilon_one_run_fdp(0.05, 1e-6), 1e-9);
+  EXPECT_NEAR(json["epsilon_lower_bound"]["one_run_fdp"].get<double>(),
+              auditor.epsilon_one_run_fdp(0.05, 1e-6), 1e-9);
   EXPECT_NEAR(json["auroc"].get<double>(), auditor.auroc(), 1e-12);
 
   testing::write_text(dir / "bad.csv", "score,member\n0.5,1\n0.2,2\n");
-  result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " + (dir / "bad.csv").string());
+  result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " +
+                                (dir / "bad.csv").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, ::testing::HasSubstr("bad.csv:3"));
 }
@@ -298,29 +320,35 @@ TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
   EXPECT_GT(overfit["loss"]["auroc"].get<double>(), 0.7) << overfit.dump();
 
   recipe.train.epochs(10).optimizer(config::OptimizerKind::kSgd).lr(0.5).momentum(0.9);
-  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(1.0).accountant(privacy::AccountantKind::kRdp);
+  recipe.privacy.enabled(true).max_grad_norm(1.0).target_epsilon(1.0).accountant(
+      privacy::AccountantKind::kRdp);
   recipe.audit.canaries(500);
   const auto dp = run::run_training(recipe, dir / "dp", nullptr).report["mia"];
   EXPECT_LT(dp["loss"]["auroc"].get<double>(), 0.56) << dp.dump();
 
   // LiRA and RMIA with shadow models, after the fact, through the CLI (which reloads model.pt).
-  const std::string audit = std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=4 --set audit.seed=5 --json ";
+  const std::string audit =
+      std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=4 --set audit.seed=5 --json ";
   // Progress goes to stderr; only the JSON on stdout is parsed.
-  const auto strong = testing::run_command("sh -c '" + audit + (dir / "overfit").string() + " 2>/dev/null'");
+  const auto strong =
+      testing::run_command("sh -c '" + audit + (dir / "overfit").string() + " 2>/dev/null'");
   ASSERT_EQ(strong.exit_code, kExitOk) << strong.output;
   const auto attacks = nlohmann::json::parse(strong.output);
   EXPECT_GT(attacks["lira_online"]["auroc"].get<double>(), 0.7) << strong.output;
   EXPECT_GT(attacks["lira_offline"]["auroc"].get<double>(), 0.65) << strong.output;
   EXPECT_GT(attacks["rmia_offline"]["auroc"].get<double>(), 0.65) << strong.output;
-  const auto weak = testing::run_command("sh -c '" + audit + (dir / "dp").string() + " 2>/dev/null'");
+  const auto weak =
+      testing::run_command("sh -c '" + audit + (dir / "dp").string() + " 2>/dev/null'");
   ASSERT_EQ(weak.exit_code, kExitOk) << weak.output;
-  EXPECT_LT(nlohmann::json::parse(weak.output)["lira_online"]["auroc"].get<double>(), 0.6) << weak.output;
+  EXPECT_LT(nlohmann::json::parse(weak.output)["lira_online"]["auroc"].get<double>(), 0.6)
+      << weak.output;
   // The report now carries them too, for compare and report.
   const auto report = nlohmann::json::parse(testing::read_text(dir / "overfit" / "report.json"));
   EXPECT_TRUE(report["mia"].contains("lira_online_fixed_variance"));
   EXPECT_EQ(report["mia"]["shadow_setup"]["shadow_models"], 4);
 
-  const auto refused = testing::run_command(std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=2 --set train.lr=9 " +
+  const auto refused = testing::run_command(std::string(DPFORGE_CLI) +
+                                            " audit --set audit.shadow_models=2 --set train.lr=9 " +
                                             (dir / "dp").string());
   EXPECT_EQ(refused.exit_code, kExitBadInput);
   EXPECT_THAT(refused.output, ::testing::HasSubstr("only audit.*"));
@@ -333,7 +361,8 @@ ShadowSignals gaussian_signals(int64_t targets, int64_t shadows, double shift) {
   const auto member = torch::arange(targets).lt(targets / 2);  // first half are members
   ShadowSignals s;
   s.shadow_in = torch::rand({shadows, targets}).lt(0.5);
-  s.shadow_phi = torch::randn({shadows, targets}, torch::kFloat64) + shift * s.shadow_in.to(torch::kFloat64);
+  s.shadow_phi =
+      torch::randn({shadows, targets}, torch::kFloat64) + shift * s.shadow_in.to(torch::kFloat64);
   s.target_phi = torch::randn({targets}, torch::kFloat64) + shift * member.to(torch::kFloat64);
   s.target_probability = torch::sigmoid(s.target_phi);
   s.shadow_probability = torch::sigmoid(s.shadow_phi);
@@ -342,7 +371,9 @@ ShadowSignals gaussian_signals(int64_t targets, int64_t shadows, double shift) {
 
 double auroc_of(const std::vector<double>& scores) {
   const size_t half = scores.size() / 2;
-  return CanaryAuditor({scores.begin(), scores.begin() + half}, {scores.begin() + half, scores.end()}).auroc();
+  return CanaryAuditor({scores.begin(), scores.begin() + half},
+                       {scores.begin() + half, scores.end()})
+      .auroc();
 }
 
 TEST(ShadowAttacks, LiraFindsASeparationAndInventsNone) {
@@ -369,7 +400,9 @@ TEST(ShadowAttacks, RmiaComparesLikelihoodRatiosWithThePopulation) {
   const auto scores = rmia_offline_scores(leaky, population, population_shadows);
   EXPECT_GT(auroc_of(scores), 0.85);
   for (double score : scores) EXPECT_TRUE(score >= 0 && score <= 1);
-  EXPECT_NEAR(auroc_of(rmia_offline_scores(gaussian_signals(4000, 8, 0.0), population, population_shadows)), 0.5, 0.03);
+  EXPECT_NEAR(
+      auroc_of(rmia_offline_scores(gaussian_signals(4000, 8, 0.0), population, population_shadows)),
+      0.5, 0.03);
 }
 
 TEST(ShadowAttacks, ConfidenceSignalIsTheLogitScaledTrueClassProbability) {

@@ -55,19 +55,23 @@ TEST(Cli, MissingDataExitsTwoAndWritesNothing) {
 // On a GPU machine with the kernels built, the same command must train instead.
 TEST(Cli, CudaDeviceWithoutAGpuExitsTwoNamingTheKey) {
   TempDir dir;
-  const auto result = run_command(kCli + " train " + kRecipes + "quickstart.ini --set run.device=cuda --set "
-                                  "data.train_subset=300 --set data.test_subset=100 --set train.epochs=1 --out " +
-                                  (dir / "out").string());
+  const auto result =
+      run_command(kCli + " train " + kRecipes +
+                  "quickstart.ini --set run.device=cuda --set "
+                  "data.train_subset=300 --set data.test_subset=100 --set train.epochs=1 --out " +
+                  (dir / "out").string());
   if (result.exit_code == kExitOk) {
     EXPECT_THAT(result.output, HasSubstr("on cuda:0"));
     return;
   }
   EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
-  EXPECT_THAT(result.output, AllOf(HasSubstr("run.device = 'cuda'"), HasSubstr("run.device = cpu")));
+  EXPECT_THAT(result.output,
+              AllOf(HasSubstr("run.device = 'cuda'"), HasSubstr("run.device = cpu")));
   EXPECT_FALSE(std::filesystem::exists(dir / "out"));
   const auto bad = run_command(kCli + " train " + kRecipes + "quickstart.ini --set run.device=tpu");
   EXPECT_EQ(bad.exit_code, kExitBadInput);
-  EXPECT_THAT(bad.output, AllOf(HasSubstr("run.device = 'tpu'"), HasSubstr("one of auto, cpu, cuda")));
+  EXPECT_THAT(bad.output,
+              AllOf(HasSubstr("run.device = 'tpu'"), HasSubstr("one of auto, cpu, cuda")));
 }
 
 TEST(Cli, UnknownFlagExitsTwo) {
@@ -75,17 +79,19 @@ TEST(Cli, UnknownFlagExitsTwo) {
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("bogus"));
   // Boost's message template would loop forever on its own placeholder names.
-  const auto placeholder = run_command("timeout 20 " + kCli + " train " + kRecipes + "quickstart.ini --%canonical_option%");
+  const auto placeholder = run_command("timeout 20 " + kCli + " train " + kRecipes +
+                                       "quickstart.ini --%canonical_option%");
   EXPECT_EQ(placeholder.exit_code, kExitBadInput);
   EXPECT_THAT(placeholder.output, HasSubstr("%canonical_option%"));
 }
 
 TEST(Cli, TrainsAQuickRecipeEndToEnd) {
   TempDir dir;
-  const auto result = run_command(kCli + " train " + kRecipes +
-                                  "quickstart.ini --set data.train_subset=500 --set train.batch_size=100 --set "
-                                  "data.test_subset=200 --set train.epochs=1 --out " +
-                                  (dir / "run").string());
+  const auto result =
+      run_command(kCli + " train " + kRecipes +
+                  "quickstart.ini --set data.train_subset=500 --set train.batch_size=100 --set "
+                  "data.test_subset=200 --set train.epochs=1 --out " +
+                  (dir / "run").string());
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
   EXPECT_THAT(result.output, HasSubstr("test accuracy"));
   EXPECT_TRUE(std::filesystem::exists(dir / "run" / "report.json"));

@@ -69,8 +69,7 @@ TEST(Recipe, WrongTypeNamesKeyAndExpectedType) {
   EXPECT_THAT(load_error("[train]\nepochs = ten\n"),
               AllOf(HasSubstr("bad.ini"), HasSubstr("train.epochs = 'ten'"),
                     HasSubstr("an integer in [1, 100000]")));
-  EXPECT_THAT(load_error("[privacy]\nenabled = maybe\n"),
-              HasSubstr("expected true or false"));
+  EXPECT_THAT(load_error("[privacy]\nenabled = maybe\n"), HasSubstr("expected true or false"));
 }
 
 TEST(Recipe, NegativeLearningRateIsRejected) {
@@ -88,10 +87,24 @@ TEST(Recipe, NonFiniteAndTrailingGarbageAreRejected) {
 // Values at and past the limits of every type, for every key: each is either accepted or refused
 // with an InputError naming the key; nothing else may escape (no crash, no other exception).
 TEST(Recipe, ValuesAtTypeLimitsAreAcceptedOrRefusedByNameForEveryKey) {
-  const std::vector<std::string> hostile = {
-      "9223372036854775807", "9223372036854775808", "-9223372036854775808", "18446744073709551615",
-      "18446744073709551616", "1e308", "1e309", "-0", "4.9e-324", "nan", "-inf", "", "0x10",
-      " 1", "1 2", std::string(5000, '9'), "\xff\xfe", "true"};
+  const std::vector<std::string> hostile = {"9223372036854775807",
+                                            "9223372036854775808",
+                                            "-9223372036854775808",
+                                            "18446744073709551615",
+                                            "18446744073709551616",
+                                            "1e308",
+                                            "1e309",
+                                            "-0",
+                                            "4.9e-324",
+                                            "nan",
+                                            "-inf",
+                                            "",
+                                            "0x10",
+                                            " 1",
+                                            "1 2",
+                                            std::string(5000, '9'),
+                                            "\xff\xfe",
+                                            "true"};
   for (const auto& key : recipe_keys()) {
     for (const auto& value : hostile) {
       Recipe recipe;
@@ -111,12 +124,14 @@ TEST(Recipe, ValuesAtTypeLimitsAreAcceptedOrRefusedByNameForEveryKey) {
 
 // Found by fuzz/recipe_fuzzer: Boost's error message builder looped forever on these.
 TEST(Recipe, PlaceholderTextInABadLineIsReportedNotLoopedOn) {
-  EXPECT_THAT(load_error("wc%invalid_line%%\n"), AllOf(HasSubstr("invalid line"), HasSubstr("%invalid_line%")));
+  EXPECT_THAT(load_error("wc%invalid_line%%\n"),
+              AllOf(HasSubstr("invalid line"), HasSubstr("%invalid_line%")));
   EXPECT_THAT(load_error("[%canonical_option%]\n%option% = 1\n"), HasSubstr("bad.ini"));
 }
 
 TEST(Recipe, SecureNoiseWithASeedIsRefused) {
-  EXPECT_THAT(load_error("[train]\nseed = 3\n[privacy]\nenabled = true\nnoise_multiplier = 1\nsecure_noise = true\n"),
+  EXPECT_THAT(load_error("[train]\nseed = 3\n[privacy]\nenabled = true\nnoise_multiplier = "
+                         "1\nsecure_noise = true\n"),
               AllOf(HasSubstr("privacy.secure_noise = true"), HasSubstr("train.seed")));
   Recipe recipe;
   EXPECT_TRUE(secure_noise(recipe));  // auto, no seed
@@ -144,7 +159,8 @@ TEST(Recipe, MissingFileIsAClearError) {
     load_recipe("/nonexistent/recipe.ini");
     FAIL() << "expected an error";
   } catch (const InputError& error) {
-    EXPECT_THAT(error.what(), AllOf(HasSubstr("/nonexistent/recipe.ini"), HasSubstr("no such file")));
+    EXPECT_THAT(error.what(),
+                AllOf(HasSubstr("/nonexistent/recipe.ini"), HasSubstr("no such file")));
   }
 }
 
@@ -167,7 +183,8 @@ TEST(Recipe, EveryShippedRecipeParses) {
 }
 
 TEST(Recipe, EveryKeyIsDocumented) {
-  const std::string docs = testing::read_text(std::filesystem::path(DPFORGE_SOURCE_DIR) / "docs" / "recipes.md");
+  const std::string docs =
+      testing::read_text(std::filesystem::path(DPFORGE_SOURCE_DIR) / "docs" / "recipes.md");
   for (const auto& key : recipe_keys()) {
     EXPECT_THAT(docs, HasSubstr("`" + key.key + "`")) << "docs/recipes.md lacks " << key.key;
   }

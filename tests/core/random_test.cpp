@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The Philox uniform stream the sampler and the auditor draw from.
+#include "dpforge/core/random.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-
-#include "dpforge/core/random.h"
 
 namespace dpforge {
 namespace {

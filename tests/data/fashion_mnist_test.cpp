@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-#include <zlib.h>
+#include "dpforge/data/fashion_mnist.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <zlib.h>
 
 #include "dpforge/core/error.h"
-#include "dpforge/data/fashion_mnist.h"
 #include "test_util.h"
 
 namespace dpforge::data {
@@ -55,10 +55,10 @@ TEST(FashionMnist, RealTrainAndTestSplitsHaveTheKnownShapeAndBalance) {
 }
 
 TEST(FashionMnist, MissingFolderSaysHowToInstall) {
-  EXPECT_THAT(error_of([] { load_fashion_mnist("/nonexistent/fmnist", Split::kTrain); }),
-              AllOf(HasSubstr("/nonexistent/fmnist/train-images-idx3-ubyte.gz"),
-                    HasSubstr("not found"), HasSubstr("apt-get install dataset-fashion-mnist"),
-                    HasSubstr("data.root")));
+  EXPECT_THAT(
+      error_of([] { load_fashion_mnist("/nonexistent/fmnist", Split::kTrain); }),
+      AllOf(HasSubstr("/nonexistent/fmnist/train-images-idx3-ubyte.gz"), HasSubstr("not found"),
+            HasSubstr("apt-get install dataset-fashion-mnist"), HasSubstr("data.root")));
 }
 
 TEST(FashionMnist, TruncatedFileIsReported) {

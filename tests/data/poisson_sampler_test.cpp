@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // Poisson sampling by its measured statistics: batch sizes Binomial(N, q), each example included
 // with frequency q, and the edge rates.
+#include "dpforge/data/poisson_sampler.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <cmath>
-
-#include "dpforge/data/poisson_sampler.h"
 
 namespace dpforge::data {
 namespace {
@@ -23,7 +23,9 @@ TEST(PoissonSampler, BatchSizesAndInclusionFrequenciesMatchBinomial) {
     for (size_t i = 0; i < batch.size(); ++i) {
       ASSERT_GE(batch[i], 0);
       ASSERT_LT(batch[i], kN);
-      if (i > 0) { ASSERT_LT(batch[i - 1], batch[i]); }  // ascending, distinct
+      if (i > 0) {
+        ASSERT_LT(batch[i - 1], batch[i]);
+      }  // ascending, distinct
       ++counts[static_cast<size_t>(batch[i])];
     }
     sizes.push_back(static_cast<double>(batch.size()));

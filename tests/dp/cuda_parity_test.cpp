@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 // Every CUDA op against its CPU twin (ggml's rule). Named *_CUDA; skipped without a GPU.
+#include <fmt/ranges.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -9,8 +10,6 @@
 #include <limits>
 #include <string>
 #include <vector>
-
-#include <fmt/ranges.h>
 
 #include "dpforge/dp/device.h"
 #include "dpforge/dp/dp_sgd.h"
@@ -22,15 +21,15 @@
 namespace dpforge::dp {
 namespace {
 
-#define DPF_REQUIRE_CUDA()                                                                        \
-  do {                                                                                            \
-    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to LibTorch";       \
-    if (!cuda_kernels_available()) GTEST_SKIP() << "built without dpforge's CUDA kernels";   \
+#define DPF_REQUIRE_CUDA()                                                                  \
+  do {                                                                                      \
+    if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device visible to LibTorch"; \
+    if (!cuda_kernels_available()) GTEST_SKIP() << "built without dpforge's CUDA kernels";  \
   } while (false)
 
-// One row per CUDA op (ggml's parity table): its inputs for a shape, the op (which dispatches to the
-// kernel for CUDA tensors), its CPU reference (ops::reference, plain torch) and the tolerance of
-// the comparison. float32 sums run in a different order on the two sides, hence the tolerances.
+// One row per CUDA op (ggml's parity table): its inputs for a shape, the op (which dispatches to
+// the kernel for CUDA tensors), its CPU reference (ops::reference, plain torch) and the tolerance
+// of the comparison. float32 sums run in a different order on the two sides, hence the tolerances.
 struct ParityRow {
   std::string op;
   std::vector<std::vector<int64_t>> shapes;
@@ -48,7 +47,8 @@ torch::Tensor clip_result(const ops::ClipFactors& clip) {
 
 std::vector<torch::Tensor> layer_norms_with_non_finite(const std::vector<int64_t>& shape) {
   const int64_t b = shape[0];
-  std::vector<torch::Tensor> layers = {torch::rand({b}) * 4, torch::rand({b}), torch::rand({b}) * 0.01};
+  std::vector<torch::Tensor> layers = {torch::rand({b}) * 4, torch::rand({b}),
+                                       torch::rand({b}) * 0.01};
   layers[1][0] = std::numeric_limits<float>::quiet_NaN();
   if (b > 1) layers[0][b - 1] = std::numeric_limits<float>::infinity();
   return layers;
@@ -56,39 +56,60 @@ std::vector<torch::Tensor> layer_norms_with_non_finite(const std::vector<int64_t
 
 std::vector<ParityRow> parity_table() {
   // Batch x row shapes with odd sizes, B = 1 and empty batches.
-  const std::vector<std::vector<int64_t>> rows = {{1, 1}, {1, 7}, {3, 1000}, {257, 4097}, {0, 5}, {64, 33}};
+  const std::vector<std::vector<int64_t>> rows = {{1, 1},      {1, 7}, {3, 1000},
+                                                  {257, 4097}, {0, 5}, {64, 33}};
   auto clip_row = [](bool automatic) {
     return ParityRow{automatic ? "clip_factors (automatic)" : "clip_factors (flat)",
                      {{1}, {5}, {300}},
                      layer_norms_with_non_finite,
-                     [automatic](const auto& in) { return clip_result(ops::clip_factors(in, 1.3, automatic, 0.01)); },
+                     [automatic](const auto& in) {
+                       return clip_result(ops::clip_factors(in, 1.3, automatic, 0.01));
+                     },
                      [automatic](const auto& in) {
                        return clip_result(ops::reference::clip_factors(in, 1.3, automatic, 0.01));
                      },
-                     1e-5, 1e-6};
+                     1e-5,
+                     1e-6};
   };
   return {
       {"row_squared_norms", rows, [](const auto& s) { return std::vector{torch::randn(s)}; },
        [](const auto& in) { return ops::row_squared_norms(in[0]); },
        [](const auto& in) { return ops::reference::row_squared_norms(in[0]); }, 1e-5, 1e-6},
-      {"weighted_row_sum", rows, [](const auto& s) { return std::vector{torch::rand({s[0]}), torch::randn(s)}; },
+      {"weighted_row_sum", rows,
+       [](const auto& s) {
+         return std::vector{torch::rand({s[0]}), torch::randn(s)};
+       },
        [](const auto& in) { return ops::weighted_row_sum(in[0], in[1]); },
        [](const auto& in) { return ops::reference::weighted_row_sum(in[0], in[1]); }, 1e-5, 1e-6},
-      {"scale_rows", rows, [](const auto& s) { return std::vector{torch::randn({s[0], 3, s[1]}), torch::rand({s[0]})}; },
+      {"scale_rows", rows,
+       [](const auto& s) {
+         return std::vector{torch::randn({s[0], 3, s[1]}), torch::rand({s[0]})};
+       },
        [](const auto& in) { return ops::scale_rows(in[0], in[1]); },
        [](const auto& in) { return ops::reference::scale_rows(in[0], in[1]); }, 1e-5, 1e-6},
       // (B, T, d, p): T = 1, below / at / above one 16-wide tile, long sequences, odd widths. Sums
       // of T² products: compared relative to each example's own norm.
       {"ghost_squared_norms",
-       {{1, 1, 5, 3}, {4, 3, 8, 6}, {2, 16, 33, 17}, {5, 17, 64, 10}, {3, 64, 128, 512}, {0, 4, 4, 4}, {2, 200, 7, 9}},
-       [](const auto& s) { return std::vector{torch::randn({s[0], s[1], s[2]}), torch::randn({s[0], s[1], s[3]})}; },
+       {{1, 1, 5, 3},
+        {4, 3, 8, 6},
+        {2, 16, 33, 17},
+        {5, 17, 64, 10},
+        {3, 64, 128, 512},
+        {0, 4, 4, 4},
+        {2, 200, 7, 9}},
+       [](const auto& s) {
+         return std::vector{torch::randn({s[0], s[1], s[2]}), torch::randn({s[0], s[1], s[3]})};
+       },
        [](const auto& in) { return ops::ghost_squared_norms(in[0], in[1]); },
-       [](const auto& in) { return ops::reference::ghost_squared_norms(in[0], in[1]); }, 1e-4, 1e-3},
+       [](const auto& in) { return ops::reference::ghost_squared_norms(in[0], in[1]); },
+       1e-4,
+       1e-3},
       clip_row(false),
       clip_row(true),
-      // Noise shares kernels/philox.h with the CPU generator and rounds alike (no FMA contraction on
-      // either side): bit for bit, so tolerance 0.
-      {"add_noise_and_scale (plain, secure)", {{1}, {7}, {4096}, {100003}, {0}},
+      // Noise shares kernels/philox.h with the CPU generator and rounds alike (no FMA contraction
+      // on either side): bit for bit, so tolerance 0.
+      {"add_noise_and_scale (plain, secure)",
+       {{1}, {7}, {4096}, {100003}, {0}},
        [](const auto& s) { return std::vector{torch::randn(s)}; },
        [](const auto& in) {
          auto plain = in[0].clone(), secure = in[0].clone();
@@ -102,7 +123,8 @@ std::vector<ParityRow> parity_table() {
          add_noise_and_scale_cpu(secure, 0.7, 0.01, 31, 5, true);
          return torch::cat({plain, secure});
        },
-       0.0, 0.0},
+       0.0,
+       0.0},
   };
 }
 
@@ -173,7 +195,8 @@ TEST(CudaKernels, NoiseStatisticsOverAMillionDraws_CUDA) {
   const double se = 1 / std::sqrt(static_cast<double>(n));
   EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
   EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
-  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998,
+              5 * std::sqrt(0.0027 / n));
 }
 
 // A short DP-SGD run on the GPU follows the CPU's loss curve: same initial weights, same batches,
@@ -192,7 +215,8 @@ TEST(CudaTraining, ShortDpRunFollowsTheCpuLossCurve_CUDA) {
     std::vector<double> losses;
     for (int64_t step = 0; step < 20; ++step) {
       const auto index = torch::arange(step % 4 * 64, step % 4 * 64 + 64, torch::kLong);
-      const auto x = images.index_select(0, index).to(device), y = labels.index_select(0, index).to(device);
+      const auto x = images.index_select(0, index).to(device),
+                 y = labels.index_select(0, index).to(device);
       ClippedSum sum(model->parameters());
       const auto stats = clip_and_accumulate(model, train::cross_entropy_loss(), x, y, clip, sum);
       step_inner(model->parameters(), privatize(std::move(sum), 0.5, 64, noise), inner);
@@ -202,7 +226,8 @@ TEST(CudaTraining, ShortDpRunFollowsTheCpuLossCurve_CUDA) {
   };
   const auto cpu = run(torch::kCPU);
   const auto gpu = run(torch::Device(torch::kCUDA, 0));
-  for (size_t step = 0; step < cpu.size(); ++step) EXPECT_NEAR(gpu[step], cpu[step], 1e-3 * (1 + cpu[step])) << step;
+  for (size_t step = 0; step < cpu.size(); ++step)
+    EXPECT_NEAR(gpu[step], cpu[step], 1e-3 * (1 + cpu[step])) << step;
 }
 
 }  // namespace

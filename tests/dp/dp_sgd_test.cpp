@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 // The DP-SGD step: what an empty step does, the clipped sum over the expected batch, and the
 // order contract (the update does not depend on the physical split; the accountant composes once).
+#include "dpforge/dp/dp_sgd.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "dp/oracle.h"
 #include "dpforge/data/poisson_sampler.h"
-#include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/noise.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/train/steps.h"
-#include "dp/oracle.h"
 
 namespace dpforge::dp {
 namespace {
@@ -54,7 +55,8 @@ TEST(DpSgdStep, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   const auto aux = torch::randn({5, 3}, torch::kFloat64);
   const auto oracle = loop_gradients(model, x, aux, probe_loss);
   auto expected_sum = torch::zeros_like(oracle[0]);
-  for (const auto& g : oracle) expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
+  for (const auto& g : oracle)
+    expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
   const auto before = flat(model->parameters()).clone();
 
   torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.7));
@@ -63,11 +65,13 @@ TEST(DpSgdStep, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   // Two physical batches accumulate into one logical step.
   ClippedSum sum(model->parameters());
   for (auto [begin, end] : {std::pair<int64_t, int64_t>{0, 2}, {2, 5}}) {
-    clip_and_accumulate(model, probe_loss, x.slice(0, begin, end), aux.slice(0, begin, end), clip, sum);
+    clip_and_accumulate(model, probe_loss, x.slice(0, begin, end), aux.slice(0, begin, end), clip,
+                        sum);
   }
   step_inner(model->parameters(), privatize(std::move(sum), 0.0, 8.0, noise), inner);
   // The sum is accumulated and noised in float32 (like the GPU path), hence the tolerance.
-  EXPECT_TRUE(torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
+  EXPECT_TRUE(
+      torch::allclose(flat(model->parameters()), before - 0.7 * expected_sum / 8.0, 1e-5, 1e-6));
 }
 
 // A small classification set and model for whole-step tests.
@@ -96,7 +100,8 @@ StepRun run_steps(int64_t physical, int64_t steps) {
   StepFixture fixture;
   torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
   DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 5), NoiseGenerator(9)};
-  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), physical};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(),
+                     physical};
   privacy::RdpAccountant accountant;
   AccountantHook accounting(accountant, fixture.plan);
   std::vector<StepHook*> hooks{&accounting};
@@ -129,11 +134,15 @@ TEST(DpSgdStep, NoisePerPhysicalBatchWouldBreakTheContract) {
   for (int64_t begin = 0; begin < batch.numel(); begin += 3) {
     const auto chunk = batch.slice(0, begin, std::min(batch.numel(), begin + 3));
     ClippedSum sum(fixture.model->parameters());
-    clip_and_accumulate(fixture.model, train::cross_entropy_loss(), fixture.train_set.images.index_select(0, chunk),
+    clip_and_accumulate(fixture.model, train::cross_entropy_loss(),
+                        fixture.train_set.images.index_select(0, chunk),
                         fixture.train_set.labels.index_select(0, chunk), fixture.plan.clip, sum);
-    auto part = privatize(std::move(sum), fixture.plan.noise_std, fixture.plan.expected_batch_size, noise);
-    if (summed.empty()) summed = part;
-    else for (size_t k = 0; k < part.size(); ++k) summed[k] += part[k];
+    auto part =
+        privatize(std::move(sum), fixture.plan.noise_std, fixture.plan.expected_batch_size, noise);
+    if (summed.empty())
+      summed = part;
+    else
+      for (size_t k = 0; k < part.size(); ++k) summed[k] += part[k];
   }
   step_inner(fixture.model->parameters(), summed, inner);
   const auto wrong = flat(fixture.model->parameters()).detach();
@@ -142,7 +151,8 @@ TEST(DpSgdStep, NoisePerPhysicalBatchWouldBreakTheContract) {
 }
 
 TEST(DpSgdStep, TheAccountantComposesExactlyOncePerStep) {
-  for (int64_t physical : {1000, 2}) EXPECT_EQ(run_steps(physical, 5).accountant_steps, 5) << physical;
+  for (int64_t physical : {1000, 2})
+    EXPECT_EQ(run_steps(physical, 5).accountant_steps, 5) << physical;
 }
 
 // Hooks see every phase once per step, in order, and their tensors are noised after the model's.
@@ -172,10 +182,12 @@ TEST(DpSgdStep, HooksRunOncePerPhaseAndTheirTensorsAreNoisedLast) {
   dp_sgd_step(fixture.plan, state, target, hooks);
   dp_sgd_step(fixture.plan, state, target, hooks);
   EXPECT_EQ(recorder.phases, "bnsbns");
-  // The second step's blocks: after the model's 6·8 + 8 + 8·3 + 3 = 83 parameters (21 blocks), per step.
+  // The second step's blocks: after the model's 6·8 + 8 + 8·3 + 3 = 83 parameters (21 blocks), per
+  // step.
   const int64_t model_blocks = (48 + 3) / 4 + (8 + 3) / 4 + (24 + 3) / 4 + (3 + 3) / 4;
   const auto z = philox_normals(5, 4, 2 * model_blocks + 2);
-  const auto expected = (torch::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f}) + fixture.plan.noise_std * z) / 20.0;
+  const auto expected =
+      (torch::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f}) + fixture.plan.noise_std * z) / 20.0;
   EXPECT_TRUE(torch::allclose(recorder.seen, expected, 1e-6, 1e-6));
 }
 

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // Gaussian noise: Philox against Random123's known answers, the Box-Muller pieces against libm,
 // vectorized and threaded draws against the scalar reference, and the measured statistics.
+#include "dpforge/dp/noise.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -10,7 +12,6 @@
 #include <limits>
 
 #include "dpforge/core/random.h"
-#include "dpforge/dp/noise.h"
 #include "kernels/philox.h"
 #include "src/dp/philox_cpu.h"
 
@@ -29,9 +30,13 @@ TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
   };
   const Kat kats[] = {
       {{{0, 0, 0, 0}}, 0, 0, {{0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8}}},
-      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}}, 0xffffffff, 0xffffffff,
+      {{{0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff}},
+       0xffffffff,
+       0xffffffff,
        {{0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd}}},
-      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0,
+      {{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}},
+       0xa4093822,
+       0x299f31d0,
        {{0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1}}},
   };
   for (const auto& kat : kats) {
@@ -46,8 +51,10 @@ TEST(Noise, BranchFreeLogAndSincosAgreeWithLibm) {
   constexpr double kTwoPow32Inv = 0x1p-32;
   std::vector<uint32_t> words = {0, 1, 2, 0x7fffffff, 0xfffffffe, 0xffffffff};
   for (uint32_t quarter = 0; quarter < 4; ++quarter) {
-    for (int delta = -2; delta <= 2; ++delta) words.push_back((quarter << 30) + static_cast<uint32_t>(delta));
-    words.push_back((quarter << 30) + 0x20000000u);  // the octant boundary where the quadrant rounds
+    for (int delta = -2; delta <= 2; ++delta)
+      words.push_back((quarter << 30) + static_cast<uint32_t>(delta));
+    words.push_back((quarter << 30) +
+                    0x20000000u);  // the octant boundary where the quadrant rounds
     words.push_back((quarter << 30) + 0x1fffffffu);
   }
   for (uint64_t block = 0; block < (1 << 18); ++block) {
@@ -59,11 +66,13 @@ TEST(Noise, BranchFreeLogAndSincosAgreeWithLibm) {
     const double u = (static_cast<double>(word) + 1.0) * kTwoPow32Inv;
     const double exact = std::log(u);
     const double ulp = std::abs(std::nextafter(exact, 0.0) - exact);
-    if (exact != 0) worst_log_ulps = std::max(worst_log_ulps, std::abs(kernels::log_positive(u) - exact) / ulp);
+    if (exact != 0)
+      worst_log_ulps = std::max(worst_log_ulps, std::abs(kernels::log_positive(u) - exact) / ulp);
     float sine = 0, cosine = 0;
     kernels::sincos_turns(word, sine, cosine);
     const double angle = static_cast<double>(word) * 2 * M_PI * kTwoPow32Inv;
-    worst_trig = std::max({worst_trig, std::abs(sine - std::sin(angle)), std::abs(cosine - std::cos(angle))});
+    worst_trig = std::max(
+        {worst_trig, std::abs(sine - std::sin(angle)), std::abs(cosine - std::cos(angle))});
   }
   EXPECT_EQ(kernels::log_positive(1.0), 0.0);
   EXPECT_LE(worst_log_ulps, 1.0);
@@ -94,7 +103,8 @@ TEST(Noise, VectorizedAndThreadedDrawsEqualTheScalarReference) {
             mismatches += std::memcmp(&values[j], &z[j - i], sizeof(float)) != 0;
           }
         }
-        EXPECT_EQ(mismatches, 0) << "secure " << secure << ", count " << count << ", threads " << thread_count;
+        EXPECT_EQ(mismatches, 0) << "secure " << secure << ", count " << count << ", threads "
+                                 << thread_count;
       }
     }
   }
@@ -119,20 +129,23 @@ TEST(Noise, SecureStreamIsHalvedSumOfFourPlainBlocksWithNormalStatistics) {
   const auto plain = philox_normals(32, 21, /*first_block=*/12);
   for (int64_t block = 0; block < 2; ++block) {
     auto expected = torch::zeros({4});
-    for (int64_t j = 0; j < 4; ++j) expected += plain.slice(0, 16 * block + 4 * j, 16 * block + 4 * j + 4);
-    EXPECT_TRUE(torch::allclose(secure.slice(0, 4 * block, 4 * block + 4), 0.5 * expected, 1e-6, 1e-6));
+    for (int64_t j = 0; j < 4; ++j)
+      expected += plain.slice(0, 16 * block + 4 * j, 16 * block + 4 * j + 4);
+    EXPECT_TRUE(
+        torch::allclose(secure.slice(0, 4 * block, 4 * block + 4), 0.5 * expected, 1e-6, 1e-6));
   }
   constexpr int64_t n = 1 << 20;
   const auto z = philox_normals(n, 99, 0, true).to(torch::kFloat64);
   const double se = 1 / std::sqrt(static_cast<double>(n));
   EXPECT_NEAR(z.mean().item<double>(), 0.0, 5 * se);
   EXPECT_NEAR(z.std().item<double>(), 1.0, 5 * se / std::sqrt(2.0));
-  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998, 5 * std::sqrt(0.0027 / n));
+  EXPECT_NEAR(z.abs().gt(3).to(torch::kFloat64).mean().item<double>(), 0.0026998,
+              5 * std::sqrt(0.0027 / n));
   EXPECT_NEAR((z.pow(4)).mean().item<double>(), 3.0, 5 * std::sqrt(96.0 / n));
-  EXPECT_TRUE(torch::equal(philox_normals(100, 99, 0, true), z.slice(0, 0, 100).to(torch::kFloat32)));
+  EXPECT_TRUE(
+      torch::equal(philox_normals(100, 99, 0, true), z.slice(0, 0, 100).to(torch::kFloat32)));
   EXPECT_NE(secure_random_seed(), secure_random_seed());
 }
-
 
 TEST(Noise, SeedAndOffsetNameTheStream) {
   const auto a = philox_normals(1000, 7, 0);
@@ -150,7 +163,8 @@ TEST(Noise, SeedAndOffsetNameTheStream) {
 
 TEST(Noise, AddNoiseAndScaleIsSumPlusNoiseTimesScale) {
   auto values = torch::arange(10, torch::kFloat32);
-  const auto expected = (torch::arange(10, torch::kFloat32) + 0.5 * philox_normals(10, 3, 5)) * 0.25;
+  const auto expected =
+      (torch::arange(10, torch::kFloat32) + 0.5 * philox_normals(10, 3, 5)) * 0.25;
   add_noise_and_scale_(values, 0.5, 0.25, 3, 5);
   EXPECT_TRUE(torch::allclose(values, expected));
 }

@@ -34,8 +34,9 @@ inline torch::Tensor flat(const std::vector<torch::Tensor>& tensors) {
 }
 
 // The oracle: gradient of example i alone, by ordinary backward on a batch of one.
-inline std::vector<torch::Tensor> loop_gradients(torch::nn::Sequential& model, const torch::Tensor& input,
-                                          const torch::Tensor& aux, const LossFn& loss) {
+inline std::vector<torch::Tensor> loop_gradients(torch::nn::Sequential& model,
+                                                 const torch::Tensor& input,
+                                                 const torch::Tensor& aux, const LossFn& loss) {
   std::vector<torch::Tensor> grads;
   const auto parameters = model->parameters();
   for (int64_t i = 0; i < input.size(0); ++i) {
@@ -51,8 +52,8 @@ struct EngineRun {
   std::vector<torch::Tensor> output_grads;
 };
 
-inline void run_engine(torch::nn::Sequential& model, const torch::Tensor& input, const torch::Tensor& aux,
-                const LossFn& loss, EngineRun& run) {
+inline void run_engine(torch::nn::Sequential& model, const torch::Tensor& input,
+                       const torch::Tensor& aux, const LossFn& loss, EngineRun& run) {
   torch::Tensor out;
   {
     TapeGuard guard(run.tape);
@@ -62,7 +63,8 @@ inline void run_engine(torch::nn::Sequential& model, const torch::Tensor& input,
 }
 
 // Flattens per-record clipped sums into the model's parameter order.
-inline torch::Tensor flat_sums(torch::nn::Sequential& model, const GradTape& tape, const ClippedBatch& batch) {
+inline torch::Tensor flat_sums(torch::nn::Sequential& model, const GradTape& tape,
+                               const ClippedBatch& batch) {
   std::vector<torch::Tensor> ordered;
   for (const auto& parameter : model->parameters()) {
     torch::Tensor found;
@@ -77,7 +79,8 @@ inline torch::Tensor flat_sums(torch::nn::Sequential& model, const GradTape& tap
   return flat(ordered);
 }
 
-inline void expect_close(const torch::Tensor& actual, const torch::Tensor& expected, const std::string& what) {
+inline void expect_close(const torch::Tensor& actual, const torch::Tensor& expected,
+                         const std::string& what) {
   const double scale = expected.abs().max().item<double>() + 1e-12;
   const double error = (actual - expected).abs().max().item<double>();
   EXPECT_LE(error, kRelTol * scale) << what << ": max error " << error << " at scale " << scale;
@@ -85,7 +88,7 @@ inline void expect_close(const torch::Tensor& actual, const torch::Tensor& expec
 
 // Checks norms, flat/per-layer/automatic clipped sums and the clipping bound against the oracle.
 inline void check_against_loop(torch::nn::Sequential model, const torch::Tensor& input,
-                        const torch::Tensor& aux, const LossFn& loss = probe_loss) {
+                               const torch::Tensor& aux, const LossFn& loss = probe_loss) {
   model->to(torch::kFloat64);
   model->train();
   const auto oracle = loop_gradients(model, input, aux, loss);
@@ -105,7 +108,9 @@ inline void check_against_loop(torch::nn::Sequential model, const torch::Tensor&
   for (size_t i = 0; i < oracle.size(); ++i) {
     const double c = std::min(1.0, median / (oracle_norms[i].item<double>() + 1e-6));
     EXPECT_LE(c * oracle_norms[i].item<double>(), median * (1 + 1e-6));
-    if (oracle_norms[i].item<double>() < median) { EXPECT_EQ(c, 1.0); }
+    if (oracle_norms[i].item<double>() < median) {
+      EXPECT_EQ(c, 1.0);
+    }
     expected_sum += c * oracle[i];
   }
   expect_close(flat_sums(model, run.tape, clipped), expected_sum, "flat clipped sum");
@@ -120,11 +125,13 @@ inline void check_against_loop(torch::nn::Sequential model, const torch::Tensor&
   auto layers = per_sample_layers(streamed, loss(out, aux).sum());
   const auto streamed_flat = clip_and_sum(std::move(layers), clip);
   expect_close(streamed_flat.norms, expected_norms, "per-example norms, training path");
-  expect_close(flat_sums(model, streamed, streamed_flat), expected_sum, "flat clipped sum, training path");
+  expect_close(flat_sums(model, streamed, streamed_flat), expected_sum,
+               "flat clipped sum, training path");
 
   // Automatic clipping: cᵢ = C / (‖gᵢ‖ + γ).
-  const auto automatic = clip_and_sum(run.tape.records(), run.output_grads,
-                                      ClipOptions().max_grad_norm(median).mode(ClipMode::kAutomatic));
+  const auto automatic =
+      clip_and_sum(run.tape.records(), run.output_grads,
+                   ClipOptions().max_grad_norm(median).mode(ClipMode::kAutomatic));
   expected_sum.zero_();
   for (size_t i = 0; i < oracle.size(); ++i) {
     expected_sum += median / (oracle_norms[i].item<double>() + 0.01) * oracle[i];
@@ -132,8 +139,9 @@ inline void check_against_loop(torch::nn::Sequential model, const torch::Tensor&
   expect_close(flat_sums(model, run.tape, automatic), expected_sum, "automatic clipped sum");
 
   // Per-layer clipping: each layer's slice of gᵢ clipped to C/√L on its own.
-  const auto per_layer = clip_and_sum(run.tape.records(), run.output_grads,
-                                      ClipOptions().max_grad_norm(median).mode(ClipMode::kPerLayer));
+  const auto per_layer =
+      clip_and_sum(run.tape.records(), run.output_grads,
+                   ClipOptions().max_grad_norm(median).mode(ClipMode::kPerLayer));
   const double layer_bound = median / std::sqrt(static_cast<double>(run.tape.records().size()));
   std::vector<torch::Tensor> expected_parts;
   int64_t offset = 0;

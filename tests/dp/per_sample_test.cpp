@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // Per-example norms and clipped sums of every DP layer against the loop oracle (dp/oracle.h).
+#include "dpforge/dp/per_sample.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "dp/oracle.h"
 #include "dpforge/dp/clipping.h"
-#include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/train/steps.h"
-#include "dp/oracle.h"
 
 namespace dpforge::dp {
 namespace {
@@ -31,16 +32,24 @@ TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
     const auto x = torch::randn({4, 3, 8}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
     GradTape tape;
-    { TapeGuard guard(tape); model->forward(x); }
-    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({4, 3, 6}, torch::kFloat64)).uses_ghost_norm());
+    {
+      TapeGuard guard(tape);
+      model->forward(x);
+    }
+    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({4, 3, 6}, torch::kFloat64))
+                    .uses_ghost_norm());
   }
   {
     torch::nn::Sequential model(nn::Linear(3, 2));  // T=10: T·(p+d) = 50 > 6 → materialized
     const auto x = torch::randn({5, 10, 3}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
     GradTape tape;
-    { TapeGuard guard(tape); model->forward(x); }
-    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({5, 10, 2}, torch::kFloat64)).uses_ghost_norm());
+    {
+      TapeGuard guard(tape);
+      model->forward(x);
+    }
+    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({5, 10, 2}, torch::kFloat64))
+                     .uses_ghost_norm());
   }
   {
     // T=5: T·(p+d) = 80 > p·d = 64 → materialized (faster, and less kept than A and G), where
@@ -49,8 +58,12 @@ TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
     const auto x = torch::randn({4, 5, 8}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
     GradTape tape;
-    { TapeGuard guard(tape); model->forward(x); }
-    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({4, 5, 8}, torch::kFloat64)).uses_ghost_norm());
+    {
+      TapeGuard guard(tape);
+      model->forward(x);
+    }
+    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({4, 5, 8}, torch::kFloat64))
+                     .uses_ghost_norm());
   }
   {
     torch::nn::Sequential model(nn::Linear(nn::LinearOptions(4, 3).bias(false)));
@@ -76,7 +89,8 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
   {
     // T = 400, p·d = 64·288, T·p·d = 7.4M multiply-adds per example: materialized by the
     // per-example convolution-backward loop (in the weight's own column order), not by im2col.
-    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(2).dilation(2)));
+    torch::nn::Sequential model(
+        nn::Conv2d(nn::Conv2dOptions(32, 64, 3).stride(2).padding(2).dilation(2)));
     const auto x = torch::randn({3, 32, 40, 40}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
   }
@@ -88,8 +102,9 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     check_against_loop(model, x, aux_for(model, x));
   }
   {
-    // im2col rows made a chunk of examples at a time (2^21 floats): T·d = 3600·400 gives one example
-    // per chunk (materialized, T·p·d below the loop threshold); T·d = 16·16384 gives eight (ghost).
+    // im2col rows made a chunk of examples at a time (2^21 floats): T·d = 3600·400 gives one
+    // example per chunk (materialized, T·p·d below the loop threshold); T·d = 16·16384 gives eight
+    // (ghost).
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(16, 2, 5).padding(2)));
     const auto x = torch::randn({3, 16, 60, 60}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
@@ -97,8 +112,12 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     const auto y = torch::randn({10, 256, 11, 11}, torch::kFloat64);
     check_against_loop(wide, y, aux_for(wide, y));
     GradTape tape;
-    { TapeGuard guard(tape); wide->forward(y); }
-    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({10, 20, 4, 4}, torch::kFloat64)).uses_ghost_norm());
+    {
+      TapeGuard guard(tape);
+      wide->forward(y);
+    }
+    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({10, 20, 4, 4}, torch::kFloat64))
+                    .uses_ghost_norm());
   }
   {
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 3, 2).bias(false).padding(1)));
@@ -110,7 +129,8 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
 TEST(PerSample, NormLayers) {
   torch::manual_seed(4);
   {
-    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 4, 3)), nn::GroupNorm(nn::GroupNormOptions(2, 4)));
+    torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 4, 3)),
+                                nn::GroupNorm(nn::GroupNormOptions(2, 4)));
     {
       torch::NoGradGuard no_grad;
       for (auto& p : model->parameters()) p.normal_();
@@ -131,8 +151,10 @@ TEST(PerSample, NormLayers) {
 
 TEST(PerSample, EmbeddingWithRepeatsAndPadding) {
   torch::manual_seed(5);
-  torch::nn::Sequential model(nn::Embedding(nn::EmbeddingOptions(10, 4).padding_idx(0)), nn::Linear(4, 3));
-  const auto x = torch::tensor({{1, 2, 1, 0, 5, 1}, {0, 0, 3, 3, 3, 9}, {7, 8, 9, 2, 2, 0}}, torch::kLong);
+  torch::nn::Sequential model(nn::Embedding(nn::EmbeddingOptions(10, 4).padding_idx(0)),
+                              nn::Linear(4, 3));
+  const auto x =
+      torch::tensor({{1, 2, 1, 0, 5, 1}, {0, 0, 3, 3, 3, 9}, {7, 8, 9, 2, 2, 0}}, torch::kLong);
   check_against_loop(model, x, aux_for(model, x));
 }
 
@@ -145,8 +167,10 @@ TEST(PerSample, FullModelsWithCrossEntropy) {
   const auto images = torch::rand({5, 1, 28, 28}, torch::kFloat64);
   const auto labels = torch::tensor({0, 3, 9, 3, 1}, torch::kLong);
   nn::ModelOptions options;
-  check_against_loop(nn::make_model(options.arch(nn::Arch::kCnnTanh)), images, labels, cross_entropy);
-  check_against_loop(nn::make_model(options.arch(nn::Arch::kMlp).mlp_hidden(16)), images, labels, cross_entropy);
+  check_against_loop(nn::make_model(options.arch(nn::Arch::kCnnTanh)), images, labels,
+                     cross_entropy);
+  check_against_loop(nn::make_model(options.arch(nn::Arch::kMlp).mlp_hidden(16)), images, labels,
+                     cross_entropy);
 }
 
 }  // namespace

@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // DP layers and the tape: what a DP forward records and keeps, and models the engine refuses.
+#include "dpforge/nn/layers.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "dp/oracle.h"
 #include "dpforge/core/error.h"
 #include "dpforge/dp/tape.h"
-#include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/validate.h"
-#include "dp/oracle.h"
 
 namespace dpforge::dp {
 namespace {
@@ -46,17 +47,22 @@ TEST(Layers, TapeHandsEachOutputGradientOverDuringTheBackward) {
     unreached->forward(x);
   }
   const auto loss = activated.square().sum();
-  const auto expected = torch::autograd::grad({loss}, {pre_activation}, {}, /*retain_graph=*/true)[0];
-  const c10::weak_intrusive_ptr<c10::StorageImpl> storage(pre_activation.storage().getWeakStorageImpl());
+  const auto expected =
+      torch::autograd::grad({loss}, {pre_activation}, {}, /*retain_graph=*/true)[0];
+  const c10::weak_intrusive_ptr<c10::StorageImpl> storage(
+      pre_activation.storage().getWeakStorageImpl());
   pre_activation.reset();
   EXPECT_TRUE(storage.expired()) << "a layer output outlived the forward";
 
   std::vector<torch::Tensor> grads(2);
   std::vector<bool> input_held_when_consumed;
-  tape.backward(loss, [&](size_t l, const torch::Tensor& grad) {
-    grads[l] = grad;
-    input_held_when_consumed.push_back(tape.records()[l].input.defined());
-  }, /*release_inputs=*/true);
+  tape.backward(
+      loss,
+      [&](size_t l, const torch::Tensor& grad) {
+        grads[l] = grad;
+        input_held_when_consumed.push_back(tape.records()[l].input.defined());
+      },
+      /*release_inputs=*/true);
   EXPECT_TRUE(torch::allclose(grads[0], expected));
   EXPECT_TRUE(torch::equal(grads[1], torch::zeros({5, 2})));
   EXPECT_EQ(input_held_when_consumed, std::vector<bool>({true, true}));
@@ -64,18 +70,19 @@ TEST(Layers, TapeHandsEachOutputGradientOverDuringTheBackward) {
   EXPECT_FALSE(first->weight.grad().defined()) << "autograd formed a parameter gradient";
 }
 
-
 TEST(Validate, RejectsBatchNormAndForeignParameterizedModules) {
   torch::nn::Sequential with_bn(nn::Conv2d(nn::Conv2dOptions(1, 4, 3)), torch::nn::BatchNorm2d(4));
   EXPECT_THAT([&] { nn::validate_model(*with_bn); },
-              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("BatchNorm2d"), HasSubstr("'model.1'"),
-                                                         HasSubstr("GroupNorm"))));
+              ::testing::ThrowsMessage<InputError>(
+                  AllOf(HasSubstr("BatchNorm2d"), HasSubstr("'model.1'"), HasSubstr("GroupNorm"))));
   torch::nn::Sequential foreign(torch::nn::Linear(3, 2));
   EXPECT_THAT([&] { nn::validate_model(*foreign); },
-              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("dpforge::nn::Linear"))));
+              ::testing::ThrowsMessage<InputError>(
+                  AllOf(HasSubstr("'model.0'"), HasSubstr("dpforge::nn::Linear"))));
   nn::ModelOptions options;
   for (const char* arch : {"mlp", "cnn_tanh", "wrn16_4"}) {
-    EXPECT_NO_THROW(nn::validate_model(*nn::make_model(options.arch(*nn::kArchNames.parse(arch))))) << arch;
+    EXPECT_NO_THROW(nn::validate_model(*nn::make_model(options.arch(*nn::kArchNames.parse(arch)))))
+        << arch;
   }
 }
 
@@ -86,8 +93,8 @@ TEST(Validate, RejectsAModuleUsedTwice) {
   nn::Linear shared(4, 4);
   torch::nn::Sequential model(shared, torch::nn::Tanh(), shared);
   EXPECT_THAT([&] { nn::validate_model(*model); },
-              ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'model.0'"), HasSubstr("'model.2'"),
-                                                         HasSubstr("shared"))));
+              ::testing::ThrowsMessage<InputError>(
+                  AllOf(HasSubstr("'model.0'"), HasSubstr("'model.2'"), HasSubstr("shared"))));
 }
 
 TEST(Layers, TapeRejectsALayerUsedTwiceInOneForward) {

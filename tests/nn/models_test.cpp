@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
+#include "dpforge/nn/models.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "dpforge/nn/layers.h"
-#include "dpforge/nn/models.h"
 
 namespace dpforge::nn {
 namespace {

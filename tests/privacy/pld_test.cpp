@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // The PLD accountant against exact references (analytic Gaussian, the binomial mixture at tiny σ,
 // numerical integration), published dp_accounting values, and its monotonicity properties.
+#include "dpforge/privacy/pld.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -11,7 +13,6 @@
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/log_math.h"
-#include "dpforge/privacy/pld.h"
 #include "dpforge/privacy/rdp.h"
 #include "test_util.h"
 
@@ -33,7 +34,8 @@ double pld_epsilon(double q, double sigma, int64_t steps, double delta) {
 // Φ(μ/2 − ε/μ) − e^ε Φ(−μ/2 − ε/μ) with μ = 1/s, in logs so that tiny s (ε in the millions) works.
 double analytic_gaussian_delta(double s, double epsilon) {
   const double mu = 1 / s;
-  const double log_a = log_ndtr(mu / 2 - epsilon / mu), log_b = epsilon + log_ndtr(-mu / 2 - epsilon / mu);
+  const double log_a = log_ndtr(mu / 2 - epsilon / mu),
+               log_b = epsilon + log_ndtr(-mu / 2 - epsilon / mu);
   return log_b >= log_a ? 0.0 : std::exp(log_a) * -std::expm1(log_b - log_a);
 }
 
@@ -79,7 +81,8 @@ double tiny_noise_delta(double q, double sigma, int64_t steps, double epsilon) {
 // ∫ (p(x) − e^ε q(x))₊ dx by the midpoint rule on a fine grid: an independent δ(ε).
 double integrated_delta(double q, double sigma, double epsilon, PldDirection direction) {
   auto phi = [&](double x, double mean) {
-    return std::exp(-0.5 * (x - mean) * (x - mean) / (sigma * sigma)) / (sigma * std::sqrt(2 * M_PI));
+    return std::exp(-0.5 * (x - mean) * (x - mean) / (sigma * sigma)) /
+           (sigma * std::sqrt(2 * M_PI));
   };
   const double step = sigma * 2e-5;
   double total = 0;
@@ -98,7 +101,8 @@ TEST(Pld, SingleStepDeltaMatchesNumericalIntegration) {
     for (double q : {0.01, 0.3, 1.0}) {
       for (double epsilon : {0.01, 0.3, 1.0}) {
         const double expected = integrated_delta(q, 0.8, epsilon, direction);
-        EXPECT_NEAR(sampled_gaussian_delta(q, 0.8, epsilon, direction), expected, 1e-9 + 1e-7 * expected)
+        EXPECT_NEAR(sampled_gaussian_delta(q, 0.8, epsilon, direction), expected,
+                    1e-9 + 1e-7 * expected)
             << "q=" << q << " eps=" << epsilon;
       }
     }
@@ -122,9 +126,15 @@ TEST(Pld, DiscretizationDominatesTheTrueCurveAndStaysClose) {
 
 TEST(Pld, FullBatchComposesToTheAnalyticGaussian) {
   // T Gaussian steps of noise σ compose exactly to one with noise σ/√T.
-  for (auto [sigma, steps] : {std::pair<double, int64_t>{5.0, 1}, {2.0, 10}, {10.0, 1000},
-                              {0.01, 1}, {0.001, 1}, {1.0, 10000000}, {0.05, 100}}) {
-    const double exact = analytic_gaussian_epsilon(sigma / std::sqrt(static_cast<double>(steps)), 1e-5);
+  for (auto [sigma, steps] : {std::pair<double, int64_t>{5.0, 1},
+                              {2.0, 10},
+                              {10.0, 1000},
+                              {0.01, 1},
+                              {0.001, 1},
+                              {1.0, 10000000},
+                              {0.05, 100}}) {
+    const double exact =
+        analytic_gaussian_epsilon(sigma / std::sqrt(static_cast<double>(steps)), 1e-5);
     const double ours = pld_epsilon(1.0, sigma, steps, 1e-5);
     EXPECT_GE(ours, exact - 1e-9);
     // Past ε ≈ 1e4 the grid coarsens to fit 2^20 points; the bound stays an upper one and its
@@ -138,7 +148,9 @@ TEST(Pld, TinyNoiseMatchesTheExactBinomialMixture) {
   // At σ = 0.01 the losses run to ~5000 per step; exp() of them overflowed and the lost terms
   // made `budget` print ε = 0.1009 here (issue 17, item 0). dp_accounting's PLD says ≈15239.8.
   for (auto [q, sigma, steps] : {std::tuple<double, double, int64_t>{0.01, 0.01, 10},
-                                 {0.01, 0.02, 10}, {0.001, 0.01, 100}, {0.1, 0.015, 3}}) {
+                                 {0.01, 0.02, 10},
+                                 {0.001, 0.01, 100},
+                                 {0.1, 0.015, 3}}) {
     const double exact = invert_delta(
         [&](double epsilon) { return tiny_noise_delta(q, sigma, steps, epsilon); }, 1e-5);
     const double ours = pld_epsilon(q, sigma, steps, 1e-5);
@@ -149,8 +161,8 @@ TEST(Pld, TinyNoiseMatchesTheExactBinomialMixture) {
 
 TEST(Pld, SingleStepFloorIsTheExactSingleStepEpsilon) {
   EXPECT_NEAR(sampled_gaussian_epsilon(1.0, 0.8, 1e-5), analytic_gaussian_epsilon(0.8, 1e-5), 1e-9);
-  const double exact = invert_delta(
-      [](double epsilon) { return tiny_noise_delta(0.01, 0.01, 1, epsilon); }, 1e-5);
+  const double exact =
+      invert_delta([](double epsilon) { return tiny_noise_delta(0.01, 0.01, 1, epsilon); }, 1e-5);
   EXPECT_NEAR(sampled_gaussian_epsilon(0.01, 0.01, 1e-5), exact, 1e-9 * exact);
   EXPECT_EQ(sampled_gaussian_epsilon(1e-6, 1.0, 1e-5), 0.0);  // δ(0) = q·… ≤ 1e-5 already
 }
@@ -163,7 +175,8 @@ TEST(Pld, PublishedDpAccountingValues) {
 }
 
 TEST(Pld, TighterThanRdpAndConsistentInverses) {
-  for (auto [q, sigma, steps] : {std::tuple<double, double, int64_t>{0.004, 1.0, 5000}, {0.05, 2.0, 500}, {0.01, 1.0, 1}}) {
+  for (auto [q, sigma, steps] :
+       {std::tuple<double, double, int64_t>{0.004, 1.0, 5000}, {0.05, 2.0, 500}, {0.01, 1.0, 1}}) {
     const double pld = pld_epsilon(q, sigma, steps, 1e-6);
     const double rdp = epsilon_for(AccountantKind::kRdp, sigma, q, steps, 1e-6);
     EXPECT_LT(pld, rdp) << q << " " << sigma << " " << steps;
@@ -187,8 +200,10 @@ TEST(Pld, HeterogeneousStepsAndJsonRoundTrip) {
 }
 
 TEST(Pld, CalibrationWithPldNeedsLessNoise) {
-  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176 (RDP 0.8570).
-  const double sigma = calibrate_noise_multiplier(AccountantKind::kPld, 3.0, 1e-5, 256.0 / 60000, 7032);
+  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → PLD σ = 0.8176
+  // (RDP 0.8570).
+  const double sigma =
+      calibrate_noise_multiplier(AccountantKind::kPld, 3.0, 1e-5, 256.0 / 60000, 7032);
   EXPECT_NEAR(sigma, 0.8176, 2e-3);
   EXPECT_LE(epsilon_for(AccountantKind::kPld, sigma, 256.0 / 60000, 7032, 1e-5), 3.0);
 }
@@ -203,7 +218,8 @@ struct EpsilonGrid {
   }
 };
 
-EpsilonGrid pld_grid(std::vector<double> sigmas, std::vector<double> rates, std::vector<int64_t> steps) {
+EpsilonGrid pld_grid(std::vector<double> sigmas, std::vector<double> rates,
+                     std::vector<int64_t> steps) {
   EpsilonGrid grid{std::move(sigmas), std::move(rates), std::move(steps), {}};
   for (double sigma : grid.sigmas) {
     for (double q : grid.rates) {
@@ -223,19 +239,23 @@ void expect_accountant_properties(const EpsilonGrid& grid) {
     for (size_t r = 0; r < nr; ++r) {
       for (size_t t = 0; t < nt; ++t) {
         const double epsilon = grid.at(s, r, t);
-        const std::string where = "sigma=" + std::to_string(grid.sigmas[s]) + " q=" +
-                                  std::to_string(grid.rates[r]) + " T=" + std::to_string(grid.steps[t]);
+        const std::string where = "sigma=" + std::to_string(grid.sigmas[s]) +
+                                  " q=" + std::to_string(grid.rates[r]) +
+                                  " T=" + std::to_string(grid.steps[t]);
         EXPECT_FALSE(std::isnan(epsilon)) << where;
         EXPECT_TRUE(at_most(sampled_gaussian_epsilon(grid.rates[r], grid.sigmas[s], 1e-5), epsilon))
             << "below the single-step epsilon: " << where;
         if (s + 1 < ns) {
-          EXPECT_TRUE(at_most(grid.at(s + 1, r, t), epsilon)) << "more noise, more epsilon: " << where;
+          EXPECT_TRUE(at_most(grid.at(s + 1, r, t), epsilon))
+              << "more noise, more epsilon: " << where;
         }
         if (r + 1 < nr) {
-          EXPECT_TRUE(at_most(epsilon, grid.at(s, r + 1, t))) << "higher rate, less epsilon: " << where;
+          EXPECT_TRUE(at_most(epsilon, grid.at(s, r + 1, t)))
+              << "higher rate, less epsilon: " << where;
         }
         if (t + 1 < nt) {
-          EXPECT_TRUE(at_most(epsilon, grid.at(s, r, t + 1))) << "more steps, less epsilon: " << where;
+          EXPECT_TRUE(at_most(epsilon, grid.at(s, r, t + 1)))
+              << "more steps, less epsilon: " << where;
         }
       }
     }
@@ -243,15 +263,16 @@ void expect_accountant_properties(const EpsilonGrid& grid) {
 }
 
 TEST(PldProperties, MonotoneAndNeverBelowOneStepOnACoarseWideGrid) {
-  expect_accountant_properties(pld_grid({1e-3, 0.1, 1.0, 10.0, 1e3}, {1e-6, 1e-2, 1.0},
-                                        {1, 1000, 10000000}));
+  expect_accountant_properties(
+      pld_grid({1e-3, 0.1, 1.0, 10.0, 1e3}, {1e-6, 1e-2, 1.0}, {1, 1000, 10000000}));
 }
 
 // The issue's full grid (σ 1e-3..1e3, q 1e-6..1, T 1..1e7); minutes, so labelled long.
 TEST(PldProperties, MonotoneAndNeverBelowOneStepOnTheFullGrid_LONG) {
-  expect_accountant_properties(pld_grid({1e-3, 1e-2, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1e3},
-                                        {1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.3, 0.5, 1.0},
-                                        {1, 2, 10, 100, 1000, 10000, 100000, 1000000, 10000000}));
+  expect_accountant_properties(
+      pld_grid({1e-3, 1e-2, 0.05, 0.1, 0.3, 0.5, 1.0, 2.0, 5.0, 10.0, 100.0, 1e3},
+               {1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.1, 0.3, 0.5, 1.0},
+               {1, 2, 10, 100, 1000, 10000, 100000, 1000000, 10000000}));
 }
 
 TEST(Accountants, ANonFiniteTermIsAnErrorNeverADroppedOne) {

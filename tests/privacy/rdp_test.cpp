@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 // RDP, calibration and log-space math against published values and closed forms (sources:
 // docs/design.md, "Sources").
+#include "dpforge/privacy/rdp.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -12,7 +14,6 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/privacy/pld.h"
-#include "dpforge/privacy/rdp.h"
 #include "test_util.h"
 
 namespace dpforge::privacy {
@@ -44,7 +45,9 @@ TEST(LogMath, LogNdtrIsContinuousAcrossItsTwoBranchesAndExactInTheTail) {
   EXPECT_NEAR(log_ndtr(-20.0 - 1e-12), via_erfc, 1e-10);
   // Far tail, where Φ underflows: log Φ(x) = −x²/2 − log(−x) − ½log 2π + log(1 − 1/x² + …).
   const double x = -1000;
-  EXPECT_NEAR(log_ndtr(x), -0.5 * x * x - std::log(-x) - 0.5 * std::log(2 * M_PI) + std::log1p(-1 / (x * x)), 1e-9);
+  EXPECT_NEAR(log_ndtr(x),
+              -0.5 * x * x - std::log(-x) - 0.5 * std::log(2 * M_PI) + std::log1p(-1 / (x * x)),
+              1e-9);
   EXPECT_NEAR(log_add(std::log(2.0), std::log(3.0)), std::log(5.0), 1e-15);
   EXPECT_NEAR(log_sub(std::log(5.0), std::log(3.0)), std::log(2.0), 1e-15);
   EXPECT_THROW(log_sub(0.0, 1.0), std::domain_error);
@@ -73,7 +76,8 @@ TEST(Rdp, FractionalOrdersAreContinuousWithIntegerOnes) {
       for (double alpha : {2.0, 5.0, 11.0, 32.0}) {
         const double integer = rdp_sampled_gaussian(q, sigma, alpha);
         const double near = rdp_sampled_gaussian(q, sigma, alpha + 1e-7);
-        EXPECT_NEAR(near / integer, 1.0, 1e-5) << "q=" << q << " sigma=" << sigma << " alpha=" << alpha;
+        EXPECT_NEAR(near / integer, 1.0, 1e-5)
+            << "q=" << q << " sigma=" << sigma << " alpha=" << alpha;
       }
     }
   }
@@ -101,15 +105,23 @@ TEST(Rdp, PublishedValuesUnderBothConversions) {
   };
   for (const auto& row : rows) {
     SCOPED_TRACE(row.what);
-    EXPECT_NEAR(rdp_epsilon(row.q, row.sigma, row.steps, 1e-5, RdpConversion::kImproved, opacus_rdp_orders()),
+    EXPECT_NEAR(rdp_epsilon(row.q, row.sigma, row.steps, 1e-5, RdpConversion::kImproved,
+                            opacus_rdp_orders()),
                 row.improved, kPublishedTolerance * row.improved);
-    EXPECT_NEAR(rdp_epsilon(row.q, row.sigma, row.steps, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()),
+    EXPECT_NEAR(rdp_epsilon(row.q, row.sigma, row.steps, 1e-5, RdpConversion::kClassic,
+                            opacus_rdp_orders()),
                 row.classic, kPublishedTolerance * row.classic);
   }
   // Opacus MNIST README (classic conversion, 2-digit published values).
-  EXPECT_NEAR(rdp_epsilon(240.0 / 60000, 1.3, 3750, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()), 1.16, 0.005);
-  EXPECT_NEAR(rdp_epsilon(240.0 / 60000, 1.1, 15000, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()), 2.91, 0.005);
-  EXPECT_NEAR(rdp_epsilon(240.0 / 60000, 0.7, 11250, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()), 6.86, 0.005);
+  EXPECT_NEAR(
+      rdp_epsilon(240.0 / 60000, 1.3, 3750, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()),
+      1.16, 0.005);
+  EXPECT_NEAR(
+      rdp_epsilon(240.0 / 60000, 1.1, 15000, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()),
+      2.91, 0.005);
+  EXPECT_NEAR(
+      rdp_epsilon(240.0 / 60000, 0.7, 11250, 1e-5, RdpConversion::kClassic, opacus_rdp_orders()),
+      6.86, 0.005);
 }
 
 TEST(Rdp, OptimalOrderIsReported) {
@@ -149,8 +161,10 @@ TEST(Rdp, HeterogeneousCompositionAddsCurves) {
   const auto orders = default_rdp_orders();
   const auto curve = mixed.rdp_curve();
   for (size_t i = 0; i < orders.size(); i += 17) {
-    EXPECT_NEAR(curve[i], 100 * rdp_sampled_gaussian(0.01, 1.0, orders[i]) +
-                              100 * rdp_sampled_gaussian(0.05, 2.0, orders[i]), 1e-12 * curve[i]);
+    EXPECT_NEAR(curve[i],
+                100 * rdp_sampled_gaussian(0.01, 1.0, orders[i]) +
+                    100 * rdp_sampled_gaussian(0.05, 2.0, orders[i]),
+                1e-12 * curve[i]);
   }
 }
 
@@ -170,20 +184,26 @@ TEST(Accountant, JsonRoundTripAndUnknownName) {
   const auto restored = Accountant::from_json(nlohmann::json::parse(accountant.to_json().dump()));
   EXPECT_EQ(restored->history(), accountant.history());
   EXPECT_DOUBLE_EQ(restored->epsilon(1e-6), accountant.epsilon(1e-6));
-  EXPECT_THAT([] { make_accountant("gdp"); },
-              ::testing::ThrowsMessage<std::invalid_argument>(::testing::HasSubstr("allowed: rdp, pld")));
+  EXPECT_THAT([] { make_accountant("gdp"); }, ::testing::ThrowsMessage<std::invalid_argument>(
+                                                  ::testing::HasSubstr("allowed: rdp, pld")));
 }
 
 TEST(Calibration, NoiseRoundTripsThroughBudgetAndIsOnThePrivateSide) {
   for (double target : {0.5, 1.0, 3.0, 8.0}) {
-    const double sigma = calibrate_noise_multiplier(AccountantKind::kRdp, target, 1e-5, 256.0 / 60000, 7031);
+    const double sigma =
+        calibrate_noise_multiplier(AccountantKind::kRdp, target, 1e-5, 256.0 / 60000, 7031);
     const double reached = epsilon_for(AccountantKind::kRdp, sigma, 256.0 / 60000, 7031, 1e-5);
     EXPECT_LE(reached, target);
-    EXPECT_GT(epsilon_for(AccountantKind::kRdp, sigma * (1 - 2 * kNoiseCalibrationTolerance), 256.0 / 60000, 7031, 1e-5), target);
+    EXPECT_GT(epsilon_for(AccountantKind::kRdp, sigma * (1 - 2 * kNoiseCalibrationTolerance),
+                          256.0 / 60000, 7031, 1e-5),
+              target);
   }
-  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → RDP root σ = 0.8570.
-  EXPECT_NEAR(calibrate_noise_multiplier(AccountantKind::kRdp, 3.0, 1e-5, 256.0 / 60000, 7032), 0.8570, 5e-4);
-  EXPECT_THROW(calibrate_noise_multiplier(AccountantKind::kRdp, 1e-9, 1e-12, 1.0, 1000000), std::domain_error);
+  // docs/design.md, "Published values": ε=3, δ=1e-5, 30 epochs at batch 256 of 60k → RDP root σ =
+  // 0.8570.
+  EXPECT_NEAR(calibrate_noise_multiplier(AccountantKind::kRdp, 3.0, 1e-5, 256.0 / 60000, 7032),
+              0.8570, 5e-4);
+  EXPECT_THROW(calibrate_noise_multiplier(AccountantKind::kRdp, 1e-9, 1e-12, 1.0, 1000000),
+               std::domain_error);
 }
 
 TEST(Calibration, MaxStepsIsTheLastStepWithinBudget) {

@@ -8,12 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "dpforge/core/error.h"
-#include "dpforge/nn/validate.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/nn/validate.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/html_report.h"
-#include "dpforge/train/steps.h"
 #include "dpforge/run/sweep.h"
+#include "dpforge/train/steps.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
 
@@ -41,30 +41,40 @@ std::string input_error(const std::function<void()>& action) {
 }
 
 TEST(Sweep, PointsAreVariantsCrossedWithTheGrid) {
-  const auto points = run::sweep_points({"base:", "dp: privacy.enabled=true privacy.target_epsilon=2"},
-                                          {"train.lr=0.1,0.2", "model.arch=mlp"});
+  const auto points =
+      run::sweep_points({"base:", "dp: privacy.enabled=true privacy.target_epsilon=2"},
+                        {"train.lr=0.1,0.2", "model.arch=mlp"});
   std::vector<std::string> names;
   for (const auto& p : points) names.push_back(p.name);
-  EXPECT_THAT(names, ElementsAre("base,lr=0.1,arch=mlp", "base,lr=0.2,arch=mlp", "dp,lr=0.1,arch=mlp",
-                                 "dp,lr=0.2,arch=mlp"));
-  EXPECT_THAT(points[3].overrides, ElementsAre("privacy.enabled=true", "privacy.target_epsilon=2", "train.lr=0.2",
-                                               "model.arch=mlp"));
+  EXPECT_THAT(names, ElementsAre("base,lr=0.1,arch=mlp", "base,lr=0.2,arch=mlp",
+                                 "dp,lr=0.1,arch=mlp", "dp,lr=0.2,arch=mlp"));
+  EXPECT_THAT(points[3].overrides, ElementsAre("privacy.enabled=true", "privacy.target_epsilon=2",
+                                               "train.lr=0.2", "model.arch=mlp"));
   EXPECT_EQ(run::sweep_points({}, {"privacy.target_epsilon=1,8"})[1].name, "target_epsilon=8");
   EXPECT_THAT(run::split_sweep_list(" a: x=1 | b: | ", '|'), ElementsAre("a: x=1", "b:"));
 }
 
 TEST(Sweep, MalformedGridsAndVariantsAreRefusedByName) {
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr"}); }), HasSubstr("expected key=value1,value2"));
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=0.1,,0.2"}); }), HasSubstr("empty value"));
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=1", "train.lr=2"}); }), HasSubstr("twice"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr"}); }),
+              HasSubstr("expected key=value1,value2"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=0.1,,0.2"}); }),
+              HasSubstr("empty value"));
+  EXPECT_THAT(input_error([] {
+                run::sweep_points({}, {"train.lr=1", "train.lr=2"});
+              }),
+              HasSubstr("twice"));
   EXPECT_THAT(input_error([] { run::sweep_points({"noname"}, {}); }), HasSubstr("name: key=value"));
-  EXPECT_THAT(input_error([] { run::sweep_points({"a: lr"}, {}); }), HasSubstr("'lr' is not key=value"));
+  EXPECT_THAT(input_error([] { run::sweep_points({"a: lr"}, {}); }),
+              HasSubstr("'lr' is not key=value"));
   EXPECT_THAT(input_error([] { run::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
 }
 
 TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
-  nlohmann::json values = {{"privacy.enabled", "false"}, {"train.weight_decay", "0"}, {"model.dropout", "0"},
-                           {"train.label_smoothing", "0"}, {"train.early_stopping_patience", "0"}};
+  nlohmann::json values = {{"privacy.enabled", "false"},
+                           {"train.weight_decay", "0"},
+                           {"model.dropout", "0"},
+                           {"train.label_smoothing", "0"},
+                           {"train.early_stopping_patience", "0"}};
   EXPECT_EQ(report::defense_of(values), "none");
   values["model.dropout"] = "0.3";
   values["train.label_smoothing"] = "0.1";
@@ -79,7 +89,8 @@ TEST(Compare, ATruncatedOrForeignReportIsRefusedNamingTheFolder) {
   testing::write_text(dir / "report.json", "{\"recipe\": ");
   EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }), HasSubstr("not valid JSON"));
   testing::write_text(dir / "report.json", "{\"hello\": 1}");
-  EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }), HasSubstr("not a dpforge report"));
+  EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }),
+              HasSubstr("not a dpforge report"));
 }
 
 TEST(Defenses, LabelSmoothingIsTheMixtureOfCrossEntropyAndUniformLoss) {
@@ -99,7 +110,8 @@ TEST(Defenses, DropoutModelsPassDpValidationAndAreDeterministicInEval) {
   auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kCnnTanh).dropout(0.5));
   EXPECT_NO_THROW(nn::validate_model(*model));
   bool has_dropout = false;
-  for (const auto& module : model->modules()) has_dropout |= module->name().find("Dropout") != std::string::npos;
+  for (const auto& module : model->modules())
+    has_dropout |= module->name().find("Dropout") != std::string::npos;
   EXPECT_TRUE(has_dropout);
   model->eval();
   const auto images = torch::rand({4, 1, 28, 28});
@@ -114,7 +126,8 @@ TEST(Defenses, EarlyStoppingWaitsPatienceEpochsAfterTheBest) {
     epochs[i].validation_accuracy = accuracy[i];
   }
   EXPECT_EQ(train::early_stop_reason(epochs, 3), "");  // best at epoch 2, two epochs since
-  EXPECT_THAT(train::early_stop_reason(epochs, 2), AllOf(HasSubstr("epoch 4"), HasSubstr("best 70.00% at epoch 2")));
+  EXPECT_THAT(train::early_stop_reason(epochs, 2),
+              AllOf(HasSubstr("epoch 4"), HasSubstr("best 70.00% at epoch 2")));
   EXPECT_EQ(train::early_stop_reason(epochs, 0), "");
 }
 
@@ -123,42 +136,52 @@ TEST(Defenses, EarlyStoppingWaitsPatienceEpochsAfterTheBest) {
 TEST(Sweep, ValidateDefensesRunsEndToEndAndResumesBySkipping) {
   TempDir dir;
   const std::string shrink =
-      " --set data.train_subset=600 --set data.test_subset=300 --set train.epochs=1 --set audit.canaries=200"
+      " --set data.train_subset=600 --set data.test_subset=300 --set train.epochs=1 --set "
+      "audit.canaries=200"
       " --set data.validation_size=100 --set train.batch_size=100 --set run.threads=2";
   const auto out = (dir / "defenses").string();
-  const auto sweep = run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
+  const auto sweep =
+      run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
   ASSERT_EQ(sweep.exit_code, kExitOk) << sweep.output;
-  EXPECT_THAT(sweep.output, AllOf(HasSubstr("weight decay"), HasSubstr("label smoothing"), HasSubstr("early stopping"),
-                                  HasSubstr("dropout"), HasSubstr("8 runs")));
+  EXPECT_THAT(sweep.output,
+              AllOf(HasSubstr("weight decay"), HasSubstr("label smoothing"),
+                    HasSubstr("early stopping"), HasSubstr("dropout"), HasSubstr("8 runs")));
   const auto summary = nlohmann::json::parse(read_text(dir / "defenses" / "summary.json"));
   ASSERT_EQ(summary["runs"].size(), 8U);
   for (const auto& run : summary["runs"]) {
     EXPECT_EQ(run["private"].get<bool>(), run["defense"] == "DP") << run["name"];
-    if (run["private"].get<bool>()) { EXPECT_EQ(run["audit_status"], "pass") << run["name"]; }
+    if (run["private"].get<bool>()) {
+      EXPECT_EQ(run["audit_status"], "pass") << run["name"];
+    }
     EXPECT_TRUE(run["attack_auc"].is_number()) << run["name"];
   }
 
-  const auto again = run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
+  const auto again =
+      run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
   EXPECT_EQ(again.exit_code, kExitOk);
-  EXPECT_THAT(again.output, AllOf(HasSubstr("finished earlier, skipped"), Not(HasSubstr("DP-SGD: q"))));
+  EXPECT_THAT(again.output,
+              AllOf(HasSubstr("finished earlier, skipped"), Not(HasSubstr("DP-SGD: q"))));
 
   const auto csv = run_command(kCli + " compare --csv " + out + "/none " + out + "/dp_eps1");
   EXPECT_EQ(csv.exit_code, kExitOk);
-  EXPECT_THAT(csv.output, AllOf(HasSubstr("dir,name,defense"), HasSubstr("\"dp_eps1\",\"DP\",true,0.99")));
+  EXPECT_THAT(csv.output,
+              AllOf(HasSubstr("dir,name,defense"), HasSubstr("\"dp_eps1\",\"DP\",true,0.99")));
   const auto json = run_command(kCli + " compare --json " + out + "/dp_eps8");
   EXPECT_EQ(nlohmann::json::parse(json.output)[0]["noise_multiplier"].is_number(), true);
 
   const auto html = run_command(kCli + " report " + out + "/dp_eps3");
   ASSERT_EQ(html.exit_code, kExitOk) << html.output;
   const std::string page = read_text(dir / "defenses" / "dp_eps3" / "report.html");
-  EXPECT_THAT(page, AllOf(HasSubstr("<!DOCTYPE html>"), HasSubstr("differential privacy"), HasSubstr("<svg"),
-                          HasSubstr("Privacy spent"), HasSubstr("ROC"), Not(HasSubstr("<script"))));
+  EXPECT_THAT(page, AllOf(HasSubstr("<!DOCTYPE html>"), HasSubstr("differential privacy"),
+                          HasSubstr("<svg"), HasSubstr("Privacy spent"), HasSubstr("ROC"),
+                          Not(HasSubstr("<script"))));
   EXPECT_EQ(run_command(kCli + " compare " + out + "/nothing").exit_code, kExitBadInput);
 }
 
 TEST(Report, HtmlEscapesTextFromTheRecipe) {
   nlohmann::json report = {
-      {"recipe", {{"name", "<b>x</b>"}, {"path", "a&b.ini"}, {"values", {{"run.name", "<script>"}}}}},
+      {"recipe",
+       {{"name", "<b>x</b>"}, {"path", "a&b.ini"}, {"values", {{"run.name", "<script>"}}}}},
       {"privacy", {{"enabled", false}}},
       {"audit", {{"enabled", false}, {"reason", "non-private"}}},
       {"model", {{"arch", "mlp"}, {"parameters", 1}}},
@@ -168,8 +191,8 @@ TEST(Report, HtmlEscapesTextFromTheRecipe) {
       {"reproducible", true},
       {"versions", {{"dpforge", "t"}, {"libtorch", "t"}}}};
   const auto page = report::html_report(report);
-  EXPECT_THAT(page, AllOf(HasSubstr("&lt;b&gt;x&lt;/b&gt;"), HasSubstr("a&amp;b.ini"), Not(HasSubstr("<script>")),
-                          HasSubstr("Not private")));
+  EXPECT_THAT(page, AllOf(HasSubstr("&lt;b&gt;x&lt;/b&gt;"), HasSubstr("a&amp;b.ini"),
+                          Not(HasSubstr("<script>")), HasSubstr("Not private")));
 }
 
 }  // namespace

@@ -33,7 +33,9 @@ const std::string kPrivateRun =
     " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
     " --set run.threads=1 --set train.checkpoint_every=4";
 
-nlohmann::json read_json(const std::filesystem::path& path) { return nlohmann::json::parse(read_text(path)); }
+nlohmann::json read_json(const std::filesystem::path& path) {
+  return nlohmann::json::parse(read_text(path));
+}
 
 bool same_bytes(const std::filesystem::path& a, const std::filesystem::path& b) {
   const std::string x = read_text(a), y = read_text(b);
@@ -78,7 +80,8 @@ TEST(CheckpointStore, KeepsTheNewestTwoAndFallsBackPastACorruptOne) {
   TempDir dir;
   train::CheckpointStore store(dir.path());
   for (int step : {0, 4, 8, 12}) store.save(step, "payload " + std::to_string(step));
-  EXPECT_EQ(names_in(store.dir()), (std::vector<std::string>{"step-0000000008.ckpt", "step-0000000012.ckpt"}));
+  EXPECT_EQ(names_in(store.dir()),
+            (std::vector<std::string>{"step-0000000008.ckpt", "step-0000000012.ckpt"}));
 
   testing::write_text(store.dir() / "step-0000000012.ckpt", "garbage");
   testing::write_text(store.dir() / "step-0000000016.ckpt.partial", "interrupted write");
@@ -91,7 +94,8 @@ TEST(CheckpointStore, KeepsTheNewestTwoAndFallsBackPastACorruptOne) {
   char text[512] = {};
   EXPECT_GT(std::fread(text, 1, sizeof text - 1, log), 0U);
   std::fclose(log);
-  EXPECT_THAT(std::string(text), AllOf(HasSubstr("checkpoint skipped"), HasSubstr("step-0000000012.ckpt")));
+  EXPECT_THAT(std::string(text),
+              AllOf(HasSubstr("checkpoint skipped"), HasSubstr("step-0000000012.ckpt")));
   EXPECT_FALSE(std::filesystem::exists(store.dir() / "step-0000000016.ckpt.partial"));
 }
 
@@ -99,12 +103,14 @@ TEST(CheckpointStore, KeepsTheNewestTwoAndFallsBackPastACorruptOne) {
 // the newest checkpoint then torn on disk, resume: identical weights, epsilon and audit.
 TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon) {
   TempDir dir;
-  const auto whole = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " + (dir / "whole").string());
+  const auto whole = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " +
+                                 (dir / "whole").string());
   ASSERT_EQ(whole.exit_code, kExitOk) << whole.output;
-  EXPECT_FALSE(std::filesystem::exists(dir / "whole" / "checkpoints"));  // deleted: they hold the noise key
+  EXPECT_FALSE(
+      std::filesystem::exists(dir / "whole" / "checkpoints"));  // deleted: they hold the noise key
 
-  const auto crashed = run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart + kPrivateRun +
-                                   " --out " + (dir / "run").string());
+  const auto crashed = run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart +
+                                   kPrivateRun + " --out " + (dir / "run").string());
   ASSERT_NE(crashed.exit_code, kExitOk) << crashed.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json"));
   // The ledger was written before steps 9-12 were taken: it covers the 10 taken.
@@ -119,12 +125,14 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   const std::string bytes = read_text(newest);
   testing::write_text(newest, bytes.substr(0, bytes.size() / 2));
 
-  const auto resumed = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " + (dir / "run").string());
+  const auto resumed = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
+                                   (dir / "run").string());
   ASSERT_EQ(resumed.exit_code, kExitOk) << resumed.output;
   EXPECT_THAT(resumed.output, AllOf(HasSubstr("checkpoint skipped"), HasSubstr("resuming from"),
                                     HasSubstr("step 4 of 20")));
   EXPECT_TRUE(same_bytes(dir / "whole" / "model.pt", dir / "run" / "model.pt"));
-  const auto a = read_json(dir / "whole" / "report.json"), b = read_json(dir / "run" / "report.json");
+  const auto a = read_json(dir / "whole" / "report.json"),
+             b = read_json(dir / "run" / "report.json");
   EXPECT_EQ(a["privacy"]["epsilon"], b["privacy"]["epsilon"]);
   EXPECT_EQ(b["privacy"]["steps"], 20);
   EXPECT_GE(b["privacy"]["epsilon"].get<double>(), ledger["epsilon"].get<double>());
@@ -136,65 +144,80 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   EXPECT_EQ(final_ledger["epsilon"], b["privacy"]["epsilon"]);
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "checkpoints"));
 
-  const auto again = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " + (dir / "run").string());
+  const auto again = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
+                                 (dir / "run").string());
   EXPECT_EQ(again.exit_code, kExitBadInput);
   EXPECT_THAT(again.output, HasSubstr("already holds a finished run"));
 }
 
 TEST(Resume, NonPrivateRunKilledAndResumedIsBitIdentical) {
   TempDir dir;
-  const std::string run = kPrivateRun + " --set privacy.enabled=false --set train.checkpoint_every=3";
-  ASSERT_EQ(run_command(kCli + " train " + kQuickstart + run + " --out " + (dir / "whole").string()).exit_code, kExitOk);
-  EXPECT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=14 " + kCli + " train " + kQuickstart + run + " --out " +
-                        (dir / "run").string())
+  const std::string run =
+      kPrivateRun + " --set privacy.enabled=false --set train.checkpoint_every=3";
+  ASSERT_EQ(run_command(kCli + " train " + kQuickstart + run + " --out " + (dir / "whole").string())
                 .exit_code,
             kExitOk);
-  const auto resumed = run_command(kCli + " train " + kQuickstart + run + " --resume " + (dir / "run").string());
+  EXPECT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=14 " + kCli + " train " + kQuickstart + run +
+                        " --out " + (dir / "run").string())
+                .exit_code,
+            kExitOk);
+  const auto resumed =
+      run_command(kCli + " train " + kQuickstart + run + " --resume " + (dir / "run").string());
   ASSERT_EQ(resumed.exit_code, kExitOk) << resumed.output;
   EXPECT_THAT(resumed.output, HasSubstr("step 12 of 20"));
   EXPECT_TRUE(same_bytes(dir / "whole" / "model.pt", dir / "run" / "model.pt"));
-  EXPECT_EQ(read_json(dir / "whole" / "report.json")["epochs"].size(), read_json(dir / "run" / "report.json")["epochs"].size());
+  EXPECT_EQ(read_json(dir / "whole" / "report.json")["epochs"].size(),
+            read_json(dir / "run" / "report.json")["epochs"].size());
 }
 
 TEST(Resume, RefusesAChangedRecipeAndAFreshRunInAnUnfinishedFolder) {
   TempDir dir;
   const auto out = (dir / "run").string();
-  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=5 " + kCli + " train " + kQuickstart + kPrivateRun + " --out " + out)
+  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=5 " + kCli + " train " + kQuickstart +
+                        kPrivateRun + " --out " + out)
                 .exit_code,
             kExitOk);
-  auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --set privacy.noise_multiplier=2 --resume " + out);
+  auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+                            " --set privacy.noise_multiplier=2 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
-  EXPECT_THAT(result.output, AllOf(HasSubstr("privacy.noise_multiplier"), HasSubstr("privacy accounting"),
-                                   HasSubstr("--set privacy.noise_multiplier=1")));
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --set train.lr=0.5 --resume " + out);
+  EXPECT_THAT(result.output,
+              AllOf(HasSubstr("privacy.noise_multiplier"), HasSubstr("privacy accounting"),
+                    HasSubstr("--set privacy.noise_multiplier=1")));
+  result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+                       " --set train.lr=0.5 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, AllOf(HasSubstr("train.lr"), HasSubstr("bit for bit")));
   result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("--resume"));
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " + (dir / "nothing").string());
+  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
+                       (dir / "nothing").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   // Allowed: how often to checkpoint.
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --set train.checkpoint_every=7 --resume " + out);
+  result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+                       " --set train.checkpoint_every=7 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
 }
 
 TEST(HostileConditions, FullDiskDuringACheckpointExitsTwoAndLeavesNoPartialFile) {
   TempDir dir;
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
-  const auto result = run_command("bash -c \"trap '' XFSZ; ulimit -f 64; exec " + kCli + " train " + kQuickstart +
-                                  kPrivateRun + " --out " + (dir / "run").string() + "\"");
+  const auto result =
+      run_command("bash -c \"trap '' XFSZ; ulimit -f 64; exec " + kCli + " train " + kQuickstart +
+                  kPrivateRun + " --out " + (dir / "run").string() + "\"");
   EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
   EXPECT_THAT(result.output, AllOf(HasSubstr("cannot write"), HasSubstr("step-0000000000.ckpt"),
                                    HasSubstr("File too large")));
-  for (const auto& name : names_in(dir / "run")) EXPECT_THAT(name, ::testing::Not(HasSubstr("partial")));
+  for (const auto& name : names_in(dir / "run"))
+    EXPECT_THAT(name, ::testing::Not(HasSubstr("partial")));
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json"));
 }
 
 TEST(HostileConditions, UnwritableOutputFolderExitsTwoBeforeTraining) {
   TempDir dir;
   testing::write_text(dir / "file", "not a folder");
-  const auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " + (dir / "file" / "run").string());
+  const auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " +
+                                  (dir / "file" / "run").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("cannot create the output folder"));
 }
@@ -203,9 +226,10 @@ TEST(HostileConditions, DivergingLearningRateStopsCleanlyWithAReport) {
   TempDir dir;
   for (const std::string privacy : {"true", "false"}) {
     const auto out = dir / ("run-" + privacy);
-    const auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --set privacy.enabled=" + privacy +
-                                    " --set train.optimizer=sgd --set train.lr=1e5 --set train.weight_decay=1e5 --out " +
-                                    out.string());
+    const auto result = run_command(
+        kCli + " train " + kQuickstart + kPrivateRun + " --set privacy.enabled=" + privacy +
+        " --set train.optimizer=sgd --set train.lr=1e5 --set train.weight_decay=1e5 --out " +
+        out.string());
     EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
     EXPECT_THAT(result.output, AllOf(HasSubstr("NaN/Inf"), HasSubstr("train.lr")));
     const auto report = read_json(out / "report.json");
@@ -223,8 +247,9 @@ TEST(HostileConditions, DivergingLearningRateStopsCleanlyWithAReport) {
 // large tensors); a build without it runs on glibc malloc. Same linking as the executables.
 TEST(HostileConditions, HeapAllocatorIsTheConfiguredOne) {
 #if DPFORGE_LINKED_JEMALLOC
-  EXPECT_THAT(heap_allocator(), AllOf(::testing::StartsWith("jemalloc"), HasSubstr("dirty_decay_ms -1"),
-                                      HasSubstr("oversize_threshold 0")));
+  EXPECT_THAT(heap_allocator(),
+              AllOf(::testing::StartsWith("jemalloc"), HasSubstr("dirty_decay_ms -1"),
+                    HasSubstr("oversize_threshold 0")));
 #else
   EXPECT_EQ(heap_allocator(), "glibc malloc");
 #endif

@@ -26,7 +26,12 @@ config::Recipe small_recipe() {
   recipe.run.name("small");
   recipe.data.train_subset(2000).subset(config::Subset::kRandom).test_subset(1000);
   recipe.model.arch(nn::Arch::kMlp).mlp_hidden(64);
-  recipe.train.epochs(3).batch_size(64).max_physical_batch(32).optimizer(config::OptimizerKind::kAdam).lr(2e-3).seed(1);
+  recipe.train.epochs(3)
+      .batch_size(64)
+      .max_physical_batch(32)
+      .optimizer(config::OptimizerKind::kAdam)
+      .lr(2e-3)
+      .seed(1);
   return recipe;
 }
 
@@ -129,9 +134,9 @@ print("python accuracy", acc, "reported", reported)
 sys.exit(0 if abs(acc - reported) < 1e-6 else 1)
 )PY";
   testing::write_text(dir / "check.py", script);
-  const auto result =
-      testing::run_command(python + " " + (dir / "check.py").string() + " " + (dir / "run").string() +
-                           " " + data::default_fashion_mnist_root().string());
+  const auto result = testing::run_command(python + " " + (dir / "check.py").string() + " " +
+                                           (dir / "run").string() + " " +
+                                           data::default_fashion_mnist_root().string());
   EXPECT_EQ(result.exit_code, 0) << result.output;
 }
 
@@ -145,9 +150,15 @@ using run::run_training;
 
 config::Recipe small_private_recipe() {
   auto recipe = small_recipe();
-  recipe.train.epochs(2).batch_size(200).max_physical_batch(64).optimizer(config::OptimizerKind::kSgd).lr(2.0).momentum(0.9);
+  recipe.train.epochs(2)
+      .batch_size(200)
+      .max_physical_batch(64)
+      .optimizer(config::OptimizerKind::kSgd)
+      .lr(2.0)
+      .momentum(0.9);
   // RDP keeps these tests fast; the PLD path is exercised by SpendsAtMostTheTargetAndReportsIt.
-  recipe.privacy.enabled(true).max_grad_norm(0.5).target_epsilon(8.0).delta(1e-5).accountant(privacy::AccountantKind::kRdp);
+  recipe.privacy.enabled(true).max_grad_norm(0.5).target_epsilon(8.0).delta(1e-5).accountant(
+      privacy::AccountantKind::kRdp);
   recipe.audit.canaries(500);
   return recipe;
 }
@@ -168,7 +179,10 @@ TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   EXPECT_EQ(privacy["sampling"], "poisson");
   // The reported ε is the accountant's, recomputed independently from the reported σ, q, steps.
   EXPECT_NEAR(privacy["epsilon"].get<double>(),
-              privacy::epsilon_for(*privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()), privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5), 1e-12);
+              privacy::epsilon_for(
+                  *privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()),
+                  privacy["noise_multiplier"].get<double>(), 0.1, 20, 1e-5),
+              1e-12);
   EXPECT_GT(outcome.result.test_accuracy, 0.3);  // learns something despite the noise
 }
 
@@ -197,7 +211,10 @@ TEST(PrivateTrain, LedgerStopsBeforeTheBudgetIsExceeded) {
   EXPECT_LE(privacy["epsilon"].get<double>(), 3.0);
   const int64_t steps = privacy["steps"].get<int64_t>();
   EXPECT_LT(steps, 20);
-  EXPECT_GT(privacy::epsilon_for(*privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()), 0.8, 0.1, steps + 1, 1e-5), 3.0);  // one more step would not fit
+  EXPECT_GT(privacy::epsilon_for(
+                *privacy::kAccountantNames.parse(privacy["accountant"].get<std::string>()), 0.8,
+                0.1, steps + 1, 1e-5),
+            3.0);  // one more step would not fit
 }
 
 TEST(PrivateTrain, RefusesBatchLargerThanTheData) {

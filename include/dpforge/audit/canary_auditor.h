@@ -27,8 +27,8 @@ class CanaryAuditor {
   /// ε ≥ log((1 − δ − FNR_ub)/FPR_ub), one-sided, Bonferroni over thresholds.
   double epsilon_clopper_pearson(double significance, double delta) const;
 
-  /// Gaussian-DP route (Nasr et al. 2023): μ_lb = Φ⁻¹(1 − FPR_ub) − Φ⁻¹(FNR_ub), converted to ε at δ
-  /// (Dong, Roth & Su, Cor. 2.13). Not distribution-free: valid when the mechanism is μ-GDP-like.
+  /// Gaussian-DP route (Nasr et al. 2023): μ_lb = Φ⁻¹(1 − FPR_ub) − Φ⁻¹(FNR_ub), converted to ε at
+  /// δ (Dong, Roth & Su, Cor. 2.13). Not distribution-free: valid when the mechanism is μ-GDP-like.
   double epsilon_from_gdp(double significance, double delta) const;
 
   /// Area under the ROC curve (of the hull: randomizing between thresholds is allowed).

@@ -3,18 +3,18 @@
 // Nasr et al. 2023). Canary i is a training example whose gradient is `pre_clip_norm` on
 // coordinate i of an auditor-owned vector that the model never reads, and zero elsewhere. Each
 // canary is a member with probability ½, drawn from the auditor's own secret generator (never the
-// trainer's: docs/design.md, invariant 7). Members join the training population, so the trainer's own
-// Poisson sampler, clipping, noise and divisor act on them exactly as on real examples. The auditor
-// observes every privatized update of its coordinates and scores each canary with the per-step
-// likelihood ratio of the claimed mechanism,
+// trainer's: docs/design.md, invariant 7). Members join the training population, so the trainer's
+// own Poisson sampler, clipping, noise and divisor act on them exactly as on real examples. The
+// auditor observes every privatized update of its coordinates and scores each canary with the
+// per-step likelihood ratio of the claimed mechanism,
 //   sᵢ = Σ_t log(1 − q + q·exp((2x_t − 1)/(2σ²))),  x_t = update of coordinate i in units of C,
 // the Neyman–Pearson test of "sampled at rate q, clipped to C, noised with σC" for one canary.
 #pragma once
-#include <cstdint>
-#include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 #include <torch/types.h>
+
+#include <cstdint>
+#include <nlohmann/json_fwd.hpp>
+#include <vector>
 
 namespace dpforge::audit {
 
@@ -44,9 +44,9 @@ class DiracCanaries {
   ///  - sampling and clipping: a member's x_t = B_t + σZ_t has mean q; a mean far above q means
   ///    canaries are sampled more often than claimed or not clipped (z = (x̄ − q)/√((q(1−q)+σ²)/K)).
   struct Conformance {
-    double noise_std_ratio = 1;     // measured / claimed noise std
+    double noise_std_ratio = 1;  // measured / claimed noise std
     double noise_z = 0;
-    double member_mean = 0;         // ≈ q·(clipped norm / C)
+    double member_mean = 0;  // ≈ q·(clipped norm / C)
     double member_z = 0;
     int64_t noise_samples = 0, member_samples = 0;
   };

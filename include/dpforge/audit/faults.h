@@ -18,11 +18,12 @@ enum class Fault {
   kNoClip,           // per-example gradients are summed unclipped
   kWrongSampleRate,  // examples are sampled at twice the claimed rate
 };
-inline constexpr EnumNames<Fault, 5> kFaultNames{{{{Fault::kNone, "none"},
-                                                   {Fault::kNoNoise, "no_noise"},
-                                                   {Fault::kHalfNoise, "half_noise"},
-                                                   {Fault::kNoClip, "no_clip"},
-                                                   {Fault::kWrongSampleRate, "wrong_sample_rate"}}}};
+inline constexpr EnumNames<Fault, 5> kFaultNames{
+    {{{Fault::kNone, "none"},
+      {Fault::kNoNoise, "no_noise"},
+      {Fault::kHalfNoise, "half_noise"},
+      {Fault::kNoClip, "no_clip"},
+      {Fault::kWrongSampleRate, "wrong_sample_rate"}}}};
 inline std::string to_string(Fault fault) { return std::string(kFaultNames.name(fault)); }
 
 /// The plan a run with `fault` executes: `honest` with one invariant broken. The accountant and the

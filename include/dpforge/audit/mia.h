@@ -6,10 +6,10 @@
 // Members are training examples and non-members held-out test examples: the split is fixed, not a
 // coin flip per example, so these are attack metrics (AUROC, TPR at low FPR), not DP lower bounds.
 #pragma once
-#include <vector>
+#include <torch/nn/modules/container/sequential.h>
 
 #include <nlohmann/json.hpp>
-#include <torch/nn/modules/container/sequential.h>
+#include <vector>
 
 #include "dpforge/data/dataset.h"
 

@@ -10,10 +10,10 @@
 //    is the fraction of population examples z with LR(x)/LR(z) > γ.
 // All signals are taken in eval mode.
 #pragma once
-#include <vector>
-
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
+
+#include <vector>
 
 #include "dpforge/data/dataset.h"
 
@@ -39,8 +39,9 @@ std::vector<double> lira_offline_scores(const ShadowSignals& signals, bool fixed
 
 /// `population_probability` [Z] on the attacked model and `population_shadow_probability` [K, Z]:
 /// population examples no model trained on.
-std::vector<double> rmia_offline_scores(const ShadowSignals& signals, const torch::Tensor& population_probability,
-                                        const torch::Tensor& population_shadow_probability, double a = 0.3,
-                                        double gamma = 1.0);
+std::vector<double> rmia_offline_scores(const ShadowSignals& signals,
+                                        const torch::Tensor& population_probability,
+                                        const torch::Tensor& population_shadow_probability,
+                                        double a = 0.3, double gamma = 1.0);
 
 }  // namespace dpforge::audit

@@ -16,7 +16,8 @@ double incomplete_beta_inverse(double a, double b, double p);
 double binomial_at_least(int64_t k, int64_t n, double p);
 
 /// One-sided Clopper–Pearson upper confidence bound on a binomial rate after k successes in n
-/// trials: P[Bin(n, u) ≤ k] = significance, i.e. u = BetaInv(1 − significance; k + 1, n − k); 1 if k = n.
+/// trials: P[Bin(n, u) ≤ k] = significance, i.e. u = BetaInv(1 − significance; k + 1, n − k); 1 if
+/// k = n.
 double clopper_pearson_upper(int64_t k, int64_t n, double significance);
 
 /// σ of the Gaussian mechanism (sensitivity 1) that is exactly (ε, δ)-DP (Balle & Wang 2018):

@@ -3,9 +3,8 @@
 // scores next to the accountant's ε, and the conformance tests of the observed updates against the
 // claimed mechanism. "violation" when a lower bound exceeds the claim or a conformance test fails.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "dpforge/audit/dirac_canaries.h"
 
@@ -13,7 +12,7 @@ namespace dpforge::audit {
 
 /// What the run claims and the audit tests.
 struct WhiteBoxClaim {
-  double epsilon = 0;      // the accountant's ε over every step taken
+  double epsilon = 0;  // the accountant's ε over every step taken
   double delta = 0;
   double sample_rate = 0;  // q
   double confidence = 0.95;

@@ -25,12 +25,15 @@ enum class Device { kAuto, kCpu, kCuda };
 inline constexpr EnumNames<Device, 3> kDeviceNames{
     {{{Device::kAuto, "auto"}, {Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}}}};
 enum class DatasetKind { kFashionMnist };
-inline constexpr EnumNames<DatasetKind, 1> kDatasetNames{{{{DatasetKind::kFashionMnist, "fashion-mnist"}}}};
+inline constexpr EnumNames<DatasetKind, 1> kDatasetNames{
+    {{{DatasetKind::kFashionMnist, "fashion-mnist"}}}};
 enum class Subset { kFirst, kRandom };
-inline constexpr EnumNames<Subset, 2> kSubsetNames{{{{Subset::kFirst, "first"}, {Subset::kRandom, "random"}}}};
+inline constexpr EnumNames<Subset, 2> kSubsetNames{
+    {{{Subset::kFirst, "first"}, {Subset::kRandom, "random"}}}};
 enum class OptimizerKind { kSgd, kAdam, kAdamW };
-inline constexpr EnumNames<OptimizerKind, 3> kOptimizerNames{
-    {{{OptimizerKind::kSgd, "sgd"}, {OptimizerKind::kAdam, "adam"}, {OptimizerKind::kAdamW, "adamw"}}}};
+inline constexpr EnumNames<OptimizerKind, 3> kOptimizerNames{{{{OptimizerKind::kSgd, "sgd"},
+                                                               {OptimizerKind::kAdam, "adam"},
+                                                               {OptimizerKind::kAdamW, "adamw"}}}};
 enum class LrSchedule { kConstant, kCosine };
 inline constexpr EnumNames<LrSchedule, 2> kLrScheduleNames{
     {{{LrSchedule::kConstant, "constant"}, {LrSchedule::kCosine, "cosine"}}}};
@@ -40,7 +43,9 @@ inline constexpr EnumNames<SecureNoise, 3> kSecureNoiseNames{
 
 /// The name of a recipe choice, as the recipe spells it.
 template <typename Enum, std::size_t N>
-std::string name_of(const EnumNames<Enum, N>& names, Enum value) { return std::string(names.name(value)); }
+std::string name_of(const EnumNames<Enum, N>& names, Enum value) {
+  return std::string(names.name(value));
+}
 
 struct RunOptions {
   /// Name of the run, used for the default output folder. Default: the recipe file's stem.
@@ -171,7 +176,8 @@ struct Recipe {
 Recipe load_recipe(const std::string& path, const std::vector<std::string>& overrides = {});
 
 /// The same from a stream; `path` names it in messages (used by load_recipe and the fuzzer).
-Recipe parse_recipe(std::istream& text, const std::string& path, const std::vector<std::string>& overrides = {});
+Recipe parse_recipe(std::istream& text, const std::string& path,
+                    const std::vector<std::string>& overrides = {});
 
 /// Applies overrides to a recipe built in code; same checks as load_recipe.
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
@@ -179,7 +185,8 @@ void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
 /// privacy.secure_noise resolved: auto means on unless train.seed is set.
 bool secure_noise(const Recipe& recipe);
 
-/// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors it).
+/// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors
+/// it).
 struct KeyInfo {
   std::string key;  // "section.name"
   std::string type;

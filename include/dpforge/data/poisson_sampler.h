@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-// Poisson sampling (docs/design.md, invariant 1): every step, each of the N examples joins the batch
-// independently with probability q. The batch size is Binomial(N, q) and may be 0; that is what
-// the subsampled-Gaussian accountants assume, so no other batching may be used under DP.
+// Poisson sampling (docs/design.md, invariant 1): every step, each of the N examples joins the
+// batch independently with probability q. The batch size is Binomial(N, q) and may be 0; that is
+// what the subsampled-Gaussian accountants assume, so no other batching may be used under DP.
 #pragma once
 #include <cstdint>
 #include <vector>

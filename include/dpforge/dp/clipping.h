@@ -3,11 +3,11 @@
 // Invariant 5 (docs/design.md): every example's clipped gradient has norm ≤ C (per layer ≤ C_l with
 // Σ C_l² = C²), so the sum's sensitivity to adding or removing one example is C.
 #pragma once
+#include <torch/types.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"

@@ -12,14 +12,14 @@
 //   std::vector<dp::StepHook*> hooks{&accounting};
 //   for (int64_t t = 0; t < plan.planned_steps; ++t) dp::dp_sgd_step(plan, state, target, hooks);
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <functional>
 #include <span>
 #include <unordered_map>
 #include <vector>
-
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/optim/optimizer.h>
 
 #include "dpforge/data/dataset.h"
 #include "dpforge/data/poisson_sampler.h"
@@ -32,7 +32,8 @@
 namespace dpforge::dp {
 
 /// Per-example losses of a batch: the model's outputs and the labels → one loss per example.
-using PerExampleLoss = std::function<torch::Tensor(const torch::Tensor& outputs, const torch::Tensor& labels)>;
+using PerExampleLoss =
+    std::function<torch::Tensor(const torch::Tensor& outputs, const torch::Tensor& labels)>;
 
 /// Training statistics of a batch (not private: computed on the data without noise).
 struct BatchStats {
@@ -68,8 +69,8 @@ class ClippedSum {
   int64_t dropped() const { return dropped_; }
 
  private:
-  friend std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double expected_batch_size,
-                                              NoiseGenerator& noise);
+  friend std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std,
+                                              double expected_batch_size, NoiseGenerator& noise);
   std::vector<torch::Tensor> tensors_;
   std::unordered_map<const void*, torch::Tensor> sums_;  // by tensor storage
   int64_t dropped_ = 0;
@@ -88,8 +89,8 @@ std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double ex
 
 /// Sets each parameter's gradient to its privatized one (parameters[k] ↔ gradients[k]), steps the
 /// inner optimizer (post-processing: free of privacy cost), and drops the gradients again.
-void step_inner(const std::vector<torch::Tensor>& parameters, const std::vector<torch::Tensor>& gradients,
-                torch::optim::Optimizer& inner);
+void step_inner(const std::vector<torch::Tensor>& parameters,
+                const std::vector<torch::Tensor>& gradients, torch::optim::Optimizer& inner);
 
 /// An observer of DP-SGD steps. Every phase is optional.
 class StepHook {

@@ -16,9 +16,9 @@
 // recomputed from the layer's input).
 // Embedding: ‖∇Eᵢ‖² = Σ_{t,s} 1[x_it = x_is ≠ pad] g_it·g_is.
 #pragma once
-#include <vector>
-
 #include <torch/types.h>
+
+#include <vector>
 
 #include "dpforge/dp/tape.h"
 
@@ -51,13 +51,15 @@ class PerSampleLayer {
   // or reduced to ‖∇Wᵢ‖² with A and G kept for the clipped sum.
   void conv_by_example(const torch::Tensor& output_grad, bool keep_gradients);
 
-  const LayerRecord& record_;  // weight, bias, geometry (its input may be released after construction)
+  const LayerRecord&
+      record_;  // weight, bias, geometry (its input may be released after construction)
   int64_t batch_ = 0;
-  int64_t tokens_ = 1;               // Linear: T; Conv2d: H_out·W_out
-  torch::Tensor activations_;        // kept A: B x T x d (Linear), the input (Conv2d), indices (Embedding)
-  torch::Tensor output_grad_;        // kept G: B x T x p (Linear), B x p x H x W (Conv2d), as recorded
-  torch::Tensor per_example_;        // B x p x d when materialized (Conv2d: the weight's layout); ∇γᵢ
-  torch::Tensor per_example_bias_;   // ∇bᵢ (B x p) or ∇βᵢ
+  int64_t tokens_ = 1;  // Linear: T; Conv2d: H_out·W_out
+  torch::Tensor
+      activations_;  // kept A: B x T x d (Linear), the input (Conv2d), indices (Embedding)
+  torch::Tensor output_grad_;  // kept G: B x T x p (Linear), B x p x H x W (Conv2d), as recorded
+  torch::Tensor per_example_;  // B x p x d when materialized (Conv2d: the weight's layout); ∇γᵢ
+  torch::Tensor per_example_bias_;  // ∇bᵢ (B x p) or ∇βᵢ
   torch::Tensor conv_weight_norms_;  // Conv2d ghost (or T = 1): ‖∇Wᵢ‖², computed on construction
   bool ghost_ = false;
 };

@@ -41,7 +41,9 @@ struct DpPlan {
   int64_t allowed_steps = 0;
 
   /// What one step is, to the accountant: `count` steps of the Poisson-subsampled Gaussian (σ, q).
-  privacy::SgmSteps dp_event(int64_t count = 1) const { return {noise_multiplier, sample_rate, count}; }
+  privacy::SgmSteps dp_event(int64_t count = 1) const {
+    return {noise_multiplier, sample_rate, count};
+  }
 };
 
 }  // namespace dpforge::dp

@@ -10,12 +10,12 @@
 // a norm layer, a materialized layer's B x p x d) and let autograd free G as in ordinary training:
 // book-keeping need not hold every layer's G until the backward ends.
 #pragma once
+#include <torch/types.h>
+
 #include <cstdint>
 #include <functional>
 #include <unordered_set>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace dpforge::dp {
 
@@ -62,7 +62,8 @@ class GradTape {
   /// One backward of the scalar `loss`, stopping at the layer outputs (no parameter gradient is
   /// formed); frees the graph. With `release_inputs`, each record's input is dropped once its
   /// G has been consumed: what the consumer kept of it is then all that is left.
-  void backward(const torch::Tensor& loss, const GradientConsumer& consume, bool release_inputs = false);
+  void backward(const torch::Tensor& loss, const GradientConsumer& consume,
+                bool release_inputs = false);
   /// G for every record (all held at once: for tests and benchmarks that reuse them).
   std::vector<torch::Tensor> output_gradients(const torch::Tensor& loss);
 

@@ -4,12 +4,12 @@
 // DP engine knows how to take per-example gradient norms and clipped sums of each of them, so a
 // model made only of these (plus parameter-free modules) can be trained privately.
 #pragma once
-#include <cstdint>
-#include <vector>
-
 #include <torch/nn/cloneable.h>
 #include <torch/nn/pimpl.h>
 #include <torch/types.h>
+
+#include <cstdint>
+#include <vector>
 
 #include "dpforge/core/options.h"
 

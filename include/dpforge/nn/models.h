@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 // The model zoo: networks made only of DP layers (layers.h) and parameter-free modules.
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+
 #include <cstdint>
 #include <string>
-
-#include <torch/nn/modules/container/sequential.h>
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"

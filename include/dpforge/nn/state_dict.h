@@ -2,9 +2,9 @@
 // Model weights in PyTorch's own state-dict format, so that Python reads what dpforge writes and
 // dpforge reads what Python writes.
 #pragma once
-#include <filesystem>
-
 #include <torch/nn/module.h>
+
+#include <filesystem>
 
 namespace dpforge::nn {
 

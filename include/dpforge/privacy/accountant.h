@@ -5,10 +5,9 @@
 #pragma once
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/privacy/rdp.h"
@@ -33,7 +32,9 @@ class Accountant {
 
   /// Records `count` steps; consecutive steps with equal (σ, q) are merged.
   void compose(double noise_multiplier, double sample_rate, int64_t count = 1);
-  void compose(const SgmSteps& steps) { compose(steps.noise_multiplier, steps.sample_rate, steps.count); }
+  void compose(const SgmSteps& steps) {
+    compose(steps.noise_multiplier, steps.sample_rate, steps.count);
+  }
   const std::vector<SgmSteps>& history() const { return history_; }
   int64_t steps() const;
 
@@ -65,7 +66,9 @@ class RdpAccountant final : public Accountant {
 enum class AccountantKind { kRdp, kPld };
 inline constexpr EnumNames<AccountantKind, 2> kAccountantNames{
     {{{AccountantKind::kRdp, "rdp"}, {AccountantKind::kPld, "pld"}}}};
-inline std::string to_string(AccountantKind kind) { return std::string(kAccountantNames.name(kind)); }
+inline std::string to_string(AccountantKind kind) {
+  return std::string(kAccountantNames.name(kind));
+}
 
 std::unique_ptr<Accountant> make_accountant(AccountantKind kind);
 /// The same by name (JSON, command lines); std::invalid_argument listing the allowed names.

@@ -20,8 +20,8 @@ using AccountantFactory = std::function<std::unique_ptr<Accountant>()>;
 AccountantFactory accountant_factory(AccountantKind kind);
 
 /// ε after `steps` steps of (σ, q) under the named accountant.
-double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
-                   double sample_rate, int64_t steps, double delta);
+double epsilon_for(const AccountantFactory& accountant, double noise_multiplier, double sample_rate,
+                   int64_t steps, double delta);
 double epsilon_for(AccountantKind accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta);
 
@@ -32,8 +32,8 @@ inline constexpr double kNoiseCalibrationTolerance = 1e-5;
 /// Throws std::domain_error if no σ ≤ 1e4 reaches the target.
 double calibrate_noise_multiplier(const AccountantFactory& accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps);
-double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon,
-                                  double delta, double sample_rate, int64_t steps);
+double calibrate_noise_multiplier(AccountantKind accountant, double target_epsilon, double delta,
+                                  double sample_rate, int64_t steps);
 
 /// Largest number of steps with ε ≤ target_epsilon (0 if even one step exceeds it).
 int64_t max_steps_within(AccountantKind accountant, double target_epsilon, double delta,

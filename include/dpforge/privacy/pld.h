@@ -53,10 +53,10 @@ DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
 DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& parts,
                     double tail_mass);
 
-/// The PLD accountant. Default interval 1e-4 (dp_accounting's default value_discretization_interval);
-/// grids coarsen automatically when a composition would need more than 2^20 points. Throws
-/// std::logic_error on any non-finite intermediate or an ε below the single-step floor: a lost term
-/// would make ε optimistic, so it is never clamped away.
+/// The PLD accountant. Default interval 1e-4 (dp_accounting's default
+/// value_discretization_interval); grids coarsen automatically when a composition would need more
+/// than 2^20 points. Throws std::logic_error on any non-finite intermediate or an ε below the
+/// single-step floor: a lost term would make ε optimistic, so it is never clamped away.
 class PldAccountant final : public Accountant {
  public:
   explicit PldAccountant(double interval = 1e-4) : interval_(interval) {}

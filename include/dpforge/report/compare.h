@@ -3,18 +3,18 @@
 // and the plots show side by side, so that DP and other defenses are judged by the same attacks.
 #pragma once
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace dpforge::report {
 
 struct RunRow {
   std::string dir;
   std::string name;
-  /// "DP", "weight decay", "dropout", "label smoothing", "early stopping" (joined by " + "), or "none".
+  /// "DP", "weight decay", "dropout", "label smoothing", "early stopping" (joined by " + "), or
+  /// "none".
   std::string defense;
   bool is_private = false;
   std::optional<double> epsilon;  // accountant's ε (private runs)

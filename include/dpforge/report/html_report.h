@@ -2,9 +2,8 @@
 // `dpforge report RUN_DIR`: one self-contained HTML page per run (numbers, inline SVG charts, no
 // scripts or external files), for a person to open in a browser or attach to an audit file.
 #pragma once
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace dpforge::report {
 

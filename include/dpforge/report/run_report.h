@@ -3,10 +3,9 @@
 // audit and attack sections are added by the run (run/run.h) once they exist.
 #pragma once
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/train/trainer.h"

@@ -3,7 +3,6 @@
 #pragma once
 #include <cstdio>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "dpforge/config/recipe.h"

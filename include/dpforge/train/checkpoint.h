@@ -8,16 +8,16 @@
 // from it replays exactly what the crashed process computed: replayed steps are the same release,
 // not new ones, and the accountant counts each step once.
 #pragma once
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
-
-#include <nlohmann/json.hpp>
-#include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
 
 namespace dpforge::train {
 

@@ -8,7 +8,6 @@
 #pragma once
 #include <cstdint>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
 
 #include "dpforge/config/recipe.h"
@@ -21,7 +20,7 @@ namespace dpforge::train {
 /// audit run, its `status` and how the canaries were made). Canaries are the last m test examples,
 /// so they are never part of the training split.
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
-                                  const data::Dataset& test_set, int64_t canaries, uint64_t auditor_seed,
-                                  std::FILE* progress);
+                                  const data::Dataset& test_set, int64_t canaries,
+                                  uint64_t auditor_seed, std::FILE* progress);
 
 }  // namespace dpforge::train

@@ -2,13 +2,13 @@
 // What a training run measures as it goes: per-epoch metrics on the held-out data, divergence and
 // early stopping. None of it is private: train metrics are computed on the data without noise.
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/nn/modules/container/sequential.h>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
@@ -27,7 +27,7 @@ struct EpochMetrics {
   double train_accuracy = 0;
   double test_loss = 0;
   double test_accuracy = 0;
-  double seconds = 0;  // wall time of this epoch, evaluation included
+  double seconds = 0;                         // wall time of this epoch, evaluation included
   std::optional<double> validation_accuracy;  // with data.validation_size
   std::optional<double> epsilon;              // spent so far (private runs)
 };
@@ -35,7 +35,8 @@ struct EpochMetrics {
 /// The held-out data evaluated after every epoch.
 struct HeldOut {
   const data::Dataset& test;
-  /// data.validation_size examples held out of training; train.early_stopping_patience watches them.
+  /// data.validation_size examples held out of training; train.early_stopping_patience watches
+  /// them.
   const data::Dataset* validation = nullptr;
 };
 
@@ -59,7 +60,8 @@ struct TrainResult {
 
 /// Empty when every parameter of `model` is finite, else why training must stop. Parameters are
 /// a function of the privatized updates, so under DP this check costs no privacy.
-std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options, int64_t step);
+std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
+                       int64_t step);
 
 /// Mean cross-entropy and accuracy of `model` (in eval mode) on `dataset`.
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
@@ -72,6 +74,7 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out,
                           double seconds);
 
 /// The progress line of a finished epoch; `extra` is appended before the time (e.g. ε so far).
-std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs, const std::string& extra = "");
+std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs,
+                           const std::string& extra = "");
 
 }  // namespace dpforge::train

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
+#include <torch/optim/optimizer.h>
+
 #include <memory>
 #include <vector>
-
-#include <torch/optim/optimizer.h>
 
 #include "dpforge/config/recipe.h"
 

@@ -9,11 +9,11 @@
 // population. Then LiRA (online, offline, each with per-example or fixed variance) and RMIA
 // (offline) score the targets on the attacked model (audit/shadow_attacks.h).
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+
 #include <cstdint>
 #include <cstdio>
-
 #include <nlohmann/json.hpp>
-#include <torch/nn/modules/container/sequential.h>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
@@ -24,7 +24,8 @@ namespace dpforge::train {
 /// rmia_offline): AUROC, TPR at 0.1% and 1% FPR, balanced accuracy and ROC points (the fields of
 /// audit::membership_attacks), plus `shadow_setup` (shadow models, targets, population).
 nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn::Sequential& model,
-                                         const data::Dataset& train_set, const data::Dataset& test_set,
-                                         int64_t shadow_models, uint64_t auditor_seed, std::FILE* progress);
+                                         const data::Dataset& train_set,
+                                         const data::Dataset& test_set, int64_t shadow_models,
+                                         uint64_t auditor_seed, std::FILE* progress);
 
 }  // namespace dpforge::train

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 // The one training loop, shared by private and non-private training: learning-rate schedule,
-// epochs, progress, divergence, early stopping, checkpoints and resume. What differs between the two
-// is how one step is taken (TrainingStep): a DP-SGD step with its ledger and budget, or a plain
+// epochs, progress, divergence, early stopping, checkpoints and resume. What differs between the
+// two is how one step is taken (TrainingStep): a DP-SGD step with its ledger and budget, or a plain
 // mini-batch step over a shuffled epoch.
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+#include <torch/optim/optimizer.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <optional>
 #include <string>
-
-#include <torch/nn/modules/container/sequential.h>
-#include <torch/optim/optimizer.h>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/dp/dp_sgd.h"
@@ -45,10 +45,10 @@ class TrainingStep {
 };
 
 /// Runs `step` to the end of the plan (or until it stops, diverges or stops early), evaluating on
-/// `held_out` after every epoch. With `checkpoints`, snapshots go to its store and a resume point is
-/// continued bit for bit.
+/// `held_out` after every epoch. With `checkpoints`, snapshots go to its store and a resume point
+/// is continued bit for bit.
 TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
-                           torch::nn::Sequential& model, const HeldOut& held_out, std::FILE* progress,
-                           RunCheckpoints* checkpoints);
+                           torch::nn::Sequential& model, const HeldOut& held_out,
+                           std::FILE* progress, RunCheckpoints* checkpoints);
 
 }  // namespace dpforge::train

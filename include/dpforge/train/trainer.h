@@ -2,14 +2,14 @@
 // The two ways dpforge trains a model: DP-SGD and ordinary mini-batch training, both through the
 // one training loop (train_loop.h).
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+
 #include <cstdint>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
-#include <torch/nn/modules/container/sequential.h>
 
 #include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/config/recipe.h"
@@ -25,9 +25,8 @@ namespace dpforge::train {
 /// silent): one rewritten line on a terminal, periodic lines otherwise.
 /// With `checkpoints`, snapshots go to its store and a resume point is continued bit for bit.
 TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
-                             const data::Dataset& train_set, const HeldOut& held_out,
-                             uint64_t seed, std::FILE* progress,
-                             RunCheckpoints* checkpoints = nullptr);
+                             const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,
+                             std::FILE* progress, RunCheckpoints* checkpoints = nullptr);
 
 /// What a private run spent and how: the `privacy` object of report.json.
 struct PrivacySummary {
@@ -36,17 +35,17 @@ struct PrivacySummary {
   double expected_batch_size = 0;
   double max_grad_norm = 0;
   double delta = 0;
-  double epsilon = 0;            // accountant's ε over every step taken
-  double rdp_order = 0;          // optimal order, for the rdp accountant
-  double target_epsilon = 0;     // 0 = none
+  double epsilon = 0;         // accountant's ε over every step taken
+  double rdp_order = 0;       // optimal order, for the rdp accountant
+  double target_epsilon = 0;  // 0 = none
   std::string clipping;
   std::string accountant;
-  int64_t steps = 0;             // steps taken
-  int64_t planned_steps = 0;     // steps the recipe asked for
-  int64_t empty_batches = 0;     // logical batches with no example (still noised and counted)
+  int64_t steps = 0;          // steps taken
+  int64_t planned_steps = 0;  // steps the recipe asked for
+  int64_t empty_batches = 0;  // logical batches with no example (still noised and counted)
   int64_t examples_dropped_nonfinite = 0;
   bool stopped_by_budget = false;
-  std::string fault = "none";    // auditor-validation fault injected, if any
+  std::string fault = "none";  // auditor-validation fault injected, if any
   bool secure_noise = false;
   nlohmann::json accountant_state;
 };
