@@ -5,6 +5,8 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/optim/optimizer.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -20,6 +22,22 @@
 #include "src/bench/tensor_memory_meter.h"
 
 namespace dpforge::bench {
+
+/// Median wall time (ms) of `step` over `repeats` runs after `warmup` untimed ones.
+template <typename Step>
+double median_ms(int repeats, Step&& step, int warmup = 3) {
+  for (int i = 0; i < warmup; ++i) step();  // warm-up: allocator, caches, thread pool
+  std::vector<double> times;
+  for (int i = 0; i < repeats; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
 
 struct Workload {
   torch::nn::Sequential model;

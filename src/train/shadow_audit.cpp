@@ -41,6 +41,26 @@ nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members
       {"roc", auditor.roc_points()}};
 }
 
+// One shadow model: the recipe's model trained by the recipe (privately if it is private) on
+// `shadow_data`, with fresh OS seeds.
+torch::nn::Sequential train_shadow(const config::Recipe& recipe,
+                                   const config::Recipe& shadow_recipe,
+                                   const data::Dataset& shadow_data,
+                                   const data::Dataset& evaluation) {
+  auto shadow = nn::make_model(recipe.model, shadow_data.num_classes);
+  const HeldOut held_out{evaluation};
+  if (recipe.privacy.enabled()) {
+    PrivacySummary ignored;
+    train_private(
+        shadow_recipe, shadow, shadow_data, held_out,
+        PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
+        nullptr, ignored);
+  } else {
+    train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, secure_random_seed(), nullptr);
+  }
+  return shadow;
+}
+
 }  // namespace
 
 nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn::Sequential& model,
@@ -89,17 +109,7 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
       fmt::print(progress, "shadow model {}/{}: {} examples ({} of the {} targets)\n", k + 1,
                  shadow_models, shadow_data.size(), in.sum().item<int64_t>(), targets_count);
     }
-    auto shadow = nn::make_model(recipe.model, train_set.num_classes);
-    const HeldOut held_out{shadow_eval};
-    if (recipe.privacy.enabled()) {
-      PrivacySummary ignored;
-      train_private(
-          shadow_recipe, shadow, shadow_data, held_out,
-          PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
-          nullptr, ignored);
-    } else {
-      train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, secure_random_seed(), nullptr);
-    }
+    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval);
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;
     shadow_probability[k] = on_targets.probability;
