@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-// Philox4x32-10 (Salmon et al., SC'11) and Box–Muller, shared verbatim by the CPU noise generator
-// and the CUDA noise kernel so that one (seed, offset) names the same Gaussian stream on both.
-// Plain C++ when compiled by a host compiler; __host__ __device__ under nvcc.
+// Philox4x32-10 (Salmon et al., SC'11) in cuRAND's stream layout and Box–Muller, shared verbatim by
+// the CPU noise generator and the CUDA noise kernel (which draws its words from cuRAND), so that
+// one (seed, offset) names the same Gaussian stream on both. Plain C++ when compiled by a host
+// compiler; __host__ __device__ under nvcc.
 #pragma once
 #include <cmath>
 #include <cstdint>
 
 #if defined(__CUDACC__)
+#include <curand_kernel.h>
 #define DPF_HOST_DEVICE __host__ __device__ __forceinline__
 #else
 #define DPF_HOST_DEVICE inline
@@ -44,10 +46,38 @@ DPF_HOST_DEVICE Philox4 philox4x32_10(Philox4 counter, uint32_t key0, uint32_t k
   return Philox4{{c0, c1, c2, c3}};
 }
 
-// Block `block` of stream `seed`: 4 independent uniform 32-bit words (counter = block, key = seed).
+// Block `block` of stream `seed`: 4 independent uniform 32-bit words (counter = block, key = seed)
+// — cuRAND's subsequence 0 at offset 4·block. The sampler and the auditor draw uniforms from it.
 DPF_HOST_DEVICE Philox4 philox4x32_10(uint64_t seed, uint64_t block) {
   const Philox4 counter{{static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0, 0}};
   return philox4x32_10(counter, static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
+}
+
+// The first 8 words of cuRAND's Philox4_32_10 stream `subsequence` of `seed`, i.e. of
+//   curand_init(seed, subsequence, /*offset=*/0, &state); curand4(&state); curand4(&state);
+// cuRAND documents the layout (curand_kernel.h, curand_philox4x32_x.h): key = (seed mod 2^32,
+// seed / 2^32), counter = (offset/4 as two low words, subsequence as two high words), advancing the
+// low words by one per curand4. On the GPU the words come from cuRAND itself; the host computes the
+// same counters with the Philox above, which tests/dp/noise_test.cpp checks against Random123's
+// known answers mapped through that layout.
+DPF_HOST_DEVICE void subsequence_words8(uint64_t seed, uint64_t subsequence, uint32_t words[8]) {
+#if defined(__CUDA_ARCH__)
+  curandStatePhilox4_32_10_t state;
+  curand_init(seed, subsequence, 0, &state);
+  const uint4 first = curand4(&state), second = curand4(&state);
+  words[0] = first.x, words[1] = first.y, words[2] = first.z, words[3] = first.w;
+  words[4] = second.x, words[5] = second.y, words[6] = second.z, words[7] = second.w;
+#else
+  const uint32_t key0 = static_cast<uint32_t>(seed), key1 = static_cast<uint32_t>(seed >> 32);
+  const uint32_t sub0 = static_cast<uint32_t>(subsequence),
+                 sub1 = static_cast<uint32_t>(subsequence >> 32);
+  const Philox4 first = philox4x32_10(Philox4{{0, 0, sub0, sub1}}, key0, key1);
+  const Philox4 second = philox4x32_10(Philox4{{1, 0, sub0, sub1}}, key0, key1);
+  for (int i = 0; i < 4; ++i) {
+    words[i] = first.v[i];
+    words[4 + i] = second.v[i];
+  }
+#endif
 }
 
 DPF_HOST_DEVICE uint64_t double_bits(double x) {
@@ -115,25 +145,31 @@ DPF_HOST_DEVICE void sincos_turns(uint32_t turns, float& sine, float& cosine) {
   sine = (quadrant >= 2u) ? -s : s;
 }
 
-// Box–Muller on two words. The radius √(−2 log u₁) is computed in double from all 32 bits of u₁ ∈
-// (0, 1], so the tails reach 6.66σ (a float u₁ would cut them at 5.8σ); the angle needs only float
-// precision. Built from the branch-free functions above so that the CPU loop vectorizes and the
-// CUDA kernel (compiled without FMA contraction) draws bit-identical values.
-DPF_HOST_DEVICE void box_muller(uint32_t a, uint32_t b, float& z0, float& z1) {
+// Box–Muller with a 64-bit radius draw. u₁ ∈ (0, 1] is built from two words, (hi + (lo +
+// 1)/2³²)/2³², exact down to 2⁻⁶⁴, so the radius √(−2 log u₁) reaches 9.42σ (a 32-bit u₁ cut it
+// at 6.66σ, which added about T·q·Φ̄(6.66 − 1/σ) to δ); the angle needs only float precision. Built
+// from the branch-free functions above so that the CPU loop vectorizes and the CUDA kernel
+// (compiled without FMA contraction) draws bit-identical values.
+DPF_HOST_DEVICE void box_muller(uint32_t radius_hi, uint32_t radius_lo, uint32_t angle, float& z0,
+                                float& z1) {
   constexpr double kTwoPow32Inv = 2.3283064365386963e-10;  // 2^-32
-  const double u1 = (static_cast<double>(a) + 1.0) * kTwoPow32Inv;
+  const double u1 =
+      (static_cast<double>(radius_hi) + (static_cast<double>(radius_lo) + 1.0) * kTwoPow32Inv) *
+      kTwoPow32Inv;
   const float radius = static_cast<float>(sqrt(-2.0 * log_positive(u1)));
   float sine, cosine;
-  sincos_turns(b, sine, cosine);
+  sincos_turns(angle, sine, cosine);
   z0 = radius * cosine;
   z1 = radius * sine;
 }
 
-// Standard normals 4*block .. 4*block+3 of the stream (seed, ·).
+// Standard normals 4·block .. 4·block+3 of stream `seed`: Box–Muller on words 0–2 and 3–5 of
+// cuRAND subsequence `block` (words 6 and 7 are not used).
 DPF_HOST_DEVICE void philox_normal4(uint64_t seed, uint64_t block, float out[4]) {
-  const Philox4 bits = philox4x32_10(seed, block);
-  box_muller(bits.v[0], bits.v[1], out[0], out[1]);
-  box_muller(bits.v[2], bits.v[3], out[2], out[3]);
+  uint32_t w[8];
+  subsequence_words8(seed, block, w);
+  box_muller(w[0], w[1], w[2], out[0], out[1]);
+  box_muller(w[3], w[4], w[5], out[2], out[3]);
 }
 
 // Secure mode: normals 4*b .. 4*b+3 are (z₀ + z₁ + z₂ + z₃) / 2 for the normals z_j of raw blocks

@@ -42,14 +42,17 @@ double one_run_p_value(int64_t m, int64_t r, int64_t v, double epsilon, double d
   return std::min(1.0, beta + alpha * delta * 2 * static_cast<double>(m));
 }
 
-// Mahloujifar et al.'s test of the Gaussian curve for (ε, δ): positive iff the scores reject it.
+// Mahloujifar et al.'s test of a trade-off curve f: positive iff the scores reject it. Here f is
+// the curve of (ε, δ)-DP itself, which every (ε, δ)-DP mechanism satisfies; the recursion needs it
+// as x ↦ f(1 − x).
 double fdp_objective(int64_t m, int64_t r, int64_t v, double epsilon, double delta,
                      double significance) {
-  const double mu = 1 / gaussian_sigma_for(epsilon, delta);
-  auto blow_up_inverse = [mu](double x) {
-    if (x <= 0) return 0.0;
-    if (x >= 1) return 1.0;
-    return privacy::normal_cdf(privacy::normal_quantile(x) - mu);
+  auto blow_up_inverse = [epsilon, delta](double x) {
+    if (x <= 0) return 0.0;  // f(1) = 0
+    const double alpha = std::min(1.0, 1 - x);
+    const double scaled = alpha > 0 ? std::exp(epsilon) * alpha : 0.0;
+    return std::min(1.0,
+                    std::max({0.0, 1 - delta - scaled, std::exp(-epsilon) * (1 - delta - alpha)}));
   };
   const double md = static_cast<double>(m);
   double correct = significance * static_cast<double>(v) / md;
@@ -84,6 +87,9 @@ double largest_rejected(double eps_low, Rejects&& rejects) {
 
 }  // namespace
 
+// Tests with fewer guesses than this cannot reject anything at the significances used here.
+constexpr int64_t kFewestGuesses = 16;
+
 CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores)
     : in_(std::move(in_scores)), out_(std::move(out_scores)) {
   if (in_.empty() || out_.empty()) {
@@ -97,10 +103,114 @@ CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> 
   }
   std::sort(in_.begin(), in_.end());
   std::sort(out_.begin(), out_.end());
-  // Every distinct score and +∞ is a threshold ("IN" iff score ≥ threshold).
-  std::vector<double> all;
-  all.reserve(in_.size() + out_.size() + 1);
-  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all_));
+  // The family depends on the number of canaries only, never on which are IN.
+  const int64_t m = static_cast<int64_t>(all_.size());
+  for (int64_t k = (m + 1) / 2; k >= kFewestGuesses || guess_counts_.empty(); k = (k + 1) / 2) {
+    guess_counts_.push_back(std::max<int64_t>(1, k));
+    if (k <= 1) break;
+  }
+  build_hull();
+}
+
+CanaryAuditor::Guess CanaryAuditor::guess_top(int64_t k, bool lowest) const {
+  const int64_t m = static_cast<int64_t>(all_.size());
+  k = std::clamp<int64_t>(k, 1, m);
+  Guess guess;
+  if (!lowest) {
+    const double threshold = all_[static_cast<size_t>(m - k)];
+    guess.guesses = all_.end() - std::lower_bound(all_.begin(), all_.end(), threshold);
+    guess.correct = in_.end() - std::lower_bound(in_.begin(), in_.end(), threshold);
+  } else {
+    const double threshold = all_[static_cast<size_t>(k - 1)];
+    guess.guesses = std::upper_bound(all_.begin(), all_.end(), threshold) - all_.begin();
+    guess.correct = std::upper_bound(in_.begin(), in_.end(), threshold) - in_.begin();
+  }
+  return guess;
+}
+
+double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bool fdp) const {
+  const int64_t m = num_in() + num_out();
+  const double corrected = significance / static_cast<double>(guess_counts_.size());
+  double best = 0;
+  for (int64_t k : guess_counts_) {
+    const auto [guesses, correct] = guess_top(k);
+    if (static_cast<double>(correct) <= logistic(best) * static_cast<double>(guesses)) {
+      continue;  // no better precision than the best ε so far: cannot reject a larger one
+    }
+    double epsilon;
+    if (fdp) {
+      epsilon = largest_rejected(best, [&](double e) {
+        return fdp_objective(m, guesses, correct, e, delta, corrected) > 0;
+      });
+    } else {
+      if (one_run_p_value(m, guesses, correct, best, 0) > corrected) continue;  // even δ = 0 fails
+      epsilon = largest_rejected(best, [&](double e) {
+        return one_run_p_value(m, guesses, correct, e, delta) < corrected;
+      });
+    }
+    best = std::max(best, epsilon);
+  }
+  return best;
+}
+
+double CanaryAuditor::epsilon_one_run(double significance, double delta) const {
+  return epsilon_one_run_impl(significance, delta, /*fdp=*/false);
+}
+
+double CanaryAuditor::epsilon_one_run_fdp(double significance, double delta) const {
+  return epsilon_one_run_impl(significance, delta, /*fdp=*/true);
+}
+
+template <typename Bound>
+double CanaryAuditor::best_multi_run(double significance, Bound&& bound) const {
+  // Every test of the family in both directions, each needing an upper bound on FNR and on FPR.
+  const double corrected = significance / (4.0 * static_cast<double>(guess_counts_.size()));
+  double best = 0;
+  for (int64_t k : guess_counts_) {
+    for (const bool lowest : {false, true}) {
+      const auto [guesses, correct] = guess_top(k, lowest);
+      const double fnr_ub = clopper_pearson_upper(num_in() - correct, num_in(), corrected);
+      const double fpr_ub = clopper_pearson_upper(guesses - correct, num_out(), corrected);
+      best = std::max(best, bound(fnr_ub, fpr_ub));
+    }
+  }
+  return best;
+}
+
+double CanaryAuditor::epsilon_clopper_pearson(double significance, double delta) const {
+  return best_multi_run(significance, [delta](double fnr_ub, double fpr_ub) {
+    const double tpr_lb = 1 - fnr_ub;
+    return tpr_lb > delta ? std::log(tpr_lb - delta) - std::log(fpr_ub) : 0.0;
+  });
+}
+
+double CanaryAuditor::epsilon_from_gdp(double significance, double delta) const {
+  const double mu = best_multi_run(significance, [delta](double fnr_ub, double fpr_ub) {
+    if (std::max(fnr_ub, fpr_ub) >= 1 - delta) return 0.0;
+    return privacy::normal_quantile(1 - fpr_ub) - privacy::normal_quantile(fnr_ub);
+  });
+  if (mu <= 0) return 0;
+  // μ-GDP ⇒ (ε, δ(ε)) with δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2); solve δ(ε) = delta.
+  auto log_delta_gap = [&](double epsilon) {
+    return privacy::log_sub(privacy::log_ndtr(-epsilon / mu + mu / 2),
+                            epsilon + privacy::log_ndtr(-epsilon / mu - mu / 2)) -
+           std::log(delta);
+  };
+  double low = 0, high = 100;
+  if (log_delta_gap(low) <= 0) return 0;
+  if (log_delta_gap(high) >= 0) return high;
+  for (int i = 0; i < 100 && high - low > 1e-9; ++i) {
+    const double middle = 0.5 * (low + high);
+    (log_delta_gap(middle) > 0 ? low : high) = middle;
+  }
+  return 0.5 * (low + high);
+}
+
+// The concave frontier of (FN, TN) over every distinct score: the ROC hull, for the descriptive
+// metrics (AUROC, TPR at FPR, balanced accuracy). Never used for a bound: it depends on the labels.
+void CanaryAuditor::build_hull() {
+  std::vector<double> all = all_;
   all.erase(std::unique(all.begin(), all.end()), all.end());
   all.push_back(kInf);
   std::vector<int64_t> fn(all.size()), tn(all.size());
@@ -108,8 +218,8 @@ CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> 
     fn[i] = std::lower_bound(in_.begin(), in_.end(), all[i]) - in_.begin();
     tn[i] = std::lower_bound(out_.begin(), out_.end(), all[i]) - out_.begin();
   }
-  // Keep the vertices of the concave frontier of (FN, TN): repeatedly drop every point that lies
-  // on or below the chord of its neighbours (a threshold no better than mixing two others).
+  // Repeatedly drop every point that lies on or below the chord of its neighbours (a threshold no
+  // better than mixing two others).
   std::vector<size_t> keep(all.size());
   std::iota(keep.begin(), keep.end(), size_t{0});
   while (keep.size() > 2) {
@@ -135,95 +245,6 @@ CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> 
     fn_.push_back(fn[index]);
     tn_.push_back(tn[index]);
   }
-}
-
-double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bool fdp) const {
-  const int64_t n_in = num_in(), n_out = num_out(), m = n_in + n_out;
-  const double corrected = significance / static_cast<double>(thresholds_.size());
-  const size_t count = thresholds_.size();
-  std::vector<int64_t> tp(count), fp(count);
-  std::vector<double> precision_bound(count);
-  for (size_t i = 0; i < count; ++i) {
-    tp[i] = n_in - fn_[i];
-    fp[i] = n_out - tn_[i];
-    const int64_t total = tp[i] + fp[i];
-    precision_bound[i] = total > 0 ? 1 - clopper_pearson_upper(fp[i], total, corrected) : 0;
-  }
-  // Most promising thresholds first, so that most others are pruned without a search: a threshold
-  // whose raw precision is ≤ e^ε/(1+e^ε) for the best ε so far cannot reject a larger ε.
-  std::vector<size_t> order(count);
-  std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return precision_bound[a] > precision_bound[b]; });
-  double best = 0, best_q = 0.5;
-  for (size_t index : order) {
-    const int64_t guesses = tp[index] + fp[index], correct = tp[index];
-    if (guesses == 0 || static_cast<double>(correct) / static_cast<double>(guesses) <= best_q)
-      continue;
-    double epsilon;
-    if (fdp) {
-      epsilon = largest_rejected(best, [&](double e) {
-        return fdp_objective(m, guesses, correct, e, delta, corrected) > 0;
-      });
-    } else {
-      if (one_run_p_value(m, guesses, correct, best, 0) > corrected) continue;  // even δ = 0 fails
-      epsilon = largest_rejected(best, [&](double e) {
-        return one_run_p_value(m, guesses, correct, e, delta) < corrected;
-      });
-    }
-    if (epsilon > best) {
-      best = epsilon;
-      best_q = logistic(best);
-    }
-  }
-  return best;
-}
-
-double CanaryAuditor::epsilon_one_run(double significance, double delta) const {
-  return epsilon_one_run_impl(significance, delta, /*fdp=*/false);
-}
-
-double CanaryAuditor::epsilon_one_run_fdp(double significance, double delta) const {
-  return epsilon_one_run_impl(significance, delta, /*fdp=*/true);
-}
-
-double CanaryAuditor::epsilon_clopper_pearson(double significance, double delta) const {
-  const double corrected = significance / static_cast<double>(thresholds_.size());
-  double best = 0;
-  for (size_t i = 0; i < thresholds_.size(); ++i) {
-    const double fnr_ub = clopper_pearson_upper(fn_[i], num_in(), corrected / 2);
-    const double fpr_ub = clopper_pearson_upper(num_out() - tn_[i], num_out(), corrected / 2);
-    const double tpr_lb = 1 - fnr_ub;
-    if (tpr_lb > delta) best = std::max(best, std::log(tpr_lb - delta) - std::log(fpr_ub));
-  }
-  return best;
-}
-
-double CanaryAuditor::epsilon_from_gdp(double significance, double delta) const {
-  const double corrected = significance / (2.0 * static_cast<double>(thresholds_.size()));
-  double mu = 0;
-  for (size_t i = 0; i < thresholds_.size(); ++i) {
-    const double fnr_ub = clopper_pearson_upper(fn_[i], num_in(), corrected);
-    const double fpr_ub = clopper_pearson_upper(num_out() - tn_[i], num_out(), corrected);
-    if (std::max(fnr_ub, fpr_ub) >= 1 - delta) continue;
-    mu = std::max(
-        mu, std::abs(privacy::normal_quantile(1 - fpr_ub) - privacy::normal_quantile(fnr_ub)));
-  }
-  if (mu == 0) return 0;
-  // μ-GDP ⇒ (ε, δ(ε)) with δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2); solve δ(ε) = delta.
-  auto log_delta_gap = [&](double epsilon) {
-    return privacy::log_sub(privacy::log_ndtr(-epsilon / mu + mu / 2),
-                            epsilon + privacy::log_ndtr(-epsilon / mu - mu / 2)) -
-           std::log(delta);
-  };
-  double low = 0, high = 100;
-  if (log_delta_gap(low) <= 0) return 0;
-  if (log_delta_gap(high) >= 0) return high;
-  for (int i = 0; i < 100 && high - low > 1e-9; ++i) {
-    const double middle = 0.5 * (low + high);
-    (log_delta_gap(middle) > 0 ? low : high) = middle;
-  }
-  return 0.5 * (low + high);
 }
 
 double CanaryAuditor::auroc() const {
@@ -267,8 +288,7 @@ double CanaryAuditor::balanced_accuracy() const {
 
 std::string CanaryAuditor::roc_csv() const {
   std::string csv = "threshold,fpr,tpr\n";
-  std::vector<double> all;
-  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  std::vector<double> all = all_;
   all.erase(std::unique(all.begin(), all.end()), all.end());
   for (auto it = all.rbegin(); it != all.rend(); ++it) {
     const double tp =
@@ -282,8 +302,7 @@ std::string CanaryAuditor::roc_csv() const {
 }
 
 std::vector<std::pair<double, double>> CanaryAuditor::roc_points(size_t max_points) const {
-  std::vector<double> all;
-  std::merge(in_.begin(), in_.end(), out_.begin(), out_.end(), std::back_inserter(all));
+  std::vector<double> all = all_;
   all.erase(std::unique(all.begin(), all.end()), all.end());
   std::vector<std::pair<double, double>> points;
   const double log_first = std::log(1e-5),

@@ -5,29 +5,35 @@
 
 namespace dpforge::audit {
 
-CanaryHook::CanaryHook(DiracCanaries& canaries, const dp::DpPlan& executed,
-                       const dp::DpPlan& claimed, uint64_t sampler_seed)
+CanaryHook::CanaryHook(DiracCanaries& canaries, const dp::DpPlan& claimed,
+                       const torch::Device& device)
     : canaries_(canaries),
-      clip_(executed.clip),
       claimed_(claimed),
-      sampler_(static_cast<int64_t>(canaries.members().size()), executed.sample_rate,
-               sampler_seed) {}
+      coordinates_(torch::zeros({canaries.count(), 1},
+                                torch::TensorOptions(torch::kFloat32).device(device))) {}
 
-void CanaryHook::before_noise(dp::ClippedSum& sum) {
-  const auto sampled = sampler_.next();
-  if (sampled.empty()) return;
-  // A canary's gradient is a Dirac of norm pre_clip_norm: clipped like any example's whole
-  // gradient (in per-layer mode, to the total C, the sensitivity bound of the sum).
-  const double clipped =
-      dp::clip_factor(canaries_.pre_clip_norm(), clip_) * canaries_.pre_clip_norm();
-  auto* data = sum.of(canaries_.coordinates()).data_ptr<float>();
-  for (int64_t member : sampled)
-    data[canaries_.members()[static_cast<size_t>(member)]] += static_cast<float>(clipped);
+std::vector<dp::PerSampleLayer> CanaryHook::extra_gradients(std::span<const int64_t> sampled) {
+  std::vector<int64_t> ids;
+  ids.reserve(sampled.size());
+  for (int64_t member : sampled) ids.push_back(canaries_.members()[static_cast<size_t>(member)]);
+  const auto options = coordinates_.options();
+  const int64_t batch = static_cast<int64_t>(ids.size());
+  record_ = dp::LayerRecord{
+      .kind = dp::LayerKind::kEmbedding,
+      .input = torch::tensor(ids, torch::kLong).to(options.device()).view({batch, 1}),
+      .weight = coordinates_,
+      .padding_idx = -1,
+      .output_sizes = {batch, 1, 1}};
+  // ∂L/∂(looked-up row) = pre_clip_norm: each canary's gradient is that Dirac before clipping.
+  const auto output_grad = torch::full({batch, 1, 1}, canaries_.pre_clip_norm(), options);
+  std::vector<dp::PerSampleLayer> layers;
+  layers.emplace_back(record_, output_grad);
+  return layers;
 }
 
 void CanaryHook::after_noise(std::span<const torch::Tensor> privatized) {
   // The auditor sees exactly what an adversary with the privatized updates would see.
-  canaries_.observe(privatized.front(), claimed_.noise_multiplier, claimed_.sample_rate,
+  canaries_.observe(privatized.front().flatten(), claimed_.noise_multiplier, claimed_.sample_rate,
                     claimed_.clip.max_grad_norm(), claimed_.expected_batch_size);
 }
 

@@ -11,9 +11,7 @@
 namespace dpforge::audit {
 
 DiracCanaries::DiracCanaries(int64_t count, uint64_t secret_seed, double pre_clip_norm)
-    : pre_clip_norm_(pre_clip_norm),
-      coordinates_(torch::zeros({count}, torch::kFloat32)),
-      scores_(torch::zeros({count}, torch::kFloat64)) {
+    : pre_clip_norm_(pre_clip_norm), scores_(torch::zeros({count}, torch::kFloat64)) {
   PhiloxUniform coin(secret_seed);
   member_.resize(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) {
@@ -28,7 +26,8 @@ void DiracCanaries::observe(const torch::Tensor& privatized, double noise_multip
                             double sample_rate, double max_grad_norm, double expected_batch_size) {
   torch::NoGradGuard no_grad;
   // Back to the units of the clipped sum, then of C: x_t = B_t + σZ_t for a faithful mechanism.
-  const auto x = privatized.to(torch::kFloat64) * (expected_batch_size / max_grad_norm);
+  const auto x =
+      privatized.to(torch::kCPU, torch::kFloat64) * (expected_batch_size / max_grad_norm);
   const double sigma2 = std::max(noise_multiplier * noise_multiplier, 1e-12);
   const double q = std::min(std::max(sample_rate, 1e-300), 1.0);
   const auto log_ratio = q >= 1.0 ? (2 * x - 1) / (2 * sigma2)

@@ -3,20 +3,26 @@
 
 namespace dpforge::audit {
 
-nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta) {
+nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta,
+                         bool multi_run) {
   const double significance = 1 - confidence;
+  nlohmann::json bounds = {{"one_run_steinke", auditor.epsilon_one_run(significance, delta)},
+                           {"one_run_fdp", auditor.epsilon_one_run_fdp(significance, delta)}};
+  if (multi_run) {
+    bounds["clopper_pearson"] = auditor.epsilon_clopper_pearson(significance, delta);
+    bounds["gdp"] = auditor.epsilon_from_gdp(significance, delta);
+  }
   return {
       {"confidence", confidence},
       {"delta", delta},
       {"canaries_in", auditor.num_in()},
       {"canaries_out", auditor.num_out()},
-      {"thresholds", auditor.num_thresholds()},
-      {"correction", "bonferroni over ROC-hull thresholds"},
-      {"epsilon_lower_bound",
-       {{"one_run_steinke", auditor.epsilon_one_run(significance, delta)},
-        {"one_run_fdp", auditor.epsilon_one_run_fdp(significance, delta)},
-        {"clopper_pearson", auditor.epsilon_clopper_pearson(significance, delta)},
-        {"gdp", auditor.epsilon_from_gdp(significance, delta)}}},
+      {"guess_counts", auditor.guess_counts()},
+      {"correction",
+       multi_run ? "bonferroni over the fixed family: top-k and bottom-k guesses, k in guess_counts"
+                 : "bonferroni over the fixed family: top-k guesses, k in guess_counts"},
+      {"multi_run", multi_run},
+      {"epsilon_lower_bound", bounds},
       {"auroc", auditor.auroc()},
       {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
       {"balanced_accuracy", auditor.balanced_accuracy()},

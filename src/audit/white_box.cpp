@@ -8,11 +8,42 @@
 #include "dpforge/privacy/log_math.h"
 
 namespace dpforge::audit {
+
+ProfilePoint gate_point(double delta, int64_t canaries, double significance,
+                        const std::function<double(double)>& accountant_epsilon) {
+  const double gate_delta =
+      std::min(delta, significance / (100.0 * static_cast<double>(std::max<int64_t>(1, canaries))));
+  return {accountant_epsilon(gate_delta), gate_delta};
+}
+
+nlohmann::json bound_gate(double lower_bound, double significance, const ProfilePoint& gate) {
+  return {{"significance", significance},
+          {"delta", gate.delta},
+          {"claimed_epsilon", gate.epsilon},
+          {"epsilon_lower_bound", lower_bound},
+          {"flags", lower_bound > gate.epsilon}};
+}
+
 namespace {
 
-// Conformance z-tests at a fixed 1e-6 significance each: a faithful run is flagged once in
-// ~10⁶ audits, while missing noise or over-sampling gives |z| in the tens or hundreds.
-constexpr double kConformanceSignificance = 1e-6;
+// The conformance z-tests (one-sided, normal approximations of sums of T·m terms) at
+// `significance`.
+nlohmann::json conformance_gates(const DiracCanaries::Conformance& c, double sample_rate,
+                                 double significance) {
+  const double critical_z = -privacy::normal_quantile(significance);
+  return {{"noise",
+           {{"significance", significance},
+            {"noise_std_measured_over_claimed", c.noise_std_ratio},
+            {"z", c.noise_z},
+            {"samples", c.noise_samples},
+            {"flags", c.noise_z < -critical_z}}},
+          {"sampling_and_clipping",
+           {{"significance", significance},
+            {"member_update_mean", c.member_mean},
+            {"claimed_sample_rate", sample_rate},
+            {"z", c.member_z},
+            {"flags", c.member_z > critical_z}}}};
+}
 
 }  // namespace
 
@@ -20,8 +51,6 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   const CanaryAuditor auditor(canaries.member_scores(), canaries.non_member_scores());
   auto summary = summarize(auditor, claim.confidence, claim.delta);
   const auto& bounds = summary["epsilon_lower_bound"];
-  const double lower =
-      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
   summary["enabled"] = true;
   summary["method"] = "white-box one-run audit: Dirac canaries on auditor-owned coordinates";
   summary["inline"] = claim.inline_run;
@@ -31,26 +60,22 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   summary["canaries"] = canaries.count();
   summary["canary_pre_clip_norm"] = canaries.pre_clip_norm();
   summary["accountant_epsilon"] = claim.epsilon;
-  summary["epsilon_lower_bound_best"] = lower;
-  const auto conformance = canaries.conformance();
-  const double critical_z = -privacy::normal_quantile(kConformanceSignificance);
-  const bool noise_ok = conformance.noise_z > -critical_z;
-  const bool sampling_ok = conformance.member_z < critical_z;
-  summary["conformance"] = {{"significance", kConformanceSignificance},
-                            {"noise_std_measured_over_claimed", conformance.noise_std_ratio},
-                            {"noise_z", conformance.noise_z},
-                            {"noise_samples", conformance.noise_samples},
-                            {"noise_ok", noise_ok},
-                            {"member_update_mean", conformance.member_mean},
-                            {"claimed_sample_rate", claim.sample_rate},
-                            {"sampling_and_clipping_z", conformance.member_z},
-                            {"sampling_and_clipping_ok", sampling_ok}};
+  summary["epsilon_lower_bound_best"] =
+      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
+  const double s = claim.gate_significance;
+  const auto& gate = claim.gate;
+  nlohmann::json gates = {
+      {"one_run_steinke", bound_gate(auditor.epsilon_one_run(s, gate.delta), s, gate)},
+      {"one_run_fdp", bound_gate(auditor.epsilon_one_run_fdp(s, gate.delta), s, gate)}};
+  gates.update(conformance_gates(canaries.conformance(), claim.sample_rate, s));
+  bool flagged = false;
+  for (const auto& [name, gate] : gates.items()) flagged = flagged || gate["flags"].get<bool>();
+  summary["verdict"] = {{"family_wise_level", kVerdictLevel}, {"tests", gates}};
   summary["roc"] = auditor.roc_points();
-  summary["status"] = lower > claim.epsilon || !noise_ok || !sampling_ok ? "violation" : "pass";
+  summary["status"] = flagged ? "violation" : "pass";
   summary["audits"] =
       "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not "
-      "the per-layer "
-      "norm code (audit.input_canaries covers it)";
+      "the per-layer norm code (audit.input_canaries covers it)";
   return {std::move(summary), auditor.roc_csv()};
 }
 

@@ -40,6 +40,9 @@ int audit_scores_command(const std::vector<std::string>& args) {
       "confidence", po::value<double>()->default_value(0.95),
       "confidence of the lower bounds, in (0.5, 1)")(
       "roc-csv", po::value<std::string>(), "also write the ROC (threshold,fpr,tpr) to this file")(
+      "multi-run",
+      "every row is an independent training run: add the multi-run bounds (Clopper-Pearson, "
+      "Gaussian DP), which are not valid for the canaries of one run")(
       "json", "print one JSON object on stdout");
   po::positional_options_description positional;
   positional.add("file", 1);
@@ -84,7 +87,8 @@ int audit_scores_command(const std::vector<std::string>& args) {
                       path, in.size(), out.size());
   }
   const audit::CanaryAuditor auditor(std::move(in), std::move(out));
-  auto summary = audit::summarize(auditor, confidence, delta);
+  const bool multi_run = values.count("multi-run") != 0U;
+  auto summary = audit::summarize(auditor, confidence, delta, multi_run);
   if (values.count("roc-csv") != 0U)
     write_file_atomic(values["roc-csv"].as<std::string>(), auditor.roc_csv());
   if (values.count("json") != 0U) {
@@ -97,13 +101,18 @@ int audit_scores_command(const std::vector<std::string>& args) {
       auditor.num_in(), auditor.num_out(), 100 * confidence, delta);
   fmt::print("  one-run (Steinke et al. 2023)        {:.4f}\n",
              bounds["one_run_steinke"].get<double>());
-  fmt::print(
-      "  one-run f-DP (Mahloujifar et al.)    {:.4f}   (assumes a Gaussian-like mechanism)\n",
-      bounds["one_run_fdp"].get<double>());
-  fmt::print("  multi-run Clopper-Pearson            {:.4f}   (each row an independent run)\n",
-             bounds["clopper_pearson"].get<double>());
-  fmt::print("  multi-run Gaussian DP                {:.4f}   (each row an independent run)\n",
-             bounds["gdp"].get<double>());
+  fmt::print("  one-run f-DP (Mahloujifar et al.)    {:.4f}\n",
+             bounds["one_run_fdp"].get<double>());
+  if (multi_run) {
+    fmt::print("  multi-run Clopper-Pearson            {:.4f}   (each row an independent run)\n",
+               bounds["clopper_pearson"].get<double>());
+    fmt::print(
+        "  multi-run Gaussian DP                {:.4f}   (each row an independent run; assumes a "
+        "Gaussian-DP-like mechanism)\n",
+        bounds["gdp"].get<double>());
+  } else {
+    fmt::print("  (rows from independent runs? --multi-run adds the multi-run bounds)\n");
+  }
   fmt::print(
       "attack: AUROC {:.4f}, TPR {:.4f} at 0.1% FPR, {:.4f} at 1% FPR, balanced accuracy {:.4f}\n",
       summary["auroc"].get<double>(), summary["tpr_at_fpr"]["0.001"].get<double>(),

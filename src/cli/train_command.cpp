@@ -24,6 +24,69 @@ std::string timestamp() {
   return text;
 }
 
+// The audit's numbers: the bounds at the reported confidence, then the verdict's tests.
+void print_audit(const nlohmann::json& audit) {
+  const auto& bounds = audit["epsilon_lower_bound"];
+  fmt::print(
+      "audit: epsilon lower bounds at {:g}% confidence: one-run {:.3f}, f-DP {:.3f} ({} canaries) "
+      "vs claimed {:.3f}\n",
+      100 * audit["confidence"].get<double>(), bounds["one_run_steinke"].get<double>(),
+      bounds["one_run_fdp"].get<double>(), audit["canaries"].get<int64_t>(),
+      audit["accountant_epsilon"].get<double>());
+  if (audit.contains("input_canaries")) {
+    const auto& input = audit["input_canaries"];
+    fmt::print("audit (black-box, {} input canaries): lower bound {:.3f} vs claimed {:.3f}\n",
+               input["canaries"].get<int64_t>(), input["epsilon_lower_bound_best"].get<double>(),
+               input["accountant_epsilon"].get<double>());
+  }
+  const auto& tests = audit["verdict"]["tests"];
+  fmt::print(
+      "audit: verdict at family-wise level {:g}: {} (noise std measured/claimed {:.3f}, z = "
+      "{:.1f}; "
+      "canary update mean {:.4f} vs q = {:.4f}, z = {:.1f})\n",
+      audit["verdict"]["family_wise_level"].get<double>(), audit["status"].get<std::string>(),
+      tests["noise"]["noise_std_measured_over_claimed"].get<double>(),
+      tests["noise"]["z"].get<double>(),
+      tests["sampling_and_clipping"]["member_update_mean"].get<double>(),
+      tests["sampling_and_clipping"]["claimed_sample_rate"].get<double>(),
+      tests["sampling_and_clipping"]["z"].get<double>());
+}
+
+// One line per test that flagged the run, saying what it proves.
+void print_violation(const nlohmann::json& audit) {
+  fmt::print(stderr,
+             "\n!!! PRIVACY VIOLATION: the run does not behave like the mechanism it claims.\n");
+  auto print_bound_flags = [](const nlohmann::json& tests, double claimed, const char* who) {
+    for (const char* name : {"one_run_steinke", "one_run_fdp"}) {
+      if (!tests.contains(name) || !tests[name]["flags"].get<bool>()) continue;
+      fmt::print(
+          stderr,
+          "!!! {} proves epsilon >= {:.3f} at significance {:.2g}, above the claimed {:.3f}.\n",
+          who, tests[name]["epsilon_lower_bound"].get<double>(),
+          tests[name]["significance"].get<double>(), claimed);
+    }
+  };
+  const auto& tests = audit["verdict"]["tests"];
+  print_bound_flags(tests, audit["accountant_epsilon"].get<double>(), "The white-box audit");
+  if (tests["noise"]["flags"].get<bool>()) {
+    fmt::print(stderr, "!!! Less noise than claimed was added (z = {:.1f}).\n",
+               tests["noise"]["z"].get<double>());
+  }
+  if (tests["sampling_and_clipping"]["flags"].get<bool>()) {
+    fmt::print(stderr,
+               "!!! Canaries were sampled more often than q or not clipped to C (z = {:.1f}).\n",
+               tests["sampling_and_clipping"]["z"].get<double>());
+  }
+  if (audit.contains("input_canaries")) {
+    const auto& input = audit["input_canaries"];
+    print_bound_flags(input["verdict"]["tests"], input["accountant_epsilon"].get<double>(),
+                      "The black-box audit with input canaries");
+  }
+  fmt::print(
+      stderr,
+      "!!! The implementation or its configuration is broken; do not release this model.\n\n");
+}
+
 }  // namespace
 
 int train_command(const std::vector<std::string>& args) {
@@ -80,56 +143,9 @@ int train_command(const std::vector<std::string>& args) {
   const auto& audit = outcome.report["audit"];
   int exit_code = kExitOk;
   if (audit["enabled"].get<bool>()) {
-    const auto& bounds = audit["epsilon_lower_bound"];
-    fmt::print(
-        "audit: empirical epsilon lower bound {:.3f} (one-run {:.3f}, f-DP {:.3f}; {:g}% "
-        "confidence, "
-        "{} canaries) vs claimed {:.3f}: {}\n",
-        audit["epsilon_lower_bound_best"].get<double>(), bounds["one_run_steinke"].get<double>(),
-        bounds["one_run_fdp"].get<double>(), 100 * audit["confidence"].get<double>(),
-        audit["canaries"].get<int64_t>(), audit["accountant_epsilon"].get<double>(),
-        audit["status"].get<std::string>());
-    if (audit.contains("input_canaries")) {
-      const auto& input = audit["input_canaries"];
-      fmt::print("audit (black-box, {} input canaries): lower bound {:.3f} vs claimed {:.3f}: {}\n",
-                 input["canaries"].get<int64_t>(), input["epsilon_lower_bound_best"].get<double>(),
-                 input["accountant_epsilon"].get<double>(), input["status"].get<std::string>());
-    }
-    const auto& conformance = audit["conformance"];
-    fmt::print(
-        "audit: measured noise std / claimed {:.3f} (z = {:.1f}); canary update mean {:.4f} vs "
-        "q = {:.4f} (z = {:.1f})\n",
-        conformance["noise_std_measured_over_claimed"].get<double>(),
-        conformance["noise_z"].get<double>(), conformance["member_update_mean"].get<double>(),
-        conformance["claimed_sample_rate"].get<double>(),
-        conformance["sampling_and_clipping_z"].get<double>());
+    print_audit(audit);
     if (audit["status"] == "violation") {
-      fmt::print(
-          stderr,
-          "\n!!! PRIVACY VIOLATION: the run does not behave like the mechanism it claims.\n");
-      if (audit["epsilon_lower_bound_best"].get<double>() >
-          audit["accountant_epsilon"].get<double>()) {
-        fmt::print(stderr,
-                   "!!! The audit proves epsilon >= {:.3f} with {:g}% confidence, above the "
-                   "claimed {:.3f}.\n",
-                   audit["epsilon_lower_bound_best"].get<double>(),
-                   100 * audit["confidence"].get<double>(),
-                   audit["accountant_epsilon"].get<double>());
-      }
-      if (!conformance["noise_ok"].get<bool>())
-        fmt::print(stderr, "!!! Less noise than claimed was added.\n");
-      if (audit.contains("input_canaries") && audit["input_canaries"]["status"] == "violation") {
-        fmt::print(stderr,
-                   "!!! The black-box audit with input canaries proves epsilon >= {:.3f}, above "
-                   "the claim.\n",
-                   audit["input_canaries"]["epsilon_lower_bound_best"].get<double>());
-      }
-      if (!conformance["sampling_and_clipping_ok"].get<bool>()) {
-        fmt::print(stderr, "!!! Canaries were sampled more often than q or not clipped to C.\n");
-      }
-      fmt::print(
-          stderr,
-          "!!! The implementation or its configuration is broken; do not release this model.\n\n");
+      print_violation(audit);
       exit_code = kExitAuditViolation;
     }
   } else {

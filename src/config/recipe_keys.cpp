@@ -361,8 +361,11 @@ const std::vector<KeySpec>& key_table() {
           [](Recipe& r, bool v) { r.audit.inline_run(v); }),
       seed_key(
           "audit.seed",
-          "Seed of the auditor's secret generator (canary membership). Empty: from the OS. Set it "
-          "only to reproduce an audit.",
+          "Seed of the auditor's secret generator (canary membership). Empty: derived from "
+          "train.seed when that is set (the member canaries are sampled with the real examples, so "
+          "a seeded run reproduces only with them), else from the OS. Set it to reproduce the "
+          "audit "
+          "of an unseeded run.",
           [](const Recipe& r) { return r.audit.seed(); },
           [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
       int_key(

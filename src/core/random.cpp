@@ -5,7 +5,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <random>
 #include <stdexcept>
 #include <string>
 
@@ -26,11 +25,6 @@ uint64_t secure_random_seed() {
     got += static_cast<size_t>(n);
   }
   return seed;
-}
-
-uint64_t random_device_seed() {
-  std::random_device device;
-  return (static_cast<uint64_t>(device()) << 32) ^ device();
 }
 
 uint64_t derive_seed(uint64_t seed, uint64_t purpose) {

@@ -21,13 +21,6 @@ torch::Tensor flat_factors(const torch::Tensor& norms, double max_norm) {
 
 }  // namespace
 
-double clip_factor(double norm, const ClipOptions& options) {
-  if (options.mode() == ClipMode::kAutomatic) {
-    return options.max_grad_norm() / (norm + options.automatic_gamma());
-  }
-  return std::min(1.0, options.max_grad_norm() / (norm + kNormEpsilon));
-}
-
 ClippedBatch clip_and_sum(const std::vector<LayerRecord>& records,
                           const std::vector<torch::Tensor>& output_grads,
                           const ClipOptions& options) {
@@ -48,7 +41,7 @@ ClippedBatch clip_and_sum(std::vector<PerSampleLayer> layers, const ClipOptions&
   std::vector<torch::Tensor> layer_squared;
   layer_squared.reserve(layers.size());
   for (const auto& layer : layers) layer_squared.push_back(layer.squared_norms());
-  const double max_norm = options.max_grad_norm();
+  const double max_norm = options.max_grad_norm() / (1 + kFloat32NormMargin);
   auto clip = ops::clip_factors(layer_squared, max_norm, options.mode() == ClipMode::kAutomatic,
                                 options.automatic_gamma());
   result.norms = clip.norms;

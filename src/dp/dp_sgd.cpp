@@ -1,13 +1,44 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/dp/dp_sgd.h"
 
+#include <ATen/Context.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <utility>
 
+#include "dpforge/core/error.h"
 #include "dpforge/dp/tape.h"
 
 namespace dpforge::dp {
+
+namespace {
+
+// TF32 GEMMs round their inputs to a 10-bit mantissa (relative error ~1e-3), a hundred times the
+// margin clip_and_sum leaves for float32 rounding (kFloat32NormMargin): on an Ampere-or-later GPU
+// with TF32 on, a clipped contribution could exceed C. The step therefore runs with IEEE float32
+// matmuls and convolutions and restores the caller's setting when it returns.
+class Float32MatmulScope {
+ public:
+  Float32MatmulScope()
+      : cublas_(at::globalContext().allowTF32CuBLAS()),
+        cudnn_(at::globalContext().allowTF32CuDNN()) {
+    if (cublas_) at::globalContext().setAllowTF32CuBLAS(false);
+    if (cudnn_) at::globalContext().setAllowTF32CuDNN(false);
+  }
+  ~Float32MatmulScope() {
+    if (cublas_) at::globalContext().setAllowTF32CuBLAS(true);
+    if (cudnn_) at::globalContext().setAllowTF32CuDNN(true);
+  }
+  Float32MatmulScope(const Float32MatmulScope&) = delete;
+  Float32MatmulScope& operator=(const Float32MatmulScope&) = delete;
+
+ private:
+  bool cublas_;
+  bool cudnn_;
+};
+
+}  // namespace
 
 int64_t count_correct(const torch::Tensor& outputs, const torch::Tensor& labels) {
   const bool classification =
@@ -90,9 +121,53 @@ void step_inner(const std::vector<torch::Tensor>& parameters,
   for (auto parameter : parameters) parameter.mutable_grad().reset();
 }
 
+namespace {
+
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) {
+  std::vector<torch::Tensor> trainable;
+  for (const auto& parameter : model.parameters()) {
+    if (parameter.requires_grad()) trainable.push_back(parameter);
+  }
+  return trainable;
+}
+
+// A trainable parameter without a clipped sum after real examples went through the model would be
+// updated with noise alone: its layer did not record on the tape.
+void require_every_parameter_clipped(const torch::nn::Module& model, const ClippedSum& sum) {
+  for (const auto& item : model.named_parameters()) {
+    if (item.value().requires_grad() && !sum.has(item.value())) {
+      throw_input_error(
+          "model parameter '{}' received no per-example gradient in a DP-SGD step: its layer is in "
+          "eval mode or bypasses the DP layers (call model->train() on the whole model; freeze a "
+          "layer with requires_grad(false) instead)",
+          item.key());
+    }
+  }
+}
+
+// The sampled examples beyond the real ones belong to the hooks, in order: each hook's gradients
+// for its sampled examples go through the same clip_and_sum as the real examples'.
+void add_extra_examples(const DpPlan& plan, std::span<const int64_t> sampled,
+                        std::span<StepHook* const> hooks, ClippedSum& sum) {
+  int64_t offset = plan.dataset_size;
+  auto next = sampled.begin();
+  for (auto* hook : hooks) {
+    const int64_t end = offset + hook->extra_examples();
+    std::vector<int64_t> mine;
+    for (; next != sampled.end() && *next < end; ++next) mine.push_back(*next - offset);
+    if (!mine.empty()) sum.add(hook->extra_gradients(mine), plan.clip);
+    offset = end;
+  }
+  TORCH_CHECK(next == sampled.end(),
+              "the sampler's population is larger than N plus the hooks' examples");
+}
+
+}  // namespace
+
 // Note [noise after sum] — the order that makes the step private, in this one function (the
 // invariants are numbered as in docs/design.md):
-//   1. Poisson sampling at rate q: the batch is Binomial(N, q) and may be empty (invariant 1);
+//   1. Poisson sampling at rate q: the batch is Binomial(N, q) and may be empty (invariant 1); the
+//      auditor's canaries are sampled by the same draw, as examples of the same population;
 //   2. Σᵢ cᵢ gᵢ — clipped per-example gradients summed over the whole logical batch, one physical
 //      batch at a time; nothing may rescale or reshape this sum before the noise (its sensitivity
 //      is exactly C, invariant 5);
@@ -102,9 +177,11 @@ void step_inner(const std::vector<torch::Tensor>& parameters,
 //   6. observers: the accountant records (σ, q) for the step just taken (invariant 6).
 BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& target,
                        std::span<StepHook* const> hooks) {
-  const auto batch = state.sampler.next();
+  const Float32MatmulScope ieee_float32;
+  const auto sampled = state.sampler.next();  // ascending: the real examples come first
+  const auto first_extra = std::lower_bound(sampled.begin(), sampled.end(), plan.dataset_size);
 
-  const auto parameters = target.model->parameters();
+  const auto parameters = trainable_parameters(*target.model);
   std::vector<torch::Tensor> privatized = parameters;
   for (auto* hook : hooks) {
     for (auto& tensor : hook->privatized_tensors()) privatized.push_back(tensor);
@@ -112,14 +189,20 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
   ClippedSum sum(std::move(privatized));
   BatchStats stats;
   const auto& data = target.train_set;
-  const auto indices = torch::tensor(batch, torch::kLong).to(data.images.device());
+  const auto indices =
+      torch::tensor(std::vector<int64_t>(sampled.begin(), first_extra), torch::kLong)
+          .to(data.images.device());
   for (int64_t begin = 0; begin < indices.numel(); begin += target.max_physical_batch) {
     const auto chunk =
         indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
     stats += clip_and_accumulate(target.model, target.loss, data.images.index_select(0, chunk),
                                  data.labels.index_select(0, chunk), plan.clip, sum);
   }
-  for (auto* hook : hooks) hook->before_noise(sum);
+  if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);
+  add_extra_examples(
+      plan,
+      std::span<const int64_t>(sampled).subspan(static_cast<size_t>(first_extra - sampled.begin())),
+      hooks, sum);
   state.examples_dropped += sum.dropped();
 
   auto gradients = privatize(std::move(sum), plan.noise_std, plan.expected_batch_size, state.noise);

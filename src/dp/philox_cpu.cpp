@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kChunkBlocks = 128;
 
 struct Chunk {
-  alignas(64) uint32_t w0[kChunkBlocks], w1[kChunkBlocks], w2[kChunkBlocks], w3[kChunkBlocks];
+  alignas(64) uint32_t w[6][kChunkBlocks];  // the words Box–Muller reads, per block
   alignas(64) float z0[kChunkBlocks], z1[kChunkBlocks], z2[kChunkBlocks], z3[kChunkBlocks];
 };
 
@@ -26,16 +26,14 @@ struct Chunk {
 template <bool kAccumulate>
 inline void draw_normals(Chunk& c, int64_t blocks, uint64_t seed, uint64_t first, uint64_t stride) {
   for (int64_t i = 0; i < blocks; ++i) {
-    const auto bits = kernels::philox4x32_10(seed, first + stride * static_cast<uint64_t>(i));
-    c.w0[i] = bits.v[0];
-    c.w1[i] = bits.v[1];
-    c.w2[i] = bits.v[2];
-    c.w3[i] = bits.v[3];
+    uint32_t words[8];
+    kernels::subsequence_words8(seed, first + stride * static_cast<uint64_t>(i), words);
+    for (int k = 0; k < 6; ++k) c.w[k][i] = words[k];
   }
   for (int64_t i = 0; i < blocks; ++i) {
     float a, b, d, e;
-    kernels::box_muller(c.w0[i], c.w1[i], a, b);
-    kernels::box_muller(c.w2[i], c.w3[i], d, e);
+    kernels::box_muller(c.w[0][i], c.w[1][i], c.w[2][i], a, b);
+    kernels::box_muller(c.w[3][i], c.w[4][i], c.w[5][i], d, e);
     if constexpr (kAccumulate) {
       c.z0[i] += a;
       c.z1[i] += b;

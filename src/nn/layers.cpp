@@ -25,9 +25,15 @@ torch::Tensor detached(const torch::Tensor& parameter) {
   return parameter.defined() ? parameter.detach() : parameter;
 }
 
-// The tape is written only in training mode: evaluation must never feed the DP engine.
+// The tape is written only in training mode (evaluation must never feed the DP engine) and only
+// by a layer with trainable parameters: a frozen layer is released as it was, so it gets neither a
+// gradient nor noise (validate_model refuses a layer frozen only in part).
 dp::GradTape* recording_tape(const torch::nn::Module& module) {
-  return module.is_training() ? dp::active_tape() : nullptr;
+  if (!module.is_training()) return nullptr;
+  for (const auto& parameter : module.parameters(/*recurse=*/false)) {
+    if (parameter.requires_grad()) return dp::active_tape();
+  }
+  return nullptr;
 }
 
 }  // namespace

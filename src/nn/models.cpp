@@ -5,48 +5,11 @@
 
 #include <stdexcept>
 
+#include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layers.h"
 
 namespace dpforge::nn {
 namespace {
-
-// Pre-activation residual block: GN → ReLU → conv3x3(stride) → GN → ReLU → conv3x3, plus a 1x1
-// projection shortcut when the shape changes (Zagoruyko & Komodakis 2016, GroupNorm per De et al.).
-class WideBlockImpl : public torch::nn::Cloneable<WideBlockImpl> {
- public:
-  WideBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride)
-      : in_channels_(in_channels), out_channels_(out_channels), stride_(stride) {
-    reset();
-  }
-
-  void reset() override {
-    norm1 = register_module("norm1", GroupNorm(GroupNormOptions(kGroups, in_channels_)));
-    conv1 = register_module(
-        "conv1", Conv2d(Conv2dOptions(in_channels_, out_channels_, 3).stride(stride_).padding(1)));
-    norm2 = register_module("norm2", GroupNorm(GroupNormOptions(kGroups, out_channels_)));
-    conv2 =
-        register_module("conv2", Conv2d(Conv2dOptions(out_channels_, out_channels_, 3).padding(1)));
-    if (in_channels_ != out_channels_ || stride_ != 1) {
-      shortcut = register_module(
-          "shortcut", Conv2d(Conv2dOptions(in_channels_, out_channels_, 1).stride(stride_)));
-    }
-  }
-
-  torch::Tensor forward(const torch::Tensor& input) {
-    const auto activated = torch::relu(norm1->forward(input));
-    auto out = conv1->forward(activated);
-    out = conv2->forward(torch::relu(norm2->forward(out)));
-    return out + (shortcut ? shortcut->forward(activated) : input);
-  }
-
-  static constexpr int64_t kGroups = 16;
-  GroupNorm norm1{nullptr}, norm2{nullptr};
-  Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
-
- private:
-  int64_t in_channels_, out_channels_, stride_;
-};
-TORCH_MODULE(WideBlock);
 
 // Dropout after a hidden activation, when asked for. It only zeroes activations per example, so
 // the DP layers still see each example's own inputs and their per-example gradients stay exact.

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <string>
 #include <unordered_map>
 
@@ -49,12 +50,49 @@ void validate_model(const torch::nn::Module& model) {
           first->second, item.key());
     }
     const std::string type = module.name();
+    const auto own = module.parameters(/*recurse=*/false);
+    const auto trainable =
+        std::count_if(own.begin(), own.end(), [](const auto& p) { return p.requires_grad(); });
+    if (trainable != 0 && trainable != static_cast<int64_t>(own.size())) {
+      throw_input_error(
+          "model: {} at '{}' is frozen only in part (requires_grad differs between its "
+          "parameters); freeze a layer's weight and bias together, or neither",
+          type, item.key());
+    }
     const bool mixes_examples = type.find("BatchNorm") != std::string::npos;
     const bool owns_parameters = !module.named_parameters(/*recurse=*/false).is_empty();
     if (mixes_examples || (owns_parameters && !is_dp_layer(module))) {
       throw_input_error("model: {} at '{}' is not supported by the DP engine; replace it with {}",
                         type, item.key(), replacement_for(type));
     }
+  }
+}
+
+void check_examples_independent(torch::nn::Sequential& model, const torch::Tensor& examples) {
+  TORCH_CHECK(examples.size(0) >= 2, "check_examples_independent needs two examples");
+  torch::NoGradGuard no_grad;
+  const auto first = examples.slice(0, 0, 1), second = examples.slice(0, 1, 2);
+  // Another partner for the first example: a changed copy of the second (any input type).
+  const auto other = examples.is_floating_point() ? second * 1.5 + 0.25
+                     : examples.size(0) > 2       ? examples.slice(0, 2, 3)
+                                                  : second + 1;
+  // Both forwards in training mode (where BatchNorm-like modules mix examples) with the same random
+  // state (so dropout draws the same masks); the state is restored, so a seeded run is unchanged.
+  auto generator = at::globalContext().defaultGenerator(examples.device());
+  const auto state = generator.get_state();
+  const bool was_training = model->is_training();
+  model->train();
+  const auto with_second = model->forward(torch::cat({first, second}));
+  generator.set_state(state);
+  const auto with_other = model->forward(torch::cat({first, other}));
+  generator.set_state(state);
+  model->train(was_training);
+  if (!torch::allclose(with_second[0], with_other[0], 1e-5, 1e-6)) {
+    throw_input_error(
+        "model: the output for one example changes with another example of the batch (a module "
+        "mixes the examples of a batch, as BatchNorm does in training); per-example clipping "
+        "then bounds nothing, so DP-SGD cannot train this model; use per-example layers "
+        "(dpforge::nn::GroupNorm or LayerNorm instead of a batch normalization)");
   }
 }
 

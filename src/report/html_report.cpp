@@ -179,8 +179,10 @@ std::string html_report(const nlohmann::json& report) {
     for (const char* key : {"accountant_epsilon", "confidence", "canaries", "auroc", "status"}) {
       if (audit.contains(key)) rows.emplace_back(key, text_of(audit[key]));
     }
-    for (const auto& [key, value] : audit["conformance"].items())
-      rows.emplace_back("conformance: " + key, text_of(value));
+    for (const auto& [test, gate] : audit["verdict"]["tests"].items()) {
+      for (const auto& [key, value] : gate.items())
+        rows.emplace_back("verdict " + test + ": " + key, text_of(value));
+    }
     html += "<h2>Audit</h2>\n<p>What the numbers mean: docs/auditing.md.</p>\n" + table(rows);
   }
   if (report.contains("mia") && report["mia"].is_object()) {

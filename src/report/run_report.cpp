@@ -41,8 +41,6 @@ nlohmann::json privacy_json(const train::PrivacySummary& p) {
           {"steps", p.steps},
           {"planned_steps", p.planned_steps},
           {"stopped_by_budget", p.stopped_by_budget},
-          {"empty_batches", p.empty_batches},
-          {"examples_dropped_nonfinite", p.examples_dropped_nonfinite},
           {"sampling", "poisson"},
           {"adjacency", "add_or_remove_one"},
           {"train_metrics_private", false},
@@ -83,6 +81,16 @@ nlohmann::json run_report(const RunFacts& facts) {
                       : !result.stopped_early.empty() ? nlohmann::json(result.stopped_early)
                                                       : nlohmann::json(nullptr);
   report["resumed"] = facts.resumed;
+  if (facts.privacy != nullptr) {
+    const auto& diagnostics = result.diagnostics;
+    report["diagnostics"] = {
+        {"covered_by_privacy_guarantee", false},
+        {"note",
+         "computed from the private training data without noise: do not publish; the privacy "
+         "guarantee covers the released weights only (docs/privacy.md)"},
+        {"empty_batches", diagnostics.empty_batches},
+        {"examples_dropped_nonfinite", diagnostics.examples_dropped_nonfinite}};
+  }
   return report;
 }
 

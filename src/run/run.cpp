@@ -14,6 +14,7 @@
 #include "dpforge/dp/device.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
+#include "dpforge/privacy/accountant.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/train/input_canary_audit.h"
 #include "dpforge/train/shadow_audit.h"
@@ -120,13 +121,22 @@ struct RunIdentity {
   }
 };
 
-// Independent streams for the sampler and the noise. With a recipe seed both are derived from it
-// (reproducible, so the noise is known to whoever knows the seed); otherwise each comes from the
-// OS and is never written anywhere. Secure noise takes its key from the CSPRNG (getrandom).
-train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure) {
-  if (!reproducible)
-    return {random_device_seed(), secure ? secure_random_seed() : random_device_seed(), secure};
-  return {derive_seed(seed, 1), derive_seed(seed, 2), secure};
+// Independent streams for the sampler and the noise. Without a recipe seed each key comes from the
+// OS CSPRNG (getrandom) and is never written anywhere. With one, both are derived from the seed and
+// from `run_key`, the resolved recipe's hash: rerunning a recipe reproduces it (so its noise is
+// known to whoever knows the seed), while the runs of a sweep, which share the seed but not the
+// recipe, never share a noise key.
+train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure, uint64_t run_key) {
+  if (!reproducible) return {secure_random_seed(), secure_random_seed(), secure};
+  const uint64_t keyed = derive_seed(seed, run_key);
+  return {derive_seed(keyed, 1), derive_seed(keyed, 2), secure};
+}
+
+// FNV-1a of the resolved recipe: which run of a family of seeded runs this is.
+uint64_t recipe_key(const nlohmann::json& recipe_values) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : recipe_values.dump()) hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
 }
 
 // The identity of a new run, or of the run being resumed (whose recipe must match it).
@@ -151,11 +161,16 @@ RunIdentity identify(const config::Recipe& recipe, train::RunCheckpoints& checkp
     train::check_resume_recipe(identity.recipe_values, report::recipe_values_json(recipe));
   } else {
     const bool reproducible = recipe.train.seed().has_value();
-    identity.seed = reproducible ? *recipe.train.seed() : random_device_seed();
-    identity.audit_seed = recipe.audit.seed().value_or(random_device_seed());
-    identity.private_seeds =
-        private_seeds(reproducible, identity.seed, config::secure_noise(recipe));
+    identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
     identity.recipe_values = report::recipe_values_json(recipe);
+    const uint64_t run_key = recipe_key(identity.recipe_values);
+    identity.private_seeds =
+        private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
+    // Member canaries are examples of the population the sampler draws from, so which canaries are
+    // members shapes every batch: a seeded run derives the auditor's seed too, or it would not
+    // reproduce. The membership stays independent of the noise and the sampler (another key).
+    identity.audit_seed = recipe.audit.seed().value_or(
+        reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
   }
   checkpoints.identity = identity.to_json();
   return identity;
@@ -208,7 +223,7 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
     audit_model->to(setup.device);
     train::PrivacySummary audit_privacy;
     train::train_private(recipe, audit_model, copies.train, held_out,
-                         private_seeds(false, 0, config::secure_noise(recipe)), progress,
+                         private_seeds(false, 0, config::secure_noise(recipe), 0), progress,
                          audit_privacy, canaries);
   }
   return result;
@@ -226,14 +241,20 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                            ? "audit.enabled = false"
                            : "non-private run: there is no privacy claim to audit"}};
   }
-  auto white_box =
-      audit::audit_white_box(*canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate,
-                                         recipe.audit.confidence(), recipe.audit.inline_run()});
+  // Every test that can flag the run shares the verdict's family-wise level.
+  const bool input_canaries = recipe.audit.input_canaries() > 0;
+  const double gate_significance = audit::per_test_significance(input_canaries ? 6 : 4);
+  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
+  const auto gate = audit::gate_point(privacy.delta, canaries->count(), gate_significance,
+                                      [&](double delta) { return accountant->epsilon(delta); });
+  auto white_box = audit::audit_white_box(
+      *canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate, recipe.audit.confidence(),
+                  recipe.audit.inline_run(), gate_significance, gate});
   auto& summary = white_box.summary;
-  if (recipe.audit.input_canaries() > 0) {
+  if (input_canaries) {
     auto input = train::input_canary_audit(
         recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
-        setup.identity.audit_seed ^ kInputCanaryStreamKey, progress);
+        setup.identity.audit_seed ^ kInputCanaryStreamKey, gate_significance, progress);
     if (input["status"] == "violation") summary["status"] = "violation";
     summary["input_canaries"] = std::move(input);
   }
@@ -248,7 +269,7 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   const auto& test_set = setup.data.test;
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
   const auto members =
-      data::take_random(train_set, count, recipe.audit.seed().value_or(random_device_seed()));
+      data::take_random(train_set, count, recipe.audit.seed().value_or(secure_random_seed()));
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
   if (recipe.audit.shadow_models() > 0) {
     mia.update(train::shadow_membership_attacks(

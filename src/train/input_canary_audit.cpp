@@ -7,15 +7,18 @@
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/summary.h"
+#include "dpforge/audit/white_box.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::train {
 
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
                                   const data::Dataset& test_set, int64_t canaries,
-                                  uint64_t auditor_seed, std::FILE* progress) {
+                                  uint64_t auditor_seed, double gate_significance,
+                                  std::FILE* progress) {
   if (canaries > test_set.size() / 2) {
     throw_input_error(
         "audit.input_canaries = {} needs at most half of the {} test examples (they become the "
@@ -58,16 +61,26 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   const audit::CanaryAuditor auditor(in, out);
   auto summary = audit::summarize(auditor, recipe.audit.confidence(), privacy.delta);
   const auto& bounds = summary["epsilon_lower_bound"];
-  const double lower =
-      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
   summary["method"] =
       "black-box one-run audit: training examples with flipped labels, score = -loss on the "
       "released model";
   summary["canaries"] = canaries;
   summary["accountant_epsilon"] = privacy.epsilon;  // the audit run's own claim (same recipe)
-  summary["epsilon_lower_bound_best"] = lower;
+  summary["epsilon_lower_bound_best"] =
+      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
+  const double s = gate_significance;
+  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
+  const auto gate = audit::gate_point(privacy.delta, canaries, s,
+                                      [&](double delta) { return accountant->epsilon(delta); });
+  const nlohmann::json gates = {
+      {"one_run_steinke", audit::bound_gate(auditor.epsilon_one_run(s, gate.delta), s, gate)},
+      {"one_run_fdp", audit::bound_gate(auditor.epsilon_one_run_fdp(s, gate.delta), s, gate)}};
+  summary["verdict"] = {{"tests", gates}};
   summary["roc"] = auditor.roc_points();
-  summary["status"] = lower > privacy.epsilon ? "violation" : "pass";
+  summary["status"] =
+      gates["one_run_steinke"]["flags"].get<bool>() || gates["one_run_fdp"]["flags"].get<bool>()
+          ? "violation"
+          : "pass";
   summary["audits"] =
       "the whole training pipeline end to end, per-layer norms and clipping included";
   return summary;

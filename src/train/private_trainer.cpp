@@ -20,14 +20,16 @@
 namespace dpforge::train {
 namespace {
 
-// Keys the canaries' sampling stream apart from the real examples' (same seed, other Philox key).
-constexpr uint64_t kCanaryStreamKey = 0x9E3779B97F4A7C15ULL;
-
 nlohmann::json stream_position(const data::PoissonSampler& sampler) {
   return {{"block", sampler.stream().block()}, {"word", sampler.stream().word()}};
 }
 void restore_position(data::PoissonSampler& sampler, const nlohmann::json& position) {
   sampler.restore(position.at("block").get<uint64_t>(), position.at("word").get<int>());
+}
+
+// The member canaries join the population the sampler draws from (audit/canary_hook.h).
+int64_t member_canaries(const audit::DiracCanaries* canaries) {
+  return canaries != nullptr ? static_cast<int64_t>(canaries->members().size()) : 0;
 }
 
 class PrivateStep final : public TrainingStep {
@@ -48,7 +50,8 @@ class PrivateStep final : public TrainingStep {
         progress_(progress),
         optimizer_(make_optimizer(recipe.train, model->parameters())),
         accountant_(privacy::make_accountant(claimed.accountant)),
-        state_{data::PoissonSampler(executed.dataset_size, executed.sample_rate, seeds.sampler),
+        state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
+                                    executed.sample_rate, seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
         target_{model, *optimizer_, train_set, cross_entropy_loss(recipe.train.label_smoothing()),
                 recipe.train.max_physical_batch()},
@@ -56,7 +59,7 @@ class PrivateStep final : public TrainingStep {
         canaries_(canaries) {
     hooks_.push_back(&accounting_);
     if (canaries != nullptr) {
-      canary_hook_.emplace(*canaries, executed, claimed, seeds.sampler ^ kCanaryStreamKey);
+      canary_hook_.emplace(*canaries, claimed, train_set.images.device());
       hooks_.push_back(&*canary_hook_);
     }
     if (checkpoints != nullptr) open_ledger(*checkpoints);
@@ -89,7 +92,7 @@ class PrivateStep final : public TrainingStep {
                                                   claimed_.sample_rate, upto, claimed_.delta));
     }
     const auto stats = dp::dp_sgd_step(executed_, state_, target_, hooks_);
-    if (stats.examples == 0) ++privacy_.empty_batches;
+    if (stats.examples == 0) ++empty_batches_;
     return stats;
   }
 
@@ -104,10 +107,9 @@ class PrivateStep final : public TrainingStep {
     state["noise_next_block"] = state_.noise.next_block();
     state["examples_dropped"] = state_.examples_dropped;
     state["accountant"] = accountant_->to_json();
-    state["empty_batches"] = privacy_.empty_batches;
+    state["empty_batches"] = empty_batches_;
     state["stopped_by_budget"] = privacy_.stopped_by_budget;
     if (canaries_ != nullptr) {
-      state["canary_sampler"] = stream_position(canary_hook_->sampler());
       state["canaries"] = canaries_->statistics();
       snapshot.tensors["canary_scores"] = canaries_->scores();
     }
@@ -121,10 +123,9 @@ class PrivateStep final : public TrainingStep {
     state_.examples_dropped = state.at("examples_dropped").get<int64_t>();
     const auto saved = privacy::Accountant::from_json(state.at("accountant"));
     for (const auto& entry : saved->history()) accountant_->compose(entry);
-    privacy_.empty_batches = state.at("empty_batches").get<int64_t>();
+    empty_batches_ = state.at("empty_batches").get<int64_t>();
     privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
     if (canaries_ != nullptr) {
-      restore_position(canary_hook_->sampler(), state.at("canary_sampler"));
       canaries_->restore(state.at("canaries"), snapshot.tensors.at("canary_scores"));
     }
   }
@@ -146,8 +147,8 @@ class PrivateStep final : public TrainingStep {
     if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant_.get())) {
       privacy_.rdp_order = rdp->epsilon_and_order(claimed_.delta).order;
     }
-    privacy_.examples_dropped_nonfinite = state_.examples_dropped;
     privacy_.accountant_state = accountant_->to_json();
+    result.diagnostics = {empty_batches_, state_.examples_dropped};
   }
 
   void close(const TrainResult& /*result*/) override {
@@ -187,6 +188,7 @@ class PrivateStep final : public TrainingStep {
   std::vector<dp::StepHook*> hooks_;
   std::optional<PrivacyLedger> ledger_;
   int64_t ledger_interval_ = 1;
+  int64_t empty_batches_ = 0;
 };
 
 PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secure_noise) {
@@ -212,6 +214,10 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries, RunCheckpoints* checkpoints) {
   nn::validate_model(*model);
+  if (train_set.size() >= 2) {
+    nn::check_examples_independent(
+        model, train_set.images.slice(0, 0, std::min<int64_t>(3, train_set.size())));
+  }
   const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size());
   const audit::Fault fault = recipe.privacy.fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);

@@ -6,13 +6,18 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <numbers>
+#include <random>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
+#include "dpforge/audit/null_audits.h"
 #include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/audit/statistics.h"
+#include "dpforge/audit/summary.h"
+#include "dpforge/audit/white_box.h"
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
@@ -31,6 +36,28 @@ std::vector<double> deterministic_normal(double mean, int n) {
     scores.push_back(mean + privacy::normal_quantile((i + 0.5) / n));
   }
   return scores;
+}
+
+// i.i.d. N(mean, 1) scores from a fixed seed: the randomness a real audit faces.
+std::vector<double> random_normal(double mean, int n, uint64_t seed) {
+  std::mt19937_64 engine(seed);
+  std::normal_distribution<double> normal(mean, 1.0);
+  std::vector<double> scores(static_cast<size_t>(n));
+  for (auto& score : scores) score = normal(engine);
+  return scores;
+}
+
+// ε at δ of the μ-GDP mechanism: δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2) (Dong, Roth & Su).
+double gdp_epsilon(double mu, double delta) {
+  double low = 0, high = 100;
+  for (int i = 0; i < 200; ++i) {
+    const double e = 0.5 * (low + high);
+    const double log_a = privacy::log_ndtr(-e / mu + mu / 2),
+                 log_b = e + privacy::log_ndtr(-e / mu - mu / 2);
+    const double d = log_b < log_a ? std::exp(log_a) * -std::expm1(log_b - log_a) : 0.0;
+    (d > delta ? low : high) = e;
+  }
+  return high;
 }
 
 double binomial_pmf(int64_t k, int64_t n, double p) {
@@ -108,37 +135,42 @@ TEST(CanaryAuditor, MetricsMatchClosedForms) {
   EXPECT_NEAR(arc.tpr_at_fpr(0.3), std::sqrt(0.3 * 1.7), 1e-3);
 }
 
-TEST(CanaryAuditor, OneRunBoundsReproduceJaxPrivacyGoldens) {
-  // jax_privacy tests/auditing_test.py: 10k IN ~ N(s, 1), 10k OUT ~ N(0, 1), α = 0.05, δ = 1e-6.
+// jax_privacy's one-run values (tests/auditing_test.py: 10k IN ~ N(s, 1), 10k OUT ~ N(0, 1),
+// α = 0.05, δ = 1e-6), which dpforge reproduced while it corrected over the ROC hull (thousands of
+// thresholds for smooth scores): the fixed family (11 sizes here) pays a far smaller correction, so
+// its bounds are higher, and still below the true ε of these scores (an s-GDP mechanism).
+TEST(CanaryAuditor, OneRunBoundsBeatTheHullCorrectedValuesAndStayBelowTheTruth) {
   struct Golden {
-    double shift, steinke, fdp;
+    double shift, hull_steinke;
   };
-  for (const auto& golden : {Golden{0, 0, 0}, Golden{1, 1.13346, 2.164749},
-                             Golden{2, 2.311945, 4.7218075}, Golden{4, 4.395568, 9.133752}}) {
+  for (const auto& golden : {Golden{1, 1.13346}, Golden{2, 2.311945}, Golden{4, 4.395568}}) {
     CanaryAuditor auditor(deterministic_normal(golden.shift, 10000),
                           deterministic_normal(0, 10000));
-    EXPECT_NEAR(auditor.epsilon_one_run(0.05, 1e-6), golden.steinke, 1e-5 * golden.steinke + 1e-9)
-        << golden.shift;
-    EXPECT_NEAR(auditor.epsilon_one_run_fdp(0.05, 1e-6), golden.fdp, 1e-5 * golden.fdp + 1e-9)
-        << golden.shift;
+    const double truth = gdp_epsilon(golden.shift, 1e-6);
+    for (const double bound :
+         {auditor.epsilon_one_run(0.05, 1e-6), auditor.epsilon_one_run_fdp(0.05, 1e-6)}) {
+      EXPECT_GE(bound, golden.hull_steinke) << golden.shift;
+      EXPECT_LE(bound, truth) << golden.shift;
+    }
   }
 }
 
 TEST(CanaryAuditor, PerfectSeparationHitsTheKnownCapsAndRandomScoresGiveZero) {
   std::vector<double> in(500, 1.0), out(500, 0.0);
   CanaryAuditor perfect(in, out);
+  EXPECT_THAT(perfect.guess_counts(), ::testing::ElementsAre(500, 250, 125, 63, 32, 16));
   EXPECT_GT(perfect.epsilon_one_run(0.05, 1e-5), 4.0);  // 500 of 1000 correct: cap ≈ 5.09
   EXPECT_LT(perfect.epsilon_one_run(0.05, 1e-5), 5.1);
-  // Multi-run Clopper–Pearson, 500 runs per world, 95% split over 3 thresholds and 2 sides:
-  // ε = ln((1 − u)/u) with u = CP_ub(0 of 500 at 0.05/6) (≈ 4.91 without the Bonferroni split).
-  const double u = clopper_pearson_upper(0, 500, 0.05 / 6);
-  EXPECT_EQ(perfect.num_thresholds(), 3);
+  // Multi-run Clopper–Pearson, 500 runs per world: 95% split over the family's 6 sizes, both
+  // directions and both rates (24 one-sided bounds): ε = ln((1 − u)/u), u = CP_ub(0 of 500).
+  const double u = clopper_pearson_upper(0, 500, 0.05 / 24);
   EXPECT_NEAR(perfect.epsilon_clopper_pearson(0.05, 0.0), std::log((1 - u) / u), 1e-9);
   EXPECT_NEAR(perfect.auroc(), 1.0, 1e-12);
   CanaryAuditor none(deterministic_normal(0, 5000), deterministic_normal(0, 5000));
   EXPECT_EQ(none.epsilon_one_run(0.05, 1e-5), 0.0);
   EXPECT_EQ(none.epsilon_one_run_fdp(0.05, 1e-5), 0.0);
   EXPECT_EQ(none.epsilon_clopper_pearson(0.05, 1e-5), 0.0);
+  EXPECT_EQ(none.epsilon_from_gdp(0.05, 1e-5), 0.0);
   EXPECT_NEAR(none.auroc(), 0.5, 1e-3);
 }
 
@@ -146,22 +178,63 @@ TEST(CanaryAuditor, MultiRunBoundsAreBelowButNearTheTruthForAGaussianMechanism) 
   // Scores N(μ, 1) vs N(0, 1) are exactly a μ-GDP mechanism: ε(δ) is known in closed form.
   const double mu = 1.0, delta = 0.1;
   CanaryAuditor auditor(deterministic_normal(mu, 200000), deterministic_normal(0, 200000));
-  const double truth = [&] {
-    double low = 0, high = 20;
-    for (int i = 0; i < 100; ++i) {
-      const double e = 0.5 * (low + high);
-      const double d = privacy::normal_cdf(-e / mu + mu / 2) -
-                       std::exp(e) * privacy::normal_cdf(-e / mu - mu / 2);
-      (d > delta ? low : high) = e;
-    }
-    return high;
-  }();
+  const double truth = gdp_epsilon(mu, delta);
   const double cp = auditor.epsilon_clopper_pearson(0.2, delta);
   EXPECT_LT(cp, truth);
-  EXPECT_GT(cp, 0.8 * truth);
+  EXPECT_GT(cp, 0.7 * truth);
   const double gdp = auditor.epsilon_from_gdp(0.1, delta);
   EXPECT_LT(gdp, truth * 1.001);
-  EXPECT_GT(gdp, 0.9 * truth);
+  EXPECT_GT(gdp, 0.85 * truth);
+}
+
+// Issue 17: on 2,500 + 2,500 i.i.d. N(0, 1) scores the GDP bound read the reversed classifier as
+// evidence (|Φ⁻¹(1 − FPR_ub) − Φ⁻¹(FNR_ub)|) and printed 1.92. Every bound, on null scores of
+// several sizes and seeds, must stay at (about) zero.
+TEST(CanaryAuditor, EveryBoundIsNearZeroOnNullScores) {
+  for (int n : {500, 2500, 10000}) {
+    for (uint64_t seed : {1, 2, 3, 4}) {
+      const CanaryAuditor auditor(random_normal(0, n, seed), random_normal(0, n, seed + 100));
+      const auto bounds = summarize(auditor, 0.95, 1e-5, /*multi_run=*/true)["epsilon_lower_bound"];
+      for (const auto& [name, bound] : bounds.items()) {
+        EXPECT_LE(bound.get<double>(), 0.05) << name << " n=" << n << " seed=" << seed;
+      }
+    }
+  }
+}
+
+// Scores N(μ, 1) for members and N(0, 1) for the others are the output of a μ-GDP mechanism: its
+// ε at δ is exact, and no valid lower bound may pass it.
+TEST(CanaryAuditor, EveryBoundIsBelowTheTrueEpsilonOfAGaussianShift) {
+  for (double mu : {0.5, 1.0, 2.0, 4.0}) {
+    const double truth = gdp_epsilon(mu, 1e-5);
+    for (uint64_t seed : {1, 2, 3}) {
+      const CanaryAuditor auditor(random_normal(mu, 5000, seed),
+                                  random_normal(0, 5000, seed + 100));
+      const auto bounds = summarize(auditor, 0.95, 1e-5, /*multi_run=*/true)["epsilon_lower_bound"];
+      for (const auto& [name, bound] : bounds.items()) {
+        EXPECT_LE(bound.get<double>(), truth) << name << " mu=" << mu << " seed=" << seed;
+      }
+    }
+  }
+}
+
+// The size of each bound as a test of "ε = 0" on null scores: how often it is positive at the 5%
+// level. The family is fixed before the labels are seen, so Bonferroni keeps every rate at most
+// 5% (the ROC-hull family chose its thresholds from the labels).
+TEST(CanaryAuditor, FixedFamilyKeepsTheNominalSizeOnNullScores) {
+  constexpr int kRepetitions = 2000;
+  std::map<std::string, int> positive;
+  for (int r = 0; r < kRepetitions; ++r) {
+    const CanaryAuditor auditor(random_normal(0, 100, 7000 + r), random_normal(0, 100, 9000 + r));
+    const auto bounds = summarize(auditor, 0.95, 0.0, /*multi_run=*/true)["epsilon_lower_bound"];
+    for (const auto& [name, bound] : bounds.items()) positive[name] += bound.get<double>() > 0;
+  }
+  // 5% of 2000 is 100; three binomial standard deviations above it is 129.
+  for (const auto& [name, count] : positive) {
+    std::printf("size at the 5%% level on null scores, %s: %d of %d\n", name.c_str(), count,
+                kRepetitions);
+    EXPECT_LE(count, 129) << name;
+  }
 }
 
 TEST(CanaryAuditor, RejectsEmptyOrNanScores) {
@@ -204,8 +277,41 @@ TEST(WhiteBoxAudit, CorrectRunsAreNeverFlagged) {
     const auto audit = audit_of(audited_recipe(1.0, seed));
     EXPECT_EQ(audit["status"], "pass") << audit.dump();
     EXPECT_LE(audit["epsilon_lower_bound_best"].get<double>(), 1.0);
-    EXPECT_NEAR(audit["conformance"]["noise_std_measured_over_claimed"].get<double>(), 1.0, 0.02);
+    EXPECT_NEAR(audit["verdict"]["tests"]["noise"]["noise_std_measured_over_claimed"].get<double>(),
+                1.0, 0.02);
   }
+}
+
+// The verdict's false-alarm rate, measured on simulated faithful runs (no training): at most the
+// stated family-wise level. Deterministic seeds; with the level at 1e-3, 1000 audits expect at
+// most one flag, and Bonferroni makes the true rate lower still.
+TEST(WhiteBoxAudit, FaithfulRunsAreFlaggedAtMostAtTheStatedLevel) {
+  for (const NullAuditSetting& setting :
+       {NullAuditSetting{1000, 40, 1.0, 0.1, 1e-5}, NullAuditSetting{1000, 10, 0.8, 1.0, 1e-5},
+        NullAuditSetting{1000, 4, 3.0, 1.0, 1e-5}}) {
+    const auto rate = simulate_null_audits(setting, 1000, 17);
+    EXPECT_LE(rate.flagged, 3) << "q=" << setting.sample_rate;
+    EXPECT_LT(rate.largest_lower_bound, rate.claimed_epsilon);
+    std::printf(
+        "null audits (m=%ld, T=%ld, sigma=%g, q=%g, claimed eps %.3f; gates at eps' %.3f, "
+        "delta' %.3g): %ld of %ld flagged (level %g); largest 95%% bound %.3f\n",
+        static_cast<long>(setting.canaries), static_cast<long>(setting.steps),
+        setting.noise_multiplier, setting.sample_rate, rate.claimed_epsilon, rate.gate.epsilon,
+        rate.gate.delta, static_cast<long>(rate.flagged), static_cast<long>(rate.audits),
+        kVerdictLevel, rate.largest_lower_bound);
+  }
+}
+
+// The same at the size of a real audit (5000 canaries, 500 steps): minutes, so labelled long.
+TEST(WhiteBoxAudit, FaithfulRunsAtRealisticSizeAreFlaggedAtMostAtTheStatedLevel_LONG) {
+  const NullAuditSetting setting{5000, 500, 1.0, 0.01, 1e-5};
+  const auto rate = simulate_null_audits(setting, 1000, 29);
+  std::printf(
+      "null audits (m=5000, T=500, sigma=1, q=0.01, claimed eps %.3f; gates at eps' %.3f, "
+      "delta' %.3g): %ld of 1000 flagged (level %g); largest 95%% bound %.3f\n",
+      rate.claimed_epsilon, rate.gate.epsilon, rate.gate.delta, static_cast<long>(rate.flagged),
+      kVerdictLevel, rate.largest_lower_bound);
+  EXPECT_LE(rate.flagged, 3);
 }
 
 TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
@@ -224,19 +330,20 @@ TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
 }
 
 // Black-box input canaries see only the released model, so they need a memorizing setup to prove
-// anything: an MLP, 1000 examples, 20 epochs, a claim of epsilon 0.5. Without noise the flipped
-// labels are learned and the bound exceeds the claim; with the noise it stays at zero.
+// anything: an MLP, 1000 examples, 30 epochs, a claim of epsilon 0.5. Without noise the flipped
+// labels are learned and the bound exceeds the claim, also at the verdict's strict level (at 400
+// canaries and 20 epochs it did only at 95%); with the noise it stays at zero.
 TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
   for (const char* fault : {"no_noise", "none"}) {
     config::Recipe recipe;
     recipe.data.train_subset(1000).test_subset(2000);
-    recipe.model.arch(nn::Arch::kMlp).mlp_hidden(128);
-    recipe.train.epochs(20).batch_size(100).optimizer(config::OptimizerKind::kAdam).lr(2e-3);
+    recipe.model.arch(nn::Arch::kMlp).mlp_hidden(256);
+    recipe.train.epochs(30).batch_size(100).optimizer(config::OptimizerKind::kAdam).lr(2e-3);
     recipe.privacy.enabled(true)
         .target_epsilon(0.5)
         .accountant(privacy::AccountantKind::kRdp)
         .fault(*audit::kFaultNames.parse(fault));
-    recipe.audit.canaries(500).input_canaries(400).seed(21);
+    recipe.audit.canaries(500).input_canaries(1000).seed(21);
     testing::TempDir dir;
     const auto input =
         run::run_training(recipe, dir / "run", nullptr).report["audit"]["input_canaries"];
@@ -247,7 +354,7 @@ TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
       EXPECT_EQ(input["status"], "pass") << input.dump();
       EXPECT_LE(input["epsilon_lower_bound_best"].get<double>(), 0.5);
     }
-    EXPECT_EQ(input["canaries"], 400);
+    EXPECT_EQ(input["canaries"], 1000);
   }
 }
 

@@ -8,6 +8,7 @@
 
 #include "dp/oracle.h"
 #include "dpforge/dp/per_sample.h"
+#include "dpforge/dp/tape.h"
 #include "dpforge/nn/layers.h"
 #include "src/dp/device_ops.h"
 
@@ -49,6 +50,67 @@ TEST(Clipping, RowNormsSquaredAFewRowsAtATimeAgreeWithTheWholeBatchInFloat64) {
     EXPECT_TRUE(torch::allclose(norms.to(torch::kFloat64), rows.to(torch::kFloat64).square().sum(1),
                                 kFloatSumTolerance, 0.0))
         << b << "x" << n;
+  }
+}
+
+// Norms and clipped sums come from different float32 kernels, so ‖cᵢgᵢ‖ could exceed C by their
+// disagreement; kFloat32NormMargin absorbs it. Each example's realized contribution — the engine's
+// clipped sum for it alone, in float32, measured in float64 — stays within C(1 + 1e-6), for every
+// layer kind and norm method (T = 1, ghost, materialized, convolution loop, norm layers,
+// embeddings) and all three clipping modes.
+TEST(Clipping, RealizedFloat32ContributionsNeverExceedTheBound) {
+  torch::manual_seed(12);
+  struct Case {
+    const char* what;
+    torch::nn::Sequential model;
+    torch::Tensor input;
+  };
+  std::vector<Case> cases;
+  cases.push_back(
+      {"linear T=1",
+       torch::nn::Sequential(nn::Linear(300, 64), torch::nn::Tanh(), nn::Linear(64, 10)),
+       torch::randn({8, 300})});
+  cases.push_back(
+      {"linear ghost", torch::nn::Sequential(nn::Linear(96, 128)), torch::randn({8, 12, 96})});
+  cases.push_back(
+      {"linear materialized", torch::nn::Sequential(nn::Linear(8, 6)), torch::randn({8, 40, 8})});
+  cases.push_back({"conv + group norm",
+                   torch::nn::Sequential(nn::Conv2d(nn::Conv2dOptions(3, 16, 3).padding(1)),
+                                         nn::GroupNorm(nn::GroupNormOptions(4, 16)),
+                                         nn::Conv2d(nn::Conv2dOptions(16, 8, 5).stride(2))),
+                   torch::randn({8, 3, 16, 16})});
+  cases.push_back({"conv loop (wide)",
+                   torch::nn::Sequential(nn::Conv2d(nn::Conv2dOptions(64, 128, 3).padding(1))),
+                   torch::randn({4, 64, 14, 14})});
+  cases.push_back({"embedding + layer norm",
+                   torch::nn::Sequential(nn::Embedding(nn::EmbeddingOptions(50, 32)),
+                                         nn::LayerNorm(nn::LayerNormOptions({32}))),
+                   torch::randint(50, {8, 20}, torch::kLong)});
+  for (auto& [what, model, input] : cases) {
+    for (const auto mode : {ClipMode::kFlat, ClipMode::kPerLayer, ClipMode::kAutomatic}) {
+      const double bound = 1e-3;  // far below every example's norm: all are clipped
+      double worst = 0;
+      for (int64_t i = 0; i < input.size(0); ++i) {
+        GradTape tape;
+        torch::Tensor out;
+        {
+          TapeGuard guard(tape);
+          out = model->forward(input.slice(0, i, i + 1));
+        }
+        auto layers = per_sample_layers(tape, probe_loss(out, torch::ones_like(out)).sum());
+        torch::NoGradGuard no_grad;
+        const auto clipped =
+            clip_and_sum(std::move(layers), ClipOptions().max_grad_norm(bound).mode(mode));
+        double squared = 0;
+        for (const auto& sums : clipped.sums) {
+          for (const auto& sum : sums)
+            squared += sum.to(torch::kFloat64).square().sum().item<double>();
+        }
+        worst = std::max(worst, std::sqrt(squared) / bound);
+      }
+      EXPECT_LE(worst, 1 + 1e-6) << what << " mode " << to_string(mode);
+      EXPECT_GT(worst, mode == ClipMode::kPerLayer ? 0.3 : 0.99) << what << ": the case must clip";
+    }
   }
 }
 

@@ -3,11 +3,13 @@
 // order contract (the update does not depend on the physical split; the accountant composes once).
 #include "dpforge/dp/dp_sgd.h"
 
+#include <ATen/Context.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include "dp/oracle.h"
+#include "dpforge/core/error.h"
 #include "dpforge/data/poisson_sampler.h"
 #include "dpforge/dp/noise.h"
 #include "dpforge/nn/layers.h"
@@ -56,7 +58,8 @@ TEST(DpSgdStep, WithoutNoiseTheStepIsTheClippedSumOverTheExpectedBatch) {
   const auto oracle = loop_gradients(model, x, aux, probe_loss);
   auto expected_sum = torch::zeros_like(oracle[0]);
   for (const auto& g : oracle)
-    expected_sum += std::min(1.0, 0.3 / (g.norm().item<double>() + 1e-6)) * g;
+    expected_sum +=
+        std::min(1.0, 0.3 / (1 + kFloat32NormMargin) / (g.norm().item<double>() + 1e-6)) * g;
   const auto before = flat(model->parameters()).clone();
 
   torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.7));
@@ -155,16 +158,28 @@ TEST(DpSgdStep, TheAccountantComposesExactlyOncePerStep) {
     EXPECT_EQ(run_steps(physical, 5).accountant_steps, 5) << physical;
 }
 
-// Hooks see every phase once per step, in order, and their tensors are noised after the model's.
-TEST(DpSgdStep, HooksRunOncePerPhaseAndTheirTensorsAreNoisedLast) {
+// Hooks see every phase once per step, in order; their tensors are noised after the model's, and
+// their extra examples are sampled with the real ones and clipped by the same clip_and_sum.
+TEST(DpSgdStep, HooksRunOncePerPhaseAndTheirExamplesAreClippedAndNoisedLikeRealOnes) {
   struct Recorder final : StepHook {
-    torch::Tensor extra = torch::zeros({5});
+    torch::Tensor table = torch::zeros({5, 1});  // a one-hot lookup per extra example
+    LayerRecord record;
     std::string phases;
     torch::Tensor seen;
-    std::vector<torch::Tensor> privatized_tensors() override { return {extra}; }
-    void before_noise(ClippedSum& sum) override {
-      phases += "b";
-      sum.of(extra)[2] = 1.0f;
+    std::vector<torch::Tensor> privatized_tensors() override { return {table}; }
+    int64_t extra_examples() const override { return 5; }
+    std::vector<PerSampleLayer> extra_gradients(std::span<const int64_t> sampled) override {
+      phases += "g";
+      const int64_t b = static_cast<int64_t>(sampled.size());
+      record = LayerRecord{
+          .kind = LayerKind::kEmbedding,
+          .input = torch::tensor(std::vector<int64_t>(sampled.begin(), sampled.end())).view({b, 1}),
+          .weight = table,
+          .output_sizes = {b, 1, 1}};
+      std::vector<PerSampleLayer> layers;
+      layers.emplace_back(record,
+                          torch::full({b, 1, 1}, 10.0));  // a Dirac of norm 10 before clipping
+      return layers;
     }
     void after_noise(std::span<const torch::Tensor> privatized) override {
       phases += "n";
@@ -174,21 +189,87 @@ TEST(DpSgdStep, HooksRunOncePerPhaseAndTheirTensorsAreNoisedLast) {
   };
   torch::manual_seed(3);
   StepFixture fixture;
+  fixture.plan.sample_rate = 1.0;  // every example, real and extra, in every step
+  fixture.plan.expected_batch_size = 40;
   torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.1));
-  DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 1), NoiseGenerator(4)};
+  DpSgdState state{data::PoissonSampler(40 + 5, 1.0, 1), NoiseGenerator(4)};
   DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), 16};
   Recorder recorder;
   std::vector<StepHook*> hooks{&recorder};
   dp_sgd_step(fixture.plan, state, target, hooks);
   dp_sgd_step(fixture.plan, state, target, hooks);
-  EXPECT_EQ(recorder.phases, "bnsbns");
-  // The second step's blocks: after the model's 6·8 + 8 + 8·3 + 3 = 83 parameters (21 blocks), per
-  // step.
+  EXPECT_EQ(recorder.phases, "gnsgns");
+  // Second step: the table's noise comes after the model's 6·8 + 8 + 8·3 + 3 parameters (21
+  // blocks) and the table's own 2 blocks of the first step. Each extra example was clipped from
+  // 10 to C/(1 + κ) like any example.
   const int64_t model_blocks = (48 + 3) / 4 + (8 + 3) / 4 + (24 + 3) / 4 + (3 + 3) / 4;
-  const auto z = philox_normals(5, 4, 2 * model_blocks + 2);
-  const auto expected =
-      (torch::tensor({0.0f, 0.0f, 1.0f, 0.0f, 0.0f}) + fixture.plan.noise_std * z) / 20.0;
-  EXPECT_TRUE(torch::allclose(recorder.seen, expected, 1e-6, 1e-6));
+  const auto z = philox_normals(5, 4, 2 * model_blocks + 2).view({5, 1});
+  const double clipped = 0.7 / (1 + kFloat32NormMargin) * 10.0 / (10.0 + 1e-6);
+  const auto expected = (torch::full({5, 1}, clipped) + fixture.plan.noise_std * z) / 40.0;
+  EXPECT_TRUE(torch::allclose(recorder.seen, expected.to(torch::kFloat32), 1e-6, 1e-6));
+}
+
+// Frozen parameters are released as they were: no gradient, no noise, no update (issue 17: they
+// used to receive noise), and the trainable ones draw the noise blocks the frozen ones would have.
+TEST(DpSgdStep, FrozenParametersGetNeitherGradientNorNoise) {
+  torch::manual_seed(5);
+  StepFixture fixture;
+  auto& first = *fixture.model->ptr<nn::LinearImpl>(0);
+  first.weight.set_requires_grad(false);
+  first.bias.set_requires_grad(false);
+  const auto frozen_before = torch::cat({first.weight.flatten(), first.bias}).clone();
+  const auto trainable_before = flat(fixture.model->ptr<nn::LinearImpl>(2)->parameters()).clone();
+  torch::optim::SGD inner(fixture.model->parameters(),
+                          torch::optim::SGDOptions(0.5).weight_decay(0.1));
+  DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 5), NoiseGenerator(9)};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), 16};
+  dp_sgd_step(fixture.plan, state, target);
+  EXPECT_TRUE(torch::equal(torch::cat({first.weight.flatten(), first.bias}), frozen_before));
+  EXPECT_FALSE(
+      torch::equal(flat(fixture.model->ptr<nn::LinearImpl>(2)->parameters()), trainable_before));
+  EXPECT_EQ(state.noise.next_block(), static_cast<uint64_t>((24 + 3) / 4 + (3 + 3) / 4));
+}
+
+// A DP layer left in eval mode records nothing: it would train on noise alone. The step refuses.
+TEST(DpSgdStep, ALayerInEvalModeIsAnErrorNotANoiseOnlyUpdate) {
+  torch::manual_seed(6);
+  StepFixture fixture;
+  fixture.model->ptr(2)->eval();
+  torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
+  DpSgdState state{data::PoissonSampler(40, 0.5, 5), NoiseGenerator(9)};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), 16};
+  EXPECT_THAT(
+      [&] { dp_sgd_step(fixture.plan, state, target); },
+      ::testing::ThrowsMessage<InputError>(AllOf(HasSubstr("'2.weight'"), HasSubstr("eval mode"))));
+}
+
+// TF32 would round the norms and the clipped sum a hundred times past kFloat32NormMargin: the step
+// runs with IEEE float32 matmuls whatever the caller set, and gives the caller's setting back.
+TEST(DpSgdStep, RunsWithoutTf32AndRestoresTheCallersSetting) {
+  struct Probe final : StepHook {
+    bool tf32_during_step = true;
+    void after_step() override {
+      tf32_during_step =
+          at::globalContext().allowTF32CuBLAS() || at::globalContext().allowTF32CuDNN();
+    }
+  };
+  torch::manual_seed(7);
+  StepFixture fixture;
+  torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
+  DpSgdState state{data::PoissonSampler(40, 0.5, 5), NoiseGenerator(9)};
+  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(), 16};
+  const bool cublas = at::globalContext().allowTF32CuBLAS();
+  const bool cudnn = at::globalContext().allowTF32CuDNN();
+  at::globalContext().setAllowTF32CuBLAS(true);
+  at::globalContext().setAllowTF32CuDNN(true);
+  Probe probe;
+  std::vector<StepHook*> hooks{&probe};
+  dp_sgd_step(fixture.plan, state, target, hooks);
+  EXPECT_FALSE(probe.tf32_during_step);
+  EXPECT_TRUE(at::globalContext().allowTF32CuBLAS());
+  EXPECT_TRUE(at::globalContext().allowTF32CuDNN());
+  at::globalContext().setAllowTF32CuBLAS(cublas);
+  at::globalContext().setAllowTF32CuDNN(cudnn);
 }
 
 }  // namespace

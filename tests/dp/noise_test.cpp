@@ -45,6 +45,47 @@ TEST(Noise, PhiloxMatchesRandom123KnownAnswers) {
   }
 }
 
+// The noise kernel draws its words from cuRAND (curand_init(seed, subsequence, 0) then curand4
+// twice); the CPU twin computes the same counters itself. cuRAND's documented layout: key =
+// (seed mod 2^32, seed / 2^32), counter = (offset/4 in the two low words, subsequence in the two
+// high words), the low words advancing by one per curand4. Random123's known answers, mapped
+// through that layout, are what cuRAND's first curand4 returns; the CPU twin must return them too.
+TEST(Noise, CpuTwinFollowsCuRandsPhiloxLayout) {
+  // Random123's philox4x32-10 answer for counter 0, key 0 = curand_init(0, 0, 0) + curand4.
+  uint32_t words[8];
+  kernels::subsequence_words8(/*seed=*/0, /*subsequence=*/0, words);
+  const uint32_t expected[4] = {0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8};
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(words[i], expected[i]) << "word " << i;
+  // Random123's pi-digits answer as cuRAND state: seed = key1·2^32 + key0, subsequence =
+  // ctr3·2^32 + ctr2; the second curand4 is the counter whose low words are one more.
+  const uint64_t seed = (uint64_t{0x299f31d0} << 32) | 0xa4093822;
+  const uint64_t subsequence = (uint64_t{0x03707344} << 32) | 0x13198a2e;
+  kernels::subsequence_words8(seed, subsequence, words);
+  const auto at0 = kernels::philox4x32_10(kernels::Philox4{{0, 0, 0x13198a2e, 0x03707344}},
+                                          0xa4093822, 0x299f31d0);
+  const auto at1 = kernels::philox4x32_10(kernels::Philox4{{1, 0, 0x13198a2e, 0x03707344}},
+                                          0xa4093822, 0x299f31d0);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(words[i], at0.v[i]);
+    EXPECT_EQ(words[4 + i], at1.v[i]);
+  }
+  const auto kat = kernels::philox4x32_10(
+      kernels::Philox4{{0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344}}, 0xa4093822, 0x299f31d0);
+  EXPECT_EQ(kat.v[0], 0xd16cfe09u);  // = curand_init(seed, subsequence, 4·0x85a308d3243f6a88)
+}
+
+// The radius is drawn from 64 bits: its largest value is √(−2 log 2⁻⁶⁴) = √(128 ln 2) = 9.42σ
+// (32 bits stopped at 6.66σ), so the tail beyond 6.66σ has the Gaussian's mass.
+TEST(Noise, BoxMullerRadiusReachesNinePointFourSigma) {
+  float z0 = 0, z1 = 0;
+  kernels::box_muller(0, 0, /*angle=*/0, z0, z1);
+  EXPECT_NEAR(z0, std::sqrt(128 * std::log(2.0)), 1e-5);
+  EXPECT_EQ(z1, 0.0f);
+  kernels::box_muller(0xffffffff, 0xffffffff, 0, z0, z1);
+  EXPECT_NEAR(z0, 0.0, 1e-9);  // u₁ = 1
+  EXPECT_NEAR(kernels::log_positive(0x1p-64), -64 * std::log(2.0), 1e-13);
+}
+
 // The Box–Muller building blocks against libm in double, over 2^20 words of one Philox stream
 // plus the ends of the range (u₁ = 2⁻³² and 1; angles at and around each quarter turn).
 TEST(Noise, BranchFreeLogAndSincosAgreeWithLibm) {

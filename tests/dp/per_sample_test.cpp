@@ -8,6 +8,7 @@
 
 #include "dp/oracle.h"
 #include "dpforge/dp/clipping.h"
+#include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/train/steps.h"
@@ -171,6 +172,16 @@ TEST(PerSample, FullModelsWithCrossEntropy) {
                      cross_entropy);
   check_against_loop(nn::make_model(options.arch(nn::Arch::kMlp).mlp_hidden(16)), images, labels,
                      cross_entropy);
+}
+
+// The wrn16_4 residual block (GroupNorm, two convolutions, a strided projection shortcut): the
+// per-layer oracle too, since its layers' slices add up to each example's gradient.
+TEST(PerSample, WideResidualBlockWithProjectionShortcut) {
+  torch::manual_seed(13);
+  torch::nn::Sequential model(nn::WideBlock(16, 32, 2), torch::nn::Flatten(),
+                              nn::Linear(32 * 4 * 4, 3));
+  const auto x = torch::randn({3, 16, 8, 8}, torch::kFloat64);
+  check_against_loop(model, x, aux_for(model, x));
 }
 
 }  // namespace

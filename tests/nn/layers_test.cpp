@@ -108,5 +108,48 @@ TEST(Layers, TapeRejectsALayerUsedTwiceInOneForward) {
   EXPECT_NO_THROW(shared->forward(torch::randn({2, 4})));
 }
 
+TEST(Validate, RejectsALayerFrozenOnlyInPart) {
+  nn::Linear layer(4, 3);
+  layer->weight.set_requires_grad(false);
+  torch::nn::Sequential model(layer);
+  EXPECT_THAT([&] { nn::validate_model(*model); },
+              ::testing::ThrowsMessage<InputError>(HasSubstr("frozen only in part")));
+  layer->bias.set_requires_grad(false);
+  EXPECT_NO_THROW(nn::validate_model(*model));
+}
+
+// A module that mixes the examples of a batch, whatever its name: the probe notices by behaviour.
+struct CenterOverBatchImpl : torch::nn::Module {
+  torch::Tensor forward(const torch::Tensor& x) { return x - x.mean(0, /*keepdim=*/true); }
+};
+TORCH_MODULE(CenterOverBatch);
+
+TEST(Validate, AModuleThatMixesExamplesIsRefusedByBehaviourNotByName) {
+  const auto examples = torch::randn({3, 6});
+  torch::nn::Sequential mixing(nn::Linear(6, 4), CenterOverBatch(), nn::Linear(4, 2));
+  EXPECT_NO_THROW(nn::validate_model(*mixing));  // no name gives it away
+  EXPECT_THAT([&] { nn::check_examples_independent(mixing, examples); },
+              ::testing::ThrowsMessage<InputError>(HasSubstr("mixes the examples of a batch")));
+  // Dropout draws per element: independent, and the probe leaves the random state untouched.
+  torch::nn::Sequential dropout(nn::Linear(6, 4), torch::nn::Dropout(0.5), nn::Linear(4, 2));
+  torch::manual_seed(3);
+  const auto expected_next = torch::rand({4});
+  torch::manual_seed(3);
+  EXPECT_NO_THROW(nn::check_examples_independent(dropout, examples));
+  EXPECT_TRUE(torch::equal(torch::rand({4}), expected_next));
+}
+
+TEST(Layers, AFrozenLayerRecordsNothing) {
+  nn::Linear frozen(4, 3);
+  frozen->weight.set_requires_grad(false);
+  frozen->bias.set_requires_grad(false);
+  GradTape tape;
+  {
+    TapeGuard guard(tape);
+    frozen->forward(torch::randn({2, 4}));
+  }
+  EXPECT_TRUE(tape.records().empty());
+}
+
 }  // namespace
 }  // namespace dpforge::dp

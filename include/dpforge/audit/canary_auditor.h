@@ -1,8 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 // Score-agnostic auditing: from attack scores of canaries that were IN (trained on) and OUT, lower
 // bounds on ε that hold with the stated confidence, plus attack metrics. Higher score = "IN".
-// Threshold choice is corrected: candidate thresholds are the vertices of the ROC hull, and each
-// bound is Bonferroni-corrected over all of them, so the confidence stated is the one delivered.
+//
+// The tests behind every bound form a family fixed before any label is seen: "IN" for the k highest
+// scores (and, for the multi-run bounds, also for the k lowest), k ∈ guess_counts(), a grid that
+// depends on the number of canaries alone. Each bound is Bonferroni-corrected over that family, so
+// the confidence stated is the one delivered; choosing thresholds after looking at the labels (the
+// ROC hull, say) would not be (docs/auditing.md).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -14,22 +18,29 @@ class CanaryAuditor {
  public:
   CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores);
 
-  /// One-run bound of Steinke, Nasr & Jagielski (NeurIPS 2023) for (ε, δ)-DP, guessing IN above a
-  /// threshold and abstaining below (k₋ = 0). The p-value of r guesses with v correct is
+  /// One-run bound of Steinke, Nasr & Jagielski (NeurIPS 2023) for (ε, δ)-DP, guessing IN for the
+  /// top scores and abstaining below (k₋ = 0). The p-value of r guesses with v correct is
   ///   min(1, P[Bin(r, e^ε/(1+e^ε)) ≥ v] + 2mδ · max_{1≤i≤v} P[v−i ≤ Bin ≤ v−1]/i).
+  /// Valid for any (ε, δ)-DP mechanism whose canaries are each IN with probability ½.
   double epsilon_one_run(double significance, double delta) const;
 
-  /// One-run bound of Mahloujifar, Melis & Chaudhuri (ICML 2025) that tests the Gaussian f-DP
-  /// curve matching (ε, δ): stronger than the above, valid for Gaussian-like mechanisms (DP-SGD).
+  /// One-run bound of Mahloujifar, Melis & Chaudhuri (2024) testing the trade-off curve of
+  /// (ε, δ)-DP itself, f(α) = max(0, 1 − δ − e^ε α, e^{−ε}(1 − δ − α)): every (ε, δ)-DP mechanism
+  /// satisfies it, so the bound is valid for any mechanism (a Gaussian curve matched to (ε, δ) is
+  /// not a valid null for Poisson-subsampled DP-SGD, which is not GDP).
   double epsilon_one_run_fdp(double significance, double delta) const;
 
-  /// Multi-run bound (each canary = an independent training run): Clopper–Pearson on FPR and FNR,
-  /// ε ≥ log((1 − δ − FNR_ub)/FPR_ub), one-sided, Bonferroni over thresholds.
+  /// Multi-run bounds: valid only when every row is an independent training run.
+  /// Clopper–Pearson on FPR and FNR of each test, ε ≥ log((1 − δ − FNR_ub)/FPR_ub).
   double epsilon_clopper_pearson(double significance, double delta) const;
-
-  /// Gaussian-DP route (Nasr et al. 2023): μ_lb = Φ⁻¹(1 − FPR_ub) − Φ⁻¹(FNR_ub), converted to ε at
-  /// δ (Dong, Roth & Su, Cor. 2.13). Not distribution-free: valid when the mechanism is μ-GDP-like.
+  /// Gaussian-DP route (Nasr et al. 2023): μ_lb = max(0, Φ⁻¹(1 − FPR_ub) − Φ⁻¹(FNR_ub)) over the
+  /// tests, each with its own upper bounds (a test that ranks members low is a test of its own, in
+  /// the family), converted to ε at δ (Dong, Roth & Su, Cor. 2.13). Not distribution-free: valid
+  /// when the mechanism is μ-GDP-like.
   double epsilon_from_gdp(double significance, double delta) const;
+
+  /// The fixed family: k = ⌈m/2⌉, ⌈m/4⌉, … down to 16 guesses (m = all canaries).
+  const std::vector<int64_t>& guess_counts() const { return guess_counts_; }
 
   /// Area under the ROC curve (of the hull: randomizing between thresholds is allowed).
   double auroc() const;
@@ -44,21 +55,33 @@ class CanaryAuditor {
   /// 1e-5 to 1 (for log-log plots; the first and last points are always kept).
   std::vector<std::pair<double, double>> roc_points(size_t max_points = 120) const;
 
-  /// The candidate thresholds (ascending; the last is +∞) with FN = #IN below and TN = #OUT below.
+  /// The ROC hull (descriptive metrics only, never a bound): thresholds ascending, the last +∞,
+  /// with FN = #IN below and TN = #OUT below each.
   const std::vector<double>& thresholds() const { return thresholds_; }
   const std::vector<int64_t>& fn_counts() const { return fn_; }
   const std::vector<int64_t>& tn_counts() const { return tn_; }
 
   int64_t num_in() const { return static_cast<int64_t>(in_.size()); }
   int64_t num_out() const { return static_cast<int64_t>(out_.size()); }
-  /// Number of candidate thresholds (the Bonferroni divisor).
-  int64_t num_thresholds() const { return static_cast<int64_t>(thresholds_.size()); }
+
+  /// One test of the family: `guesses` canaries called IN, `correct` of them truly IN.
+  struct Guess {
+    int64_t guesses = 0, correct = 0;
+  };
+  /// "IN" for every score ≥ the k-th highest (ties at the boundary all join: a function of the
+  /// scores alone); with `lowest`, for every score ≤ the k-th lowest.
+  Guess guess_top(int64_t k, bool lowest = false) const;
 
  private:
   double epsilon_one_run_impl(double significance, double delta, bool fdp) const;
+  // The best of `bound(FNR_ub, FPR_ub)` over the family's tests in both directions.
+  template <typename Bound>
+  double best_multi_run(double significance, Bound&& bound) const;
+  void build_hull();
 
   std::vector<double> in_, out_;  // sorted ascending
-  // Hull thresholds (ascending) with FN = #IN below and TN = #OUT below each.
+  std::vector<double> all_;       // every score, ascending
+  std::vector<int64_t> guess_counts_;
   std::vector<double> thresholds_;
   std::vector<int64_t> fn_, tn_;
 };

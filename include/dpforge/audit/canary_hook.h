@@ -1,42 +1,41 @@
 // SPDX-License-Identifier: Apache-2.0
-// The white-box canaries as an observer of DP-SGD steps (dp::StepHook): member canaries are
-// Poisson-sampled into every step, their clipped Dirac gradients join the clipped sum, their
-// coordinates are noised in the same launch as the model's parameters, and the auditor scores
-// what comes out.
+// The white-box canaries as examples of the training population (a dp::StepHook): each member
+// canary is one more example the step's Poisson sampler draws, its gradient a Dirac of norm
+// pre_clip_norm on one auditor-owned coordinate — a one-hot lookup into a table of those
+// coordinates, so it is normed, clipped and summed by the same clip_and_sum as any embedding —,
+// the coordinates are noised in the same launch as the model's parameters on the model's device,
+// and the auditor scores what comes out. A bug in sampling, clipping, summing, noise or the
+// divisor therefore reaches the canaries exactly as it reaches the real examples.
 #pragma once
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "dpforge/audit/dirac_canaries.h"
-#include "dpforge/data/poisson_sampler.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/plan.h"
+#include "dpforge/dp/tape.h"
 
 namespace dpforge::audit {
 
 class CanaryHook final : public dp::StepHook {
  public:
-  /// `executed` is the plan the step runs: its rate samples the member canaries (from their own
-  /// stream, `sampler_seed`, so the real examples' batches do not depend on the audit) and its
-  /// clipping clips them. `claimed` is what the auditor tests the privatized updates against. They
-  /// are the same plan except in an auditor-validation run (faults.h).
-  CanaryHook(DiracCanaries& canaries, const dp::DpPlan& executed, const dp::DpPlan& claimed,
-             uint64_t sampler_seed);
+  /// `claimed` is what the auditor tests the privatized updates against (the run's honest plan,
+  /// also in an auditor-validation run, faults.h); the coordinates live on `device`.
+  CanaryHook(DiracCanaries& canaries, const dp::DpPlan& claimed, const torch::Device& device);
 
-  std::vector<torch::Tensor> privatized_tensors() override { return {canaries_.coordinates()}; }
-  void before_noise(dp::ClippedSum& sum) override;
+  std::vector<torch::Tensor> privatized_tensors() override { return {coordinates_}; }
+  int64_t extra_examples() const override {
+    return static_cast<int64_t>(canaries_.members().size());
+  }
+  std::vector<dp::PerSampleLayer> extra_gradients(std::span<const int64_t> sampled) override;
   void after_noise(std::span<const torch::Tensor> privatized) override;
-
-  /// The member canaries' sampler (its position is saved by checkpoints).
-  data::PoissonSampler& sampler() { return sampler_; }
-  const data::PoissonSampler& sampler() const { return sampler_; }
 
  private:
   DiracCanaries& canaries_;
-  dp::ClipOptions clip_;
   dp::DpPlan claimed_;
-  data::PoissonSampler sampler_;
+  torch::Tensor coordinates_;  // m x 1: the table the canaries look up (never trained)
+  dp::LayerRecord record_;     // the current step's lookups (a PerSampleLayer refers to it)
 };
 
 }  // namespace dpforge::audit

@@ -26,8 +26,6 @@ class DiracCanaries {
   /// Ids of the member canaries, ascending (the ones that join the training population).
   const std::vector<int64_t>& members() const { return members_; }
   double pre_clip_norm() const { return pre_clip_norm_; }
-  /// The auditor-owned coordinates (float32, one per canary), privatized like any parameter.
-  torch::Tensor& coordinates() { return coordinates_; }
 
   /// Scores one step from the privatized (noised, divided) gradient of the coordinates, given the
   /// claimed noise multiplier σ, sampling rate q, clipping norm C and expected batch size.
@@ -62,7 +60,6 @@ class DiracCanaries {
   std::vector<bool> member_;
   std::vector<int64_t> members_;
   double pre_clip_norm_;
-  torch::Tensor coordinates_;
   torch::Tensor scores_;  // float64
   torch::Tensor member_mask_;
   double noise_sum_squares_ = 0, member_sum_ = 0;

@@ -11,9 +11,6 @@ namespace dpforge {
 /// 64 bits from the OS CSPRNG (getrandom(2)); throws std::runtime_error if it is unavailable.
 uint64_t secure_random_seed();
 
-/// 64 bits from std::random_device (the OS entropy source), for seeds that are not secrets.
-uint64_t random_device_seed();
-
 /// A seed for `purpose` derived from `seed`: the first two words of Philox(seed, purpose), so
 /// streams derived for different purposes are independent.
 uint64_t derive_seed(uint64_t seed, uint64_t purpose);

@@ -67,6 +67,10 @@ class ClippedSum {
   torch::Tensor& of(const torch::Tensor& tensor);
   const std::vector<torch::Tensor>& tensors() const { return tensors_; }
   int64_t dropped() const { return dropped_; }
+  /// Whether anything was added for `tensor` (a clipped sum, even of zeros).
+  bool has(const torch::Tensor& tensor) const {
+    return sums_.count(tensor.unsafeGetTensorImpl()) != 0;
+  }
 
  private:
   friend std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std,
@@ -92,14 +96,22 @@ std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double ex
 void step_inner(const std::vector<torch::Tensor>& parameters,
                 const std::vector<torch::Tensor>& gradients, torch::optim::Optimizer& inner);
 
-/// An observer of DP-SGD steps. Every phase is optional.
+/// An observer of DP-SGD steps, and the way examples that are not the model's join them: the
+/// auditor's canaries are examples of the same population, Poisson-sampled with the real ones,
+/// their gradients clipped and summed by the same clip_and_sum, their coordinates noised in the
+/// same launch. Every phase is optional.
 class StepHook {
  public:
   virtual ~StepHook() = default;
   /// Tensors privatized with the model's parameters, in the same noise launch, after them.
   virtual std::vector<torch::Tensor> privatized_tensors() { return {}; }
-  /// After the real examples' clipped sums, before the noise: add this hook's contributions.
-  virtual void before_noise(ClippedSum& /*sum*/) {}
+  /// Examples this hook adds to the population the sampler draws from (after the real ones).
+  virtual int64_t extra_examples() const { return 0; }
+  /// The per-example gradients of the sampled ones among them (ids 0-based among this hook's), as
+  /// layers for the clipped sum (on privatized_tensors()).
+  virtual std::vector<PerSampleLayer> extra_gradients(std::span<const int64_t> /*sampled*/) {
+    return {};
+  }
   /// The privatized values of privatized_tensors(), in order (what an adversary would see).
   virtual void after_noise(std::span<const torch::Tensor> /*privatized*/) {}
   /// After the inner step.
@@ -118,7 +130,8 @@ class AccountantHook final : public StepHook {
   privacy::SgmSteps event_;
 };
 
-/// Everything the mechanism carries from one step to the next (checkpoints save it).
+/// Everything the mechanism carries from one step to the next (checkpoints save it). The sampler
+/// draws from the plan's N real examples followed by the hooks' extra examples.
 struct DpSgdState {
   data::PoissonSampler sampler;
   NoiseGenerator noise;
@@ -136,6 +149,9 @@ struct DpSgdTarget {
 };
 
 /// One logical DP-SGD step of `plan`; returns the (non-private) statistics of the sampled batch.
+/// Only the model's trainable parameters (requires_grad) are privatized and stepped; one that
+/// received no per-example gradient from a non-empty batch (its layer in eval mode, or bypassed)
+/// is an InputError naming it, not a silent noise-only update.
 BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& target,
                        std::span<StepHook* const> hooks = {});
 

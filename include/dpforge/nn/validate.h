@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 #include <torch/nn/module.h>
+#include <torch/nn/modules/container/sequential.h>
 
 namespace dpforge::nn {
 
@@ -9,5 +10,11 @@ namespace dpforge::nn {
 /// and any module owning parameters that is not a dpforge DP layer (its gradient would escape
 /// clipping).
 void validate_model(const torch::nn::Module& model);
+
+/// Refuses (InputError) a model whose output for one example depends on another example of the
+/// batch, whatever its modules are called: runs the first of `examples` beside the second and
+/// beside a changed copy of it (training mode, the same random state) and compares. Leaves the
+/// random state as it found it.
+void check_examples_independent(torch::nn::Sequential& model, const torch::Tensor& examples);
 
 }  // namespace dpforge::nn

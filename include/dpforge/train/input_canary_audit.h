@@ -17,10 +17,12 @@
 namespace dpforge::train {
 
 /// Trains the audit run and returns the audit summary (audit::summarize plus the claimed ε of the
-/// audit run, its `status` and how the canaries were made). Canaries are the last m test examples,
-/// so they are never part of the training split.
+/// audit run, how the canaries were made, and its two gate tests — the one-run bounds at
+/// `gate_significance` against the claim — with its `status`). Canaries are the last m test
+/// examples, so they are never part of the training split.
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
                                   const data::Dataset& test_set, int64_t canaries,
-                                  uint64_t auditor_seed, std::FILE* progress);
+                                  uint64_t auditor_seed, double gate_significance,
+                                  std::FILE* progress);
 
 }  // namespace dpforge::train

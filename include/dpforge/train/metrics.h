@@ -47,6 +47,14 @@ std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t p
 nlohmann::json to_json(const EpochMetrics& metrics);
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json);
 
+/// Counts a private run keeps about its batches. They are functions of the private data computed
+/// without noise, so they are NOT covered by the privacy guarantee: report.json lists them under
+/// `diagnostics`, never under `privacy`.
+struct TrainingDiagnostics {
+  int64_t empty_batches = 0;  // logical batches with no example (still noised, counted)
+  int64_t examples_dropped_nonfinite = 0;  // examples whose gradient norm was NaN/Inf
+};
+
 struct TrainResult {
   std::vector<EpochMetrics> epochs;
   int64_t steps = 0;
@@ -56,6 +64,7 @@ struct TrainResult {
   std::string stopped_early;
   double test_accuracy = 0;
   double wall_seconds = 0;
+  TrainingDiagnostics diagnostics;
 };
 
 /// Empty when every parameter of `model` is finite, else why training must stop. Parameters are

@@ -42,8 +42,6 @@ struct PrivacySummary {
   std::string accountant;
   int64_t steps = 0;          // steps taken
   int64_t planned_steps = 0;  // steps the recipe asked for
-  int64_t empty_batches = 0;  // logical batches with no example (still noised and counted)
-  int64_t examples_dropped_nonfinite = 0;
   bool stopped_by_budget = false;
   std::string fault = "none";  // auditor-validation fault injected, if any
   bool secure_noise = false;
