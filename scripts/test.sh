@@ -4,6 +4,7 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 cd "$root"
-# Tests labelled `long` (minutes each: the accountant's full property grid, the mutation suite)
-# run by hand: ctest --test-dir build -L long.
-ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure -LE long
+# Tests labelled `long` (minutes each: the accountant's full property grid, the realistic null
+# audits) and `mutation` (the mutation suite, an hour) run by hand: ctest --test-dir build -L long
+# (or -L mutation).
+ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure -LE 'long|mutation'
