@@ -362,10 +362,7 @@ const std::vector<KeySpec>& key_table() {
       seed_key(
           "audit.seed",
           "Seed of the auditor's secret generator (canary membership). Empty: derived from "
-          "train.seed when that is set (the member canaries are sampled with the real examples, so "
-          "a seeded run reproduces only with them), else from the OS. Set it to reproduce the "
-          "audit "
-          "of an unseeded run.",
+          "train.seed in a seeded run (member canaries shape its batches), else from the OS.",
           [](const Recipe& r) { return r.audit.seed(); },
           [](Recipe& r, std::optional<uint64_t> v) { r.audit.seed(v); }),
       int_key(
