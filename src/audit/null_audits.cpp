@@ -35,14 +35,11 @@ void observe_faithful_run(DiracCanaries& canaries, const NullAuditSetting& s,
 NullAuditRate simulate_null_audits(const NullAuditSetting& setting, int64_t audits, uint64_t seed) {
   NullAuditRate rate;
   rate.audits = audits;
-  rate.claimed_epsilon =
-      privacy::epsilon_for(privacy::AccountantKind::kPld, setting.noise_multiplier,
-                           setting.sample_rate, setting.steps, setting.delta);
+  const auto accountant = privacy::accountant_factory(privacy::AccountantKind::kPld)();
+  accountant->compose({setting.noise_multiplier, setting.sample_rate, setting.steps});
+  rate.claimed_epsilon = accountant->epsilon(setting.delta);
   const double significance = per_test_significance(4);
-  const auto gate = gate_point(setting.delta, setting.canaries, significance, [&](double delta) {
-    return privacy::epsilon_for(privacy::AccountantKind::kPld, setting.noise_multiplier,
-                                setting.sample_rate, setting.steps, delta);
-  });
+  const auto gate = gate_point(setting.delta, setting.canaries, significance, *accountant);
   rate.gate = gate;
   const WhiteBoxClaim claim{rate.claimed_epsilon, setting.delta, setting.sample_rate, 0.95, true,
                             significance,         gate};

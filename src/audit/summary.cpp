@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/audit/summary.h"
 
+#include <algorithm>
+
 namespace dpforge::audit {
 
 nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta,
@@ -27,6 +29,12 @@ nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double
       {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
       {"balanced_accuracy", auditor.balanced_accuracy()},
   };
+}
+
+double best_one_run_bound(const nlohmann::json& summary) {
+  const auto& bounds = summary.at("epsilon_lower_bound");
+  return std::max(bounds.at("one_run_steinke").get<double>(),
+                  bounds.at("one_run_fdp").get<double>());
 }
 
 }  // namespace dpforge::audit

@@ -10,11 +10,13 @@
 namespace dpforge::audit {
 
 ProfilePoint gate_point(double delta, int64_t canaries, double significance,
-                        const std::function<double(double)>& accountant_epsilon) {
+                        const privacy::Accountant& accountant) {
   const double gate_delta =
       std::min(delta, significance / (100.0 * static_cast<double>(std::max<int64_t>(1, canaries))));
-  return {accountant_epsilon(gate_delta), gate_delta};
+  return {accountant.epsilon(gate_delta), gate_delta};
 }
+
+namespace {
 
 nlohmann::json bound_gate(double lower_bound, double significance, const ProfilePoint& gate) {
   return {{"significance", significance},
@@ -22,6 +24,15 @@ nlohmann::json bound_gate(double lower_bound, double significance, const Profile
           {"claimed_epsilon", gate.epsilon},
           {"epsilon_lower_bound", lower_bound},
           {"flags", lower_bound > gate.epsilon}};
+}
+
+}  // namespace
+
+nlohmann::json one_run_gates(const CanaryAuditor& auditor, double significance,
+                             const ProfilePoint& gate) {
+  const double s = significance;
+  return {{"one_run_steinke", bound_gate(auditor.epsilon_one_run(s, gate.delta), s, gate)},
+          {"one_run_fdp", bound_gate(auditor.epsilon_one_run_fdp(s, gate.delta), s, gate)}};
 }
 
 namespace {
@@ -47,10 +58,16 @@ nlohmann::json conformance_gates(const DiracCanaries::Conformance& c, double sam
 
 }  // namespace
 
+bool any_flags(const nlohmann::json& tests) {
+  for (const auto& [name, test] : tests.items()) {
+    if (test.at("flags").get<bool>()) return true;
+  }
+  return false;
+}
+
 WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim& claim) {
   const CanaryAuditor auditor(canaries.member_scores(), canaries.non_member_scores());
   auto summary = summarize(auditor, claim.confidence, claim.delta);
-  const auto& bounds = summary["epsilon_lower_bound"];
   summary["enabled"] = true;
   summary["method"] = "white-box one-run audit: Dirac canaries on auditor-owned coordinates";
   summary["inline"] = claim.inline_run;
@@ -60,16 +77,11 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   summary["canaries"] = canaries.count();
   summary["canary_pre_clip_norm"] = canaries.pre_clip_norm();
   summary["accountant_epsilon"] = claim.epsilon;
-  summary["epsilon_lower_bound_best"] =
-      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
+  summary["epsilon_lower_bound_best"] = best_one_run_bound(summary);
   const double s = claim.gate_significance;
-  const auto& gate = claim.gate;
-  nlohmann::json gates = {
-      {"one_run_steinke", bound_gate(auditor.epsilon_one_run(s, gate.delta), s, gate)},
-      {"one_run_fdp", bound_gate(auditor.epsilon_one_run_fdp(s, gate.delta), s, gate)}};
+  nlohmann::json gates = one_run_gates(auditor, s, claim.gate);
   gates.update(conformance_gates(canaries.conformance(), claim.sample_rate, s));
-  bool flagged = false;
-  for (const auto& [name, gate] : gates.items()) flagged = flagged || gate["flags"].get<bool>();
+  const bool flagged = any_flags(gates);
   summary["verdict"] = {{"family_wise_level", kVerdictLevel}, {"tests", gates}};
   summary["roc"] = auditor.roc_points();
   summary["status"] = flagged ? "violation" : "pass";

@@ -244,9 +244,8 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // Every test that can flag the run shares the verdict's family-wise level.
   const bool input_canaries = recipe.audit.input_canaries() > 0;
   const double gate_significance = audit::per_test_significance(input_canaries ? 6 : 4);
-  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
   const auto gate = audit::gate_point(privacy.delta, canaries->count(), gate_significance,
-                                      [&](double delta) { return accountant->epsilon(delta); });
+                                      *privacy::Accountant::from_json(privacy.accountant_state));
   auto white_box = audit::audit_white_box(
       *canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate, recipe.audit.confidence(),
                   recipe.audit.inline_run(), gate_significance, gate});

@@ -60,27 +60,18 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
     (is_member[i] ? in : out).push_back(scores[static_cast<size_t>(i)]);
   const audit::CanaryAuditor auditor(in, out);
   auto summary = audit::summarize(auditor, recipe.audit.confidence(), privacy.delta);
-  const auto& bounds = summary["epsilon_lower_bound"];
   summary["method"] =
       "black-box one-run audit: training examples with flipped labels, score = -loss on the "
       "released model";
   summary["canaries"] = canaries;
   summary["accountant_epsilon"] = privacy.epsilon;  // the audit run's own claim (same recipe)
-  summary["epsilon_lower_bound_best"] =
-      std::max(bounds["one_run_steinke"].get<double>(), bounds["one_run_fdp"].get<double>());
-  const double s = gate_significance;
-  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
-  const auto gate = audit::gate_point(privacy.delta, canaries, s,
-                                      [&](double delta) { return accountant->epsilon(delta); });
-  const nlohmann::json gates = {
-      {"one_run_steinke", audit::bound_gate(auditor.epsilon_one_run(s, gate.delta), s, gate)},
-      {"one_run_fdp", audit::bound_gate(auditor.epsilon_one_run_fdp(s, gate.delta), s, gate)}};
+  summary["epsilon_lower_bound_best"] = audit::best_one_run_bound(summary);
+  const auto gate = audit::gate_point(privacy.delta, canaries, gate_significance,
+                                      *privacy::Accountant::from_json(privacy.accountant_state));
+  const auto gates = audit::one_run_gates(auditor, gate_significance, gate);
   summary["verdict"] = {{"tests", gates}};
   summary["roc"] = auditor.roc_points();
-  summary["status"] =
-      gates["one_run_steinke"]["flags"].get<bool>() || gates["one_run_fdp"]["flags"].get<bool>()
-          ? "violation"
-          : "pass";
+  summary["status"] = audit::any_flags(gates) ? "violation" : "pass";
   summary["audits"] =
       "the whole training pipeline end to end, per-layer norms and clipping included";
   return summary;

@@ -19,6 +19,18 @@ namespace {
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
+// Whether the first layer's norms take the ghost route for output gradients of `output_sizes`.
+bool first_layer_uses_ghost_norm(torch::nn::Sequential& model, const torch::Tensor& x,
+                                 std::vector<int64_t> output_sizes) {
+  GradTape tape;
+  {
+    TapeGuard guard(tape);
+    model->forward(x);
+  }
+  return PerSampleLayer(tape.records()[0], torch::ones(output_sizes, torch::kFloat64))
+      .uses_ghost_norm();
+}
+
 TEST(PerSample, LinearOnBatchOfVectors) {
   torch::manual_seed(1);
   torch::nn::Sequential model(nn::Linear(7, 5));
@@ -32,25 +44,13 @@ TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
     torch::nn::Sequential model(nn::Linear(8, 6));  // T=3: T·(p+d) = 42 ≤ p·d = 48 → ghost
     const auto x = torch::randn({4, 3, 8}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
-    GradTape tape;
-    {
-      TapeGuard guard(tape);
-      model->forward(x);
-    }
-    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({4, 3, 6}, torch::kFloat64))
-                    .uses_ghost_norm());
+    EXPECT_TRUE(first_layer_uses_ghost_norm(model, x, {4, 3, 6}));
   }
   {
     torch::nn::Sequential model(nn::Linear(3, 2));  // T=10: T·(p+d) = 50 > 6 → materialized
     const auto x = torch::randn({5, 10, 3}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
-    GradTape tape;
-    {
-      TapeGuard guard(tape);
-      model->forward(x);
-    }
-    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({5, 10, 2}, torch::kFloat64))
-                     .uses_ghost_norm());
+    EXPECT_FALSE(first_layer_uses_ghost_norm(model, x, {5, 10, 2}));
   }
   {
     // T=5: T·(p+d) = 80 > p·d = 64 → materialized (faster, and less kept than A and G), where
@@ -58,13 +58,7 @@ TEST(PerSample, LinearOnSequencesBothSidesOfTheMixedRule) {
     torch::nn::Sequential model(nn::Linear(8, 8));
     const auto x = torch::randn({4, 5, 8}, torch::kFloat64);
     check_against_loop(model, x, aux_for(model, x));
-    GradTape tape;
-    {
-      TapeGuard guard(tape);
-      model->forward(x);
-    }
-    EXPECT_FALSE(PerSampleLayer(tape.records()[0], torch::ones({4, 5, 8}, torch::kFloat64))
-                     .uses_ghost_norm());
+    EXPECT_FALSE(first_layer_uses_ghost_norm(model, x, {4, 5, 8}));
   }
   {
     torch::nn::Sequential model(nn::Linear(nn::LinearOptions(4, 3).bias(false)));
@@ -112,13 +106,7 @@ TEST(PerSample, Conv2dWithStridePaddingDilationBothRules) {
     torch::nn::Sequential wide(nn::Conv2d(nn::Conv2dOptions(256, 20, 8).stride(1)));
     const auto y = torch::randn({10, 256, 11, 11}, torch::kFloat64);
     check_against_loop(wide, y, aux_for(wide, y));
-    GradTape tape;
-    {
-      TapeGuard guard(tape);
-      wide->forward(y);
-    }
-    EXPECT_TRUE(PerSampleLayer(tape.records()[0], torch::ones({10, 20, 4, 4}, torch::kFloat64))
-                    .uses_ghost_norm());
+    EXPECT_TRUE(first_layer_uses_ghost_norm(wide, y, {10, 20, 4, 4}));
   }
   {
     torch::nn::Sequential model(nn::Conv2d(nn::Conv2dOptions(2, 3, 2).bias(false).padding(1)));

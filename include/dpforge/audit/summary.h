@@ -14,4 +14,7 @@ namespace dpforge::audit {
 nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta,
                          bool multi_run = false);
 
+/// The larger of a one-run summary's two bounds (Steinke, f-DP).
+double best_one_run_bound(const nlohmann::json& summary);
+
 }  // namespace dpforge::audit

@@ -10,11 +10,12 @@
 // reported beside, as information. docs/auditing.md gives the level and the measured rate.
 #pragma once
 #include <cstdint>
-#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/dirac_canaries.h"
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::audit {
 
@@ -36,9 +37,9 @@ struct ProfilePoint {
 /// so no scores whatever could flag the run. The accountant claims a whole profile ε(δ), and every
 /// point of it must hold: the gates test δ' = min(δ, s / (100·m)), ε' = the accountant's ε(δ'),
 /// where the slack is at most s/50. The point depends on m, s and the claim only, never on the
-/// scores. `accountant_epsilon` maps δ to the accountant's ε over the steps taken.
+/// scores. `accountant` holds every step taken.
 ProfilePoint gate_point(double delta, int64_t canaries, double significance,
-                        const std::function<double(double)>& accountant_epsilon);
+                        const privacy::Accountant& accountant);
 
 /// What the run claims and the audit tests.
 struct WhiteBoxClaim {
@@ -60,8 +61,12 @@ struct WhiteBoxAudit {
 
 WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim& claim);
 
-/// One gate test on a one-run bound: the bound on ε at the gate's δ' and `significance`, and
-/// whether it exceeds the claimed ε'.
-nlohmann::json bound_gate(double lower_bound, double significance, const ProfilePoint& gate);
+/// The two one-run gate tests (Steinke, f-DP) of `auditor`'s scores: each bound on ε at the gate's
+/// δ' and `significance`, and whether it exceeds the claimed ε'.
+nlohmann::json one_run_gates(const CanaryAuditor& auditor, double significance,
+                             const ProfilePoint& gate);
+
+/// Whether any test of a verdict's `tests` object flags.
+bool any_flags(const nlohmann::json& tests);
 
 }  // namespace dpforge::audit
