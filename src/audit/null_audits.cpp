@@ -35,14 +35,15 @@ void observe_faithful_run(DiracCanaries& canaries, const NullAuditSetting& s,
 NullAuditRate simulate_null_audits(const NullAuditSetting& setting, int64_t audits, uint64_t seed) {
   NullAuditRate rate;
   rate.audits = audits;
+  const privacy::SgmSteps mechanism{setting.noise_multiplier, setting.sample_rate, setting.steps};
   const auto accountant = privacy::accountant_factory(privacy::AccountantKind::kPld)();
-  accountant->compose({setting.noise_multiplier, setting.sample_rate, setting.steps});
+  accountant->compose(mechanism);
   rate.claimed_epsilon = accountant->epsilon(setting.delta);
   const double significance = per_test_significance(4);
-  const auto gate = gate_point(setting.delta, setting.canaries, significance, *accountant);
-  rate.gate = gate;
-  const WhiteBoxClaim claim{rate.claimed_epsilon, setting.delta, setting.sample_rate, 0.95, true,
-                            significance,         gate};
+  rate.gate = gate_point(setting.delta, setting.canaries, significance, *accountant);
+  const WhiteBoxClaim claim{rate.claimed_epsilon,  setting.delta, mechanism,
+                            accountant->history(), 0.95,          true,
+                            significance,          rate.gate};
   for (int64_t i = 0; i < audits; ++i) {
     auto generator = at::make_generator<at::CPUGeneratorImpl>(seed + static_cast<uint64_t>(i));
     DiracCanaries canaries(setting.canaries, seed ^ (0x5DEECE66DULL + static_cast<uint64_t>(i)),

@@ -58,6 +58,27 @@ nlohmann::json conformance_gates(const DiracCanaries::Conformance& c, double sam
 
 }  // namespace
 
+nlohmann::json accountant_gate(const privacy::SgmSteps& mechanism,
+                               const std::vector<privacy::SgmSteps>& composed) {
+  int64_t steps = 0;
+  bool same = true;
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& entry : composed) {
+    steps += entry.count;
+    same = same && entry.noise_multiplier == mechanism.noise_multiplier &&
+           entry.sample_rate == mechanism.sample_rate;
+    entries.push_back({{"noise_multiplier", entry.noise_multiplier},
+                       {"sample_rate", entry.sample_rate},
+                       {"count", entry.count}});
+  }
+  return {{"mechanism",
+           {{"noise_multiplier", mechanism.noise_multiplier},
+            {"sample_rate", mechanism.sample_rate},
+            {"count", mechanism.count}}},
+          {"composed", entries},
+          {"flags", !same || steps != mechanism.count}};
+}
+
 bool any_flags(const nlohmann::json& tests) {
   for (const auto& [name, test] : tests.items()) {
     if (test.at("flags").get<bool>()) return true;
@@ -80,7 +101,8 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   summary["epsilon_lower_bound_best"] = best_one_run_bound(summary);
   const double s = claim.gate_significance;
   nlohmann::json gates = one_run_gates(auditor, s, claim.gate);
-  gates.update(conformance_gates(canaries.conformance(), claim.sample_rate, s));
+  gates.update(conformance_gates(canaries.conformance(), claim.mechanism.sample_rate, s));
+  gates["accountant"] = accountant_gate(claim.mechanism, claim.composed);
   const bool flagged = any_flags(gates);
   summary["verdict"] = {{"family_wise_level", kVerdictLevel}, {"tests", gates}};
   summary["roc"] = auditor.roc_points();

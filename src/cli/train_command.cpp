@@ -56,18 +56,28 @@ void print_audit(const nlohmann::json& audit) {
 void print_violation(const nlohmann::json& audit) {
   fmt::print(stderr,
              "\n!!! PRIVACY VIOLATION: the run does not behave like the mechanism it claims.\n");
-  auto print_bound_flags = [](const nlohmann::json& tests, double claimed, const char* who) {
-    for (const char* name : {"one_run_steinke", "one_run_fdp"}) {
+  // A gate tests the point (ε', δ') of the accountant's profile, not (ε, δ): docs/auditing.md.
+  auto print_bound_flags = [](const nlohmann::json& tests, const char* who) {
+    for (const auto& [name, bound] :
+         {std::pair{"one_run_steinke", "one-run bound"}, std::pair{"one_run_fdp", "f-DP bound"}}) {
       if (!tests.contains(name) || !tests[name]["flags"].get<bool>()) continue;
+      const auto& gate = tests[name];
       fmt::print(
           stderr,
-          "!!! {} proves epsilon >= {:.3f} at significance {:.2g}, above the claimed {:.3f}.\n",
-          who, tests[name]["epsilon_lower_bound"].get<double>(),
-          tests[name]["significance"].get<double>(), claimed);
+          "!!! {} ({}) proves epsilon >= {:.3f} at delta {:.2g} (significance {:.2g}), above "
+          "the accountant's {:.3f} at that delta.\n",
+          who, bound, gate["epsilon_lower_bound"].get<double>(), gate["delta"].get<double>(),
+          gate["significance"].get<double>(), gate["claimed_epsilon"].get<double>());
     }
   };
   const auto& tests = audit["verdict"]["tests"];
-  print_bound_flags(tests, audit["accountant_epsilon"].get<double>(), "The white-box audit");
+  print_bound_flags(tests, "The white-box audit");
+  if (tests.contains("accountant") && tests["accountant"]["flags"].get<bool>()) {
+    fmt::print(stderr,
+               "!!! The accountant composed {} but the mechanism ran {}: its epsilon is not "
+               "this run's.\n",
+               tests["accountant"]["composed"].dump(), tests["accountant"]["mechanism"].dump());
+  }
   if (tests["noise"]["flags"].get<bool>()) {
     fmt::print(stderr, "!!! Less noise than claimed was added (z = {:.1f}).\n",
                tests["noise"]["z"].get<double>());
@@ -79,8 +89,7 @@ void print_violation(const nlohmann::json& audit) {
   }
   if (audit.contains("input_canaries")) {
     const auto& input = audit["input_canaries"];
-    print_bound_flags(input["verdict"]["tests"], input["accountant_epsilon"].get<double>(),
-                      "The black-box audit with input canaries");
+    print_bound_flags(input["verdict"]["tests"], "The black-box audit with input canaries");
   }
   fmt::print(
       stderr,

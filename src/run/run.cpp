@@ -244,11 +244,14 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // Every test that can flag the run shares the verdict's family-wise level.
   const bool input_canaries = recipe.audit.input_canaries() > 0;
   const double gate_significance = audit::per_test_significance(input_canaries ? 6 : 4);
-  const auto gate = audit::gate_point(privacy.delta, canaries->count(), gate_significance,
-                                      *privacy::Accountant::from_json(privacy.accountant_state));
+  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
+  const auto gate =
+      audit::gate_point(privacy.delta, canaries->count(), gate_significance, *accountant);
   auto white_box = audit::audit_white_box(
-      *canaries, {privacy.epsilon, privacy.delta, privacy.sample_rate, recipe.audit.confidence(),
-                  recipe.audit.inline_run(), gate_significance, gate});
+      *canaries, {privacy.epsilon, privacy.delta,
+                  privacy::SgmSteps{privacy.noise_multiplier, privacy.sample_rate, privacy.steps},
+                  accountant->history(), recipe.audit.confidence(), recipe.audit.inline_run(),
+                  gate_significance, gate});
   auto& summary = white_box.summary;
   if (input_canaries) {
     auto input = train::input_canary_audit(

@@ -314,6 +314,23 @@ TEST(WhiteBoxAudit, FaithfulRunsAtRealisticSizeAreFlaggedAtMostAtTheStatedLevel_
   EXPECT_LE(rate.flagged, 3);
 }
 
+// The accountant test is exact: it flags an accountant that composed another q, σ or number of
+// steps than the mechanism ran (the mutation suite's "accountant told half of q"), and nothing
+// else.
+TEST(WhiteBoxAudit, AnAccountantThatComposedAnotherMechanismIsFlagged) {
+  const privacy::SgmSteps ran{1.1, 0.02, 500};
+  EXPECT_FALSE(accountant_gate(ran, {ran})["flags"].get<bool>());
+  EXPECT_FALSE(accountant_gate(ran, {{1.1, 0.02, 200}, {1.1, 0.02, 300}})["flags"].get<bool>());
+  EXPECT_TRUE(accountant_gate(ran, {{1.1, 0.01, 500}})["flags"].get<bool>());
+  EXPECT_TRUE(accountant_gate(ran, {{2.2, 0.02, 500}})["flags"].get<bool>());
+  EXPECT_TRUE(accountant_gate(ran, {{1.1, 0.02, 499}})["flags"].get<bool>());
+  EXPECT_TRUE(accountant_gate(ran, {})["flags"].get<bool>());
+  // In a run's report the test is part of the verdict.
+  const auto audit = audit_of(audited_recipe(2.0, 7));
+  EXPECT_FALSE(audit["verdict"]["tests"]["accountant"]["flags"].get<bool>()) << audit.dump();
+  EXPECT_EQ(audit["verdict"]["tests"]["accountant"]["composed"].size(), 1U);
+}
+
 TEST(WhiteBoxAudit, EveryInjectedFaultIsFlagged) {
   for (const char* fault : {"no_noise", "half_noise", "no_clip", "wrong_sample_rate"}) {
     auto recipe = audited_recipe(2.0, 7);

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/dirac_canaries.h"
@@ -45,7 +46,10 @@ ProfilePoint gate_point(double delta, int64_t canaries, double significance,
 struct WhiteBoxClaim {
   double epsilon = 0;  // the accountant's ε over every step taken
   double delta = 0;
-  double sample_rate = 0;    // q
+  /// The mechanism the canaries were tested against: (σ, q) of the plan and the steps taken.
+  privacy::SgmSteps mechanism;
+  /// What the accountant composed (Accountant::history()).
+  std::vector<privacy::SgmSteps> composed;
   double confidence = 0.95;  // of the reported (informational) bounds
   bool inline_run = true;    // canaries rode along in the released run (else a second run)
   /// Significance of each gate test (gate_significance of all the tests that can flag the run).
@@ -65,6 +69,13 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
 /// δ' and `significance`, and whether it exceeds the claimed ε'.
 nlohmann::json one_run_gates(const CanaryAuditor& auditor, double significance,
                              const ProfilePoint& gate);
+
+/// The accountant test: flags when the accountant composed anything but `mechanism`'s steps (an
+/// accountant told another σ or q than the mechanism ran claims a different ε, which no score
+/// would show when the claim is smaller than the truth but still above the lower bounds). It is
+/// exact, so it takes no share of the family-wise level.
+nlohmann::json accountant_gate(const privacy::SgmSteps& mechanism,
+                               const std::vector<privacy::SgmSteps>& composed);
 
 /// Whether any test of a verdict's `tests` object flags.
 bool any_flags(const nlohmann::json& tests);
