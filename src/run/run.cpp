@@ -270,8 +270,9 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   const auto& train_set = setup.data.train;
   const auto& test_set = setup.data.test;
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
-  const auto members =
-      data::take_random(train_set, count, recipe.audit.seed().value_or(secure_random_seed()));
+  // The run's auditor seed (audit.seed, else derived in a seeded run): the attack's sample is as
+  // reproducible as the run.
+  const auto members = data::take_random(train_set, count, setup.identity.audit_seed);
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
   if (recipe.audit.shadow_models() > 0) {
     mia.update(train::shadow_membership_attacks(

@@ -190,9 +190,12 @@ TEST(PrivateTrain, SameSeedReproducesTheRunBitForBit) {
   TempDir dir;
   auto recipe = small_private_recipe();
   recipe.train.epochs(1);
-  run_training(recipe, dir / "a", nullptr);
-  run_training(recipe, dir / "b", nullptr);
+  const auto a = run_training(recipe, dir / "a", nullptr);
+  const auto b = run_training(recipe, dir / "b", nullptr);
   EXPECT_EQ(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "b" / "model.pt"));
+  // audit.seed is unset: the canaries and the attack's sample follow train.seed too.
+  EXPECT_EQ(a.report["audit"]["epsilon_lower_bound"], b.report["audit"]["epsilon_lower_bound"]);
+  EXPECT_EQ(a.report["mia"], b.report["mia"]);
   recipe.train.seed(std::nullopt);  // OS seeds: different noise
   run_training(recipe, dir / "c", nullptr);
   EXPECT_NE(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "c" / "model.pt"));
