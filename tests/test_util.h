@@ -9,6 +9,11 @@
 
 namespace dpforge::testing {
 
+// The CLI under test and the shipped recipes (definitions from tests/CMakeLists.txt).
+inline const std::string kCli = DPFORGE_CLI;
+inline const std::string kRecipes = std::string(DPFORGE_SOURCE_DIR) + "/recipes/";
+inline const std::string kQuickstart = kRecipes + "quickstart.ini";
+
 // A fresh folder under the system temp dir, removed with the object.
 class TempDir {
  public:

@@ -12,13 +12,13 @@
 namespace dpforge::privacy {
 namespace {
 
-constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // log A_α for integer α: the binomial expansion, every term positive.
 double log_a_integer(double q, double sigma, int64_t alpha) {
   const double log_q = std::log(q), log_1mq = std::log1p(-q);
   const double inv_two_sigma2 = 1.0 / (2 * sigma * sigma);
-  double log_a = -kInf;
+  double log_a = -kInfinity;
   double log_binom = 0;  // log C(α, 0)
   for (int64_t k = 0; k <= alpha; ++k) {
     if (k > 0)
@@ -40,7 +40,7 @@ double log_a_fractional(double q, double sigma, double alpha) {
   const double two_sigma2 = 2 * sigma * sigma;
   const double z0 = sigma * sigma * std::log(1 / q - 1) + 0.5;
   const double log_half = std::log(0.5);
-  double log_a0 = -kInf, log_a1 = -kInf;
+  double log_a0 = -kInfinity, log_a1 = -kInfinity;
   const double lgamma_alpha1 = std::lgamma(alpha + 1);
   for (int64_t i = 0;; ++i) {
     const double id = static_cast<double>(i);
@@ -89,7 +89,7 @@ double rdp_sampled_gaussian(double sample_rate, double noise_multiplier, double 
   if (!(noise_multiplier >= 0)) throw std::domain_error("noise_multiplier must be >= 0");
   if (!(order > 1)) throw std::domain_error("RDP order must be > 1");
   if (sample_rate == 0) return 0;
-  if (noise_multiplier == 0 || std::isinf(order)) return kInf;
+  if (noise_multiplier == 0 || std::isinf(order)) return kInfinity;
   if (sample_rate == 1) return order / (2 * noise_multiplier * noise_multiplier);
   const double log_a =
       order == std::floor(order) && order < 1e7
@@ -113,7 +113,7 @@ EpsilonAndOrder rdp_to_epsilon(std::span<const double> orders, std::span<const d
         "rdp_to_epsilon: orders and rdp must be non-empty and equally long");
   }
   if (!(delta > 0 && delta < 1)) throw std::domain_error("delta must lie in (0, 1)");
-  EpsilonAndOrder best{kInf, orders[0]};
+  EpsilonAndOrder best{kInfinity, orders[0]};
   for (size_t i = 0; i < orders.size(); ++i) {
     const double alpha = orders[i], r = rdp[i];
     if (!(alpha > 1)) throw std::domain_error("RDP orders must be > 1");
@@ -126,7 +126,7 @@ EpsilonAndOrder rdp_to_epsilon(std::span<const double> orders, std::span<const d
     } else if (alpha > 1.01) {
       epsilon = r + std::log1p(-1 / alpha) - std::log(delta * alpha) / (alpha - 1);
     } else {
-      epsilon = kInf;  // the bound is numerically unstable this close to α = 1
+      epsilon = kInfinity;  // the bound is numerically unstable this close to α = 1
     }
     if (epsilon < best.epsilon) best = {epsilon, alpha};
   }

@@ -11,11 +11,10 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using testing::kCli;
+using testing::kRecipes;
 using testing::run_command;
 using testing::TempDir;
-
-const std::string kCli = DPFORGE_CLI;
-const std::string kRecipes = std::string(DPFORGE_SOURCE_DIR) + "/recipes/";
 
 TEST(Cli, NoArgumentsOrUnknownCommandIsBadInput) {
   EXPECT_EQ(run_command(kCli).exit_code, kExitBadInput);

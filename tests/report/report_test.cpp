@@ -23,13 +23,12 @@ namespace {
 using ::testing::AllOf;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using testing::kCli;
+using testing::kRecipes;
 using ::testing::Not;
 using testing::read_text;
 using testing::run_command;
 using testing::TempDir;
-
-const std::string kCli = DPFORGE_CLI;
-const std::string kRecipes = std::string(DPFORGE_SOURCE_DIR) + "/recipes/";
 
 std::string input_error(const std::function<void()>& action) {
   try {

@@ -17,12 +17,11 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using testing::kCli;
+using testing::kQuickstart;
 using testing::read_text;
 using testing::run_command;
 using testing::TempDir;
-
-const std::string kCli = DPFORGE_CLI;
-const std::string kQuickstart = std::string(DPFORGE_SOURCE_DIR) + "/recipes/quickstart.ini";
 
 // A seeded private run of 20 steps (q = 0.1, sigma 1, RDP: no calibration) with checkpoints every
 // 4 steps and a seeded audit, so that two runs can be compared bit for bit.
