@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Clean-build and test-suite wall times of a revision, as CI sees them: a fresh checkout, a fresh
-# build folder, no ccache; then the suite as scripts/test.sh runs it (serial ctest, -LE long).
+# build folder, no ccache; then the suite as scripts/test.sh runs it (serial ctest, -LE 'long|mutation').
 #   scripts/measure_build.sh [REV] [--no-tests]     (default REV: HEAD)
 # Uses this checkout's .venv (scripts/setup.sh makes it). Prints one line per measurement.
 set -euo pipefail
@@ -21,7 +21,7 @@ build_s=$(echo "$(date +%s.%N) - $start" | bc)
 echo "$(git rev-parse --short HEAD) clean build: ${build_s%.*} s on $(nproc) cores"
 if [ "$tests" = 1 ]; then
   start=$(date +%s.%N)
-  ctest --test-dir build -LE long >/dev/null 2>&1 || echo "(some tests failed)"
+  ctest --test-dir build -LE 'long|mutation' >/dev/null 2>&1 || echo "(some tests failed)"
   tests_s=$(echo "$(date +%s.%N) - $start" | bc)
-  echo "$(git rev-parse --short HEAD) test suite (serial ctest -LE long): ${tests_s%.*} s"
+  echo "$(git rev-parse --short HEAD) test suite (serial ctest -LE long|mutation): ${tests_s%.*} s"
 fi
