@@ -12,6 +12,7 @@
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/report/compare.h"
+#include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/shadow_audit.h"
 
@@ -52,7 +53,7 @@ int audit_command(const std::vector<std::string>& args) {
   // The recipe exactly as the run resolved it, then the audit's own settings.
   std::vector<std::string> overrides;
   for (const auto& [key, value] : report["recipe"]["values"].items())
-    overrides.push_back(key + "=" + value.get<std::string>());
+    overrides.push_back(key + "=" + report::recipe_value_text(value));
   const auto extra = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>()
                                                : std::vector<std::string>{};
   for (const auto& item : extra) {

@@ -6,12 +6,12 @@ namespace dpforge::cli {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"train", train_command,
-       "train RECIPE [--set section.key=value]... [--out DIR | --resume DIR]",
+       "train RECIPE [--set section.key=value]... [--out DIR] | train --resume DIR",
        "train a recipe, write DIR/report.json"},
       {"sweep", sweep_command,
-       "sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR",
+       "sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR [--rerun]",
        "one run per combination, then the table"},
-      {"compare", compare_command, "compare RUN_DIR... [--json | --csv]",
+      {"compare", compare_command, "compare RUN_OR_SWEEP_DIR... [--json | --csv]",
        "runs side by side: epsilon, accuracy, attacks"},
       {"report", report_command, "report RUN_DIR [--out FILE]",
        "one self-contained HTML page for a run"},

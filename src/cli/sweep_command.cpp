@@ -15,7 +15,8 @@ namespace dpforge::cli {
 
 int sweep_command(const std::vector<std::string>& args) {
   po::options_description options(
-      "dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR");
+      "dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR "
+      "[--rerun]");
   options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(),
                                                     "recipe INI file")(
       "grid", po::value<std::vector<std::string>>()->composing(),
@@ -27,7 +28,10 @@ int sweep_command(const std::vector<std::string>& args) {
       "override a recipe key for every run")(
       "out", po::value<std::string>(),
       "sweep folder: one run folder per point, summary.json, summary.txt")(
-      "json", "print summary.json instead of the table");
+      "json", "print summary.json instead of the table")(
+      "rerun",
+      "points whose folder holds a run of another recipe (an earlier sweep with other values) are "
+      "deleted and trained again; without it such a sweep is refused");
   po::positional_options_description positional;
   positional.add("recipe", 1);
   const auto values = parse_args("sweep", args, options, positional);
@@ -53,7 +57,8 @@ int sweep_command(const std::vector<std::string>& args) {
   const auto points = run::sweep_points(variants, grids);
 
   const auto outcome =
-      run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr);
+      run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr,
+                     values.count("rerun") != 0U);
   if (values.count("json") != 0U) {
     fmt::print("{}\n", outcome.summary.dump(2));
   } else {

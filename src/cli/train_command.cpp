@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/run/run.h"
+#include "dpforge/run/run_folder.h"
 
 namespace po = boost::program_options;
 
@@ -99,14 +100,16 @@ void print_violation(const nlohmann::json& audit) {
 }  // namespace
 
 int train_command(const std::vector<std::string>& args) {
-  po::options_description options("dpforge train RECIPE [options]");
+  po::options_description options(
+      "dpforge train RECIPE [--set key=value]... [--out DIR] | dpforge train --resume DIR");
   options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(),
                                                     "recipe INI file")(
       "set", po::value<std::vector<std::string>>()->composing(),
       "override a recipe key: --set section.key=value (repeatable)")(
       "out", po::value<std::string>(), "output folder (default runs/<run.name>-<time>)")(
       "resume", po::value<std::string>(),
-      "continue the unfinished run in this folder from its newest intact checkpoint (same recipe)");
+      "continue the unfinished run in this folder from its newest intact checkpoint, with the "
+      "recipe it stored (a RECIPE or --set given too must agree with it)");
   po::positional_options_description positional;
   positional.add("recipe", 1);
   const auto values = parse_args("train", args, options, positional);
@@ -114,18 +117,25 @@ int train_command(const std::vector<std::string>& args) {
     std::cout << options << "\n";
     return kExitOk;
   }
-  if (values.count("recipe") == 0U) {
-    throw_input_error("dpforge train: missing RECIPE (an INI file, e.g. recipes/quickstart.ini)");
-  }
-  const auto overrides = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>()
-                                                   : std::vector<std::string>{};
-  const auto recipe = config::load_recipe(values["recipe"].as<std::string>(), overrides);
   const bool resume = values.count("resume") != 0U;
   if (resume && values.count("out") != 0U) {
     throw_input_error(
         "dpforge train: give either --out DIR (a new run) or --resume DIR (an unfinished one), not "
         "both");
   }
+  if (values.count("recipe") == 0U && !resume) {
+    throw_input_error(
+        "dpforge train: missing RECIPE (an INI file, e.g. recipes/quickstart.ini), or --resume DIR "
+        "to continue an unfinished run");
+  }
+  const auto overrides = values.count("set") != 0U ? values["set"].as<std::vector<std::string>>()
+                                                   : std::vector<std::string>{};
+  const std::optional<std::string> recipe_path =
+      values.count("recipe") != 0U ? std::optional(values["recipe"].as<std::string>())
+                                   : std::nullopt;
+  const auto recipe =
+      resume ? run::resume_recipe(values["resume"].as<std::string>(), recipe_path, overrides)
+             : config::load_recipe(*recipe_path, overrides);
   const std::filesystem::path out_dir =
       resume ? std::filesystem::path(values["resume"].as<std::string>())
       : values.count("out") != 0U

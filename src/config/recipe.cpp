@@ -56,6 +56,12 @@ std::string keys_of_section(const std::string& key) {
 
 void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
                  const std::string& origin) {
+  // A run folder stores its recipe as an INI file (to_ini), where '#' starts a comment: a value
+  // holding one could not be read back as it was given.
+  if (value.find_first_of("#\n") != std::string::npos) {
+    throw_input_error("{}: {} = '{}' is invalid: a value cannot hold '#' or a line break", origin,
+                      spec.key, value);
+  }
   try {
     spec.set(recipe, value);
   } catch (const BadValue& bad) {
@@ -174,6 +180,22 @@ std::vector<KeyInfo> recipe_keys() {
     keys.push_back({spec.key, spec.type, spec.allowed, spec.get(defaults), spec.doc});
   }
   return keys;
+}
+
+std::string to_ini(const Recipe& recipe) {
+  std::string text =
+      "# The resolved recipe of this run: every key, defaults included. `dpforge train --resume "
+      "DIR`\n# reads it; `dpforge train DIR/recipe.ini --out NEW` trains the same recipe again.\n";
+  std::string section;
+  for (const auto& [key, value] : resolved_values(recipe)) {
+    const auto dot = key.find('.');
+    if (key.substr(0, dot) != section) {
+      section = key.substr(0, dot);
+      text += fmt::format("\n[{}]\n", section);
+    }
+    text += fmt::format("{} = {}\n", key.substr(dot + 1), value);
+  }
+  return text;
 }
 
 std::vector<std::pair<std::string, std::string>> resolved_values(const Recipe& recipe) {

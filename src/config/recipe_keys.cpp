@@ -32,9 +32,10 @@ double parse_double(const std::string& text, double lo, bool lo_open, double hi,
   return value;
 }
 
+// One spelling per value: a recipe (and report.json, which stores it) reads the same everywhere.
 bool parse_bool(const std::string& text) {
-  if (text == "true" || text == "1" || text == "yes" || text == "on") return true;
-  if (text == "false" || text == "0" || text == "no" || text == "off") return false;
+  if (text == "true") return true;
+  if (text == "false") return false;
   throw BadValue{"true or false"};
 }
 
@@ -139,8 +140,8 @@ const std::vector<KeySpec>& key_table() {
   static const std::vector<KeySpec> table = {
       string_key(
           "run.name",
-          "Name of the run; the default output folder is runs/<name>. Empty: the recipe file's "
-          "stem.",
+          "Name of the run; the default output folder is runs/<name>-<YYYYmmdd-HHMMSS>. Empty: "
+          "the recipe file's stem.",
           [](const Recipe& r) { return r.run.name(); },
           [](Recipe& r, const std::string& v) { r.run.name(v); }),
       int_key(
@@ -273,8 +274,8 @@ const std::vector<KeySpec>& key_table() {
       int_key(
           "train.checkpoint_every", 0, kMaxInt,
           "Steps between checkpoints in <out>/checkpoints (one is also written before the first "
-          "step and at the end); 0 = one per epoch. Resume with dpforge train RECIPE --resume "
-          "<out>.",
+          "step and at the end); 0 = one per epoch. Resume with dpforge train --resume <out> (it "
+          "reads <out>/recipe.ini).",
           [](const Recipe& r) { return r.train.checkpoint_every(); },
           [](Recipe& r, int64_t v) { r.train.checkpoint_every(v); }),
       bool_key(

@@ -2,10 +2,13 @@
 #include "dpforge/report/compare.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "dpforge/core/error.h"
+#include "dpforge/report/run_report.h"
 
 namespace dpforge::report {
 namespace {
@@ -18,7 +21,7 @@ std::optional<double> number_at(const nlohmann::json& json,
 
 std::string value_of(const nlohmann::json& values, const std::string& key) {
   const auto found = values.find(key);
-  return found != values.end() && found->is_string() ? found->get<std::string>() : "";
+  return found != values.end() ? recipe_value_text(*found) : "";
 }
 
 bool nonzero(const std::string& text) { return !text.empty() && std::stod(text) != 0; }
@@ -84,7 +87,9 @@ nlohmann::json read_report(const std::filesystem::path& run_dir) {
   if (!in) {
     throw_input_error("{}: no report.json (not a finished dpforge run{})", run_dir.string(),
                       std::filesystem::exists(run_dir / "checkpoints")
-                          ? "; it has checkpoints: --resume it"
+                          ? fmt::format("; it is unfinished: continue it with `dpforge train "
+                                        "--resume {}`",
+                                        run_dir.string())
                           : "");
   }
   nlohmann::json report;
@@ -98,6 +103,70 @@ nlohmann::json read_report(const std::filesystem::path& run_dir) {
     throw_input_error("{}: not a dpforge report (no recipe/privacy/epochs objects)", path.string());
   }
   return report;
+}
+
+namespace {
+
+bool is_run(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "report.json");
+}
+bool is_sweep_file(const std::filesystem::path& path) {
+  const auto name = path.filename().string();
+  return (name == "summary.json" || name == "summary.txt") &&
+         std::filesystem::exists(path.parent_path() / "summary.json");
+}
+
+// A sweep folder's finished runs: in the order of its summary.json's points, then any other
+// sub-folder holding a run (sorted), e.g. of a sweep still going.
+std::vector<std::filesystem::path> runs_of_sweep(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> runs;
+  if (std::filesystem::exists(dir / "summary.json")) {
+    try {
+      std::ifstream in(dir / "summary.json");
+      for (const auto& point : nlohmann::json::parse(in).value("points", nlohmann::json::array()))
+        if (is_run(dir / point.value("run", ""))) runs.push_back(dir / point["run"]);
+    } catch (const nlohmann::json::exception& error) {
+      throw_input_error("{}: not valid JSON ({})", (dir / "summary.json").string(), error.what());
+    }
+  }
+  std::vector<std::filesystem::path> others;
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    if (entry.is_directory() && is_run(entry.path()) &&
+        std::find(runs.begin(), runs.end(), entry.path()) == runs.end())
+      others.push_back(entry.path());
+  }
+  std::sort(others.begin(), others.end());
+  runs.insert(runs.end(), others.begin(), others.end());
+  return runs;
+}
+
+}  // namespace
+
+std::vector<std::filesystem::path> expand_run_paths(const std::vector<std::string>& paths) {
+  std::vector<std::filesystem::path> runs;
+  auto add = [&runs](const std::filesystem::path& run) {
+    const auto same = [&run](const std::filesystem::path& other) {
+      return std::filesystem::equivalent(run, other);
+    };
+    if (std::find_if(runs.begin(), runs.end(), same) == runs.end()) runs.push_back(run);
+  };
+  for (const auto& text : paths) {
+    const std::filesystem::path path(text);
+    if (std::filesystem::is_directory(path) && is_run(path)) {
+      add(path);
+    } else if (std::filesystem::is_directory(path)) {
+      const auto sweep = runs_of_sweep(path);
+      if (sweep.empty()) read_report(path);  // says what the folder is not
+      for (const auto& run : sweep) add(run);
+    } else if (!is_sweep_file(path)) {
+      throw_input_error(
+          "{}: {}; give run folders (with report.json) or sweep folders (with summary.json)", text,
+          std::filesystem::exists(path) ? "not a folder" : "no such file or folder");
+    }
+  }
+  if (runs.empty()) throw_input_error("no finished runs in {}", fmt::join(paths, " "));
+  return runs;
 }
 
 RunRow read_run(const std::filesystem::path& run_dir) {

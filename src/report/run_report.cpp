@@ -25,12 +25,45 @@ nlohmann::json recipe_values_json(const config::Recipe& recipe) {
   return values;
 }
 
+nlohmann::json typed_recipe_values(const config::Recipe& recipe) {
+  const auto keys = config::recipe_keys();
+  const auto resolved = config::resolved_values(recipe);
+  nlohmann::json values = nlohmann::json::object();
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const auto& [key, text] = resolved[i];
+    const auto& type = keys[i].type;
+    if (type == "int") {
+      values[key] = std::stoll(text);
+    } else if (type == "int or empty") {
+      values[key] = text.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::stoull(text));
+    } else if (type == "float") {
+      values[key] = std::stod(text);
+    } else if (type == "bool") {
+      values[key] = text == "true";
+    } else {
+      values[key] = text;
+    }
+  }
+  return values;
+}
+
+std::string recipe_value_text(const nlohmann::json& value) {
+  if (value.is_string()) return value.get<std::string>();
+  if (value.is_null()) return "";
+  if (value.is_boolean()) return value.get<bool>() ? "true" : "false";
+  if (value.is_number_unsigned()) return std::to_string(value.get<uint64_t>());
+  if (value.is_number_integer()) return std::to_string(value.get<int64_t>());
+  // The shortest text that reads back to the same double, as the recipe's own getter writes it.
+  return fmt::format("{}", value.get<double>());
+}
+
 nlohmann::json privacy_json(const train::PrivacySummary& p) {
   return {{"enabled", true},
           {"epsilon", p.epsilon},
           {"delta", p.delta},
           {"accountant", p.accountant},
-          {"rdp_order", p.rdp_order},
+          // The RDP order that gave ε; the PLD accountant has none.
+          {"rdp_order", p.rdp_order > 0 ? nlohmann::json(p.rdp_order) : nlohmann::json(nullptr)},
           {"target_epsilon",
            p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
           {"noise_multiplier", p.noise_multiplier},
@@ -55,8 +88,10 @@ nlohmann::json run_report(const RunFacts& facts) {
   const auto& result = facts.result;
   nlohmann::json report;
   report["dpforge_version"] = DPFORGE_VERSION;
-  report["recipe"] = {
-      {"path", recipe.path}, {"name", recipe.run.name()}, {"values", recipe_values_json(recipe)}};
+  report["recipe"] = {{"path", recipe.path},
+                      {"name", recipe.run.name()},
+                      {"hash", facts.recipe_hash},
+                      {"values", typed_recipe_values(recipe)}};
   report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
                      {"parameters", facts.parameters}};
   report["device"] = facts.device;

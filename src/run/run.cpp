@@ -16,6 +16,7 @@
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/report/run_report.h"
+#include "dpforge/run/run_folder.h"
 #include "dpforge/train/input_canary_audit.h"
 #include "dpforge/train/shadow_audit.h"
 
@@ -64,29 +65,31 @@ data::Dataset on_device(const data::Dataset& dataset, const torch::Device& devic
   return {dataset.images.to(device), dataset.labels.to(device), dataset.num_classes};
 }
 
+// Refuses a folder that holds another run before anything is written, saying what it holds and
+// the one command that helps. A folder where a start-up was cut short holds nothing to keep.
 void prepare_out_dir(const std::filesystem::path& out_dir, bool resume) {
-  if (resume) {
-    if (!std::filesystem::is_directory(out_dir)) {
-      throw_input_error("--resume {}: no such run folder", out_dir.string());
-    }
-  } else {
-    std::error_code error;
-    std::filesystem::create_directories(out_dir, error);
-    if (error) {
-      throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
-                        error.message());
-    }
-    if (std::filesystem::exists(out_dir / "checkpoints") ||
-        std::filesystem::exists(out_dir / "privacy_ledger.json")) {
-      throw_input_error(
-          "--out {}: holds an unfinished run (checkpoints, privacy_ledger.json); continue it "
-          "with --resume {} or choose another folder",
-          out_dir.string(), out_dir.string());
-    }
+  const auto state = folder_state(out_dir);
+  if (state == FolderState::kFinished) {
+    throw_input_error(
+        "{} {}: holds a finished run (report.json){}; see it with `dpforge report {}`{}",
+        resume ? "--resume" : "--out", out_dir.string(),
+        resume ? ", so there is nothing to resume" : "", out_dir.string(),
+        resume ? "" : ", or choose another --out folder for a new run");
   }
-  if (std::filesystem::exists(out_dir / "report.json")) {
-    throw_input_error("{} {}: already holds a finished run (report.json); choose another folder",
-                      resume ? "--resume" : "--out", out_dir.string());
+  if (!resume && state == FolderState::kUnfinished) {
+    throw_input_error(
+        "--out {}: holds an unfinished run (checkpoints/, privacy_ledger.json); continue it with "
+        "`dpforge train --resume {}`, or choose another --out folder for a new run",
+        out_dir.string(), out_dir.string());
+  }
+  if (resume && state == FolderState::kAbsent) {
+    throw_input_error("--resume {}: no such folder", out_dir.string());
+  }
+  std::error_code error;
+  std::filesystem::create_directories(out_dir, error);
+  if (error) {
+    throw_input_error("--out {}: cannot create the output folder ({})", out_dir.string(),
+                      error.message());
   }
   // Fail now, not after hours of training, when the folder cannot be written.
   write_file_atomic(out_dir / ".dpforge-write-test", "");
@@ -139,40 +142,53 @@ uint64_t recipe_key(const nlohmann::json& recipe_values) {
   return hash;
 }
 
-// The identity of a new run, or of the run being resumed (whose recipe must match it).
-RunIdentity identify(const config::Recipe& recipe, train::RunCheckpoints& checkpoints,
-                     const std::filesystem::path& out_dir, std::FILE* progress, bool resume) {
-  RunIdentity identity;
-  if (resume) {
-    checkpoints.resume_from = checkpoints.store.load_latest(progress);
-    if (!checkpoints.resume_from) {
-      const auto ledger = train::PrivacyLedger::read(checkpoints.ledger_path);
+// The identity of a run that continues from its newest intact checkpoint, whose recipe must match
+// the one it started with. nullopt when there is no checkpoint and no ledger: the run stopped
+// before its first step, spent nothing, and starts again from the beginning.
+std::optional<RunIdentity> resumed_identity(const config::Recipe& recipe,
+                                            train::RunCheckpoints& checkpoints,
+                                            const std::filesystem::path& out_dir,
+                                            std::FILE* progress) {
+  const auto current = report::recipe_values_json(recipe);
+  checkpoints.resume_from = checkpoints.store.load_latest(progress);
+  if (!checkpoints.resume_from) {
+    const auto ledger = train::PrivacyLedger::read(checkpoints.ledger_path);
+    if (ledger) {
       throw_input_error(
-          "--resume {}: no intact checkpoint in {}{}; the run cannot continue, start a new "
-          "one in another folder",
-          out_dir.string(), checkpoints.store.dir().string(),
-          ledger
-              ? fmt::format(" (its ledger records {} steps, epsilon {:.4g}, as spent)",
-                            ledger->at("steps").get<int64_t>(), ledger->at("epsilon").get<double>())
-              : "");
+          "--resume {}: no intact checkpoint in {} (its ledger records {} steps, epsilon {:.4g}, "
+          "as spent); the run cannot continue, start a new one in another folder",
+          out_dir.string(), checkpoints.store.dir().string(), ledger->at("steps").get<int64_t>(),
+          ledger->at("epsilon").get<double>());
     }
-    identity = RunIdentity::from_json(
-        train::peek_snapshot_state(checkpoints.resume_from->payload).at("identity"));
-    train::check_resume_recipe(identity.recipe_values, report::recipe_values_json(recipe));
-  } else {
-    const bool reproducible = recipe.train.seed().has_value();
-    identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
-    identity.recipe_values = report::recipe_values_json(recipe);
-    const uint64_t run_key = recipe_key(identity.recipe_values);
-    identity.private_seeds =
-        private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
-    // Member canaries are examples of the population the sampler draws from, so which canaries are
-    // members shapes every batch: a seeded run derives the auditor's seed too, or it would not
-    // reproduce. The membership stays independent of the noise and the sampler (another key).
-    identity.audit_seed = recipe.audit.seed().value_or(
-        reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
+    if (const auto stored = stored_recipe_values(out_dir))
+      check_resume_recipe(out_dir, *stored, current);
+    if (progress != nullptr) {
+      fmt::print(progress,
+                 "{}: no checkpoint (the run stopped before its first step, nothing was spent); "
+                 "starting it from the beginning\n",
+                 out_dir.string());
+    }
+    return std::nullopt;
   }
-  checkpoints.identity = identity.to_json();
+  auto identity = RunIdentity::from_json(
+      train::peek_snapshot_state(checkpoints.resume_from->payload).at("identity"));
+  check_resume_recipe(out_dir, identity.recipe_values, current);
+  return identity;
+}
+
+RunIdentity new_identity(const config::Recipe& recipe) {
+  RunIdentity identity;
+  const bool reproducible = recipe.train.seed().has_value();
+  identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
+  identity.recipe_values = report::recipe_values_json(recipe);
+  const uint64_t run_key = recipe_key(identity.recipe_values);
+  identity.private_seeds =
+      private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
+  // Member canaries are examples of the population the sampler draws from, so which canaries are
+  // members shapes every batch: a seeded run derives the auditor's seed too, or it would not
+  // reproduce. The membership stays independent of the noise and the sampler (another key).
+  identity.audit_seed = recipe.audit.seed().value_or(
+      reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
   return identity;
 }
 
@@ -183,6 +199,7 @@ struct RunSetup {
   torch::Device device;
   train::RunCheckpoints checkpoints;
   RunIdentity identity;
+  bool resumed = false;  // continues from a checkpoint
 };
 
 RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_dir,
@@ -196,7 +213,17 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   RunSetup setup{std::move(data), std::move(copies), device, train::RunCheckpoints(out_dir), {}};
   setup.checkpoints.every = recipe.train.checkpoint_every();
-  setup.identity = identify(recipe, setup.checkpoints, out_dir, progress, resume);
+  auto resumed =
+      resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
+  setup.resumed = resumed.has_value();
+  setup.identity = resumed ? std::move(*resumed) : new_identity(recipe);
+  setup.checkpoints.identity = setup.identity.to_json();
+  if (!setup.resumed) {
+    // What `train --resume DIR` alone continues, and what a sweep compares its points against. A
+    // cut-short start-up's leftovers (a checkpoint write never completed) go first.
+    setup.checkpoints.store.remove_all();
+    write_file_atomic(out_dir / kStoredRecipe, config::to_ini(recipe));
+  }
   return setup;
 }
 
@@ -315,7 +342,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
       {recipe, outcome.result, recipe.privacy.enabled() ? &privacy : nullptr, setup.device.str(),
        nn::count_parameters(*model), data_root(recipe).string(), data.train.size(),
        data.test.size(), data.validation.size(),
-       reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, resume});
+       reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
+       recipe_hash(report::recipe_values_json(recipe))});
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

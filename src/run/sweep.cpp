@@ -9,7 +9,9 @@
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
 #include "dpforge/report/compare.h"
+#include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
+#include "dpforge/run/run_folder.h"
 
 namespace dpforge::run {
 namespace {
@@ -106,9 +108,50 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
   return points;
 }
 
+namespace {
+
+// A point's folder from an earlier sweep is reused (skipped when finished, resumed when not) only
+// when it was started with the very recipe this sweep gives the point; otherwise the sweep is
+// refused before anything runs, naming every stale point and its differing keys, unless `rerun`.
+std::vector<bool> stale_points(const std::vector<SweepPoint>& points,
+                               const std::vector<config::Recipe>& recipes,
+                               const std::filesystem::path& out_dir, bool rerun) {
+  std::vector<bool> stale(points.size(), false);
+  std::string refused;
+  size_t refused_count = 0;
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto run_dir = out_dir / points[i].name;
+    const auto state = folder_state(run_dir);
+    if (state != FolderState::kFinished && state != FolderState::kUnfinished) continue;
+    const auto stored = stored_recipe_values(run_dir);
+    if (!stored) continue;  // an unfinished run of an older dpforge: its resume checks every key
+    const auto differences = recipe_differences(*stored, report::recipe_values_json(recipes[i]));
+    if (differences.empty()) continue;
+    stale[i] = true;
+    if (!rerun) {
+      ++refused_count;
+      refused += fmt::format("{} ({} run):\n{}\n", run_dir.string(),
+                             state == FolderState::kFinished ? "finished" : "unfinished",
+                             describe_differences(differences));
+    }
+  }
+  if (refused_count > 0) {
+    throw_input_error(
+        "--out {}: {} point{} of this sweep already hold{} a run of another recipe (the key on the "
+        "left was 'then', this sweep gives 'now'):\n{}Give --rerun to replace {} (their folders "
+        "are "
+        "deleted and trained again), or choose another --out folder.",
+        out_dir.string(), refused_count, refused_count == 1 ? "" : "s",
+        refused_count == 1 ? "s" : "", refused, refused_count == 1 ? "it" : "them");
+  }
+  return stale;
+}
+
+}  // namespace
+
 SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
-                       std::FILE* progress) {
+                       std::FILE* progress, bool rerun) {
   // Bad values anywhere in the grid fail now, not after hours of the runs before them.
   std::vector<config::Recipe> recipes;
   for (const auto& point : points) {
@@ -123,6 +166,7 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
       throw_input_error("sweep point {}: {}", point.name, error.what());
     }
   }
+  const auto stale = stale_points(points, recipes, out_dir, rerun);
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error)
@@ -134,12 +178,15 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
   auto failures = nlohmann::json::array();
   for (size_t i = 0; i < points.size(); ++i) {
     const auto run_dir = out_dir / points[i].name;
-    const bool finished = std::filesystem::exists(run_dir / "report.json");
-    const bool interrupted = !finished && std::filesystem::exists(run_dir / "checkpoints");
+    if (stale[i]) std::filesystem::remove_all(run_dir);
+    const auto state = folder_state(run_dir);
+    const bool finished = state == FolderState::kFinished;
+    const bool interrupted = state == FolderState::kUnfinished;
     if (progress != nullptr) {
       fmt::print(progress, "\nsweep [{}/{}] {}: {}\n", i + 1, points.size(), points[i].name,
-                 finished      ? "finished earlier, skipped"
+                 finished      ? "finished earlier with the same recipe, skipped"
                  : interrupted ? "resuming"
+                 : stale[i]    ? "recipe changed, training again (--rerun)"
                                : "training");
     }
     if (!finished) {
@@ -158,8 +205,11 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     if (rows.back().audit_status == "violation") ++outcome.violations;
   }
   auto grid = nlohmann::json::array();
-  for (const auto& point : points)
-    grid.push_back({{"run", point.name}, {"overrides", point.overrides}});
+  for (size_t i = 0; i < points.size(); ++i) {
+    grid.push_back({{"run", points[i].name},
+                    {"overrides", points[i].overrides},
+                    {"recipe_hash", recipe_hash(report::recipe_values_json(recipes[i]))}});
+  }
   outcome.summary = {{"recipe", recipe_path}, {"overrides", overrides},
                      {"points", grid},        {"runs", report::rows_to_json(rows)},
                      {"failures", failures},  {"audit_violations", outcome.violations}};

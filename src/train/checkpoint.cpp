@@ -200,33 +200,4 @@ void crash_here_if_requested(int64_t steps_taken) {
   if (steps_taken == crash_after) std::raise(SIGKILL);
 }
 
-bool key_may_change_on_resume(const std::string& key) {
-  return key == "run.name" || key == "train.checkpoint_every" || key == "train.keep_checkpoints" ||
-         key.rfind("sweep.", 0) == 0;
-}
-
-void check_resume_recipe(const nlohmann::json& saved, const nlohmann::json& current) {
-  for (const auto& [key, value] : saved.items()) {
-    if (key_may_change_on_resume(key)) continue;
-    const auto found = current.find(key);
-    if (found != current.end() && *found == value) continue;
-    const std::string now =
-        found != current.end() ? found->get<std::string>() : std::string("(no such key)");
-    const bool accounting = key.rfind("privacy.", 0) == 0 || key.rfind("data.", 0) == 0 ||
-                            key == "train.batch_size" || key == "train.epochs" ||
-                            key == "train.seed" || key.rfind("audit.", 0) == 0;
-    throw_input_error(
-        "cannot resume: recipe key {} was '{}' when the run started and is '{}' now. {} Resume "
-        "with "
-        "the original value (--set {}={}), or start a new run in another folder.",
-        key, value.get<std::string>(), now,
-        accounting
-            ? "It changes the privacy accounting (the data, q, sigma, the steps, delta or the "
-              "audit), and the epsilon already spent was accounted under the old value."
-            : "A resumed run continues the same run bit for bit; with another value it would "
-              "be a different run.",
-        key, value.get<std::string>());
-  }
-}
-
 }  // namespace dpforge::train

@@ -201,5 +201,38 @@ TEST(Recipe, ResolvedValuesRoundTripThroughOverrides) {
   EXPECT_EQ(resolved_values(copy), resolved_values(original));
 }
 
+// docs/recipes.md: '#' starts a comment anywhere on a line; booleans are spelled true or false.
+TEST(Recipe, InlineCommentsAreStrippedAndBooleansAreTrueOrFalse) {
+  TempDir dir;
+  write_text(dir / "r.ini",
+             "[train]\nlr = 0.05   # tuned on validation\nkeep_checkpoints = true\n");
+  const auto recipe = load_recipe((dir / "r.ini").string());
+  EXPECT_DOUBLE_EQ(recipe.train.lr(), 0.05);
+  EXPECT_TRUE(recipe.train.keep_checkpoints());
+  for (const std::string spelling : {"yes", "1", "on", "True"}) {
+    EXPECT_THAT(load_error("[privacy]\nenabled = " + spelling + "\n"),
+                AllOf(HasSubstr("privacy.enabled = '" + spelling + "'"),
+                      HasSubstr("expected true or false")));
+  }
+  // A value cannot hold what the INI form of a run's recipe would read as a comment.
+  EXPECT_THAT(load_error("[run]\nname = a\n", {"run.name=exp#1"}),
+              AllOf(HasSubstr("run.name = 'exp#1'"), HasSubstr("cannot hold '#'")));
+}
+
+// A run folder's recipe.ini (to_ini) reads back to the very values it was written from.
+TEST(Recipe, ToIniReadsBackToTheSameValues) {
+  Recipe original;
+  original.run.name("x y");
+  original.train.lr(0.0123456789).epochs(7).seed(18446744073709551615ULL);
+  original.privacy.enabled(true).target_epsilon(2.5).delta(3e-7);
+  original.model.arch(nn::Arch::kMlp).dropout(0.1);
+  TempDir dir;
+  write_text(dir / "recipe.ini", to_ini(original));
+  EXPECT_EQ(resolved_values(load_recipe((dir / "recipe.ini").string())), resolved_values(original));
+  Recipe unseeded;  // an empty seed (drawn from the OS) stays empty
+  write_text(dir / "unseeded.ini", to_ini(unseeded));
+  EXPECT_FALSE(load_recipe((dir / "unseeded.ini").string()).train.seed().has_value());
+}
+
 }  // namespace
 }  // namespace dpforge::config

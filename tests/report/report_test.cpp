@@ -12,6 +12,7 @@
 #include "dpforge/nn/validate.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/html_report.h"
+#include "dpforge/report/run_report.h"
 #include "dpforge/run/sweep.h"
 #include "dpforge/train/steps.h"
 #include "dpforge/train/trainer.h"
@@ -80,6 +81,26 @@ TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
   EXPECT_EQ(report::defense_of(values), "dropout + label smoothing");
   values["privacy.enabled"] = "true";
   EXPECT_EQ(report::defense_of(values), "DP + dropout + label smoothing");
+  // Reports now store typed values; those of older versions hold text: both read alike.
+  const nlohmann::json typed = {{"privacy.enabled", true},
+                                {"train.weight_decay", 0.0005},
+                                {"model.dropout", 0},
+                                {"train.label_smoothing", 0.0},
+                                {"train.early_stopping_patience", 3}};
+  EXPECT_EQ(report::defense_of(typed), "DP + weight decay + early stopping");
+  EXPECT_EQ(report::recipe_value_text(nlohmann::json(0.0005)), "0.0005");
+  EXPECT_EQ(report::recipe_value_text(nlohmann::json(nullptr)), "");
+  EXPECT_EQ(report::recipe_value_text(nlohmann::json(18446744073709551615ULL)),
+            "18446744073709551615");
+}
+
+TEST(Report, PldPrivacyHasNoRdpOrder) {
+  train::PrivacySummary privacy;
+  privacy.accountant = "pld";
+  EXPECT_TRUE(report::privacy_json(privacy)["rdp_order"].is_null());
+  privacy.accountant = "rdp";
+  privacy.rdp_order = 12;
+  EXPECT_EQ(report::privacy_json(privacy)["rdp_order"], 12);
 }
 
 TEST(Compare, ATruncatedOrForeignReportIsRefusedNamingTheFolder) {
@@ -158,8 +179,8 @@ TEST(Sweep, ValidateDefensesRunsEndToEndAndResumesBySkipping) {
   const auto again =
       run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
   EXPECT_EQ(again.exit_code, kExitOk);
-  EXPECT_THAT(again.output,
-              AllOf(HasSubstr("finished earlier, skipped"), Not(HasSubstr("DP-SGD: q"))));
+  EXPECT_THAT(again.output, AllOf(HasSubstr("finished earlier with the same recipe, skipped"),
+                                  Not(HasSubstr("DP-SGD: q"))));
 
   const auto csv = run_command(kCli + " compare --csv " + out + "/none " + out + "/dp_eps1");
   EXPECT_EQ(csv.exit_code, kExitOk);

@@ -19,6 +19,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::kCli;
 using testing::kQuickstart;
+using testing::read_json;
 using testing::read_text;
 using testing::run_command;
 using testing::TempDir;
@@ -31,10 +32,6 @@ const std::string kPrivateRun =
     " --set privacy.target_epsilon=0 --set privacy.accountant=rdp --set train.seed=11"
     " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
     " --set run.threads=1 --set train.checkpoint_every=4";
-
-nlohmann::json read_json(const std::filesystem::path& path) {
-  return nlohmann::json::parse(read_text(path));
-}
 
 bool same_bytes(const std::filesystem::path& a, const std::filesystem::path& b) {
   const std::string x = read_text(a), y = read_text(b);
@@ -146,7 +143,8 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   const auto again = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
                                  (dir / "run").string());
   EXPECT_EQ(again.exit_code, kExitBadInput);
-  EXPECT_THAT(again.output, HasSubstr("already holds a finished run"));
+  EXPECT_THAT(again.output, AllOf(HasSubstr("holds a finished run"), HasSubstr("nothing to resume"),
+                                  HasSubstr("dpforge report")));
 }
 
 TEST(Resume, NonPrivateRunKilledAndResumedIsBitIdentical) {

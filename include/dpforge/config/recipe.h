@@ -199,4 +199,8 @@ std::vector<KeyInfo> recipe_keys();
 /// The recipe as resolved: every key and its final value as text, in documentation order.
 std::vector<std::pair<std::string, std::string>> resolved_values(const Recipe& recipe);
 
+/// The resolved recipe as an INI file that load_recipe reads back to the same values (a run
+/// folder's recipe.ini).
+std::string to_ini(const Recipe& recipe);
+
 }  // namespace dpforge::config

@@ -38,6 +38,11 @@ const std::vector<std::string>& attack_names();
 /// dpforge report (no recipe, privacy or epochs).
 nlohmann::json read_report(const std::filesystem::path& run_dir);
 
+/// The run folders `paths` name, each once, in order: a run folder (report.json) itself; a sweep
+/// folder its finished runs in the sweep's order; a sweep's own files (summary.json, summary.txt,
+/// as a shell glob over a sweep folder yields) are skipped. InputError naming any other path.
+std::vector<std::filesystem::path> expand_run_paths(const std::vector<std::string>& paths);
+
 /// The row of read_report(run_dir).
 RunRow read_run(const std::filesystem::path& run_dir);
 

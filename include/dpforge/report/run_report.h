@@ -25,6 +25,8 @@ struct RunFacts {
   /// The seed, reported only when the recipe chose it: an OS-drawn seed stays secret.
   std::optional<uint64_t> seed;
   bool resumed = false;
+  /// run::recipe_hash of the resolved recipe: which run of a sweep this is.
+  std::string recipe_hash;
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
@@ -34,7 +36,14 @@ nlohmann::json run_report(const RunFacts& facts);
 /// The `privacy` object: ε, δ, σ, q, C, the accountant and its history, how the run stopped.
 nlohmann::json privacy_json(const train::PrivacySummary& privacy);
 
-/// The recipe as resolved: every key and its final value as text.
+/// The recipe as resolved: every key and its final value as text (what a resume compares).
 nlohmann::json recipe_values_json(const config::Recipe& recipe);
+
+/// The same with typed values (report.json's recipe.values): numbers, booleans, strings, and null
+/// for an unset seed.
+nlohmann::json typed_recipe_values(const config::Recipe& recipe);
+
+/// A value of either form back as recipe text (reports of older versions hold text).
+std::string recipe_value_text(const nlohmann::json& value);
 
 }  // namespace dpforge::report

@@ -17,10 +17,12 @@ struct RunOutcome {
 };
 
 /// Trains the recipe's model and writes `out_dir`/report.json and `out_dir`/model.pt (each
-/// atomically, so a crash never leaves a half-written file), with checkpoints and the privacy
-/// ledger on the way (train/checkpoint.h). Refuses (InputError) an `out_dir` that already holds a
-/// report, so finished runs are never overwritten. `resume`: continue the unfinished run in
-/// `out_dir` from its newest intact checkpoint; the recipe must match the one it started with.
+/// atomically, so a crash never leaves a half-written file), with recipe.ini before training and
+/// checkpoints and the privacy ledger on the way (run/run_folder.h, train/checkpoint.h). Refuses
+/// (InputError) an `out_dir` that holds a finished run, or an unfinished one unless `resume`.
+/// `resume`: continue the unfinished run in `out_dir` from its newest intact checkpoint (every
+/// recipe key must match the run's own; all differences are named at once), or start it again
+/// when it stopped before its first checkpoint.
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume = false);
 

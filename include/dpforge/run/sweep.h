@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // `dpforge sweep`: every combination of a grid of recipe values (and named variants, each a set
-// of overrides), one run folder each, resumable: finished runs are skipped, interrupted ones
-// continue from their checkpoints.
+// of overrides), one run folder each, resumable: finished runs of the same recipe are skipped,
+// interrupted ones continue from their checkpoints, and a changed recipe is never reused.
 #pragma once
 #include <cstdio>
 #include <filesystem>
@@ -34,9 +34,12 @@ struct SweepOutcome {
 
 /// Runs every point of the sweep of `recipe_path` into out_dir/<point>; `overrides` (--set) apply
 /// to every run after the point's own, so they win. Every point's recipe is validated before the
-/// first run starts.
+/// first run starts. A point whose folder already holds a run is reused (finished: skipped;
+/// unfinished: resumed) only when that run was started with the same resolved recipe; otherwise
+/// the sweep is refused before anything runs (InputError naming each point's differing keys), or,
+/// with `rerun`, that folder is deleted and the point trained again.
 SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
-                       std::FILE* progress);
+                       std::FILE* progress, bool rerun = false);
 
 }  // namespace dpforge::run

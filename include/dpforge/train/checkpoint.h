@@ -108,11 +108,4 @@ struct RunCheckpoints {
 /// itself with SIGKILL (no cleanup, no flush), as a power cut after that step would.
 void crash_here_if_requested(int64_t steps_taken);
 
-/// Recipe keys a resume may change: none of them touches the privacy accounting or the numbers.
-bool key_may_change_on_resume(const std::string& key);
-
-/// Refuses (InputError) a resume whose recipe differs from the checkpoint's in a key that would
-/// change the run, saying which key, both values and why.
-void check_resume_recipe(const nlohmann::json& saved_values, const nlohmann::json& current_values);
-
 }  // namespace dpforge::train

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: Apache-2.0
+// The run lifecycle as a user meets it, through the real CLI: a sweep never shows a run of another
+// recipe, compare takes what the docs tell users to pass it, resume needs only the folder, and
+// every message says what a folder holds and the one command that helps.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "dpforge/core/error.h"
+#include "test_util.h"
+
+namespace dpforge {
+namespace {
+
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+using testing::kCli;
+using testing::kQuickstart;
+using ::testing::Not;
+using testing::read_json;
+using testing::read_text;
+using testing::run_command;
+using testing::TempDir;
+
+// A non-private run of a second or so: 4 steps of a small MLP.
+const std::string kTiny =
+    " --set privacy.enabled=false --set data.train_subset=400 --set data.test_subset=200"
+    " --set model.mlp_hidden=16 --set train.batch_size=100 --set train.epochs=1"
+    " --set run.threads=1 --set train.seed=3";
+
+// A seeded private run of 20 steps with checkpoints every 4 (as tests/train/reliability_test.cpp).
+const std::string kPrivate =
+    " --set data.train_subset=2000 --set data.test_subset=500 --set model.mlp_hidden=32"
+    " --set train.batch_size=200 --set train.epochs=2 --set privacy.noise_multiplier=1"
+    " --set privacy.target_epsilon=0 --set privacy.accountant=rdp --set train.seed=11"
+    " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
+    " --set run.threads=1 --set train.checkpoint_every=4";
+
+std::string sweep(const std::string& out, const std::string& extra = "") {
+  return kCli + " sweep " + kQuickstart + kTiny + " --grid train.lr=0.001,0.002 --out " + out +
+         extra;
+}
+
+TEST(Lifecycle, SweepNeverReusesARunOfAnotherRecipe) {
+  TempDir dir;
+  const auto out = (dir / "s").string();
+  ASSERT_EQ(run_command(sweep(out)).exit_code, kExitOk);
+  const std::string first_report = read_text(dir / "s" / "lr=0.001" / "report.json");
+
+  const auto same = run_command(sweep(out));
+  EXPECT_EQ(same.exit_code, kExitOk) << same.output;
+  EXPECT_THAT(same.output, HasSubstr("lr=0.002: finished earlier with the same recipe, skipped"));
+
+  // Another recipe over the same folder: refused before anything runs, every stale point and its
+  // differing key named, the old runs untouched.
+  const auto changed = run_command(sweep(out, " --set train.epochs=2"));
+  EXPECT_EQ(changed.exit_code, kExitBadInput) << changed.output;
+  EXPECT_THAT(changed.output,
+              AllOf(HasSubstr("2 points of this sweep already hold a run of another recipe"),
+                    HasSubstr("lr=0.001 (finished run)"), HasSubstr("lr=0.002 (finished run)"),
+                    HasSubstr("train.epochs: '1' then, '2' now"), HasSubstr("--rerun")));
+  EXPECT_EQ(read_text(dir / "s" / "lr=0.001" / "report.json"), first_report);
+
+  const auto rerun = run_command(sweep(out, " --set train.epochs=2 --rerun"));
+  ASSERT_EQ(rerun.exit_code, kExitOk) << rerun.output;
+  EXPECT_THAT(rerun.output, HasSubstr("recipe changed, training again (--rerun)"));
+  const auto summary = read_json(dir / "s" / "summary.json");
+  ASSERT_EQ(summary["runs"].size(), 2U);
+  for (const auto& run : summary["runs"]) EXPECT_EQ(run["steps"], 8) << run["name"];
+  // Each point carries the hash of its resolved recipe, as its report does.
+  EXPECT_EQ(summary["points"][0]["recipe_hash"],
+            read_json(dir / "s" / "lr=0.001" / "report.json")["recipe"]["hash"]);
+  EXPECT_NE(summary["points"][0]["recipe_hash"], summary["points"][1]["recipe_hash"]);
+}
+
+TEST(Lifecycle, CompareTakesRunFoldersSweepFoldersAndGlobsOverThem) {
+  TempDir dir;
+  const auto out = (dir / "s").string();
+  ASSERT_EQ(run_command(sweep(out)).exit_code, kExitOk);
+  const auto whole = run_command(kCli + " compare --json " + out);
+  ASSERT_EQ(whole.exit_code, kExitOk) << whole.output;
+  const auto rows = nlohmann::json::parse(whole.output);
+  ASSERT_EQ(rows.size(), 2U);
+  EXPECT_EQ(rows[0]["name"], "lr=0.001");
+  EXPECT_EQ(rows[1]["name"], "lr=0.002");
+  // The README's `compare runs/defenses/*`: the glob also yields summary.json and summary.txt.
+  const auto glob = run_command(kCli + " compare --json " + out + "/*");
+  ASSERT_EQ(glob.exit_code, kExitOk) << glob.output;
+  EXPECT_EQ(nlohmann::json::parse(glob.output), rows);
+  // A run named twice (by itself and through its sweep) is one row.
+  const auto twice = run_command(kCli + " compare --json " + out + " " + out + "/lr=0.002");
+  EXPECT_EQ(nlohmann::json::parse(twice.output).size(), 2U);
+
+  std::filesystem::create_directories(dir / "empty");
+  const auto empty = run_command(kCli + " compare " + (dir / "empty").string());
+  EXPECT_EQ(empty.exit_code, kExitBadInput);
+  EXPECT_THAT(empty.output, HasSubstr("no report.json"));
+  const auto missing = run_command(kCli + " compare " + (dir / "nothing").string());
+  EXPECT_EQ(missing.exit_code, kExitBadInput);
+  EXPECT_THAT(missing.output, HasSubstr("no such file or folder"));
+}
+
+TEST(Lifecycle, MessagesSayWhatTheFolderHoldsAndTheOneCommandThatHelps) {
+  TempDir dir;
+  const auto finished = (dir / "finished").string();
+  ASSERT_EQ(run_command(kCli + " train " + kQuickstart + kTiny + " --out " + finished).exit_code,
+            kExitOk);
+  auto result = run_command(kCli + " train " + kQuickstart + kTiny + " --out " + finished);
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output,
+              AllOf(HasSubstr("holds a finished run"), HasSubstr("dpforge report " + finished),
+                    Not(HasSubstr("unfinished")), Not(HasSubstr("--resume"))));
+  result = run_command(kCli + " train --resume " + finished);
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("holds a finished run"),
+                                   HasSubstr("nothing to resume"), Not(HasSubstr("unfinished"))));
+
+  const auto unfinished = (dir / "unfinished").string();
+  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=2 " + kCli + " train " + kQuickstart + kTiny +
+                        " --set train.checkpoint_every=1 --out " + unfinished)
+                .exit_code,
+            kExitOk);
+  result = run_command(kCli + " train " + kQuickstart + kTiny + " --out " + unfinished);
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("holds an unfinished run"),
+                                   HasSubstr("dpforge train --resume " + unfinished)));
+
+  std::filesystem::create_directories(dir / "photos");
+  testing::write_text(dir / "photos" / "cat.jpg", "not a run");
+  result = run_command(kCli + " train --resume " + (dir / "photos").string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("not a dpforge run folder"));
+  result = run_command(kCli + " train --resume " + (dir / "nothing").string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, HasSubstr("no such folder"));
+  result = run_command(kCli + " train");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("missing RECIPE"), HasSubstr("--resume DIR")));
+}
+
+TEST(Lifecycle, ResumeFromTheFolderAloneIsBitIdenticalAndNamesEveryDifferenceAtOnce) {
+  TempDir dir;
+  const auto whole = dir / "whole", run = dir / "run";
+  ASSERT_EQ(
+      run_command(kCli + " train " + kQuickstart + kPrivate + " --out " + whole.string()).exit_code,
+      kExitOk);
+  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart + kPrivate +
+                        " --out " + run.string())
+                .exit_code,
+            kExitOk);
+  EXPECT_TRUE(std::filesystem::exists(run / "recipe.ini"));
+
+  // Two changed keys and a recipe file without the run's --set values: all named in one message.
+  auto result = run_command(kCli + " train --resume " + run.string() +
+                            " --set privacy.noise_multiplier=2 --set train.lr=0.5");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output,
+              AllOf(HasSubstr("2 recipe keys differ"), HasSubstr("privacy.noise_multiplier"),
+                    HasSubstr("train.lr"), HasSubstr("privacy accounting"),
+                    HasSubstr("--set privacy.noise_multiplier=1")));
+  result = run_command(kCli + " train " + kQuickstart + " --resume " + run.string());
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, AllOf(HasSubstr("data.train_subset"), HasSubstr("train.batch_size"),
+                                   HasSubstr("train.seed"), HasSubstr("privacy.accountant")));
+
+  result = run_command(kCli + " train --resume " + run.string());
+  ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("resuming from"));
+  const std::string model = read_text(run / "model.pt");
+  EXPECT_FALSE(model.empty());
+  EXPECT_EQ(model, read_text(whole / "model.pt"));
+  EXPECT_EQ(read_json(run / "report.json")["privacy"]["epsilon"],
+            read_json(whole / "report.json")["privacy"]["epsilon"]);
+}
+
+// What a process killed during start-up leaves: the stored recipe, and a first checkpoint whose
+// write never completed. Neither a fresh start nor a resume may be refused because of it.
+TEST(Lifecycle, ARunKilledDuringStartUpDoesNotBlockTheNextAttempt) {
+  TempDir dir;
+  ASSERT_EQ(
+      run_command(kCli + " train " + kQuickstart + kTiny + " --out " + (dir / "done").string())
+          .exit_code,
+      kExitOk);
+  for (const std::string name : {"again", "resumed"}) {
+    std::filesystem::create_directories(dir / name / "checkpoints");
+    std::filesystem::copy_file(dir / "done" / "recipe.ini", dir / name / "recipe.ini");
+    testing::write_text(dir / name / "checkpoints" / "step-0000000000.ckpt.partial", "torn");
+  }
+  auto result =
+      run_command(kCli + " train " + kQuickstart + kTiny + " --out " + (dir / "again").string());
+  EXPECT_EQ(result.exit_code, kExitOk) << result.output;
+  result = run_command(kCli + " train --resume " + (dir / "resumed").string());
+  EXPECT_EQ(result.exit_code, kExitOk) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("starting it from the beginning"));
+  EXPECT_EQ(read_text(dir / "resumed" / "model.pt"), read_text(dir / "done" / "model.pt"));
+}
+
+// report.json's recipe holds typed values (numbers, booleans, null for an unset seed), which
+// compare and `dpforge audit` read back as recipe text.
+TEST(Lifecycle, ReportStoresTypedRecipeValues) {
+  TempDir dir;
+  const auto out = (dir / "run").string();
+  ASSERT_EQ(run_command(kCli + " train " + kQuickstart + kTiny + " --out " + out).exit_code,
+            kExitOk);
+  const auto values = read_json(dir / "run" / "report.json")["recipe"]["values"];
+  EXPECT_EQ(values["train.epochs"], 1);
+  EXPECT_EQ(values["train.lr"], 0.002);
+  EXPECT_EQ(values["privacy.enabled"], false);
+  EXPECT_EQ(values["train.seed"], 3);
+  EXPECT_EQ(values["model.arch"], "mlp");
+  const auto rows = run_command(kCli + " compare --json " + out);
+  ASSERT_EQ(rows.exit_code, kExitOk) << rows.output;
+  EXPECT_EQ(nlohmann::json::parse(rows.output)[0]["defense"], "none");
+}
+
+}  // namespace
+}  // namespace dpforge
