@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "dpforge/audit/canary_auditor.h"
+#include "dpforge/audit/summary.h"
 
 namespace dpforge::audit {
 
@@ -41,12 +42,7 @@ nlohmann::json membership_attacks(torch::nn::Sequential& model, const data::Data
   const auto in = mia_scores(model, members);
   const auto out = mia_scores(model, non_members);
   auto metrics = [](const std::vector<double>& in_scores, const std::vector<double>& out_scores) {
-    const CanaryAuditor auditor(in_scores, out_scores);
-    return nlohmann::json{
-        {"auroc", auditor.auroc()},
-        {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
-        {"balanced_accuracy", auditor.balanced_accuracy()},
-        {"roc", auditor.roc_points()}};
+    return attack_metrics(CanaryAuditor(in_scores, out_scores));
   };
   return {
       {"members", members.size()},

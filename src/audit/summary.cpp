@@ -14,7 +14,7 @@ nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double
     bounds["clopper_pearson"] = auditor.epsilon_clopper_pearson(significance, delta);
     bounds["gdp"] = auditor.epsilon_from_gdp(significance, delta);
   }
-  return {
+  nlohmann::json summary = {
       {"confidence", confidence},
       {"delta", delta},
       {"canaries_in", auditor.num_in()},
@@ -26,9 +26,29 @@ nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double
       {"multi_run", multi_run},
       {"epsilon_lower_bound", bounds},
       {"auroc", auditor.auroc()},
-      {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
       {"balanced_accuracy", auditor.balanced_accuracy()},
   };
+  summary.update(tpr_at_fpr_json(auditor));
+  return summary;
+}
+
+nlohmann::json tpr_at_fpr_json(const CanaryAuditor& auditor) {
+  nlohmann::json json;
+  for (const auto& [key, fpr] : {std::pair{"0.001", 0.001}, std::pair{"0.01", 0.01}}) {
+    json["tpr_at_fpr"][key] = auditor.tpr_at_fpr(fpr);
+    // The tolerance keeps 10,000 × 0.001 at exactly the threshold whatever the rounding of 0.001.
+    json["tpr_at_fpr_resolved"][key] =
+        static_cast<double>(auditor.num_out()) * fpr >= kResolvableFalsePositives - 1e-9;
+  }
+  return json;
+}
+
+nlohmann::json attack_metrics(const CanaryAuditor& auditor) {
+  auto metrics = tpr_at_fpr_json(auditor);
+  metrics["auroc"] = auditor.auroc();
+  metrics["balanced_accuracy"] = auditor.balanced_accuracy();
+  metrics["roc"] = auditor.roc_points();
+  return metrics;
 }
 
 double best_one_run_bound(const nlohmann::json& summary) {

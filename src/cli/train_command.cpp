@@ -171,11 +171,13 @@ int train_command(const std::vector<std::string>& args) {
     fmt::print("audit: skipped ({})\n", audit["reason"].get<std::string>());
   }
   const auto& mia = outcome.report["mia"];
+  const bool resolved = mia["loss"]["tpr_at_fpr_resolved"]["0.001"].get<bool>();
   fmt::print(
       "membership inference (black-box, {} train vs {} test examples): LOSS AUROC {:.3f}, "
-      "TPR {:.4f} at 0.1% FPR; modified entropy AUROC {:.3f}\n",
+      "TPR {:.4f} at 0.1% FPR{}; modified entropy AUROC {:.3f}\n",
       mia["members"].get<int64_t>(), mia["non_members"].get<int64_t>(),
       mia["loss"]["auroc"].get<double>(), mia["loss"]["tpr_at_fpr"]["0.001"].get<double>(),
+      resolved ? "" : " (unresolved: 0.1% of these non-members is under 10 examples)",
       mia["modified_entropy"]["auroc"].get<double>());
   if (privacy["enabled"].get<bool>() && privacy["fault"] != "none") {
     fmt::print(stderr, "NOTE: privacy.fault = {} was injected: this model is NOT private.\n",

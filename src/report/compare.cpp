@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <fstream>
 
+#include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
 #include "dpforge/report/run_report.h"
 
@@ -52,8 +53,14 @@ const std::vector<Column>& columns() {
       {"audit", [](const RunRow& r) { return r.audit_status; }},
       {"attack", [](const RunRow& r) { return r.attack; }},
       {"AUC", [](const RunRow& r) { return show(r.attack_auc, "{:.3f}"); }},
-      {"TPR@0.1%", [](const RunRow& r) { return show(r.tpr_at_0_1pct_fpr, "{:.4f}"); }},
-      {"TPR@1%", [](const RunRow& r) { return show(r.tpr_at_1pct_fpr, "{:.4f}"); }},
+      {"TPR@0.1%",
+       [](const RunRow& r) {
+         return show(r.tpr_at_0_1pct_fpr, "{:.4f}") + (r.tpr_at_0_1pct_resolved ? "" : "*");
+       }},
+      {"TPR@1%",
+       [](const RunRow& r) {
+         return show(r.tpr_at_1pct_fpr, "{:.4f}") + (r.tpr_at_1pct_resolved ? "" : "*");
+       }},
   };
   return all;
 }
@@ -67,6 +74,26 @@ const std::vector<std::string>& attack_names() {
                                                  "rmia_offline"};
   return names;
 }
+
+namespace {
+
+// Whether the attack's non-members can resolve its TPRs: as the report says, or (reports of older
+// versions) from the count of non-members the attack was scored on.
+void read_resolution(const nlohmann::json& mia, const std::string& attack, RunRow& row) {
+  const bool shadow = attack.rfind("lira", 0) == 0 || attack.rfind("rmia", 0) == 0;
+  const auto& setup = shadow ? mia.value("shadow_setup", nlohmann::json::object()) : mia;
+  row.non_members = setup.value("non_members", int64_t{0});
+  const auto& resolved = mia[attack].value("tpr_at_fpr_resolved", nlohmann::json::object());
+  auto resolvable = [&](const char* key, double fpr) {
+    return resolved.contains(key) ? resolved[key].get<bool>()
+                                  : static_cast<double>(row.non_members) * fpr >=
+                                        audit::kResolvableFalsePositives - 1e-9;
+  };
+  row.tpr_at_0_1pct_resolved = resolvable("0.001", 0.001);
+  row.tpr_at_1pct_resolved = resolvable("0.01", 0.01);
+}
+
+}  // namespace
 
 std::string defense_of(const nlohmann::json& values) {
   std::vector<std::string> parts;
@@ -197,9 +224,12 @@ RunRow read_run(const std::filesystem::path& run_dir) {
         row.tpr_at_0_1pct_fpr =
             number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.001"));
         row.tpr_at_1pct_fpr = number_at(report["mia"], Pointer("/" + attack + "/tpr_at_fpr/0.01"));
+        read_resolution(report["mia"], attack, row);
       }
     }
   }
+  for (const auto& warning : report.value("warnings", nlohmann::json::array()))
+    row.warnings.push_back(warning.value("brief", ""));
   if (row.attack.empty()) row.attack = "-";
   if (report.contains("stopped") && report["stopped"].is_string())
     row.stopped = report["stopped"].get<std::string>();
@@ -230,9 +260,20 @@ std::string format_table(const std::vector<RunRow>& rows) {
   };
   emit([&](size_t c) { return std::string(cols[c].title); });
   for (const auto& line : cells) emit([&](size_t c) { return line[c]; });
+  bool unresolved = false;
   for (const auto& row : rows) {
     if (!row.stopped.empty())
       text += fmt::format("note: {} stopped early: {}\n", row.name, row.stopped);
+    if (!row.warnings.empty())
+      text += fmt::format("note: {} was trained with warnings: {}\n", row.name,
+                          fmt::join(row.warnings, "; "));
+    unresolved |= !row.tpr_at_0_1pct_resolved || !row.tpr_at_1pct_resolved;
+  }
+  if (unresolved) {
+    text += fmt::format(
+        "* unresolved: fewer than {:g} of the attack's non-members lie above that FPR (0.1% "
+        "needs >= 10,000 of them, 1% >= 1,000), so the TPR moves by whole steps between samples\n",
+        audit::kResolvableFalsePositives);
   }
   return text;
 }
@@ -260,6 +301,10 @@ nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
          {"attack_auc", optional(r.attack_auc)},
          {"tpr_at_0.1pct_fpr", optional(r.tpr_at_0_1pct_fpr)},
          {"tpr_at_1pct_fpr", optional(r.tpr_at_1pct_fpr)},
+         {"tpr_at_0.1pct_fpr_resolved", r.tpr_at_0_1pct_resolved},
+         {"tpr_at_1pct_fpr_resolved", r.tpr_at_1pct_resolved},
+         {"attack_non_members", r.non_members},
+         {"warnings", r.warnings},
          {"stopped", r.stopped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.stopped)}});
   }
   return array;
@@ -277,14 +322,15 @@ std::string rows_to_csv(const std::vector<RunRow>& rows) {
   std::string csv =
       "dir,name,defense,private,epsilon,delta,noise_multiplier,sample_rate,steps,test_accuracy,"
       "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_"
-      "fpr\n";
+      "fpr,tpr_at_0.1pct_fpr_resolved,tpr_at_1pct_fpr_resolved,warnings\n";
   for (const auto& r : rows) {
-    csv +=
-        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
-                    quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
-                    number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
-                    r.test_accuracy, number(r.audit_lower_bound), r.audit_status, r.attack,
-                    number(r.attack_auc), number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr));
+    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
+                       quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
+                       number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
+                       r.test_accuracy, number(r.audit_lower_bound), r.audit_status, r.attack,
+                       number(r.attack_auc), number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr),
+                       r.tpr_at_0_1pct_resolved, r.tpr_at_1pct_resolved,
+                       quoted(fmt::format("{}", fmt::join(r.warnings, "; "))));
   }
   return csv;
 }

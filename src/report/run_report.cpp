@@ -102,6 +102,9 @@ nlohmann::json run_report(const RunFacts& facts) {
                     {"validation_examples", facts.validation_examples}};
   report["seed"] = facts.seed ? nlohmann::json(*facts.seed) : nlohmann::json(nullptr);
   report["reproducible"] = facts.seed.has_value();
+  report["warnings"] = nlohmann::json::array();
+  for (const auto& w : facts.warnings)
+    report["warnings"].push_back({{"check", w.check}, {"brief", w.brief}, {"message", w.message}});
   report["privacy"] =
       facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
   report["epochs"] = metrics_json(result);

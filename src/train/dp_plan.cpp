@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "dpforge/core/error.h"
@@ -60,12 +61,49 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size) {
   return plan;
 }
 
-std::vector<std::string> plan_warnings(const dp::DpPlan& plan) {
-  std::vector<std::string> warnings;
-  const double n = static_cast<double>(plan.dataset_size);
-  if (plan.delta >= 1.0 / n) {
+std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dataset_size) {
+  std::vector<PlanWarning> warnings;
+  const auto& train = recipe.train;
+  const bool dp = recipe.privacy.enabled();
+  const double n = static_cast<double>(dataset_size);
+  const double batch = static_cast<double>(std::min(train.batch_size(), dataset_size));
+  const double q = batch / n;
+  // The steps each trainer plans: Poisson steps = ceil(epochs / q) (make_dp_plan); shuffled
+  // epochs of ceil(N / B) batches (trainer.cpp).
+  const int64_t steps = dp ? privacy::steps_for_epochs(static_cast<double>(train.epochs()), q)
+                           : train.epochs() * ((dataset_size + static_cast<int64_t>(batch) - 1) /
+                                               static_cast<int64_t>(batch));
+  if (dp && q > kHighSampleRate) {
     warnings.push_back(
-        fmt::format("privacy.delta = {} >= 1/N = {:.3g}; use delta << 1/N", plan.delta, 1.0 / n));
+        {"sample_rate", fmt::format("q {:.3g} > {}", q, kHighSampleRate),
+         fmt::format("q = {:.3g} (train.batch_size {} of N = {}) is above {}: subsampling then "
+                     "amplifies privacy little, so each step costs nearly a full-batch step of "
+                     "privacy; lower train.batch_size or train on more data",
+                     q, train.batch_size(), dataset_size, kHighSampleRate)});
+  }
+  if (steps < kFewSteps) {
+    warnings.push_back(
+        {"steps", fmt::format("{} steps < {}", steps, kFewSteps),
+         fmt::format("only {} steps are planned (train.epochs = {}, {} examples per step of N = "
+                     "{}): fewer than {} rarely train a useful model{}; raise train.epochs or "
+                     "lower train.batch_size",
+                     steps, train.epochs(), train.batch_size(), dataset_size, kFewSteps,
+                     dp ? ", and under DP accuracy and epsilon then say little" : "")});
+  }
+  if (dp && recipe.privacy.delta() >= 1.0 / n) {
+    warnings.push_back(
+        {"delta", fmt::format("delta {:g} >= 1/N", recipe.privacy.delta()),
+         fmt::format("privacy.delta = {} >= 1/N = {:.3g}: a mechanism that publishes one random "
+                     "example outright meets this delta; use delta << 1/N",
+                     recipe.privacy.delta(), 1.0 / n)});
+  }
+  if (batch > kLargeBatchShare * n) {
+    warnings.push_back(
+        {"batch_share", fmt::format("batch {} > N/4", train.batch_size()),
+         fmt::format("the {}batch of {} is above a quarter of the {} training examples: each step "
+                     "sees most of the data, so the run takes few steps per epoch; lower "
+                     "train.batch_size",
+                     dp ? "expected " : "", train.batch_size(), dataset_size)});
   }
   return warnings;
 }

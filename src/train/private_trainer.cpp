@@ -223,8 +223,6 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);
   if (progress != nullptr) {
-    for (const auto& warning : plan_warnings(claimed))
-      fmt::print(progress, "warning: {}\n", warning);
     if (fault != audit::Fault::kNone) {
       fmt::print(
           progress,

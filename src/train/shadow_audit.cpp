@@ -8,6 +8,7 @@
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/shadow_attacks.h"
+#include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
@@ -33,12 +34,7 @@ data::Dataset concat(const data::Dataset& a, const data::Dataset& b) {
 nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members) {
   const std::vector<double> in(scores.begin(), scores.begin() + members),
       out(scores.begin() + members, scores.end());
-  const audit::CanaryAuditor auditor(in, out);
-  return {
-      {"auroc", auditor.auroc()},
-      {"tpr_at_fpr", {{"0.001", auditor.tpr_at_fpr(0.001)}, {"0.01", auditor.tpr_at_fpr(0.01)}}},
-      {"balanced_accuracy", auditor.balanced_accuracy()},
-      {"roc", auditor.roc_points()}};
+  return audit::attack_metrics(audit::CanaryAuditor(in, out));
 }
 
 // One shadow model: the recipe's model trained by the recipe (privately if it is private) on

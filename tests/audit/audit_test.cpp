@@ -237,6 +237,22 @@ TEST(CanaryAuditor, FixedFamilyKeepsTheNominalSizeOnNullScores) {
   }
 }
 
+// A TPR at 0.1% FPR from fewer than 10,000 non-members rests on fewer than 10 of them.
+TEST(CanaryAuditor, TprAtLowFprIsMarkedUnresolvedOnTooFewNonMembers) {
+  for (const auto& [non_members, resolved_at_0_1pct] : {std::pair{9999, false}, {10000, true}}) {
+    std::vector<double> in(100), out(non_members);
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<double>(i % 97);
+    for (size_t i = 0; i < in.size(); ++i) in[i] = static_cast<double>(i % 89) + 0.5;
+    const auto json = audit::tpr_at_fpr_json(audit::CanaryAuditor(in, out));
+    EXPECT_EQ(json["tpr_at_fpr_resolved"]["0.001"], resolved_at_0_1pct) << non_members;
+    EXPECT_EQ(json["tpr_at_fpr_resolved"]["0.01"], true) << non_members;
+    EXPECT_TRUE(json["tpr_at_fpr"]["0.001"].is_number());
+  }
+  const auto few = audit::tpr_at_fpr_json(
+      audit::CanaryAuditor(std::vector<double>{1, 2, 3}, std::vector<double>(999, 0.0)));
+  EXPECT_EQ(few["tpr_at_fpr_resolved"]["0.01"], false);
+}
+
 TEST(CanaryAuditor, RejectsEmptyOrNanScores) {
   EXPECT_THROW(CanaryAuditor({}, {1.0}), std::invalid_argument);
   EXPECT_THROW(CanaryAuditor({NAN}, {1.0}), std::invalid_argument);

@@ -214,5 +214,33 @@ TEST(Lifecycle, ReportStoresTypedRecipeValues) {
   EXPECT_EQ(nlohmann::json::parse(rows.output)[0]["defense"], "none");
 }
 
+// The reproduction (q = 0.68, 3 steps): warned before training, kept in report.json, and
+// carried into the compare table with the TPR the 3,000 non-members cannot resolve.
+TEST(Lifecycle, MeaninglessSettingsAreWarnedAboutBeforeTrainingAndInTheReport) {
+  TempDir dir;
+  const auto out = (dir / "q1").string();
+  const auto result = run_command(kCli + " train " + kQuickstart +
+                                  " --set data.train_subset=3000 --set train.batch_size=2048 "
+                                  "--set train.epochs=2 --set audit.canaries=500 --out " +
+                                  out);
+  ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+  const auto warned = result.output.find("warning: q = 0.683");
+  EXPECT_NE(warned, std::string::npos) << result.output;
+  EXPECT_LT(warned, result.output.find("DP-SGD: q"));  // before training, not after
+  EXPECT_THAT(result.output, AllOf(HasSubstr("warning: only 3 steps"),
+                                   HasSubstr("above a quarter of the 3000 training examples"),
+                                   HasSubstr("TPR"), HasSubstr("(unresolved")));
+  const auto report = read_json(dir / "q1" / "report.json");
+  ASSERT_EQ(report["warnings"].size(), 3U);
+  EXPECT_EQ(report["warnings"][0]["check"], "sample_rate");
+  EXPECT_EQ(report["mia"]["loss"]["tpr_at_fpr_resolved"]["0.001"], false);
+  EXPECT_EQ(report["mia"]["loss"]["tpr_at_fpr_resolved"]["0.01"], true);
+  const auto table = run_command(kCli + " compare " + out);
+  EXPECT_THAT(table.output,
+              AllOf(HasSubstr("note: quickstart was trained with warnings: q 0.683 > 0.1; 3 steps "
+                              "< 100; batch 2048 > N/4"),
+                    HasSubstr("* unresolved")));
+}
+
 }  // namespace
 }  // namespace dpforge

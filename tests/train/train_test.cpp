@@ -10,6 +10,7 @@
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/run/run.h"
+#include "dpforge/train/dp_plan.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
 
@@ -95,6 +96,44 @@ TEST(Train, RefusesToOverwriteAFinishedRun) {
   } catch (const InputError& error) {
     EXPECT_THAT(error.what(), AllOf(HasSubstr("holds a finished run"), Not(HasSubstr("resume"))));
   }
+}
+
+std::vector<std::string> checks(const std::vector<PlanWarning>& warnings) {
+  std::vector<std::string> names;
+  for (const auto& w : warnings) names.push_back(w.check);
+  return names;
+}
+
+// The reproduction: a recipe shrunk to 3000 examples keeping batch 2048 (q = 0.68, 3
+// steps).
+TEST(PlanWarnings, FlagSettingsUnderWhichTheNumbersMeanLittle) {
+  using ::testing::ElementsAre;
+  config::Recipe recipe;
+  recipe.train.batch_size(2048).epochs(2);
+  recipe.privacy.enabled(true).target_epsilon(8);
+  const auto shrunk = plan_warnings(recipe, 3000);
+  EXPECT_THAT(checks(shrunk), ElementsAre("sample_rate", "steps", "batch_share"));
+  EXPECT_THAT(shrunk[0].message, AllOf(HasSubstr("q = 0.683"), HasSubstr("train.batch_size")));
+  EXPECT_THAT(shrunk[1].message, HasSubstr("only 3 steps"));
+  EXPECT_EQ(shrunk[1].brief, "3 steps < 100");
+  // At the full 60,000 only the step count is short (2 epochs at q = 0.034: 59 steps); δ ≥ 1/N
+  // applies on a small set.
+  EXPECT_THAT(checks(plan_warnings(recipe, 60000)), ElementsAre("steps"));
+  recipe.train.epochs(10);
+  EXPECT_TRUE(plan_warnings(recipe, 60000).empty());
+  recipe.train.batch_size(32).epochs(10);
+  recipe.privacy.delta(2e-3);
+  EXPECT_THAT(checks(plan_warnings(recipe, 600)), ElementsAre("delta"));
+  // Each threshold is strict: q = 0.1 and B = N/4 exactly, 100 steps exactly, pass.
+  recipe.privacy.delta(1e-5);
+  recipe.train.batch_size(100).epochs(10);
+  EXPECT_TRUE(plan_warnings(recipe, 1000).empty());
+  recipe.train.batch_size(250).epochs(25);
+  EXPECT_THAT(checks(plan_warnings(recipe, 1000)), ElementsAre("sample_rate"));
+  // Non-private runs have neither q nor δ to warn about, but few steps and large batches remain.
+  recipe.privacy.enabled(false);
+  recipe.train.batch_size(2048).epochs(2);
+  EXPECT_THAT(checks(plan_warnings(recipe, 3000)), ElementsAre("steps", "batch_share"));
 }
 
 TEST(Train, BadDataRootLeavesNoOutputFolder) {

@@ -28,7 +28,13 @@ struct RunRow {
   /// non-members = test examples).
   std::string attack;
   std::optional<double> attack_auc, tpr_at_0_1pct_fpr, tpr_at_1pct_fpr;
-  std::string stopped;  // why training stopped early ("" = it did not)
+  /// Whether the attack's non-member sample can resolve each TPR
+  /// (audit::kResolvableFalsePositives).
+  bool tpr_at_0_1pct_resolved = true, tpr_at_1pct_resolved = true;
+  int64_t non_members = 0;  // of the attack shown
+  std::string stopped;      // why training stopped early ("" = it did not)
+  /// The brief form of each warning the run printed before training ("q 0.68 > 0.1").
+  std::vector<std::string> warnings;
 };
 
 /// The attacks a report's `mia` object may hold, in the order they are shown.

@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "dpforge/config/recipe.h"
+#include "dpforge/train/dp_plan.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::report {
@@ -27,10 +29,13 @@ struct RunFacts {
   bool resumed = false;
   /// run::recipe_hash of the resolved recipe: which run of a sweep this is.
   std::string recipe_hash;
+  /// What the run warned about before training (train::plan_warnings).
+  std::vector<train::PlanWarning> warnings;
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
-/// reproducible, privacy, epochs, steps, test_accuracy, wall_seconds, versions, stopped, resumed).
+/// reproducible, warnings, privacy, epochs, steps, test_accuracy, wall_seconds, versions, stopped,
+/// resumed).
 nlohmann::json run_report(const RunFacts& facts);
 
 /// The `privacy` object: ε, δ, σ, q, C, the accountant and its history, how the run stopped.

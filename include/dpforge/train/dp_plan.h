@@ -15,8 +15,24 @@ namespace dpforge::train {
 /// steps the budget allows. InputError when the batch exceeds N or the target is unreachable.
 dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size);
 
-/// Settings that are legal but weaken the guarantee (δ ≥ 1/N), one message each.
-std::vector<std::string> plan_warnings(const dp::DpPlan& plan);
+/// A legal setting under which a run's numbers mean little: which check, a short form for tables
+/// ("q 0.68 > 0.1") and the message that says why and what to change.
+struct PlanWarning {
+  std::string check;  // sample_rate | steps | delta | batch_share
+  std::string brief;
+  std::string message;
+};
+
+/// Thresholds of plan_warnings. Above q = 0.1 subsampling amplifies privacy little; DP-SGD and
+/// its accounting are built for many small noisy steps, and under ~100 the model barely moves.
+inline constexpr double kHighSampleRate = 0.1;
+inline constexpr int64_t kFewSteps = 100;
+inline constexpr double kLargeBatchShare = 0.25;
+
+/// What to warn about before training `recipe` on `dataset_size` examples, private or not: fewer
+/// than kFewSteps planned steps, an (expected) batch above kLargeBatchShare of the data; under DP
+/// also q > kHighSampleRate and δ ≥ 1/N. Cheap: nothing is calibrated.
+std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dataset_size);
 
 /// The line a run prints about its mechanism: "DP-SGD: q = …, sigma = …, C = …, T steps, delta =
 /// …".
