@@ -18,7 +18,13 @@ delta 1e-5 and 1e-8), what `dpforge budget` / `dpforge calibrate` print with:
     reference run in a child process with a time limit; a reference that does not finish is
     reported as skipped, never as a pass;
   - calibrated sigma: RDP against a brentq root of Opacus's epsilon (1e-4 relative) and PLD
-    against a bisection on dp_accounting's PLD (1%) on a few settings.
+    against a bisection on dp_accounting's PLD (1%) on a few settings; `calibrate --epochs`
+    against Opacus's get_noise_multiplier(epochs=...) (its sigma is at most 2% above ours, never
+    below: it stops within 0.01 of the target epsilon);
+  - delta at a given epsilon (`budget --epsilon`): PLD one-sided against dp_accounting's
+    get_delta (never below it by more than 0.1%, at most 5% above), RDP against dp_accounting's
+    compute_delta on Opacus's RDP curve (never below; at most 1e-6 above unless its KL bound is
+    the smaller one).
 Settings are checked in parallel, one process per core. Exits 1 on any failure and prints one
 line per failed setting, then a summary.
 
@@ -43,6 +49,7 @@ logging.disable(logging.WARNING)    # dp_accounting logs every order its series 
 import dp_accounting
 from dp_accounting import pld as dp_pld
 from dp_accounting import rdp as dp_rdp
+from dp_accounting.rdp import rdp_privacy_accountant
 from opacus.accountants.analysis import rdp as opacus_rdp
 from scipy import optimize
 
@@ -199,9 +206,56 @@ def check_calibration(binary, q, steps, target, delta):
     return 1, 0, failures
 
 
+def check_delta(binary, q, sigma, steps, epsilon):
+    setting = f"delta at epsilon={epsilon} q={q} sigma={sigma} steps={steps}"
+    common = ["--sample-rate", repr(q), "--noise-multiplier", repr(sigma), "--steps", str(steps),
+              "--epsilon", repr(epsilon)]
+    failures = []
+    ours_pld = dpforge(binary, "budget", *common, "--accountant", "pld")["delta"]["pld"]["delta"]
+    accountant = dp_pld.PLDAccountant()
+    accountant.compose(event(q, sigma, steps))
+    reference = accountant.get_delta(epsilon)
+    # dp_accounting moves tails of mass 1e-15 (its tail_mass_truncation) into the mass at +inf, so
+    # its delta carries slack of that order: below ~1e-13 the two differ by it, not by accounting.
+    if ours_pld < reference * (1 - PLD_OPTIMISM) - 1e-13:
+        failures.append(f"PLD delta below dp_accounting (optimistic): {setting}: dpforge {ours_pld!r} dp_accounting {reference!r}")
+    if ours_pld > reference * 1.05 + 1e-15:
+        failures.append(f"PLD delta above dp_accounting by more than 5%: {setting}: dpforge {ours_pld!r} dp_accounting {reference!r}")
+    ours_rdp = dpforge(binary, "budget", *common, "--accountant", "rdp",
+                       "--rdp-orders", "opacus")["delta"]["rdp"]["delta"]
+    rdp = opacus_rdp.compute_rdp(q=q, noise_multiplier=sigma, steps=steps, orders=OPACUS_ORDERS)
+    reference, _ = rdp_privacy_accountant.compute_delta(OPACUS_ORDERS, rdp, epsilon)
+    # dp_accounting also takes the KL bound sqrt(1 - e^{-eps_alpha}), which can only lower its δ.
+    kl = min(math.sqrt(-math.expm1(-r)) for r in rdp if r > 0)
+    if ours_rdp < reference * (1 - 1e-6):
+        failures.append(f"RDP delta below dp_accounting (optimistic): {setting}: dpforge {ours_rdp!r} dp_accounting {reference!r}")
+    if ours_rdp > reference * (1 + 1e-6) + 1e-300 and not math.isclose(reference, kl, rel_tol=1e-9):
+        failures.append(f"RDP delta above dp_accounting: {setting}: dpforge {ours_rdp!r} dp_accounting {reference!r}")
+    return 1, 0, failures
+
+
+def check_epochs_calibration(binary, q, epochs, target, delta):
+    """dpforge calibrate --epochs against Opacus's get_noise_multiplier(epochs=...)."""
+    from opacus.accountants.utils import get_noise_multiplier
+    setting = f"calibrate --epochs {epochs} q={q} target={target} delta={delta}"
+    ours = dpforge(binary, "calibrate", "--target-epsilon", repr(target), "--delta", repr(delta),
+                   "--sample-rate", repr(q), "--epochs", repr(epochs), "--accountant", "rdp",
+                   "--rdp-orders", "opacus")
+    theirs = get_noise_multiplier(target_epsilon=target, target_delta=delta, sample_rate=q,
+                                  epochs=epochs, accountant="rdp")
+    sigma = ours["noise_multiplier"]["rdp"]["noise_multiplier"]
+    failures = []
+    if ours["steps"] != int(epochs / q):
+        failures.append(f"steps differ from Opacus's int(epochs / q): {setting}: {ours['steps']} vs {int(epochs / q)}")
+    if not (sigma <= theirs * (1 + 1e-9) and theirs <= sigma * 1.02):
+        failures.append(f"calibrated sigma vs opacus get_noise_multiplier: {setting}: dpforge {sigma!r} opacus {theirs!r}")
+    return 1, 0, failures
+
+
 def run_check(job):
     kind, args = job
-    return {"grid": check_grid_setting, "calibration": check_calibration}[kind](*args)
+    return {"grid": check_grid_setting, "calibration": check_calibration, "delta": check_delta,
+            "epochs_calibration": check_epochs_calibration}[kind](*args)
 
 
 def main():
@@ -224,6 +278,13 @@ def main():
     jobs = [("grid", (args.dpforge, *setting))
             for setting in itertools.product(rates, sigmas, step_counts, deltas)]
     jobs += [("calibration", (args.dpforge, *setting)) for setting in calibrations]
+    deltas_at = [(0.02, 0.9, 3000, 8.0), (0.004, 1.1, 10000, 2.0), (0.01, 2.0, 100, 0.5),
+                 (0.1, 5.0, 1000, 1.0)]
+    epoch_calibrations = [(0.01, 10, 3.0, 1e-5), (0.004, 30, 1.0, 1e-5)]
+    if args.quick:
+        deltas_at, epoch_calibrations = deltas_at[:1], epoch_calibrations[:1]
+    jobs += [("delta", (args.dpforge, *setting)) for setting in deltas_at]
+    jobs += [("epochs_calibration", (args.dpforge, *setting)) for setting in epoch_calibrations]
 
     failures, compared, skipped = [], 0, 0
     def tally(result):

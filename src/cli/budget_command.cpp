@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// `dpforge budget` (σ → ε) and `dpforge calibrate` (ε → σ) over the privacy accountants.
+// `dpforge budget` (σ → ε, or δ for an ε) and `dpforge calibrate` (ε → σ) over the privacy
+// accountants, for one run length or a table of them.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
@@ -8,8 +9,8 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "budget_options.h"
 #include "commands.h"
-#include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/calibration.h"
 
 namespace po = boost::program_options;
@@ -17,198 +18,208 @@ namespace po = boost::program_options;
 namespace dpforge::cli {
 namespace {
 
-struct Common {
-  double sample_rate = 0;
-  double delta = 0;
-  int64_t steps = 0;
-  std::vector<std::string> accountants;
-  std::vector<double> rdp_orders;
-  bool json = false;
-};
-
-void add_common_options(po::options_description& options) {
-  options.add_options()("help,h", "show this help")(
-      "sample-rate", po::value<double>(), "Poisson sampling rate q in (0, 1] (expected batch / N)")(
-      "delta", po::value<double>(), "delta in (0, 1); choose delta << 1/N")(
-      "steps", po::value<int64_t>(), "number of DP-SGD steps (>= 1)")(
-      "epochs", po::value<double>(), "epochs instead of --steps: steps = ceil(epochs / q)")(
-      "dataset-size", po::value<int64_t>(), "N, with --epochs; also warns when delta >= 1/N")(
-      "accountant", po::value<std::string>()->default_value("all"), "pld | rdp | all")(
-      "rdp-orders", po::value<std::string>()->default_value("default"),
-      "RDP order grid: default (dp_accounting's 156 orders) | opacus (Opacus's 151) | integer "
-      "(2..63, 128, 256, 512, 1024): the latter two to compare digits with those libraries")(
-      "json", "print one JSON object on stdout");
+nlohmann::json setting_json(const BudgetSetting& setting) {
+  nlohmann::json json = {{"sample_rate", setting.sample_rate}};
+  if (setting.batch_size) json["batch_size"] = *setting.batch_size;
+  if (setting.dataset_size) json["dataset_size"] = *setting.dataset_size;
+  if (setting.delta) json["delta"] = *setting.delta;
+  return json;
 }
 
-double required_double(const po::variables_map& values, const char* name, const char* command) {
-  if (values.count(name) == 0U) throw_input_error("dpforge {}: --{} is required", command, name);
-  return values[name].as<double>();
+nlohmann::json length_json(const RunLength& length) {
+  nlohmann::json json = {{"steps", length.steps}};
+  if (length.epochs) json["epochs"] = *length.epochs;
+  return json;
 }
 
-Common read_common(const po::variables_map& values, const char* command) {
-  Common common;
-  common.sample_rate = required_double(values, "sample-rate", command);
-  if (!(common.sample_rate > 0 && common.sample_rate <= 1)) {
-    throw_input_error("dpforge {}: --sample-rate {} is invalid: allowed (0, 1]", command,
-                      common.sample_rate);
-  }
-  common.delta = required_double(values, "delta", command);
-  if (!(common.delta > 0 && common.delta < 1)) {
-    throw_input_error("dpforge {}: --delta {} is invalid: allowed (0, 1)", command, common.delta);
-  }
-  const bool has_steps = values.count("steps") != 0U, has_epochs = values.count("epochs") != 0U;
-  if (has_steps == has_epochs) {
-    throw_input_error("dpforge {}: give exactly one of --steps or --epochs (with --dataset-size)",
-                      command);
-  }
-  if (has_steps) {
-    common.steps = values["steps"].as<int64_t>();
-  } else {
-    const double epochs = values["epochs"].as<double>();
-    if (values.count("dataset-size") == 0U) {
-      throw_input_error("dpforge {}: --epochs needs --dataset-size", command);
-    }
-    if (!(epochs > 0))
-      throw_input_error("dpforge {}: --epochs {} is invalid: allowed > 0", command, epochs);
-    common.steps = privacy::steps_for_epochs(epochs, common.sample_rate);
-  }
-  if (common.steps < 1) {
-    throw_input_error("dpforge {}: --steps {} is invalid: allowed integers >= 1", command,
-                      common.steps);
-  }
-  if (values.count("dataset-size") != 0U) {
-    const int64_t n = values["dataset-size"].as<int64_t>();
-    if (n < 1)
-      throw_input_error("dpforge {}: --dataset-size {} is invalid: allowed >= 1", command, n);
-    if (common.delta >= 1.0 / static_cast<double>(n)) {
-      fmt::print(stderr,
-                 "dpforge {}: warning: delta = {} >= 1/N = {:.3g}: a mechanism that publishes one "
-                 "random record outright meets this delta; use delta << 1/N\n",
-                 command, common.delta, 1.0 / static_cast<double>(n));
-    }
-  }
-  const std::string accountant = values["accountant"].as<std::string>();
-  if (accountant == "all") {
-    for (const auto& [kind, name] : privacy::kAccountantNames.entries)
-      common.accountants.emplace_back(name);
-  } else {
-    if (!privacy::kAccountantNames.parse(accountant)) {
-      throw_input_error("dpforge {}: --accountant {} is invalid: allowed {}, all", command,
-                        accountant, privacy::kAccountantNames.allowed());
-    }
-    common.accountants = {accountant};
-  }
-  const std::string grid = values["rdp-orders"].as<std::string>();
-  if (grid == "opacus") {
-    common.rdp_orders = privacy::opacus_rdp_orders();
-  } else if (grid == "integer") {
-    for (const double order : privacy::default_rdp_orders()) {
-      if (order == std::floor(order)) common.rdp_orders.push_back(order);
-    }
-  } else if (grid == "default") {
-    common.rdp_orders = privacy::default_rdp_orders();
-  } else {
-    throw_input_error("dpforge {}: --rdp-orders {} is invalid: allowed default, opacus, integer",
-                      command, grid);
-  }
-  common.json = values.count("json") != 0U;
-  return common;
+std::string rate_text(const BudgetSetting& setting) {
+  return setting.batch_size ? fmt::format("q = {}/{} = {:.6g}", *setting.batch_size,
+                                          *setting.dataset_size, setting.sample_rate)
+                            : fmt::format("q = {}", setting.sample_rate);
 }
 
-std::unique_ptr<privacy::Accountant> make(const std::string& name, const Common& common) {
-  if (name == "rdp") return std::make_unique<privacy::RdpAccountant>(common.rdp_orders);
-  return privacy::make_accountant(name);
+std::string length_text(const RunLength& length) {
+  return length.epochs ? fmt::format("{} ({:g} epochs)", length.steps, *length.epochs)
+                       : std::to_string(length.steps);
 }
 
-nlohmann::json setting_json(const Common& common) {
-  return {{"sample_rate", common.sample_rate}, {"delta", common.delta}, {"steps", common.steps}};
+// A single setting keeps the flat form scripts read (`.epsilon.pld.epsilon`); a table puts one
+// such object per length under "rows".
+nlohmann::json rows_json(nlohmann::json head, const std::vector<nlohmann::json>& rows) {
+  if (rows.size() == 1) {
+    head.update(rows.front());
+    return head;
+  }
+  head["rows"] = rows;
+  return head;
+}
+
+// The table form: one line per length, one column per accountant.
+void print_table(const BudgetSetting& setting, const std::vector<nlohmann::json>& rows,
+                 const std::string& column, const auto& cell) {
+  std::string header = fmt::format("{:>10} {:>8}", "steps", "epochs");
+  for (const auto& name : setting.accountants)
+    header += fmt::format(" {:>22}", fmt::format("{} {}", name, column));
+  fmt::print("{}\n", header);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const auto& length = setting.lengths[i];
+    std::string line = fmt::format("{:>10} {:>8}", length.steps,
+                                   length.epochs ? fmt::format("{:g}", *length.epochs) : "-");
+    for (const auto& name : setting.accountants)
+      line += fmt::format(" {:>22}", cell(rows[i], name));
+    fmt::print("{}\n", line);
+  }
+}
+
+// ε at δ, or δ at ε, of `length` steps at (σ, q) for every accountant of the setting.
+nlohmann::json budget_row(const BudgetSetting& setting, const RunLength& length, double sigma,
+                          std::optional<double> epsilon) {
+  auto row = length_json(length);
+  for (const auto& name : setting.accountants) {
+    auto accountant = setting.accountant(name);
+    accountant->compose(sigma, setting.sample_rate, length.steps);
+    if (epsilon) {
+      row["delta"][name] = {{"delta", accountant->delta(*epsilon)}};
+      continue;
+    }
+    nlohmann::json entry = {{"epsilon", accountant->epsilon(*setting.delta)}};
+    if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
+      entry["order"] = rdp->epsilon_and_order(*setting.delta).order;
+      entry["conversion"] = to_string(privacy::RdpConversion::kImproved);
+    }
+    row["epsilon"][name] = entry;
+  }
+  return row;
+}
+
+void print_budget(const BudgetSetting& setting, const std::vector<nlohmann::json>& rows,
+                  double sigma, std::optional<double> epsilon) {
+  const std::string given =
+      epsilon ? fmt::format("epsilon = {}", *epsilon) : fmt::format("delta = {}", *setting.delta);
+  const char* answer = epsilon ? "delta" : "epsilon";
+  if (rows.size() > 1) {
+    fmt::print("{}, sigma = {}, {}\n", rate_text(setting), sigma, given);
+    print_table(setting, rows, answer, [&](const nlohmann::json& row, const std::string& name) {
+      const double value = row[answer][name][answer].get<double>();
+      return epsilon ? fmt::format("{:.4g}", value) : fmt::format("{:.6f}", value);
+    });
+    return;
+  }
+  fmt::print("{}, sigma = {}, steps = {}, {}\n", rate_text(setting), sigma,
+             length_text(setting.lengths.front()), given);
+  for (const auto& [name, entry] : rows.front()[answer].items()) {
+    const double value = entry[answer].get<double>();
+    fmt::print("  {:<4} {} = {}{}\n", name, answer,
+               epsilon ? fmt::format("{:.6g}", value) : fmt::format("{:.6f}", value),
+               entry.contains("order")
+                   ? fmt::format("  (optimal order {})", entry["order"].get<double>())
+                   : std::string());
+  }
+}
+
+nlohmann::json calibrate_row(const BudgetSetting& setting, const RunLength& length, double target) {
+  auto row = length_json(length);
+  for (const auto& name : setting.accountants) {
+    const auto factory = [&] { return setting.accountant(name); };
+    double sigma = 0;
+    try {
+      sigma = privacy::calibrate_noise_multiplier(factory, target, *setting.delta,
+                                                  setting.sample_rate, length.steps);
+    } catch (const std::domain_error& error) {
+      throw_input_error("dpforge calibrate: target epsilon {} is unreachable over {} steps: {}",
+                        target, length.steps, error.what());
+    }
+    row["noise_multiplier"][name] = {
+        {"noise_multiplier", sigma},
+        {"epsilon",
+         privacy::epsilon_for(factory, sigma, setting.sample_rate, length.steps, *setting.delta)}};
+  }
+  return row;
+}
+
+void print_calibration(const BudgetSetting& setting, const std::vector<nlohmann::json>& rows,
+                       double target) {
+  if (rows.size() > 1) {
+    fmt::print("target epsilon = {}, {}, delta = {}\n", target, rate_text(setting), *setting.delta);
+    print_table(setting, rows, "sigma (epsilon)",
+                [](const nlohmann::json& row, const std::string& name) {
+                  const auto& entry = row["noise_multiplier"][name];
+                  return fmt::format("{:.4f} ({:.4f})", entry["noise_multiplier"].get<double>(),
+                                     entry["epsilon"].get<double>());
+                });
+    return;
+  }
+  fmt::print("target epsilon = {}, {}, steps = {}, delta = {}\n", target, rate_text(setting),
+             length_text(setting.lengths.front()), *setting.delta);
+  for (const auto& [name, entry] : rows.front()["noise_multiplier"].items()) {
+    fmt::print("  {:<4} noise_multiplier = {:.6f}  (epsilon {:.6f})\n", name,
+               entry["noise_multiplier"].get<double>(), entry["epsilon"].get<double>());
+  }
+}
+
+bool wants_help(const po::variables_map& values, const po::options_description& options) {
+  if (values.count("help") == 0U) return false;
+  std::cout << options << "\n";
+  return true;
 }
 
 }  // namespace
 
 int budget_command(const std::vector<std::string>& args) {
-  po::options_description options("dpforge budget: epsilon spent by DP-SGD");
-  add_common_options(options);
+  po::options_description options(
+      "dpforge budget: epsilon spent by DP-SGD (or delta at a given epsilon)");
+  add_budget_options(options, /*delta_optional=*/true);
   options.add_options()("noise-multiplier", po::value<double>(),
-                        "sigma > 0 (noise std / clip norm)");
+                        "sigma > 0 (noise std / clip norm)")(
+      "epsilon", po::value<double>(), "epsilon >= 0 instead of --delta: print delta at it");
   const auto values = parse_args("budget", args, options);
-  if (values.count("help") != 0U) {
-    std::cout << options << "\n";
-    return kExitOk;
-  }
-  const Common common = read_common(values, "budget");
-  const double sigma = required_double(values, "noise-multiplier", "budget");
+  if (wants_help(values, options)) return kExitOk;
+  const bool for_delta = values.count("epsilon") != 0U;
+  if (for_delta == (values.count("delta") != 0U))
+    throw_input_error("dpforge budget: give --delta D (epsilon is printed) or --epsilon E (delta)");
+  const auto setting = read_budget_setting(values, "budget", /*delta_optional=*/true);
+  const double sigma = required_number(values, "noise-multiplier", "budget");
   if (!(sigma > 0))
     throw_input_error("dpforge budget: --noise-multiplier {} is invalid: allowed > 0", sigma);
-
-  auto result = setting_json(common);
-  result["noise_multiplier"] = sigma;
-  for (const auto& name : common.accountants) {
-    auto accountant = make(name, common);
-    accountant->compose(sigma, common.sample_rate, common.steps);
-    nlohmann::json entry = {{"epsilon", accountant->epsilon(common.delta)}};
-    if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant.get())) {
-      const auto best = rdp->epsilon_and_order(common.delta);
-      entry["order"] = best.order;
-      entry["conversion"] = to_string(privacy::RdpConversion::kImproved);
-    }
-    result["epsilon"][name] = entry;
+  std::optional<double> epsilon;
+  if (for_delta) {
+    epsilon = values["epsilon"].as<double>();
+    if (!(*epsilon >= 0) || !std::isfinite(*epsilon))
+      throw_input_error("dpforge budget: --epsilon {} is invalid: allowed >= 0", *epsilon);
   }
-  if (common.json) {
-    fmt::print("{}\n", result.dump());
+  std::vector<nlohmann::json> rows;
+  for (const auto& length : setting.lengths)
+    rows.push_back(budget_row(setting, length, sigma, epsilon));
+  if (setting.json) {
+    auto head = setting_json(setting);
+    head["noise_multiplier"] = sigma;
+    if (epsilon) head["epsilon"] = *epsilon;
+    fmt::print("{}\n", rows_json(head, rows).dump());
     return kExitOk;
   }
-  fmt::print("q = {}, sigma = {}, steps = {}, delta = {}\n", common.sample_rate, sigma,
-             common.steps, common.delta);
-  for (const auto& [name, entry] : result["epsilon"].items()) {
-    fmt::print("  {:<4} epsilon = {:.6f}{}\n", name, entry["epsilon"].get<double>(),
-               entry.contains("order")
-                   ? fmt::format("  (optimal order {})", entry["order"].get<double>())
-                   : std::string());
-  }
+  print_budget(setting, rows, sigma, epsilon);
   return kExitOk;
 }
 
 int calibrate_command(const std::vector<std::string>& args) {
   po::options_description options("dpforge calibrate: noise multiplier for a target epsilon");
-  add_common_options(options);
+  add_budget_options(options, /*delta_optional=*/false);
   options.add_options()("target-epsilon", po::value<double>(), "target epsilon > 0");
   const auto values = parse_args("calibrate", args, options);
-  if (values.count("help") != 0U) {
-    std::cout << options << "\n";
-    return kExitOk;
-  }
-  const Common common = read_common(values, "calibrate");
-  const double target = required_double(values, "target-epsilon", "calibrate");
+  if (wants_help(values, options)) return kExitOk;
+  const auto setting = read_budget_setting(values, "calibrate", /*delta_optional=*/false);
+  const double target = required_number(values, "target-epsilon", "calibrate");
   if (!(target > 0))
     throw_input_error("dpforge calibrate: --target-epsilon {} is invalid: allowed > 0", target);
-
-  auto result = setting_json(common);
-  result["target_epsilon"] = target;
-  for (const auto& name : common.accountants) {
-    double sigma = 0;
-    try {
-      sigma = privacy::calibrate_noise_multiplier([&] { return make(name, common); }, target,
-                                                  common.delta, common.sample_rate, common.steps);
-    } catch (const std::domain_error& error) {
-      throw_input_error("dpforge calibrate: target epsilon {} is unreachable: {}", target,
-                        error.what());
-    }
-    result["noise_multiplier"][name] = {
-        {"noise_multiplier", sigma},
-        {"epsilon", privacy::epsilon_for([&] { return make(name, common); }, sigma,
-                                         common.sample_rate, common.steps, common.delta)}};
-  }
-  if (common.json) {
-    fmt::print("{}\n", result.dump());
+  std::vector<nlohmann::json> rows;
+  for (const auto& length : setting.lengths) rows.push_back(calibrate_row(setting, length, target));
+  if (setting.json) {
+    auto head = setting_json(setting);
+    head["target_epsilon"] = target;
+    fmt::print("{}\n", rows_json(head, rows).dump());
     return kExitOk;
   }
-  fmt::print("target epsilon = {}, q = {}, steps = {}, delta = {}\n", target, common.sample_rate,
-             common.steps, common.delta);
-  for (const auto& [name, entry] : result["noise_multiplier"].items()) {
-    fmt::print("  {:<4} noise_multiplier = {:.6f}  (epsilon {:.6f})\n", name,
-               entry["noise_multiplier"].get<double>(), entry["epsilon"].get<double>());
-  }
+  print_calibration(setting, rows, target);
   return kExitOk;
 }
 

@@ -18,10 +18,12 @@ const std::vector<Command>& commands() {
       {"audit", audit_command, "audit RUN_DIR --set audit.shadow_models=K [--json]",
        "LiRA and RMIA with K shadow models"},
       {"budget", budget_command,
-       "budget --sample-rate Q --noise-multiplier S --steps T --delta D [--accountant A] [--json]",
+       "budget (--sample-rate Q | --batch-size B --dataset-size N) --noise-multiplier S (--steps "
+       "T[,T...] | --epochs E[,E...]) (--delta D | --epsilon E) [--accountant A] [--json]",
        "epsilon spent by DP-SGD"},
       {"calibrate", calibrate_command,
-       "calibrate --target-epsilon E --delta D --sample-rate Q --steps T [--accountant A] [--json]",
+       "calibrate --target-epsilon E --delta D (--sample-rate Q | --batch-size B --dataset-size N) "
+       "(--steps T[,T...] | --epochs E[,E...]) [--accountant A] [--json]",
        "noise multiplier for a target epsilon"},
       {"audit-scores", audit_scores_command,
        "audit-scores FILE.csv [--delta D] [--confidence C] [--json]",

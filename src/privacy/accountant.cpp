@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/privacy/accountant.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -70,6 +71,18 @@ EpsilonAndOrder RdpAccountant::epsilon_and_order(double delta) const {
 }
 
 double RdpAccountant::epsilon(double delta) const { return epsilon_and_order(delta).epsilon; }
+
+double RdpAccountant::delta(double epsilon) const {
+  if (history_.empty()) return 0;
+  const auto curve = rdp_curve();
+  if (conversion_ == RdpConversion::kImproved) return rdp_to_delta(orders_, curve, epsilon);
+  // Mironov 2017, Prop. 3 solved for δ: ε = ε_α + log(1/δ)/(α − 1).
+  double log_delta = 0;
+  for (size_t i = 0; i < orders_.size(); ++i) {
+    if (orders_[i] > 1) log_delta = std::min(log_delta, (orders_[i] - 1) * (curve[i] - epsilon));
+  }
+  return std::exp(log_delta);
+}
 
 std::unique_ptr<Accountant> make_accountant(AccountantKind kind) {
   switch (kind) {

@@ -247,6 +247,7 @@ double PldAccountant::epsilon(double delta) const {
 }
 
 double PldAccountant::delta(double epsilon) const {
+  if (history_.empty()) return 0;
   double delta = 0;
   for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
     delta = std::max(delta, composed(direction).delta_for_epsilon(epsilon));

@@ -78,5 +78,90 @@ TEST(BudgetCli, TinyNoiseIsNeverReportedAsPrivate) {
   EXPECT_NEAR(epsilon_for(AccountantKind::kPld, sigma, 0.01, 10, 1e-5),
               json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 1e-6);
 }
+
+nlohmann::json budget_json(const std::string& args) {
+  const auto result = testing::run_command(std::string(DPFORGE_CLI) + " " + args + " --json");
+  EXPECT_EQ(result.exit_code, kExitOk) << args << "\n" << result.output;
+  return result.exit_code == kExitOk ? nlohmann::json::parse(result.output) : nlohmann::json();
+}
+
+// A table is one single-setting answer per row, in the order given.
+TEST(BudgetCli, TablesOverStepsAndEpochsAgreeWithSingleSettings) {
+  const std::string common = "budget --sample-rate 0.01 --noise-multiplier 1.1 --delta 1e-5";
+  const auto table = budget_json(common + " --steps 100,1000,10000");
+  ASSERT_EQ(table["rows"].size(), 3U);
+  double previous = 0;
+  for (size_t i = 0; i < 3; ++i) {
+    const auto& row = table["rows"][i];
+    const auto single = budget_json(common + " --steps " + std::to_string(row["steps"].get<int>()));
+    EXPECT_EQ(row["epsilon"], single["epsilon"]);
+    EXPECT_GT(row["epsilon"]["pld"]["epsilon"].get<double>(), previous);
+    previous = row["epsilon"]["pld"]["epsilon"].get<double>();
+  }
+  EXPECT_EQ(table["rows"][2]["steps"], 10000);
+  // Epochs with q alone (steps = ceil(epochs / q)), or with a batch over a dataset size (q = B/N).
+  const auto epochs =
+      budget_json("budget --sample-rate 0.01 --noise-multiplier 1.1 --delta 1e-5 --epochs 1,2.5");
+  EXPECT_EQ(epochs["rows"][0]["steps"], 100);
+  EXPECT_EQ(epochs["rows"][1]["steps"], 250);
+  EXPECT_EQ(epochs["rows"][1]["epochs"], 2.5);
+  const auto batch = budget_json(
+      "budget --batch-size 600 --dataset-size 60000 --noise-multiplier 1.1 --delta 1e-5 --epochs "
+      "2.5");
+  EXPECT_EQ(batch["sample_rate"], 0.01);
+  EXPECT_EQ(batch["steps"], 250);
+  EXPECT_EQ(batch["epsilon"], epochs["rows"][1]["epsilon"]);
+  const auto calibrated = budget_json(
+      "calibrate --target-epsilon 2 --delta 1e-5 --sample-rate 0.01 --epochs 1,5 --accountant "
+      "rdp");
+  ASSERT_EQ(calibrated["rows"].size(), 2U);
+  EXPECT_EQ(calibrated["rows"][1]["noise_multiplier"],
+            budget_json("calibrate --target-epsilon 2 --delta 1e-5 --sample-rate 0.01 --steps "
+                        "500 --accountant rdp")["noise_multiplier"]);
+}
+
+// δ for a given ε inverts ε for a given δ, by both accountants.
+TEST(BudgetCli, DeltaAtAnEpsilonInvertsEpsilonAtADelta) {
+  const std::string common =
+      "budget --sample-rate 0.02 --noise-multiplier 0.9 --steps 3000";  // eps 8.7 at 1e-5
+  const auto deltas = budget_json(common + " --epsilon 8");
+  EXPECT_EQ(deltas["epsilon"], 8.0);
+  for (const std::string name : {"pld", "rdp"}) {
+    const double delta = deltas["delta"][name]["delta"].get<double>();
+    ASSERT_GT(delta, 1e-12) << name;
+    ASSERT_LT(delta, 1e-2) << name;
+    const auto back =
+        budget_json(common + " --accountant " + name + " --delta " + fmt::format("{:.17g}", delta));
+    EXPECT_NEAR(back["epsilon"][name]["epsilon"].get<double>(), 8.0, 2e-3) << name;
+  }
+  // The tighter accountant certifies a smaller δ at the same ε.
+  EXPECT_LT(deltas["delta"]["pld"]["delta"].get<double>(),
+            deltas["delta"]["rdp"]["delta"].get<double>());
+}
+
+// A parse error names the option and shows its line and the command's usage, not the whole help.
+TEST(BudgetCli, ParseErrorsShowTheRelevantLineNotTheWholeHelp) {
+  const std::string cli = DPFORGE_CLI;
+  auto result = testing::run_command(
+      cli + " budget --sample-rate abc --noise-multiplier 1 --steps 10 --delta 1e-5");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output,
+              ::testing::AllOf(::testing::HasSubstr("--sample-rate arg: Poisson"),
+                               ::testing::HasSubstr("usage: dpforge budget"),
+                               ::testing::Not(::testing::HasSubstr("--rdp-orders")),
+                               ::testing::Not(::testing::HasSubstr("RDP order grid"))));
+  result = testing::run_command(
+      cli + " budget --sample-rate 0.1 --noise-multiplier 1 --steps 10,x --delta 1e-5");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("--steps 10,x: 'x' is invalid"));
+  result = testing::run_command(cli + " budget --sample-rate 0.1 --noise-multiplier 1 --steps 10");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("--delta D (epsilon is printed) or --epsilon E"));
+  result = testing::run_command(cli +
+                                " calibrate --target-epsilon 1 --delta 1e-5 --batch-size 10 "
+                                "--steps 10");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("--batch-size needs --dataset-size"));
+}
 }  // namespace
 }  // namespace dpforge::privacy

@@ -29,6 +29,9 @@ class Accountant {
   virtual std::string name() const = 0;
   /// Smallest ε such that every step so far is (ε, δ)-DP together; 0 before any step.
   virtual double epsilon(double delta) const = 0;
+  /// Smallest δ this accountant certifies at ε for every step so far (an upper bound on the true
+  /// δ(ε), as ε(δ) is one on the true ε); 0 before any step.
+  virtual double delta(double epsilon) const = 0;
 
   /// Records `count` steps; consecutive steps with equal (σ, q) are merged.
   void compose(double noise_multiplier, double sample_rate, int64_t count = 1);
@@ -53,6 +56,8 @@ class RdpAccountant final : public Accountant {
                          RdpConversion conversion = RdpConversion::kImproved);
   std::string name() const override { return "rdp"; }
   double epsilon(double delta) const override;
+  /// min over α of the same conversion solved for δ (rdp_to_delta; classic: e^{(α−1)(ε_α − ε)}).
+  double delta(double epsilon) const override;
   EpsilonAndOrder epsilon_and_order(double delta) const;
   /// The composed RDP curve ε_α over orders().
   std::vector<double> rdp_curve() const;

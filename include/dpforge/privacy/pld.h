@@ -63,7 +63,7 @@ class PldAccountant final : public Accountant {
   std::string name() const override { return "pld"; }
   double epsilon(double delta) const override;
   /// δ of the composition at ε (max over directions).
-  double delta(double epsilon) const;
+  double delta(double epsilon) const override;
 
  private:
   DiscretePld composed(PldDirection direction) const;
