@@ -112,7 +112,9 @@ def roc(runs, out):
         if attack is None or "roc" not in r["mia"][attack]:
             continue
         # FPR 0 has no place on a log axis: the curve starts at the first false positive.
-        points = [(f, max(t, floor)) for f, t in r["mia"][attack]["roc"] if f > 0]
+        roc = r["mia"][attack]["roc"]
+        pairs = zip(roc["fpr"], roc["tpr"]) if isinstance(roc, dict) else roc  # older: [fpr, tpr]
+        points = [(f, max(t, floor)) for f, t in pairs if f > 0]
         ax.plot(*zip(*points), color=f"C{i}", label=f"{label(r)}: {attack} (AUC {r['mia'][attack]['auroc']:.3f})")
     ax.set_xscale("log")
     ax.set_yscale("log")

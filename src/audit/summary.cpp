@@ -43,11 +43,20 @@ nlohmann::json tpr_at_fpr_json(const CanaryAuditor& auditor) {
   return json;
 }
 
+nlohmann::json roc_json(const CanaryAuditor& auditor) {
+  nlohmann::json roc = {{"fpr", nlohmann::json::array()}, {"tpr", nlohmann::json::array()}};
+  for (const auto& [fpr, tpr] : auditor.roc_points()) {
+    roc["fpr"].push_back(fpr);
+    roc["tpr"].push_back(tpr);
+  }
+  return roc;
+}
+
 nlohmann::json attack_metrics(const CanaryAuditor& auditor) {
   auto metrics = tpr_at_fpr_json(auditor);
   metrics["auroc"] = auditor.auroc();
   metrics["balanced_accuracy"] = auditor.balanced_accuracy();
-  metrics["roc"] = auditor.roc_points();
+  metrics["roc"] = roc_json(auditor);
   return metrics;
 }
 

@@ -105,7 +105,7 @@ WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim
   gates["accountant"] = accountant_gate(claim.mechanism, claim.composed);
   const bool flagged = any_flags(gates);
   summary["verdict"] = {{"family_wise_level", kVerdictLevel}, {"tests", gates}};
-  summary["roc"] = auditor.roc_points();
+  summary["roc"] = roc_json(auditor);
   summary["status"] = flagged ? "violation" : "pass";
   summary["audits"] =
       "sampling, clipping of whole-example gradients, noise, the divisor and the accountant; not "

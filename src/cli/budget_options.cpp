@@ -25,8 +25,8 @@ std::vector<Number> parse_list(const std::string& text, const std::string& comma
     const std::string item = text.substr(begin, end - begin);
     Number value{};
     const auto [stop, error] = std::from_chars(item.data(), item.data() + item.size(), value);
-    if (item.empty() || error != std::errc() || stop != item.data() + item.size() ||
-        !(value > 0) || !std::isfinite(static_cast<double>(value))) {
+    if (item.empty() || error != std::errc() || stop != item.data() + item.size() || !(value > 0) ||
+        !std::isfinite(static_cast<double>(value))) {
       throw_input_error("dpforge {}: --{} {}: '{}' is invalid: allowed {}, or a comma list of them",
                         command, option, text, item, allowed);
     }
@@ -78,13 +78,13 @@ void read_lengths(const po::variables_map& values, const std::string& command,
   if (has_steps == has_epochs)
     throw_input_error("dpforge {}: give exactly one of --steps or --epochs", command);
   if (has_steps) {
-    for (const auto steps : parse_list<int64_t>(values["steps"].as<std::string>(), command, "steps",
-                                                "integers >= 1"))
+    for (const auto steps :
+         parse_list<int64_t>(values["steps"].as<std::string>(), command, "steps", "integers >= 1"))
       setting.lengths.push_back({steps, std::nullopt});
     return;
   }
-  for (const double epochs : parse_list<double>(values["epochs"].as<std::string>(), command,
-                                                "epochs", "numbers > 0"))
+  for (const double epochs :
+       parse_list<double>(values["epochs"].as<std::string>(), command, "epochs", "numbers > 0"))
     setting.lengths.push_back({privacy::steps_for_epochs(epochs, setting.sample_rate), epochs});
 }
 

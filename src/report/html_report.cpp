@@ -24,10 +24,16 @@ std::string table(const std::vector<std::pair<std::string, std::string>>& rows) 
   return html + "</table>\n";
 }
 
+// {"fpr": [...], "tpr": [...]}, or the [fpr, tpr] pairs of reports of older versions.
 std::vector<std::pair<double, double>> roc_of(const nlohmann::json& object) {
   std::vector<std::pair<double, double>> points;
-  if (object.contains("roc")) {
-    for (const auto& p : object["roc"]) points.emplace_back(p[0].get<double>(), p[1].get<double>());
+  if (!object.contains("roc")) return points;
+  const auto& roc = object["roc"];
+  if (roc.is_object()) {
+    for (size_t i = 0; i < roc["fpr"].size(); ++i)
+      points.emplace_back(roc["fpr"][i].get<double>(), roc["tpr"][i].get<double>());
+  } else {
+    for (const auto& p : roc) points.emplace_back(p[0].get<double>(), p[1].get<double>());
   }
   return points;
 }
@@ -146,29 +152,45 @@ std::string html_report(const nlohmann::json& report) {
         spent,
         {.title = "Privacy spent", .x_label = "training step", .y_label = "epsilon (accountant)"});
   }
-  std::vector<Series> rocs = {{"chance", {{1e-4, 1e-4}, {1, 1}}, true}};
+  // Two charts, never one: the black-box attacks see only the released model's outputs, the
+  // white-box audit's canaries are the auditor's own gradients inside the private updates.
+  const ChartOptions roc_axes{.x_label = "false positive rate",
+                              .y_label = "true positive rate",
+                              .log_x = true,
+                              .log_y = true,
+                              .x_lo = 1e-4,
+                              .x_hi = 1,
+                              .y_lo = 1e-4,
+                              .y_hi = 1};
+  const Series chance{"chance", {{1e-4, 1e-4}, {1, 1}}, true};
+  std::vector<Series> attacks = {chance};
   if (report.contains("mia") && report["mia"].is_object()) {
     for (const auto& attack : attack_names()) {
       if (report["mia"].contains(attack)) {
-        rocs.push_back({fmt::format("{} attack (AUC {:.3f})", attack,
-                                    report["mia"][attack]["auroc"].get<double>()),
-                        roc_of(report["mia"][attack])});
+        attacks.push_back(
+            {fmt::format("{} (AUC {:.3f})", attack, report["mia"][attack]["auroc"].get<double>()),
+             roc_of(report["mia"][attack])});
       }
     }
+    auto options = roc_axes;
+    options.title = "Black-box attacks on the released model: ROC (log-log)";
+    html += line_chart(attacks, options);
   }
   if (report["audit"].value("enabled", false)) {
-    rocs.push_back({fmt::format("audit canaries (AUC {:.3f})", report["audit"].value("auroc", 0.0)),
-                    roc_of(report["audit"])});
+    const auto& audit = report["audit"];
+    std::vector<Series> canaries = {
+        chance,
+        {fmt::format("white-box gradient canaries (AUC {:.3f})", audit.value("auroc", 0.0)),
+         roc_of(audit)}};
+    if (audit.contains("input_canaries")) {
+      canaries.push_back({fmt::format("black-box input canaries, separate run (AUC {:.3f})",
+                                      audit["input_canaries"].value("auroc", 0.0)),
+                          roc_of(audit["input_canaries"])});
+    }
+    auto options = roc_axes;
+    options.title = "Privacy audit's canaries (not an attack on the model): ROC (log-log)";
+    html += line_chart(canaries, options);
   }
-  html += line_chart(rocs, {.title = "ROC of the attacks (log-log)",
-                            .x_label = "false positive rate",
-                            .y_label = "true positive rate",
-                            .log_x = true,
-                            .log_y = true,
-                            .x_lo = 1e-4,
-                            .x_hi = 1,
-                            .y_lo = 1e-4,
-                            .y_hi = 1});
   html += "</div>\n";
 
   if (report["audit"].value("enabled", false)) {

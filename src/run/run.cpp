@@ -18,6 +18,7 @@
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/run_folder.h"
 #include "dpforge/train/input_canary_audit.h"
+#include "dpforge/train/progress.h"
 #include "dpforge/train/shadow_audit.h"
 
 namespace dpforge::run {
@@ -273,6 +274,9 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // Every test that can flag the run shares the verdict's family-wise level.
   const bool input_canaries = recipe.audit.input_canaries() > 0;
   const double gate_significance = audit::per_test_significance(input_canaries ? 6 : 4);
+  train::Phase phase(progress, fmt::format("audit: white-box verdict over {} canaries (bounds "
+                                           "and conformance tests)",
+                                           canaries->count()));
   const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
   const auto gate =
       audit::gate_point(privacy.delta, canaries->count(), gate_significance, *accountant);
@@ -282,6 +286,7 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                   accountant->history(), recipe.audit.confidence(), recipe.audit.inline_run(),
                   gate_significance, gate});
   auto& summary = white_box.summary;
+  phase.done(summary["status"].get<std::string>());
   if (input_canaries) {
     auto input = train::input_canary_audit(
         recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
@@ -301,8 +306,12 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
   // The run's auditor seed (audit.seed, else derived in a seeded run): the attack's sample is as
   // reproducible as the run.
+  train::Phase phase(progress, fmt::format("attack: LOSS and modified entropy, {} members vs {} "
+                                           "non-members",
+                                           count, count));
   const auto members = data::take_random(train_set, count, setup.identity.audit_seed);
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
+  phase.done();
   if (recipe.audit.shadow_models() > 0) {
     mia.update(train::shadow_membership_attacks(
         recipe, model, train_set, test_set, recipe.audit.shadow_models(),

@@ -70,7 +70,7 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
                                       *privacy::Accountant::from_json(privacy.accountant_state));
   const auto gates = audit::one_run_gates(auditor, gate_significance, gate);
   summary["verdict"] = {{"tests", gates}};
-  summary["roc"] = auditor.roc_points();
+  summary["roc"] = audit::roc_json(auditor);
   summary["status"] = audit::any_flags(gates) ? "violation" : "pass";
   summary["audits"] =
       "the whole training pipeline end to end, per-layer norms and clipping included";

@@ -88,16 +88,32 @@ class PrivateStep final : public TrainingStep {
       // then lets a resumed process replay them instead of drawing new noise.
       const int64_t upto = std::min({claimed_.allowed_steps, claimed_.planned_steps,
                                      (step / ledger_interval_ + 1) * ledger_interval_});
-      ledger_->reserve(upto, privacy::epsilon_for(claimed_.accountant, claimed_.noise_multiplier,
-                                                  claimed_.sample_rate, upto, claimed_.delta));
+      const double committed = privacy::epsilon_for(claimed_.accountant, claimed_.noise_multiplier,
+                                                    claimed_.sample_rate, upto, claimed_.delta);
+      ledger_->reserve(upto, committed);
+      progress_epsilon_ = committed;
+      progress_epsilon_step_ = upto;
     }
     const auto stats = dp::dp_sgd_step(executed_, state_, target_, hooks_);
     if (stats.examples == 0) ++empty_batches_;
     return stats;
   }
 
+  // The accountant's own ε, refreshed where it is computed anyway: the ledger's commitment before
+  // each block of steps (by its last step, so an upper bound on what is spent until then) and the
+  // end of each epoch. Asking it every step would cost a composition per step.
+  std::string progress_note() const override {
+    if (progress_epsilon_step_ < 0) return "";
+    return fmt::format("eps {:.3f} by step {} ({})", progress_epsilon_, progress_epsilon_step_,
+                       privacy::to_string(claimed_.accountant));
+  }
+
   std::string end_epoch(EpochMetrics& metrics) override {
     metrics.epsilon = accountant_->epsilon(claimed_.delta);
+    if (accountant_->steps() >= progress_epsilon_step_) {
+      progress_epsilon_ = *metrics.epsilon;
+      progress_epsilon_step_ = accountant_->steps();
+    }
     return fmt::format("epsilon {:.4f}", *metrics.epsilon);
   }
 
@@ -189,6 +205,8 @@ class PrivateStep final : public TrainingStep {
   std::optional<PrivacyLedger> ledger_;
   int64_t ledger_interval_ = 1;
   int64_t empty_batches_ = 0;
+  double progress_epsilon_ = 0;         // for progress_note: ε by step …
+  int64_t progress_epsilon_step_ = -1;  // … this one (-1: none computed yet)
 };
 
 PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secure_noise) {

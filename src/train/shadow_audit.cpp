@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <chrono>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/shadow_attacks.h"
@@ -12,6 +13,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/train/progress.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
@@ -96,21 +98,29 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
   auto shadow_probability = torch::zeros_like(shadow_phi);
   auto population_probability = torch::zeros({shadow_models, population}, torch::kFloat64);
   auto shadow_in = torch::zeros({shadow_models, targets_count}, torch::kBool);
+  using Clock = std::chrono::steady_clock;
+  const auto start = Clock::now();
   for (int64_t k = 0; k < shadow_models; ++k) {
     const auto in = torch::rand({targets_count}, generator).lt(0.5);
     const auto half =
         torch::randperm(others.size(), generator, torch::kLong).slice(0, 0, others.size() / 2);
     const auto shadow_data = concat(select(targets, in.nonzero().squeeze(1)), select(others, half));
-    if (progress != nullptr) {
-      fmt::print(progress, "shadow model {}/{}: {} examples ({} of the {} targets)\n", k + 1,
-                 shadow_models, shadow_data.size(), in.sum().item<int64_t>(), targets_count);
-    }
+    train::Phase phase(
+        progress, fmt::format("attack: shadow model {}/{} for LiRA and RMIA, {} examples ({} "
+                              "of the {} targets)",
+                              k + 1, shadow_models, shadow_data.size(), in.sum().item<int64_t>(),
+                              targets_count));
     auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval);
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;
     shadow_probability[k] = on_targets.probability;
     population_probability[k] = audit::confidence_signals(shadow, population_set).probability;
     shadow_in[k] = in;
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    phase.done(fmt::format(
+        "about {:.0f}s left for the other {}",
+        seconds / static_cast<double>(k + 1) * static_cast<double>(shadow_models - k - 1),
+        shadow_models - k - 1));
   }
   const auto on_targets = audit::confidence_signals(model, targets);
   const audit::ShadowSignals signals{on_targets.phi, on_targets.probability, shadow_phi,

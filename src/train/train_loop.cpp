@@ -82,7 +82,7 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
   } else if (checkpoints != nullptr) {
     checkpoints->save(0, snapshot_of(loop, step), *model, step.optimizer());
   }
-  ProgressLine line(progress, total);
+  ProgressLine line(progress, total, options.epochs(), result.steps);
   model->train();
   auto epoch_start = Clock::now();
   result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
@@ -98,8 +98,8 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
       if (progress != nullptr) fmt::print(progress, "\nstopping: {}\n", result.diverged);
       break;
     }
-    line.update(index / per_epoch + 1, options.epochs(), result.steps, mean_loss(loop.epoch_stats),
-                accuracy(loop.epoch_stats));
+    line.update(index / per_epoch + 1, result.steps, mean_loss(loop.epoch_stats),
+                accuracy(loop.epoch_stats), step.progress_note());
     if (result.steps % per_epoch == 0 || result.steps == total) {
       const auto now = Clock::now();
       result.epochs.push_back(finish_epoch(

@@ -209,6 +209,11 @@ TEST(Lifecycle, ReportStoresTypedRecipeValues) {
   EXPECT_EQ(values["privacy.enabled"], false);
   EXPECT_EQ(values["train.seed"], 3);
   EXPECT_EQ(values["model.arch"], "mlp");
+  // ROC points are labelled, not bare pairs.
+  const auto roc = read_json(dir / "run" / "report.json")["mia"]["loss"]["roc"];
+  ASSERT_TRUE(roc.is_object());
+  EXPECT_GT(roc["fpr"].size(), 2U);
+  EXPECT_EQ(roc["fpr"].size(), roc["tpr"].size());
   const auto rows = run_command(kCli + " compare --json " + out);
   ASSERT_EQ(rows.exit_code, kExitOk) << rows.output;
   EXPECT_EQ(nlohmann::json::parse(rows.output)[0]["defense"], "none");
@@ -227,6 +232,14 @@ TEST(Lifecycle, MeaninglessSettingsAreWarnedAboutBeforeTrainingAndInTheReport) {
   const auto warned = result.output.find("warning: q = 0.683");
   EXPECT_NE(warned, std::string::npos) << result.output;
   EXPECT_LT(warned, result.output.find("DP-SGD: q"));  // before training, not after
+  // Progress a user can trust: ε so far on the progress line (labelled), no silent phase after.
+  EXPECT_THAT(
+      result.output,
+      AllOf(HasSubstr("eps 2.445 by step 2 (pld)"), HasSubstr("eps 3.000 by step 3 (pld)"),
+            HasSubstr("audit: white-box verdict over 500 canaries"),
+            HasSubstr("canaries (bounds and conformance tests): done in"),
+            HasSubstr("attack: LOSS and modified entropy, 3000 members vs 3000 non-members: "
+                      "done in")));
   EXPECT_THAT(result.output, AllOf(HasSubstr("warning: only 3 steps"),
                                    HasSubstr("above a quarter of the 3000 training examples"),
                                    HasSubstr("TPR"), HasSubstr("(unresolved")));

@@ -11,6 +11,7 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/dp_plan.h"
+#include "dpforge/train/progress.h"
 #include "dpforge/train/trainer.h"
 #include "test_util.h"
 
@@ -134,6 +135,38 @@ TEST(PlanWarnings, FlagSettingsUnderWhichTheNumbersMeanLittle) {
   recipe.privacy.enabled(false);
   recipe.train.batch_size(2048).epochs(2);
   EXPECT_THAT(checks(plan_warnings(recipe, 3000)), ElementsAre("steps", "batch_share"));
+}
+
+// 1000 steps over 10 epochs at 10 ms a step, a 0.3 s evaluation after each epoch, a first step of
+// 0.5 s (warm-up) and one slow 0.1 s step: the estimate stays near the truth and moves smoothly
+// (its one jump, by under 1.35×, when the first evaluation's cost becomes known), where elapsed /
+// steps × remaining starts at 2.6× the truth.
+TEST(EtaEstimator, IsSmoothAndNearTheTruthDespiteASlowStartAndPauses) {
+  EtaEstimator eta(1000, 10);
+  eta.add_steps(1, 0.5);
+  double elapsed = 0.5, previous = -1;
+  for (int64_t done = 2; done <= 1000; ++done) {
+    const double seconds = done == 500 ? 0.1 : 0.01;
+    eta.add_steps(1, seconds);
+    elapsed += seconds;
+    if (done % 100 == 0) {
+      eta.add_pause(0.3);
+      elapsed += 0.3;
+    }
+    const int64_t epochs_done = done / 100;
+    const double truth =
+        0.01 * static_cast<double>(1000 - done) + 0.3 * static_cast<double>(10 - epochs_done);
+    const double estimate = eta.seconds_left(done, epochs_done);
+    if (done >= 200 && truth > 1) EXPECT_NEAR(estimate, truth, 0.25 * truth) << "step " << done;
+    if (done >= 20 && truth > 1)
+      EXPECT_LT(std::max(estimate, previous) / std::min(estimate, previous), 1.35) << done;
+    if (done == 20) {
+      const double naive = elapsed / static_cast<double>(done) * static_cast<double>(1000 - done);
+      EXPECT_GT(naive, 2 * truth);  // the old formula, for contrast
+    }
+    previous = estimate;
+  }
+  EXPECT_LT(EtaEstimator(10, 1).seconds_left(0, 0), 0);  // unknown before any step
 }
 
 TEST(Train, BadDataRootLeavesNoOutputFolder) {

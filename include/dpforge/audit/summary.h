@@ -23,8 +23,11 @@ inline constexpr double kResolvableFalsePositives = 10;
 /// {"tpr_at_fpr": {"0.001": TPR, "0.01": TPR}, "tpr_at_fpr_resolved": {"0.001": bool, …}}.
 nlohmann::json tpr_at_fpr_json(const CanaryAuditor& auditor);
 
+/// The ROC hull (at most 120 points) as {"fpr": [...], "tpr": [...]}: labelled, not bare pairs.
+nlohmann::json roc_json(const CanaryAuditor& auditor);
+
 /// A black-box attack's metrics: auroc, tpr_at_fpr and tpr_at_fpr_resolved, balanced_accuracy,
-/// roc (the hull, at most 120 points).
+/// roc (roc_json).
 nlohmann::json attack_metrics(const CanaryAuditor& auditor);
 
 /// The larger of a one-run summary's two bounds (Steinke, f-DP).

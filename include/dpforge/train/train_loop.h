@@ -34,6 +34,8 @@ class TrainingStep {
   virtual std::optional<dp::BatchStats> take(int64_t step) = 0;
   /// At the end of an epoch: may add to its metrics; returns a note for the progress line.
   virtual std::string end_epoch(EpochMetrics& /*metrics*/) { return ""; }
+  /// After each step, for the live progress line; cheap (it runs every step on a terminal).
+  virtual std::string progress_note() const { return ""; }
   /// This kind's state in a snapshot, and back (resume).
   virtual void save(Snapshot& snapshot) const = 0;
   virtual void restore(const Snapshot& snapshot) = 0;
