@@ -56,14 +56,18 @@ std::vector<RecipeDifference> recipe_differences(const nlohmann::json& saved,
   return differences;
 }
 
-std::string describe_differences(const std::vector<RecipeDifference>& differences) {
+std::string describe_differences(const std::vector<RecipeDifference>& differences,
+                                 const DifferenceWording& wording) {
   std::string text, restore;
   for (const auto& d : differences) {
-    text += fmt::format("  {}: '{}' then, '{}' now ({})\n", d.key, d.then, d.now,
-                        d.changes_accounting
-                            ? "it changes the privacy accounting: the data, q, sigma, the steps, "
-                              "delta or the audit"
-                            : "another value would make another run, not the same one bit for bit");
+    const std::string why =
+        !wording.why ? ""
+        : d.changes_accounting
+            ? " (it changes the privacy accounting: the data, q, sigma, the steps, delta or the "
+              "audit)"
+            : " (another value would make another run, not the same one bit for bit)";
+    text += fmt::format("  {}: '{}' {}, '{}' {}{}\n", d.key, d.then, wording.then, d.now,
+                        wording.now, why);
     restore += fmt::format(" --set {}={}", d.key, d.then);
   }
   return text + "  (the values it was started with:" + restore + ")";

@@ -130,17 +130,17 @@ std::vector<bool> stale_points(const std::vector<SweepPoint>& points,
     stale[i] = true;
     if (!rerun) {
       ++refused_count;
-      refused += fmt::format("{} ({} run):\n{}\n", run_dir.string(),
-                             state == FolderState::kFinished ? "finished" : "unfinished",
-                             describe_differences(differences));
+      refused += fmt::format(
+          "{} ({} run):\n{}\n", run_dir.string(),
+          state == FolderState::kFinished ? "finished" : "unfinished",
+          describe_differences(differences, {"in the run there", "in this sweep", false}));
     }
   }
   if (refused_count > 0) {
     throw_input_error(
-        "--out {}: {} point{} of this sweep already hold{} a run of another recipe (the key on the "
-        "left was 'then', this sweep gives 'now'):\n{}Give --rerun to replace {} (their folders "
-        "are "
-        "deleted and trained again), or choose another --out folder.",
+        "--out {}: {} point{} of this sweep already hold{} a run of another recipe, which a sweep "
+        "never shows as its own:\n{}Give --rerun to delete {} and train again, or choose another "
+        "--out folder.",
         out_dir.string(), refused_count, refused_count == 1 ? "" : "s",
         refused_count == 1 ? "s" : "", refused, refused_count == 1 ? "it" : "them");
   }

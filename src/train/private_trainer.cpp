@@ -174,8 +174,11 @@ class PrivateStep final : public TrainingStep {
  private:
   void open_ledger(const RunCheckpoints& checkpoints) {
     int64_t reserved = 0;
-    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path))
+    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path)) {
       reserved = existing->at("steps").get<int64_t>();
+      progress_epsilon_ = existing->at("epsilon").get<double>();  // a resumed run's commitment
+      progress_epsilon_step_ = reserved;
+    }
     ledger_.emplace(checkpoints.ledger_path,
                     nlohmann::json{{"accountant", privacy::to_string(claimed_.accountant)},
                                    {"noise_multiplier", claimed_.noise_multiplier},

@@ -59,7 +59,8 @@ TEST(Lifecycle, SweepNeverReusesARunOfAnotherRecipe) {
   EXPECT_THAT(changed.output,
               AllOf(HasSubstr("2 points of this sweep already hold a run of another recipe"),
                     HasSubstr("lr=0.001 (finished run)"), HasSubstr("lr=0.002 (finished run)"),
-                    HasSubstr("train.epochs: '1' then, '2' now"), HasSubstr("--rerun")));
+                    HasSubstr("train.epochs: '1' in the run there, '2' in this sweep"),
+                    HasSubstr("--rerun")));
   EXPECT_EQ(read_text(dir / "s" / "lr=0.001" / "report.json"), first_report);
 
   const auto rerun = run_command(sweep(out, " --set train.epochs=2 --rerun"));

@@ -39,9 +39,16 @@ struct RecipeDifference {
 std::vector<RecipeDifference> recipe_differences(const nlohmann::json& saved_values,
                                                  const nlohmann::json& current_values);
 
-/// One line per difference ("  privacy.noise_multiplier: '1' then, '2' now (privacy
-/// accounting)"), then the --set arguments that restore the saved values.
-std::string describe_differences(const std::vector<RecipeDifference>& differences);
+/// How describe_differences names the two sides, and whether it says why each key matters.
+struct DifferenceWording {
+  std::string then = "then", now = "now";
+  bool why = true;
+};
+
+/// One line per difference ("  privacy.noise_multiplier: '1' then, '2' now (it changes the
+/// privacy accounting …)"), then the --set arguments that restore the saved values.
+std::string describe_differences(const std::vector<RecipeDifference>& differences,
+                                 const DifferenceWording& wording = {});
 
 /// 16 hex digits of FNV-1a over the values of the keys that define a run (all but those a resume
 /// may change): two recipes with the same hash train the same run.
