@@ -12,6 +12,7 @@
 #include "budget_options.h"
 #include "commands.h"
 #include "dpforge/privacy/calibration.h"
+#include "dpforge/privacy/printing.h"
 
 namespace po = boost::program_options;
 
@@ -92,6 +93,21 @@ nlohmann::json budget_row(const BudgetSetting& setting, const RunLength& length,
   return row;
 }
 
+// δ ≥ 1/N is met by a mechanism that publishes one random example outright.
+void warn_large_deltas(const std::vector<nlohmann::json>& rows, int64_t dataset_size) {
+  const double limit = 1.0 / static_cast<double>(dataset_size);
+  for (const auto& row : rows) {
+    for (const auto& [name, entry] : row["delta"].items()) {
+      const double delta = entry["delta"].get<double>();
+      if (delta < limit) continue;
+      fmt::print(stderr,
+                 "dpforge budget: warning: {} delta = {} over {} steps is >= 1/N = {:.3g}: a "
+                 "mechanism that publishes one random record outright meets it\n",
+                 name, privacy::upper_significant(delta, 4), row["steps"].get<int64_t>(), limit);
+    }
+  }
+}
+
 void print_budget(const BudgetSetting& setting, const std::vector<nlohmann::json>& rows,
                   double sigma, std::optional<double> epsilon) {
   const std::string given =
@@ -101,7 +117,7 @@ void print_budget(const BudgetSetting& setting, const std::vector<nlohmann::json
     fmt::print("{}, sigma = {}, {}\n", rate_text(setting), sigma, given);
     print_table(setting, rows, answer, [&](const nlohmann::json& row, const std::string& name) {
       const double value = row[answer][name][answer].get<double>();
-      return epsilon ? fmt::format("{:.4g}", value) : fmt::format("{:.6f}", value);
+      return epsilon ? privacy::upper_significant(value, 4) : privacy::upper_fixed(value, 6);
     });
     return;
   }
@@ -110,7 +126,7 @@ void print_budget(const BudgetSetting& setting, const std::vector<nlohmann::json
   for (const auto& [name, entry] : rows.front()[answer].items()) {
     const double value = entry[answer].get<double>();
     fmt::print("  {:<4} {} = {}{}\n", name, answer,
-               epsilon ? fmt::format("{:.6g}", value) : fmt::format("{:.6f}", value),
+               epsilon ? privacy::upper_significant(value, 6) : privacy::upper_fixed(value, 6),
                entry.contains("order")
                    ? fmt::format("  (optimal order {})", entry["order"].get<double>())
                    : std::string());
@@ -144,16 +160,17 @@ void print_calibration(const BudgetSetting& setting, const std::vector<nlohmann:
     print_table(setting, rows, "sigma (epsilon)",
                 [](const nlohmann::json& row, const std::string& name) {
                   const auto& entry = row["noise_multiplier"][name];
-                  return fmt::format("{:.4f} ({:.4f})", entry["noise_multiplier"].get<double>(),
-                                     entry["epsilon"].get<double>());
+                  return fmt::format("{:.4f} ({})", entry["noise_multiplier"].get<double>(),
+                                     privacy::upper_fixed(entry["epsilon"].get<double>(), 4));
                 });
     return;
   }
   fmt::print("target epsilon = {}, {}, steps = {}, delta = {}\n", target, rate_text(setting),
              length_text(setting.lengths.front()), *setting.delta);
   for (const auto& [name, entry] : rows.front()["noise_multiplier"].items()) {
-    fmt::print("  {:<4} noise_multiplier = {:.6f}  (epsilon {:.6f})\n", name,
-               entry["noise_multiplier"].get<double>(), entry["epsilon"].get<double>());
+    fmt::print("  {:<4} noise_multiplier = {:.6f}  (epsilon {})\n", name,
+               entry["noise_multiplier"].get<double>(),
+               privacy::upper_fixed(entry["epsilon"].get<double>(), 6));
   }
 }
 
@@ -190,6 +207,7 @@ int budget_command(const std::vector<std::string>& args) {
   std::vector<nlohmann::json> rows;
   for (const auto& length : setting.lengths)
     rows.push_back(budget_row(setting, length, sigma, epsilon));
+  if (epsilon && setting.dataset_size) warn_large_deltas(rows, *setting.dataset_size);
   if (setting.json) {
     auto head = setting_json(setting);
     head["noise_multiplier"] = sigma;

@@ -71,6 +71,10 @@ void read_sample_rate(const po::variables_map& values, const std::string& comman
       static_cast<double>(*setting.batch_size) / static_cast<double>(*setting.dataset_size);
 }
 
+// More steps than any training takes; past it the step count would overflow on its way to the
+// accountant.
+constexpr double kMaxSteps = 1e12;
+
 // One row per --steps value, or per --epochs value with steps = ceil(epochs / q) (as a run plans).
 void read_lengths(const po::variables_map& values, const std::string& command,
                   BudgetSetting& setting) {
@@ -78,14 +82,25 @@ void read_lengths(const po::variables_map& values, const std::string& command,
   if (has_steps == has_epochs)
     throw_input_error("dpforge {}: give exactly one of --steps or --epochs", command);
   if (has_steps) {
-    for (const auto steps :
-         parse_list<int64_t>(values["steps"].as<std::string>(), command, "steps", "integers >= 1"))
+    for (const auto steps : parse_list<int64_t>(values["steps"].as<std::string>(), command, "steps",
+                                                "integers >= 1")) {
+      if (static_cast<double>(steps) > kMaxSteps)
+        throw_input_error("dpforge {}: --steps {} is invalid: allowed at most {:g}", command, steps,
+                          kMaxSteps);
       setting.lengths.push_back({steps, std::nullopt});
+    }
     return;
   }
   for (const double epochs :
-       parse_list<double>(values["epochs"].as<std::string>(), command, "epochs", "numbers > 0"))
+       parse_list<double>(values["epochs"].as<std::string>(), command, "epochs", "numbers > 0")) {
+    if (epochs / setting.sample_rate > kMaxSteps) {
+      throw_input_error(
+          "dpforge {}: --epochs {:g} is invalid: at q = {} it takes more than {:g} "
+          "steps",
+          command, epochs, setting.sample_rate, kMaxSteps);
+    }
     setting.lengths.push_back({privacy::steps_for_epochs(epochs, setting.sample_rate), epochs});
+  }
 }
 
 void read_accountants(const po::variables_map& values, const std::string& command,

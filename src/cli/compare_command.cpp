@@ -30,8 +30,9 @@ int compare_command(const std::vector<std::string>& args) {
   if (values.count("json") != 0U && values.count("csv") != 0U)
     throw_input_error("dpforge compare: --json or --csv, not both");
   std::vector<report::RunRow> rows;
-  for (const auto& dir : report::expand_run_paths(values["runs"].as<std::vector<std::string>>()))
-    rows.push_back(report::read_run(dir));
+  const auto found = report::expand_run_paths(values["runs"].as<std::vector<std::string>>());
+  for (const auto& skipped : found.skipped) fmt::print(stderr, "compare: skipped {}\n", skipped);
+  for (const auto& dir : found.runs) rows.push_back(report::read_run(dir));
   if (values.count("json") != 0U) {
     fmt::print("{}\n", report::rows_to_json(rows).dump(2));
   } else if (values.count("csv") != 0U) {

@@ -31,7 +31,7 @@ int sweep_command(const std::vector<std::string>& args) {
       "json", "print summary.json instead of the table")(
       "rerun",
       "points whose folder holds a run of another recipe (an earlier sweep with other values) are "
-      "deleted and trained again; without it such a sweep is refused");
+      "moved to DIR/.replaced/ and trained again; without it such a sweep is refused");
   po::positional_options_description positional;
   positional.add("recipe", 1);
   const auto values = parse_args("sweep", args, options, positional);

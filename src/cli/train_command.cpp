@@ -8,6 +8,7 @@
 #include "args.h"
 #include "commands.h"
 #include "dpforge/config/recipe.h"
+#include "dpforge/privacy/printing.h"
 #include "dpforge/run/run.h"
 #include "dpforge/run/run_folder.h"
 
@@ -147,11 +148,12 @@ int train_command(const std::vector<std::string>& args) {
   const std::string privacy_line =
       privacy["enabled"].get<bool>()
           ? fmt::format(
-                "{}({:.4g}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
+                "{}({}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
                 privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
-                privacy["epsilon"].get<double>(), privacy["delta"].get<double>(),
-                privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(),
-                privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>(),
+                privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
+                privacy["delta"].get<double>(), privacy["accountant"].get<std::string>(),
+                privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
+                privacy["steps"].get<int64_t>(),
                 outcome.report["reproducible"].get<bool>()
                     ? "; seeded run: reproducible, so its noise is known - not for release"
                     : "")

@@ -247,12 +247,38 @@ double PldAccountant::epsilon(double delta) const {
 }
 
 double PldAccountant::delta(double epsilon) const {
-  if (history_.empty()) return 0;
+  if (!(epsilon >= 0)) throw std::domain_error("epsilon must be >= 0");
+  std::vector<SgmSteps> active;
+  for (const auto& entry : history_) {
+    // A sampled step without noise publishes its examples: no finite ε holds below δ = 1.
+    if (entry.noise_multiplier == 0 && entry.sample_rate > 0) return 1.0;
+    if (entry.sample_rate > 0) active.push_back(entry);
+  }
+  if (active.empty()) return 0.0;
+  PldAccountant trimmed(interval_);
+  trimmed.history_ = active;
   double delta = 0;
   for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
-    delta = std::max(delta, composed(direction).delta_for_epsilon(epsilon));
+    const double candidate = trimmed.composed(direction).delta_for_epsilon(epsilon);
+    if (std::isnan(candidate)) throw std::logic_error("PLD accountant: delta is NaN");
+    delta = std::max(delta, candidate);
   }
-  return delta;
+  // As for ε: T steps are never more private than one of them, whose δ(ε) is exact.
+  for (const auto& entry : active) {
+    double floor = 0;
+    for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
+      floor = std::max(floor, sampled_gaussian_delta(entry.sample_rate, entry.noise_multiplier,
+                                                     epsilon, direction));
+    }
+    if (delta < floor * (1 - 1e-6) - 1e-12) {
+      throw std::logic_error(fmt::format(
+          "PLD accountant: composed delta {} is below the single-step delta {} (q = {}, sigma = "
+          "{}): refusing an optimistic answer",
+          delta, floor, entry.sample_rate, entry.noise_multiplier));
+    }
+    delta = std::max(delta, floor);
+  }
+  return std::min(1.0, delta);
 }
 
 }  // namespace dpforge::privacy

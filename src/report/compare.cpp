@@ -9,6 +9,7 @@
 
 #include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
+#include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
 
 namespace dpforge::report {
@@ -42,7 +43,9 @@ const std::vector<Column>& columns() {
       {"defense", [](const RunRow& r) { return r.defense; }},
       {"epsilon",
        [](const RunRow& r) {
-         return r.is_private ? show(r.epsilon, "{:.3g}") : std::string("inf");
+         return !r.is_private ? std::string("inf")
+                : r.epsilon   ? privacy::upper_significant(*r.epsilon, 3)
+                              : std::string("-");
        }},
       {"delta", [](const RunRow& r) { return show(r.delta, "{:.0e}"); }},
       {"sigma", [](const RunRow& r) { return show(r.noise_multiplier, "{:.3g}"); }},
@@ -137,21 +140,30 @@ namespace {
 bool is_run(const std::filesystem::path& dir) {
   return std::filesystem::exists(dir / "report.json");
 }
-bool is_sweep_file(const std::filesystem::path& path) {
-  const auto name = path.filename().string();
-  return (name == "summary.json" || name == "summary.txt") &&
-         std::filesystem::exists(path.parent_path() / "summary.json");
+bool is_sweep_folder(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "summary.json");
+}
+bool in_sweep_folder(const std::filesystem::path& path) {
+  return is_sweep_folder(path.lexically_normal().parent_path());
+}
+// What an unfinished or failed run leaves (run/run_folder.h): its stored recipe, checkpoints, the
+// privacy ledger.
+bool is_unfinished_run(const std::filesystem::path& dir) {
+  return std::filesystem::exists(dir / "recipe.ini") ||
+         std::filesystem::exists(dir / "checkpoints") ||
+         std::filesystem::exists(dir / "privacy_ledger.json");
 }
 
-// A sweep folder's finished runs: in the order of its summary.json's points, then any other
-// sub-folder holding a run (sorted), e.g. of a sweep still going.
-std::vector<std::filesystem::path> runs_of_sweep(const std::filesystem::path& dir) {
-  std::vector<std::filesystem::path> runs;
-  if (std::filesystem::exists(dir / "summary.json")) {
+// A sweep folder's finished runs in the order of its summary.json's points; the other entries are
+// skipped, said so. Without a summary (a sweep still running its first pass) every run
+// sub-folder, sorted.
+void add_sweep(const std::filesystem::path& dir, RunPaths& found) {
+  std::vector<std::filesystem::path> points;
+  if (is_sweep_folder(dir)) {
     try {
       std::ifstream in(dir / "summary.json");
       for (const auto& point : nlohmann::json::parse(in).value("points", nlohmann::json::array()))
-        if (is_run(dir / point.value("run", ""))) runs.push_back(dir / point["run"]);
+        points.push_back(dir / point.value("run", ""));
     } catch (const nlohmann::json::exception& error) {
       throw_input_error("{}: not valid JSON ({})", (dir / "summary.json").string(), error.what());
     }
@@ -160,40 +172,61 @@ std::vector<std::filesystem::path> runs_of_sweep(const std::filesystem::path& di
   std::error_code error;
   for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
     if (entry.is_directory() && is_run(entry.path()) &&
-        std::find(runs.begin(), runs.end(), entry.path()) == runs.end())
+        std::find(points.begin(), points.end(), entry.path()) == points.end())
       others.push_back(entry.path());
   }
   std::sort(others.begin(), others.end());
-  runs.insert(runs.end(), others.begin(), others.end());
-  return runs;
+  if (points.empty()) {
+    found.runs.insert(found.runs.end(), others.begin(), others.end());
+    return;
+  }
+  for (const auto& point : points) {
+    if (is_run(point)) {
+      found.runs.push_back(point);
+    } else {
+      found.skipped.push_back(point.string() + ": a point of this sweep with no finished run");
+    }
+  }
+  for (const auto& other : others)
+    found.skipped.push_back(other.string() + ": not a point of " + (dir / "summary.json").string() +
+                            " (name it to include it)");
 }
 
 }  // namespace
 
-std::vector<std::filesystem::path> expand_run_paths(const std::vector<std::string>& paths) {
-  std::vector<std::filesystem::path> runs;
-  auto add = [&runs](const std::filesystem::path& run) {
-    const auto same = [&run](const std::filesystem::path& other) {
-      return std::filesystem::equivalent(run, other);
-    };
-    if (std::find_if(runs.begin(), runs.end(), same) == runs.end()) runs.push_back(run);
-  };
+RunPaths expand_run_paths(const std::vector<std::string>& paths) {
+  RunPaths found;
   for (const auto& text : paths) {
     const std::filesystem::path path(text);
     if (std::filesystem::is_directory(path) && is_run(path)) {
-      add(path);
+      found.runs.push_back(path);
+    } else if (std::filesystem::is_directory(path) && is_unfinished_run(path)) {
+      found.skipped.push_back(text +
+                              ": unfinished or failed (no report.json); an unfinished run "
+                              "continues with `dpforge train --resume " +
+                              text + "`");
     } else if (std::filesystem::is_directory(path)) {
-      const auto sweep = runs_of_sweep(path);
-      if (sweep.empty()) read_report(path);  // says what the folder is not
-      for (const auto& run : sweep) add(run);
-    } else if (!is_sweep_file(path)) {
+      const size_t before = found.runs.size();
+      add_sweep(path, found);
+      if (found.runs.size() == before && !is_sweep_folder(path)) read_report(path);  // says why
+    } else if (!in_sweep_folder(path) ||
+               (path.filename() != "summary.json" && path.filename() != "summary.txt")) {
       throw_input_error(
           "{}: {}; give run folders (with report.json) or sweep folders (with summary.json)", text,
           std::filesystem::exists(path) ? "not a folder" : "no such file or folder");
     }
   }
-  if (runs.empty()) throw_input_error("no finished runs in {}", fmt::join(paths, " "));
-  return runs;
+  // A run named twice (by itself and through its sweep) is one row.
+  std::vector<std::filesystem::path> unique;
+  for (const auto& run : found.runs) {
+    const auto same = [&run](const std::filesystem::path& other) {
+      return std::filesystem::equivalent(run, other);
+    };
+    if (std::find_if(unique.begin(), unique.end(), same) == unique.end()) unique.push_back(run);
+  }
+  found.runs = std::move(unique);
+  if (found.runs.empty()) throw_input_error("no finished runs in {}", fmt::join(paths, " "));
+  return found;
 }
 
 RunRow read_run(const std::filesystem::path& run_dir) {

@@ -58,29 +58,30 @@ std::string recipe_value_text(const nlohmann::json& value) {
 }
 
 nlohmann::json privacy_json(const train::PrivacySummary& p) {
-  return {{"enabled", true},
-          {"epsilon", p.epsilon},
-          {"delta", p.delta},
-          {"accountant", p.accountant},
-          // The RDP order that gave ε; the PLD accountant has none.
-          {"rdp_order", p.rdp_order > 0 ? nlohmann::json(p.rdp_order) : nlohmann::json(nullptr)},
-          {"target_epsilon",
-           p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
-          {"noise_multiplier", p.noise_multiplier},
-          {"sample_rate", p.sample_rate},
-          {"expected_batch_size", p.expected_batch_size},
-          {"max_grad_norm", p.max_grad_norm},
-          {"clipping", p.clipping},
-          {"steps", p.steps},
-          {"planned_steps", p.planned_steps},
-          {"stopped_by_budget", p.stopped_by_budget},
-          {"sampling", "poisson"},
-          {"adjacency", "add_or_remove_one"},
-          {"train_metrics_private", false},
-          {"fault", p.fault},
-          {"secure_noise", p.secure_noise},
-          {"private", p.fault == "none"},
-          {"accountant_state", p.accountant_state}};
+  return {
+      {"enabled", true},
+      {"epsilon", p.epsilon},
+      {"delta", p.delta},
+      {"accountant", p.accountant},
+      // The RDP order that gave ε; the PLD accountant has none.
+      {"rdp_order", p.accountant == "rdp" ? nlohmann::json(p.rdp_order) : nlohmann::json(nullptr)},
+      {"target_epsilon",
+       p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
+      {"noise_multiplier", p.noise_multiplier},
+      {"sample_rate", p.sample_rate},
+      {"expected_batch_size", p.expected_batch_size},
+      {"max_grad_norm", p.max_grad_norm},
+      {"clipping", p.clipping},
+      {"steps", p.steps},
+      {"planned_steps", p.planned_steps},
+      {"stopped_by_budget", p.stopped_by_budget},
+      {"sampling", "poisson"},
+      {"adjacency", "add_or_remove_one"},
+      {"train_metrics_private", false},
+      {"fault", p.fault},
+      {"secure_noise", p.secure_noise},
+      {"private", p.fault == "none"},
+      {"accountant_state", p.accountant_state}};
 }
 
 nlohmann::json run_report(const RunFacts& facts) {

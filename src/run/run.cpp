@@ -15,6 +15,7 @@
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/run_folder.h"
 #include "dpforge/train/input_canary_audit.h"
@@ -158,16 +159,16 @@ std::optional<RunIdentity> resumed_identity(const config::Recipe& recipe,
     const auto ledger = train::PrivacyLedger::read(checkpoints.ledger_path);
     if (ledger) {
       throw_input_error(
-          "--resume {}: no intact checkpoint in {} (its ledger records {} steps, epsilon {:.4g}, "
+          "--resume {}: no intact checkpoint in {} (its ledger records {} steps, epsilon {}, "
           "as spent); the run cannot continue, start a new one in another folder",
           out_dir.string(), checkpoints.store.dir().string(), ledger->at("steps").get<int64_t>(),
-          ledger->at("epsilon").get<double>());
+          privacy::upper_significant(ledger->at("epsilon").get<double>(), 4));
     }
     if (const auto stored = stored_recipe_values(out_dir))
       check_resume_recipe(out_dir, *stored, current);
     if (progress != nullptr) {
       fmt::print(progress,
-                 "{}: no checkpoint (the run stopped before its first step, nothing was spent); "
+                 "{}: no intact checkpoint and no privacy ledger, so no private step was taken; "
                  "starting it from the beginning\n",
                  out_dir.string());
     }

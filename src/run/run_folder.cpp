@@ -53,6 +53,15 @@ std::vector<RecipeDifference> recipe_differences(const nlohmann::json& saved,
                            found != current.end() ? found->get<std::string>() : "(no such key)",
                            changes_accounting(key)});
   }
+  // A key the saved recipe lacks (a run of an older dpforge) ran as that version's behaviour,
+  // which a new key's default keeps; any other value now is a different run.
+  for (const auto& key : config::recipe_keys()) {
+    if (saved.contains(key.key) || key_may_change_on_resume(key.key)) continue;
+    const auto found = current.find(key.key);
+    if (found == current.end() || found->get<std::string>() == key.default_value) continue;
+    differences.push_back({key.key, "(no such key; default " + key.default_value + ")",
+                           found->get<std::string>(), changes_accounting(key.key)});
+  }
   return differences;
 }
 
@@ -84,14 +93,17 @@ std::string recipe_hash(const nlohmann::json& values) {
 }
 
 std::optional<nlohmann::json> stored_recipe_values(const std::filesystem::path& dir) {
+  // A finished run's report holds the recipe it ran with; recipe.ini is what the run started from.
+  if (std::filesystem::exists(dir / "report.json")) {
+    const auto report = report::read_report(dir);
+    nlohmann::json values = nlohmann::json::object();
+    for (const auto& [key, value] : report["recipe"]["values"].items())
+      values[key] = report::recipe_value_text(value);
+    return values;
+  }
   if (std::filesystem::exists(dir / kStoredRecipe))
     return report::recipe_values_json(config::load_recipe((dir / kStoredRecipe).string()));
-  if (!std::filesystem::exists(dir / "report.json")) return std::nullopt;
-  const auto report = report::read_report(dir);
-  nlohmann::json values = nlohmann::json::object();
-  for (const auto& [key, value] : report["recipe"]["values"].items())
-    values[key] = report::recipe_value_text(value);
-  return values;
+  return std::nullopt;
 }
 
 void check_resume_recipe(const std::filesystem::path& dir, const nlohmann::json& saved,

@@ -105,6 +105,17 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
         "dpforge sweep: nothing to sweep; give --grid key=v1,v2 or --variant 'name: key=value' "
         "(or sweep.grid / sweep.variants in the recipe)");
   }
+  // Two points in one folder would show one's run as the other's ('a b' and 'a_b' both become
+  // a_b once made folder-safe).
+  std::set<std::string> folders;
+  for (const auto& point : points) {
+    if (!folders.insert(point.name).second) {
+      throw_input_error(
+          "dpforge sweep: two points share the folder '{}' (names and values are made folder-safe: "
+          "'/', '\\', ' ' and ':' become '_'); rename a variant or change a value",
+          point.name);
+    }
+  }
   return points;
 }
 
@@ -139,12 +150,25 @@ std::vector<bool> stale_points(const std::vector<SweepPoint>& points,
   if (refused_count > 0) {
     throw_input_error(
         "--out {}: {} point{} of this sweep already hold{} a run of another recipe, which a sweep "
-        "never shows as its own:\n{}Give --rerun to delete {} and train again, or choose another "
-        "--out folder.",
+        "never shows as its own:\n{}Give --rerun to move {} to {}/.replaced/ and train again, or "
+        "choose another --out folder.",
         out_dir.string(), refused_count, refused_count == 1 ? "" : "s",
-        refused_count == 1 ? "s" : "", refused, refused_count == 1 ? "it" : "them");
+        refused_count == 1 ? "s" : "", refused, refused_count == 1 ? "it" : "them",
+        out_dir.string());
   }
   return stale;
+}
+
+// Moves a stale point's folder to out_dir/.replaced/<point>-<n> rather than deleting it: a private
+// run's ledger records privacy spent on the same data, and is kept with its report and model.
+std::string set_aside(const std::filesystem::path& out_dir, const std::string& point) {
+  const auto shelf = out_dir / ".replaced";
+  std::filesystem::create_directories(shelf);
+  auto target = shelf / point;
+  for (int n = 2; std::filesystem::exists(target); ++n)
+    target = shelf / fmt::format("{}-{}", point, n);
+  std::filesystem::rename(out_dir / point, target);
+  return target.string();
 }
 
 }  // namespace
@@ -178,7 +202,8 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
   auto failures = nlohmann::json::array();
   for (size_t i = 0; i < points.size(); ++i) {
     const auto run_dir = out_dir / points[i].name;
-    if (stale[i]) std::filesystem::remove_all(run_dir);
+    std::string replaced;
+    if (stale[i]) replaced = set_aside(out_dir, points[i].name);
     const auto state = folder_state(run_dir);
     const bool finished = state == FolderState::kFinished;
     const bool interrupted = state == FolderState::kUnfinished;
@@ -186,8 +211,9 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
       fmt::print(progress, "\nsweep [{}/{}] {}: {}\n", i + 1, points.size(), points[i].name,
                  finished      ? "finished earlier with the same recipe, skipped"
                  : interrupted ? "resuming"
-                 : stale[i]    ? "recipe changed, training again (--rerun)"
-                               : "training");
+                 : stale[i] ? "recipe changed, training again (--rerun; the earlier run moved to " +
+                                  replaced + ")"
+                            : "training");
     }
     if (!finished) {
       try {

@@ -11,6 +11,7 @@
 #include "dpforge/audit/faults.h"
 #include "dpforge/nn/validate.h"
 #include "dpforge/privacy/calibration.h"
+#include "dpforge/privacy/printing.h"
 #include "dpforge/train/dp_plan.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
@@ -104,8 +105,8 @@ class PrivateStep final : public TrainingStep {
   // end of each epoch. Asking it every step would cost a composition per step.
   std::string progress_note() const override {
     if (progress_epsilon_step_ < 0) return "";
-    return fmt::format("eps {:.3f} by step {} ({})", progress_epsilon_, progress_epsilon_step_,
-                       privacy::to_string(claimed_.accountant));
+    return fmt::format("eps {} by step {} ({})", privacy::upper_fixed(progress_epsilon_, 3),
+                       progress_epsilon_step_, privacy::to_string(claimed_.accountant));
   }
 
   std::string end_epoch(EpochMetrics& metrics) override {
@@ -114,7 +115,7 @@ class PrivateStep final : public TrainingStep {
       progress_epsilon_ = *metrics.epsilon;
       progress_epsilon_step_ = accountant_->steps();
     }
-    return fmt::format("epsilon {:.4f}", *metrics.epsilon);
+    return "epsilon " + privacy::upper_fixed(*metrics.epsilon, 4);
   }
 
   void save(Snapshot& snapshot) const override {

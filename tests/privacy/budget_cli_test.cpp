@@ -11,6 +11,7 @@
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/privacy/pld.h"
+#include "dpforge/privacy/printing.h"
 #include "dpforge/privacy/rdp.h"
 #include "test_util.h"
 
@@ -45,6 +46,27 @@ TEST(BudgetCli, PrintsJsonAndRejectsBadRanges) {
   EXPECT_EQ(result.exit_code, kExitOk);
   EXPECT_THAT(result.output, ::testing::AllOf(::testing::HasSubstr("steps = 200"),
                                               ::testing::HasSubstr("warning")));
+}
+
+// A printed ε or δ never reads below the accountant's value (which is an upper bound).
+TEST(PrivacyPrinting, RoundsToNearestUnlessThatWouldReadSmaller) {
+  EXPECT_EQ(upper_significant(2.12345, 4), "2.124");
+  EXPECT_EQ(upper_significant(2.12375, 4), "2.124");
+  EXPECT_EQ(upper_significant(2.999998659, 4), "3");
+  EXPECT_EQ(upper_significant(3.0, 4), "3");
+  EXPECT_EQ(upper_significant(0.1, 3), "0.1");
+  EXPECT_EQ(upper_significant(1.0833e-7, 3), "1.09e-07");
+  EXPECT_EQ(upper_significant(9.99951, 4), "10");
+  EXPECT_EQ(upper_significant(std::numeric_limits<double>::infinity(), 4), "inf");
+  EXPECT_EQ(upper_fixed(1.97461, 3), "1.975");
+  EXPECT_EQ(upper_fixed(1.9744, 3), "1.975");
+  EXPECT_EQ(upper_fixed(3.0, 4), "3.0000");
+  for (double value = 1e-9; value < 1e6; value *= 1.37) {
+    for (int digits : {1, 3, 6}) {
+      EXPECT_GE(std::stod(upper_significant(value, digits)), value) << value << " " << digits;
+      EXPECT_GE(std::stod(upper_fixed(value, digits)), value) << value << " " << digits;
+    }
+  }
 }
 
 TEST(BudgetCli, CalibrateInvertsBudget) {
@@ -105,6 +127,10 @@ TEST(BudgetCli, TablesOverStepsAndEpochsAgreeWithSingleSettings) {
   EXPECT_EQ(epochs["rows"][0]["steps"], 100);
   EXPECT_EQ(epochs["rows"][1]["steps"], 250);
   EXPECT_EQ(epochs["rows"][1]["epochs"], 2.5);
+  // Rounded up, as a run plans them (Opacus's int(epochs / q) would say 333).
+  EXPECT_EQ(budget_json("budget --sample-rate 0.003 --noise-multiplier 1.1 --delta 1e-5 --epochs "
+                        "1")["steps"],
+            334);
   const auto batch = budget_json(
       "budget --batch-size 600 --dataset-size 60000 --noise-multiplier 1.1 --delta 1e-5 --epochs "
       "2.5");
@@ -162,6 +188,16 @@ TEST(BudgetCli, ParseErrorsShowTheRelevantLineNotTheWholeHelp) {
                                 "--steps 10");
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, ::testing::HasSubstr("--batch-size needs --dataset-size"));
+  result = testing::run_command(
+      cli + " budget --sample-rate 0.5 --noise-multiplier 1 --epochs 1e30 --delta 1e-5");
+  EXPECT_EQ(result.exit_code, kExitBadInput);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("more than 1e+12 steps"));
+  // A δ this large is met by publishing one random record: said so when N is known.
+  result = testing::run_command(cli +
+                                " budget --batch-size 100 --dataset-size 1000 --noise-multiplier "
+                                "0.8 --steps 1000 --epsilon 1 --accountant pld");
+  EXPECT_EQ(result.exit_code, kExitOk);
+  EXPECT_THAT(result.output, ::testing::HasSubstr("is >= 1/N = 0.001"));
 }
 }  // namespace
 }  // namespace dpforge::privacy

@@ -159,6 +159,28 @@ TEST(Pld, TinyNoiseMatchesTheExactBinomialMixture) {
   }
 }
 
+// budget --epsilon: δ(ε) of T full-batch Gaussian steps is the analytic Gaussian's at σ/√T, from
+// above; a step without noise admits no δ below 1; nothing composed spends nothing.
+TEST(Pld, DeltaAtEpsilonBoundsTheAnalyticGaussianFromAbove) {
+  for (auto [sigma, steps, epsilon] : {std::tuple<double, int64_t, double>{2.0, 10, 1.0},
+                                       {10.0, 1000, 2.0},
+                                       {1.0, 1, 3.0},
+                                       {5.0, 1000000, 8.0}}) {
+    PldAccountant accountant;
+    accountant.compose(sigma, 1.0, steps);
+    const double exact =
+        analytic_gaussian_delta(sigma / std::sqrt(static_cast<double>(steps)), epsilon);
+    const double ours = accountant.delta(epsilon);
+    EXPECT_GE(ours, exact * (1 - 1e-9)) << sigma << " " << steps;
+    EXPECT_LE(ours, exact * 1.01 + 1e-12) << sigma << " " << steps;
+  }
+  PldAccountant none;
+  EXPECT_EQ(none.delta(1.0), 0.0);
+  none.compose(0.0, 0.01, 10);
+  EXPECT_EQ(none.delta(5.0), 1.0);
+  EXPECT_THROW(none.delta(-1.0), std::domain_error);
+}
+
 TEST(Pld, SingleStepFloorIsTheExactSingleStepEpsilon) {
   EXPECT_NEAR(sampled_gaussian_epsilon(1.0, 0.8, 1e-5), analytic_gaussian_epsilon(0.8, 1e-5), 1e-9);
   const double exact =

@@ -177,6 +177,20 @@ TEST(Rdp, DeltaAndEpsilonConversionsAreInverse) {
   EXPECT_GT(delta, 0.5e-5);  // same order grid, so the optimal order nearly attains δ
 }
 
+// Accountant::delta under both conversions gives back the δ its ε was computed at.
+TEST(Rdp, AccountantDeltaInvertsEpsilonUnderBothConversions) {
+  for (const auto conversion : {RdpConversion::kImproved, RdpConversion::kClassic}) {
+    RdpAccountant accountant(default_rdp_orders(), conversion);
+    EXPECT_EQ(accountant.delta(1.0), 0.0);
+    accountant.compose(1.1, 0.004, 10000);
+    const double epsilon = accountant.epsilon(1e-5);
+    const double delta = accountant.delta(epsilon);
+    EXPECT_LE(delta, 1e-5 * (1 + 1e-9)) << to_string(conversion);
+    EXPECT_GT(delta, 0.5e-5) << to_string(conversion);
+    EXPECT_GT(accountant.delta(epsilon / 2), delta);  // δ falls as ε grows
+  }
+}
+
 TEST(Accountant, JsonRoundTripAndUnknownName) {
   RdpAccountant accountant;
   accountant.compose(1.3, 0.004, 1000);

@@ -67,6 +67,12 @@ TEST(Sweep, MalformedGridsAndVariantsAreRefusedByName) {
   EXPECT_THAT(input_error([] { run::sweep_points({"a: lr"}, {}); }),
               HasSubstr("'lr' is not key=value"));
   EXPECT_THAT(input_error([] { run::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
+  EXPECT_THAT(input_error([] {
+                run::sweep_points({"a b: train.lr=0.1", "a_b: train.lr=0.2"}, {});
+              }),
+              HasSubstr("two points share the folder 'a_b'"));
+  EXPECT_THAT(input_error([] { run::sweep_points({}, {"data.root=/d/x,/d_x"}); }),
+              HasSubstr("share the folder"));
 }
 
 TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
@@ -97,6 +103,7 @@ TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
 TEST(Report, PldPrivacyHasNoRdpOrder) {
   train::PrivacySummary privacy;
   privacy.accountant = "pld";
+  privacy.rdp_order = 8;  // whatever is left there, PLD has no order to report
   EXPECT_TRUE(report::privacy_json(privacy)["rdp_order"].is_null());
   privacy.accountant = "rdp";
   privacy.rdp_order = 12;

@@ -65,7 +65,10 @@ TEST(Lifecycle, SweepNeverReusesARunOfAnotherRecipe) {
 
   const auto rerun = run_command(sweep(out, " --set train.epochs=2 --rerun"));
   ASSERT_EQ(rerun.exit_code, kExitOk) << rerun.output;
-  EXPECT_THAT(rerun.output, HasSubstr("recipe changed, training again (--rerun)"));
+  EXPECT_THAT(rerun.output, HasSubstr("recipe changed, training again (--rerun; the earlier run "
+                                      "moved to"));
+  // Set aside, not deleted: a private run's report and ledger record privacy spent on this data.
+  EXPECT_EQ(read_text(dir / "s" / ".replaced" / "lr=0.001" / "report.json"), first_report);
   const auto summary = read_json(dir / "s" / "summary.json");
   ASSERT_EQ(summary["runs"].size(), 2U);
   for (const auto& run : summary["runs"]) EXPECT_EQ(run["steps"], 8) << run["name"];
@@ -92,6 +95,16 @@ TEST(Lifecycle, CompareTakesRunFoldersSweepFoldersAndGlobsOverThem) {
   // A run named twice (by itself and through its sweep) is one row.
   const auto twice = run_command(kCli + " compare --json " + out + " " + out + "/lr=0.002");
   EXPECT_EQ(nlohmann::json::parse(twice.output).size(), 2U);
+
+  // A point that failed or is still running leaves a folder without a report: a glob over the
+  // sweep skips it, says so, and compares the rest.
+  std::filesystem::create_directories(dir / "s" / "failed");
+  std::filesystem::copy_file(dir / "s" / "lr=0.001" / "recipe.ini",
+                             dir / "s" / "failed" / "recipe.ini");
+  const auto partial = run_command(kCli + " compare " + out + "/*");
+  EXPECT_EQ(partial.exit_code, kExitOk) << partial.output;
+  EXPECT_THAT(partial.output, AllOf(HasSubstr("compare: skipped " + out + "/failed: unfinished"),
+                                    HasSubstr("lr=0.001"), HasSubstr("lr=0.002")));
 
   std::filesystem::create_directories(dir / "empty");
   const auto empty = run_command(kCli + " compare " + (dir / "empty").string());
@@ -193,7 +206,8 @@ TEST(Lifecycle, ARunKilledDuringStartUpDoesNotBlockTheNextAttempt) {
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
   result = run_command(kCli + " train --resume " + (dir / "resumed").string());
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
-  EXPECT_THAT(result.output, HasSubstr("starting it from the beginning"));
+  EXPECT_THAT(result.output,
+              HasSubstr("no private step was taken; starting it from the beginning"));
   EXPECT_EQ(read_text(dir / "resumed" / "model.pt"), read_text(dir / "done" / "model.pt"));
 }
 
@@ -236,7 +250,7 @@ TEST(Lifecycle, MeaninglessSettingsAreWarnedAboutBeforeTrainingAndInTheReport) {
   // Progress a user can trust: ε so far on the progress line (labelled), no silent phase after.
   EXPECT_THAT(
       result.output,
-      AllOf(HasSubstr("eps 2.445 by step 2 (pld)"), HasSubstr("eps 3.000 by step 3 (pld)"),
+      AllOf(HasSubstr("eps 2.446 by step 2 (pld)"), HasSubstr("eps 3.000 by step 3 (pld)"),
             HasSubstr("audit: white-box verdict over 500 canaries"),
             HasSubstr("canaries (bounds and conformance tests): done in"),
             HasSubstr("attack: LOSS and modified entropy, 3000 members vs 3000 non-members: "

@@ -44,10 +44,18 @@ const std::vector<std::string>& attack_names();
 /// dpforge report (no recipe, privacy or epochs).
 nlohmann::json read_report(const std::filesystem::path& run_dir);
 
-/// The run folders `paths` name, each once, in order: a run folder (report.json) itself; a sweep
-/// folder its finished runs in the sweep's order; a sweep's own files (summary.json, summary.txt,
-/// as a shell glob over a sweep folder yields) are skipped. InputError naming any other path.
-std::vector<std::filesystem::path> expand_run_paths(const std::vector<std::string>& paths);
+/// What `dpforge compare` was given, resolved to finished runs.
+struct RunPaths {
+  std::vector<std::filesystem::path> runs;  // each once, in the order given
+  std::vector<std::string> skipped;         // "PATH: why", for the user
+};
+
+/// The run folders `paths` name: a run folder (report.json) itself; a sweep folder the finished
+/// points of its summary.json in the sweep's order (every run sub-folder, sorted, while it has
+/// none yet); what a shell glob over a sweep folder yields besides its runs (summary.json,
+/// summary.txt, a point that is unfinished or failed) is skipped and said so. InputError naming
+/// any other path, or when no run is left.
+RunPaths expand_run_paths(const std::vector<std::string>& paths);
 
 /// The row of read_report(run_dir).
 RunRow read_run(const std::filesystem::path& run_dir);

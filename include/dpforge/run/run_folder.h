@@ -35,7 +35,8 @@ struct RecipeDifference {
   bool changes_accounting = false;  // the data, q, σ, the steps, δ or the audit
 };
 
-/// Every key (except those a resume may change) whose value differs, in the saved order.
+/// Every key (except those a resume may change) whose value differs, in the saved order; then the
+/// keys the saved recipe lacks (an older dpforge) whose current value is not their default.
 std::vector<RecipeDifference> recipe_differences(const nlohmann::json& saved_values,
                                                  const nlohmann::json& current_values);
 
@@ -51,11 +52,12 @@ std::string describe_differences(const std::vector<RecipeDifference>& difference
                                  const DifferenceWording& wording = {});
 
 /// 16 hex digits of FNV-1a over the values of the keys that define a run (all but those a resume
-/// may change): two recipes with the same hash train the same run.
+/// may change): two recipes with the same hash are the same run as far as a sweep or a resume is
+/// concerned (in a seeded run the noise keys also depend on run.name; run.cpp).
 std::string recipe_hash(const nlohmann::json& values);
 
-/// The recipe values (text, as report::recipe_values_json) a run folder was started with: from its
-/// recipe.ini, else (a run of an older dpforge) from report.json; nullopt when it has neither.
+/// The recipe values (text, as report::recipe_values_json) a run folder was run with: a finished
+/// run's report.json, else its recipe.ini; nullopt when it has neither.
 std::optional<nlohmann::json> stored_recipe_values(const std::filesystem::path& dir);
 
 /// Refuses (InputError) a resume whose recipe differs from the saved one, naming every differing

@@ -37,7 +37,8 @@ struct SweepOutcome {
 /// first run starts. A point whose folder already holds a run is reused (finished: skipped;
 /// unfinished: resumed) only when that run was started with the same resolved recipe; otherwise
 /// the sweep is refused before anything runs (InputError naming each point's differing keys), or,
-/// with `rerun`, that folder is deleted and the point trained again.
+/// with `rerun`, that folder is moved to out_dir/.replaced/ (a private run's ledger and report are
+/// kept) and the point trained again.
 SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
                        std::FILE* progress, bool rerun = false);
