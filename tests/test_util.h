@@ -15,6 +15,15 @@ inline const std::string kCli = DPFORGE_CLI;
 inline const std::string kRecipes = std::string(DPFORGE_SOURCE_DIR) + "/recipes/";
 inline const std::string kQuickstart = kRecipes + "quickstart.ini";
 
+// --set arguments for a seeded private run of 20 steps (q = 0.1, sigma 1, RDP: no calibration)
+// with checkpoints every 4 steps and a seeded audit, so that two runs can be compared bit for bit.
+inline const std::string kSeededPrivateRun =
+    " --set data.train_subset=2000 --set data.test_subset=500 --set model.mlp_hidden=32"
+    " --set train.batch_size=200 --set train.epochs=2 --set privacy.noise_multiplier=1"
+    " --set privacy.target_epsilon=0 --set privacy.accountant=rdp --set train.seed=11"
+    " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
+    " --set run.threads=1 --set train.checkpoint_every=4";
+
 // A fresh folder under the system temp dir, removed with the object.
 class TempDir {
  public:

@@ -140,11 +140,7 @@ train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure,
 }
 
 // FNV-1a of the resolved recipe: which run of a family of seeded runs this is.
-uint64_t recipe_key(const nlohmann::json& recipe_values) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (const unsigned char c : recipe_values.dump()) hash = (hash ^ c) * 0x100000001b3ULL;
-  return hash;
-}
+uint64_t recipe_key(const nlohmann::json& recipe_values) { return fnv1a(recipe_values.dump()); }
 
 // The identity of a run that continues from its newest intact checkpoint, whose recipe must match
 // the one it started with. nullopt when there is no checkpoint and no ledger: the run stopped

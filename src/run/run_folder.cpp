@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "dpforge/core/error.h"
+#include "dpforge/core/random.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/train/checkpoint.h"
@@ -83,13 +84,11 @@ std::string describe_differences(const std::vector<RecipeDifference>& difference
 }
 
 std::string recipe_hash(const nlohmann::json& values) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
+  std::string defining;
   for (const auto& [key, value] : values.items()) {
-    if (key_may_change_on_resume(key)) continue;
-    for (const unsigned char c : key + "=" + value.dump() + "\n")
-      hash = (hash ^ c) * 0x100000001b3ULL;
+    if (!key_may_change_on_resume(key)) defining += key + "=" + value.dump() + "\n";
   }
-  return fmt::format("{:016x}", hash);
+  return fmt::format("{:016x}", fnv1a(defining));
 }
 
 std::optional<nlohmann::json> stored_recipe_values(const std::filesystem::path& dir) {

@@ -125,7 +125,7 @@ namespace {
 // when it was started with the very recipe this sweep gives the point; otherwise the sweep is
 // refused before anything runs, naming every stale point and its differing keys, unless `rerun`.
 std::vector<bool> stale_points(const std::vector<SweepPoint>& points,
-                               const std::vector<config::Recipe>& recipes,
+                               const std::vector<nlohmann::json>& values,
                                const std::filesystem::path& out_dir, bool rerun) {
   std::vector<bool> stale(points.size(), false);
   std::string refused;
@@ -136,7 +136,7 @@ std::vector<bool> stale_points(const std::vector<SweepPoint>& points,
     if (state != FolderState::kFinished && state != FolderState::kUnfinished) continue;
     const auto stored = stored_recipe_values(run_dir);
     if (!stored) continue;  // an unfinished run of an older dpforge: its resume checks every key
-    const auto differences = recipe_differences(*stored, report::recipe_values_json(recipes[i]));
+    const auto differences = recipe_differences(*stored, values[i]);
     if (differences.empty()) continue;
     stale[i] = true;
     if (!rerun) {
@@ -190,7 +190,9 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
       throw_input_error("sweep point {}: {}", point.name, error.what());
     }
   }
-  const auto stale = stale_points(points, recipes, out_dir, rerun);
+  std::vector<nlohmann::json> values;
+  for (const auto& recipe : recipes) values.push_back(report::recipe_values_json(recipe));
+  const auto stale = stale_points(points, values, out_dir, rerun);
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error)
@@ -234,7 +236,7 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
   for (size_t i = 0; i < points.size(); ++i) {
     grid.push_back({{"run", points[i].name},
                     {"overrides", points[i].overrides},
-                    {"recipe_hash", recipe_hash(report::recipe_values_json(recipes[i]))}});
+                    {"recipe_hash", recipe_hash(values[i])}});
   }
   outcome.summary = {{"recipe", recipe_path}, {"overrides", overrides},
                      {"points", grid},        {"runs", report::rows_to_json(rows)},

@@ -17,6 +17,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::kCli;
 using testing::kQuickstart;
+using testing::kSeededPrivateRun;
 using ::testing::Not;
 using testing::read_json;
 using testing::read_text;
@@ -28,14 +29,6 @@ const std::string kTiny =
     " --set privacy.enabled=false --set data.train_subset=400 --set data.test_subset=200"
     " --set model.mlp_hidden=16 --set train.batch_size=100 --set train.epochs=1"
     " --set run.threads=1 --set train.seed=3";
-
-// A seeded private run of 20 steps with checkpoints every 4 (as tests/train/reliability_test.cpp).
-const std::string kPrivate =
-    " --set data.train_subset=2000 --set data.test_subset=500 --set model.mlp_hidden=32"
-    " --set train.batch_size=200 --set train.epochs=2 --set privacy.noise_multiplier=1"
-    " --set privacy.target_epsilon=0 --set privacy.accountant=rdp --set train.seed=11"
-    " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
-    " --set run.threads=1 --set train.checkpoint_every=4";
 
 std::string sweep(const std::string& out, const std::string& extra = "") {
   return kCli + " sweep " + kQuickstart + kTiny + " --grid train.lr=0.001,0.002 --out " + out +
@@ -157,10 +150,11 @@ TEST(Lifecycle, ResumeFromTheFolderAloneIsBitIdenticalAndNamesEveryDifferenceAtO
   TempDir dir;
   const auto whole = dir / "whole", run = dir / "run";
   ASSERT_EQ(
-      run_command(kCli + " train " + kQuickstart + kPrivate + " --out " + whole.string()).exit_code,
+      run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --out " + whole.string())
+          .exit_code,
       kExitOk);
-  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart + kPrivate +
-                        " --out " + run.string())
+  ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart +
+                        kSeededPrivateRun + " --out " + run.string())
                 .exit_code,
             kExitOk);
   EXPECT_TRUE(std::filesystem::exists(run / "recipe.ini"));

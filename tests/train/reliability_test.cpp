@@ -19,19 +19,11 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::kCli;
 using testing::kQuickstart;
+using testing::kSeededPrivateRun;
 using testing::read_json;
 using testing::read_text;
 using testing::run_command;
 using testing::TempDir;
-
-// A seeded private run of 20 steps (q = 0.1, sigma 1, RDP: no calibration) with checkpoints every
-// 4 steps and a seeded audit, so that two runs can be compared bit for bit.
-const std::string kPrivateRun =
-    " --set data.train_subset=2000 --set data.test_subset=500 --set model.mlp_hidden=32"
-    " --set train.batch_size=200 --set train.epochs=2 --set privacy.noise_multiplier=1"
-    " --set privacy.target_epsilon=0 --set privacy.accountant=rdp --set train.seed=11"
-    " --set privacy.secure_noise=false --set audit.seed=5 --set audit.canaries=500"
-    " --set run.threads=1 --set train.checkpoint_every=4";
 
 bool same_bytes(const std::filesystem::path& a, const std::filesystem::path& b) {
   const std::string x = read_text(a), y = read_text(b);
@@ -99,14 +91,14 @@ TEST(CheckpointStore, KeepsTheNewestTwoAndFallsBackPastACorruptOne) {
 // the newest checkpoint then torn on disk, resume: identical weights, epsilon and audit.
 TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon) {
   TempDir dir;
-  const auto whole = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " +
+  const auto whole = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --out " +
                                  (dir / "whole").string());
   ASSERT_EQ(whole.exit_code, kExitOk) << whole.output;
   EXPECT_FALSE(
       std::filesystem::exists(dir / "whole" / "checkpoints"));  // deleted: they hold the noise key
 
   const auto crashed = run_command("DPFORGE_CRASH_AFTER_STEP=10 " + kCli + " train " + kQuickstart +
-                                   kPrivateRun + " --out " + (dir / "run").string());
+                                   kSeededPrivateRun + " --out " + (dir / "run").string());
   ASSERT_NE(crashed.exit_code, kExitOk) << crashed.output;
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json"));
   // The ledger was written before steps 9-12 were taken: it covers the 10 taken.
@@ -121,8 +113,8 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   const std::string bytes = read_text(newest);
   testing::write_text(newest, bytes.substr(0, bytes.size() / 2));
 
-  const auto resumed = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
-                                   (dir / "run").string());
+  const auto resumed = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun +
+                                   " --resume " + (dir / "run").string());
   ASSERT_EQ(resumed.exit_code, kExitOk) << resumed.output;
   EXPECT_THAT(resumed.output, AllOf(HasSubstr("checkpoint skipped"), HasSubstr("resuming from"),
                                     HasSubstr("step 4 of 20")));
@@ -140,7 +132,7 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   EXPECT_EQ(final_ledger["epsilon"], b["privacy"]["epsilon"]);
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "checkpoints"));
 
-  const auto again = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
+  const auto again = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --resume " +
                                  (dir / "run").string());
   EXPECT_EQ(again.exit_code, kExitBadInput);
   EXPECT_THAT(again.output, AllOf(HasSubstr("holds a finished run"), HasSubstr("nothing to resume"),
@@ -150,7 +142,7 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
 TEST(Resume, NonPrivateRunKilledAndResumedIsBitIdentical) {
   TempDir dir;
   const std::string run =
-      kPrivateRun + " --set privacy.enabled=false --set train.checkpoint_every=3";
+      kSeededPrivateRun + " --set privacy.enabled=false --set train.checkpoint_every=3";
   ASSERT_EQ(run_command(kCli + " train " + kQuickstart + run + " --out " + (dir / "whole").string())
                 .exit_code,
             kExitOk);
@@ -171,27 +163,27 @@ TEST(Resume, RefusesAChangedRecipeAndAFreshRunInAnUnfinishedFolder) {
   TempDir dir;
   const auto out = (dir / "run").string();
   ASSERT_NE(run_command("DPFORGE_CRASH_AFTER_STEP=5 " + kCli + " train " + kQuickstart +
-                        kPrivateRun + " --out " + out)
+                        kSeededPrivateRun + " --out " + out)
                 .exit_code,
             kExitOk);
-  auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+  auto result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun +
                             " --set privacy.noise_multiplier=2 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output,
               AllOf(HasSubstr("privacy.noise_multiplier"), HasSubstr("privacy accounting"),
                     HasSubstr("--set privacy.noise_multiplier=1")));
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+  result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun +
                        " --set train.lr=0.5 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, AllOf(HasSubstr("train.lr"), HasSubstr("bit for bit")));
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " + out);
+  result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --out " + out);
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("--resume"));
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --resume " +
+  result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --resume " +
                        (dir / "nothing").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   // Allowed: how often to checkpoint.
-  result = run_command(kCli + " train " + kQuickstart + kPrivateRun +
+  result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun +
                        " --set train.checkpoint_every=7 --resume " + out);
   EXPECT_EQ(result.exit_code, kExitOk) << result.output;
 }
@@ -201,7 +193,7 @@ TEST(HostileConditions, FullDiskDuringACheckpointExitsTwoAndLeavesNoPartialFile)
   // A file-size limit stands in for a full disk: writes past it fail with EFBIG.
   const auto result =
       run_command("bash -c \"trap '' XFSZ; ulimit -f 64; exec " + kCli + " train " + kQuickstart +
-                  kPrivateRun + " --out " + (dir / "run").string() + "\"");
+                  kSeededPrivateRun + " --out " + (dir / "run").string() + "\"");
   EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
   EXPECT_THAT(result.output, AllOf(HasSubstr("cannot write"), HasSubstr("step-0000000000.ckpt"),
                                    HasSubstr("File too large")));
@@ -213,7 +205,7 @@ TEST(HostileConditions, FullDiskDuringACheckpointExitsTwoAndLeavesNoPartialFile)
 TEST(HostileConditions, UnwritableOutputFolderExitsTwoBeforeTraining) {
   TempDir dir;
   testing::write_text(dir / "file", "not a folder");
-  const auto result = run_command(kCli + " train " + kQuickstart + kPrivateRun + " --out " +
+  const auto result = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun + " --out " +
                                   (dir / "file" / "run").string());
   EXPECT_EQ(result.exit_code, kExitBadInput);
   EXPECT_THAT(result.output, HasSubstr("cannot create the output folder"));
@@ -224,7 +216,7 @@ TEST(HostileConditions, DivergingLearningRateStopsCleanlyWithAReport) {
   for (const std::string privacy : {"true", "false"}) {
     const auto out = dir / ("run-" + privacy);
     const auto result = run_command(
-        kCli + " train " + kQuickstart + kPrivateRun + " --set privacy.enabled=" + privacy +
+        kCli + " train " + kQuickstart + kSeededPrivateRun + " --set privacy.enabled=" + privacy +
         " --set train.optimizer=sgd --set train.lr=1e5 --set train.weight_decay=1e5 --out " +
         out.string());
     EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;

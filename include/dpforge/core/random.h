@@ -5,6 +5,7 @@
 // module needs another's generator.
 #pragma once
 #include <cstdint>
+#include <string_view>
 
 namespace dpforge {
 
@@ -14,6 +15,14 @@ uint64_t secure_random_seed();
 /// A seed for `purpose` derived from `seed`: the first two words of Philox(seed, purpose), so
 /// streams derived for different purposes are independent.
 uint64_t derive_seed(uint64_t seed, uint64_t purpose);
+
+/// 64-bit FNV-1a of `text`: a stable name for a recipe (the key its seeded streams are derived
+/// from, the hash a sweep compares), not a secret and not collision-resistant.
+constexpr uint64_t fnv1a(std::string_view text) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ULL;
+  return hash;
+}
 
 /// Uniform doubles in (0, 1] from a Philox stream, 53 random bits each (two 32-bit words).
 class PhiloxUniform {
