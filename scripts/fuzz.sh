@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/: the recipe parser and the IDX reader) with clang, installed
-# from Debian when missing, then runs each for a bounded number of executions and prints how many
-# ran. Findings (crash-*, leak-*, timeout-* files) fail the script.
+# Builds the libFuzzer targets (fuzz/: the recipe parser; the IDX, CSV and NPY/NPZ readers) with
+# clang, installed from Debian when missing, then runs each for a bounded number of executions and
+# prints how many ran. Findings (crash-*, leak-*, timeout-* files) fail the script.
 #   scripts/fuzz.sh [RUNS]             default 1000000 executions per target
 #   DPFORGE_FUZZ_SECONDS=60 scripts/fuzz.sh    bound by time instead
+#   DPFORGE_FUZZ_TARGETS="csv_fuzzer npy_fuzzer" scripts/fuzz.sh    only some targets
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -24,7 +25,7 @@ limit=(-runs="$runs")
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export LSAN_OPTIONS="suppressions=$root/scripts/lsan.supp:print_suppressions=0"
 status=0
-for target in recipe_fuzzer idx_fuzzer; do
+for target in ${DPFORGE_FUZZ_TARGETS:-recipe_fuzzer idx_fuzzer csv_fuzzer npy_fuzzer}; do
   corpus="$build_dir/corpus-$target"   # grows here; the committed seeds stay as they are
   artifacts="$build_dir/findings-$target/"
   mkdir -p "$corpus" "$artifacts"

@@ -45,6 +45,11 @@ if ! cmp -s "$requirements" "$stamp"; then
   cp "$requirements" "$stamp"
 fi
 
+# --- Real tables for the own-data recipes (recipes/breast_cancer_dp.ini, ...), from scikit-learn ---
+if [ ! -f "$root/data/sklearn/diabetes_stats.json" ]; then
+  "$venv/bin/python" "$root/scripts/export_sklearn_data.py" "$root/data/sklearn"
+fi
+
 # --- Configure and build ------------------------------------------------------------------------
 if [ "${DPFORGE_SETUP_NO_BUILD:-0}" = 1 ]; then exit 0; fi  # scripts/fuzz.sh builds its own
 build_dir=${DPFORGE_BUILD_DIR:-build}

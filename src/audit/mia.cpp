@@ -16,9 +16,15 @@ MiaScores mia_scores(torch::nn::Sequential& model, const data::Dataset& dataset)
   constexpr int64_t kBatch = 1000;
   for (int64_t begin = 0; begin < dataset.size(); begin += kBatch) {
     const int64_t end = std::min(dataset.size(), begin + kBatch);
-    const auto logits = model->forward(dataset.images.slice(0, begin, end)).to(torch::kFloat64);
+    const auto outputs = model->forward(dataset.inputs.slice(0, begin, end)).to(torch::kFloat64);
     const auto labels = dataset.labels.slice(0, begin, end);
-    const auto log_p = torch::log_softmax(logits, 1);
+    if (dataset.task == data::Task::kRegression) {
+      // No class probabilities: the LOSS attack on the squared error alone.
+      const auto loss = data::per_example_loss(dataset.task, outputs, labels, {});
+      for (int64_t i = 0; i < end - begin; ++i) scores.loss.push_back(-loss[i].item<double>());
+      continue;
+    }
+    const auto log_p = data::class_log_probabilities(dataset.task, outputs);
     const auto p = log_p.exp();
     const auto log_p_true = log_p.gather(1, labels.unsqueeze(1)).squeeze(1);
     const auto p_true = log_p_true.exp();
@@ -44,13 +50,15 @@ nlohmann::json membership_attacks(torch::nn::Sequential& model, const data::Data
   auto metrics = [](const std::vector<double>& in_scores, const std::vector<double>& out_scores) {
     return attack_metrics(CanaryAuditor(in_scores, out_scores));
   };
-  return {
+  nlohmann::json attacks = {
       {"members", members.size()},
       {"non_members", non_members.size()},
       {"note",
        "members: training examples; non-members: test examples; attack metrics, not a DP bound"},
-      {"loss", metrics(in.loss, out.loss)},
-      {"modified_entropy", metrics(in.mentr, out.mentr)}};
+      {"loss", metrics(in.loss, out.loss)}};
+  // Modified entropy needs class probabilities, which a regression model does not give.
+  if (!in.mentr.empty()) attacks["modified_entropy"] = metrics(in.mentr, out.mentr);
+  return attacks;
 }
 
 }  // namespace dpforge::audit

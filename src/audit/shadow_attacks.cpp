@@ -52,8 +52,16 @@ ConfidenceSignals confidence_signals(torch::nn::Sequential& model, const data::D
   constexpr int64_t kBatch = 1000;
   for (int64_t begin = 0; begin < dataset.size(); begin += kBatch) {
     const int64_t end = std::min(dataset.size(), begin + kBatch);
-    const auto log_p = torch::log_softmax(
-        model->forward(dataset.images.slice(0, begin, end)).to(torch::kFloat64), 1);
+    const auto outputs = model->forward(dataset.inputs.slice(0, begin, end)).to(torch::kFloat64);
+    if (dataset.task == data::Task::kRegression) {
+      // φ = −squared error, and a Gaussian likelihood e^{−(ŷ−y)²/2} as Pr(x|θ).
+      const auto loss =
+          data::per_example_loss(dataset.task, outputs, dataset.labels.slice(0, begin, end), {});
+      phi.push_back(-loss);
+      probability.push_back((-0.5 * loss).exp());
+      continue;
+    }
+    const auto log_p = data::class_log_probabilities(dataset.task, outputs);
     const auto labels = dataset.labels.slice(0, begin, end).unsqueeze(1);
     const auto log_p_true = log_p.gather(1, labels).squeeze(1);
     // log(1 − p_y) as the log-sum-exp of the other classes: exact where 1 − p_y underflows.

@@ -109,7 +109,8 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch,
                               [&work, plain, batch] {
                                 plain->zero_grad();
                                 train::backward_nonprivate(work.model, work.inputs, work.labels,
-                                                           static_cast<double>(batch));
+                                                           static_cast<double>(batch),
+                                                           train::cross_entropy_loss());
                                 plain->step();
                                 // Like dp::step_inner: no gradient is held between steps, so
                                 // neither variant's leftovers count in the other's peak.

@@ -80,7 +80,7 @@ int audit_command(const std::vector<std::string>& args) {
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   const auto data = run::load_run_data(recipe);
-  auto model = nn::make_model(recipe.model, data.train.num_classes);
+  auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 
   const uint64_t seed = recipe.audit.seed().value_or(secure_random_seed());

@@ -158,9 +158,16 @@ int train_command(const std::vector<std::string>& args) {
                     ? "; seeded run: reproducible, so its noise is known - not for release"
                     : "")
           : std::string("none (non-private training)");
-  fmt::print("{}: test accuracy {:.2f}% after {} steps in {:.1f}s\nprivacy: {}\n",
-             recipe.run.name(), 100 * outcome.result.test_accuracy, outcome.result.steps,
-             outcome.result.wall_seconds, privacy_line);
+  const auto* last = outcome.result.epochs.empty() ? nullptr : &outcome.result.epochs.back();
+  const std::string score =
+      last != nullptr && last->test_rmse
+          ? fmt::format("test RMSE {:.4g}, MAE {:.4g}", *last->test_rmse, *last->test_mae)
+          : fmt::format("test accuracy {:.2f}%{}", 100 * outcome.result.test_accuracy,
+                        last != nullptr && last->test_auroc
+                            ? fmt::format(" (AUROC {:.4f})", *last->test_auroc)
+                            : "");
+  fmt::print("{}: {} after {} steps in {:.1f}s\nprivacy: {}\n", recipe.run.name(), score,
+             outcome.result.steps, outcome.result.wall_seconds, privacy_line);
   const auto& audit = outcome.report["audit"];
   int exit_code = kExitOk;
   if (audit["enabled"].get<bool>()) {
@@ -176,11 +183,13 @@ int train_command(const std::vector<std::string>& args) {
   const bool resolved = mia["loss"]["tpr_at_fpr_resolved"]["0.001"].get<bool>();
   fmt::print(
       "membership inference (black-box, {} train vs {} test examples): LOSS AUROC {:.3f}, "
-      "TPR {:.4f} at 0.1% FPR{}; modified entropy AUROC {:.3f}\n",
+      "TPR {:.4f} at 0.1% FPR{}{}\n",
       mia["members"].get<int64_t>(), mia["non_members"].get<int64_t>(),
       mia["loss"]["auroc"].get<double>(), mia["loss"]["tpr_at_fpr"]["0.001"].get<double>(),
       resolved ? "" : " (unresolved: 0.1% of these non-members is under 10 examples)",
-      mia["modified_entropy"]["auroc"].get<double>());
+      mia.contains("modified_entropy") ? fmt::format("; modified entropy AUROC {:.3f}",
+                                                     mia["modified_entropy"]["auroc"].get<double>())
+                                       : "");
   if (privacy["enabled"].get<bool>() && privacy["fault"] != "none") {
     fmt::print(stderr, "NOTE: privacy.fault = {} was injected: this model is NOT private.\n",
                privacy["fault"].get<std::string>());

@@ -27,4 +27,7 @@ struct KeySpec {
 /// Every key, in documentation order.
 const std::vector<KeySpec>& key_table();
 
+/// The data.* keys (recipe_data_keys.cpp), in documentation order.
+std::vector<KeySpec> data_keys();
+
 }  // namespace dpforge::config::detail

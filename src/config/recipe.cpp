@@ -71,6 +71,40 @@ void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
 }
 
 // Cross-key rules that no single key can check.
+// Keys that only make sense together: where the data comes from and how it is split.
+void check_data_keys(const DataOptions& data, const std::string& origin) {
+  const bool builtin = data.format() == data::Format::kFashionMnist;
+  if (builtin && (!data.train().empty() || !data.test().empty() || data.test_fraction() > 0)) {
+    throw_input_error(
+        "{}: data.train, data.test and data.test_fraction are for your own data (data.format = "
+        "csv, npz, npy or idx); data.format = fashion-mnist reads data.root",
+        origin);
+  }
+  if (!builtin && data.train().empty()) {
+    throw_input_error("{}: data.format = {} needs data.train (the file(s) to train on)", origin,
+                      data::kFormatNames.name(data.format()));
+  }
+  if (!builtin && data.test().empty() == (data.test_fraction() == 0)) {
+    throw_input_error(
+        "{}: give exactly one of data.test (a test file) and data.test_fraction (a seeded split "
+        "of data.train); now {}",
+        origin, data.test().empty() ? "neither" : "both");
+  }
+  if (data.validation_size() > 0 && data.validation_fraction() > 0) {
+    throw_input_error(
+        "{}: data.validation_size and data.validation_fraction both hold out "
+        "validation examples; set one",
+        origin);
+  }
+  if (data.format() != data::Format::kCsv &&
+      (!data.label().empty() || !data.features().empty() || !data.categorical().empty())) {
+    throw_input_error(
+        "{}: data.label, data.features and data.categorical name CSV columns; "
+        "data.format = {} has none",
+        origin, data::kFormatNames.name(data.format()));
+  }
+}
+
 void validate(const Recipe& recipe, const std::string& origin) {
   const auto& privacy = recipe.privacy;
   if (privacy.enabled() && privacy.noise_multiplier() == 0 && privacy.target_epsilon() == 0) {
@@ -91,12 +125,15 @@ void validate(const Recipe& recipe, const std::string& origin) {
     throw_input_error(
         "{}: model.dropout applies to mlp and cnn_tanh; wrn16_4 has no dropout layers", origin);
   }
-  if (recipe.train.early_stopping_patience() > 0 && recipe.data.validation_size() == 0) {
+  const auto& data = recipe.data;
+  if (recipe.train.early_stopping_patience() > 0 && data.validation_size() == 0 &&
+      data.validation_fraction() == 0) {
     throw_input_error(
-        "{}: train.early_stopping_patience = {} needs data.validation_size > 0 (the held-out "
-        "examples whose accuracy it watches)",
+        "{}: train.early_stopping_patience = {} needs data.validation_size or "
+        "data.validation_fraction > 0 (the held-out examples whose accuracy it watches)",
         origin, recipe.train.early_stopping_patience());
   }
+  check_data_keys(data, origin);
   if (privacy.enabled() && privacy.secure_noise() == SecureNoise::kOn &&
       recipe.train.seed().has_value()) {
     throw_input_error(

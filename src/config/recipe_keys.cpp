@@ -1,143 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 // Each recipe key is declared once here with a setter and a getter on the typed structs, so
 // defaults live in the structs (recipe.h) alone.
-#include <fmt/format.h>
+#include <algorithm>
+#include <iterator>
 
-#include <charconv>
-#include <cmath>
-#include <limits>
-
-#include "src/config/key_table.h"
+#include "src/config/key_makers.h"
 
 namespace dpforge::config::detail {
+
 namespace {
 
-int64_t parse_int(const std::string& text, int64_t lo, int64_t hi, const std::string& allowed) {
-  int64_t value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || value < lo || value > hi) {
-    throw BadValue{allowed};
-  }
-  return value;
-}
-
-double parse_double(const std::string& text, double lo, bool lo_open, double hi,
-                    const std::string& allowed) {
-  double value = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(value) ||
-      value < lo || (lo_open && value == lo) || value > hi) {
-    throw BadValue{allowed};
-  }
-  return value;
-}
-
-// One spelling per value: a recipe (and report.json, which stores it) reads the same everywhere.
-bool parse_bool(const std::string& text) {
-  if (text == "true") return true;
-  if (text == "false") return false;
-  throw BadValue{"true or false"};
-}
-
-std::string format_double(double value) { return fmt::format("{}", value); }
-
-template <typename Get, typename Set>
-KeySpec int_key(std::string key, int64_t lo, int64_t hi, std::string doc, Get get, Set set) {
-  std::string allowed = hi == std::numeric_limits<int64_t>::max()
-                            ? fmt::format("an integer >= {}", lo)
-                            : fmt::format("an integer in [{}, {}]", lo, hi);
-  return KeySpec{
-      std::move(key),
-      "int",
-      allowed,
-      std::move(doc),
-      [=](Recipe& r, const std::string& text) { set(r, parse_int(text, lo, hi, allowed)); },
-      [=](const Recipe& r) { return std::to_string(get(r)); }};
-}
-
-template <typename Get, typename Set>
-KeySpec float_key(std::string key, double lo, bool lo_open, double hi, std::string doc, Get get,
-                  Set set) {
-  std::string allowed = hi == std::numeric_limits<double>::infinity()
-                            ? fmt::format("a number {} {:g}", lo_open ? ">" : ">=", lo)
-                            : fmt::format("a number in {}{:g}, {:g}]", lo_open ? "(" : "[", lo, hi);
-  return KeySpec{std::move(key),
-                 "float",
-                 allowed,
-                 std::move(doc),
-                 [=](Recipe& r, const std::string& text) {
-                   set(r, parse_double(text, lo, lo_open, hi, allowed));
-                 },
-                 [=](const Recipe& r) { return format_double(get(r)); }};
-}
-
-template <typename Get, typename Set>
-KeySpec bool_key(std::string key, std::string doc, Get get, Set set) {
-  return KeySpec{std::move(key),
-                 "bool",
-                 "true or false",
-                 std::move(doc),
-                 [=](Recipe& r, const std::string& text) { set(r, parse_bool(text)); },
-                 [=](const Recipe& r) { return std::string(get(r) ? "true" : "false"); }};
-}
-
-template <typename Enum, std::size_t N, typename Get, typename Set>
-KeySpec enum_key(std::string key, const EnumNames<Enum, N>& names, std::string doc, Get get,
-                 Set set) {
-  std::string allowed = fmt::format("one of {}", names.allowed());
-  return KeySpec{std::move(key),
-                 "enum",
-                 allowed,
-                 std::move(doc),
-                 [=](Recipe& r, const std::string& text) {
-                   const auto value = names.parse(text);
-                   if (!value) throw BadValue{allowed};
-                   set(r, *value);
-                 },
-                 [=](const Recipe& r) { return std::string(names.name(get(r))); }};
-}
-
-template <typename Get, typename Set>
-KeySpec string_key(std::string key, std::string doc, Get get, Set set) {
-  return KeySpec{std::move(key),
-                 "string",
-                 "any text",
-                 std::move(doc),
-                 [=](Recipe& r, const std::string& text) { set(r, text); },
-                 [=](const Recipe& r) { return get(r); }};
-}
-
-template <typename Get, typename Set>
-KeySpec seed_key(std::string key, std::string doc, Get get, Set set) {
-  const std::string allowed = "an integer in [0, 2^64-1], or empty for a seed from the OS";
-  return KeySpec{std::move(key),
-                 "int or empty",
-                 allowed,
-                 std::move(doc),
-                 [=](Recipe& r, const std::string& text) {
-                   if (text.empty()) {
-                     set(r, std::nullopt);
-                     return;
-                   }
-                   uint64_t value = 0;
-                   const auto [end, ec] =
-                       std::from_chars(text.data(), text.data() + text.size(), value);
-                   if (ec != std::errc() || end != text.data() + text.size())
-                     throw BadValue{allowed};
-                   set(r, value);
-                 },
-                 [=](const Recipe& r) {
-                   const std::optional<uint64_t> seed = get(r);
-                   return seed ? std::to_string(*seed) : std::string();
-                 }};
-}
-
-}  // namespace
-
-const std::vector<KeySpec>& key_table() {
+std::vector<KeySpec> make_key_table() {
   constexpr auto kMaxInt = std::numeric_limits<int64_t>::max();
   constexpr double kLargestRate = 1e15;
-  static const std::vector<KeySpec> table = {
+  std::vector<KeySpec> table = {
       string_key(
           "run.name",
           "Name of the run; the default output folder is runs/<name>-<YYYYmmdd-HHMMSS>. Empty: "
@@ -155,45 +31,6 @@ const std::vector<KeySpec>& key_table() {
           "the CPU. The dataset is kept on the device; audits after training run on the CPU.",
           [](const Recipe& r) { return r.run.device(); },
           [](Recipe& r, auto v) { r.run.device(v); }),
-
-      enum_key(
-          "data.dataset", kDatasetNames, "Dataset to train on.",
-          [](const Recipe& r) { return r.data.dataset(); },
-          [](Recipe& r, auto v) { r.data.dataset(v); }),
-      string_key(
-          "data.root",
-          "Folder holding the four Fashion-MNIST IDX .gz files. Empty: $DPFORGE_DATA_ROOT, "
-          "else /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist).",
-          [](const Recipe& r) { return r.data.root(); },
-          [](Recipe& r, const std::string& v) { r.data.root(v); }),
-      int_key(
-          "data.train_subset", 0, kMaxInt,
-          "Train on this many examples only; 0 = the whole training split.",
-          [](const Recipe& r) { return r.data.train_subset(); },
-          [](Recipe& r, int64_t v) { r.data.train_subset(v); }),
-      enum_key(
-          "data.subset", kSubsetNames,
-          "How data.train_subset chooses: the first N examples, or N drawn at random with "
-          "data.subset_seed.",
-          [](const Recipe& r) { return r.data.subset(); },
-          [](Recipe& r, auto v) { r.data.subset(v); }),
-      int_key(
-          "data.subset_seed", 0, kMaxInt,
-          "Seed of the random subset (chooses data only; not the training seed).",
-          [](const Recipe& r) { return r.data.subset_seed(); },
-          [](Recipe& r, int64_t v) { r.data.subset_seed(v); }),
-      int_key(
-          "data.test_subset", 0, kMaxInt,
-          "Evaluate on the first N test examples only; 0 = the whole test split.",
-          [](const Recipe& r) { return r.data.test_subset(); },
-          [](Recipe& r, int64_t v) { r.data.test_subset(v); }),
-      int_key(
-          "data.validation_size", 0, kMaxInt,
-          "Hold the last N training examples out of training as the validation set watched by "
-          "train.early_stopping_patience (they are not trained on, so DP does not cover them); 0 = "
-          "none.",
-          [](const Recipe& r) { return r.data.validation_size(); },
-          [](Recipe& r, int64_t v) { r.data.validation_size(v); }),
 
       enum_key(
           "model.arch", nn::kArchNames,
@@ -252,9 +89,28 @@ const std::vector<KeySpec>& key_table() {
           "L2 penalty (sgd, adam) or decoupled decay (adamw).",
           [](const Recipe& r) { return r.train.weight_decay(); },
           [](Recipe& r, double v) { r.train.weight_decay(v); }),
+      enum_key(
+          "train.task", data::kTaskChoiceNames,
+          "multiclass (cross-entropy over K logits), binary (one logit, binary cross-entropy; "
+          "AUROC reported), regression (one output; RMSE and MAE reported), or auto: inferred "
+          "from the training labels and said.",
+          [](const Recipe& r) { return r.train.task(); },
+          [](Recipe& r, auto v) { r.train.task(v); }),
+      enum_key(
+          "train.regression_loss", data::kRegressionLossNames,
+          "Regression loss: squared error, or Huber with threshold train.huber_delta.",
+          [](const Recipe& r) { return r.train.regression_loss(); },
+          [](Recipe& r, auto v) { r.train.regression_loss(v); }),
+      float_key(
+          "train.huber_delta", 0, true, 1e12,
+          "Huber's threshold, in the units of the target as trained (standardized when "
+          "data.scaling = standardize gives its mean and std).",
+          [](const Recipe& r) { return r.train.huber_delta(); },
+          [](Recipe& r, double v) { r.train.huber_delta(v); }),
       float_key(
           "train.label_smoothing", 0, false, 0.95,
-          "Label smoothing of the cross-entropy loss; 0 = none (a defense to compare against DP).",
+          "Label smoothing of the cross-entropy loss (multiclass only); 0 = none (a defense to "
+          "compare against DP).",
           [](const Recipe& r) { return r.train.label_smoothing(); },
           [](Recipe& r, double v) { r.train.label_smoothing(v); }),
       int_key(
@@ -394,6 +250,19 @@ const std::vector<KeySpec>& key_table() {
           [](const Recipe& r) { return r.sweep.variants(); },
           [](Recipe& r, const std::string& v) { r.sweep.variants(v); }),
   };
+  // The data section follows the run section (documentation order).
+  auto data = data_keys();
+  const auto after_run = std::find_if(table.begin(), table.end(),
+                                      [](const KeySpec& k) { return k.key.rfind("run.", 0) != 0; });
+  table.insert(after_run, std::make_move_iterator(data.begin()),
+               std::make_move_iterator(data.end()));
+  return table;
+}
+
+}  // namespace
+
+const std::vector<KeySpec>& key_table() {
+  static const std::vector<KeySpec> table = make_key_table();
   return table;
 }
 

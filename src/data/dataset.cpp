@@ -7,8 +7,8 @@ namespace dpforge::data {
 
 Dataset take_first(const Dataset& dataset, int64_t count) {
   if (count >= dataset.size()) return dataset;
-  return Dataset{dataset.images.slice(0, 0, count).contiguous(),
-                 dataset.labels.slice(0, 0, count).contiguous(), dataset.num_classes};
+  return dataset.with(dataset.inputs.slice(0, 0, count).contiguous(),
+                      dataset.labels.slice(0, 0, count).contiguous());
 }
 
 Dataset take_random(const Dataset& dataset, int64_t count, uint64_t seed) {
@@ -16,8 +16,13 @@ Dataset take_random(const Dataset& dataset, int64_t count, uint64_t seed) {
   auto generator = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto chosen = std::get<0>(
       torch::randperm(dataset.size(), generator, torch::kLong).slice(0, 0, count).sort());
-  return Dataset{dataset.images.index_select(0, chosen), dataset.labels.index_select(0, chosen),
-                 dataset.num_classes};
+  return take(dataset, chosen);
+}
+
+Dataset take(const Dataset& dataset, const torch::Tensor& indices) {
+  const auto on_device = indices.to(dataset.inputs.device());
+  return dataset.with(dataset.inputs.index_select(0, on_device),
+                      dataset.labels.index_select(0, on_device));
 }
 
 }  // namespace dpforge::data

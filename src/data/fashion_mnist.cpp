@@ -43,8 +43,8 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank,
   size_t at = 0;
   auto take = [&](size_t count, const char* what) {
     if (size - at < count) {
-      throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present; {}", name, what,
-                        count, size - at, kInstallHint);
+      throw_input_error("{}: file is truncated: {} needs {} bytes, only {} present", name, what,
+                        count, size - at);
     }
     const uint8_t* bytes = data + at;
     at += count;
@@ -55,8 +55,8 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank,
   if (magic[0] != 0 || magic[1] != 0 || magic[2] != 0x08 || magic[3] != expected_rank) {
     throw_input_error(
         "{}: not an IDX file of unsigned bytes with rank {} (magic {:02x}{:02x}{:02x}{:02x}, "
-        "expected 000008{:02x}); {}",
-        name, expected_rank, magic[0], magic[1], magic[2], magic[3], expected_rank, kInstallHint);
+        "expected 000008{:02x}; images have rank 3, labels rank 1)",
+        name, expected_rank, magic[0], magic[1], magic[2], magic[3], expected_rank);
   }
   IdxFile idx;
   size_t total = 1;
@@ -64,8 +64,8 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank,
     const int64_t dim = big_endian(take(4, "the IDX dimensions"));
     // Checked one factor at a time, so the product cannot overflow.
     if (dim <= 0 || static_cast<size_t>(dim) > kMaxIdxBytes / total) {
-      throw_input_error("{}: implausible IDX dimension {} = {} (at most {} bytes in all); {}", name,
-                        d, dim, kMaxIdxBytes, kInstallHint);
+      throw_input_error("{}: implausible IDX dimension {} = {} (at most {} bytes in all)", name, d,
+                        dim, kMaxIdxBytes);
     }
     idx.dims.push_back(dim);
     total *= static_cast<size_t>(dim);
@@ -73,32 +73,30 @@ IdxFile parse_idx(const uint8_t* data, size_t size, uint8_t expected_rank,
   const uint8_t* payload = take(total, "the IDX payload");
   idx.bytes.assign(payload, payload + total);
   if (at != size) {
-    throw_input_error("{}: {} trailing bytes after the IDX payload; {}", name, size - at,
-                      kInstallHint);
+    throw_input_error("{}: {} trailing bytes after the IDX payload", name, size - at);
   }
   return idx;
 }
 
 IdxFile read_idx_gz(const std::filesystem::path& path, uint8_t expected_rank) {
   if (!std::filesystem::exists(path)) {
-    throw_input_error("{}: Fashion-MNIST file not found; {}", path.string(), kInstallHint);
+    throw_input_error("{}: IDX file not found", path.string());
   }
+  // gzread passes a file that is not gzip-compressed through unchanged: .gz or raw IDX alike.
   std::unique_ptr<gzFile_s, GzCloser> file(gzopen(path.c_str(), "rb"));
-  if (!file) throw_input_error("{}: cannot open file; {}", path.string(), kInstallHint);
+  if (!file) throw_input_error("{}: cannot open file", path.string());
   std::vector<uint8_t> bytes;
   uint8_t chunk[1 << 16];
   while (true) {
     const int got = gzread(file.get(), chunk, sizeof chunk);
     if (got < 0) {
       int code = 0;
-      throw_input_error("{}: corrupt gzip data ({}); {}", path.string(), gzerror(file.get(), &code),
-                        kInstallHint);
+      throw_input_error("{}: corrupt gzip data ({})", path.string(), gzerror(file.get(), &code));
     }
     if (got == 0) break;
     if (bytes.size() + static_cast<size_t>(got) > kMaxIdxBytes + 1024) {
-      throw_input_error(
-          "{}: decompresses to more than {} bytes, far more than any IDX file of this dataset; {}",
-          path.string(), kMaxIdxBytes, kInstallHint);
+      throw_input_error("{}: decompresses to more than {} bytes, more than dpforge reads as IDX",
+                        path.string(), kMaxIdxBytes);
     }
     bytes.insert(bytes.end(), chunk, chunk + got);
   }
@@ -113,8 +111,13 @@ Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {
       root / (train ? "train-labels-idx1-ubyte.gz" : "t10k-labels-idx1-ubyte.gz");
   const int64_t expected_count = train ? 60000 : 10000;
 
-  IdxFile images = read_idx_gz(images_path, 3);
-  IdxFile labels = read_idx_gz(labels_path, 1);
+  IdxFile images, labels;
+  try {
+    images = read_idx_gz(images_path, 3);
+    labels = read_idx_gz(labels_path, 1);
+  } catch (const InputError& error) {
+    throw InputError(fmt::format("{}; {}", error.what(), kInstallHint));
+  }
   if (images.dims[1] != 28 || images.dims[2] != 28) {
     throw_input_error("{}: images are {}x{}, Fashion-MNIST images are 28x28", images_path.string(),
                       images.dims[1], images.dims[2]);
@@ -135,7 +138,7 @@ Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {
                           .to(torch::kFloat32)
                           .div_(255.0);
   auto label_tensor = torch::from_blob(labels.bytes.data(), {n}, torch::kUInt8).to(torch::kLong);
-  return Dataset{image_tensor, label_tensor, 10};
+  return Dataset{image_tensor, label_tensor, 10, Task::kMulticlass};
 }
 
 }  // namespace dpforge::data

@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "dpforge/core/error.h"
+#include "dpforge/data/task.h"
 #include "dpforge/dp/tape.h"
 
 namespace dpforge::dp {
@@ -43,7 +44,10 @@ class Float32MatmulScope {
 int64_t count_correct(const torch::Tensor& outputs, const torch::Tensor& labels) {
   const bool classification =
       outputs.dim() == 2 && labels.dim() == 1 && !labels.is_floating_point();
-  return classification ? outputs.argmax(1).eq(labels).sum().item<int64_t>() : 0;
+  if (!classification) return 0;
+  // One output against class labels is a binary task's logit.
+  return data::count_correct(outputs.size(1) == 1 ? data::Task::kBinary : data::Task::kMulticlass,
+                             outputs, labels);
 }
 
 ClippedSum::ClippedSum(std::vector<torch::Tensor> tensors) : tensors_(std::move(tensors)) {}
@@ -191,11 +195,11 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
   const auto& data = target.train_set;
   const auto indices =
       torch::tensor(std::vector<int64_t>(sampled.begin(), first_extra), torch::kLong)
-          .to(data.images.device());
+          .to(data.inputs.device());
   for (int64_t begin = 0; begin < indices.numel(); begin += target.max_physical_batch) {
     const auto chunk =
         indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
-    stats += clip_and_accumulate(target.model, target.loss, data.images.index_select(0, chunk),
+    stats += clip_and_accumulate(target.model, target.loss, data.inputs.index_select(0, chunk),
                                  data.labels.index_select(0, chunk), plan.clip, sum);
   }
   if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/models.h"
 
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <numeric>
 #include <stdexcept>
 
+#include "dpforge/core/error.h"
 #include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layers.h"
 
@@ -17,8 +20,34 @@ void maybe_dropout(torch::nn::Sequential& model, double dropout) {
   if (dropout > 0) model->push_back(torch::nn::Dropout(torch::nn::DropoutOptions(dropout)));
 }
 
-torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes, double dropout) {
-  torch::nn::Sequential model(torch::nn::Flatten(), Linear(28 * 28, hidden), torch::nn::Tanh());
+std::string shape_text(const std::vector<int64_t>& shape) {
+  return fmt::format("{}", fmt::join(shape, " x "));
+}
+
+// Convolutional models need C x H x W examples of at least `min_side` pixels a side.
+void require_image(const std::vector<int64_t>& shape, Arch arch, int64_t min_side) {
+  if (shape.size() != 3) {
+    throw_input_error(
+        "model.arch = {} needs image examples (C x H x W), this data's examples are {}; use "
+        "model.arch = mlp for tables and flat vectors",
+        to_string(arch), shape_text(shape));
+  }
+  if (shape[1] < min_side || shape[2] < min_side) {
+    throw_input_error(
+        "model.arch = {} needs images of at least {} x {} pixels, this data's are {} x {}; use "
+        "model.arch = mlp (or wrn16_4) for smaller images",
+        to_string(arch), min_side, min_side, shape[1], shape[2]);
+  }
+}
+
+// Side after a convolution or pooling with kernel k, stride s and padding p.
+int64_t out_side(int64_t side, int64_t k, int64_t s, int64_t p = 0) {
+  return (side + 2 * p - k) / s + 1;
+}
+
+torch::nn::Sequential make_mlp(int64_t in_features, int64_t hidden, int64_t num_classes,
+                               double dropout) {
+  torch::nn::Sequential model(torch::nn::Flatten(), Linear(in_features, hidden), torch::nn::Tanh());
   maybe_dropout(model, dropout);
   model->push_back(Linear(hidden, hidden));
   model->push_back(torch::nn::Tanh());
@@ -27,24 +56,30 @@ torch::nn::Sequential make_mlp(int64_t hidden, int64_t num_classes, double dropo
   return model;
 }
 
-torch::nn::Sequential make_cnn_tanh(int64_t num_classes, double dropout) {
+torch::nn::Sequential make_cnn_tanh(const std::vector<int64_t>& shape, int64_t num_classes,
+                                    double dropout) {
   using torch::nn::MaxPool2dOptions;
-  torch::nn::Sequential model(Conv2d(Conv2dOptions(1, 16, 8).stride(2).padding(2)),
+  // conv, pool, conv, pool: 28 → 13 → 12 → 5 → 4 for Fashion-MNIST (32·4·4 = 512 features).
+  auto side = [](int64_t s) {
+    return out_side(out_side(out_side(out_side(s, 8, 2, 2), 2, 1), 4, 2), 2, 1);
+  };
+  const int64_t features = 32 * side(shape[1]) * side(shape[2]);
+  torch::nn::Sequential model(Conv2d(Conv2dOptions(shape[0], 16, 8).stride(2).padding(2)),
                               torch::nn::Tanh(),
                               torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
                               Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
                               torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
-                              torch::nn::Flatten(), Linear(32 * 4 * 4, 32), torch::nn::Tanh());
+                              torch::nn::Flatten(), Linear(features, 32), torch::nn::Tanh());
   maybe_dropout(model, dropout);
   model->push_back(Linear(32, num_classes));
   return model;
 }
 
-torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
+torch::nn::Sequential make_wrn16_4(int64_t in_channels, int64_t num_classes) {
   constexpr int64_t kBlocksPerGroup = 2;  // (depth 16 - 4) / 6
   constexpr int64_t kWidth = 4;
   torch::nn::Sequential model;
-  model->push_back("stem", Conv2d(Conv2dOptions(1, 16, 3).padding(1)));
+  model->push_back("stem", Conv2d(Conv2dOptions(in_channels, 16, 3).padding(1)));
   int64_t channels = 16;
   const int64_t widths[] = {16 * kWidth, 32 * kWidth, 64 * kWidth};
   const int64_t strides[] = {1, 2, 2};
@@ -65,16 +100,31 @@ torch::nn::Sequential make_wrn16_4(int64_t num_classes) {
 
 }  // namespace
 
-torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
+torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
+                                 int64_t outputs) {
   switch (options.arch()) {
-    case Arch::kMlp:
-      return make_mlp(options.mlp_hidden(), num_classes, options.dropout());
+    case Arch::kMlp: {
+      const int64_t features =
+          std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
+      return make_mlp(features, options.mlp_hidden(), outputs, options.dropout());
+    }
     case Arch::kCnnTanh:
-      return make_cnn_tanh(num_classes, options.dropout());
+      require_image(shape, options.arch(), 16);
+      return make_cnn_tanh(shape, outputs, options.dropout());
     case Arch::kWrn16_4:
-      return make_wrn16_4(num_classes);
+      require_image(shape, options.arch(), 4);
+      return make_wrn16_4(shape[0], outputs);
   }
   throw std::invalid_argument("make_model: unknown architecture");
+}
+
+torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
+  return make_model(options, {1, 28, 28}, num_classes);
+}
+
+torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {
+  return make_model(options, like.example_shape(),
+                    data::model_outputs(like.task, like.num_classes));
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

@@ -51,7 +51,11 @@ const std::vector<Column>& columns() {
       {"sigma", [](const RunRow& r) { return show(r.noise_multiplier, "{:.3g}"); }},
       {"q", [](const RunRow& r) { return show(r.sample_rate, "{:.3g}"); }},
       {"steps", [](const RunRow& r) { return std::to_string(r.steps); }},
-      {"test acc", [](const RunRow& r) { return fmt::format("{:.2f}%", 100 * r.test_accuracy); }},
+      {"test acc",
+       [](const RunRow& r) {
+         return r.test_rmse ? fmt::format("rmse {:.4g}", *r.test_rmse)
+                            : fmt::format("{:.2f}%", 100 * r.test_accuracy);
+       }},
       {"audit eps LB", [](const RunRow& r) { return show(r.audit_lower_bound, "{:.3f}"); }},
       {"audit", [](const RunRow& r) { return r.audit_status; }},
       {"attack", [](const RunRow& r) { return r.attack; }},
@@ -245,7 +249,8 @@ RunRow read_run(const std::filesystem::path& run_dir) {
     row.sample_rate = number_at(report, Pointer("/privacy/sample_rate"));
   }
   row.steps = report.value("steps", int64_t{0});
-  row.test_accuracy = report.value("test_accuracy", 0.0);
+  row.test_accuracy = number_at(report, Pointer("/test_accuracy")).value_or(0.0);
+  row.test_rmse = number_at(report, Pointer("/test_rmse"));
   row.audit_lower_bound = number_at(report, Pointer("/audit/epsilon_lower_bound_best"));
   row.audit_status = report["audit"].value("status", std::string("-"));
   if (report.contains("mia") && report["mia"].is_object()) {
@@ -327,7 +332,8 @@ nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
          {"noise_multiplier", optional(r.noise_multiplier)},
          {"sample_rate", optional(r.sample_rate)},
          {"steps", r.steps},
-         {"test_accuracy", r.test_accuracy},
+         {"test_accuracy", r.test_rmse ? nlohmann::json(nullptr) : nlohmann::json(r.test_accuracy)},
+         {"test_rmse", optional(r.test_rmse)},
          {"audit_epsilon_lower_bound", optional(r.audit_lower_bound)},
          {"audit_status", r.audit_status},
          {"attack", r.attack},
@@ -355,15 +361,17 @@ std::string rows_to_csv(const std::vector<RunRow>& rows) {
   std::string csv =
       "dir,name,defense,private,epsilon,delta,noise_multiplier,sample_rate,steps,test_accuracy,"
       "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_"
-      "fpr,tpr_at_0.1pct_fpr_resolved,tpr_at_1pct_fpr_resolved,warnings\n";
+      "fpr,tpr_at_0.1pct_fpr_resolved,tpr_at_1pct_fpr_resolved,warnings,test_rmse\n";
   for (const auto& r : rows) {
-    csv += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
-                       quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
-                       number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
-                       r.test_accuracy, number(r.audit_lower_bound), r.audit_status, r.attack,
-                       number(r.attack_auc), number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr),
-                       r.tpr_at_0_1pct_resolved, r.tpr_at_1pct_resolved,
-                       quoted(fmt::format("{}", fmt::join(r.warnings, "; "))));
+    csv +=
+        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
+                    quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
+                    number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
+                    r.test_rmse ? std::string() : fmt::format("{}", r.test_accuracy),
+                    number(r.audit_lower_bound), r.audit_status, r.attack, number(r.attack_auc),
+                    number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr),
+                    r.tpr_at_0_1pct_resolved, r.tpr_at_1pct_resolved,
+                    quoted(fmt::format("{}", fmt::join(r.warnings, "; "))), number(r.test_rmse));
   }
   return csv;
 }

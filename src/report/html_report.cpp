@@ -76,6 +76,17 @@ std::string verdict(const nlohmann::json& report) {
   return text;
 }
 
+// "93.86%", with the binary task's AUROC when there is one.
+std::string accuracy_text(const nlohmann::json& report) {
+  const double accuracy = report.contains("test_accuracy") && report["test_accuracy"].is_number()
+                              ? report["test_accuracy"].get<double>()
+                              : 0.0;
+  const bool auroc = report.contains("test_auroc") && report["test_auroc"].is_number();
+  return fmt::format(
+      "{:.2f}%{}", 100 * accuracy,
+      auroc ? fmt::format(" (AUROC {:.4f})", report["test_auroc"].get<double>()) : "");
+}
+
 }  // namespace
 
 std::string html_report(const nlohmann::json& report) {
@@ -105,7 +116,12 @@ std::string html_report(const nlohmann::json& report) {
                            text_of(report["data"]["train_examples"]),
                            text_of(report["data"]["test_examples"]))},
       {"defense", defense_of(report["recipe"]["values"])},
-      {"test accuracy", fmt::format("{:.2f}%", 100 * report.value("test_accuracy", 0.0))},
+      report.contains("test_rmse") && report["test_rmse"].is_number()
+          ? std::pair<std::string, std::string>{"test RMSE / MAE",
+                                                fmt::format("{:.4g} / {:.4g}",
+                                                            report["test_rmse"].get<double>(),
+                                                            report["test_mae"].get<double>())}
+          : std::pair<std::string, std::string>{"test accuracy", accuracy_text(report)},
       {"steps", text_of(report["steps"])},
       {"wall time", fmt::format("{:.1f} s", report.value("wall_seconds", 0.0))},
       {"reproducible (seeded)", text_of(report["reproducible"])},
@@ -125,8 +141,11 @@ std::string html_report(const nlohmann::json& report) {
       validation{"validation", {}}, epsilon{"epsilon spent", {}};
   for (const auto& epoch : report["epochs"]) {
     const double e = epoch["epoch"].get<double>();
-    train.points.emplace_back(e, 100 * epoch["train_accuracy"].get<double>());
-    test.points.emplace_back(e, 100 * epoch["test_accuracy"].get<double>());
+    // A regression run has no accuracy (null): its chart stays empty, its RMSE is in the summary.
+    if (epoch["test_accuracy"].is_number()) {
+      train.points.emplace_back(e, 100 * epoch["train_accuracy"].get<double>());
+      test.points.emplace_back(e, 100 * epoch["test_accuracy"].get<double>());
+    }
     if (epoch.contains("validation_accuracy") && epoch["validation_accuracy"].is_number()) {
       validation.points.emplace_back(e, 100 * epoch["validation_accuracy"].get<double>());
     }

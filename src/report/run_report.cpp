@@ -96,11 +96,20 @@ nlohmann::json run_report(const RunFacts& facts) {
   report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
                      {"parameters", facts.parameters}};
   report["device"] = facts.device;
-  report["data"] = {{"dataset", config::name_of(config::kDatasetNames, recipe.data.dataset())},
+  const bool builtin = recipe.data.format() == data::Format::kFashionMnist;
+  report["data"] = {{"dataset", builtin ? "fashion-mnist" : recipe.data.train()},
+                    {"format", config::name_of(data::kFormatNames, recipe.data.format())},
                     {"root", facts.data_root},
                     {"train_examples", facts.train_examples},
                     {"test_examples", facts.test_examples},
-                    {"validation_examples", facts.validation_examples}};
+                    {"validation_examples", facts.validation_examples},
+                    {"notes", facts.data_notes}};
+  if (facts.train_set != nullptr) {
+    const auto& train_set = *facts.train_set;
+    report["data"]["task"] = data::to_string(train_set.task);
+    report["data"]["classes"] = train_set.num_classes;
+    report["data"]["example_shape"] = train_set.example_shape();
+  }
   report["seed"] = facts.seed ? nlohmann::json(*facts.seed) : nlohmann::json(nullptr);
   report["reproducible"] = facts.seed.has_value();
   report["warnings"] = nlohmann::json::array();
@@ -110,7 +119,16 @@ nlohmann::json run_report(const RunFacts& facts) {
       facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
   report["epochs"] = metrics_json(result);
   report["steps"] = result.steps;
-  report["test_accuracy"] = result.test_accuracy;
+  const train::EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
+  auto optional = [](const std::optional<double>& value) {
+    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+  };
+  const bool regression = last != nullptr && last->test_rmse.has_value();
+  report["test_accuracy"] =
+      regression ? nlohmann::json(nullptr) : nlohmann::json(result.test_accuracy);
+  report["test_auroc"] = last != nullptr ? optional(last->test_auroc) : nullptr;
+  report["test_rmse"] = last != nullptr ? optional(last->test_rmse) : nullptr;
+  report["test_mae"] = last != nullptr ? optional(last->test_mae) : nullptr;
   report["wall_seconds"] = result.wall_seconds;
   report["versions"] = {{"dpforge", DPFORGE_VERSION},
                         {"libtorch", TORCH_VERSION},

@@ -2,6 +2,7 @@
 #include "dpforge/run/run.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <optional>
@@ -64,9 +65,19 @@ torch::Device training_device(const config::Recipe& recipe) {
   return torch::Device(torch::kCUDA, 0);
 }
 
+// "binary, 30 features" / "multiclass (10 classes), 1x28x28".
+std::string data_description(const data::Dataset& train) {
+  const auto shape = train.example_shape();
+  const std::string task = train.task == data::Task::kMulticlass
+                               ? fmt::format("multiclass ({} classes)", train.num_classes)
+                               : data::to_string(train.task);
+  return shape.size() == 1 ? fmt::format("{}, {} features", task, shape[0])
+                           : fmt::format("{}, {}", task, fmt::join(shape, "x"));
+}
+
 data::Dataset on_device(const data::Dataset& dataset, const torch::Device& device) {
   if (device.is_cpu()) return dataset;
-  return {dataset.images.to(device), dataset.labels.to(device), dataset.num_classes};
+  return dataset.with(dataset.inputs.to(device), dataset.labels.to(device));
 }
 
 // Refuses a folder that holds another run before anything is written, saying what it holds and
@@ -209,7 +220,7 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
   RunData copies{on_device(data.train, device), on_device(data.test, device),
-                 on_device(data.validation, device)};
+                 on_device(data.validation, device), data.notes};
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   RunSetup setup{std::move(data), std::move(copies), device, train::RunCheckpoints(out_dir), {}};
   setup.checkpoints.every = recipe.train.checkpoint_every();
@@ -246,7 +257,7 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
   if (canaries != nullptr && !inline_audit && result.diverged.empty()) {
     if (progress != nullptr)
       fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
-    auto audit_model = nn::make_model(recipe.model, copies.train.num_classes);
+    auto audit_model = nn::make_model(recipe.model, copies.train);
     audit_model->to(setup.device);
     train::PrivacySummary audit_privacy;
     train::train_private(recipe, audit_model, copies.train, held_out,
@@ -303,9 +314,11 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
   // The run's auditor seed (audit.seed, else derived in a seeded run): the attack's sample is as
   // reproducible as the run.
-  train::Phase phase(progress, fmt::format("attack: LOSS and modified entropy, {} members vs {} "
-                                           "non-members",
-                                           count, count));
+  train::Phase phase(
+      progress,
+      fmt::format("attack: LOSS{}, {} members vs {} non-members",
+                  train_set.task == data::Task::kRegression ? "" : " and modified entropy", count,
+                  count));
   const auto members = data::take_random(train_set, count, setup.identity.audit_seed);
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
   phase.done();
@@ -324,13 +337,14 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   auto setup = set_up(recipe, out_dir, progress, resume);
   const auto& data = setup.data;
   torch::manual_seed(setup.identity.seed);
-  auto model = nn::make_model(recipe.model, data.train.num_classes);
+  auto model = nn::make_model(recipe.model, data.train);
   model->to(setup.device);
   if (progress != nullptr) {
-    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples{}\n",
+    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples | {}{}\n",
                recipe.run.name(), nn::to_string(recipe.model.arch()), nn::count_parameters(*model),
-               data.train.size(), data.test.size(),
+               data.train.size(), data.test.size(), data_description(data.train),
                setup.device.is_cpu() ? "" : " | on " + setup.device.str());
+    for (const auto& note : data.notes) fmt::print(progress, "data: {}\n", note);
   }
   const auto warnings = train::plan_warnings(recipe, data.train.size());
   for (const auto& warning : warnings) {
@@ -352,10 +366,10 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   auto& report = outcome.report;
   report = report::run_report(
       {recipe, outcome.result, recipe.privacy.enabled() ? &privacy : nullptr, setup.device.str(),
-       nn::count_parameters(*model), data_root(recipe).string(), data.train.size(),
-       data.test.size(), data.validation.size(),
+       nn::count_parameters(*model), data_source(recipe), data.train.size(), data.test.size(),
+       data.validation.size(),
        reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
-       recipe_hash(report::recipe_values_json(recipe)), warnings});
+       recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes});
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

@@ -27,15 +27,15 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   }
   auto generator = at::make_generator<at::CPUGeneratorImpl>(auditor_seed);
   const int64_t first = test_set.size() - canaries;
-  const auto images = test_set.images.slice(0, first);
+  const auto images = test_set.inputs.slice(0, first);
   // A wrong label, uniform over the other classes: the model cannot learn it from the data.
   const auto shift = torch::randint(1, test_set.num_classes, {canaries}, generator, torch::kLong);
   const auto flipped = (test_set.labels.slice(0, first) + shift).remainder(test_set.num_classes);
   const auto member = torch::rand({canaries}, generator).lt(0.5);
   const auto member_ids = member.nonzero().squeeze(1);
-  const data::Dataset audit_train{
-      torch::cat({train_set.images, images.index_select(0, member_ids)}),
-      torch::cat({train_set.labels, flipped.index_select(0, member_ids)}), train_set.num_classes};
+  const auto audit_train =
+      train_set.with(torch::cat({train_set.inputs, images.index_select(0, member_ids)}),
+                     torch::cat({train_set.labels, flipped.index_select(0, member_ids)}));
   if (progress != nullptr) {
     fmt::print(progress,
                "audit: separate training run with {} input canaries ({} members, labels flipped)\n",
@@ -44,7 +44,7 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   auto recipe_for_audit = recipe;
   recipe_for_audit.audit.enabled(false);
   recipe_for_audit.train.early_stopping_patience(0);
-  auto model = nn::make_model(recipe.model, train_set.num_classes);
+  auto model = nn::make_model(recipe.model, train_set);
   PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
   train_private(
@@ -52,8 +52,7 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
       PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
       progress, privacy);
 
-  const auto scores =
-      audit::mia_scores(model, data::Dataset{images, flipped, test_set.num_classes}).loss;
+  const auto scores = audit::mia_scores(model, test_set.with(images, flipped)).loss;
   std::vector<double> in, out;
   const auto* is_member = member.data_ptr<bool>();
   for (int64_t i = 0; i < canaries; ++i)

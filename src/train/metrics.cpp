@@ -4,28 +4,71 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
+
 namespace dpforge::train {
+
+std::optional<double> binary_auroc(const torch::Tensor& logits, const torch::Tensor& labels) {
+  // Mann–Whitney: (Σ ranks of the positives − P(P+1)/2) / (P·N), tied scores sharing their
+  // average rank, so ties count one half.
+  const auto scores = logits.to(torch::kFloat64).contiguous().cpu();
+  const auto positive = labels.eq(1).cpu().contiguous();
+  const int64_t n = scores.numel();
+  const auto [sorted, order] = scores.sort();
+  const auto* s = sorted.data_ptr<double>();
+  const auto* index = order.data_ptr<int64_t>();
+  const auto* is_positive = positive.data_ptr<bool>();
+  double positive_rank_sum = 0;
+  int64_t positives = 0;
+  for (int64_t begin = 0; begin < n;) {
+    int64_t end = begin + 1;
+    while (end < n && s[end] == s[begin]) ++end;
+    const double average_rank = 0.5 * static_cast<double>(begin + 1 + end);
+    for (int64_t i = begin; i < end; ++i) {
+      if (is_positive[index[i]]) {
+        positive_rank_sum += average_rank;
+        ++positives;
+      }
+    }
+    begin = end;
+  }
+  const auto negatives = n - positives;
+  if (positives == 0 || negatives == 0) return std::nullopt;
+  const double p = static_cast<double>(positives);
+  return (positive_rank_sum - p * (p + 1) / 2) / (p * static_cast<double>(negatives));
+}
 
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
                     int64_t batch_size) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
-  double loss_sum = 0;
+  double loss_sum = 0, squared_error = 0, absolute_error = 0;
   int64_t correct = 0;
+  std::vector<torch::Tensor> logits;
   for (int64_t begin = 0; begin < dataset.size(); begin += batch_size) {
     const int64_t end = std::min(dataset.size(), begin + batch_size);
-    const auto logits = model->forward(dataset.images.slice(0, begin, end));
+    const auto outputs = model->forward(dataset.inputs.slice(0, begin, end));
     const auto labels = dataset.labels.slice(0, begin, end);
-    loss_sum +=
-        torch::nn::functional::cross_entropy(
-            logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
-            .item<double>();
-    correct += logits.argmax(1).eq(labels).sum().item<int64_t>();
+    loss_sum += data::per_example_loss(dataset.task, outputs, labels, {}).sum().item<double>();
+    correct += data::count_correct(dataset.task, outputs, labels);
+    if (dataset.task == data::Task::kBinary) logits.push_back(outputs.squeeze(1).cpu());
+    if (dataset.task == data::Task::kRegression) {
+      const auto error = (outputs.squeeze(1) - labels).to(torch::kFloat64) * dataset.target_scale;
+      squared_error += error.square().sum().item<double>();
+      absolute_error += error.abs().sum().item<double>();
+    }
   }
   model->train(was_training);
   const double n = static_cast<double>(std::max<int64_t>(1, dataset.size()));
-  return Evaluation{loss_sum / n, static_cast<double>(correct) / n};
+  Evaluation evaluation{loss_sum / n, static_cast<double>(correct) / n, {}, {}, {}};
+  if (dataset.task == data::Task::kBinary && !logits.empty())
+    evaluation.auroc = binary_auroc(torch::cat(logits), dataset.labels.cpu());
+  if (dataset.task == data::Task::kRegression) {
+    evaluation.rmse = std::sqrt(squared_error / n);
+    evaluation.mae = absolute_error / n;
+  }
+  return evaluation;
 }
 
 std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
@@ -54,8 +97,12 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out,
       seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
   metrics.test_loss = test.loss;
   metrics.test_accuracy = test.accuracy;
+  metrics.test_auroc = test.auroc;
+  metrics.test_rmse = test.rmse;
+  metrics.test_mae = test.mae;
   metrics.seconds = seconds;
-  if (held_out.validation != nullptr)
+  // A regression model has no accuracy to watch: null, not 0.
+  if (held_out.validation != nullptr && held_out.validation->task != data::Task::kRegression)
     metrics.validation_accuracy = evaluate(model, *held_out.validation).accuracy;
   return metrics;
 }
@@ -73,17 +120,38 @@ std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t p
       epochs.back().epoch, patience, 100 * *epochs[best].validation_accuracy, epochs[best].epoch);
 }
 
+namespace {
+
+nlohmann::json optional_json(const std::optional<double>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
+
+std::optional<double> optional_number(const nlohmann::json& json, const char* key) {
+  const auto found = json.find(key);
+  if (found == json.end() || !found->is_number()) return std::nullopt;
+  return found->get<double>();
+}
+
+}  // namespace
+
 nlohmann::json to_json(const EpochMetrics& m) {
+  // A regression task has no accuracy: null, not a misleading 0.
+  const bool regression = m.test_rmse.has_value();
+  auto accuracy = [regression](double value) {
+    return regression ? nlohmann::json(nullptr) : nlohmann::json(value);
+  };
   return {{"epoch", m.epoch},
           {"steps", m.steps},
           {"train_loss", m.train_loss},
-          {"train_accuracy", m.train_accuracy},
+          {"train_accuracy", accuracy(m.train_accuracy)},
           {"test_loss", m.test_loss},
-          {"test_accuracy", m.test_accuracy},
+          {"test_accuracy", accuracy(m.test_accuracy)},
+          {"test_auroc", optional_json(m.test_auroc)},
+          {"test_rmse", optional_json(m.test_rmse)},
+          {"test_mae", optional_json(m.test_mae)},
           {"seconds", m.seconds},
-          {"validation_accuracy", m.validation_accuracy ? nlohmann::json(*m.validation_accuracy)
-                                                        : nlohmann::json(nullptr)},
-          {"epsilon", m.epsilon ? nlohmann::json(*m.epsilon) : nlohmann::json(nullptr)}};
+          {"validation_accuracy", optional_json(m.validation_accuracy)},
+          {"epsilon", optional_json(m.epsilon)}};
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
@@ -91,23 +159,33 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
   m.epoch = json.at("epoch").get<int64_t>();
   m.steps = json.at("steps").get<int64_t>();
   m.train_loss = json.at("train_loss").get<double>();
-  m.train_accuracy = json.at("train_accuracy").get<double>();
+  m.train_accuracy = optional_number(json, "train_accuracy").value_or(0.0);
   m.test_loss = json.at("test_loss").get<double>();
-  m.test_accuracy = json.at("test_accuracy").get<double>();
+  m.test_accuracy = optional_number(json, "test_accuracy").value_or(0.0);
+  m.test_auroc = optional_number(json, "test_auroc");
+  m.test_rmse = optional_number(json, "test_rmse");
+  m.test_mae = optional_number(json, "test_mae");
   m.seconds = json.at("seconds").get<double>();
-  if (json.at("validation_accuracy").is_number())
-    m.validation_accuracy = json.at("validation_accuracy").get<double>();
-  if (json.at("epsilon").is_number()) m.epsilon = json.at("epsilon").get<double>();
+  m.validation_accuracy = optional_number(json, "validation_accuracy");
+  m.epsilon = optional_number(json, "epsilon");
   return m;
 }
 
 std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::string& extra) {
   const std::string validation =
       m.validation_accuracy ? fmt::format("val acc {:.2f}%  ", 100 * *m.validation_accuracy) : "";
+  if (m.test_rmse) {
+    return fmt::format(
+        "epoch {}/{}  train loss {:.4f}  test loss {:.4f} rmse {:.4g} mae {:.4g}  "
+        "{}({:.1f}s)",
+        m.epoch, epochs, m.train_loss, m.test_loss, *m.test_rmse, *m.test_mae,
+        extra.empty() ? "" : extra + "  ", m.seconds);
+  }
+  const std::string auroc = m.test_auroc ? fmt::format(" auroc {:.4f}", *m.test_auroc) : "";
   return fmt::format(
-      "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%  {}{}({:.1f}s)",
+      "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%{}  {}{}({:.1f}s)",
       m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,
-      validation, extra.empty() ? "" : extra + "  ", m.seconds);
+      auroc, validation, extra.empty() ? "" : extra + "  ", m.seconds);
 }
 
 }  // namespace dpforge::train

@@ -54,13 +54,13 @@ class PrivateStep final : public TrainingStep {
         state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
                                     executed.sample_rate, seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
-        target_{model, *optimizer_, train_set, cross_entropy_loss(recipe.train.label_smoothing()),
+        target_{model, *optimizer_, train_set, task_loss(train_set.task, recipe.train),
                 recipe.train.max_physical_batch()},
         accounting_(*accountant_, claimed),
         canaries_(canaries) {
     hooks_.push_back(&accounting_);
     if (canaries != nullptr) {
-      canary_hook_.emplace(*canaries, claimed, train_set.images.device());
+      canary_hook_.emplace(*canaries, claimed, train_set.inputs.device());
       hooks_.push_back(&*canary_hook_);
     }
     if (checkpoints != nullptr) open_ledger(*checkpoints);
@@ -238,7 +238,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   nn::validate_model(*model);
   if (train_set.size() >= 2) {
     nn::check_examples_independent(
-        model, train_set.images.slice(0, 0, std::min<int64_t>(3, train_set.size())));
+        model, train_set.inputs.slice(0, 0, std::min<int64_t>(3, train_set.size())));
   }
   const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size());
   const audit::Fault fault = recipe.privacy.fault();

@@ -25,12 +25,11 @@ constexpr int64_t kMaxPopulation = 1000;
 constexpr int64_t kShadowEvalExamples = 200;
 
 data::Dataset select(const data::Dataset& dataset, const torch::Tensor& indices) {
-  return {dataset.images.index_select(0, indices), dataset.labels.index_select(0, indices),
-          dataset.num_classes};
+  return data::take(dataset, indices);
 }
 
 data::Dataset concat(const data::Dataset& a, const data::Dataset& b) {
-  return {torch::cat({a.images, b.images}), torch::cat({a.labels, b.labels}), a.num_classes};
+  return a.with(torch::cat({a.inputs, b.inputs}), torch::cat({a.labels, b.labels}));
 }
 
 nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members) {
@@ -45,7 +44,7 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
                                    const config::Recipe& shadow_recipe,
                                    const data::Dataset& shadow_data,
                                    const data::Dataset& evaluation) {
-  auto shadow = nn::make_model(recipe.model, shadow_data.num_classes);
+  auto shadow = nn::make_model(recipe.model, shadow_data);
   const HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
     PrivacySummary ignored;

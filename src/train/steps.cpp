@@ -6,22 +6,28 @@
 namespace dpforge::train {
 
 dp::PerExampleLoss cross_entropy_loss(double label_smoothing) {
-  return [label_smoothing](const torch::Tensor& logits, const torch::Tensor& labels) {
-    namespace F = torch::nn::functional;
-    return F::cross_entropy(
-        logits, labels,
-        F::CrossEntropyFuncOptions().reduction(torch::kNone).label_smoothing(label_smoothing));
+  return task_loss(data::Task::kMulticlass,
+                   config::TrainOptions().label_smoothing(label_smoothing));
+}
+
+dp::PerExampleLoss task_loss(data::Task task, const config::TrainOptions& options) {
+  data::LossOptions loss;
+  loss.label_smoothing = options.label_smoothing();
+  loss.regression = options.regression_loss();
+  loss.huber_delta = options.huber_delta();
+  return [task, loss](const torch::Tensor& outputs, const torch::Tensor& labels) {
+    return data::per_example_loss(task, outputs, labels, loss);
   };
 }
 
-dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& images,
+dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& inputs,
                                    const torch::Tensor& labels, double loss_divisor,
-                                   double label_smoothing) {
-  const auto logits = model->forward(images);
-  const auto losses = cross_entropy_loss(label_smoothing)(logits, labels);
+                                   const dp::PerExampleLoss& loss) {
+  const auto outputs = model->forward(inputs);
+  const auto losses = loss(outputs, labels);
   (losses.sum() / loss_divisor).backward();
   return dp::BatchStats{losses.detach().sum().item<double>(),
-                        dp::count_correct(logits.detach(), labels), images.size(0)};
+                        dp::count_correct(outputs.detach(), labels), inputs.size(0)};
 }
 
 }  // namespace dpforge::train

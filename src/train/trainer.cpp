@@ -36,7 +36,7 @@ class NonprivateStep final : public TrainingStep {
     if (step % steps_per_epoch_ == 0 || !order_.defined()) {
       // The batch order of an epoch is a function of the generator's state at its start.
       generator_.set_state(epoch_generator_state_);
-      order_ = torch::randperm(n, generator_, torch::kLong).to(train_set_.images.device());
+      order_ = torch::randperm(n, generator_, torch::kLong).to(train_set_.inputs.device());
     }
     const int64_t begin = (step % steps_per_epoch_) * batch_, end = std::min(n, begin + batch_);
     optimizer_->zero_grad();
@@ -45,9 +45,9 @@ class NonprivateStep final : public TrainingStep {
     for (int64_t chunk = begin; chunk < end; chunk += options_.max_physical_batch()) {
       const auto index =
           order_.slice(0, chunk, std::min(end, chunk + options_.max_physical_batch()));
-      stats += backward_nonprivate(model_, train_set_.images.index_select(0, index),
+      stats += backward_nonprivate(model_, train_set_.inputs.index_select(0, index),
                                    train_set_.labels.index_select(0, index),
-                                   static_cast<double>(end - begin), options_.label_smoothing());
+                                   static_cast<double>(end - begin), loss_);
     }
     optimizer_->step();
     return stats;
@@ -69,6 +69,7 @@ class NonprivateStep final : public TrainingStep {
   const config::TrainOptions& options_;
   torch::nn::Sequential& model_;
   const data::Dataset& train_set_;
+  dp::PerExampleLoss loss_ = task_loss(train_set_.task, options_);
   const int64_t batch_, steps_per_epoch_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   at::Generator generator_;

@@ -43,15 +43,15 @@ TEST(FashionMnist, RealTrainAndTestSplitsHaveTheKnownShapeAndBalance) {
   const auto root = default_fashion_mnist_root();
   const auto train = load_fashion_mnist(root, Split::kTrain);
   const auto test = load_fashion_mnist(root, Split::kTest);
-  EXPECT_EQ(train.images.sizes(), (std::vector<int64_t>{60000, 1, 28, 28}));
-  EXPECT_EQ(test.images.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
+  EXPECT_EQ(train.inputs.sizes(), (std::vector<int64_t>{60000, 1, 28, 28}));
+  EXPECT_EQ(test.inputs.sizes(), (std::vector<int64_t>{10000, 1, 28, 28}));
   // Fashion-MNIST is balanced: 6000 train and 1000 test examples per class.
   EXPECT_TRUE(torch::bincount(train.labels).eq(6000).all().item<bool>());
   EXPECT_TRUE(torch::bincount(test.labels).eq(1000).all().item<bool>());
-  EXPECT_GE(train.images.min().item<float>(), 0.0F);
-  EXPECT_LE(train.images.max().item<float>(), 1.0F);
+  EXPECT_GE(train.inputs.min().item<float>(), 0.0F);
+  EXPECT_LE(train.inputs.max().item<float>(), 1.0F);
   // Published statistic of the training images: mean 0.2860 (Xiao et al. 2017 loaders).
-  EXPECT_NEAR(train.images.mean().item<double>(), 0.2860, 5e-4);
+  EXPECT_NEAR(train.inputs.mean().item<double>(), 0.2860, 5e-4);
 }
 
 TEST(FashionMnist, MissingFolderSaysHowToInstall) {
@@ -101,9 +101,9 @@ TEST(Dataset, SubsetsAreDeterministicAndDistinct) {
   EXPECT_EQ(take_first(data, 10).labels.sizes()[0], 10);
   const auto a = take_random(data, 30, 7);
   const auto b = take_random(data, 30, 7);
-  EXPECT_TRUE(torch::equal(a.images, b.images));
-  EXPECT_EQ(std::get<0>(torch::_unique(a.images.flatten())).numel(), 30);
-  EXPECT_FALSE(torch::equal(a.images, take_random(data, 30, 8).images));
+  EXPECT_TRUE(torch::equal(a.inputs, b.inputs));
+  EXPECT_EQ(std::get<0>(torch::_unique(a.inputs.flatten())).numel(), 30);
+  EXPECT_FALSE(torch::equal(a.inputs, take_random(data, 30, 8).inputs));
   EXPECT_EQ(take_random(data, 1000, 1).size(), 100);
 }
 

@@ -138,7 +138,7 @@ TEST(DpSgdStep, NoisePerPhysicalBatchWouldBreakTheContract) {
     const auto chunk = batch.slice(0, begin, std::min(batch.numel(), begin + 3));
     ClippedSum sum(fixture.model->parameters());
     clip_and_accumulate(fixture.model, train::cross_entropy_loss(),
-                        fixture.train_set.images.index_select(0, chunk),
+                        fixture.train_set.inputs.index_select(0, chunk),
                         fixture.train_set.labels.index_select(0, chunk), fixture.plan.clip, sum);
     auto part =
         privatize(std::move(sum), fixture.plan.noise_std, fixture.plan.expected_batch_size, noise);

@@ -126,7 +126,8 @@ TEST(Defenses, LabelSmoothingIsTheMixtureOfCrossEntropyAndUniformLoss) {
   const auto images = torch::rand({5, 1, 28, 28});
   const auto labels = torch::tensor({0, 3, 9, 1, 1}, torch::kLong);
   const double smoothing = 0.2;
-  const auto stats = train::backward_nonprivate(model, images, labels, 1.0, smoothing);
+  const auto stats =
+      train::backward_nonprivate(model, images, labels, 1.0, train::cross_entropy_loss(smoothing));
   const auto log_p = torch::log_softmax(model->forward(images), 1).to(torch::kFloat64);
   const double nll = -log_p.gather(1, labels.unsqueeze(1)).sum().item<double>();
   const double uniform = -log_p.mean(1).sum().item<double>();

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 // Black-box membership-inference attacks on a trained model, scored in eval mode.
-//  - LOSS (Yeom et al. 2018): score = −ℓ(θ; x, y), members have lower loss;
+//  - LOSS (Yeom et al. 2018): score = −ℓ(θ; x, y) with the task's loss (data/task.h), members
+//    have lower loss;
 //  - modified entropy (Song & Mittal 2021): Mentr = −(1 − p_y) log p_y − Σ_{i≠y} p_i log(1 − p_i),
-//    score = −Mentr.
+//    score = −Mentr; classification only (a binary logit z gives p = (σ(−z), σ(z))).
 // Members are training examples and non-members held-out test examples: the split is fixed, not a
 // coin flip per example, so these are attack metrics (AUROC, TPR at low FPR), not DP lower bounds.
 #pragma once
@@ -17,7 +18,7 @@ namespace dpforge::audit {
 
 struct MiaScores {
   std::vector<double> loss;   // −cross-entropy
-  std::vector<double> mentr;  // −modified entropy
+  std::vector<double> mentr;  // −modified entropy; empty for regression
 };
 
 /// Scores every example of `dataset` under both attacks (higher = more likely a member).

@@ -19,7 +19,8 @@
 
 namespace dpforge::audit {
 
-/// Per example of `dataset`: φ = log p_y − log(1 − p_y) and p_y (float64), in eval mode.
+/// Per example of `dataset`: φ = log p_y − log(1 − p_y) and p_y (float64), in eval mode. For a
+/// regression task φ = −(ŷ − y)² and p = e^{−(ŷ − y)²/2}.
 struct ConfidenceSignals {
   torch::Tensor phi;
   torch::Tensor probability;

@@ -13,6 +13,7 @@
 #include "dpforge/audit/faults.h"
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
+#include "dpforge/data/sources.h"
 #include "dpforge/dp/clipping.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
@@ -24,9 +25,6 @@ namespace dpforge::config {
 enum class Device { kAuto, kCpu, kCuda };
 inline constexpr EnumNames<Device, 3> kDeviceNames{
     {{{Device::kAuto, "auto"}, {Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}}}};
-enum class DatasetKind { kFashionMnist };
-inline constexpr EnumNames<DatasetKind, 1> kDatasetNames{
-    {{{DatasetKind::kFashionMnist, "fashion-mnist"}}}};
 enum class Subset { kFirst, kRandom };
 inline constexpr EnumNames<Subset, 2> kSubsetNames{
     {{{Subset::kFirst, "first"}, {Subset::kRandom, "random"}}}};
@@ -56,12 +54,32 @@ struct RunOptions {
   DPF_ARG(Device, device) = Device::kAuto;
 };
 
+/// [data]: where the examples come from (data/sources.h reads them). Lists are comma-separated.
 struct DataOptions {
-  /// Only fashion-mnist for now.
-  DPF_ARG(DatasetKind, dataset) = DatasetKind::kFashionMnist;
-  /// Folder with the four IDX .gz files. Empty: $DPFORGE_DATA_ROOT, else Debian's
+  /// fashion-mnist, or the format of data.train / data.test.
+  DPF_ARG(data::Format, format) = data::Format::kFashionMnist;
+  /// Folder with the four Fashion-MNIST IDX .gz files. Empty: $DPFORGE_DATA_ROOT, else Debian's
   /// /usr/share/datasets/fashion-mnist.
   DPF_ARG(std::string, root) = "";
+  /// One file (csv, npz) or "inputs,labels" (npy, idx).
+  DPF_ARG(std::string, train) = "";
+  /// Like train; empty: test_fraction of train is held out.
+  DPF_ARG(std::string, test) = "";
+  DPF_ARG(double, test_fraction) = 0.0;
+  DPF_ARG(double, validation_fraction) = 0.0;
+  /// Seed of the fraction splits (chooses data only).
+  DPF_ARG(int64_t, split_seed) = 0;
+  DPF_ARG(std::string, label) = "";
+  DPF_ARG(std::string, features) = "";
+  DPF_ARG(std::string, categorical) = "";
+  DPF_ARG(std::string, label_values) = "";
+  DPF_ARG(int64_t, classes) = 0;
+  DPF_ARG(data::Layout, layout) = data::Layout::kNchw;
+  DPF_ARG(data::Scaling, scaling) = data::Scaling::kNone;
+  /// A JSON file of public statistics; empty = none.
+  DPF_ARG(std::string, stats) = "";
+  DPF_ARG(data::Missing, missing) = data::Missing::kError;
+  DPF_ARG(double, fill_value) = 0.0;
   /// Train on this many examples only; 0 = all.
   DPF_ARG(int64_t, train_subset) = 0;
   /// How train_subset picks examples: the first N or a seeded random subset.
@@ -91,6 +109,10 @@ struct TrainOptions {
   /// SGD momentum (ignored by adam/adamw).
   DPF_ARG(double, momentum) = 0.0;
   DPF_ARG(double, weight_decay) = 0.0;
+  /// multiclass, binary, regression, or auto (inferred from the training labels).
+  DPF_ARG(data::TaskChoice, task) = data::TaskChoice::kAuto;
+  DPF_ARG(data::RegressionLoss, regression_loss) = data::RegressionLoss::kMse;
+  DPF_ARG(double, huber_delta) = 1.0;
   /// Label smoothing of the cross-entropy loss in [0, 1); 0 = none. A defense.
   DPF_ARG(double, label_smoothing) = 0.0;
   /// Stop when the validation accuracy (data.validation_size) has not improved for this many

@@ -8,6 +8,7 @@
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
+#include "dpforge/data/dataset.h"
 
 namespace dpforge::nn {
 
@@ -25,12 +26,21 @@ struct ModelOptions {
   DPF_ARG(double, dropout) = 0.0;
 };
 
-/// Builds the model `options` names for 1 x 28 x 28 inputs and `num_classes` outputs:
-///  - mlp: flatten → Linear(784, h) → tanh → Linear(h, h) → tanh → Linear(h, classes);
+/// Builds the model `options` names for examples of `shape` (C x H x W images, or F features) and
+/// `outputs` outputs; InputError when the architecture cannot take that shape:
+///  - mlp: flatten → Linear(features, h) → tanh → Linear(h, h) → tanh → Linear(h, outputs);
 ///  - cnn_tanh: Tramèr & Boneh (2021), 26,010 parameters: conv 16@8x8 s2 p2 → tanh → maxpool 2 s1
-///    → conv 32@4x4 s2 → tanh → maxpool 2 s1 → Linear(512, 32) → tanh → Linear(32, classes);
+///    → conv 32@4x4 s2 → tanh → maxpool 2 s1 → Linear(512, 32) → tanh → Linear(32, classes)
+///    (512 for 28 x 28; images of at least 16 x 16);
 ///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm.
+torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
+                                 int64_t outputs);
+
+/// For 1 x 28 x 28 images (Fashion-MNIST) and `num_classes` classes.
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes = 10);
+
+/// For the examples and task of `like` (its example shape; K, or 1 output for binary/regression).
+torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like);
 
 /// Number of trainable scalars.
 int64_t count_parameters(const torch::nn::Module& model);

@@ -20,7 +20,8 @@ struct RunRow {
   std::optional<double> epsilon;  // accountant's ε (private runs)
   std::optional<double> delta, noise_multiplier, sample_rate;
   int64_t steps = 0;
-  double test_accuracy = 0;
+  double test_accuracy = 0;                 // classification (0 for regression)
+  std::optional<double> test_rmse;          // regression
   std::optional<double> audit_lower_bound;  // best white-box one-run bound
   std::string audit_status;                 // pass | violation | "-" (no audit)
   /// The strongest black-box attack on the released model (highest AUC of LOSS, modified entropy

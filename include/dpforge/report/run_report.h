@@ -31,11 +31,14 @@ struct RunFacts {
   std::string recipe_hash;
   /// What the run warned about before training (train::plan_warnings).
   std::vector<train::PlanWarning> warnings;
+  /// The training data's task, classes and example shape, and what was inferred about it.
+  const data::Dataset* train_set = nullptr;
+  std::vector<std::string> data_notes;
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
-/// reproducible, warnings, privacy, epochs, steps, test_accuracy, wall_seconds, versions, stopped,
-/// resumed).
+/// reproducible, warnings, privacy, epochs, steps, test_accuracy (null for regression), test_auroc,
+/// test_rmse, test_mae, wall_seconds, versions, stopped, resumed).
 nlohmann::json run_report(const RunFacts& facts);
 
 /// The `privacy` object: ε, δ, σ, q, C, the accountant and its history, how the run stopped.

@@ -26,14 +26,23 @@ struct RunOutcome {
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume = false);
 
-/// The datasets of a recipe: the training split (a subset if data.train_subset, minus the last
-/// data.validation_size examples, which form `validation`) and the test split.
+/// The datasets of a recipe: the training split (a subset if data.train_subset, minus the
+/// validation examples: a seeded data.validation_fraction, or the last data.validation_size) and
+/// the test split (data.test, or a seeded data.test_fraction of data.train). `notes` say what was
+/// inferred from the data (the task, the class count) or dropped, for the user.
 struct RunData {
   data::Dataset train, test, validation;
+  std::vector<std::string> notes;
 };
 RunData load_run_data(const config::Recipe& recipe);
 
 /// The recipe's data root with defaults applied.
 std::filesystem::path data_root(const config::Recipe& recipe);
+
+/// Where the data came from, for the report: the Fashion-MNIST root, or data.train (| data.test).
+std::string data_source(const config::Recipe& recipe);
+
+/// "a, b ,c" → {"a", "b", "c"}: a recipe's comma-separated list, blanks dropped.
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace dpforge::run

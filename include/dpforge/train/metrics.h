@@ -15,9 +15,14 @@
 
 namespace dpforge::train {
 
+/// A model scored on held-out data with its task's loss (unsmoothed). Classification: accuracy;
+/// binary also AUROC of the logit; regression: RMSE and MAE in the target's original units
+/// (`target_scale` undoes a standardized target), and accuracy 0.
 struct Evaluation {
   double loss = 0;
   double accuracy = 0;
+  std::optional<double> auroc;
+  std::optional<double> rmse, mae;
 };
 
 struct EpochMetrics {
@@ -30,6 +35,8 @@ struct EpochMetrics {
   double seconds = 0;                         // wall time of this epoch, evaluation included
   std::optional<double> validation_accuracy;  // with data.validation_size
   std::optional<double> epsilon;              // spent so far (private runs)
+  std::optional<double> test_auroc;           // binary tasks
+  std::optional<double> test_rmse, test_mae;  // regression tasks (then the accuracies are null)
 };
 
 /// The held-out data evaluated after every epoch.
@@ -72,7 +79,11 @@ struct TrainResult {
 std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
                        int64_t step);
 
-/// Mean cross-entropy and accuracy of `model` (in eval mode) on `dataset`.
+/// AUROC of binary scores: P(a positive outscores a negative), ties counting one half (the
+/// Mann–Whitney statistic); nullopt without both classes.
+std::optional<double> binary_auroc(const torch::Tensor& scores, const torch::Tensor& labels);
+
+/// Mean loss and the task's metrics of `model` (in eval mode) on `dataset`.
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
                     int64_t batch_size = 1000);
 

@@ -5,6 +5,8 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
+#include "dpforge/config/recipe.h"
+#include "dpforge/data/task.h"
 #include "dpforge/dp/dp_sgd.h"
 
 namespace dpforge::train {
@@ -12,10 +14,12 @@ namespace dpforge::train {
 /// Per-example cross-entropy with `label_smoothing` (train.label_smoothing).
 dp::PerExampleLoss cross_entropy_loss(double label_smoothing = 0);
 
+/// The loss a recipe trains `task` with (train.label_smoothing, train.loss, train.huber_delta).
+dp::PerExampleLoss task_loss(data::Task task, const config::TrainOptions& options);
+
 /// Forward + backward of Σᵢ Lᵢ / `loss_divisor`; gradients accumulate in the parameters' .grad.
-/// Lᵢ is the cross-entropy with `label_smoothing`.
-dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& images,
+dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& inputs,
                                    const torch::Tensor& labels, double loss_divisor,
-                                   double label_smoothing = 0);
+                                   const dp::PerExampleLoss& loss);
 
 }  // namespace dpforge::train

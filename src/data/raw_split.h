@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+// One file's examples before the task is known: float32 inputs and float64 target values (class
+// indices or regression targets). Shared by the readers of the data module; not a public header.
+#pragma once
+#include <torch/types.h>
+
+#include <string>
+#include <vector>
+
+#include "dpforge/data/sources.h"
+
+namespace dpforge::data::detail {
+
+struct RawSplit {
+  torch::Tensor inputs;                    // float32 [N, ...]
+  torch::Tensor targets;                   // float64 [N]
+  std::vector<std::string> header;         // CSV: the file's columns
+  std::vector<std::string> feature_names;  // CSV: the encoded features
+  int64_t dropped = 0;
+  std::string name;  // the file(s), for messages
+};
+
+/// A CSV table: label column → targets (names mapped through label_values), numeric features
+/// scaled, categorical ones one-hot encoded, both with the public statistics.
+/// `train_header`: for a test file, the training file's columns, which its own must equal.
+RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& options,
+                        const RawSplit* train = nullptr);
+
+/// Scales a value of `column` per `scaling` with its public statistics (InputError when they lack
+/// what it needs). Min-max clamps to the public range.
+struct ColumnScaler {
+  double shift = 0, scale = 1;  // x' = (x − shift) / scale
+  bool clamp = false;
+  double apply(double x) const;
+};
+/// `entry` says where in the statistics file the column's entry belongs ("columns.age", "inputs").
+ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
+                           const SourceOptions& options);
+
+}  // namespace dpforge::data::detail

@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "dpforge/data/sources.h"
+
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "dpforge/core/error.h"
+#include "dpforge/data/fashion_mnist.h"
+#include "dpforge/data/npy.h"
+#include "src/data/raw_split.h"
+
+namespace dpforge::data {
+namespace detail {
+
+double ColumnScaler::apply(double x) const {
+  if (clamp) x = std::clamp(x, shift, shift + scale);
+  return (x - shift) / scale;
+}
+
+ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
+                           const SourceOptions& options) {
+  if (scaling == Scaling::kNone) return {};
+  const bool standardize = scaling == Scaling::kStandardize;
+  const bool has =
+      stats != nullptr && (standardize ? stats->mean && stats->std : stats->min && stats->max);
+  if (!has) {
+    throw_input_error(
+        "data.scaling = {} needs the public {} of {}: give {{{}}} as \"{}\" in {} (data.stats); "
+        "statistics of the private training data would be a release",
+        kScalingNames.name(scaling), standardize ? "mean and std" : "min and max", entry,
+        standardize ? "\"mean\": ..., \"std\": ..." : "\"min\": ..., \"max\": ...", entry,
+        options.stats != nullptr ? options.stats->source : "a statistics file");
+  }
+  if (standardize) {
+    if (!(*stats->std > 0))
+      throw_input_error("{}: {}.std must be > 0", options.stats->source, entry);
+    return {*stats->mean, *stats->std, false};
+  }
+  if (!(*stats->max > *stats->min)) {
+    throw_input_error("{}: {}.max must be > {}.min", options.stats->source, entry, entry);
+  }
+  return {*stats->min, *stats->max - *stats->min, true};
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::RawSplit;
+
+ColumnStats column_stats(const nlohmann::json& json, const std::string& where) {
+  if (!json.is_object()) throw_input_error("{}: expected an object", where);
+  ColumnStats stats;
+  for (const auto& [key, value] : json.items()) {
+    if (key == "categories") {
+      if (!value.is_array()) throw_input_error("{}.categories: expected a list of names", where);
+      std::vector<std::string> names;
+      for (const auto& name : value)
+        names.push_back(name.is_string() ? name.get<std::string>() : name.dump());
+      stats.categories = std::move(names);
+      continue;
+    }
+    std::optional<double>* field = key == "mean"  ? &stats.mean
+                                   : key == "std" ? &stats.std
+                                   : key == "min" ? &stats.min
+                                   : key == "max" ? &stats.max
+                                                  : nullptr;
+    if (field == nullptr) {
+      throw_input_error("{}: unknown key '{}' (allowed: mean, std, min, max, categories)", where,
+                        key);
+    }
+    if (!value.is_number()) throw_input_error("{}.{}: expected a number", where, key);
+    *field = value.get<double>();
+  }
+  return stats;
+}
+
+}  // namespace
+
+PublicStats read_public_stats(const std::filesystem::path& path) {
+  std::ifstream file(path);
+  if (!file) throw_input_error("{}: data.stats file not found", path.string());
+  nlohmann::json json;
+  try {
+    json = nlohmann::json::parse(file);
+  } catch (const nlohmann::json::exception& error) {
+    throw_input_error("{}: data.stats is not valid JSON ({})", path.string(), error.what());
+  }
+  PublicStats stats;
+  stats.source = path.string();
+  if (!json.is_object()) throw_input_error("{}: expected a JSON object", path.string());
+  for (const auto& [key, value] : json.items()) {
+    const std::string where = path.string() + ": " + key;
+    if (key == "columns") {
+      if (!value.is_object()) throw_input_error("{}: expected an object of columns", where);
+      for (const auto& [column, entry] : value.items())
+        stats.columns[column] = column_stats(entry, where + "." + column);
+    } else if (key == "inputs") {
+      stats.inputs = column_stats(value, where);
+    } else if (key == "target") {
+      stats.target = column_stats(value, where);
+    } else if (key == "about") {
+      // Where the numbers come from, for whoever reviews the file: not read.
+    } else {
+      throw_input_error("{}: unknown key (allowed: about, columns, inputs, target)", where);
+    }
+  }
+  return stats;
+}
+
+namespace {
+
+std::string join_files(const std::vector<std::string>& files) {
+  return fmt::format("{}", fmt::join(files, ","));
+}
+
+// Array inputs as float32 N x F or N x C x H x W; bytes are pixels, mapped to [0, 1] as
+// Fashion-MNIST's are (a fixed map, not a statistic).
+torch::Tensor array_inputs(torch::Tensor x, const SourceOptions& options, const std::string& name) {
+  if (x.dim() < 2 || x.dim() > 4) {
+    throw_input_error(
+        "{}: inputs have shape [{}]; expected N x features, N x H x W or a "
+        "4-D image array (data.layout = nchw|nhwc)",
+        name, fmt::join(x.sizes(), ", "));
+  }
+  // uint8 means pixels; a bool array is already 0/1.
+  const bool pixels = x.scalar_type() == torch::kUInt8;
+  x = x.to(torch::kFloat32);
+  if (pixels) x.div_(255.0);
+  if (!torch::isfinite(x).all().item<bool>()) {
+    throw_input_error(
+        "{}: inputs hold NaN or infinite values (at example {}); clean them in "
+        "Python before exporting",
+        name, torch::isfinite(x).logical_not().flatten(1).any(1).nonzero()[0].item<int64_t>());
+  }
+  if (x.dim() == 3) x = x.unsqueeze(1);
+  if (x.dim() == 4 && options.layout == Layout::kNhwc) x = x.permute({0, 3, 1, 2});
+  if (options.scaling != Scaling::kNone) {
+    const auto scaler = detail::column_scaler(
+        options.scaling,
+        options.stats != nullptr && options.stats->inputs ? &*options.stats->inputs : nullptr,
+        "inputs", options);
+    if (scaler.clamp) x.clamp_(scaler.shift, scaler.shift + scaler.scale);
+    x.sub_(scaler.shift).div_(scaler.scale);
+  }
+  return x.contiguous();
+}
+
+RawSplit array_split(torch::Tensor x, torch::Tensor y, const SourceOptions& options,
+                     const std::string& name) {
+  if (y.dim() == 2 && y.size(1) == 1) y = y.squeeze(1);
+  if (y.dim() != 1) {
+    throw_input_error("{}: labels have shape [{}]; expected one label per example (N or N x 1)",
+                      name, fmt::join(y.sizes(), ", "));
+  }
+  if (x.dim() == 0 || x.size(0) != y.size(0)) {
+    throw_input_error("{}: {} inputs but {} labels; x and y must have one row per example", name,
+                      x.dim() == 0 ? 0 : x.size(0), y.size(0));
+  }
+  if (y.size(0) == 0) throw_input_error("{}: no examples", name);
+  RawSplit split;
+  split.name = name;
+  split.inputs = array_inputs(std::move(x), options, name);
+  split.targets = y.to(torch::kFloat64);
+  if (!torch::isfinite(split.targets).all().item<bool>())
+    throw_input_error("{}: labels hold NaN or infinite values", name);
+  return split;
+}
+
+RawSplit read_split(const SourceOptions& options, const std::vector<std::string>& files,
+                    const RawSplit* train = nullptr) {
+  const std::string name = join_files(files);
+  const size_t wanted = options.format == Format::kCsv || options.format == Format::kNpz ? 1 : 2;
+  if (files.size() != wanted) {
+    throw_input_error(
+        "data.train / data.test = '{}': format {} takes {}", name,
+        kFormatNames.name(options.format),
+        wanted == 1 ? "one file" : "two files, inputs then labels, separated by a comma");
+  }
+  switch (options.format) {
+    case Format::kCsv:
+      return detail::read_csv_split(files[0], options, train);
+    case Format::kNpz: {
+      auto arrays = read_npz(files[0]);
+      if (arrays.count("x") == 0 || arrays.count("y") == 0) {
+        std::vector<std::string> found;
+        for (const auto& [key, value] : arrays) found.push_back(key);
+        throw_input_error(
+            "{}: an NPZ for dpforge holds arrays named x (inputs) and y (labels); "
+            "this one holds: {} (np.savez(path, x=inputs, y=labels))",
+            files[0], found.empty() ? "nothing" : fmt::format("{}", fmt::join(found, ", ")));
+      }
+      return array_split(arrays.at("x"), arrays.at("y"), options, files[0]);
+    }
+    case Format::kNpy:
+      return array_split(read_npy(files[0]), read_npy(files[1]), options, name);
+    case Format::kIdx: {
+      const auto images = read_idx_gz(files[0], 3);
+      const auto labels = read_idx_gz(files[1], 1);
+      const auto x =
+          torch::from_blob(const_cast<uint8_t*>(images.bytes.data()), images.dims, torch::kUInt8);
+      const auto y =
+          torch::from_blob(const_cast<uint8_t*>(labels.bytes.data()), labels.dims, torch::kUInt8);
+      return array_split(x.clone(), y.clone(), options, name);
+    }
+    case Format::kFashionMnist:
+      break;
+  }
+  throw_input_error("data.format = fashion-mnist reads data.root, not data.train");
+}
+
+bool integral(const torch::Tensor& targets) {
+  return targets.eq(targets.round()).all().item<bool>();
+}
+
+// The task and class count: the recipe's, or (non-private runs only) inferred from the training
+// labels and said. Under DP they are refused: they shape the released model's loss and output
+// layer, which the guarantee would then not cover.
+struct ResolvedTask {
+  Task task;
+  int64_t classes;
+};
+
+// More classes than this is a label column that is not one (an id, a measurement).
+constexpr int64_t kMaxInferredClasses = 1'000'000;
+
+Task infer_task(const SourceOptions& options, const RawSplit& train, int64_t known_classes,
+                std::vector<std::string>& notes) {
+  if (options.private_training) {
+    throw_input_error(
+        "train.task = auto would choose the loss and the model's output layer from the private "
+        "training labels, and the released weights would reveal that choice; set train.task = "
+        "binary, multiclass (with data.classes or data.label_values) or regression");
+  }
+  const bool whole = integral(train.targets);
+  const double low = train.targets.min().item<double>(), high = train.targets.max().item<double>();
+  Task task = Task::kRegression;
+  std::string why;
+  if (known_classes > 0) {
+    task = known_classes == 2 ? Task::kBinary : Task::kMulticlass;
+    why = fmt::format("{} classes given", known_classes);
+  } else if (whole && low >= 0) {
+    task = high <= 1 ? Task::kBinary : Task::kMulticlass;
+    why = fmt::format("whole numbers in [{:g}, {:g}]", low, high);
+  } else {
+    why = whole ? "negative numbers" : "numbers that are not all whole";
+  }
+  notes.push_back(fmt::format(
+      "train.task = auto: inferred {} from the labels of {} ({}); set train.task to choose",
+      to_string(task), train.name, why));
+  return task;
+}
+
+ResolvedTask resolve_task(const SourceOptions& options, const RawSplit& train,
+                          std::vector<std::string>& notes) {
+  const int64_t known =
+      options.classes > 0 ? options.classes : static_cast<int64_t>(options.label_values.size());
+  Task task = Task::kRegression;
+  switch (options.task) {
+    case TaskChoice::kMulticlass:
+      task = Task::kMulticlass;
+      break;
+    case TaskChoice::kBinary:
+      task = Task::kBinary;
+      break;
+    case TaskChoice::kRegression:
+      return {Task::kRegression, 0};
+    case TaskChoice::kAuto:
+      task = infer_task(options, train, known, notes);
+      break;
+  }
+  if (task == Task::kRegression) return {task, 0};
+  if (task == Task::kBinary) {
+    if (known != 0 && known != 2) {
+      throw_input_error(
+          "train.task = binary has 2 classes; data.classes / data.label_values give {}", known);
+    }
+    return {task, 2};
+  }
+  int64_t classes = known;
+  if (classes == 0) {
+    if (options.private_training) {
+      throw_input_error(
+          "data.classes = 0 would take the class count from the private training labels (the "
+          "largest + 1), and the released model's output layer would reveal it; set data.classes "
+          "or data.label_values");
+    }
+    const double high = train.targets.max().item<double>();
+    if (!(high < static_cast<double>(kMaxInferredClasses))) {
+      throw_input_error(
+          "{}: the largest label is {:g}; more than {} classes is not a class label "
+          "(set train.task = regression, or data.classes)",
+          train.name, high, kMaxInferredClasses);
+    }
+    classes = static_cast<int64_t>(high) + 1;
+    notes.push_back(fmt::format(
+        "data.classes = 0: {} classes (the largest training label + 1); set data.classes to fix it",
+        classes));
+  }
+  if (classes < 2) {
+    throw_input_error("{}: a multiclass task needs at least 2 classes, the labels give {}",
+                      train.name, classes);
+  }
+  return {task, classes};
+}
+
+Dataset finish(RawSplit split, const ResolvedTask& task, const SourceOptions& options) {
+  Dataset dataset;
+  dataset.task = task.task;
+  dataset.num_classes = task.classes;
+  if (task.task != Task::kRegression) {
+    const auto bad = split.targets.ne(split.targets.round())
+                         .logical_or(split.targets.lt(0))
+                         .logical_or(split.targets.ge(static_cast<double>(task.classes)));
+    if (bad.any().item<bool>()) {
+      const int64_t at = bad.nonzero()[0].item<int64_t>();
+      throw_input_error(
+          "{}: example {} has label {:g}, outside the {} classes 0..{} of this {} "
+          "task (data.classes, train.task)",
+          split.name, at, split.targets[at].item<double>(), task.classes, task.classes - 1,
+          to_string(task.task));
+    }
+    dataset.labels = split.targets.to(torch::kLong);
+  } else {
+    auto targets = split.targets;
+    const ColumnStats* stats = nullptr;
+    if (options.stats != nullptr) {
+      const auto column = options.stats->columns.find(options.label);
+      stats = column != options.stats->columns.end() ? &column->second
+              : options.stats->target                ? &*options.stats->target
+                                                     : nullptr;
+    }
+    // A regression target is standardized when the public statistics give its mean and std;
+    // metrics undo it.
+    if (stats != nullptr && stats->mean && stats->std) {
+      if (!(*stats->std > 0))
+        throw_input_error("{}: the target's std must be > 0", options.stats->source);
+      targets = (targets - *stats->mean) / *stats->std;
+      dataset.target_scale = *stats->std;
+    }
+    dataset.labels = targets.to(torch::kFloat32);
+  }
+  dataset.inputs = std::move(split.inputs);
+  return dataset;
+}
+
+}  // namespace
+
+LoadedSource load_source(const SourceOptions& options, const std::vector<std::string>& train_files,
+                         const std::vector<std::string>& test_files) {
+  auto train = read_split(options, train_files);
+  std::optional<RawSplit> test;
+  if (!test_files.empty()) {
+    test = read_split(options, test_files, &train);
+    if (test->inputs.sizes().slice(1) != train.inputs.sizes().slice(1)) {
+      throw_input_error("{}: examples of shape [{}], the training data's are [{}]", test->name,
+                        fmt::join(test->inputs.sizes().slice(1), ", "),
+                        fmt::join(train.inputs.sizes().slice(1), ", "));
+    }
+  }
+  LoadedSource loaded;
+  const auto task = resolve_task(options, train, loaded.notes);
+  loaded.feature_names = train.feature_names;
+  loaded.dropped_rows = train.dropped + (test ? test->dropped : 0);
+  if (loaded.dropped_rows > 0) {
+    loaded.notes.push_back(fmt::format("data.missing = drop: dropped {} rows with missing values",
+                                       loaded.dropped_rows));
+  }
+  loaded.train = finish(std::move(train), task, options);
+  if (test) loaded.test = finish(std::move(*test), task, options);
+  return loaded;
+}
+
+}  // namespace dpforge::data

@@ -1,0 +1,255 @@
+// SPDX-License-Identifier: Apache-2.0
+// CSV tables → examples, one row at a time (the text is never held whole).
+#include <fmt/ranges.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+
+#include "dpforge/core/error.h"
+#include "dpforge/data/csv.h"
+#include "src/data/raw_split.h"
+
+namespace dpforge::data::detail {
+namespace {
+
+// Spellings of a missing value in exported tables (pandas, R, spreadsheets). Checked for every
+// cell, so the common case (a number) is decided by its first character.
+bool is_missing(const std::string& field) {
+  if (field.empty()) return true;
+  const char first = field[0];
+  if (first != 'N' && first != 'n' && first != '?') return false;
+  return field == "NA" || field == "N/A" || field == "NaN" || field == "nan" || field == "NAN" ||
+         field == "null" || field == "NULL" || field == "?";
+}
+
+std::optional<double> parse_number(const std::string& text) {
+  double value = 0;
+  const char* begin = text.data();
+  const char* end = begin + text.size();
+  if (begin != end && *begin == '+') ++begin;
+  const auto [stop, ec] = std::from_chars(begin, end, value);
+  if (ec != std::errc() || stop != end || begin == end) return std::nullopt;
+  return value;
+}
+
+// How one feature column becomes encoded features.
+struct FeatureColumn {
+  size_t index = 0;  // in the file's header
+  std::string name;
+  bool categorical = false;
+  ColumnScaler scaler;
+  std::vector<std::string> categories;  // categorical: the public vocabulary (+ "(missing)")
+};
+
+std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
+                                         const SourceOptions& options, const std::string& file) {
+  auto position = [&](const std::string& column, const char* key) {
+    const auto found = std::find(header.begin(), header.end(), column);
+    if (found == header.end()) {
+      throw_input_error("{}: {} names column '{}', which the header does not have (columns: {})",
+                        file, key, column, fmt::join(header, ", "));
+    }
+    return static_cast<size_t>(found - header.begin());
+  };
+  if (options.label.empty()) {
+    throw_input_error("{}: data.label must name the label column (columns: {})", file,
+                      fmt::join(header, ", "));
+  }
+  const size_t label = position(options.label, "data.label");
+  for (const auto& column : options.categorical) position(column, "data.categorical");
+  std::vector<std::string> names = options.features;
+  if (names.empty()) {
+    for (size_t c = 0; c < header.size(); ++c)
+      if (c != label) names.push_back(header[c]);
+  }
+  std::vector<FeatureColumn> plan;
+  for (const auto& name : names) {
+    FeatureColumn column;
+    column.index = position(name, "data.features");
+    if (column.index == label) {
+      throw_input_error("{}: data.features lists the label column '{}'", file, name);
+    }
+    column.name = name;
+    const auto* stats = options.stats != nullptr && options.stats->columns.count(name) > 0
+                            ? &options.stats->columns.at(name)
+                            : nullptr;
+    column.categorical = std::find(options.categorical.begin(), options.categorical.end(), name) !=
+                         options.categorical.end();
+    if (column.categorical) {
+      if (stats == nullptr || !stats->categories) {
+        throw_input_error(
+            "{}: categorical column '{}' has no public vocabulary: list its categories in the "
+            "data.stats file ({{\"columns\": {{\"{}\": {{\"categories\": [...]}}}}}}); a "
+            "vocabulary read off the private data would be a release",
+            file, name, name);
+      }
+      column.categories = *stats->categories;
+      if (options.missing == Missing::kFill) column.categories.push_back("(missing)");
+    } else {
+      column.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
+    }
+    plan.push_back(std::move(column));
+  }
+  return plan;
+}
+
+double label_value(const std::string& field, const SourceOptions& options, const CsvReader& csv) {
+  if (!options.label_values.empty()) {
+    const auto found = std::find(options.label_values.begin(), options.label_values.end(), field);
+    if (found == options.label_values.end()) {
+      throw_input_error("{}: line {}, column '{}': label '{}' is not one of data.label_values ({})",
+                        csv.name(), csv.line(), options.label, field,
+                        fmt::join(options.label_values, ", "));
+    }
+    return static_cast<double>(found - options.label_values.begin());
+  }
+  const auto value = parse_number(field);
+  if (!value || !std::isfinite(*value)) {
+    throw_input_error(
+        "{}: line {}, column '{}': label '{}' is not a finite number; for text labels list the "
+        "classes in data.label_values (their order gives the class numbers)",
+        csv.name(), csv.line(), options.label, field);
+  }
+  return *value;
+}
+
+// Rows gathered in fixed-size blocks and joined once at the end: the peak is twice the features'
+// size, never the text's, and no block is reallocated while it grows.
+class RowBlocks {
+ public:
+  explicit RowBlocks(int64_t width)
+      : width_(width),
+        rows_per_block_(std::max<int64_t>(1, (int64_t{4} << 20) / std::max<int64_t>(1, width))) {}
+  float* next_row() {
+    if (blocks_.empty() || used_ == rows_per_block_) {
+      blocks_.push_back(torch::empty({rows_per_block_, width_}, torch::kFloat32));
+      used_ = 0;
+    }
+    return blocks_.back().data_ptr<float>() + (used_++) * width_;
+  }
+  torch::Tensor join() {
+    if (blocks_.empty()) return torch::empty({0, width_}, torch::kFloat32);
+    blocks_.back() = blocks_.back().slice(0, 0, used_);
+    auto joined = torch::cat(blocks_);
+    blocks_.clear();
+    return joined;
+  }
+
+ private:
+  int64_t width_, rows_per_block_, used_ = 0;
+  std::vector<torch::Tensor> blocks_;
+};
+
+}  // namespace
+
+RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& options,
+                        const RawSplit* train) {
+  std::error_code error;
+  if (!std::filesystem::is_regular_file(path, error)) {
+    throw_input_error("{}: CSV file not found (paths are relative to the current folder)",
+                      path.string());
+  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw_input_error("{}: cannot open the CSV file", path.string());
+  CsvReader csv(file, path.string());
+  if (train != nullptr && csv.header() != train->header) {
+    throw_input_error(
+        "{}: its columns ({}) differ from the training file {} ({}); both need the "
+        "same header",
+        path.string(), fmt::join(csv.header(), ", "), train->name, fmt::join(train->header, ", "));
+  }
+  const auto plan = plan_features(csv.header(), options, path.string());
+  const size_t label = static_cast<size_t>(
+      std::find(csv.header().begin(), csv.header().end(), options.label) - csv.header().begin());
+  RawSplit split;
+  split.name = path.string();
+  split.header = csv.header();
+  for (const auto& column : plan) {
+    if (!column.categorical) split.feature_names.push_back(column.name);
+    for (const auto& category : column.categories)
+      split.feature_names.push_back(column.name + "=" + category);
+  }
+  const size_t width = split.feature_names.size();
+  RowBlocks features(static_cast<int64_t>(width));
+  std::vector<float> row_features(width);
+  std::vector<double> targets;
+  std::vector<std::string> row;
+  while (csv.next(row)) {
+    bool drop = false;
+    if (is_missing(row[label])) {
+      if (options.missing != Missing::kDrop) {
+        throw_input_error(
+            "{}: line {}, column '{}': the label is missing (rows without a label "
+            "can only be dropped: data.missing = drop)",
+            csv.name(), csv.line(), options.label);
+      }
+      drop = true;
+    }
+    size_t at = 0;
+    for (const auto& column : plan) {
+      if (drop) break;
+      const auto& field = row[column.index];
+      const bool missing = is_missing(field);
+      if (missing && options.missing == Missing::kDrop) {
+        drop = true;
+        break;
+      }
+      if (missing && options.missing == Missing::kError) {
+        throw_input_error(
+            "{}: line {}, column '{}': missing value ('{}'); choose a rule: data.missing = drop "
+            "(skip such rows) or fill (data.fill_value for numbers, a category of its own for "
+            "categorical columns)",
+            csv.name(), csv.line(), column.name, field);
+      }
+      if (column.categorical) {
+        const std::string& value = missing ? column.categories.back() : field;
+        const auto found = std::find(column.categories.begin(), column.categories.end(), value);
+        if (found == column.categories.end() || (!missing && value == "(missing)")) {
+          throw_input_error(
+              "{}: line {}, column '{}': category '{}' is not in its public vocabulary ({}) from "
+              "{}",
+              csv.name(), csv.line(), column.name, field, fmt::join(column.categories, ", "),
+              options.stats->source);
+        }
+        for (size_t k = 0; k < column.categories.size(); ++k)
+          row_features[at + k] = column.categories[k] == value ? 1.0F : 0.0F;
+        at += column.categories.size();
+        continue;
+      }
+      const auto value = missing ? std::optional<double>(options.fill_value) : parse_number(field);
+      if (!value) {
+        throw_input_error(
+            "{}: line {}, column '{}': '{}' is not a number (list the column in "
+            "data.categorical if its values are categories)",
+            csv.name(), csv.line(), column.name, field);
+      }
+      if (!std::isfinite(*value)) {
+        throw_input_error("{}: line {}, column '{}': infinite value '{}'", csv.name(), csv.line(),
+                          column.name, field);
+      }
+      row_features[at++] = static_cast<float>(column.scaler.apply(*value));
+    }
+    if (drop) {
+      ++split.dropped;
+      continue;
+    }
+    targets.push_back(label_value(row[label], options, csv));
+    std::copy(row_features.begin(), row_features.end(), features.next_row());
+  }
+  const auto n = static_cast<int64_t>(targets.size());
+  if (n == 0) {
+    throw_input_error("{}: no examples (the header is the only row{})", csv.name(),
+                      split.dropped > 0 ? fmt::format(" left after dropping {} rows with missing "
+                                                      "values",
+                                                      split.dropped)
+                                        : "");
+  }
+  split.inputs = features.join();
+  split.targets = torch::from_blob(targets.data(), {n}, torch::kFloat64).clone();
+  return split;
+}
+
+}  // namespace dpforge::data::detail
