@@ -252,10 +252,72 @@ def check_epochs_calibration(binary, q, epochs, target, delta):
     return 1, 0, failures
 
 
+def check_release(binary, release_sigma, sigma, target):
+    """A private run with DP statistics (data.dp_stats_noise_multiplier): its reported epsilon must
+    be dp_accounting's PLD of the Gaussian release composed with the run's DP-SGD steps."""
+    import json
+    import random
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        generator = random.Random(7)
+        with open(f"{tmp}/t.csv", "w") as f:
+            f.write("a,b,y\n")
+            for _ in range(400):
+                a, b = generator.uniform(0, 10), generator.uniform(0, 10)
+                f.write(f"{a:.4f},{b:.4f},{int(a + b > 10)}\n")
+        json.dump({"columns": {"a": {"min": 0, "max": 10}, "b": {"min": 0, "max": 10}}},
+                  open(f"{tmp}/s.json", "w"))
+        noise = f"noise_multiplier = {sigma}" if sigma else ""
+        open(f"{tmp}/r.ini", "w").write(f"""[data]
+format = csv
+train = {tmp}/t.csv
+test_fraction = 0.25
+label = y
+scaling = standardize
+stats = {tmp}/s.json
+dp_stats_noise_multiplier = {release_sigma}
+[model]
+arch = mlp
+mlp_hidden = 8
+[train]
+task = binary
+epochs = 3
+batch_size = 20
+seed = 1
+[privacy]
+enabled = true
+{noise}
+target_epsilon = {target}
+[audit]
+enabled = false
+""")
+        subprocess.run([binary, "train", f"{tmp}/r.ini", "--out", f"{tmp}/run"], check=True,
+                       capture_output=True, text=True)
+        privacy = json.load(open(f"{tmp}/run/report.json"))["privacy"]
+    q, steps, used_sigma = privacy["sample_rate"], privacy["steps"], privacy["noise_multiplier"]
+    accountant = dp_pld.PLDAccountant()
+    accountant.compose(dp_accounting.ComposedDpEvent(
+        [dp_accounting.GaussianDpEvent(release_sigma), event(q, used_sigma, steps)]))
+    reference = accountant.get_epsilon(privacy["delta"])
+    setting = f"release sigma {release_sigma}, q {q}, sigma {used_sigma}, {steps} steps"
+    failures = []
+    failure = pld_failure(setting, privacy["epsilon"], reference, "dp_accounting (with release)")
+    if failure:
+        failures.append(failure)
+    if target and reference > target * (1 + PLD_OPTIMISM) + 1e-3:
+        failures.append(f"calibrated run exceeds its target: {setting}: dp_accounting {reference!r} "
+                        f"> target {target}")
+    if privacy["preprocessing"] != [{"mechanism": "gaussian", "count": 1, "sample_rate": 1.0,
+                                     "noise_multiplier": release_sigma,
+                                     "what": privacy["preprocessing"][0]["what"]}]:
+        failures.append(f"report.json privacy.preprocessing is not the one release: {setting}")
+    return 1, 0, failures
+
+
 def run_check(job):
     kind, args = job
     return {"grid": check_grid_setting, "calibration": check_calibration, "delta": check_delta,
-            "epochs_calibration": check_epochs_calibration}[kind](*args)
+            "epochs_calibration": check_epochs_calibration, "release": check_release}[kind](*args)
 
 
 def main():
@@ -285,6 +347,8 @@ def main():
         deltas_at, epoch_calibrations = deltas_at[:1], epoch_calibrations[:1]
     jobs += [("delta", (args.dpforge, *setting)) for setting in deltas_at]
     jobs += [("epochs_calibration", (args.dpforge, *setting)) for setting in epoch_calibrations]
+    # DP statistics composed with training: a given sigma, and a sigma calibrated to a target.
+    jobs += [("release", (args.dpforge, 2.0, 1.0, 0)), ("release", (args.dpforge, 4.0, 0, 2.0))]
 
     failures, compared, skipped = [], 0, 0
     def tally(result):

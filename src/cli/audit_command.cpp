@@ -79,7 +79,16 @@ int audit_command(const std::vector<std::string>& args) {
         "more training run of the recipe)");
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
-  const auto data = run::load_run_data(recipe);
+  auto data = run::load_run_data(recipe);
+  if (!data.deferred.empty()) {
+    // The run standardized these columns with its DP release: the same numbers, read back (pure
+    // post-processing; nothing new is computed from the data).
+    const auto& release = report["data"]["dp_statistics"];
+    const auto means = release.at("means").get<std::vector<double>>();
+    const auto stds = release.at("stds").get<std::vector<double>>();
+    for (auto* split : {&data.train, &data.test, &data.validation})
+      data::standardize_columns(*split, data.deferred, means, stds);
+  }
   auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 

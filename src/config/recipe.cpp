@@ -72,7 +72,7 @@ void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
 
 // Cross-key rules that no single key can check.
 // Keys that only make sense together: where the data comes from and how it is split.
-void check_data_keys(const DataOptions& data, const std::string& origin) {
+void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::string& origin) {
   const bool builtin = data.format() == data::Format::kFashionMnist;
   if (builtin && (!data.train().empty() || !data.test().empty() || data.test_fraction() > 0)) {
     throw_input_error(
@@ -95,6 +95,15 @@ void check_data_keys(const DataOptions& data, const std::string& origin) {
         "{}: data.validation_size and data.validation_fraction both hold out "
         "validation examples; set one",
         origin);
+  }
+  if (data.dp_stats_noise_multiplier() > 0 &&
+      (!privacy_enabled || data.format() != data::Format::kCsv ||
+       data.scaling() != data::Scaling::kStandardize)) {
+    throw_input_error(
+        "{}: data.dp_stats_noise_multiplier = {} releases standardizing statistics of a CSV's "
+        "columns under DP, composed in the run's accountant: it needs privacy.enabled = true, "
+        "data.format = csv and data.scaling = standardize",
+        origin, data.dp_stats_noise_multiplier());
   }
   if (data.format() != data::Format::kCsv &&
       (!data.label().empty() || !data.features().empty() || !data.categorical().empty())) {
@@ -133,7 +142,7 @@ void validate(const Recipe& recipe, const std::string& origin) {
         "data.validation_fraction > 0 (the held-out examples whose accuracy it watches)",
         origin, recipe.train.early_stopping_patience());
   }
-  check_data_keys(data, origin);
+  check_data_keys(data, privacy.enabled(), origin);
   if (privacy.enabled() && privacy.secure_noise() == SecureNoise::kOn &&
       recipe.train.seed().has_value()) {
     throw_input_error(

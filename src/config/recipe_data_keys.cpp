@@ -91,6 +91,15 @@ std::vector<KeySpec> data_keys() {
           "from the private data.",
           [](const Recipe& r) { return r.data.stats(); },
           [](Recipe& r, const std::string& v) { r.data.stats(v); }),
+      float_key(
+          "data.dp_stats_noise_multiplier", 0, false, 1e6,
+          "With data.scaling = standardize: columns whose data.stats entry gives a public range "
+          "but no mean and std are standardized with a mean and std estimated under DP (one "
+          "Gaussian release of noise multiplier sigma_s on the training split, composed in the "
+          "run's accountant before training; docs/privacy.md). 0 = none: every statistic must be "
+          "public.",
+          [](const Recipe& r) { return r.data.dp_stats_noise_multiplier(); },
+          [](Recipe& r, double v) { r.data.dp_stats_noise_multiplier(v); }),
       enum_key(
           "data.missing", data::kMissingNames,
           "csv: a missing value (empty, NA, NaN, ?) is an error, drops its row, or is filled "

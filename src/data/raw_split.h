@@ -17,6 +17,7 @@ struct RawSplit {
   std::vector<std::string> header;         // CSV: the file's columns
   std::vector<std::string> feature_names;  // CSV: the encoded features
   int64_t dropped = 0;
+  std::vector<DeferredColumn> deferred;
   std::string name;  // the file(s), for messages
 };
 

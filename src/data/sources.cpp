@@ -365,6 +365,7 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
   LoadedSource loaded;
   const auto task = resolve_task(options, train, loaded.notes);
   loaded.feature_names = train.feature_names;
+  loaded.deferred = train.deferred;
   loaded.dropped_rows = train.dropped + (test ? test->dropped : 0);
   if (loaded.dropped_rows > 0) {
     loaded.notes.push_back(fmt::format("data.missing = drop: dropped {} rows with missing values",

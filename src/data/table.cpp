@@ -42,6 +42,8 @@ struct FeatureColumn {
   bool categorical = false;
   ColumnScaler scaler;
   std::vector<std::string> categories;  // categorical: the public vocabulary (+ "(missing)")
+  bool deferred = false;                // standardized later with DP statistics
+  double low = 0, high = 0;             // deferred: the public range
 };
 
 std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
@@ -88,6 +90,15 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       }
       column.categories = *stats->categories;
       if (options.missing == Missing::kFill) column.categories.push_back("(missing)");
+    } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
+               stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
+      if (!(*stats->max > *stats->min)) {
+        throw_input_error("{}: columns.{}.max must be > columns.{}.min", options.stats->source,
+                          name, name);
+      }
+      column.deferred = true;  // raw now; standardized with DP statistics after the split
+      column.low = *stats->min;
+      column.high = *stats->max;
     } else {
       column.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
     }
@@ -168,6 +179,10 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
   split.name = path.string();
   split.header = csv.header();
   for (const auto& column : plan) {
+    if (column.deferred) {
+      split.deferred.push_back(
+          {static_cast<int64_t>(split.feature_names.size()), column.name, column.low, column.high});
+    }
     if (!column.categorical) split.feature_names.push_back(column.name);
     for (const auto& category : column.categories)
       split.feature_names.push_back(column.name + "=" + category);

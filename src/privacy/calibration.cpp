@@ -21,6 +21,14 @@ AccountantFactory accountant_factory(AccountantKind kind) {
   return [kind] { return make_accountant(kind); };
 }
 
+AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases) {
+  return [kind, releases = std::move(releases)] {
+    auto accountant = make_accountant(kind);
+    for (const auto& release : releases) accountant->compose(release);
+    return accountant;
+  };
+}
+
 double epsilon_for(AccountantKind accountant, double noise_multiplier, double sample_rate,
                    int64_t steps, double delta) {
   return epsilon_for(accountant_factory(accountant), noise_multiplier, sample_rate, steps, delta);
@@ -74,6 +82,12 @@ double calibrate_noise_multiplier(const AccountantFactory& accountant, double ta
 }
 
 int64_t max_steps_within(AccountantKind accountant, double target_epsilon, double delta,
+                         double sample_rate, double noise_multiplier, int64_t limit) {
+  return max_steps_within(accountant_factory(accountant), target_epsilon, delta, sample_rate,
+                          noise_multiplier, limit);
+}
+
+int64_t max_steps_within(const AccountantFactory& accountant, double target_epsilon, double delta,
                          double sample_rate, double noise_multiplier, int64_t limit) {
   auto within = [&](int64_t steps) {
     return epsilon_for(accountant, noise_multiplier, sample_rate, steps, delta) <= target_epsilon;

@@ -57,6 +57,19 @@ std::string recipe_value_text(const nlohmann::json& value) {
   return fmt::format("{}", value.get<double>());
 }
 
+// The Gaussian releases of the training data before training (DP statistics), each composed in ε.
+nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases) {
+  auto array = nlohmann::json::array();
+  for (const auto& release : releases) {
+    array.push_back({{"mechanism", "gaussian"},
+                     {"what", "standardizing statistics of the training data (data/dp_stats.h)"},
+                     {"noise_multiplier", release.noise_multiplier},
+                     {"sample_rate", release.sample_rate},
+                     {"count", release.count}});
+  }
+  return array;
+}
+
 nlohmann::json privacy_json(const train::PrivacySummary& p) {
   return {
       {"enabled", true},
@@ -81,6 +94,7 @@ nlohmann::json privacy_json(const train::PrivacySummary& p) {
       {"fault", p.fault},
       {"secure_noise", p.secure_noise},
       {"private", p.fault == "none"},
+      {"preprocessing", preprocessing_json(p.preprocessing)},
       {"accountant_state", p.accountant_state}};
 }
 
@@ -104,6 +118,19 @@ nlohmann::json run_report(const RunFacts& facts) {
                     {"test_examples", facts.test_examples},
                     {"validation_examples", facts.validation_examples},
                     {"notes", facts.data_notes}};
+  if (facts.dp_statistics != nullptr) {
+    const auto& release = *facts.dp_statistics;
+    report["data"]["dp_statistics"] = {
+        {"what", release.what},
+        {"mechanism", "gaussian"},
+        {"noise_multiplier", release.noise_multiplier},
+        {"sensitivity", release.sensitivity},
+        {"columns", release.columns},
+        {"means", release.means},
+        {"stds", release.stds},
+        {"covered_by_privacy_guarantee", true},
+        {"note", "released under DP and composed in privacy.epsilon (privacy.preprocessing)"}};
+  }
   if (facts.train_set != nullptr) {
     const auto& train_set = *facts.train_set;
     report["data"]["task"] = data::to_string(train_set.task);

@@ -22,9 +22,14 @@
 #include "dpforge/train/input_canary_audit.h"
 #include "dpforge/train/progress.h"
 #include "dpforge/train/shadow_audit.h"
+#include "src/run/run_identity.h"
 
 namespace dpforge::run {
 namespace {
+
+using detail::new_identity;
+using detail::private_seeds;
+using detail::RunIdentity;
 
 // Dirac canaries are 10·C before clipping, so that skipped clipping cannot go unnoticed.
 constexpr double kCanaryPreClipMultiple = 10.0;
@@ -34,6 +39,7 @@ constexpr int64_t kMiaExamples = 10000;
 // Keys the shadow attacks' draws apart from the canaries' (same auditor seed, other stream).
 constexpr uint64_t kShadowStreamKey = 0xD1B54A32D192ED03ULL;
 constexpr uint64_t kInputCanaryStreamKey = 0x8CB92BA72F3D8DD7ULL;
+constexpr uint64_t kDpStatisticsStreamKey = 0x3C79AC492BA7B653ULL;
 
 std::string origin_of(const config::Recipe& recipe) {
   return recipe.path.empty() ? "command line" : recipe.path;
@@ -111,48 +117,6 @@ void prepare_out_dir(const std::filesystem::path& out_dir, bool resume) {
   std::filesystem::remove(out_dir / ".dpforge-write-test");
 }
 
-// What a run was started with: compared on resume, saved in every checkpoint. Holds the run's
-// seeds, so it lives only in the checkpoints (deleted when the run finishes).
-struct RunIdentity {
-  uint64_t seed = 0;  // model initialization and (non-private) batch order
-  uint64_t audit_seed = 0;
-  train::PrivateSeeds private_seeds;
-  nlohmann::json recipe_values;
-
-  nlohmann::json to_json() const {
-    return {{"seed", seed},
-            {"audit_seed", audit_seed},
-            {"sampler_seed", private_seeds.sampler},
-            {"noise_seed", private_seeds.noise},
-            {"secure_noise", private_seeds.secure_noise},
-            {"recipe_values", recipe_values}};
-  }
-  static RunIdentity from_json(const nlohmann::json& json) {
-    RunIdentity identity;
-    identity.seed = json.at("seed").get<uint64_t>();
-    identity.audit_seed = json.at("audit_seed").get<uint64_t>();
-    identity.private_seeds = {json.at("sampler_seed").get<uint64_t>(),
-                              json.at("noise_seed").get<uint64_t>(),
-                              json.at("secure_noise").get<bool>()};
-    identity.recipe_values = json.at("recipe_values");
-    return identity;
-  }
-};
-
-// Independent streams for the sampler and the noise. Without a recipe seed each key comes from the
-// OS CSPRNG (getrandom) and is never written anywhere. With one, both are derived from the seed and
-// from `run_key`, the resolved recipe's hash: rerunning a recipe reproduces it (so its noise is
-// known to whoever knows the seed), while the runs of a sweep, which share the seed but not the
-// recipe, never share a noise key.
-train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure, uint64_t run_key) {
-  if (!reproducible) return {secure_random_seed(), secure_random_seed(), secure};
-  const uint64_t keyed = derive_seed(seed, run_key);
-  return {derive_seed(keyed, 1), derive_seed(keyed, 2), secure};
-}
-
-// FNV-1a of the resolved recipe: which run of a family of seeded runs this is.
-uint64_t recipe_key(const nlohmann::json& recipe_values) { return fnv1a(recipe_values.dump()); }
-
 // The identity of a run that continues from its newest intact checkpoint, whose recipe must match
 // the one it started with. nullopt when there is no checkpoint and no ledger: the run stopped
 // before its first step, spent nothing, and starts again from the beginning.
@@ -187,22 +151,6 @@ std::optional<RunIdentity> resumed_identity(const config::Recipe& recipe,
   return identity;
 }
 
-RunIdentity new_identity(const config::Recipe& recipe) {
-  RunIdentity identity;
-  const bool reproducible = recipe.train.seed().has_value();
-  identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
-  identity.recipe_values = report::recipe_values_json(recipe);
-  const uint64_t run_key = recipe_key(identity.recipe_values);
-  identity.private_seeds =
-      private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
-  // Member canaries are examples of the population the sampler draws from, so which canaries are
-  // members shapes every batch: a seeded run derives the auditor's seed too, or it would not
-  // reproduce. The membership stays independent of the noise and the sampler (another key).
-  identity.audit_seed = recipe.audit.seed().value_or(
-      reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
-  return identity;
-}
-
 // Everything fixed before training starts. The training loop reads batches from device-resident
 // copies (no host-to-device copy per step); audits after training use the CPU originals.
 struct RunSetup {
@@ -219,16 +167,25 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   auto data = load_run_data(recipe);
   const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
-  RunData copies{on_device(data.train, device), on_device(data.test, device),
-                 on_device(data.validation, device), data.notes};
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
-  RunSetup setup{std::move(data), std::move(copies), device, train::RunCheckpoints(out_dir), {}};
+  RunSetup setup{std::move(data), {}, device, train::RunCheckpoints(out_dir), {}};
   setup.checkpoints.every = recipe.train.checkpoint_every();
   auto resumed =
       resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
   setup.resumed = resumed.has_value();
   setup.identity = resumed ? std::move(*resumed) : new_identity(recipe);
   setup.checkpoints.identity = setup.identity.to_json();
+  // DP statistics of the training split, from a key of the run's noise seed: a resumed run
+  // recomputes the very same release (same data, same noise) instead of spending a second one.
+  apply_dp_statistics(recipe, setup.data,
+                      derive_seed(setup.identity.private_seeds.noise, kDpStatisticsStreamKey));
+  auto& data_now = setup.data;
+  setup.on_device = {on_device(data_now.train, device),
+                     on_device(data_now.test, device),
+                     on_device(data_now.validation, device),
+                     data_now.notes,
+                     {},
+                     {}};
   if (!setup.resumed) {
     // What `train --resume DIR` alone continues, and what a sweep compares its points against. A
     // cut-short start-up's leftovers (a checkpoint write never completed) go first.
@@ -285,15 +242,29 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   train::Phase phase(progress, fmt::format("audit: white-box verdict over {} canaries (bounds "
                                            "and conformance tests)",
                                            canaries->count()));
-  const auto accountant = privacy::Accountant::from_json(privacy.accountant_state);
+  // The canaries observe the training steps only, so they test the training mechanism's own
+  // claim; the run's ε adds the data statistics' release before training (data/dp_stats.h).
+  const auto composed = privacy::Accountant::from_json(privacy.accountant_state);
+  auto accountant = privacy::make_accountant(composed->name());
+  for (const auto& entry : train::after_releases(composed->history(), privacy.preprocessing))
+    accountant->compose(entry);
+  const double training_epsilon =
+      privacy.preprocessing.empty() ? privacy.epsilon : accountant->epsilon(privacy.delta);
   const auto gate =
       audit::gate_point(privacy.delta, canaries->count(), gate_significance, *accountant);
   auto white_box = audit::audit_white_box(
-      *canaries, {privacy.epsilon, privacy.delta,
+      *canaries, {training_epsilon, privacy.delta,
                   privacy::SgmSteps{privacy.noise_multiplier, privacy.sample_rate, privacy.steps},
                   accountant->history(), recipe.audit.confidence(), recipe.audit.inline_run(),
                   gate_significance, gate});
   auto& summary = white_box.summary;
+  if (!privacy.preprocessing.empty()) {
+    summary["claim_audited"] = {
+        {"epsilon", training_epsilon},
+        {"scope",
+         "the DP-SGD steps; the run's epsilon also covers the Gaussian release of data "
+         "statistics before training, which the canaries do not observe"}};
+  }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {
     auto input = train::input_canary_audit(
@@ -369,7 +340,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
        nn::count_parameters(*model), data_source(recipe), data.train.size(), data.test.size(),
        data.validation.size(),
        reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
-       recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes});
+       recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes,
+       data.release ? &*data.release : nullptr});
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

@@ -49,6 +49,7 @@ data::SourceOptions source_options(const config::Recipe& recipe, const data::Pub
   options.classes = d.classes();
   options.task = recipe.train.task();
   options.private_training = recipe.privacy.enabled();
+  options.defer_standardization = recipe.data.dp_stats_noise_multiplier() > 0;
   options.layout = d.layout();
   options.scaling = d.scaling();
   options.stats = stats;
@@ -123,6 +124,7 @@ RunData load_run_data(const config::Recipe& recipe) {
         data::load_source(source_options(recipe, stats ? &*stats : nullptr),
                           split_list(recipe.data.train()), split_list(recipe.data.test()));
     data.notes = std::move(loaded.notes);
+    data.deferred = std::move(loaded.deferred);
     if (loaded.test) {
       data.train = std::move(loaded.train);
       data.test = std::move(*loaded.test);
@@ -154,6 +156,12 @@ RunData load_run_data(const config::Recipe& recipe) {
   }
   check_task_options(recipe, data.train, target_standardized);
   return data;
+}
+
+void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed) {
+  if (data.deferred.empty()) return;
+  data.release = data::dp_standardize(data.train, {&data.test, &data.validation}, data.deferred,
+                                      recipe.data.dp_stats_noise_multiplier(), seed);
 }
 
 std::filesystem::path data_root(const config::Recipe& recipe) {

@@ -17,16 +17,44 @@ namespace {
 // the check itself stays in the training loop (invariant 6).
 int64_t allowed_steps(const dp::DpPlan& plan) {
   if (plan.target_epsilon <= 0) return plan.planned_steps;
-  const double planned_epsilon = privacy::epsilon_for(
-      plan.accountant, plan.noise_multiplier, plan.sample_rate, plan.planned_steps, plan.delta);
-  if (planned_epsilon <= plan.target_epsilon) return plan.planned_steps;
-  return privacy::max_steps_within(plan.accountant, plan.target_epsilon, plan.delta,
+  if (plan_epsilon(plan, plan.planned_steps) <= plan.target_epsilon) return plan.planned_steps;
+  return privacy::max_steps_within(plan_accountants(plan), plan.target_epsilon, plan.delta,
                                    plan.sample_rate, plan.noise_multiplier, plan.planned_steps);
 }
 
 }  // namespace
 
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size) {
+std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> history,
+                                              const std::vector<privacy::SgmSteps>& releases) {
+  size_t at = 0;
+  for (const auto& release : releases) {
+    for (int64_t left = release.count; left > 0;) {
+      if (at >= history.size() || history[at].noise_multiplier != release.noise_multiplier ||
+          history[at].sample_rate != release.sample_rate) {
+        throw std::logic_error(
+            "resume: the checkpoint's accountant history does not begin with the run's data "
+            "releases");
+      }
+      const int64_t taken = std::min(left, history[at].count);
+      history[at].count -= taken;
+      left -= taken;
+      if (history[at].count == 0) ++at;
+    }
+  }
+  return {history.begin() + static_cast<std::ptrdiff_t>(at), history.end()};
+}
+
+privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan) {
+  return privacy::accountant_factory(plan.accountant, plan.preprocessing);
+}
+
+double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
+  return privacy::epsilon_for(plan_accountants(plan), plan.noise_multiplier, plan.sample_rate,
+                              steps, plan.delta);
+}
+
+dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
+                        const std::vector<double>& gaussian_releases) {
   const auto& train = recipe.train;
   const auto& privacy = recipe.privacy;
   if (train.batch_size() > dataset_size) {
@@ -45,15 +73,22 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size) {
   plan.target_epsilon = privacy.target_epsilon();
   plan.planned_steps =
       privacy::steps_for_epochs(static_cast<double>(train.epochs()), plan.sample_rate);
+  for (const double release : gaussian_releases) plan.preprocessing.push_back({release, 1.0, 1});
   plan.noise_multiplier = privacy.noise_multiplier();
   plan.noise_calibrated = plan.noise_multiplier == 0;
   if (plan.noise_calibrated) {
     try {
-      plan.noise_multiplier = privacy::calibrate_noise_multiplier(
-          plan.accountant, plan.target_epsilon, plan.delta, plan.sample_rate, plan.planned_steps);
+      plan.noise_multiplier =
+          privacy::calibrate_noise_multiplier(plan_accountants(plan), plan.target_epsilon,
+                                              plan.delta, plan.sample_rate, plan.planned_steps);
     } catch (const std::domain_error& error) {
-      throw_input_error("privacy.target_epsilon = {} is unreachable with q = {} over {} steps: {}",
-                        plan.target_epsilon, plan.sample_rate, plan.planned_steps, error.what());
+      throw_input_error(
+          "privacy.target_epsilon = {} is unreachable with q = {} over {} steps{}: {}",
+          plan.target_epsilon, plan.sample_rate, plan.planned_steps,
+          plan.preprocessing.empty()
+              ? ""
+              : " after the data statistics' release (data.dp_stats_noise_multiplier)",
+          error.what());
     }
   }
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
@@ -109,11 +144,17 @@ std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dat
 }
 
 std::string describe(const dp::DpPlan& plan) {
-  return fmt::format(
-      "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}", plan.sample_rate,
-      plan.noise_multiplier,
-      plan.noise_calibrated ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon) : "",
-      plan.clip.max_grad_norm(), plan.planned_steps, plan.delta);
+  return fmt::format("DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}",
+                     plan.sample_rate, plan.noise_multiplier,
+                     plan.noise_calibrated
+                         ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon)
+                         : "",
+                     plan.clip.max_grad_norm(), plan.planned_steps, plan.delta) +
+         (plan.preprocessing.empty()
+              ? ""
+              : fmt::format(", after {} Gaussian release(s) of data statistics (sigma {})",
+                            plan.preprocessing.size(),
+                            plan.preprocessing.front().noise_multiplier));
 }
 
 }  // namespace dpforge::train

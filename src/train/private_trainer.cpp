@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <stdexcept>
 
 #include "dpforge/audit/canary_hook.h"
 #include "dpforge/audit/faults.h"
@@ -58,6 +59,11 @@ class PrivateStep final : public TrainingStep {
                 recipe.train.max_physical_batch()},
         accounting_(*accountant_, claimed),
         canaries_(canaries) {
+    // Releases computed from the training data before training (DP statistics) are spent first.
+    for (const auto& release : claimed.preprocessing) {
+      accountant_->compose(release);
+      releases_ += release.count;
+    }
     hooks_.push_back(&accounting_);
     if (canaries != nullptr) {
       canary_hook_.emplace(*canaries, claimed, train_set.inputs.device());
@@ -75,7 +81,7 @@ class PrivateStep final : public TrainingStep {
 
   std::optional<dp::BatchStats> take(int64_t step) override {
     // Ledger: a step is taken only if the budget still holds after it (invariant 6).
-    if (accountant_->steps() >= claimed_.allowed_steps) {
+    if (training_steps() >= claimed_.allowed_steps) {
       privacy_.stopped_by_budget = true;
       if (progress_ != nullptr) {
         fmt::print(progress_,
@@ -89,8 +95,7 @@ class PrivateStep final : public TrainingStep {
       // then lets a resumed process replay them instead of drawing new noise.
       const int64_t upto = std::min({claimed_.allowed_steps, claimed_.planned_steps,
                                      (step / ledger_interval_ + 1) * ledger_interval_});
-      const double committed = privacy::epsilon_for(claimed_.accountant, claimed_.noise_multiplier,
-                                                    claimed_.sample_rate, upto, claimed_.delta);
+      const double committed = plan_epsilon(claimed_, upto);
       ledger_->reserve(upto, committed);
       progress_epsilon_ = committed;
       progress_epsilon_step_ = upto;
@@ -111,9 +116,9 @@ class PrivateStep final : public TrainingStep {
 
   std::string end_epoch(EpochMetrics& metrics) override {
     metrics.epsilon = accountant_->epsilon(claimed_.delta);
-    if (accountant_->steps() >= progress_epsilon_step_) {
+    if (training_steps() >= progress_epsilon_step_) {
       progress_epsilon_ = *metrics.epsilon;
-      progress_epsilon_step_ = accountant_->steps();
+      progress_epsilon_step_ = training_steps();
     }
     return "epsilon " + privacy::upper_fixed(*metrics.epsilon, 4);
   }
@@ -138,8 +143,11 @@ class PrivateStep final : public TrainingStep {
     state_.noise = dp::NoiseGenerator(seeds_.noise, state.at("noise_next_block").get<uint64_t>(),
                                       seeds_.secure_noise);
     state_.examples_dropped = state.at("examples_dropped").get<int64_t>();
+    // The releases before training are composed already (constructor); the snapshot's history
+    // holds them too, so only what follows them is replayed.
     const auto saved = privacy::Accountant::from_json(state.at("accountant"));
-    for (const auto& entry : saved->history()) accountant_->compose(entry);
+    for (const auto& entry : after_releases(saved->history(), claimed_.preprocessing))
+      accountant_->compose(entry);
     empty_batches_ = state.at("empty_batches").get<int64_t>();
     privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
     if (canaries_ != nullptr) {
@@ -159,7 +167,7 @@ class PrivateStep final : public TrainingStep {
                                            result.steps, 0, 0, 0, 0));
       result.epochs.back().epsilon = accountant_->epsilon(claimed_.delta);
     }
-    privacy_.steps = accountant_->steps();
+    privacy_.steps = training_steps();
     privacy_.epsilon = accountant_->epsilon(claimed_.delta);
     if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant_.get())) {
       privacy_.rdp_order = rdp->epsilon_and_order(claimed_.delta).order;
@@ -200,6 +208,10 @@ class PrivateStep final : public TrainingStep {
   std::FILE* progress_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
   std::unique_ptr<privacy::Accountant> accountant_;
+  // Steps of DP-SGD taken: the accountant's steps less the releases composed before training.
+  int64_t training_steps() const { return accountant_->steps() - releases_; }
+
+  int64_t releases_ = 0;
   dp::DpSgdState state_;
   dp::DpSgdTarget target_;
   dp::AccountantHook accounting_;
@@ -226,6 +238,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.planned_steps = plan.planned_steps;
   privacy.fault = audit::to_string(fault);
   privacy.secure_noise = secure_noise;
+  privacy.preprocessing = plan.preprocessing;
   return privacy;
 }
 
@@ -240,7 +253,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     nn::check_examples_independent(
         model, train_set.inputs.slice(0, 0, std::min<int64_t>(3, train_set.size())));
   }
-  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size());
+  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size(), train_set.gaussian_releases);
   const audit::Fault fault = recipe.privacy.fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);

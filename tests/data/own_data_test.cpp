@@ -344,6 +344,41 @@ TEST(Sources, FractionSplitsAreDisjointAndCoverEveryRow) {
   EXPECT_TRUE(torch::equal(std::get<0>(ids.sort()), torch::arange(200, torch::kLong)));
 }
 
+// The DP statistics release: its noise has the claimed std (σ_s·Δ on every released sum, measured
+// over many keys), and clipping to the public range bounds what one record can move.
+TEST(DpStatistics, NoiseHasTheClaimedStdAndAnOutlierMovesTheMeanAtMostItsShare) {
+  const int64_t n = 1000;
+  const auto x = torch::stack({torch::linspace(2, 8, n), torch::full({n}, 5.0)}, 1);
+  const std::vector<DeferredColumn> columns = {{0, "a", 0, 10}, {1, "b", 0, 10}};
+  const double sigma = 2.0, sensitivity = std::sqrt(5.0);  // Δ = sqrt(1 + 2d), d = 2
+  std::vector<double> means;
+  for (uint64_t seed = 0; seed < 2000; ++seed) {
+    Dataset train{x.clone(), torch::zeros({n}, torch::kLong), 2, Task::kBinary};
+    const auto release = dp_standardize(train, {}, columns, sigma, seed);
+    means.push_back(release.means[1]);
+    if (seed == 0) {
+      EXPECT_DOUBLE_EQ(release.sensitivity, sensitivity);
+      EXPECT_EQ(train.gaussian_releases, std::vector<double>{sigma});
+      EXPECT_NEAR(train.inputs.select(1, 0).mean().item<double>(),
+                  (5.0 - release.means[0]) / release.stds[0], 1e-4);
+    }
+  }
+  // mean_b = c + r·(S_u + e_u)/(n + e_0) with S_u = 0 (every b at the centre): std ≈ r·σΔ/n.
+  const auto measured = torch::tensor(means, torch::kFloat64);
+  const double expected_std = 5.0 * sigma * sensitivity / static_cast<double>(n);
+  EXPECT_NEAR(measured.std().item<double>(), expected_std, 0.08 * expected_std);
+  EXPECT_NEAR(measured.mean().item<double>(), 5.0, 4 * expected_std / std::sqrt(2000.0));
+  // Same key, one more record far outside the public range: clipped to the range's edge, it moves
+  // the released mean of 'a' by about r/n, not by its own size.
+  Dataset plain{x.clone(), torch::zeros({n}, torch::kLong), 2, Task::kBinary};
+  Dataset outlier{torch::cat({x, torch::tensor({{1e9, 5.0}})}), torch::zeros({n + 1}, torch::kLong),
+                  2, Task::kBinary};
+  const double moved = dp_standardize(outlier, {}, columns, sigma, 3).means[0] -
+                       dp_standardize(plain, {}, columns, sigma, 3).means[0];
+  EXPECT_GT(moved, 0);
+  EXPECT_LT(moved, 2 * 5.0 / static_cast<double>(n));
+}
+
 // The shipped own-data recipes, on the real tables, in CI-sized form.
 struct SklearnData {
   TempDir dir;
@@ -445,6 +480,42 @@ TEST(OwnData, FashionMnistThroughNpzAndIdxTrainsTheSameModel) {
   EXPECT_FALSE(builtin.empty());
   EXPECT_EQ(npz, builtin);
   EXPECT_EQ(idx, builtin);
+}
+
+// A private run with DP statistics: the release is composed before training (ε grows, the steps
+// do not), recorded in the report, and the audit tests the training steps' own claim.
+TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  // Public ranges but no means: standardize then needs the DP release.
+  const std::string sets = data.set("data.train", "breast_cancer.csv") +
+                           data.set("data.stats", "breast_cancer_stats.json") +
+                           " --set data.scaling=standardize --set privacy.target_epsilon=0"
+                           " --set privacy.noise_multiplier=3 --set train.epochs=5";
+  TempDir with_release, without;
+  const auto released = train_recipe(
+      "breast_cancer_dp.ini", sets + " --set data.dp_stats_noise_multiplier=5", with_release);
+  const auto refused =
+      testing::run_command(testing::kCli + " train " + testing::kRecipes +
+                           "breast_cancer_dp.ini --out " + (without / "run").string() + sets);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("mean and std of columns.mean radius"));
+  const auto plain = train_recipe("breast_cancer_dp.ini",
+                                  data.set("data.train", "breast_cancer.csv") +
+                                      data.set("data.stats", "breast_cancer_stats.json") +
+                                      " --set privacy.target_epsilon=0 --set "
+                                      "privacy.noise_multiplier=3 --set train.epochs=5",
+                                  without);
+  const auto& privacy = released["privacy"];
+  EXPECT_EQ(privacy["steps"], plain["privacy"]["steps"]);
+  EXPECT_GT(privacy["epsilon"].get<double>(), plain["privacy"]["epsilon"].get<double>());
+  ASSERT_EQ(privacy["preprocessing"].size(), 1U);
+  EXPECT_EQ(privacy["preprocessing"][0]["noise_multiplier"], 5.0);
+  EXPECT_EQ(privacy["accountant_state"]["history"][0]["sample_rate"], 1.0);
+  EXPECT_EQ(released["data"]["dp_statistics"]["columns"].size(), 30U);
+  EXPECT_NEAR(released["audit"]["claim_audited"]["epsilon"].get<double>(),
+              plain["privacy"]["epsilon"].get<double>(), 1e-9);
+  EXPECT_EQ(released["audit"]["status"], "pass");
 }
 
 }  // namespace

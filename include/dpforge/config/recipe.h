@@ -78,6 +78,9 @@ struct DataOptions {
   DPF_ARG(data::Scaling, scaling) = data::Scaling::kNone;
   /// A JSON file of public statistics; empty = none.
   DPF_ARG(std::string, stats) = "";
+  /// σ of the Gaussian release of standardizing statistics (data/dp_stats.h) for the columns
+  /// data.stats gives a range but no mean and std; 0 = none (they must then be public).
+  DPF_ARG(double, dp_stats_noise_multiplier) = 0.0;
   DPF_ARG(data::Missing, missing) = data::Missing::kError;
   DPF_ARG(double, fill_value) = 0.0;
   /// Train on this many examples only; 0 = all.

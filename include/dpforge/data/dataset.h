@@ -3,6 +3,7 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "dpforge/data/task.h"
 
@@ -17,11 +18,15 @@ struct Dataset {
   Task task = Task::kMulticlass;
   /// Regression: the target was divided by this (a standardized target); metrics multiply back.
   double target_scale = 1.0;
+  /// Noise multipliers of the Gaussian releases (sampling rate 1) already computed from these
+  /// examples (data/dp_stats.h): a private run's accountant composes them before its first step.
+  std::vector<double> gaussian_releases;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   /// The same kind of data (task, classes) with other examples.
   Dataset with(torch::Tensor new_inputs, torch::Tensor new_labels) const {
-    return Dataset{std::move(new_inputs), std::move(new_labels), num_classes, task, target_scale};
+    return Dataset{std::move(new_inputs), std::move(new_labels), num_classes, task,
+                   target_scale,          gaussian_releases};
   }
   /// One example's shape: inputs.sizes() without the leading N.
   std::vector<int64_t> example_shape() const {

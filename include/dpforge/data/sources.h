@@ -24,6 +24,7 @@
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/data/dp_stats.h"
 
 namespace dpforge::data {
 
@@ -85,6 +86,10 @@ struct SourceOptions {
   TaskChoice task = TaskChoice::kAuto;
   /// The training split is private (DP-SGD): nothing that shapes the model may be inferred from it.
   bool private_training = false;
+  /// data.scaling = standardize: a numeric column whose public statistics give a range but no
+  /// mean and std is left raw and listed in LoadedSource::deferred, for dp_standardize
+  /// (data/dp_stats.h), instead of being an error.
+  bool defer_standardization = false;
   Layout layout = Layout::kNchw;
   Scaling scaling = Scaling::kNone;
   const PublicStats* stats = nullptr;
@@ -99,6 +104,7 @@ struct LoadedSource {
   std::vector<std::string> feature_names;  // CSV: after one-hot encoding ("sex=F", ...)
   std::vector<std::string> notes;          // what was inferred or dropped, for the user
   int64_t dropped_rows = 0;                // rows dropped by missing = drop (train + test)
+  std::vector<DeferredColumn> deferred;    // left raw for DP statistics (defer_standardization)
 };
 
 /// Reads `train_files` (and `test_files`, when not empty): one file (CSV, NPZ) or the inputs and

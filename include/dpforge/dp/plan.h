@@ -10,6 +10,7 @@
 //   accountant.compose(plan.dp_event());                                       // … and its claim
 #pragma once
 #include <cstdint>
+#include <vector>
 
 #include "dpforge/dp/clipping.h"
 #include "dpforge/privacy/accountant.h"
@@ -39,6 +40,11 @@ struct DpPlan {
   /// Steps the recipe asks for (ceil(epochs / q)) and the most the budget allows (invariant 6).
   int64_t planned_steps = 0;
   int64_t allowed_steps = 0;
+
+  /// Gaussian releases computed from the training data before training (DP statistics,
+  /// data/dp_stats.h), each one step of sampling rate 1: the accountant composes them first, and
+  /// the calibration, the budget and ε all include them.
+  std::vector<privacy::SgmSteps> preprocessing;
 
   /// What one step is, to the accountant: `count` steps of the Poisson-subsampled Gaussian (σ, q).
   privacy::SgmSteps dp_event(int64_t count = 1) const {

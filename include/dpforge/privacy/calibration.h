@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "dpforge/privacy/accountant.h"
 
@@ -18,6 +19,10 @@ int64_t steps_for_epochs(double epochs, double sample_rate);
 /// Makes a fresh accountant (to evaluate ε for trial parameters without touching a real one).
 using AccountantFactory = std::function<std::unique_ptr<Accountant>()>;
 AccountantFactory accountant_factory(AccountantKind kind);
+/// Accountants that have already composed `releases` (mechanisms run before the steps being
+/// calibrated or counted, e.g. DP statistics of the training data): every ε, σ and step count
+/// computed through the factory includes them.
+AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases);
 
 /// ε after `steps` steps of (σ, q) under the named accountant.
 double epsilon_for(const AccountantFactory& accountant, double noise_multiplier, double sample_rate,
@@ -37,6 +42,8 @@ double calibrate_noise_multiplier(AccountantKind accountant, double target_epsil
 
 /// Largest number of steps with ε ≤ target_epsilon (0 if even one step exceeds it).
 int64_t max_steps_within(AccountantKind accountant, double target_epsilon, double delta,
+                         double sample_rate, double noise_multiplier, int64_t limit = 100'000'000);
+int64_t max_steps_within(const AccountantFactory& accountant, double target_epsilon, double delta,
                          double sample_rate, double noise_multiplier, int64_t limit = 100'000'000);
 
 }  // namespace dpforge::privacy

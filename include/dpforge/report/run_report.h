@@ -34,6 +34,8 @@ struct RunFacts {
   /// The training data's task, classes and example shape, and what was inferred about it.
   const data::Dataset* train_set = nullptr;
   std::vector<std::string> data_notes;
+  /// The DP release of standardizing statistics (data.dp_stats_noise_multiplier), if any.
+  const data::GaussianRelease* dp_statistics = nullptr;
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
@@ -33,8 +34,17 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
 struct RunData {
   data::Dataset train, test, validation;
   std::vector<std::string> notes;
+  /// Columns left raw for DP statistics (data.dp_stats_noise_multiplier > 0): run_training
+  /// releases them once the run's noise key is known (apply_dp_statistics).
+  std::vector<data::DeferredColumn> deferred;
+  std::optional<data::GaussianRelease> release;
 };
 RunData load_run_data(const config::Recipe& recipe);
+
+/// Estimates the deferred columns' statistics with DP on `data.train` (noise from `seed`) and
+/// standardizes every split with them; the release is recorded in data.release and in
+/// data.train.gaussian_releases (the accountant's first entry). No-op without deferred columns.
+void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed);
 
 /// The recipe's data root with defaults applied.
 std::filesystem::path data_root(const config::Recipe& recipe);

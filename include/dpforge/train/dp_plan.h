@@ -7,13 +7,30 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/dp/plan.h"
+#include "dpforge/privacy/calibration.h"
 
 namespace dpforge::train {
 
 /// The DP plan of `recipe` on a private training set of `dataset_size` examples: q = batch_size /
 /// N, steps = ceil(epochs / q), σ given or calibrated to privacy.target_epsilon, and the number of
 /// steps the budget allows. InputError when the batch exceeds N or the target is unreachable.
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size);
+/// `gaussian_releases`: noise multipliers of the Gaussian releases already computed from the
+/// training set (Dataset::gaussian_releases), composed before the first step
+/// (DpPlan::preprocessing).
+dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
+                        const std::vector<double>& gaussian_releases = {});
+
+/// ε at the plan's δ after the plan's releases and `steps` of its (σ, q): what the run has spent
+/// once it has taken `steps` steps.
+double plan_epsilon(const dp::DpPlan& plan, int64_t steps);
+
+/// `history` (an accountant's) without its leading `releases`, which compose may have merged with
+/// equal neighbours; std::logic_error when it does not begin with them.
+std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> history,
+                                              const std::vector<privacy::SgmSteps>& releases);
+
+/// The plan's accountant kind with its releases already composed.
+privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan);
 
 /// A legal setting under which a run's numbers mean little: which check, a short form for tables
 /// ("q 0.68 > 0.1") and the message that says why and what to change.

@@ -46,6 +46,9 @@ struct PrivacySummary {
   std::string fault = "none";  // auditor-validation fault injected, if any
   bool secure_noise = false;
   nlohmann::json accountant_state;
+  /// Gaussian releases of the training data before training (DP statistics), in ε and
+  /// accountant_state but not in `steps`.
+  std::vector<privacy::SgmSteps> preprocessing;
 };
 
 /// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.

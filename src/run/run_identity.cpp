@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+#include "src/run/run_identity.h"
+
+#include "dpforge/core/random.h"
+#include "dpforge/report/run_report.h"
+
+namespace dpforge::run::detail {
+namespace {
+
+// FNV-1a of the resolved recipe: which run of a family of seeded runs this is.
+uint64_t recipe_key(const nlohmann::json& recipe_values) { return fnv1a(recipe_values.dump()); }
+
+}  // namespace
+
+// Independent streams for the sampler and the noise. Without a recipe seed each key comes from the
+// OS CSPRNG (getrandom) and is never written anywhere. With one, both are derived from the seed and
+// from `run_key`, the resolved recipe's hash: rerunning a recipe reproduces it (so its noise is
+// known to whoever knows the seed), while the runs of a sweep, which share the seed but not the
+// recipe, never share a noise key.
+train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure, uint64_t run_key) {
+  if (!reproducible) return {secure_random_seed(), secure_random_seed(), secure};
+  const uint64_t keyed = derive_seed(seed, run_key);
+  return {derive_seed(keyed, 1), derive_seed(keyed, 2), secure};
+}
+
+RunIdentity new_identity(const config::Recipe& recipe) {
+  RunIdentity identity;
+  const bool reproducible = recipe.train.seed().has_value();
+  identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
+  identity.recipe_values = report::recipe_values_json(recipe);
+  const uint64_t run_key = recipe_key(identity.recipe_values);
+  identity.private_seeds =
+      private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
+  // Member canaries are examples of the population the sampler draws from, so which canaries are
+  // members shapes every batch: a seeded run derives the auditor's seed too, or it would not
+  // reproduce. The membership stays independent of the noise and the sampler (another key).
+  identity.audit_seed = recipe.audit.seed().value_or(
+      reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
+  return identity;
+}
+
+}  // namespace dpforge::run::detail
