@@ -21,6 +21,37 @@ namespace po = boost::program_options;
 namespace dpforge::cli {
 namespace {
 
+// The run standardized these columns with its DP release: the same numbers, read back (pure
+// post-processing; nothing new is computed from the data), and the release stays in the shadow
+// models' accountants so they are trained exactly like the audited model.
+void reapply_dp_statistics(const nlohmann::json& report, const std::filesystem::path& run_dir,
+                           run::RunData& data) {
+  const auto* release = report.contains("data") ? &report["data"] : nullptr;
+  std::vector<std::string> names;
+  for (const auto& column : data.deferred) names.push_back(column.name);
+  if (release == nullptr || !release->contains("dp_statistics") ||
+      (*release)["dp_statistics"].value("columns", std::vector<std::string>()) != names) {
+    throw_input_error(
+        "{}: the run's DP statistics (data.dp_statistics) are missing or name other "
+        "columns than its recipe defers; it cannot be audited with this data",
+        (run_dir / "report.json").string());
+  }
+  const auto& statistics = (*release)["dp_statistics"];
+  const auto means = statistics.at("means").get<std::vector<double>>();
+  const auto stds = statistics.at("stds").get<std::vector<double>>();
+  if (means.size() != names.size() || stds.size() != names.size()) {
+    throw_input_error("{}: data.dp_statistics holds {} means and {} stds for {} columns",
+                      (run_dir / "report.json").string(), means.size(), stds.size(), names.size());
+  }
+  for (auto* split : {&data.train, &data.test, &data.validation})
+    data::standardize_columns(*split, data.deferred, means, stds);
+  data.train.gaussian_releases.push_back(statistics.at("noise_multiplier").get<double>());
+}
+
+}  // namespace
+
+namespace {
+
 // Keys an after-the-fact audit may change: how to attack, not what was trained.
 bool may_override(const std::string& item) {
   return item.rfind("audit.", 0) == 0 || item.rfind("run.threads=", 0) == 0 ||
@@ -80,15 +111,7 @@ int audit_command(const std::vector<std::string>& args) {
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   auto data = run::load_run_data(recipe);
-  if (!data.deferred.empty()) {
-    // The run standardized these columns with its DP release: the same numbers, read back (pure
-    // post-processing; nothing new is computed from the data).
-    const auto& release = report["data"]["dp_statistics"];
-    const auto means = release.at("means").get<std::vector<double>>();
-    const auto stds = release.at("stds").get<std::vector<double>>();
-    for (auto* split : {&data.train, &data.test, &data.validation})
-      data::standardize_columns(*split, data.deferred, means, stds);
-  }
+  if (!data.deferred.empty()) reapply_dp_statistics(report, run_dir, data);
   auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 

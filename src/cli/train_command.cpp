@@ -148,12 +148,16 @@ int train_command(const std::vector<std::string>& args) {
   const std::string privacy_line =
       privacy["enabled"].get<bool>()
           ? fmt::format(
-                "{}({}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps){}",
+                "{}({}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps{}){}",
                 privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
                 privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
                 privacy["delta"].get<double>(), privacy["accountant"].get<std::string>(),
                 privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
                 privacy["steps"].get<int64_t>(),
+                privacy.contains("preprocessing") && !privacy["preprocessing"].empty()
+                    ? fmt::format(", after the data statistics' Gaussian release, sigma {:.4g}",
+                                  privacy["preprocessing"][0]["noise_multiplier"].get<double>())
+                    : "",
                 outcome.report["reproducible"].get<bool>()
                     ? "; seeded run: reproducible, so its noise is known - not for release"
                     : "")

@@ -87,8 +87,8 @@ std::vector<KeySpec> data_keys() {
       string_key(
           "data.stats",
           "A JSON file of public statistics (docs/privacy.md: per-column mean/std, min/max, "
-          "categories; 'inputs' for arrays; 'target'). Empty: none; nothing is ever estimated "
-          "from the private data.",
+          "categories; 'inputs' for arrays; 'target'). Empty: none. Nothing is estimated from the "
+          "private data, except under data.dp_stats_noise_multiplier (a DP release, accounted).",
           [](const Recipe& r) { return r.data.stats(); },
           [](Recipe& r, const std::string& v) { r.data.stats(v); }),
       float_key(

@@ -36,10 +36,7 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   const auto d = static_cast<int64_t>(columns.size());
   release.noise_multiplier = noise_multiplier;
   release.sensitivity = std::sqrt(1.0 + 2.0 * static_cast<double>(d));
-  release.what = fmt::format(
-      "standardizing statistics of {} columns (a count, means and second moments, one Gaussian "
-      "release)",
-      d);
+  release.what = describe_release(columns.size());
   if (d == 0) return release;
   std::vector<int64_t> index;
   std::vector<double> centre, half_width;
@@ -75,6 +72,13 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   for (auto* other : others) standardize_columns(*other, columns, release.means, release.stds);
   train.gaussian_releases.push_back(noise_multiplier);
   return release;
+}
+
+std::string describe_release(size_t columns) {
+  return fmt::format(
+      "standardizing statistics of {} columns (a count, means and second moments, one Gaussian "
+      "release)",
+      columns);
 }
 
 void standardize_columns(Dataset& dataset, const std::vector<DeferredColumn>& columns,

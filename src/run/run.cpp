@@ -174,11 +174,12 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
       resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
   setup.resumed = resumed.has_value();
   setup.identity = resumed ? std::move(*resumed) : new_identity(recipe);
-  setup.checkpoints.identity = setup.identity.to_json();
-  // DP statistics of the training split, from a key of the run's noise seed: a resumed run
-  // recomputes the very same release (same data, same noise) instead of spending a second one.
+  // DP statistics of the training split, noised from a key of the run's noise seed; a resumed run
+  // reuses the release its checkpoints recorded (refusing changed data), never making a second.
   apply_dp_statistics(recipe, setup.data,
-                      derive_seed(setup.identity.private_seeds.noise, kDpStatisticsStreamKey));
+                      derive_seed(setup.identity.private_seeds.noise, kDpStatisticsStreamKey),
+                      setup.identity.release);
+  setup.checkpoints.identity = setup.identity.to_json();
   auto& data_now = setup.data;
   setup.on_device = {on_device(data_now.train, device),
                      on_device(data_now.test, device),

@@ -2,6 +2,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <string_view>
 
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
@@ -158,10 +159,39 @@ RunData load_run_data(const config::Recipe& recipe) {
   return data;
 }
 
-void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed) {
+void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                         nlohmann::json& stored) {
   if (data.deferred.empty()) return;
-  data.release = data::dp_standardize(data.train, {&data.test, &data.validation}, data.deferred,
-                                      recipe.data.dp_stats_noise_multiplier(), seed);
+  const auto inputs = data.train.inputs.contiguous();
+  const std::string digest = fmt::format(
+      "{:016x}", fnv1a(std::string_view(static_cast<const char*>(inputs.data_ptr()),
+                                        static_cast<size_t>(inputs.numel()) * sizeof(float))));
+  if (stored.is_null()) {
+    data.release = data::dp_standardize(data.train, {&data.test, &data.validation}, data.deferred,
+                                        recipe.data.dp_stats_noise_multiplier(), seed);
+    stored = {{"digest", digest},
+              {"noise_multiplier", data.release->noise_multiplier},
+              {"means", data.release->means},
+              {"stds", data.release->stds}};
+    return;
+  }
+  if (stored.at("digest").get<std::string>() != digest) {
+    throw_input_error(
+        "--resume: the training data differ from the data this run started with (its DP "
+        "statistics were released from those); restore the original data file, or start a new "
+        "run in another folder");
+  }
+  data::GaussianRelease release;
+  release.noise_multiplier = stored.at("noise_multiplier").get<double>();
+  release.sensitivity = std::sqrt(1.0 + 2.0 * static_cast<double>(data.deferred.size()));
+  release.what = data::describe_release(data.deferred.size());
+  for (const auto& column : data.deferred) release.columns.push_back(column.name);
+  release.means = stored.at("means").get<std::vector<double>>();
+  release.stds = stored.at("stds").get<std::vector<double>>();
+  for (auto* split : {&data.train, &data.test, &data.validation})
+    data::standardize_columns(*split, data.deferred, release.means, release.stds);
+  data.train.gaussian_releases.push_back(release.noise_multiplier);
+  data.release = std::move(release);
 }
 
 std::filesystem::path data_root(const config::Recipe& recipe) {

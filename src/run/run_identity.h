@@ -17,6 +17,8 @@ struct RunIdentity {
   uint64_t audit_seed = 0;
   train::PrivateSeeds private_seeds;
   nlohmann::json recipe_values;
+  /// The DP statistics' release once made (apply_dp_statistics), so a resumed run reuses it.
+  nlohmann::json release = nullptr;
 
   nlohmann::json to_json() const {
     return {{"seed", seed},
@@ -24,7 +26,8 @@ struct RunIdentity {
             {"sampler_seed", private_seeds.sampler},
             {"noise_seed", private_seeds.noise},
             {"secure_noise", private_seeds.secure_noise},
-            {"recipe_values", recipe_values}};
+            {"recipe_values", recipe_values},
+            {"release", release}};
   }
   static RunIdentity from_json(const nlohmann::json& json) {
     RunIdentity identity;
@@ -34,6 +37,7 @@ struct RunIdentity {
                               json.at("noise_seed").get<uint64_t>(),
                               json.at("secure_noise").get<bool>()};
     identity.recipe_values = json.at("recipe_values");
+    identity.release = json.value("release", nlohmann::json());
     return identity;
   }
 };

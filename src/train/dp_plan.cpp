@@ -91,6 +91,16 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
           error.what());
     }
   }
+  // The release alone may exceed the budget; training zero steps would hide that, so refuse it.
+  if (plan.target_epsilon > 0 && !plan.preprocessing.empty() &&
+      plan_epsilon(plan, 0) > plan.target_epsilon) {
+    throw_input_error(
+        "the data statistics' release alone (data.dp_stats_noise_multiplier = {}) spends epsilon "
+        "{} at delta {}, above privacy.target_epsilon = {}; raise the noise multiplier of the "
+        "release or the target",
+        plan.preprocessing.front().noise_multiplier, plan_epsilon(plan, 0), plan.delta,
+        plan.target_epsilon);
+  }
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
   plan.allowed_steps = allowed_steps(plan);
   return plan;

@@ -14,6 +14,7 @@
 #include "dpforge/data/npy.h"
 #include "dpforge/data/sources.h"
 #include "dpforge/data/task.h"
+#include "dpforge/privacy/calibration.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/metrics.h"
 #include "test_util.h"
@@ -508,7 +509,12 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
                                   without);
   const auto& privacy = released["privacy"];
   EXPECT_EQ(privacy["steps"], plain["privacy"]["steps"]);
-  EXPECT_GT(privacy["epsilon"].get<double>(), plain["privacy"]["epsilon"].get<double>());
+  // Exactly one release of sigma_s = 5 composed before the DP-SGD steps, nothing more or less.
+  const double expected = privacy::epsilon_for(
+      privacy::accountant_factory(privacy::AccountantKind::kPld, {{5.0, 1.0, 1}}), 3.0,
+      privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>(), 1e-5);
+  EXPECT_NEAR(privacy["epsilon"].get<double>(), expected, 1e-9);
+  EXPECT_GT(privacy["epsilon"].get<double>(), plain["privacy"]["epsilon"].get<double>() + 0.05);
   ASSERT_EQ(privacy["preprocessing"].size(), 1U);
   EXPECT_EQ(privacy["preprocessing"][0]["noise_multiplier"], 5.0);
   EXPECT_EQ(privacy["accountant_state"]["history"][0]["sample_rate"], 1.0);
@@ -516,6 +522,55 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
   EXPECT_NEAR(released["audit"]["claim_audited"]["epsilon"].get<double>(),
               plain["privacy"]["epsilon"].get<double>(), 1e-9);
   EXPECT_EQ(released["audit"]["status"], "pass");
+  // A release that alone exceeds the budget is refused, not trained around with zero steps.
+  const auto over = testing::run_command(
+      testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini --out " +
+      (without / "over").string() + sets +
+      " --set data.dp_stats_noise_multiplier=0.5 --set privacy.target_epsilon=1");
+  EXPECT_EQ(over.exit_code, 2) << over.output;
+  EXPECT_THAT(over.output,
+              AllOf(HasSubstr("release alone"), HasSubstr("privacy.target_epsilon = 1")));
+}
+
+// A run with DP statistics killed mid-training resumes with the release it made (same model
+// bytes, same ε as an uninterrupted run) and refuses to resume on changed training data.
+TEST(OwnData, DpStatisticsSurviveAResumeAndRefuseChangedData) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  const std::string sets = data.set("data.train", "breast_cancer.csv") +
+                           data.set("data.stats", "breast_cancer_stats.json") +
+                           " --set data.scaling=standardize --set data.dp_stats_noise_multiplier=5"
+                           " --set privacy.target_epsilon=0 --set privacy.noise_multiplier=3"
+                           " --set train.epochs=2 --set train.checkpoint_every=4"
+                           " --set train.seed=3 --set run.threads=1";
+  TempDir dir;
+  const std::string train = testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini";
+  const auto whole = testing::run_command(train + sets + " --out " + (dir / "whole").string());
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  for (const char* name : {"run", "changed"}) {
+    const auto crashed = testing::run_command("DPFORGE_CRASH_AFTER_STEP=10 " + train + sets +
+                                              " --out " + (dir / name).string());
+    ASSERT_NE(crashed.exit_code, 0) << crashed.output;
+  }
+  const auto resumed = testing::run_command(train + sets + " --resume " + (dir / "run").string());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(testing::read_text(dir / "whole" / "model.pt"),
+            testing::read_text(dir / "run" / "model.pt"));
+  const auto a = testing::read_json(dir / "whole" / "report.json"),
+             b = testing::read_json(dir / "run" / "report.json");
+  EXPECT_EQ(a["privacy"]["epsilon"], b["privacy"]["epsilon"]);
+  EXPECT_EQ(a["data"]["dp_statistics"]["means"], b["data"]["dp_statistics"]["means"]);
+  // A released column changed in every row: the release no longer describes the data.
+  std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
+  std::string text, line;
+  std::getline(original, line);
+  text = line + "\n";
+  while (std::getline(original, line)) text += "99.0" + line.substr(line.find(',')) + "\n";
+  testing::write_text(data.dir / "breast_cancer.csv", text);
+  const auto refused =
+      testing::run_command(train + sets + " --resume " + (dir / "changed").string());
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("training data differ"));
 }
 
 }  // namespace

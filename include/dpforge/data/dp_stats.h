@@ -42,6 +42,9 @@ struct GaussianRelease {
 /// Estimates the columns' statistics from `train` with noise multiplier `noise_multiplier` (noise
 /// from `seed`: a CSPRNG key in production, as the training noise's) and standardizes those
 /// columns of `train` and of every dataset in `others` with them.
+/// GaussianRelease::what for a release over `columns` columns.
+std::string describe_release(size_t columns);
+
 /// Standardizes `columns` of `dataset` with given means and stds (a release's, read back).
 void standardize_columns(Dataset& dataset, const std::vector<DeferredColumn>& columns,
                          const std::vector<double>& means, const std::vector<double>& stds);

@@ -42,9 +42,13 @@ struct RunData {
 RunData load_run_data(const config::Recipe& recipe);
 
 /// Estimates the deferred columns' statistics with DP on `data.train` (noise from `seed`) and
-/// standardizes every split with them; the release is recorded in data.release and in
-/// data.train.gaussian_releases (the accountant's first entry). No-op without deferred columns.
-void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed);
+/// standardizes every split with them; the release is recorded in data.release, in
+/// data.train.gaussian_releases (for the accountant) and in `stored` (what a checkpoint keeps:
+/// the released numbers and a digest of the training columns). With `stored` already set (a
+/// resumed run), its numbers are reused instead, after checking the digest (InputError when the
+/// training data changed). No-op without deferred columns.
+void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                         nlohmann::json& stored);
 
 /// The recipe's data root with defaults applied.
 std::filesystem::path data_root(const config::Recipe& recipe);
