@@ -23,6 +23,9 @@ constexpr int64_t kMaxTargetsPerSide = 2500;
 constexpr int64_t kMaxPopulation = 1000;
 // Shadows are evaluated after every epoch by the trainer; a small test slice keeps that cheap.
 constexpr int64_t kShadowEvalExamples = 200;
+// Purposes of the seeds derived from one shadow's seed (core/random.h derive_seed).
+constexpr uint64_t kSamplerPurpose = 1;
+constexpr uint64_t kNoisePurpose = 2;
 
 data::Dataset select(const data::Dataset& dataset, const torch::Tensor& indices) {
   return data::take(dataset, indices);
@@ -39,21 +42,25 @@ nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members
 }
 
 // One shadow model: the recipe's model trained by the recipe (privately if it is private) on
-// `shadow_data`, with fresh OS seeds.
+// `shadow_data`. Its seeds come from the auditor's seed, so a seeded audit (audit.seed, or a
+// seeded run) gives the same shadows and the same attack numbers every time; an unseeded audit's
+// auditor seed is itself from the OS. The shadows are never released, so their noise needs no
+// secret key beyond the auditor's.
 torch::nn::Sequential train_shadow(const config::Recipe& recipe,
                                    const config::Recipe& shadow_recipe,
                                    const data::Dataset& shadow_data,
-                                   const data::Dataset& evaluation) {
+                                   const data::Dataset& evaluation, uint64_t shadow_seed) {
   auto shadow = nn::make_model(recipe.model, shadow_data);
   const HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
     PrivacySummary ignored;
     train_private(
         shadow_recipe, shadow, shadow_data, held_out,
-        PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
+        PrivateSeeds{derive_seed(shadow_seed, kSamplerPurpose),
+                     derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe)},
         nullptr, ignored);
   } else {
-    train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, secure_random_seed(), nullptr);
+    train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, shadow_seed, nullptr);
   }
   return shadow;
 }
@@ -109,7 +116,11 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
                               "of the {} targets)",
                               k + 1, shadow_models, shadow_data.size(), in.sum().item<int64_t>(),
                               targets_count));
-    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval);
+    // Model initialization draws from torch's global generator; seed it too so a seeded audit
+    // repeats whatever ran before it.
+    const uint64_t shadow_seed = derive_seed(auditor_seed, static_cast<uint64_t>(k));
+    torch::manual_seed(shadow_seed);
+    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval, shadow_seed);
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;
     shadow_probability[k] = on_targets.probability;
