@@ -18,7 +18,9 @@ constexpr size_t kMaxColumns = size_t{1} << 20;
 }  // namespace
 
 CsvReader::CsvReader(std::istream& input, std::string name)
-    : input_(input), name_(std::move(name)), buffer_(kBufferBytes) {
+    : input_(input),
+      name_(std::move(name)),
+      buffer_(std::make_unique_for_overwrite<char[]>(kBufferBytes)) {
   // Spreadsheets' "CSV UTF-8" starts with a byte-order mark, which is not part of the first name.
   if (peek() == 0xEF && end_ >= 3 && static_cast<unsigned char>(buffer_[1]) == 0xBB &&
       static_cast<unsigned char>(buffer_[2]) == 0xBF) {
@@ -45,7 +47,7 @@ CsvReader::CsvReader(std::istream& input, std::string name)
 
 int CsvReader::peek() {
   if (at_ == end_) {
-    input_.read(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+    input_.read(buffer_.get(), static_cast<std::streamsize>(kBufferBytes));
     end_ = static_cast<size_t>(input_.gcount());
     at_ = 0;
     if (end_ == 0) return -1;
