@@ -252,19 +252,22 @@ def check_epochs_calibration(binary, q, epochs, target, delta):
     return 1, 0, failures
 
 
-def check_release(binary, release_sigma, sigma, target):
+def check_release(binary, release_sigma, sigma, target, vocabulary=False):
     """A private run with DP statistics (data.dp_stats_noise_multiplier): its reported epsilon must
-    be dp_accounting's PLD of the Gaussian release composed with the run's DP-SGD steps."""
+    be dp_accounting's PLD of the Gaussian release composed with the run's DP-SGD steps. With
+    `vocabulary`, a categorical column without public categories adds a second Gaussian release
+    (its counts) and its threshold's delta eta = -log(1 - share * delta), so epsilon is the PLD's
+    at delta - eta (data/dp_vocabulary.h)."""
     import json
     import random
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         generator = random.Random(7)
         with open(f"{tmp}/t.csv", "w") as f:
-            f.write("a,b,y\n")
+            f.write("a,b,c,y\n")
             for _ in range(400):
                 a, b = generator.uniform(0, 10), generator.uniform(0, 10)
-                f.write(f"{a:.4f},{b:.4f},{int(a + b > 10)}\n")
+                f.write(f"{a:.4f},{b:.4f},{generator.choice('pq')},{int(a + b > 10)}\n")
         json.dump({"columns": {"a": {"min": 0, "max": 10}, "b": {"min": 0, "max": 10}}},
                   open(f"{tmp}/s.json", "w"))
         noise = f"noise_multiplier = {sigma}" if sigma else ""
@@ -273,6 +276,8 @@ format = csv
 train = {tmp}/t.csv
 test_fraction = 0.25
 label = y
+features = {"a,b,c" if vocabulary else "a,b"}
+{"categorical = c" if vocabulary else ""}
 scaling = standardize
 stats = {tmp}/s.json
 dp_stats_noise_multiplier = {release_sigma}
@@ -295,22 +300,29 @@ enabled = false
                        capture_output=True, text=True)
         privacy = json.load(open(f"{tmp}/run/report.json"))["privacy"]
     q, steps, used_sigma = privacy["sample_rate"], privacy["steps"], privacy["noise_multiplier"]
+    releases = 2 if vocabulary else 1
+    eta = -math.log1p(-0.1 * privacy["delta"]) if vocabulary else 0.0  # the default share, 0.1
     accountant = dp_pld.PLDAccountant()
     accountant.compose(dp_accounting.ComposedDpEvent(
-        [dp_accounting.GaussianDpEvent(release_sigma), event(q, used_sigma, steps)]))
-    reference = accountant.get_epsilon(privacy["delta"])
-    setting = f"release sigma {release_sigma}, q {q}, sigma {used_sigma}, {steps} steps"
+        [dp_accounting.GaussianDpEvent(release_sigma)] * releases + [event(q, used_sigma, steps)]))
+    reference = accountant.get_epsilon(privacy["delta"] - eta)
+    setting = (f"{releases} release(s) sigma {release_sigma}, q {q}, sigma {used_sigma}, "
+               f"{steps} steps")
     failures = []
+    if abs(privacy.get("preprocessing_delta", 0.0) - eta) > 1e-6 * max(eta, 1e-300):
+        failures.append(f"preprocessing_delta {privacy.get('preprocessing_delta')} is not eta "
+                        f"{eta}: {setting}")
     failure = pld_failure(setting, privacy["epsilon"], reference, "dp_accounting (with release)")
     if failure:
         failures.append(failure)
     if target and reference > target * (1 + PLD_OPTIMISM) + 1e-3:
         failures.append(f"calibrated run exceeds its target: {setting}: dp_accounting {reference!r} "
                         f"> target {target}")
-    if privacy["preprocessing"] != [{"mechanism": "gaussian", "count": 1, "sample_rate": 1.0,
-                                     "noise_multiplier": release_sigma,
-                                     "what": privacy["preprocessing"][0]["what"]}]:
-        failures.append(f"report.json privacy.preprocessing is not the one release: {setting}")
+    if [{k: v for k, v in r.items() if k != "what"} for r in privacy["preprocessing"]] != [
+            {"mechanism": "gaussian", "count": 1, "sample_rate": 1.0,
+             "noise_multiplier": release_sigma}] * releases:
+        failures.append(f"report.json privacy.preprocessing is not the {releases} release(s): "
+                        f"{setting}")
     return 1, 0, failures
 
 
@@ -349,6 +361,9 @@ def main():
     jobs += [("epochs_calibration", (args.dpforge, *setting)) for setting in epoch_calibrations]
     # DP statistics composed with training: a given sigma, and a sigma calibrated to a target.
     jobs += [("release", (args.dpforge, 2.0, 1.0, 0)), ("release", (args.dpforge, 4.0, 0, 2.0))]
+    # ... and DP vocabularies: a second release and the threshold's delta.
+    jobs += [("release", (args.dpforge, 3.0, 1.0, 0, True)),
+             ("release", (args.dpforge, 4.0, 0, 2.0, True))]
 
     failures, compared, skipped = [], 0, 0
     def tally(result):

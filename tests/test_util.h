@@ -5,8 +5,11 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "dpforge/core/error.h"
 
 namespace dpforge::testing {
 
@@ -53,6 +56,16 @@ inline std::string read_text(const std::filesystem::path& path) {
 
 inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(read_text(path));
+}
+
+// The message of the InputError that `action` throws, or "no error" (other exceptions escape).
+inline std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "no error";
 }
 
 struct CommandResult {

@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "dpforge/core/allocator.h"
+#include "dpforge/core/text.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/layers.h"
@@ -38,13 +39,6 @@ using namespace dpforge;
 namespace {
 
 using namespace bench;  // NOLINT: the workloads are this program's own vocabulary
-
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> parts;
-  std::stringstream stream(text);
-  for (std::string item; std::getline(stream, item, ',');) parts.push_back(item);
-  return parts;
-}
 
 // Resident set size now, and the process's peak so far, in MiB. Peak memory of a variant is
 // measured in a process that runs only that variant (--variants NAME): peak minus the resident
@@ -247,8 +241,8 @@ int main(int argc, char** argv) {
   if (values.count("growth") != 0U) return bench_growth(values["repeats"].as<int>(), device);
   const int repeats = values["repeats"].as<int>();
   const auto variant_names = values.count("clipping") != 0U
-                                 ? split(values["clipping"].as<std::string>())
-                                 : split(values["variants"].as<std::string>());
+                                 ? split_list(values["clipping"].as<std::string>())
+                                 : split_list(values["variants"].as<std::string>());
   const bool json = values.count("json") != 0U;
   const bool secure = values.count("secure-noise") != 0U;
 
@@ -257,8 +251,8 @@ int main(int argc, char** argv) {
     fmt::print("{:<12} {:>6} {:>9} {:<11} {:>10} {:>8} {:>11} {:>7} {:>9}\n", "model", "batch",
                "params", "variant", "step ms", "ratio", "tensor MiB", "ratio", "RSS MiB");
   }
-  for (const auto& arch : split(values["models"].as<std::string>())) {
-    for (const auto& batch_text : split(values["batches"].as<std::string>())) {
+  for (const auto& arch : split_list(values["models"].as<std::string>())) {
+    for (const auto& batch_text : split_list(values["batches"].as<std::string>())) {
       const int64_t batch = std::stoll(batch_text);
       const Shapes shapes{values["tokens"].as<int64_t>(), values["mlp-hidden"].as<int64_t>()};
       auto work = make_workload(arch, batch, shapes, device);

@@ -14,6 +14,7 @@
 #include <iostream>
 #include <string>
 
+#include "dpforge/core/text.h"
 #include "dpforge/data/sources.h"
 
 using namespace dpforge;
@@ -29,17 +30,6 @@ double peak_mib() {
   return 0;
 }
 
-std::vector<std::string> split(const std::string& text) {
-  std::vector<std::string> parts;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    parts.push_back(text.substr(begin, end - begin));
-    begin = end + 1;
-  }
-  return parts;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,7 +42,7 @@ int main(int argc, char** argv) {
   if (!format) return 2;
   options.format = *format;
   if (argc > 3) options.label = argv[3];
-  const auto files = split(argv[2]);
+  const auto files = split_list(argv[2]);
   double bytes = 0;
   for (const auto& file : files) bytes += static_cast<double>(std::filesystem::file_size(file));
   const double before = peak_mib();

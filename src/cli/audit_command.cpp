@@ -21,31 +21,40 @@ namespace po = boost::program_options;
 namespace dpforge::cli {
 namespace {
 
-// The run standardized these columns with its DP release: the same numbers, read back (pure
-// post-processing; nothing new is computed from the data), and the release stays in the shadow
-// models' accountants so they are trained exactly like the audited model.
+// The run standardized and encoded its data with its DP releases: the same numbers, read back
+// from its report (pure post-processing; nothing new is computed from the data, and the digest
+// refuses changed data), and the releases stay in the shadow models' accountants so they are
+// trained exactly like the audited model.
 void reapply_dp_statistics(const nlohmann::json& report, const std::filesystem::path& run_dir,
-                           run::RunData& data) {
-  const auto* release = report.contains("data") ? &report["data"] : nullptr;
-  std::vector<std::string> names;
-  for (const auto& column : data.deferred) names.push_back(column.name);
-  if (release == nullptr || !release->contains("dp_statistics") ||
-      (*release)["dp_statistics"].value("columns", std::vector<std::string>()) != names) {
+                           const config::Recipe& recipe, run::RunData& data) {
+  const auto where = (run_dir / "report.json").string();
+  const nlohmann::json none = nlohmann::json::object();
+  const auto& recorded = report.contains("data") ? report["data"] : none;
+  if (!recorded.contains("dp_release_digest") ||
+      (!data.deferred.empty() && !recorded.contains("dp_statistics")) ||
+      (!data.deferred_categories.empty() && !recorded.contains("dp_vocabulary"))) {
     throw_input_error(
-        "{}: the run's DP statistics (data.dp_statistics) are missing or name other "
-        "columns than its recipe defers; it cannot be audited with this data",
-        (run_dir / "report.json").string());
+        "{}: the run's DP statistics (data.dp_statistics, data.dp_vocabulary, "
+        "data.dp_release_digest) are missing for the columns its recipe defers; it cannot be "
+        "audited with this data",
+        where);
   }
-  const auto& statistics = (*release)["dp_statistics"];
-  const auto means = statistics.at("means").get<std::vector<double>>();
-  const auto stds = statistics.at("stds").get<std::vector<double>>();
-  if (means.size() != names.size() || stds.size() != names.size()) {
-    throw_input_error("{}: data.dp_statistics holds {} means and {} stds for {} columns",
-                      (run_dir / "report.json").string(), means.size(), stds.size(), names.size());
+  nlohmann::json stored = {{"digest", recorded["dp_release_digest"]}};
+  if (!data.deferred.empty()) {
+    const auto& statistics = recorded["dp_statistics"];
+    std::vector<std::string> names;
+    for (const auto& column : data.deferred) names.push_back(column.name);
+    if (statistics.value("columns", std::vector<std::string>()) != names) {
+      throw_input_error("{}: data.dp_statistics names other columns than its recipe defers", where);
+    }
+    for (const char* key : {"noise_multiplier", "means", "stds"}) stored[key] = statistics.at(key);
   }
-  for (auto* split : {&data.train, &data.test, &data.validation})
-    data::standardize_columns(*split, data.deferred, means, stds);
-  data.train.gaussian_releases.push_back(statistics.at("noise_multiplier").get<double>());
+  if (!data.deferred_categories.empty()) stored["vocabulary"] = recorded["dp_vocabulary"];
+  try {
+    run::apply_dp_statistics(recipe, data, 0, stored);
+  } catch (const InputError& error) {
+    throw_input_error("{}: {}", where, error.what());
+  }
 }
 
 }  // namespace
@@ -111,7 +120,8 @@ int audit_command(const std::vector<std::string>& args) {
   }
   if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
   auto data = run::load_run_data(recipe);
-  if (!data.deferred.empty()) reapply_dp_statistics(report, run_dir, data);
+  if (!data.deferred.empty() || !data.deferred_categories.empty())
+    reapply_dp_statistics(report, run_dir, recipe, data);
   auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 

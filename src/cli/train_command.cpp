@@ -155,7 +155,9 @@ int train_command(const std::vector<std::string>& args) {
                 privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
                 privacy["steps"].get<int64_t>(),
                 privacy.contains("preprocessing") && !privacy["preprocessing"].empty()
-                    ? fmt::format(", after the data statistics' Gaussian release, sigma {:.4g}",
+                    ? fmt::format(", after {} Gaussian release{} of data statistics, sigma {:.4g}",
+                                  privacy["preprocessing"].size(),
+                                  privacy["preprocessing"].size() > 1 ? "s" : "",
                                   privacy["preprocessing"][0]["noise_multiplier"].get<double>())
                     : "",
                 outcome.report["reproducible"].get<bool>()

@@ -98,11 +98,11 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::s
   }
   if (data.dp_stats_noise_multiplier() > 0 &&
       (!privacy_enabled || data.format() != data::Format::kCsv ||
-       data.scaling() != data::Scaling::kStandardize)) {
+       (data.scaling() != data::Scaling::kStandardize && data.categorical().empty()))) {
     throw_input_error(
-        "{}: data.dp_stats_noise_multiplier = {} releases standardizing statistics of a CSV's "
-        "columns under DP, composed in the run's accountant: it needs privacy.enabled = true, "
-        "data.format = csv and data.scaling = standardize",
+        "{}: data.dp_stats_noise_multiplier = {} releases statistics of a CSV's columns under "
+        "DP, composed in the run's accountant: it needs privacy.enabled = true, data.format = "
+        "csv, and data.scaling = standardize or data.categorical columns",
         origin, data.dp_stats_noise_multiplier());
   }
   if (data.format() != data::Format::kCsv &&

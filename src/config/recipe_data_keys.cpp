@@ -93,13 +93,21 @@ std::vector<KeySpec> data_keys() {
           [](Recipe& r, const std::string& v) { r.data.stats(v); }),
       float_key(
           "data.dp_stats_noise_multiplier", 0, false, 1e6,
-          "With data.scaling = standardize: columns whose data.stats entry gives a public range "
-          "but no mean and std are standardized with a mean and std estimated under DP (one "
-          "Gaussian release of noise multiplier sigma_s on the training split, composed in the "
-          "run's accountant before training; docs/privacy.md). 0 = none: every statistic must be "
-          "public.",
+          "Statistics estimated under DP on the training split, each a Gaussian release of noise "
+          "multiplier sigma_s composed in the run's accountant before training (docs/privacy.md): "
+          "with data.scaling = standardize, the mean and std of columns whose data.stats entry "
+          "gives a public range but no mean and std; the vocabulary of data.categorical columns "
+          "without public categories (noisy counts kept above a threshold). 0 = none: every "
+          "statistic must be public.",
           [](const Recipe& r) { return r.data.dp_stats_noise_multiplier(); },
           [](Recipe& r, double v) { r.data.dp_stats_noise_multiplier(v); }),
+      float_key(
+          "data.dp_vocabulary_delta_share", 0, true, 0.5,
+          "DP vocabularies: the share of privacy.delta their thresholds may spend (the chance "
+          "that an example's own rare category is released); the run's accountant gets the rest. "
+          "A larger share lowers the threshold (more rare categories kept) and raises epsilon.",
+          [](const Recipe& r) { return r.data.dp_vocabulary_delta_share(); },
+          [](Recipe& r, double v) { r.data.dp_vocabulary_delta_share(v); }),
       enum_key(
           "data.missing", data::kMissingNames,
           "csv: a missing value (empty, NA, NaN, ?) is an error, drops its row, or is filled "

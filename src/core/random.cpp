@@ -4,7 +4,9 @@
 #include <sys/random.h>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
+#include <numbers>
 #include <stdexcept>
 #include <string>
 
@@ -54,6 +56,15 @@ void PhiloxUniform::restore(uint64_t block, int word) {
     const auto bits = kernels::philox4x32_10(seed_, block_ - 1);
     for (int i = 0; i < 4; ++i) words_[i] = bits.v[i];
   }
+}
+
+double secure_standard_normal(PhiloxUniform& uniform) {
+  double sum = 0;
+  for (int k = 0; k < 4; ++k) {
+    const double radius = std::sqrt(-2.0 * std::log(uniform.next()));
+    sum += radius * std::cos(2.0 * std::numbers::pi * uniform.next());
+  }
+  return 0.5 * sum;
 }
 
 }  // namespace dpforge

@@ -5,24 +5,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
-#include <numbers>
 
 #include "dpforge/core/random.h"
 
 namespace dpforge::data {
 namespace {
-
-// A standard normal as the halved sum of four Box–Muller normals, each from two 53-bit uniforms:
-// the tail reaches past 17σ, so truncation adds nothing measurable to δ (as the training noise's
-// secure stream, docs/privacy.md).
-double secure_normal(PhiloxUniform& uniform) {
-  double sum = 0;
-  for (int k = 0; k < 4; ++k) {
-    const double radius = std::sqrt(-2.0 * std::log(uniform.next()));
-    sum += radius * std::cos(2.0 * std::numbers::pi * uniform.next());
-  }
-  return 0.5 * sum;
-}
 
 // Keeps a standardized column finite when the released variance is (noisily) near zero.
 constexpr double kMinRelativeStd = 1e-3;
@@ -57,7 +44,7 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   for (int64_t j = 0; j < d; ++j) z.push_back(squares[j].item<double>());
   PhiloxUniform uniform(seed);
   const double noise_std = noise_multiplier * release.sensitivity;
-  for (auto& value : z) value += noise_std * secure_normal(uniform);
+  for (auto& value : z) value += noise_std * secure_standard_normal(uniform);
   // Post-processing of the release only: nothing below reads the data again.
   const double n = std::max(1.0, z[0]);
   for (int64_t j = 0; j < d; ++j) {

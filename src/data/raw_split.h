@@ -18,6 +18,7 @@ struct RawSplit {
   std::vector<std::string> feature_names;  // CSV: the encoded features
   int64_t dropped = 0;
   std::vector<DeferredColumn> deferred;
+  std::vector<DeferredCategorical> deferred_categories;
   std::string name;  // the file(s), for messages
 };
 

@@ -112,6 +112,12 @@ PublicStats read_public_stats(const std::filesystem::path& path) {
   return stats;
 }
 
+const ColumnStats* target_stats(const PublicStats& stats, const std::string& label) {
+  if (const auto column = stats.columns.find(label); column != stats.columns.end())
+    return &column->second;
+  return stats.target ? &*stats.target : nullptr;
+}
+
 namespace {
 
 std::string join_files(const std::vector<std::string>& files) {
@@ -327,13 +333,8 @@ Dataset finish(RawSplit split, const ResolvedTask& task, const SourceOptions& op
     dataset.labels = split.targets.to(torch::kLong);
   } else {
     auto targets = split.targets;
-    const ColumnStats* stats = nullptr;
-    if (options.stats != nullptr) {
-      const auto column = options.stats->columns.find(options.label);
-      stats = column != options.stats->columns.end() ? &column->second
-              : options.stats->target                ? &*options.stats->target
-                                                     : nullptr;
-    }
+    const ColumnStats* stats =
+        options.stats != nullptr ? target_stats(*options.stats, options.label) : nullptr;
     // A regression target is standardized when the public statistics give its mean and std;
     // metrics undo it.
     if (stats != nullptr && stats->mean && stats->std) {
@@ -366,6 +367,8 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
   const auto task = resolve_task(options, train, loaded.notes);
   loaded.feature_names = train.feature_names;
   loaded.deferred = train.deferred;
+  // The test file extended the training file's code book: its values are the complete list.
+  loaded.deferred_categories = test ? test->deferred_categories : train.deferred_categories;
   loaded.dropped_rows = train.dropped + (test ? test->dropped : 0);
   if (loaded.dropped_rows > 0) {
     loaded.notes.push_back(fmt::format("data.missing = drop: dropped {} rows with missing values",

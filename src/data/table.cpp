@@ -7,6 +7,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <unordered_map>
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
@@ -35,6 +36,41 @@ std::optional<double> parse_number(const std::string& text) {
   return value;
 }
 
+// data.missing = fill's category of its own.
+constexpr const char* kMissingCategory = "(missing)";
+
+// The codes of the deferred categorical columns: each value's index in its column's `values`,
+// new values appended as the rows show them. Codes are exact in float32 up to 2^24 values.
+class CodeBook {
+ public:
+  explicit CodeBook(std::vector<DeferredCategorical>& columns) : columns_(columns) {
+    for (const auto& column : columns_) {
+      auto& index = index_.emplace_back();
+      for (size_t code = 0; code < column.values.size(); ++code)
+        index.emplace(column.values[code], code);
+    }
+  }
+  float code(size_t column, const std::string& value, const CsvReader& csv) {
+    auto& values = columns_[column].values;
+    const auto [found, added] = index_[column].emplace(value, values.size());
+    if (added) {
+      if (values.size() >= kMaxValues) {
+        throw_input_error(
+            "{}: line {}, column '{}': over {} distinct values; that is not a categorical "
+            "column (remove it from data.categorical)",
+            csv.name(), csv.line(), columns_[column].name, kMaxValues);
+      }
+      values.push_back(value);
+    }
+    return static_cast<float>(found->second);
+  }
+
+ private:
+  static constexpr size_t kMaxValues = size_t{1} << 24;
+  std::vector<DeferredCategorical>& columns_;
+  std::vector<std::unordered_map<std::string, size_t>> index_;
+};
+
 // How one feature column becomes encoded features.
 struct FeatureColumn {
   size_t index = 0;  // in the file's header
@@ -42,6 +78,7 @@ struct FeatureColumn {
   bool categorical = false;
   ColumnScaler scaler;
   std::vector<std::string> categories;  // categorical: the public vocabulary (+ "(missing)")
+  bool coded = false;                   // categorical, vocabulary deferred: one code feature
   bool deferred = false;                // standardized later with DP statistics
   double low = 0, high = 0;             // deferred: the public range
 };
@@ -80,7 +117,10 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
                             : nullptr;
     column.categorical = std::find(options.categorical.begin(), options.categorical.end(), name) !=
                          options.categorical.end();
-    if (column.categorical) {
+    if (column.categorical && options.defer_vocabulary &&
+        (stats == nullptr || !stats->categories)) {
+      column.coded = true;  // raw codes now; a DP vocabulary after the split
+    } else if (column.categorical) {
       if (stats == nullptr || !stats->categories) {
         throw_input_error(
             "{}: categorical column '{}' has no public vocabulary: list its categories in the "
@@ -89,7 +129,7 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
             file, name, name);
       }
       column.categories = *stats->categories;
-      if (options.missing == Missing::kFill) column.categories.push_back("(missing)");
+      if (options.missing == Missing::kFill) column.categories.push_back(kMissingCategory);
     } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
                stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
       if (!(*stats->max > *stats->min)) {
@@ -183,10 +223,17 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
       split.deferred.push_back(
           {static_cast<int64_t>(split.feature_names.size()), column.name, column.low, column.high});
     }
-    if (!column.categorical) split.feature_names.push_back(column.name);
+    if (column.coded) {
+      split.deferred_categories.push_back(
+          {static_cast<int64_t>(split.feature_names.size()), column.name, {}});
+    }
+    if (!column.categorical || column.coded) split.feature_names.push_back(column.name);
     for (const auto& category : column.categories)
       split.feature_names.push_back(column.name + "=" + category);
   }
+  // A test file continues the training file's codes, so one code means one value in both.
+  if (train != nullptr) split.deferred_categories = train->deferred_categories;
+  CodeBook codes(split.deferred_categories);
   const size_t width = split.feature_names.size();
   RowBlocks features(static_cast<int64_t>(width));
   std::vector<float> row_features(width);
@@ -203,7 +250,7 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
       }
       drop = true;
     }
-    size_t at = 0;
+    size_t at = 0, coded_column = 0;
     for (const auto& column : plan) {
       if (drop) break;
       const auto& field = row[column.index];
@@ -219,10 +266,14 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
             "categorical columns)",
             csv.name(), csv.line(), column.name, field);
       }
+      if (column.coded) {
+        row_features[at++] = codes.code(coded_column++, missing ? kMissingCategory : field, csv);
+        continue;
+      }
       if (column.categorical) {
         const std::string& value = missing ? column.categories.back() : field;
         const auto found = std::find(column.categories.begin(), column.categories.end(), value);
-        if (found == column.categories.end() || (!missing && value == "(missing)")) {
+        if (found == column.categories.end() || (!missing && value == kMissingCategory)) {
           throw_input_error(
               "{}: line {}, column '{}': category '{}' is not in its public vocabulary ({}) from "
               "{}",

@@ -11,6 +11,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
+#include "dpforge/train/metrics.h"
 
 namespace dpforge::report {
 namespace {
@@ -317,9 +318,6 @@ std::string format_table(const std::vector<RunRow>& rows) {
 }
 
 nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
-  auto optional = [](const std::optional<double>& value) {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-  };
   auto array = nlohmann::json::array();
   for (const auto& r : rows) {
     array.push_back(
@@ -327,19 +325,19 @@ nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
          {"name", r.name},
          {"defense", r.defense},
          {"private", r.is_private},
-         {"epsilon", optional(r.epsilon)},
-         {"delta", optional(r.delta)},
-         {"noise_multiplier", optional(r.noise_multiplier)},
-         {"sample_rate", optional(r.sample_rate)},
+         {"epsilon", train::json_or_null(r.epsilon)},
+         {"delta", train::json_or_null(r.delta)},
+         {"noise_multiplier", train::json_or_null(r.noise_multiplier)},
+         {"sample_rate", train::json_or_null(r.sample_rate)},
          {"steps", r.steps},
          {"test_accuracy", r.test_rmse ? nlohmann::json(nullptr) : nlohmann::json(r.test_accuracy)},
-         {"test_rmse", optional(r.test_rmse)},
-         {"audit_epsilon_lower_bound", optional(r.audit_lower_bound)},
+         {"test_rmse", train::json_or_null(r.test_rmse)},
+         {"audit_epsilon_lower_bound", train::json_or_null(r.audit_lower_bound)},
          {"audit_status", r.audit_status},
          {"attack", r.attack},
-         {"attack_auc", optional(r.attack_auc)},
-         {"tpr_at_0.1pct_fpr", optional(r.tpr_at_0_1pct_fpr)},
-         {"tpr_at_1pct_fpr", optional(r.tpr_at_1pct_fpr)},
+         {"attack_auc", train::json_or_null(r.attack_auc)},
+         {"tpr_at_0.1pct_fpr", train::json_or_null(r.tpr_at_0_1pct_fpr)},
+         {"tpr_at_1pct_fpr", train::json_or_null(r.tpr_at_1pct_fpr)},
          {"tpr_at_0.1pct_fpr_resolved", r.tpr_at_0_1pct_resolved},
          {"tpr_at_1pct_fpr_resolved", r.tpr_at_1pct_resolved},
          {"attack_non_members", r.non_members},

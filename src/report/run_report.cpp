@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 #include <torch/version.h>
 
+#include "dpforge/train/metrics.h"
+
 #ifndef DPFORGE_VERSION
 #define DPFORGE_VERSION "unknown"
 #endif
@@ -57,12 +59,17 @@ std::string recipe_value_text(const nlohmann::json& value) {
   return fmt::format("{}", value.get<double>());
 }
 
-// The Gaussian releases of the training data before training (DP statistics), each composed in ε.
-nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases) {
+namespace {
+
+// The Gaussian releases of the training data before training (DP statistics, then DP
+// vocabularies: the order run::apply_dp_statistics makes them in), each composed in ε.
+nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases,
+                                  const std::vector<std::string>& names) {
   auto array = nlohmann::json::array();
-  for (const auto& release : releases) {
+  for (size_t k = 0; k < releases.size(); ++k) {
+    const auto& release = releases[k];
     array.push_back({{"mechanism", "gaussian"},
-                     {"what", "standardizing statistics of the training data (data/dp_stats.h)"},
+                     {"what", k < names.size() ? names[k] : "a release of the training data"},
                      {"noise_multiplier", release.noise_multiplier},
                      {"sample_rate", release.sample_rate},
                      {"count", release.count}});
@@ -70,7 +77,18 @@ nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases
   return array;
 }
 
-nlohmann::json privacy_json(const train::PrivacySummary& p) {
+// What each release of the run is, in the order the accountant composed them.
+std::vector<std::string> release_names(const RunFacts& facts) {
+  std::vector<std::string> names;
+  if (facts.dp_statistics != nullptr) names.push_back(facts.dp_statistics->what);
+  if (facts.dp_vocabulary != nullptr) names.push_back(facts.dp_vocabulary->what);
+  return names;
+}
+
+}  // namespace
+
+nlohmann::json privacy_json(const train::PrivacySummary& p,
+                            const std::vector<std::string>& release_names) {
   return {
       {"enabled", true},
       {"epsilon", p.epsilon},
@@ -94,7 +112,10 @@ nlohmann::json privacy_json(const train::PrivacySummary& p) {
       {"fault", p.fault},
       {"secure_noise", p.secure_noise},
       {"private", p.fault == "none"},
-      {"preprocessing", preprocessing_json(p.preprocessing)},
+      {"preprocessing", preprocessing_json(p.preprocessing, release_names)},
+      // Within `delta`: what the DP vocabularies' thresholds spend; epsilon is the accountant's
+      // at delta minus this.
+      {"preprocessing_delta", p.preprocessing_delta},
       {"accountant_state", p.accountant_state}};
 }
 
@@ -131,6 +152,25 @@ nlohmann::json run_report(const RunFacts& facts) {
         {"covered_by_privacy_guarantee", true},
         {"note", "released under DP and composed in privacy.epsilon (privacy.preprocessing)"}};
   }
+  if (facts.dp_vocabulary != nullptr) {
+    const auto& release = *facts.dp_vocabulary;
+    report["data"]["dp_vocabulary"] = {
+        {"what", release.what},
+        {"mechanism", "gaussian_thresholding"},
+        {"noise_multiplier", release.noise_multiplier},
+        {"sensitivity", release.sensitivity},
+        {"threshold", release.threshold},
+        {"delta", release.delta},
+        {"columns", release.columns},
+        {"vocabularies", release.vocabularies},
+        {"covered_by_privacy_guarantee", true},
+        {"note",
+         "released under DP: the counts' Gaussian release is composed in privacy.epsilon "
+         "(privacy.preprocessing), the threshold's delta is privacy.preprocessing_delta; a value "
+         "outside a vocabulary is encoded as all zeros"}};
+  }
+  if (!facts.dp_release_digest.empty())
+    report["data"]["dp_release_digest"] = facts.dp_release_digest;
   if (facts.train_set != nullptr) {
     const auto& train_set = *facts.train_set;
     report["data"]["task"] = data::to_string(train_set.task);
@@ -142,20 +182,17 @@ nlohmann::json run_report(const RunFacts& facts) {
   report["warnings"] = nlohmann::json::array();
   for (const auto& w : facts.warnings)
     report["warnings"].push_back({{"check", w.check}, {"brief", w.brief}, {"message", w.message}});
-  report["privacy"] =
-      facts.privacy != nullptr ? privacy_json(*facts.privacy) : nlohmann::json{{"enabled", false}};
+  report["privacy"] = facts.privacy != nullptr ? privacy_json(*facts.privacy, release_names(facts))
+                                               : nlohmann::json{{"enabled", false}};
   report["epochs"] = metrics_json(result);
   report["steps"] = result.steps;
   const train::EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
-  auto optional = [](const std::optional<double>& value) {
-    return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-  };
   const bool regression = last != nullptr && last->test_rmse.has_value();
   report["test_accuracy"] =
       regression ? nlohmann::json(nullptr) : nlohmann::json(result.test_accuracy);
-  report["test_auroc"] = last != nullptr ? optional(last->test_auroc) : nullptr;
-  report["test_rmse"] = last != nullptr ? optional(last->test_rmse) : nullptr;
-  report["test_mae"] = last != nullptr ? optional(last->test_mae) : nullptr;
+  report["test_auroc"] = last != nullptr ? train::json_or_null(last->test_auroc) : nullptr;
+  report["test_rmse"] = last != nullptr ? train::json_or_null(last->test_rmse) : nullptr;
+  report["test_mae"] = last != nullptr ? train::json_or_null(last->test_mae) : nullptr;
   report["wall_seconds"] = result.wall_seconds;
   report["versions"] = {{"dpforge", DPFORGE_VERSION},
                         {"libtorch", TORCH_VERSION},

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -6,6 +7,8 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
+#include "dpforge/core/text.h"
+#include "dpforge/data/dp_vocabulary.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/run/run.h"
 
@@ -51,6 +54,7 @@ data::SourceOptions source_options(const config::Recipe& recipe, const data::Pub
   options.task = recipe.train.task();
   options.private_training = recipe.privacy.enabled();
   options.defer_standardization = recipe.data.dp_stats_noise_multiplier() > 0;
+  options.defer_vocabulary = recipe.data.dp_stats_noise_multiplier() > 0;
   options.layout = d.layout();
   options.scaling = d.scaling();
   options.stats = stats;
@@ -91,20 +95,6 @@ void check_task_options(const config::Recipe& recipe, const data::Dataset& train
 
 }  // namespace
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  size_t begin = 0;
-  while (begin <= text.size()) {
-    const size_t end = std::min(text.find(',', begin), text.size());
-    std::string item = text.substr(begin, end - begin);
-    const auto first = item.find_first_not_of(" \t");
-    const auto last = item.find_last_not_of(" \t");
-    if (first != std::string::npos) items.push_back(item.substr(first, last - first + 1));
-    begin = end + 1;
-  }
-  return items;
-}
-
 RunData load_run_data(const config::Recipe& recipe) {
   RunData data;
   bool target_standardized = false;
@@ -115,10 +105,7 @@ RunData load_run_data(const config::Recipe& recipe) {
     std::optional<data::PublicStats> stats;
     if (!recipe.data.stats().empty()) stats = data::read_public_stats(recipe.data.stats());
     if (stats) {
-      const auto column = stats->columns.find(recipe.data.label());
-      const data::ColumnStats* target = column != stats->columns.end() ? &column->second
-                                        : stats->target                ? &*stats->target
-                                                                       : nullptr;
+      const auto* target = data::target_stats(*stats, recipe.data.label());
       target_standardized = target != nullptr && target->mean && target->std;
     }
     auto loaded =
@@ -126,6 +113,7 @@ RunData load_run_data(const config::Recipe& recipe) {
                           split_list(recipe.data.train()), split_list(recipe.data.test()));
     data.notes = std::move(loaded.notes);
     data.deferred = std::move(loaded.deferred);
+    data.deferred_categories = std::move(loaded.deferred_categories);
     if (loaded.test) {
       data.train = std::move(loaded.train);
       data.test = std::move(*loaded.test);
@@ -159,27 +147,20 @@ RunData load_run_data(const config::Recipe& recipe) {
   return data;
 }
 
-void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
-                         nlohmann::json& stored) {
+namespace {
+
+// The standardizing statistics of the deferred numeric columns: released now, or read back from
+// `stored` (a resumed run's, or the audited run's report).
+void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                           nlohmann::json& stored, bool fresh) {
   if (data.deferred.empty()) return;
-  const auto inputs = data.train.inputs.contiguous();
-  const std::string digest = fmt::format(
-      "{:016x}", fnv1a(std::string_view(static_cast<const char*>(inputs.data_ptr()),
-                                        static_cast<size_t>(inputs.numel()) * sizeof(float))));
-  if (stored.is_null()) {
+  if (fresh) {
     data.release = data::dp_standardize(data.train, {&data.test, &data.validation}, data.deferred,
                                         recipe.data.dp_stats_noise_multiplier(), seed);
-    stored = {{"digest", digest},
-              {"noise_multiplier", data.release->noise_multiplier},
-              {"means", data.release->means},
-              {"stds", data.release->stds}};
+    stored["noise_multiplier"] = data.release->noise_multiplier;
+    stored["means"] = data.release->means;
+    stored["stds"] = data.release->stds;
     return;
-  }
-  if (stored.at("digest").get<std::string>() != digest) {
-    throw_input_error(
-        "--resume: the training data differ from the data this run started with (its DP "
-        "statistics were released from those); restore the original data file, or start a new "
-        "run in another folder");
   }
   data::GaussianRelease release;
   release.noise_multiplier = stored.at("noise_multiplier").get<double>();
@@ -188,10 +169,77 @@ void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t s
   for (const auto& column : data.deferred) release.columns.push_back(column.name);
   release.means = stored.at("means").get<std::vector<double>>();
   release.stds = stored.at("stds").get<std::vector<double>>();
+  if (release.means.size() != release.columns.size() ||
+      release.stds.size() != release.columns.size()) {
+    throw_input_error("the recorded DP statistics hold {} means and {} stds for {} columns",
+                      release.means.size(), release.stds.size(), release.columns.size());
+  }
   for (auto* split : {&data.train, &data.test, &data.validation})
     data::standardize_columns(*split, data.deferred, release.means, release.stds);
   data.train.gaussian_releases.push_back(release.noise_multiplier);
   data.release = std::move(release);
+}
+
+// The DP vocabularies of the deferred categorical columns, likewise. After the standardization:
+// one-hot encoding moves the features the standardization's indices point at.
+void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                      nlohmann::json& stored, bool fresh) {
+  if (data.deferred_categories.empty()) return;
+  if (fresh) {
+    const double probability = recipe.data.dp_vocabulary_delta_share() * recipe.privacy.delta();
+    data.vocabulary =
+        data::dp_vocabulary(data.train, {&data.test, &data.validation}, data.deferred_categories,
+                            recipe.data.dp_stats_noise_multiplier(), probability, seed);
+    const auto& v = *data.vocabulary;
+    stored["vocabulary"] = {{"noise_multiplier", v.noise_multiplier},
+                            {"threshold", v.threshold},
+                            {"delta", v.delta},
+                            {"columns", v.columns},
+                            {"vocabularies", v.vocabularies}};
+    return;
+  }
+  const auto& record = stored.at("vocabulary");
+  data::VocabularyRelease release;
+  release.what = data::describe_vocabulary_release(data.deferred_categories.size());
+  release.noise_multiplier = record.at("noise_multiplier").get<double>();
+  release.sensitivity = std::sqrt(static_cast<double>(data.deferred_categories.size()));
+  release.threshold = record.at("threshold").get<double>();
+  release.delta = record.at("delta").get<double>();
+  release.columns = record.at("columns").get<std::vector<std::string>>();
+  release.vocabularies = record.at("vocabularies").get<std::vector<std::vector<std::string>>>();
+  std::vector<std::string> names;
+  for (const auto& column : data.deferred_categories) names.push_back(column.name);
+  if (release.columns != names || release.vocabularies.size() != names.size()) {
+    throw_input_error("the recorded DP vocabularies name columns {}, the recipe defers {}",
+                      fmt::join(release.columns, ", "), fmt::join(names, ", "));
+  }
+  for (auto* split : {&data.train, &data.test, &data.validation})
+    data::one_hot_columns(*split, data.deferred_categories, release.vocabularies);
+  data.train.gaussian_releases.push_back(release.noise_multiplier);
+  data.train.release_delta += release.delta;
+  data.vocabulary = std::move(release);
+}
+
+}  // namespace
+
+void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                         nlohmann::json& stored) {
+  if (data.deferred.empty() && data.deferred_categories.empty()) return;
+  const auto inputs = data.train.inputs.contiguous();
+  const std::string digest = fmt::format(
+      "{:016x}", fnv1a(std::string_view(static_cast<const char*>(inputs.data_ptr()),
+                                        static_cast<size_t>(inputs.numel()) * sizeof(float))));
+  const bool fresh = stored.is_null();
+  if (fresh) {
+    stored = {{"digest", digest}};
+  } else if (stored.value("digest", "") != digest) {
+    throw_input_error(
+        "the training data differ from the data the run's DP statistics were released from; "
+        "restore the original data file, or start a new run in another folder");
+  }
+  // Distinct streams of one key: the two releases' noise is independent.
+  apply_standardization(recipe, data, derive_seed(seed, 1), stored, fresh);
+  apply_vocabulary(recipe, data, derive_seed(seed, 2), stored, fresh);
 }
 
 std::filesystem::path data_root(const config::Recipe& recipe) {

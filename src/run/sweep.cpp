@@ -8,6 +8,7 @@
 #include "dpforge/config/recipe.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
+#include "dpforge/core/text.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
@@ -15,24 +16,6 @@
 
 namespace dpforge::run {
 namespace {
-
-std::string trim(const std::string& text) {
-  const auto begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) return "";
-  return text.substr(begin, text.find_last_not_of(" \t") - begin + 1);
-}
-
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  size_t begin = 0;
-  while (true) {
-    const size_t end = text.find(separator, begin);
-    parts.push_back(
-        trim(text.substr(begin, end == std::string::npos ? std::string::npos : end - begin)));
-    if (end == std::string::npos) return parts;
-    begin = end + 1;
-  }
-}
 
 // A folder name from a value: path separators and spaces would make other folders.
 std::string folder_safe(const std::string& text) {
@@ -46,7 +29,7 @@ std::string folder_safe(const std::string& text) {
 std::vector<std::string> split_sweep_list(const std::string& text, char separator) {
   std::vector<std::string> items;
   if (trim(text).empty()) return items;
-  for (auto& item : split(text, separator)) {
+  for (auto& item : split_trimmed(text, separator)) {
     if (!item.empty()) items.push_back(item);
   }
   return items;
@@ -65,7 +48,7 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
     if (!names.insert(name).second) throw_input_error("sweep variant '{}' is given twice", name);
     SweepPoint point{folder_safe(name), {}};
     std::string rest = variant.substr(colon + 1);
-    for (const auto& item : split(rest, ' ')) {
+    for (const auto& item : split_trimmed(rest, ' ')) {
       if (item.empty()) continue;
       if (item.find('=') == std::string::npos) {
         throw_input_error("sweep variant '{}': '{}' is not key=value", name, item);
@@ -84,7 +67,7 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
       throw_input_error("--grid '{}': expected key=value1,value2,...", grid);
     }
     if (!grid_keys.insert(key).second) throw_input_error("--grid {} is given twice", key);
-    const auto values = split(grid.substr(equals + 1), ',');
+    const auto values = split_trimmed(grid.substr(equals + 1), ',');
     for (const auto& value : values) {
       if (value.empty()) throw_input_error("--grid '{}': empty value in the list", grid);
     }

@@ -18,8 +18,9 @@ namespace {
 int64_t allowed_steps(const dp::DpPlan& plan) {
   if (plan.target_epsilon <= 0) return plan.planned_steps;
   if (plan_epsilon(plan, plan.planned_steps) <= plan.target_epsilon) return plan.planned_steps;
-  return privacy::max_steps_within(plan_accountants(plan), plan.target_epsilon, plan.delta,
-                                   plan.sample_rate, plan.noise_multiplier, plan.planned_steps);
+  return privacy::max_steps_within(plan_accountants(plan), plan.target_epsilon,
+                                   plan.accountant_delta(), plan.sample_rate, plan.noise_multiplier,
+                                   plan.planned_steps);
 }
 
 }  // namespace
@@ -50,11 +51,11 @@ privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan) {
 
 double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
   return privacy::epsilon_for(plan_accountants(plan), plan.noise_multiplier, plan.sample_rate,
-                              steps, plan.delta);
+                              steps, plan.accountant_delta());
 }
 
 dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
-                        const std::vector<double>& gaussian_releases) {
+                        const std::vector<double>& gaussian_releases, double release_delta) {
   const auto& train = recipe.train;
   const auto& privacy = recipe.privacy;
   if (train.batch_size() > dataset_size) {
@@ -74,13 +75,20 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
   plan.planned_steps =
       privacy::steps_for_epochs(static_cast<double>(train.epochs()), plan.sample_rate);
   for (const double release : gaussian_releases) plan.preprocessing.push_back({release, 1.0, 1});
+  plan.preprocessing_delta = release_delta;
+  if (!(plan.accountant_delta() > 0)) {
+    throw_input_error(
+        "the DP vocabularies' thresholds spend delta {} of privacy.delta = {}, leaving none for "
+        "the accountant; lower data.dp_vocabulary_delta_share",
+        release_delta, plan.delta);
+  }
   plan.noise_multiplier = privacy.noise_multiplier();
   plan.noise_calibrated = plan.noise_multiplier == 0;
   if (plan.noise_calibrated) {
     try {
-      plan.noise_multiplier =
-          privacy::calibrate_noise_multiplier(plan_accountants(plan), plan.target_epsilon,
-                                              plan.delta, plan.sample_rate, plan.planned_steps);
+      plan.noise_multiplier = privacy::calibrate_noise_multiplier(
+          plan_accountants(plan), plan.target_epsilon, plan.accountant_delta(), plan.sample_rate,
+          plan.planned_steps);
     } catch (const std::domain_error& error) {
       throw_input_error(
           "privacy.target_epsilon = {} is unreachable with q = {} over {} steps{}: {}",
@@ -162,9 +170,12 @@ std::string describe(const dp::DpPlan& plan) {
                      plan.clip.max_grad_norm(), plan.planned_steps, plan.delta) +
          (plan.preprocessing.empty()
               ? ""
-              : fmt::format(", after {} Gaussian release(s) of data statistics (sigma {})",
-                            plan.preprocessing.size(),
-                            plan.preprocessing.front().noise_multiplier));
+              : fmt::format(", after {} Gaussian release(s) of data statistics (sigma {}{})",
+                            plan.preprocessing.size(), plan.preprocessing.front().noise_multiplier,
+                            plan.preprocessing_delta > 0
+                                ? fmt::format("; their thresholds spend delta {:.3g} of it",
+                                              plan.preprocessing_delta)
+                                : ""));
 }
 
 }  // namespace dpforge::train

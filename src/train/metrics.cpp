@@ -122,10 +122,6 @@ std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t p
 
 namespace {
 
-nlohmann::json optional_json(const std::optional<double>& value) {
-  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
-}
-
 std::optional<double> optional_number(const nlohmann::json& json, const char* key) {
   const auto found = json.find(key);
   if (found == json.end() || !found->is_number()) return std::nullopt;
@@ -133,6 +129,10 @@ std::optional<double> optional_number(const nlohmann::json& json, const char* ke
 }
 
 }  // namespace
+
+nlohmann::json json_or_null(const std::optional<double>& value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
+}
 
 nlohmann::json to_json(const EpochMetrics& m) {
   // A regression task has no accuracy: null, not a misleading 0.
@@ -146,12 +146,12 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"train_accuracy", accuracy(m.train_accuracy)},
           {"test_loss", m.test_loss},
           {"test_accuracy", accuracy(m.test_accuracy)},
-          {"test_auroc", optional_json(m.test_auroc)},
-          {"test_rmse", optional_json(m.test_rmse)},
-          {"test_mae", optional_json(m.test_mae)},
+          {"test_auroc", json_or_null(m.test_auroc)},
+          {"test_rmse", json_or_null(m.test_rmse)},
+          {"test_mae", json_or_null(m.test_mae)},
           {"seconds", m.seconds},
-          {"validation_accuracy", optional_json(m.validation_accuracy)},
-          {"epsilon", optional_json(m.epsilon)}};
+          {"validation_accuracy", json_or_null(m.validation_accuracy)},
+          {"epsilon", json_or_null(m.epsilon)}};
 }
 
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {

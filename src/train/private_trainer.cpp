@@ -115,7 +115,7 @@ class PrivateStep final : public TrainingStep {
   }
 
   std::string end_epoch(EpochMetrics& metrics) override {
-    metrics.epsilon = accountant_->epsilon(claimed_.delta);
+    metrics.epsilon = accountant_->epsilon(claimed_.accountant_delta());
     if (training_steps() >= progress_epsilon_step_) {
       progress_epsilon_ = *metrics.epsilon;
       progress_epsilon_step_ = training_steps();
@@ -165,12 +165,12 @@ class PrivateStep final : public TrainingStep {
       result.epochs.push_back(finish_epoch(model_, held_out_,
                                            static_cast<int64_t>(result.epochs.size()) + 1,
                                            result.steps, 0, 0, 0, 0));
-      result.epochs.back().epsilon = accountant_->epsilon(claimed_.delta);
+      result.epochs.back().epsilon = accountant_->epsilon(claimed_.accountant_delta());
     }
     privacy_.steps = training_steps();
-    privacy_.epsilon = accountant_->epsilon(claimed_.delta);
+    privacy_.epsilon = accountant_->epsilon(claimed_.accountant_delta());
     if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant_.get())) {
-      privacy_.rdp_order = rdp->epsilon_and_order(claimed_.delta).order;
+      privacy_.rdp_order = rdp->epsilon_and_order(claimed_.accountant_delta()).order;
     }
     privacy_.accountant_state = accountant_->to_json();
     result.diagnostics = {empty_batches_, state_.examples_dropped};
@@ -239,6 +239,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.fault = audit::to_string(fault);
   privacy.secure_noise = secure_noise;
   privacy.preprocessing = plan.preprocessing;
+  privacy.preprocessing_delta = plan.preprocessing_delta;
   return privacy;
 }
 
@@ -253,7 +254,8 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     nn::check_examples_independent(
         model, train_set.inputs.slice(0, 0, std::min<int64_t>(3, train_set.size())));
   }
-  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size(), train_set.gaussian_releases);
+  const dp::DpPlan claimed =
+      make_dp_plan(recipe, train_set.size(), train_set.gaussian_releases, train_set.release_delta);
   const audit::Fault fault = recipe.privacy.fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);

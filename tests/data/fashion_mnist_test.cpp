@@ -30,14 +30,7 @@ std::vector<uint8_t> idx_header(uint8_t rank, std::vector<uint32_t> dims) {
   return bytes;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 TEST(FashionMnist, RealTrainAndTestSplitsHaveTheKnownShapeAndBalance) {
   const auto root = default_fashion_mnist_root();

@@ -10,11 +10,13 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
+#include "dpforge/data/dp_vocabulary.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/data/npy.h"
 #include "dpforge/data/sources.h"
 #include "dpforge/data/task.h"
 #include "dpforge/privacy/calibration.h"
+#include "dpforge/privacy/log_math.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/metrics.h"
 #include "test_util.h"
@@ -26,14 +28,7 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using testing::TempDir;
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "no error";
-}
+using testing::error_of;
 
 std::vector<std::vector<std::string>> read_all(const std::string& text) {
   std::istringstream stream(text);
@@ -380,6 +375,87 @@ TEST(DpStatistics, NoiseHasTheClaimedStdAndAnOutlierMovesTheMeanAtMostItsShare) 
   EXPECT_LT(moved, 2 * 5.0 / static_cast<double>(n));
 }
 
+// Column 1 holds codes: "b" (code 0) in 600 rows, "a" (1) in `rows_a`, "c" (2) in the last one;
+// column 0 counts the rows, column 2 is 7 throughout.
+Dataset coded_table(int64_t rows_a = 300) {
+  const int64_t n = 600 + rows_a + 1;
+  auto x = torch::zeros({n, 3});
+  x.select(1, 0).copy_(torch::arange(n));
+  x.select(1, 2).fill_(7);
+  x.select(1, 1).slice(0, 600, 600 + rows_a).fill_(1);
+  x[n - 1][1] = 2;
+  return Dataset{x, torch::zeros({n}, torch::kLong), 2, Task::kBinary};
+}
+
+TEST(DpVocabulary, ThresholdsPassAnExamplesOwnValuesWithTheStatedProbability) {
+  // Φ((τ − 1)/s)^k = 1 − p, read back through the CDF.
+  for (const size_t k : {1, 3}) {
+    for (const double p : {1e-7, 1e-3, 0.2}) {
+      const double s = 4.0, tau = vocabulary_threshold(s, k, p);
+      const double pass = 1 - std::pow(privacy::normal_cdf((tau - 1) / s), static_cast<double>(k));
+      EXPECT_NEAR(pass, p, 1e-6 * p) << k << " " << p;
+    }
+  }
+  EXPECT_NEAR(vocabulary_delta(1e-6), 1e-6, 1e-12);
+  EXPECT_GE(vocabulary_delta(0.2), 0.2);
+  // Measured: the value one example alone holds is released with probability p, the others always.
+  const std::vector<DeferredCategorical> columns = {{1, "g", {"b", "a", "c"}}};
+  const double sigma = 3.0, p = 0.2;
+  const int trials = 1000;
+  int rare = 0;
+  for (uint64_t seed = 0; seed < trials; ++seed) {
+    auto train = coded_table();
+    const auto kept = dp_vocabulary(train, {}, columns, sigma, p, seed).vocabularies.at(0);
+    EXPECT_TRUE(std::binary_search(kept.begin(), kept.end(), "a") &&
+                std::binary_search(kept.begin(), kept.end(), "b"));
+    rare += std::binary_search(kept.begin(), kept.end(), "c") ? 1 : 0;
+  }
+  const double spread = std::sqrt(p * (1 - p) / trials);
+  EXPECT_NEAR(rare / static_cast<double>(trials), p, 4 * spread);
+}
+
+TEST(DpVocabulary, ReleasesSortedVocabulariesAndEncodesEverySplitWithThem) {
+  auto train = coded_table();
+  auto test = coded_table(5);
+  test.inputs[0][1] = 3;  // a value only the test split holds: never a candidate
+  const std::vector<DeferredCategorical> columns = {{1, "g", {"b", "a", "c", "only-in-test"}}};
+  const auto release = dp_vocabulary(train, {&test}, columns, 2.0, 1e-6, 9);
+  EXPECT_EQ(release.vocabularies, (std::vector<std::vector<std::string>>{{"a", "b"}}));
+  EXPECT_DOUBLE_EQ(release.sensitivity, 1.0);
+  EXPECT_EQ(train.gaussian_releases, std::vector<double>{2.0});
+  EXPECT_NEAR(train.release_delta, 1e-6, 1e-12);
+  // [row, g=a, g=b, 7]: the other features keep their order around the one-hot block.
+  ASSERT_EQ(train.inputs.sizes(), (std::vector<int64_t>{901, 4}));
+  EXPECT_TRUE(torch::equal(train.inputs[0], torch::tensor({0.0F, 0.0F, 1.0F, 7.0F})));
+  EXPECT_TRUE(torch::equal(train.inputs[600], torch::tensor({600.0F, 1.0F, 0.0F, 7.0F})));
+  EXPECT_TRUE(torch::equal(train.inputs[600].slice(0, 1, 3).sum(), torch::tensor(1.0F)));
+  EXPECT_TRUE(torch::equal(train.inputs[-1].slice(0, 1, 3), torch::zeros({2})));  // "c": outside
+  ASSERT_EQ(test.inputs.size(1), 4);
+  EXPECT_TRUE(torch::equal(test.inputs[0].slice(0, 1, 3), torch::zeros({2})));
+  EXPECT_TRUE(torch::equal(test.inputs[600].slice(0, 1, 3), torch::tensor({1.0F, 0.0F})));
+}
+
+TEST(Sources, CategoriesWithoutAVocabularyAreReadAsCodesOnlyForDp) {
+  Table table;
+  table.options.missing = Missing::kFill;
+  table.options.fill_value = 50;
+  table.public_stats.columns.erase("sex");
+  EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
+              HasSubstr("categorical column 'sex' has no public vocabulary"));
+  table.options.defer_vocabulary = true;
+  const std::string test_csv = (table.dir / "test.csv").string();
+  testing::write_text(test_csv, "age,sex,outcome\n20,X,0\n21,M,1\n");
+  const auto loaded = load_source(table.options, {table.csv}, {test_csv});
+  ASSERT_EQ(loaded.deferred_categories.size(), 1U);
+  const auto& sex = loaded.deferred_categories[0];
+  EXPECT_EQ(sex.feature, 1);
+  // Codes in the order read, the test file's new value appended: one code, one value.
+  EXPECT_EQ(sex.values, (std::vector<std::string>{"F", "M", "X"}));
+  EXPECT_TRUE(
+      torch::equal(loaded.train.inputs.select(1, 1), torch::tensor({0.0F, 1.0F, 0.0F, 1.0F})));
+  EXPECT_TRUE(torch::equal(loaded.test->inputs.select(1, 1), torch::tensor({2.0F, 1.0F})));
+}
+
 // The shipped own-data recipes, on the real tables, in CI-sized form.
 struct SklearnData {
   TempDir dir;
@@ -530,6 +606,59 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
   EXPECT_EQ(over.exit_code, 2) << over.output;
   EXPECT_THAT(over.output,
               AllOf(HasSubstr("release alone"), HasSubstr("privacy.target_epsilon = 1")));
+}
+
+// A categorical column without a public vocabulary: the vocabulary is released under DP (its
+// counts' Gaussian composed in ε, its threshold's δ taken from the accountant's), a value one
+// patient alone holds stays out of it, and `dpforge audit` re-applies the same vocabulary.
+TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
+  std::string text, line;
+  // The export writes CRLF line ends (RFC 4180); the clinic goes before each one.
+  auto strip = [](std::string row) { return row.substr(0, row.find('\r')); };
+  std::getline(original, line);
+  text = strip(line) + ",clinic\n";
+  for (int row = 0; std::getline(original, line); ++row)
+    text += strip(line) +
+            (row == 0       ? ",only-patient-0"
+             : row % 2 == 0 ? ",north"
+                            : ",south") +
+            "\n";
+  testing::write_text(data.dir / "clinics.csv", text);
+  const std::string sets = data.set("data.train", "clinics.csv") +
+                           data.set("data.stats", "breast_cancer_stats.json") +
+                           " --set data.categorical=clinic --set data.dp_stats_noise_multiplier=5"
+                           " --set privacy.target_epsilon=0 --set privacy.noise_multiplier=3"
+                           " --set train.epochs=5";
+  TempDir out;
+  const auto report = train_recipe("breast_cancer_dp.ini", sets, out);
+  const auto& vocabulary = report["data"]["dp_vocabulary"];
+  EXPECT_EQ(vocabulary["columns"], nlohmann::json({"clinic"}));
+  EXPECT_EQ(vocabulary["vocabularies"].get<std::vector<std::vector<std::string>>>(),
+            (std::vector<std::vector<std::string>>{{"north", "south"}}));
+  const auto& privacy = report["privacy"];
+  const double eta = vocabulary_delta(0.1 * 1e-5);  // the default share of delta = 1e-5
+  EXPECT_NEAR(privacy["preprocessing_delta"].get<double>(), eta, 1e-15);
+  EXPECT_EQ(privacy["delta"], 1e-5);
+  ASSERT_EQ(privacy["preprocessing"].size(), 1U);
+  const double expected = privacy::epsilon_for(
+      privacy::accountant_factory(privacy::AccountantKind::kPld, {{5.0, 1.0, 1}}), 3.0,
+      privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>(), 1e-5 - eta);
+  EXPECT_NEAR(privacy["epsilon"].get<double>(), expected, 1e-9);
+  EXPECT_EQ(report["data"]["example_shape"], nlohmann::json({32}));  // 30 numbers + 2 clinics
+  EXPECT_EQ(report["audit"]["status"], "pass");
+  const auto audited = testing::run_command(testing::kCli + " audit " + (out / "run").string() +
+                                            " --set audit.shadow_models=1 --set audit.seed=1");
+  EXPECT_EQ(audited.exit_code, 0) << audited.output;
+  // Without the DP key the missing vocabulary is an error naming the column.
+  const auto refused = testing::run_command(
+      testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini --out " +
+      (out / "refused").string() + data.set("data.train", "clinics.csv") +
+      data.set("data.stats", "breast_cancer_stats.json") + " --set data.categorical=clinic");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
 }
 
 // A run with DP statistics killed mid-training resumes with the release it made (same model

@@ -31,15 +31,6 @@ using testing::read_text;
 using testing::run_command;
 using testing::TempDir;
 
-std::string input_error(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const InputError& error) {
-    return error.what();
-  }
-  return "no error";
-}
-
 TEST(Sweep, PointsAreVariantsCrossedWithTheGrid) {
   const auto points =
       run::sweep_points({"base:", "dp: privacy.enabled=true privacy.target_epsilon=2"},
@@ -55,23 +46,24 @@ TEST(Sweep, PointsAreVariantsCrossedWithTheGrid) {
 }
 
 TEST(Sweep, MalformedGridsAndVariantsAreRefusedByName) {
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr"}); }),
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({}, {"train.lr"}); }),
               HasSubstr("expected key=value1,value2"));
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"train.lr=0.1,,0.2"}); }),
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({}, {"train.lr=0.1,,0.2"}); }),
               HasSubstr("empty value"));
-  EXPECT_THAT(input_error([] {
+  EXPECT_THAT(testing::error_of([] {
                 run::sweep_points({}, {"train.lr=1", "train.lr=2"});
               }),
               HasSubstr("twice"));
-  EXPECT_THAT(input_error([] { run::sweep_points({"noname"}, {}); }), HasSubstr("name: key=value"));
-  EXPECT_THAT(input_error([] { run::sweep_points({"a: lr"}, {}); }),
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({"noname"}, {}); }),
+              HasSubstr("name: key=value"));
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({"a: lr"}, {}); }),
               HasSubstr("'lr' is not key=value"));
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
-  EXPECT_THAT(input_error([] {
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({}, {}); }), HasSubstr("nothing to sweep"));
+  EXPECT_THAT(testing::error_of([] {
                 run::sweep_points({"a b: train.lr=0.1", "a_b: train.lr=0.2"}, {});
               }),
               HasSubstr("two points share the folder 'a_b'"));
-  EXPECT_THAT(input_error([] { run::sweep_points({}, {"data.root=/d/x,/d_x"}); }),
+  EXPECT_THAT(testing::error_of([] { run::sweep_points({}, {"data.root=/d/x,/d_x"}); }),
               HasSubstr("share the folder"));
 }
 
@@ -112,11 +104,13 @@ TEST(Report, PldPrivacyHasNoRdpOrder) {
 
 TEST(Compare, ATruncatedOrForeignReportIsRefusedNamingTheFolder) {
   TempDir dir;
-  EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }), HasSubstr("no report.json"));
+  EXPECT_THAT(testing::error_of([&] { report::read_run(dir.path()); }),
+              HasSubstr("no report.json"));
   testing::write_text(dir / "report.json", "{\"recipe\": ");
-  EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }), HasSubstr("not valid JSON"));
+  EXPECT_THAT(testing::error_of([&] { report::read_run(dir.path()); }),
+              HasSubstr("not valid JSON"));
   testing::write_text(dir / "report.json", "{\"hello\": 1}");
-  EXPECT_THAT(input_error([&] { report::read_run(dir.path()); }),
+  EXPECT_THAT(testing::error_of([&] { report::read_run(dir.path()); }),
               HasSubstr("not a dpforge report"));
 }
 

@@ -81,6 +81,7 @@ struct DataOptions {
   /// σ of the Gaussian release of standardizing statistics (data/dp_stats.h) for the columns
   /// data.stats gives a range but no mean and std; 0 = none (they must then be public).
   DPF_ARG(double, dp_stats_noise_multiplier) = 0.0;
+  DPF_ARG(double, dp_vocabulary_delta_share) = 0.1;
   DPF_ARG(data::Missing, missing) = data::Missing::kError;
   DPF_ARG(double, fill_value) = 0.0;
   /// Train on this many examples only; 0 = all.

@@ -44,4 +44,10 @@ class PhiloxUniform {
   uint32_t words_[4] = {};
 };
 
+/// A standard normal for a DP release computed on the CPU (the data statistics): the halved sum of
+/// four Box–Muller normals, each from two 53-bit uniforms of `uniform`, so the tail reaches past
+/// 17σ and truncation adds nothing measurable to δ (as the training noise's secure stream,
+/// docs/privacy.md).
+double secure_standard_normal(PhiloxUniform& uniform);
+
 }  // namespace dpforge

@@ -21,12 +21,15 @@ struct Dataset {
   /// Noise multipliers of the Gaussian releases (sampling rate 1) already computed from these
   /// examples (data/dp_stats.h): a private run's accountant composes them before its first step.
   std::vector<double> gaussian_releases;
+  /// δ those releases spend outside their Gaussian composition (the DP vocabularies' thresholds,
+  /// data/dp_vocabulary.h): added to the run's δ, so its accountant is asked at δ − this.
+  double release_delta = 0;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   /// The same kind of data (task, classes) with other examples.
   Dataset with(torch::Tensor new_inputs, torch::Tensor new_labels) const {
-    return Dataset{std::move(new_inputs), std::move(new_labels), num_classes, task,
-                   target_scale,          gaussian_releases};
+    return Dataset{std::move(new_inputs), std::move(new_labels), num_classes,  task,
+                   target_scale,          gaussian_releases,     release_delta};
   }
   /// One example's shape: inputs.sizes() without the leading N.
   std::vector<int64_t> example_shape() const {

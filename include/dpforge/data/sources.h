@@ -25,6 +25,7 @@
 #include "dpforge/core/enum_names.h"
 #include "dpforge/data/dataset.h"
 #include "dpforge/data/dp_stats.h"
+#include "dpforge/data/dp_vocabulary.h"
 
 namespace dpforge::data {
 
@@ -70,6 +71,8 @@ struct PublicStats {
   std::string source;  // the file, for messages
 };
 PublicStats read_public_stats(const std::filesystem::path& path);
+/// The target's public statistics: the label column's entry, else "target"; null if neither.
+const ColumnStats* target_stats(const PublicStats& stats, const std::string& label);
 
 struct SourceOptions {
   Format format = Format::kCsv;
@@ -90,6 +93,10 @@ struct SourceOptions {
   /// mean and std is left raw and listed in LoadedSource::deferred, for dp_standardize
   /// (data/dp_stats.h), instead of being an error.
   bool defer_standardization = false;
+  /// A categorical column without a public vocabulary is read as raw codes and listed in
+  /// LoadedSource::deferred_categories, for dp_vocabulary (data/dp_vocabulary.h), instead of
+  /// being an error.
+  bool defer_vocabulary = false;
   Layout layout = Layout::kNchw;
   Scaling scaling = Scaling::kNone;
   const PublicStats* stats = nullptr;
@@ -105,6 +112,7 @@ struct LoadedSource {
   std::vector<std::string> notes;          // what was inferred or dropped, for the user
   int64_t dropped_rows = 0;                // rows dropped by missing = drop (train + test)
   std::vector<DeferredColumn> deferred;    // left raw for DP statistics (defer_standardization)
+  std::vector<DeferredCategorical> deferred_categories;  // raw codes (defer_vocabulary)
 };
 
 /// Reads `train_files` (and `test_files`, when not empty): one file (CSV, NPZ) or the inputs and

@@ -45,6 +45,12 @@ struct DpPlan {
   /// data/dp_stats.h), each one step of sampling rate 1: the accountant composes them first, and
   /// the calibration, the budget and ε all include them.
   std::vector<privacy::SgmSteps> preprocessing;
+  /// δ the releases spend outside their Gaussian composition (the DP vocabularies' thresholds,
+  /// data/dp_vocabulary.h). The run is (ε, delta)-DP with ε the accountant's at accountant_delta().
+  double preprocessing_delta = 0;
+
+  /// The δ every accountant of the plan is asked at: what the releases' thresholds left.
+  double accountant_delta() const { return delta - preprocessing_delta; }
 
   /// What one step is, to the accountant: `count` steps of the Poisson-subsampled Gaussian (σ, q).
   privacy::SgmSteps dp_event(int64_t count = 1) const {

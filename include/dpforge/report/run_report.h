@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "dpforge/config/recipe.h"
+#include "dpforge/data/dp_stats.h"
+#include "dpforge/data/dp_vocabulary.h"
 #include "dpforge/train/dp_plan.h"
 #include "dpforge/train/trainer.h"
 
@@ -36,6 +38,11 @@ struct RunFacts {
   std::vector<std::string> data_notes;
   /// The DP release of standardizing statistics (data.dp_stats_noise_multiplier), if any.
   const data::GaussianRelease* dp_statistics = nullptr;
+  /// The DP release of category vocabularies (same key, categorical columns without public
+  /// categories), if any.
+  const data::VocabularyRelease* dp_vocabulary = nullptr;
+  /// Digest of the training inputs those releases were computed from (`dpforge audit` checks it).
+  std::string dp_release_digest;
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
@@ -44,7 +51,9 @@ struct RunFacts {
 nlohmann::json run_report(const RunFacts& facts);
 
 /// The `privacy` object: ε, δ, σ, q, C, the accountant and its history, how the run stopped.
-nlohmann::json privacy_json(const train::PrivacySummary& privacy);
+/// `release_names`: what each of privacy.preprocessing's releases is, in order.
+nlohmann::json privacy_json(const train::PrivacySummary& privacy,
+                            const std::vector<std::string>& release_names = {});
 
 /// The recipe as resolved: every key and its final value as text (what a resume compares).
 nlohmann::json recipe_values_json(const config::Recipe& recipe);

@@ -37,16 +37,21 @@ struct RunData {
   /// Columns left raw for DP statistics (data.dp_stats_noise_multiplier > 0): run_training
   /// releases them once the run's noise key is known (apply_dp_statistics).
   std::vector<data::DeferredColumn> deferred;
+  /// Categorical columns read as raw codes for DP vocabularies (same key, no public vocabulary).
+  std::vector<data::DeferredCategorical> deferred_categories;
   std::optional<data::GaussianRelease> release;
+  std::optional<data::VocabularyRelease> vocabulary;
 };
 RunData load_run_data(const config::Recipe& recipe);
 
-/// Estimates the deferred columns' statistics with DP on `data.train` (noise from `seed`) and
-/// standardizes every split with them; the release is recorded in data.release, in
-/// data.train.gaussian_releases (for the accountant) and in `stored` (what a checkpoint keeps:
-/// the released numbers and a digest of the training columns). With `stored` already set (a
-/// resumed run), its numbers are reused instead, after checking the digest (InputError when the
-/// training data changed). No-op without deferred columns.
+/// Estimates the deferred columns' statistics (data/dp_stats.h) and the deferred categorical
+/// columns' vocabularies (data/dp_vocabulary.h) with DP on `data.train` (noise from `seed`),
+/// standardizes and one-hot encodes every split with them; the releases are recorded in
+/// data.release and data.vocabulary, in data.train.gaussian_releases and release_delta (for the
+/// accountant) and in `stored` (what a checkpoint and report.json keep: the released numbers and
+/// a digest of the training inputs). With `stored` already set (a resumed run, or `dpforge audit`
+/// reading the run's report), its numbers are reused instead, after checking the digest
+/// (InputError when the training data changed). No-op without deferred columns.
 void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
                          nlohmann::json& stored);
 
@@ -55,8 +60,5 @@ std::filesystem::path data_root(const config::Recipe& recipe);
 
 /// Where the data came from, for the report: the Fashion-MNIST root, or data.train (| data.test).
 std::string data_source(const config::Recipe& recipe);
-
-/// "a, b ,c" → {"a", "b", "c"}: a recipe's comma-separated list, blanks dropped.
-std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace dpforge::run

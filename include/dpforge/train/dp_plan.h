@@ -16,12 +16,14 @@ namespace dpforge::train {
 /// steps the budget allows. InputError when the batch exceeds N or the target is unreachable.
 /// `gaussian_releases`: noise multipliers of the Gaussian releases already computed from the
 /// training set (Dataset::gaussian_releases), composed before the first step
-/// (DpPlan::preprocessing).
+/// (DpPlan::preprocessing); `release_delta`: the δ they spend outside that composition
+/// (Dataset::release_delta, DpPlan::preprocessing_delta).
 dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
-                        const std::vector<double>& gaussian_releases = {});
+                        const std::vector<double>& gaussian_releases = {},
+                        double release_delta = 0);
 
-/// ε at the plan's δ after the plan's releases and `steps` of its (σ, q): what the run has spent
-/// once it has taken `steps` steps.
+/// ε at the plan's δ (the accountant's share of it) after the plan's releases and `steps` of its
+/// (σ, q): what the run has spent once it has taken `steps` steps.
 double plan_epsilon(const dp::DpPlan& plan, int64_t steps);
 
 /// `history` (an accountant's) without its leading `releases`, which compose may have merged with

@@ -52,6 +52,8 @@ struct HeldOut {
 std::string early_stop_reason(const std::vector<EpochMetrics>& epochs, int64_t patience);
 
 nlohmann::json to_json(const EpochMetrics& metrics);
+/// The value, or null when there is none (a metric the task or run does not have).
+nlohmann::json json_or_null(const std::optional<double>& value);
 EpochMetrics epoch_metrics_from_json(const nlohmann::json& json);
 
 /// Counts a private run keeps about its batches. They are functions of the private data computed

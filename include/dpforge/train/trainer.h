@@ -49,6 +49,8 @@ struct PrivacySummary {
   /// Gaussian releases of the training data before training (DP statistics), in ε and
   /// accountant_state but not in `steps`.
   std::vector<privacy::SgmSteps> preprocessing;
+  /// δ those releases spend outside the accountant (DpPlan::preprocessing_delta), within `delta`.
+  double preprocessing_delta = 0;
 };
 
 /// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.
