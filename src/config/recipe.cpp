@@ -97,12 +97,11 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::s
         origin);
   }
   if (data.dp_stats_noise_multiplier() > 0 &&
-      (!privacy_enabled || data.format() != data::Format::kCsv ||
-       (data.scaling() != data::Scaling::kStandardize && data.categorical().empty()))) {
+      (!privacy_enabled || data.format() == data::Format::kFashionMnist)) {
     throw_input_error(
-        "{}: data.dp_stats_noise_multiplier = {} releases statistics of a CSV's columns under "
-        "DP, composed in the run's accountant: it needs privacy.enabled = true, data.format = "
-        "csv, and data.scaling = standardize or data.categorical columns",
+        "{}: data.dp_stats_noise_multiplier = {} releases statistics of your own data under DP, "
+        "composed in the run's accountant: it needs privacy.enabled = true and a data.format "
+        "other than fashion-mnist (whose pixel map is fixed)",
         origin, data.dp_stats_noise_multiplier());
   }
   if (data.format() != data::Format::kCsv &&

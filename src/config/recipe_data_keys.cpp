@@ -95,10 +95,11 @@ std::vector<KeySpec> data_keys() {
           "data.dp_stats_noise_multiplier", 0, false, 1e6,
           "Statistics estimated under DP on the training split, each a Gaussian release of noise "
           "multiplier sigma_s composed in the run's accountant before training (docs/privacy.md): "
-          "with data.scaling = standardize, the mean and std of columns whose data.stats entry "
-          "gives a public range but no mean and std; the vocabulary of data.categorical columns "
-          "without public categories (noisy counts kept above a threshold). 0 = none: every "
-          "statistic must be public.",
+          "with data.scaling = standardize, the mean and std of columns (or of all array "
+          "inputs) whose data.stats entry gives a public range but no mean and std; a regression "
+          "target's mean and std from its public range; the vocabulary of data.categorical "
+          "columns without public categories (noisy counts kept above a threshold). 0 = none: "
+          "every statistic must be public.",
           [](const Recipe& r) { return r.data.dp_stats_noise_multiplier(); },
           [](Recipe& r, double v) { r.data.dp_stats_noise_multiplier(v); }),
       float_key(

@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <utility>
 
 #include "dpforge/core/random.h"
 
@@ -13,6 +15,31 @@ namespace {
 
 // Keeps a standardized column finite when the released variance is (noisily) near zero.
 constexpr double kMinRelativeStd = 1e-3;
+
+// Each example's (u, u²) for one deferred column (the header's mechanism), as float64 [N] each.
+std::pair<torch::Tensor, torch::Tensor> contributions(const Dataset& train,
+                                                      const DeferredColumn& column) {
+  const double centre = 0.5 * (column.low + column.high),
+               half_width = 0.5 * (column.high - column.low);
+  auto clipped = [&](const torch::Tensor& x) {
+    return ((x.to(torch::kFloat64) - centre) / half_width).clamp(-1.0, 1.0);
+  };
+  switch (column.of) {
+    case StatisticOf::kFeature: {
+      const auto u = clipped(train.inputs.select(1, column.feature));
+      return {u, u.square()};
+    }
+    case StatisticOf::kAllInputs: {
+      const auto u = clipped(train.inputs.flatten(1));
+      return {u.mean(1), u.square().mean(1)};
+    }
+    case StatisticOf::kTarget: {
+      const auto u = clipped(train.labels);
+      return {u, u.square()};
+    }
+  }
+  throw std::logic_error("dp_standardize: unknown statistic");
+}
 
 }  // namespace
 
@@ -25,35 +52,28 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   release.sensitivity = std::sqrt(1.0 + 2.0 * static_cast<double>(d));
   release.what = describe_release(columns.size());
   if (d == 0) return release;
-  std::vector<int64_t> index;
-  std::vector<double> centre, half_width;
-  for (const auto& column : columns) {
-    index.push_back(column.feature);
-    centre.push_back(0.5 * (column.low + column.high));
-    half_width.push_back(0.5 * (column.high - column.low));
-    release.columns.push_back(column.name);
+  std::vector<double> z(static_cast<size_t>(1 + 2 * d));
+  z[0] = static_cast<double>(train.size());
+  for (int64_t j = 0; j < d; ++j) {
+    const auto [u, w] = contributions(train, columns[j]);
+    z[1 + j] = u.sum().item<double>();
+    z[1 + d + j] = w.sum().item<double>();
+    release.columns.push_back(columns[j].name);
   }
-  const auto c = torch::tensor(centre, torch::kFloat64),
-             r = torch::tensor(half_width, torch::kFloat64);
-  const auto x =
-      train.inputs.index_select(1, torch::tensor(index, torch::kLong)).to(torch::kFloat64);
-  const auto u = ((x - c) / r).clamp(-1.0, 1.0);
-  std::vector<double> z = {static_cast<double>(train.size())};
-  const auto sums = u.sum(0), squares = u.square().sum(0);
-  for (int64_t j = 0; j < d; ++j) z.push_back(sums[j].item<double>());
-  for (int64_t j = 0; j < d; ++j) z.push_back(squares[j].item<double>());
   PhiloxUniform uniform(seed);
   const double noise_std = noise_multiplier * release.sensitivity;
   for (auto& value : z) value += noise_std * secure_standard_normal(uniform);
   // Post-processing of the release only: nothing below reads the data again.
   const double n = std::max(1.0, z[0]);
   for (int64_t j = 0; j < d; ++j) {
+    const double centre = 0.5 * (columns[j].low + columns[j].high),
+                 half_width = 0.5 * (columns[j].high - columns[j].low);
     const double mean_u = std::clamp(z[1 + j] / n, -1.0, 1.0);
     const double second = std::clamp(z[1 + d + j] / n, 0.0, 1.0);
     const double std_u =
         std::sqrt(std::max(second - mean_u * mean_u, kMinRelativeStd * kMinRelativeStd));
-    release.means.push_back(centre[j] + half_width[j] * mean_u);
-    release.stds.push_back(half_width[j] * std_u);
+    release.means.push_back(centre + half_width * mean_u);
+    release.stds.push_back(half_width * std_u);
   }
   standardize_columns(train, columns, release.means, release.stds);
   for (auto* other : others) standardize_columns(*other, columns, release.means, release.stds);
@@ -72,7 +92,18 @@ void standardize_columns(Dataset& dataset, const std::vector<DeferredColumn>& co
                          const std::vector<double>& means, const std::vector<double>& stds) {
   if (dataset.size() == 0) return;
   for (size_t j = 0; j < columns.size(); ++j) {
-    dataset.inputs.select(1, columns[j].feature).sub_(means[j]).div_(stds[j]);
+    switch (columns[j].of) {
+      case StatisticOf::kFeature:
+        dataset.inputs.select(1, columns[j].feature).sub_(means[j]).div_(stds[j]);
+        break;
+      case StatisticOf::kAllInputs:
+        dataset.inputs.sub_(means[j]).div_(stds[j]);
+        break;
+      case StatisticOf::kTarget:  // metrics multiply the error back into the target's units
+        dataset.labels.sub_(means[j]).div_(stds[j]);
+        dataset.target_scale = stds[j];
+        break;
+    }
   }
 }
 

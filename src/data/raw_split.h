@@ -28,6 +28,13 @@ struct RawSplit {
 RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& options,
                         const RawSplit* train = nullptr);
 
+/// Arrays x (N x ...) and labels y (N, or N x 1) from an NPY, NPZ or IDX source: float32 inputs
+/// (uint8 pixels divided by 255, 3-D made N x 1 x H x W, NHWC permuted), scaled with the public
+/// "inputs" statistics or listed in `deferred` for DP statistics. `name`: the file(s), for
+/// messages.
+RawSplit array_split(torch::Tensor x, torch::Tensor y, const SourceOptions& options,
+                     const std::string& name);
+
 /// Scales a value of `column` per `scaling` with its public statistics (InputError when they lack
 /// what it needs). Min-max clamps to the public range.
 struct ColumnScaler {

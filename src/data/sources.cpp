@@ -124,59 +124,6 @@ std::string join_files(const std::vector<std::string>& files) {
   return fmt::format("{}", fmt::join(files, ","));
 }
 
-// Array inputs as float32 N x F or N x C x H x W; bytes are pixels, mapped to [0, 1] as
-// Fashion-MNIST's are (a fixed map, not a statistic).
-torch::Tensor array_inputs(torch::Tensor x, const SourceOptions& options, const std::string& name) {
-  if (x.dim() < 2 || x.dim() > 4) {
-    throw_input_error(
-        "{}: inputs have shape [{}]; expected N x features, N x H x W or a "
-        "4-D image array (data.layout = nchw|nhwc)",
-        name, fmt::join(x.sizes(), ", "));
-  }
-  // uint8 means pixels; a bool array is already 0/1.
-  const bool pixels = x.scalar_type() == torch::kUInt8;
-  x = x.to(torch::kFloat32);
-  if (pixels) x.div_(255.0);
-  if (!torch::isfinite(x).all().item<bool>()) {
-    throw_input_error(
-        "{}: inputs hold NaN or infinite values (at example {}); clean them in "
-        "Python before exporting",
-        name, torch::isfinite(x).logical_not().flatten(1).any(1).nonzero()[0].item<int64_t>());
-  }
-  if (x.dim() == 3) x = x.unsqueeze(1);
-  if (x.dim() == 4 && options.layout == Layout::kNhwc) x = x.permute({0, 3, 1, 2});
-  if (options.scaling != Scaling::kNone) {
-    const auto scaler = detail::column_scaler(
-        options.scaling,
-        options.stats != nullptr && options.stats->inputs ? &*options.stats->inputs : nullptr,
-        "inputs", options);
-    if (scaler.clamp) x.clamp_(scaler.shift, scaler.shift + scaler.scale);
-    x.sub_(scaler.shift).div_(scaler.scale);
-  }
-  return x.contiguous();
-}
-
-RawSplit array_split(torch::Tensor x, torch::Tensor y, const SourceOptions& options,
-                     const std::string& name) {
-  if (y.dim() == 2 && y.size(1) == 1) y = y.squeeze(1);
-  if (y.dim() != 1) {
-    throw_input_error("{}: labels have shape [{}]; expected one label per example (N or N x 1)",
-                      name, fmt::join(y.sizes(), ", "));
-  }
-  if (x.dim() == 0 || x.size(0) != y.size(0)) {
-    throw_input_error("{}: {} inputs but {} labels; x and y must have one row per example", name,
-                      x.dim() == 0 ? 0 : x.size(0), y.size(0));
-  }
-  if (y.size(0) == 0) throw_input_error("{}: no examples", name);
-  RawSplit split;
-  split.name = name;
-  split.inputs = array_inputs(std::move(x), options, name);
-  split.targets = y.to(torch::kFloat64);
-  if (!torch::isfinite(split.targets).all().item<bool>())
-    throw_input_error("{}: labels hold NaN or infinite values", name);
-  return split;
-}
-
 RawSplit read_split(const SourceOptions& options, const std::vector<std::string>& files,
                     const RawSplit* train = nullptr) {
   const std::string name = join_files(files);
@@ -200,10 +147,10 @@ RawSplit read_split(const SourceOptions& options, const std::vector<std::string>
             "this one holds: {} (np.savez(path, x=inputs, y=labels))",
             files[0], found.empty() ? "nothing" : fmt::format("{}", fmt::join(found, ", ")));
       }
-      return array_split(arrays.at("x"), arrays.at("y"), options, files[0]);
+      return detail::array_split(arrays.at("x"), arrays.at("y"), options, files[0]);
     }
     case Format::kNpy:
-      return array_split(read_npy(files[0]), read_npy(files[1]), options, name);
+      return detail::array_split(read_npy(files[0]), read_npy(files[1]), options, name);
     case Format::kIdx: {
       const auto images = read_idx_gz(files[0], 3);
       const auto labels = read_idx_gz(files[1], 1);
@@ -211,7 +158,7 @@ RawSplit read_split(const SourceOptions& options, const std::vector<std::string>
           torch::from_blob(const_cast<uint8_t*>(images.bytes.data()), images.dims, torch::kUInt8);
       const auto y =
           torch::from_blob(const_cast<uint8_t*>(labels.bytes.data()), labels.dims, torch::kUInt8);
-      return array_split(x.clone(), y.clone(), options, name);
+      return detail::array_split(x.clone(), y.clone(), options, name);
     }
     case Format::kFashionMnist:
       break;
@@ -367,6 +314,16 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
   const auto task = resolve_task(options, train, loaded.notes);
   loaded.feature_names = train.feature_names;
   loaded.deferred = train.deferred;
+  // A regression target with a public range but no mean and std: standardized by the DP release.
+  const auto* target =
+      options.stats != nullptr ? target_stats(*options.stats, options.label) : nullptr;
+  if (options.defer_standardization && task.task == Task::kRegression && target != nullptr &&
+      target->min && target->max && !(target->mean && target->std)) {
+    if (!(*target->max > *target->min))
+      throw_input_error("{}: the target's max must be > its min", options.stats->source);
+    loaded.deferred.push_back({0, options.label.empty() ? "(target)" : options.label, *target->min,
+                               *target->max, StatisticOf::kTarget});
+  }
   // The test file extended the training file's code book: its values are the complete list.
   loaded.deferred_categories = test ? test->deferred_categories : train.deferred_categories;
   loaded.dropped_rows = train.dropped + (test ? test->dropped : 0);

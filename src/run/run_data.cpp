@@ -114,6 +114,18 @@ RunData load_run_data(const config::Recipe& recipe) {
     data.notes = std::move(loaded.notes);
     data.deferred = std::move(loaded.deferred);
     data.deferred_categories = std::move(loaded.deferred_categories);
+    for (const auto& column : data.deferred)
+      target_standardized |= column.of == data::StatisticOf::kTarget;
+    if (recipe.data.dp_stats_noise_multiplier() > 0 && data.deferred.empty() &&
+        data.deferred_categories.empty()) {
+      throw_input_error(
+          "data.dp_stats_noise_multiplier = {}: no statistic needs estimating. It estimates, "
+          "with data.scaling = standardize, the mean and std of columns (\"inputs\" for arrays, "
+          "\"target\" for a regression target) whose data.stats entry gives min and max but no "
+          "mean and std, and the vocabulary of data.categorical columns without \"categories\"; "
+          "set it to 0 or remove those public statistics",
+          recipe.data.dp_stats_noise_multiplier());
+    }
     if (loaded.test) {
       data.train = std::move(loaded.train);
       data.test = std::move(*loaded.test);

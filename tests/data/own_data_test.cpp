@@ -661,6 +661,51 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
   EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
 }
 
+// The same release standardizes an array source's inputs (one pooled mean and std) and a
+// regression target (trained standardized, metrics back in its units) from public ranges alone.
+TEST(OwnData, DpStatisticsStandardizeArrayInputsAndARegressionTarget) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  TempDir digits_out, diabetes_out;
+  const auto digits = train_recipe(
+      "digits_dp.ini",
+      data.set("data.train", "digits.npz") + data.set("data.stats", "digits_stats.json") +
+          " --set data.scaling=standardize --set data.dp_stats_noise_multiplier=5"
+          " --set train.epochs=10",
+      digits_out);
+  const auto& pixels = digits["data"]["dp_statistics"];
+  EXPECT_EQ(pixels["columns"], nlohmann::json::array({"(inputs)"}));
+  EXPECT_DOUBLE_EQ(pixels["sensitivity"].get<double>(), std::sqrt(3.0));
+  // The pooled pixel mean and std of all 1,797 images are 4.88 and 6.02 (numpy); the release's
+  // noise std on the mean is r·σ·Δ/n = 8·5·√3/1437 ≈ 0.05.
+  EXPECT_NEAR(pixels["means"][0].get<double>(), 4.88, 0.25);
+  EXPECT_NEAR(pixels["stds"][0].get<double>(), 6.02, 0.25);
+  EXPECT_GT(digits["test_accuracy"].get<double>(), 0.6);
+  ASSERT_EQ(digits["privacy"]["preprocessing"].size(), 1U);
+
+  testing::write_text(data.dir / "diabetes_range.json",
+                      R"({"about": "documented range only", "target": {"min": 25, "max": 346}})");
+  const auto diabetes = train_recipe("diabetes_dp.ini",
+                                     data.set("data.train", "diabetes.csv") +
+                                         data.set("data.stats", "diabetes_range.json") +
+                                         " --set data.dp_stats_noise_multiplier=5",
+                                     diabetes_out);
+  const auto& target = diabetes["data"]["dp_statistics"];
+  EXPECT_EQ(target["columns"], nlohmann::json::array({"progression"}));
+  // The target's mean and std over all 442 patients are 152 and 77; the release's noise std on
+  // the mean is r·σ·Δ/n = 160.5·5·√3/353 ≈ 4 (the range's midpoint, 185.5, is far outside).
+  EXPECT_NEAR(target["means"][0].get<double>(), 152.0, 16.0);
+  EXPECT_NEAR(target["stds"][0].get<double>(), 77.0, 16.0);
+  EXPECT_LT(diabetes["test_rmse"].get<double>(), 70.0);  // the mean alone scores about 77
+  // Nothing left to estimate is an error, not a silent no-op that still spends budget.
+  const auto idle = testing::run_command(
+      testing::kCli + " train " + testing::kRecipes + "diabetes_dp.ini --out " +
+      (diabetes_out / "idle").string() + data.set("data.train", "diabetes.csv") +
+      data.set("data.stats", "diabetes_stats.json") + " --set data.dp_stats_noise_multiplier=5");
+  EXPECT_EQ(idle.exit_code, 2) << idle.output;
+  EXPECT_THAT(idle.output, HasSubstr("no statistic needs estimating"));
+}
+
 // A run with DP statistics killed mid-training resumes with the release it made (same model
 // bytes, same ε as an uninterrupted run) and refuses to resume on changed training data.
 TEST(OwnData, DpStatisticsSurviveAResumeAndRefuseChangedData) {

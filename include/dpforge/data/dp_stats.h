@@ -4,7 +4,9 @@
 // statistics give a range [lo, hi] but no mean and std.
 //
 // The mechanism, one Gaussian release of d columns on the private training split: each example i
-// maps to u_ij = clip((x_ij − c_j) / r_j, −1, 1) with c = (lo + hi)/2, r = (hi − lo)/2, and
+// maps to u_ij = clip((x_ij − c_j) / r_j, −1, 1) with c = (lo + hi)/2, r = (hi − lo)/2 (for all
+// inputs of an array source, u_ij and u_ij² are the example's averages over its P values, still
+// in [−1, 1] and [0, 1]; for a regression target, x_ij is the example's target), and
 // contributes the vector v_i = (1, u_i1..u_id, u_i1²..u_id²), whose L2 norm is at most
 // Δ = sqrt(1 + 2d). The release is Σ_i v_i + N(0, (σ_s·Δ)² I): under add/remove adjacency a
 // Gaussian mechanism of noise multiplier σ_s (std over sensitivity), which the run's accountant
@@ -22,12 +24,18 @@
 
 namespace dpforge::data {
 
-/// A feature whose standardization waits for DP statistics: its column in the inputs and its
-/// public range.
+/// What a deferred statistic standardizes: one feature column of a table, every input value of
+/// an array source (one pooled mean and std, as public "inputs" statistics are), or a regression
+/// target.
+enum class StatisticOf { kFeature, kAllInputs, kTarget };
+
+/// A feature (or all inputs, or the target) whose standardization waits for DP statistics: its
+/// column in the inputs (kFeature) and its public range.
 struct DeferredColumn {
   int64_t feature = 0;
   std::string name;
   double low = 0, high = 0;
+  StatisticOf of = StatisticOf::kFeature;
 };
 
 /// One Gaussian release on the training data, for the accountant and the report.
