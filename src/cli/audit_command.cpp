@@ -22,38 +22,41 @@ namespace dpforge::cli {
 namespace {
 
 // The run standardized and encoded its data with its DP releases: the same numbers, read back
-// from its report (pure post-processing; nothing new is computed from the data, and the digest
-// refuses changed data), and the releases stay in the shadow models' accountants so they are
-// trained exactly like the audited model.
+// from its report (pure post-processing; nothing new is computed from the data), and the releases
+// stay in the shadow models' accountants so they are trained exactly like the audited model. The
+// report holds no digest of the training data (that would leak it), so changed data is not
+// detected here; the recorded columns and vocabularies must still match the recipe's.
 void reapply_dp_statistics(const nlohmann::json& report, const std::filesystem::path& run_dir,
                            const config::Recipe& recipe, run::RunData& data) {
   const auto where = (run_dir / "report.json").string();
   const nlohmann::json none = nlohmann::json::object();
-  const auto& recorded = report.contains("data") ? report["data"] : none;
-  if (!recorded.contains("dp_release_digest") ||
-      (!data.deferred.empty() && !recorded.contains("dp_statistics")) ||
+  const auto& recorded =
+      report.contains("data") && report["data"].is_object() ? report["data"] : none;
+  if ((!data.deferred.empty() && !recorded.contains("dp_statistics")) ||
       (!data.deferred_categories.empty() && !recorded.contains("dp_vocabulary"))) {
     throw_input_error(
-        "{}: the run's DP statistics (data.dp_statistics, data.dp_vocabulary, "
-        "data.dp_release_digest) are missing for the columns its recipe defers; it cannot be "
-        "audited with this data",
+        "{}: the run's DP statistics (data.dp_statistics, data.dp_vocabulary) are missing for "
+        "the columns its recipe defers; it cannot be audited with this data",
         where);
   }
-  nlohmann::json stored = {{"digest", recorded["dp_release_digest"]}};
-  if (!data.deferred.empty()) {
-    const auto& statistics = recorded["dp_statistics"];
-    std::vector<std::string> names;
-    for (const auto& column : data.deferred) names.push_back(column.name);
-    if (statistics.value("columns", std::vector<std::string>()) != names) {
-      throw_input_error("{}: data.dp_statistics names other columns than its recipe defers", where);
-    }
-    for (const char* key : {"noise_multiplier", "means", "stds"}) stored[key] = statistics.at(key);
-  }
-  if (!data.deferred_categories.empty()) stored["vocabulary"] = recorded["dp_vocabulary"];
   try {
-    run::apply_dp_statistics(recipe, data, 0, stored);
+    nlohmann::json stored = nlohmann::json::object();
+    if (!data.deferred.empty()) {
+      const auto& statistics = recorded.at("dp_statistics");
+      std::vector<std::string> names;
+      for (const auto& column : data.deferred) names.push_back(column.name);
+      if (statistics.at("columns").get<std::vector<std::string>>() != names) {
+        throw_input_error("data.dp_statistics names other columns than its recipe defers");
+      }
+      for (const char* key : {"noise_multiplier", "means", "stds"})
+        stored[key] = statistics.at(key);
+    }
+    if (!data.deferred_categories.empty()) stored["vocabulary"] = recorded.at("dp_vocabulary");
+    run::apply_dp_statistics(recipe, data, 0, stored, run::ReleaseRecord::kFromReport);
   } catch (const InputError& error) {
     throw_input_error("{}: {}", where, error.what());
+  } catch (const nlohmann::json::exception& error) {
+    throw_input_error("{}: its DP statistics cannot be read back: {}", where, error.what());
   }
 }
 

@@ -53,7 +53,7 @@ VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& oth
     const auto* count = counts.data_ptr<double>();
     std::vector<std::string> kept;
     // Only values the training split holds are candidates (the others have no count to noise);
-    // one noise draw per candidate, in code order, from the column's own position in the stream.
+    // one noise draw per candidate, in code order, the columns one after another in one stream.
     for (size_t code = 0; code < column.values.size(); ++code) {
       if (count[code] == 0) continue;
       if (count[code] + noise_std * secure_standard_normal(uniform) > release.threshold)

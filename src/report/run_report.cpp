@@ -169,8 +169,6 @@ nlohmann::json run_report(const RunFacts& facts) {
          "(privacy.preprocessing), the threshold's delta is privacy.preprocessing_delta; a value "
          "outside a vocabulary is encoded as all zeros"}};
   }
-  if (!facts.dp_release_digest.empty())
-    report["data"]["dp_release_digest"] = facts.dp_release_digest;
   if (facts.train_set != nullptr) {
     const auto& train_set = *facts.train_set;
     report["data"]["task"] = data::to_string(train_set.task);

@@ -342,8 +342,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
        data.validation.size(),
        reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
        recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes,
-       data.release ? &*data.release : nullptr, data.vocabulary ? &*data.vocabulary : nullptr,
-       setup.identity.release.is_object() ? setup.identity.release.value("digest", "") : ""});
+       data.release ? &*data.release : nullptr, data.vocabulary ? &*data.vocabulary : nullptr});
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

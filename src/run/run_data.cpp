@@ -235,8 +235,16 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
 }  // namespace
 
 void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
-                         nlohmann::json& stored) {
-  if (data.deferred.empty() && data.deferred_categories.empty()) return;
+                         nlohmann::json& stored, ReleaseRecord record) {
+  if (data.deferred.empty() && data.deferred_categories.empty()) {
+    // A resumed run whose statistics file changed must not drop a release it already paid for.
+    if (!stored.is_null() && !stored.empty()) {
+      throw_input_error(
+          "the run released DP statistics before training, but its recipe and data.stats now "
+          "defer none; restore the statistics file it started with");
+    }
+    return;
+  }
   const auto inputs = data.train.inputs.contiguous();
   const std::string digest = fmt::format(
       "{:016x}", fnv1a(std::string_view(static_cast<const char*>(inputs.data_ptr()),
@@ -244,7 +252,8 @@ void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t s
   const bool fresh = stored.is_null();
   if (fresh) {
     stored = {{"digest", digest}};
-  } else if (stored.value("digest", "") != digest) {
+  } else if (record == ReleaseRecord::kFromCheckpoint &&
+             (!stored.contains("digest") || stored["digest"] != digest)) {
     throw_input_error(
         "the training data differ from the data the run's DP statistics were released from; "
         "restore the original data file, or start a new run in another folder");

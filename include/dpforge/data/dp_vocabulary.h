@@ -29,8 +29,9 @@
 namespace dpforge::data {
 
 /// A categorical column read as raw codes (one feature holding the index into `values`), waiting
-/// for a DP vocabulary. `values` lists every spelling the files showed (train, then test), in the
-/// order read: internal only, never released.
+/// for a DP vocabulary. `values` lists every spelling the files showed (train, then test, rows
+/// later dropped for a missing value included), in the order read: internal only, never released;
+/// only values the training split holds are candidates.
 struct DeferredCategorical {
   int64_t feature = 0;
   std::string name;

@@ -41,8 +41,8 @@ struct RunFacts {
   /// The DP release of category vocabularies (same key, categorical columns without public
   /// categories), if any.
   const data::VocabularyRelease* dp_vocabulary = nullptr;
-  /// Digest of the training inputs those releases were computed from (`dpforge audit` checks it).
-  std::string dp_release_digest;
+  // No digest of the training data here: an un-noised function of the private rows would let
+  // whoever knows all but one record confirm the last (it stays in the checkpoints only).
 };
 
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
