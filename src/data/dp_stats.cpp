@@ -49,7 +49,7 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   GaussianRelease release;
   const auto d = static_cast<int64_t>(columns.size());
   release.noise_multiplier = noise_multiplier;
-  release.sensitivity = std::sqrt(1.0 + 2.0 * static_cast<double>(d));
+  release.sensitivity = release_sensitivity(columns.size());
   release.what = describe_release(columns.size());
   if (d == 0) return release;
   std::vector<double> z(static_cast<size_t>(1 + 2 * d));
@@ -79,6 +79,10 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   for (auto* other : others) standardize_columns(*other, columns, release.means, release.stds);
   train.gaussian_releases.push_back(noise_multiplier);
   return release;
+}
+
+double release_sensitivity(size_t columns) {
+  return std::sqrt(1.0 + 2.0 * static_cast<double>(columns));
 }
 
 std::string describe_release(size_t columns) {

@@ -176,7 +176,7 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   }
   data::GaussianRelease release;
   release.noise_multiplier = stored.at("noise_multiplier").get<double>();
-  release.sensitivity = std::sqrt(1.0 + 2.0 * static_cast<double>(data.deferred.size()));
+  release.sensitivity = data::release_sensitivity(data.deferred.size());
   release.what = data::describe_release(data.deferred.size());
   for (const auto& column : data.deferred) release.columns.push_back(column.name);
   release.means = stored.at("means").get<std::vector<double>>();

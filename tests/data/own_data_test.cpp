@@ -466,11 +466,17 @@ struct SklearnData {
   }
 };
 
+// `dpforge train RECIPE --out OUT SETS`, for runs expected to be refused.
+testing::CommandResult train_command(const std::string& recipe, const std::filesystem::path& out,
+                                     const std::string& sets) {
+  return testing::run_command(testing::kCli + " train " + testing::kRecipes + recipe + " --out " +
+                              out.string() + sets);
+}
+
 nlohmann::json train_recipe(const std::string& recipe, const std::string& sets,
                             const TempDir& out) {
-  const auto result = testing::run_command(testing::kCli + " train " + testing::kRecipes + recipe +
-                                           " --out " + (out / "run").string() +
-                                           " --set train.seed=3 --set run.threads=1" + sets);
+  const auto result =
+      train_command(recipe, out / "run", " --set train.seed=3 --set run.threads=1" + sets);
   EXPECT_EQ(result.exit_code, 0) << result.output;
   return testing::read_json(out / "run" / "report.json");
 }
@@ -571,9 +577,7 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
   TempDir with_release, without;
   const auto released = train_recipe(
       "breast_cancer_dp.ini", sets + " --set data.dp_stats_noise_multiplier=5", with_release);
-  const auto refused =
-      testing::run_command(testing::kCli + " train " + testing::kRecipes +
-                           "breast_cancer_dp.ini --out " + (without / "run").string() + sets);
+  const auto refused = train_command("breast_cancer_dp.ini", without / "run", sets);
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("mean and std of columns.mean radius"));
   const auto plain = train_recipe("breast_cancer_dp.ini",
@@ -598,10 +602,9 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
               plain["privacy"]["epsilon"].get<double>(), 1e-9);
   EXPECT_EQ(released["audit"]["status"], "pass");
   // A release that alone exceeds the budget is refused, not trained around with zero steps.
-  const auto over = testing::run_command(
-      testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini --out " +
-      (without / "over").string() + sets +
-      " --set data.dp_stats_noise_multiplier=0.5 --set privacy.target_epsilon=1");
+  const auto over = train_command(
+      "breast_cancer_dp.ini", without / "over",
+      sets + " --set data.dp_stats_noise_multiplier=0.5 --set privacy.target_epsilon=1");
   EXPECT_EQ(over.exit_code, 2) << over.output;
   EXPECT_THAT(over.output,
               AllOf(HasSubstr("release alone"), HasSubstr("privacy.target_epsilon = 1")));
@@ -652,10 +655,10 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
                                             " --set audit.shadow_models=1 --set audit.seed=1");
   EXPECT_EQ(audited.exit_code, 0) << audited.output;
   // Without the DP key the missing vocabulary is an error naming the column.
-  const auto refused = testing::run_command(
-      testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini --out " +
-      (out / "refused").string() + data.set("data.train", "clinics.csv") +
-      data.set("data.stats", "breast_cancer_stats.json") + " --set data.categorical=clinic");
+  const auto refused = train_command("breast_cancer_dp.ini", out / "refused",
+                                     data.set("data.train", "clinics.csv") +
+                                         data.set("data.stats", "breast_cancer_stats.json") +
+                                         " --set data.categorical=clinic");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
 }
@@ -697,10 +700,10 @@ TEST(OwnData, DpStatisticsStandardizeArrayInputsAndARegressionTarget) {
   EXPECT_NEAR(target["stds"][0].get<double>(), 77.0, 16.0);
   EXPECT_LT(diabetes["test_rmse"].get<double>(), 70.0);  // the mean alone scores about 77
   // Nothing left to estimate is an error, not a silent no-op that still spends budget.
-  const auto idle = testing::run_command(
-      testing::kCli + " train " + testing::kRecipes + "diabetes_dp.ini --out " +
-      (diabetes_out / "idle").string() + data.set("data.train", "diabetes.csv") +
-      data.set("data.stats", "diabetes_stats.json") + " --set data.dp_stats_noise_multiplier=5");
+  const auto idle = train_command("diabetes_dp.ini", diabetes_out / "idle",
+                                  data.set("data.train", "diabetes.csv") +
+                                      data.set("data.stats", "diabetes_stats.json") +
+                                      " --set data.dp_stats_noise_multiplier=5");
   EXPECT_EQ(idle.exit_code, 2) << idle.output;
   EXPECT_THAT(idle.output, HasSubstr("no statistic needs estimating"));
 }

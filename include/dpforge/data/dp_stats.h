@@ -52,6 +52,8 @@ struct GaussianRelease {
 /// columns of `train` and of every dataset in `others` with them.
 /// GaussianRelease::what for a release over `columns` columns.
 std::string describe_release(size_t columns);
+/// Δ = sqrt(1 + 2d), the release's L2 sensitivity over d columns.
+double release_sensitivity(size_t columns);
 
 /// Standardizes `columns` of `dataset` with given means and stds (a release's, read back).
 void standardize_columns(Dataset& dataset, const std::vector<DeferredColumn>& columns,
