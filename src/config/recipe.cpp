@@ -6,7 +6,9 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <charconv>
 #include <cmath>
 #include <filesystem>
@@ -72,8 +74,10 @@ void apply_value(Recipe& recipe, const KeySpec& spec, const std::string& value,
 
 // Cross-key rules that no single key can check.
 // Keys that only make sense together: where the data comes from and how it is split.
-void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::string& origin) {
-  const bool builtin = data.format() == data::Format::kFashionMnist;
+void check_data_keys(const DataOptions& data, bool privacy_enabled, nn::Arch arch,
+                     const std::string& origin) {
+  const data::Format format = resolved_format(data, origin);
+  const bool builtin = format == data::Format::kFashionMnist;
   if (builtin && (!data.train().empty() || !data.test().empty() || data.test_fraction() > 0)) {
     throw_input_error(
         "{}: data.train, data.test and data.test_fraction are for your own data (data.format = "
@@ -82,7 +86,7 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::s
   }
   if (!builtin && data.train().empty()) {
     throw_input_error("{}: data.format = {} needs data.train (the file(s) to train on)", origin,
-                      data::kFormatNames.name(data.format()));
+                      data::kFormatNames.name(format));
   }
   if (!builtin && data.test().empty() == (data.test_fraction() == 0)) {
     throw_input_error(
@@ -90,26 +94,32 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, const std::s
         "of data.train); now {}",
         origin, data.test().empty() ? "neither" : "both");
   }
+  if (data.categorical_encoding() == data::CategoricalEncoding::kEmbedding &&
+      arch != nn::Arch::kMlp) {
+    throw_input_error(
+        "{}: data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
+        "model.arch = {} takes images: use model.arch = mlp (or one_hot encoding)",
+        origin, nn::to_string(arch));
+  }
   if (data.validation_size() > 0 && data.validation_fraction() > 0) {
     throw_input_error(
         "{}: data.validation_size and data.validation_fraction both hold out "
         "validation examples; set one",
         origin);
   }
-  if (data.dp_stats_noise_multiplier() > 0 &&
-      (!privacy_enabled || data.format() == data::Format::kFashionMnist)) {
+  if (data.dp_stats_noise_multiplier() > 0 && (!privacy_enabled || builtin)) {
     throw_input_error(
         "{}: data.dp_stats_noise_multiplier = {} releases statistics of your own data under DP, "
         "composed in the run's accountant: it needs privacy.enabled = true and a data.format "
         "other than fashion-mnist (whose pixel map is fixed)",
         origin, data.dp_stats_noise_multiplier());
   }
-  if (data.format() != data::Format::kCsv &&
+  if (format != data::Format::kCsv &&
       (!data.label().empty() || !data.features().empty() || !data.categorical().empty())) {
     throw_input_error(
         "{}: data.label, data.features and data.categorical name CSV columns; "
         "data.format = {} has none",
-        origin, data::kFormatNames.name(data.format()));
+        origin, data::kFormatNames.name(format));
   }
 }
 
@@ -141,7 +151,7 @@ void validate(const Recipe& recipe, const std::string& origin) {
         "data.validation_fraction > 0 (the held-out examples whose accuracy it watches)",
         origin, recipe.train.early_stopping_patience());
   }
-  check_data_keys(data, privacy.enabled(), origin);
+  check_data_keys(data, privacy.enabled(), recipe.model.arch(), origin);
   if (privacy.enabled() && privacy.secure_noise() == SecureNoise::kOn &&
       recipe.train.seed().has_value()) {
     throw_input_error(
@@ -154,6 +164,26 @@ void validate(const Recipe& recipe, const std::string& origin) {
 }
 
 }  // namespace
+
+// data.format = auto: what data.train's file name says, fashion-mnist without one.
+data::Format resolved_format(const DataOptions& data, const std::string& origin) {
+  if (data.format() != data::Format::kAuto) return data.format();
+  if (data.train().empty()) return data::Format::kFashionMnist;
+  std::string file =
+      std::filesystem::path(data.train().substr(0, data.train().find(','))).filename().string();
+  std::transform(file.begin(), file.end(), file.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (file.ends_with(".gz")) file.resize(file.size() - 3);
+  if (file.ends_with(".csv")) return data::Format::kCsv;
+  if (file.ends_with(".npz")) return data::Format::kNpz;
+  if (file.ends_with(".npy")) return data::Format::kNpy;
+  if (file.ends_with("-ubyte") || file.ends_with(".idx") || file.find("-idx") != std::string::npos)
+    return data::Format::kIdx;
+  throw_input_error(
+      "{}: data.format = auto cannot tell the format of data.train = '{}' from its name; set "
+      "data.format = csv, npz, npy or idx",
+      origin, data.train());
+}
 
 bool secure_noise(const Recipe& recipe) {
   const auto mode = recipe.privacy.secure_noise();

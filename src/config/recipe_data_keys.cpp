@@ -11,7 +11,8 @@ std::vector<KeySpec> data_keys() {
           "data.format", data::kFormatNames,
           "fashion-mnist (data.root, no other key needed), or your own data in data.train / "
           "data.test: csv (a table with a header row), npz (arrays x and y), npy (x.npy,y.npy) "
-          "or idx (an MNIST-style images,labels pair, .gz or not).",
+          "or idx (an MNIST-style images,labels pair, .gz or not). auto: fashion-mnist without "
+          "data.train, else by its file name (.csv, .npz, .npy, -ubyte or .idx, .gz or not).",
           [](const Recipe& r) { return r.data.format(); },
           [](Recipe& r, auto v) { r.data.format(v); }),
       string_key(
@@ -57,10 +58,19 @@ std::vector<KeySpec> data_keys() {
           [](Recipe& r, const std::string& v) { r.data.features(v); }),
       string_key(
           "data.categorical",
-          "csv: columns whose values are categories, one-hot encoded over the vocabulary given in "
+          "csv: columns whose values are categories, encoded over the vocabulary given in "
           "data.stats (a vocabulary read off the private data would be a release).",
           [](const Recipe& r) { return r.data.categorical(); },
           [](Recipe& r, const std::string& v) { r.data.categorical(v); }),
+      enum_key(
+          "data.categorical_encoding", data::kCategoricalEncodingNames,
+          "csv: a categorical column becomes one 0/1 feature per category, or a learned vector "
+          "of model.embedding_dim numbers per category (a DP Embedding layer in front of the "
+          "model; model.arch = mlp). A value outside a DP vocabulary is all zeros, or one vector "
+          "of its "
+          "own.",
+          [](const Recipe& r) { return r.data.categorical_encoding(); },
+          [](Recipe& r, auto v) { r.data.categorical_encoding(v); }),
       string_key(
           "data.label_values",
           "Class names in class order for text labels (e.g. 'benign,malignant'); empty: labels "

@@ -43,6 +43,13 @@ std::vector<KeySpec> make_key_table() {
           "model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",
           [](const Recipe& r) { return r.model.mlp_hidden(); },
           [](Recipe& r, int64_t v) { r.model.mlp_hidden(v); }),
+      int_key(
+          "model.embedding_dim", 0, 1024,
+          "Length of each category's vector under data.categorical_encoding = embedding; 0: "
+          "min(600, round(1.6 (n+1)^0.56)) for a column of n categories and its row for values "
+          "outside them (fastai's rule).",
+          [](const Recipe& r) { return r.model.embedding_dim(); },
+          [](Recipe& r, int64_t v) { r.model.embedding_dim(v); }),
       float_key(
           "model.dropout", 0, false, 0.95,
           "Dropout probability after each hidden activation of mlp and cnn_tanh; 0 = none (a "

@@ -33,8 +33,8 @@ std::string describe_vocabulary_release(size_t columns) {
 
 VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& others,
                                 const std::vector<DeferredCategorical>& columns,
-                                double noise_multiplier, double release_probability,
-                                uint64_t seed) {
+                                double noise_multiplier, double release_probability, uint64_t seed,
+                                CategoricalEncoding encoding) {
   VocabularyRelease release;
   const size_t k = columns.size();
   release.what = describe_vocabulary_release(k);
@@ -62,33 +62,38 @@ VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& oth
     std::sort(kept.begin(), kept.end());  // the private rows' order is not released
     release.vocabularies.push_back(std::move(kept));
   }
-  one_hot_columns(train, columns, release.vocabularies);
-  for (auto* other : others) one_hot_columns(*other, columns, release.vocabularies);
+  encode_categories(train, columns, release.vocabularies, encoding);
+  for (auto* other : others) encode_categories(*other, columns, release.vocabularies, encoding);
   train.gaussian_releases.push_back(noise_multiplier);
   train.release_delta += release.delta;
   return release;
 }
 
+namespace {
+
+// Code → position in the column's sorted vocabulary, −1 for a value outside it.
+torch::Tensor vocabulary_positions(const DeferredCategorical& column,
+                                   const std::vector<std::string>& vocabulary) {
+  std::vector<int64_t> position(column.values.size(), -1);
+  for (size_t code = 0; code < column.values.size(); ++code) {
+    const auto found = std::lower_bound(vocabulary.begin(), vocabulary.end(), column.values[code]);
+    if (found != vocabulary.end() && *found == column.values[code])
+      position[code] = found - vocabulary.begin();
+  }
+  return torch::tensor(position, torch::kLong);
+}
+
 void one_hot_columns(Dataset& dataset, const std::vector<DeferredCategorical>& columns,
                      const std::vector<std::vector<std::string>>& vocabularies) {
-  if (!dataset.inputs.defined() || columns.empty()) return;
   const int64_t width = dataset.inputs.size(1);
   std::vector<torch::Tensor> parts;
   int64_t next = 0;  // the first feature not yet copied
   for (size_t j = 0; j < columns.size(); ++j) {
     const auto& column = columns[j];
     parts.push_back(dataset.inputs.slice(1, next, column.feature));
-    // Code → position in the vocabulary, −1 for a value outside it.
-    std::vector<int64_t> position(column.values.size(), -1);
-    for (size_t code = 0; code < column.values.size(); ++code) {
-      const auto& vocabulary = vocabularies[j];
-      const auto found =
-          std::lower_bound(vocabulary.begin(), vocabulary.end(), column.values[code]);
-      if (found != vocabulary.end() && *found == column.values[code])
-        position[code] = found - vocabulary.begin();
-    }
     const auto codes = dataset.inputs.select(1, column.feature).to(torch::kLong);
-    const auto at = torch::tensor(position, torch::kLong).index_select(0, codes);
+    const auto at =
+        vocabulary_positions(column, vocabularies[j]).to(codes.device()).index_select(0, codes);
     auto one_hot = torch::zeros({dataset.size(), static_cast<int64_t>(vocabularies[j].size()) + 1},
                                 torch::kFloat32);
     one_hot.scatter_(1, (at + 1).unsqueeze(1), 1.0F);
@@ -97,6 +102,39 @@ void one_hot_columns(Dataset& dataset, const std::vector<DeferredCategorical>& c
   }
   parts.push_back(dataset.inputs.slice(1, next, width));
   dataset.inputs = torch::cat(parts, 1).contiguous();
+}
+
+void code_columns(Dataset& dataset, const std::vector<DeferredCategorical>& columns,
+                  const std::vector<std::vector<std::string>>& vocabularies) {
+  // A copy: splits may share storage (a validation split sliced off the training one).
+  auto inputs = dataset.inputs.clone();
+  for (size_t j = 0; j < columns.size(); ++j) {
+    const auto& column = columns[j];
+    const auto codes = inputs.select(1, column.feature).to(torch::kLong);
+    const auto at =
+        vocabulary_positions(column, vocabularies[j]).to(codes.device()).index_select(0, codes);
+    inputs.select(1, column.feature).copy_(at + 1);
+    dataset.category_codes.push_back(
+        {column.feature, static_cast<int64_t>(vocabularies[j].size()), column.name});
+  }
+  std::sort(dataset.category_codes.begin(), dataset.category_codes.end(),
+            [](const auto& a, const auto& b) { return a.feature < b.feature; });
+  dataset.inputs = std::move(inputs);
+}
+
+}  // namespace
+
+void encode_categories(Dataset& dataset, const std::vector<DeferredCategorical>& columns,
+                       const std::vector<std::vector<std::string>>& vocabularies,
+                       CategoricalEncoding encoding) {
+  if (!dataset.inputs.defined() || columns.empty()) return;
+  if (vocabularies.size() != columns.size())
+    throw std::invalid_argument("encode_categories: one vocabulary per column");
+  if (encoding == CategoricalEncoding::kOneHot) {
+    one_hot_columns(dataset, columns, vocabularies);
+  } else {
+    code_columns(dataset, columns, vocabularies);
+  }
 }
 
 }  // namespace dpforge::data

@@ -138,7 +138,10 @@ Dataset load_fashion_mnist(const std::filesystem::path& root, Split split) {
                           .to(torch::kFloat32)
                           .div_(255.0);
   auto label_tensor = torch::from_blob(labels.bytes.data(), {n}, torch::kUInt8).to(torch::kLong);
-  return Dataset{image_tensor, label_tensor, 10, Task::kMulticlass};
+  Dataset dataset;  // ten classes, multiclass: the defaults
+  dataset.inputs = std::move(image_tensor);
+  dataset.labels = std::move(label_tensor);
+  return dataset;
 }
 
 }  // namespace dpforge::data

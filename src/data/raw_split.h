@@ -19,12 +19,14 @@ struct RawSplit {
   int64_t dropped = 0;
   std::vector<DeferredColumn> deferred;
   std::vector<DeferredCategorical> deferred_categories;
-  std::string name;  // the file(s), for messages
+  std::vector<CategoryCodes> category_codes;  // embedded public-vocabulary columns
+  std::string name;                           // the file(s), for messages
 };
 
 /// A CSV table: label column → targets (names mapped through label_values), numeric features
-/// scaled, categorical ones one-hot encoded, both with the public statistics.
-/// `train_header`: for a test file, the training file's columns, which its own must equal.
+/// scaled, categorical ones one-hot encoded or coded (SourceOptions::categorical_encoding), both
+/// with the public statistics. `train_header`: for a test file, the training file's columns, which
+/// its own must equal.
 RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& options,
                         const RawSplit* train = nullptr);
 

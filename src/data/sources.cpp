@@ -160,6 +160,7 @@ RawSplit read_split(const SourceOptions& options, const std::vector<std::string>
           torch::from_blob(const_cast<uint8_t*>(labels.bytes.data()), labels.dims, torch::kUInt8);
       return detail::array_split(x.clone(), y.clone(), options, name);
     }
+    case Format::kAuto:
     case Format::kFashionMnist:
       break;
   }
@@ -170,9 +171,10 @@ bool integral(const torch::Tensor& targets) {
   return targets.eq(targets.round()).all().item<bool>();
 }
 
-// The task and class count: the recipe's, or (non-private runs only) inferred from the training
-// labels and said. Under DP they are refused: they shape the released model's loss and output
-// layer, which the guarantee would then not cover.
+// The task and class count: the recipe's, or inferred and said: from the classes the recipe
+// declares (data.classes, data.label_values), else (non-private runs only) from the training
+// labels. Under DP the labels may not decide: the task and class count shape the released model's
+// loss and output layer, which the guarantee would then not cover.
 struct ResolvedTask {
   Task task;
   int64_t classes;
@@ -183,20 +185,25 @@ constexpr int64_t kMaxInferredClasses = 1'000'000;
 
 Task infer_task(const SourceOptions& options, const RawSplit& train, int64_t known_classes,
                 std::vector<std::string>& notes) {
+  if (known_classes > 0) {  // declared in the recipe: public
+    const Task task = known_classes == 2 ? Task::kBinary : Task::kMulticlass;
+    notes.push_back(
+        fmt::format("train.task = auto: {} ({} classes in data.classes / data.label_values)",
+                    to_string(task), known_classes));
+    return task;
+  }
   if (options.private_training) {
     throw_input_error(
         "train.task = auto would choose the loss and the model's output layer from the private "
         "training labels, and the released weights would reveal that choice; set train.task = "
-        "binary, multiclass (with data.classes or data.label_values) or regression");
+        "binary, multiclass or regression, or declare the classes (data.classes or "
+        "data.label_values)");
   }
   const bool whole = integral(train.targets);
   const double low = train.targets.min().item<double>(), high = train.targets.max().item<double>();
   Task task = Task::kRegression;
   std::string why;
-  if (known_classes > 0) {
-    task = known_classes == 2 ? Task::kBinary : Task::kMulticlass;
-    why = fmt::format("{} classes given", known_classes);
-  } else if (whole && low >= 0) {
+  if (whole && low >= 0) {
     task = high <= 1 ? Task::kBinary : Task::kMulticlass;
     why = fmt::format("whole numbers in [{:g}, {:g}]", low, high);
   } else {
@@ -293,6 +300,7 @@ Dataset finish(RawSplit split, const ResolvedTask& task, const SourceOptions& op
     dataset.labels = targets.to(torch::kFloat32);
   }
   dataset.inputs = std::move(split.inputs);
+  dataset.category_codes = std::move(split.category_codes);
   return dataset;
 }
 

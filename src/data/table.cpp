@@ -79,6 +79,7 @@ struct FeatureColumn {
   ColumnScaler scaler;
   std::vector<std::string> categories;  // categorical: the public vocabulary (+ "(missing)")
   bool coded = false;                   // categorical, vocabulary deferred: one code feature
+  bool embedded = false;                // categorical, public vocabulary: one code feature
   bool deferred = false;                // standardized later with DP statistics
   double low = 0, high = 0;             // deferred: the public range
 };
@@ -130,6 +131,7 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       }
       column.categories = *stats->categories;
       if (options.missing == Missing::kFill) column.categories.push_back(kMissingCategory);
+      column.embedded = options.categorical_encoding == CategoricalEncoding::kEmbedding;
     } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
                stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
       if (!(*stats->max > *stats->min)) {
@@ -227,7 +229,14 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
       split.deferred_categories.push_back(
           {static_cast<int64_t>(split.feature_names.size()), column.name, {}});
     }
-    if (!column.categorical || column.coded) split.feature_names.push_back(column.name);
+    if (column.embedded) {
+      split.category_codes.push_back({static_cast<int64_t>(split.feature_names.size()),
+                                      static_cast<int64_t>(column.categories.size()), column.name});
+    }
+    if (!column.categorical || column.coded || column.embedded) {
+      split.feature_names.push_back(column.name);
+      continue;
+    }
     for (const auto& category : column.categories)
       split.feature_names.push_back(column.name + "=" + category);
   }
@@ -267,6 +276,12 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
             csv.name(), csv.line(), column.name, field);
       }
       if (column.coded) {
+        if (!missing && options.missing == Missing::kFill && field == kMissingCategory) {
+          throw_input_error(
+              "{}: line {}, column '{}': the value '{}' is the category data.missing = fill "
+              "gives missing values; rename it in the file so the two stay apart",
+              csv.name(), csv.line(), column.name, field);
+        }
         row_features[at++] = codes.code(coded_column++, missing ? kMissingCategory : field, csv);
         continue;
       }
@@ -279,6 +294,10 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
               "{}",
               csv.name(), csv.line(), column.name, field, fmt::join(column.categories, ", "),
               options.stats->source);
+        }
+        if (column.embedded) {
+          row_features[at++] = static_cast<float>(found - column.categories.begin() + 1);
+          continue;
         }
         for (size_t k = 0; k < column.categories.size(); ++k)
           row_features[at + k] = column.categories[k] == value ? 1.0F : 0.0F;

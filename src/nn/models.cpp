@@ -46,8 +46,15 @@ int64_t out_side(int64_t side, int64_t k, int64_t s, int64_t p = 0) {
 }
 
 torch::nn::Sequential make_mlp(int64_t in_features, int64_t hidden, int64_t num_classes,
-                               double dropout) {
-  torch::nn::Sequential model(torch::nn::Flatten(), Linear(in_features, hidden), torch::nn::Tanh());
+                               double dropout, TabularEmbedding embedding = nullptr) {
+  torch::nn::Sequential model;
+  if (embedding) {
+    in_features = embedding->output_features();
+    model->push_back("embedding", embedding);
+  }
+  model->push_back(torch::nn::Flatten());
+  model->push_back(Linear(in_features, hidden));
+  model->push_back(torch::nn::Tanh());
   maybe_dropout(model, dropout);
   model->push_back(Linear(hidden, hidden));
   model->push_back(torch::nn::Tanh());
@@ -123,8 +130,22 @@ torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classe
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {
-  return make_model(options, like.example_shape(),
-                    data::model_outputs(like.task, like.num_classes));
+  const auto outputs = data::model_outputs(like.task, like.num_classes);
+  if (like.category_codes.empty()) return make_model(options, like.example_shape(), outputs);
+  if (options.arch() != Arch::kMlp) {
+    throw_input_error(
+        "data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
+        "model.arch = {} takes images: use model.arch = mlp (or one_hot encoding)",
+        to_string(options.arch()));
+  }
+  std::vector<EmbeddedFeature> embedded;
+  for (const auto& column : like.category_codes) {
+    const int64_t dim = options.embedding_dim() > 0 ? options.embedding_dim()
+                                                    : default_embedding_dim(column.categories + 1);
+    embedded.push_back({column.feature, column.categories, dim});
+  }
+  return make_mlp(0, options.mlp_hidden(), outputs, options.dropout(),
+                  TabularEmbedding(like.example_shape().at(0), std::move(embedded)));
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "dpforge/core/error.h"
+#include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layers.h"
 
 namespace dpforge::nn {
@@ -72,10 +73,20 @@ void check_examples_independent(torch::nn::Sequential& model, const torch::Tenso
   TORCH_CHECK(examples.size(0) >= 2, "check_examples_independent needs two examples");
   torch::NoGradGuard no_grad;
   const auto first = examples.slice(0, 0, 1), second = examples.slice(0, 1, 2);
-  // Another partner for the first example: a changed copy of the second (any input type).
-  const auto other = examples.is_floating_point() ? second * 1.5 + 0.25
-                     : examples.size(0) > 2       ? examples.slice(0, 2, 3)
-                                                  : second + 1;
+  // Another partner for the first example: a later example unlike the second, else the first
+  // itself (valid input for any model, category codes included); only when every example is the
+  // same, a changed copy of the second, which a model reading category codes cannot take.
+  torch::Tensor other;
+  for (int64_t i = 2; i < examples.size(0) && !other.defined(); ++i) {
+    if (!torch::equal(examples[i], examples[1])) other = examples.slice(0, i, i + 1);
+  }
+  if (!other.defined() && !torch::equal(examples[0], examples[1])) other = first;
+  if (!other.defined()) {
+    for (const auto& module : model->modules()) {
+      if (module->as<TabularEmbedding>() != nullptr) return;  // nothing to compare against
+    }
+    other = examples.is_floating_point() ? second * 1.5 + 0.25 : second + 1;
+  }
   // Both forwards in training mode (where BatchNorm-like modules mix examples) with the same random
   // state (so dropout draws the same masks); the state is restored, so a seeded run is unchanged.
   auto generator = at::globalContext().defaultGenerator(examples.device());

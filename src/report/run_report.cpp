@@ -131,14 +131,15 @@ nlohmann::json run_report(const RunFacts& facts) {
   report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
                      {"parameters", facts.parameters}};
   report["device"] = facts.device;
-  const bool builtin = recipe.data.format() == data::Format::kFashionMnist;
-  report["data"] = {{"dataset", builtin ? "fashion-mnist" : recipe.data.train()},
-                    {"format", config::name_of(data::kFormatNames, recipe.data.format())},
-                    {"root", facts.data_root},
-                    {"train_examples", facts.train_examples},
-                    {"test_examples", facts.test_examples},
-                    {"validation_examples", facts.validation_examples},
-                    {"notes", facts.data_notes}};
+  const bool builtin = config::resolved_format(recipe.data) == data::Format::kFashionMnist;
+  report["data"] = {
+      {"dataset", builtin ? "fashion-mnist" : recipe.data.train()},
+      {"format", config::name_of(data::kFormatNames, config::resolved_format(recipe.data))},
+      {"root", facts.data_root},
+      {"train_examples", facts.train_examples},
+      {"test_examples", facts.test_examples},
+      {"validation_examples", facts.validation_examples},
+      {"notes", facts.data_notes}};
   if (facts.dp_statistics != nullptr) {
     const auto& release = *facts.dp_statistics;
     report["data"]["dp_statistics"] = {

@@ -181,12 +181,11 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
                       setup.identity.release);
   setup.checkpoints.identity = setup.identity.to_json();
   auto& data_now = setup.data;
-  setup.on_device = {on_device(data_now.train, device),
-                     on_device(data_now.test, device),
-                     on_device(data_now.validation, device),
-                     data_now.notes,
-                     {},
-                     {}};
+  setup.on_device = RunData{};
+  setup.on_device.train = on_device(data_now.train, device);
+  setup.on_device.test = on_device(data_now.test, device);
+  setup.on_device.validation = on_device(data_now.validation, device);
+  setup.on_device.notes = data_now.notes;
   if (!setup.resumed) {
     // What `train --resume DIR` alone continues, and what a sweep compares its points against. A
     // cut-short start-up's leftovers (a checkpoint write never completed) go first.
@@ -260,11 +259,17 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                   gate_significance, gate});
   auto& summary = white_box.summary;
   if (!privacy.preprocessing.empty()) {
+    const std::string thresholds =
+        privacy.preprocessing_delta > 0
+            ? " (and the DP vocabularies' thresholds, whose delta is within the run's)"
+            : "";
     summary["claim_audited"] = {
         {"epsilon", training_epsilon},
+        {"delta", privacy.delta},
         {"scope",
-         "the DP-SGD steps; the run's epsilon also covers the Gaussian release of data "
-         "statistics before training, which the canaries do not observe"}};
+         "the DP-SGD steps alone; the run's epsilon also covers the Gaussian release of "
+         "data statistics before training" +
+             thresholds + ", which the canaries do not observe"}};
   }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {

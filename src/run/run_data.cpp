@@ -2,7 +2,9 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string_view>
 
 #include "dpforge/core/error.h"
@@ -45,10 +47,11 @@ std::pair<data::Dataset, data::Dataset> split_off(const data::Dataset& dataset, 
 data::SourceOptions source_options(const config::Recipe& recipe, const data::PublicStats* stats) {
   const auto& d = recipe.data;
   data::SourceOptions options;
-  options.format = d.format();
+  options.format = config::resolved_format(d);
   options.label = d.label();
   options.features = split_list(d.features());
   options.categorical = split_list(d.categorical());
+  options.categorical_encoding = d.categorical_encoding();
   options.label_values = split_list(d.label_values());
   options.classes = d.classes();
   options.task = recipe.train.task();
@@ -98,7 +101,7 @@ void check_task_options(const config::Recipe& recipe, const data::Dataset& train
 RunData load_run_data(const config::Recipe& recipe) {
   RunData data;
   bool target_standardized = false;
-  if (recipe.data.format() == data::Format::kFashionMnist) {
+  if (config::resolved_format(recipe.data) == data::Format::kFashionMnist) {
     data.train = data::load_fashion_mnist(data_root(recipe), data::Split::kTrain);
     data.test = data::load_fashion_mnist(data_root(recipe), data::Split::kTest);
   } else {
@@ -176,6 +179,12 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   }
   data::GaussianRelease release;
   release.noise_multiplier = stored.at("noise_multiplier").get<double>();
+  if (release.noise_multiplier != recipe.data.dp_stats_noise_multiplier()) {
+    throw_input_error(
+        "the recorded DP statistics were released with noise multiplier {}, this recipe's "
+        "data.dp_stats_noise_multiplier is {}: restore the recipe the run started with",
+        release.noise_multiplier, recipe.data.dp_stats_noise_multiplier());
+  }
   release.sensitivity = data::release_sensitivity(data.deferred.size());
   release.what = data::describe_release(data.deferred.size());
   for (const auto& column : data.deferred) release.columns.push_back(column.name);
@@ -192,6 +201,35 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   data.release = std::move(release);
 }
 
+// A recorded vocabulary release must be the one this recipe makes: the encoding relies on sorted,
+// unique values, and a threshold or δ other than the recipe's would be accounted wrongly.
+void check_recorded_vocabulary(const config::Recipe& recipe, const data::VocabularyRelease& release,
+                               const std::vector<data::DeferredCategorical>& deferred) {
+  const double probability = recipe.data.dp_vocabulary_delta_share() * recipe.privacy.delta();
+  const double delta = data::vocabulary_delta(probability);
+  const double threshold = data::vocabulary_threshold(
+      release.noise_multiplier * release.sensitivity, deferred.size(), probability);
+  auto differs = [](double a, double b) { return std::abs(a - b) > 1e-12 * std::abs(b); };
+  if (release.noise_multiplier != recipe.data.dp_stats_noise_multiplier() ||
+      differs(release.delta, delta) || differs(release.threshold, threshold)) {
+    throw_input_error(
+        "the recorded DP vocabularies were released with noise multiplier {}, threshold {} and "
+        "delta {}; this recipe (data.dp_stats_noise_multiplier = {}, "
+        "data.dp_vocabulary_delta_share = {}, privacy.delta = {}) gives {}, {} and {}: restore "
+        "the recipe the run started with",
+        release.noise_multiplier, release.threshold, release.delta,
+        recipe.data.dp_stats_noise_multiplier(), recipe.data.dp_vocabulary_delta_share(),
+        recipe.privacy.delta(), recipe.data.dp_stats_noise_multiplier(), threshold, delta);
+  }
+  for (size_t j = 0; j < release.vocabularies.size(); ++j) {
+    const auto& values = release.vocabularies[j];
+    if (std::adjacent_find(values.begin(), values.end(), std::greater_equal<>()) != values.end()) {
+      throw_input_error("the recorded DP vocabulary of column '{}' is not sorted and unique",
+                        release.columns[j]);
+    }
+  }
+}
+
 // The DP vocabularies of the deferred categorical columns, likewise. After the standardization:
 // one-hot encoding moves the features the standardization's indices point at.
 void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed,
@@ -201,7 +239,8 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
     const double probability = recipe.data.dp_vocabulary_delta_share() * recipe.privacy.delta();
     data.vocabulary =
         data::dp_vocabulary(data.train, {&data.test, &data.validation}, data.deferred_categories,
-                            recipe.data.dp_stats_noise_multiplier(), probability, seed);
+                            recipe.data.dp_stats_noise_multiplier(), probability, seed,
+                            recipe.data.categorical_encoding());
     const auto& v = *data.vocabulary;
     stored["vocabulary"] = {{"noise_multiplier", v.noise_multiplier},
                             {"threshold", v.threshold},
@@ -225,8 +264,10 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
     throw_input_error("the recorded DP vocabularies name columns {}, the recipe defers {}",
                       fmt::join(release.columns, ", "), fmt::join(names, ", "));
   }
+  check_recorded_vocabulary(recipe, release, data.deferred_categories);
   for (auto* split : {&data.train, &data.test, &data.validation})
-    data::one_hot_columns(*split, data.deferred_categories, release.vocabularies);
+    data::encode_categories(*split, data.deferred_categories, release.vocabularies,
+                            recipe.data.categorical_encoding());
   data.train.gaussian_releases.push_back(release.noise_multiplier);
   data.train.release_delta += release.delta;
   data.vocabulary = std::move(release);
@@ -269,7 +310,8 @@ std::filesystem::path data_root(const config::Recipe& recipe) {
 }
 
 std::string data_source(const config::Recipe& recipe) {
-  if (recipe.data.format() == data::Format::kFashionMnist) return data_root(recipe).string();
+  if (config::resolved_format(recipe.data) == data::Format::kFashionMnist)
+    return data_root(recipe).string();
   return recipe.data.test().empty() ? recipe.data.train()
                                     : recipe.data.train() + " | " + recipe.data.test();
 }

@@ -182,6 +182,10 @@ class PrivateStep final : public TrainingStep {
 
  private:
   void open_ledger(const RunCheckpoints& checkpoints) {
+    // The commitments include what was released before the first step (sampling rate 1), and are
+    // taken at the accountant's δ: the header says both, so the ledger alone explains its ε.
+    std::vector<double> releases;
+    for (const auto& release : claimed_.preprocessing) releases.push_back(release.noise_multiplier);
     int64_t reserved = 0;
     if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path)) {
       reserved = existing->at("steps").get<int64_t>();
@@ -193,6 +197,8 @@ class PrivateStep final : public TrainingStep {
                                    {"noise_multiplier", claimed_.noise_multiplier},
                                    {"sample_rate", claimed_.sample_rate},
                                    {"delta", claimed_.delta},
+                                   {"preprocessing_noise_multipliers", releases},
+                                   {"preprocessing_delta", claimed_.preprocessing_delta},
                                    {"target_epsilon", claimed_.target_epsilon},
                                    {"planned_steps", claimed_.planned_steps}},
                     reserved);
@@ -252,7 +258,7 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   nn::validate_model(*model);
   if (train_set.size() >= 2) {
     nn::check_examples_independent(
-        model, train_set.inputs.slice(0, 0, std::min<int64_t>(3, train_set.size())));
+        model, train_set.inputs.slice(0, 0, std::min<int64_t>(64, train_set.size())));
   }
   const dp::DpPlan claimed =
       make_dp_plan(recipe, train_set.size(), train_set.gaussian_releases, train_set.release_delta);

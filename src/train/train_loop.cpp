@@ -68,6 +68,16 @@ double accuracy(const dp::BatchStats& stats) {
              : 0.0;
 }
 
+// Epoch e (1-based) of E ends after ceil(e·T/E) of the T planned steps, so a run has exactly E
+// epochs even when T is not a multiple of E (a Poisson run plans T = ceil(E/q) steps).
+int64_t epoch_of_step(int64_t index, int64_t total, int64_t epochs) {
+  return index * epochs / total + 1;
+}
+bool ends_epoch(int64_t steps_done, int64_t total, int64_t epochs) {
+  return steps_done == total ||
+         epoch_of_step(steps_done, total, epochs) != epoch_of_step(steps_done - 1, total, epochs);
+}
+
 }  // namespace
 
 TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
@@ -98,9 +108,9 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
       if (progress != nullptr) fmt::print(progress, "\nstopping: {}\n", result.diverged);
       break;
     }
-    line.update(index / per_epoch + 1, result.steps, mean_loss(loop.epoch_stats),
-                accuracy(loop.epoch_stats), step.progress_note());
-    if (result.steps % per_epoch == 0 || result.steps == total) {
+    line.update(epoch_of_step(index, total, options.epochs()), result.steps,
+                mean_loss(loop.epoch_stats), accuracy(loop.epoch_stats), step.progress_note());
+    if (ends_epoch(result.steps, total, options.epochs())) {
       const auto now = Clock::now();
       result.epochs.push_back(finish_epoch(
           model, held_out, static_cast<int64_t>(result.epochs.size()) + 1, result.steps,

@@ -190,6 +190,29 @@ TEST(Recipe, EveryKeyIsDocumented) {
   }
 }
 
+// data.format = auto (the default) reads the format off data.train's name, and says when it cannot.
+TEST(Recipe, AutoFormatFollowsTheTrainingFileName) {
+  DataOptions data;
+  EXPECT_EQ(resolved_format(data), data::Format::kFashionMnist);
+  for (const auto& [file, format] : std::vector<std::pair<std::string, data::Format>>{
+           {"a/patients.CSV", data::Format::kCsv},
+           {"x.npz", data::Format::kNpz},
+           {"x.npy,y.npy", data::Format::kNpy},
+           {"train-images-idx3-ubyte.gz,train-labels-idx1-ubyte.gz", data::Format::kIdx}}) {
+    EXPECT_EQ(resolved_format(data.train(file)), format) << file;
+  }
+  EXPECT_EQ(resolved_format(data.train("x.txt").format(data::Format::kCsv)), data::Format::kCsv);
+  EXPECT_THAT(load_error("[data]\ntrain = table.txt\ntest_fraction = 0.2\n"),
+              AllOf(HasSubstr("data.format = auto cannot tell"), HasSubstr("table.txt"),
+                    HasSubstr("csv, npz, npy or idx")));
+}
+
+TEST(Recipe, EmbeddedCategoriesNeedTheMlp) {
+  EXPECT_THAT(
+      load_error("[data]\ncategorical_encoding = embedding\n[model]\narch = cnn_tanh\n"),
+      AllOf(HasSubstr("data.categorical_encoding = embedding"), HasSubstr("use model.arch = mlp")));
+}
+
 TEST(Recipe, ResolvedValuesRoundTripThroughOverrides) {
   Recipe original;
   original.train.lr(0.25).epochs(7).seed(5);

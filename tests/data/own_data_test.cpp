@@ -235,6 +235,24 @@ TEST(Sources, CsvIsScaledAndOneHotEncodedWithPublicStatistics) {
   EXPECT_THAT(loaded.notes.front(), HasSubstr("inferred binary"));
 }
 
+// data.categorical_encoding = embedding: one code feature per column, 1-based in the public
+// vocabulary (0 is left for values outside a vocabulary), the filled category last.
+TEST(Sources, EmbeddedCategoriesAreOneCodeFeatureEach) {
+  Table table;
+  table.options.missing = Missing::kFill;
+  table.options.categorical_encoding = CategoricalEncoding::kEmbedding;
+  testing::write_text(table.csv, "age,sex,outcome\n30,F,0\n60,M,1\n45,,1\n20,M,0\n");
+  const auto loaded = load_source(table.options, {table.csv}, {});
+  EXPECT_EQ(loaded.feature_names, (std::vector<std::string>{"age", "sex"}));
+  EXPECT_TRUE(
+      torch::equal(loaded.train.inputs.select(1, 1), torch::tensor({1.0F, 2.0F, 3.0F, 2.0F})));
+  EXPECT_FLOAT_EQ(loaded.train.inputs[1][0].item<float>(), 0.6F);  // numbers are scaled as before
+  ASSERT_EQ(loaded.train.category_codes.size(), 1U);
+  EXPECT_EQ(loaded.train.category_codes[0].feature, 1);
+  EXPECT_EQ(loaded.train.category_codes[0].categories, 3);  // F, M, (missing)
+  EXPECT_EQ(loaded.train.category_codes[0].name, "sex");
+}
+
 TEST(Sources, EveryMissingRuleAndStatisticIsExplicit) {
   Table table;
   EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
@@ -291,12 +309,14 @@ TEST(Sources, PrivateTrainingRefusesInferringTheTaskOrTheClassCount) {
   table.options.task = TaskChoice::kBinary;
   EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
               HasSubstr("binary has 2 classes"));
-  // Non-private: inferred, and said; an explicit class count decides binary vs multiclass.
-  table.options.private_training = false;
+  // Declared classes are public: auto may follow them, private or not, and says so.
   table.options.task = TaskChoice::kAuto;
-  const auto loaded = load_source(table.options, {table.csv}, {});
-  EXPECT_EQ(loaded.train.task, Task::kMulticlass);
-  EXPECT_THAT(loaded.notes.front(), HasSubstr("3 classes given"));
+  const auto declared = load_source(table.options, {table.csv}, {});
+  EXPECT_EQ(declared.train.task, Task::kMulticlass);
+  EXPECT_THAT(declared.notes.front(), HasSubstr("3 classes in data.classes"));
+  table.options.classes = 0;
+  table.options.label_values = {"0", "1"};
+  EXPECT_EQ(load_source(table.options, {table.csv}, {}).train.task, Task::kBinary);
 }
 
 TEST(Sources, LabelsMustBeClassesOfTheTask) {
@@ -384,7 +404,12 @@ Dataset coded_table(int64_t rows_a = 300) {
   x.select(1, 2).fill_(7);
   x.select(1, 1).slice(0, 600, 600 + rows_a).fill_(1);
   x[n - 1][1] = 2;
-  return Dataset{x, torch::zeros({n}, torch::kLong), 2, Task::kBinary};
+  Dataset table;
+  table.inputs = x;
+  table.labels = torch::zeros({n}, torch::kLong);
+  table.num_classes = 2;
+  table.task = Task::kBinary;
+  return table;
 }
 
 TEST(DpVocabulary, ThresholdsPassAnExamplesOwnValuesWithTheStatedProbability) {
@@ -434,6 +459,26 @@ TEST(DpVocabulary, ReleasesSortedVocabulariesAndEncodesEverySplitWithThem) {
   EXPECT_TRUE(torch::equal(test.inputs[600].slice(0, 1, 3), torch::tensor({1.0F, 0.0F})));
 }
 
+TEST(DpVocabulary, EmbeddingCodesPointIntoTheReleasedVocabulary) {
+  auto train = coded_table();
+  auto validation = train.with(train.inputs.slice(0, 0, 10), train.labels.slice(0, 0, 10));
+  const std::vector<DeferredCategorical> columns = {{1, "g", {"b", "a", "c"}}};
+  const auto release =
+      dp_vocabulary(train, {&validation}, columns, 2.0, 1e-6, 9, CategoricalEncoding::kEmbedding);
+  EXPECT_EQ(release.vocabularies, (std::vector<std::vector<std::string>>{{"a", "b"}}));
+  // The feature stays where it was: raw code 0 ("b") → 2, 1 ("a") → 1, 2 ("c", outside) → 0.
+  ASSERT_EQ(train.inputs.sizes(), (std::vector<int64_t>{901, 3}));
+  EXPECT_TRUE(torch::equal(train.inputs[0], torch::tensor({0.0F, 2.0F, 7.0F})));
+  EXPECT_TRUE(torch::equal(train.inputs[600], torch::tensor({600.0F, 1.0F, 7.0F})));
+  EXPECT_EQ(train.inputs[-1][1].item<float>(), 0.0F);
+  // A split sharing the training split's storage is coded once, not twice.
+  EXPECT_TRUE(torch::equal(validation.inputs.select(1, 1), torch::full({10}, 2.0F)));
+  ASSERT_EQ(train.category_codes.size(), 1U);
+  EXPECT_EQ(train.category_codes[0].feature, 1);
+  EXPECT_EQ(train.category_codes[0].categories, 2);
+  EXPECT_EQ(validation.category_codes.size(), 1U);
+}
+
 TEST(Sources, CategoriesWithoutAVocabularyAreReadAsCodesOnlyForDp) {
   Table table;
   table.options.missing = Missing::kFill;
@@ -453,6 +498,10 @@ TEST(Sources, CategoriesWithoutAVocabularyAreReadAsCodesOnlyForDp) {
   EXPECT_TRUE(
       torch::equal(loaded.train.inputs.select(1, 1), torch::tensor({0.0F, 1.0F, 0.0F, 1.0F})));
   EXPECT_TRUE(torch::equal(loaded.test->inputs.select(1, 1), torch::tensor({2.0F, 1.0F})));
+  // Under fill, a value spelled like the filled category would merge with the missing ones.
+  testing::write_text(test_csv, "age,sex,outcome\n20,(missing),0\n");
+  EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {test_csv}); }),
+              AllOf(HasSubstr("line 2, column 'sex'"), HasSubstr("data.missing = fill gives")));
 }
 
 // The shipped own-data recipes, on the real tables, in CI-sized form.
@@ -610,12 +659,9 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
               AllOf(HasSubstr("release alone"), HasSubstr("privacy.target_epsilon = 1")));
 }
 
-// A categorical column without a public vocabulary: the vocabulary is released under DP (its
-// counts' Gaussian composed in ε, its threshold's δ taken from the accountant's), a value one
-// patient alone holds stays out of it, and `dpforge audit` re-applies the same vocabulary.
-TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
-  SklearnData data;
-  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+// The breast-cancer table with a `clinic` column: north and south alternate, and the first patient
+// alone was seen at "only-patient-0". Written as clinics.csv beside the export.
+void write_clinics(const SklearnData& data) {
   std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
   std::string text, line;
   // The export writes CRLF line ends (RFC 4180); the clinic goes before each one.
@@ -629,6 +675,15 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
                             : ",south") +
             "\n";
   testing::write_text(data.dir / "clinics.csv", text);
+}
+
+// A categorical column without a public vocabulary: the vocabulary is released under DP (its
+// counts' Gaussian composed in ε, its threshold's δ taken from the accountant's), a value one
+// patient alone holds stays out of it, and `dpforge audit` re-applies the same vocabulary.
+TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  write_clinics(data);
   const std::string sets = data.set("data.train", "clinics.csv") +
                            data.set("data.stats", "breast_cancer_stats.json") +
                            " --set data.categorical=clinic --set data.dp_stats_noise_multiplier=5"
@@ -654,6 +709,33 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
   const auto audited = testing::run_command(testing::kCli + " audit " + (out / "run").string() +
                                             " --set audit.shadow_models=1 --set audit.seed=1");
   EXPECT_EQ(audited.exit_code, 0) << audited.output;
+  EXPECT_THAT(report["audit"]["claim_audited"]["scope"].get<std::string>(),
+              HasSubstr("the DP vocabularies' thresholds"));
+  const auto page = testing::run_command(testing::kCli + " report " + (out / "run").string());
+  ASSERT_EQ(page.exit_code, 0) << page.output;
+  EXPECT_THAT(testing::read_text(out / "run" / "report.html"),
+              HasSubstr("of the DP-SGD steps alone"));
+  // A recorded vocabulary that is not what the recipe releases is refused, not re-applied.
+  auto tampered = testing::read_json(out / "run" / "report.json");
+  tampered["data"]["dp_vocabulary"]["vocabularies"] =
+      nlohmann::json::array({nlohmann::json::array({"south", "north"})});
+  testing::write_text(out / "run" / "report.json", tampered.dump());
+  const std::string audit = testing::kCli + " audit " + (out / "run").string() +
+                            " --set audit.shadow_models=1 --set audit.seed=1";
+  const auto unsorted = testing::run_command(audit);
+  EXPECT_EQ(unsorted.exit_code, 2) << unsorted.output;
+  EXPECT_THAT(unsorted.output, HasSubstr("column 'clinic' is not sorted and unique"));
+  tampered["data"]["dp_vocabulary"]["vocabularies"] =
+      nlohmann::json::array({nlohmann::json::array({"north", "south"})});
+  for (const char* field : {"delta", "noise_multiplier", "threshold"}) {
+    auto changed = tampered;
+    changed["data"]["dp_vocabulary"][field] =
+        changed["data"]["dp_vocabulary"][field].get<double>() * 0.5;
+    testing::write_text(out / "run" / "report.json", changed.dump());
+    const auto refused = testing::run_command(audit);
+    EXPECT_EQ(refused.exit_code, 2) << field << ": " << refused.output;
+    EXPECT_THAT(refused.output, HasSubstr("restore the recipe the run started with")) << field;
+  }
   // Without the DP key the missing vocabulary is an error naming the column.
   const auto refused = train_command("breast_cancer_dp.ini", out / "refused",
                                      data.set("data.train", "clinics.csv") +
@@ -661,6 +743,79 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
                                          " --set data.categorical=clinic");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
+}
+
+// The clinic as a DP embedding (its vocabulary released under DP, one learned vector per clinic
+// and one for the clinics outside it), through a kill and a resume: the resumed run reuses the
+// released vocabulary and ends with the uninterrupted run's model bytes.
+TEST(OwnData, EmbeddedDpCategoriesSurviveAResume) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  write_clinics(data);
+  const std::string sets =
+      data.set("data.train", "clinics.csv") + data.set("data.stats", "breast_cancer_stats.json") +
+      " --set data.categorical=clinic --set data.categorical_encoding=embedding"
+      " --set data.dp_stats_noise_multiplier=5 --set privacy.target_epsilon=0"
+      " --set privacy.noise_multiplier=3 --set train.epochs=2 --set train.checkpoint_every=4"
+      " --set train.seed=3 --set run.threads=1 --set audit.enabled=false";
+  TempDir dir;
+  const std::string train = testing::kCli + " train " + testing::kRecipes + "breast_cancer_dp.ini";
+  const auto whole = testing::run_command(train + sets + " --out " + (dir / "whole").string());
+  ASSERT_EQ(whole.exit_code, 0) << whole.output;
+  const auto crashed = testing::run_command("DPFORGE_CRASH_AFTER_STEP=10 " + train + sets +
+                                            " --out " + (dir / "run").string());
+  ASSERT_NE(crashed.exit_code, 0) << crashed.output;
+  const auto resumed = testing::run_command(train + sets + " --resume " + (dir / "run").string());
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.output;
+  EXPECT_EQ(testing::read_text(dir / "whole" / "model.pt"),
+            testing::read_text(dir / "run" / "model.pt"));
+  const auto report = testing::read_json(dir / "run" / "report.json");
+  EXPECT_EQ(
+      report["data"]["dp_vocabulary"]["vocabularies"],
+      testing::read_json(dir / "whole" / "report.json")["data"]["dp_vocabulary"]["vocabularies"]);
+  EXPECT_EQ(report["data"]["example_shape"], nlohmann::json({31}));  // 30 numbers + 1 code
+  // 29 Poisson steps in 2 epochs: two epochs recorded, the second ending at the last step.
+  ASSERT_EQ(report["epochs"].size(), 2U);
+  EXPECT_EQ(report["epochs"][1]["steps"], 29);
+  // Codes 0..2 (outside, north, south) of 3 numbers each (round(1.6·3^0.56)), then the mlp on
+  // 30 + 3 inputs: 9 + (33·32 + 32) + (32·32 + 32) + 33.
+  EXPECT_EQ(report["model"]["parameters"], 9 + 33 * 32 + 32 + 32 * 32 + 32 + 33);
+  EXPECT_GT(report["test_auroc"].get<double>(), 0.8) << report["test_accuracy"];
+}
+
+// A budget that stops the run early counts the thresholds' δ: the steps it took fit the target at
+// δ − η, and one more would not.
+TEST(OwnData, TheBudgetStopSpendsTheAccountantsShareOfDelta) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  write_clinics(data);
+  TempDir out;
+  const auto report = train_recipe(
+      "breast_cancer_dp.ini",
+      data.set("data.train", "clinics.csv") + data.set("data.stats", "breast_cancer_stats.json") +
+          " --set data.categorical=clinic --set data.dp_stats_noise_multiplier=5"
+          " --set privacy.noise_multiplier=1 --set privacy.target_epsilon=1.5"
+          " --set train.epochs=10 --set audit.enabled=false",
+      out);
+  const auto& privacy = report["privacy"];
+  ASSERT_TRUE(privacy["stopped_by_budget"].get<bool>());
+  const int64_t steps = privacy["steps"].get<int64_t>();
+  EXPECT_LT(steps, privacy["planned_steps"].get<int64_t>());
+  const double eta = vocabulary_delta(0.1 * 1e-5);
+  auto epsilon_after = [&](int64_t taken) {
+    return privacy::epsilon_for(
+        privacy::accountant_factory(privacy::AccountantKind::kPld, {{5.0, 1.0, 1}}), 1.0,
+        privacy["sample_rate"].get<double>(), taken, 1e-5 - eta);
+  };
+  EXPECT_NEAR(privacy["epsilon"].get<double>(), epsilon_after(steps), 1e-9);
+  EXPECT_LE(epsilon_after(steps), 1.5);
+  EXPECT_GT(epsilon_after(steps + 1), 1.5);
+  // The ledger names what its ε composes beyond the steps.
+  const auto ledger = testing::read_json(out / "run" / "privacy_ledger.json");
+  EXPECT_EQ(ledger["status"], "finished");
+  EXPECT_EQ(ledger["preprocessing_noise_multipliers"], nlohmann::json::array({5.0}));
+  EXPECT_NEAR(ledger["preprocessing_delta"].get<double>(), eta, 1e-15);
+  EXPECT_EQ(ledger["epsilon"], privacy["epsilon"]);
 }
 
 // The same release standardizes an array source's inputs (one pooled mean and std) and a

@@ -12,12 +12,18 @@
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/train/steps.h"
+#include "test_util.h"
 
 namespace dpforge::dp {
 namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+
+LossFn cross_entropy_per_example = [](const torch::Tensor& logits, const torch::Tensor& labels) {
+  return torch::nn::functional::cross_entropy(
+      logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+};
 
 // Whether the first layer's norms take the ghost route for output gradients of `output_sizes`.
 bool first_layer_uses_ghost_norm(torch::nn::Sequential& model, const torch::Tensor& x,
@@ -147,19 +153,39 @@ TEST(PerSample, EmbeddingWithRepeatsAndPadding) {
   check_against_loop(model, x, aux_for(model, x));
 }
 
+// A table's categorical codes through their own tables in front of the mlp
+// (data.categorical_encoding = embedding): repeated codes across examples, code 0 (outside the
+// vocabulary) included, and numeric features between the coded ones.
+TEST(PerSample, TabularEmbeddingInFrontOfTheMlp) {
+  torch::manual_seed(14);
+  data::Dataset like;
+  like.inputs = torch::zeros({1, 4});
+  like.labels = torch::zeros({1}, torch::kLong);
+  like.num_classes = 3;
+  like.category_codes = {{.feature = 1, .categories = 3, .name = "colour"},
+                         {.feature = 3, .categories = 2, .name = "size"}};
+  auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(8), like);
+  const auto x = torch::tensor(
+      {{0.5, 1.0, -1.0, 2.0}, {1.5, 0.0, 0.25, 1.0}, {-0.5, 1.0, 2.0, 0.0}, {0.1, 3.0, 0.3, 2.0}},
+      torch::kFloat64);
+  const auto labels = torch::tensor({0, 2, 1, 2}, torch::kLong);
+  check_against_loop(model, x, labels, cross_entropy_per_example);
+  // 2 numbers + 3 + 3 (round(1.6·4^0.56) and round(1.6·3^0.56)) into the first Linear.
+  EXPECT_EQ(model->named_parameters()["2.weight"].size(1), 8);
+  EXPECT_THAT(
+      testing::error_of([&] { nn::make_model(nn::ModelOptions().arch(nn::Arch::kCnnTanh), like); }),
+      HasSubstr("use model.arch = mlp"));
+}
+
 TEST(PerSample, FullModelsWithCrossEntropy) {
   torch::manual_seed(6);
-  const LossFn cross_entropy = [](const torch::Tensor& logits, const torch::Tensor& labels) {
-    return torch::nn::functional::cross_entropy(
-        logits, labels, torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
-  };
   const auto images = torch::rand({5, 1, 28, 28}, torch::kFloat64);
   const auto labels = torch::tensor({0, 3, 9, 3, 1}, torch::kLong);
   nn::ModelOptions options;
   check_against_loop(nn::make_model(options.arch(nn::Arch::kCnnTanh)), images, labels,
-                     cross_entropy);
+                     cross_entropy_per_example);
   check_against_loop(nn::make_model(options.arch(nn::Arch::kMlp).mlp_hidden(16)), images, labels,
-                     cross_entropy);
+                     cross_entropy_per_example);
 }
 
 // The wrn16_4 residual block (GroupNorm, two convolutions, a strided projection shortcut): the

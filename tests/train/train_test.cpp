@@ -48,7 +48,9 @@ TEST(Evaluate, CountsCorrectPredictions) {
     constant->parameters()[1].zero_();
     constant->parameters()[1][3] = 1.0;
   }
-  data::Dataset data{torch::zeros({8, 1, 2, 2}), torch::tensor({3, 3, 1, 3, 0, 2, 3, 9}), 10};
+  data::Dataset data;
+  data.inputs = torch::zeros({8, 1, 2, 2});
+  data.labels = torch::tensor({3, 3, 1, 3, 0, 2, 3, 9});
   EXPECT_DOUBLE_EQ(evaluate(constant, data, 3).accuracy, 4.0 / 8.0);
 }
 

@@ -56,8 +56,9 @@ struct RunOptions {
 
 /// [data]: where the examples come from (data/sources.h reads them). Lists are comma-separated.
 struct DataOptions {
-  /// fashion-mnist, or the format of data.train / data.test.
-  DPF_ARG(data::Format, format) = data::Format::kFashionMnist;
+  /// fashion-mnist, or the format of data.train / data.test; auto (resolved when the recipe is
+  /// read): fashion-mnist without data.train, else by its file name.
+  DPF_ARG(data::Format, format) = data::Format::kAuto;
   /// Folder with the four Fashion-MNIST IDX .gz files. Empty: $DPFORGE_DATA_ROOT, else Debian's
   /// /usr/share/datasets/fashion-mnist.
   DPF_ARG(std::string, root) = "";
@@ -72,6 +73,7 @@ struct DataOptions {
   DPF_ARG(std::string, label) = "";
   DPF_ARG(std::string, features) = "";
   DPF_ARG(std::string, categorical) = "";
+  DPF_ARG(data::CategoricalEncoding, categorical_encoding) = data::CategoricalEncoding::kOneHot;
   DPF_ARG(std::string, label_values) = "";
   DPF_ARG(int64_t, classes) = 0;
   DPF_ARG(data::Layout, layout) = data::Layout::kNchw;
@@ -210,6 +212,10 @@ void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
 
 /// privacy.secure_noise resolved: auto means on unless train.seed is set.
 bool secure_noise(const Recipe& recipe);
+
+/// data.format with auto resolved: fashion-mnist without data.train, else by its file name
+/// (InputError naming `origin` when the name says nothing).
+data::Format resolved_format(const DataOptions& data, const std::string& origin = "recipe");
 
 /// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors
 /// it).

@@ -3,11 +3,28 @@
 #include <torch/types.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
+#include "dpforge/core/enum_names.h"
 #include "dpforge/data/task.h"
 
 namespace dpforge::data {
+
+/// How a categorical column becomes features: one 0/1 feature per category, or one feature holding
+/// the category's code for a learned (DP) embedding (nn::TabularEmbedding).
+enum class CategoricalEncoding { kOneHot, kEmbedding };
+inline constexpr EnumNames<CategoricalEncoding, 2> kCategoricalEncodingNames{
+    {{{CategoricalEncoding::kOneHot, "one_hot"}, {CategoricalEncoding::kEmbedding, "embedding"}}}};
+
+/// A feature that holds a category's code (CategoricalEncoding::kEmbedding): k for the column's
+/// k-th category (1-based), 0 for a value outside its vocabulary (one learned vector for all of
+/// them, where one-hot encodes them as all zeros).
+struct CategoryCodes {
+  int64_t feature = 0;     // index among the example's features
+  int64_t categories = 0;  // the vocabulary's size: codes are 0..categories
+  std::string name;        // the column
+};
 
 // An in-memory labelled dataset, each part one contiguous tensor: inputs N x ... float32 (images
 // N x C x H x W, tables N x F), labels [N] (int64 classes, or float32 targets for regression).
@@ -24,12 +41,16 @@ struct Dataset {
   /// δ those releases spend outside their Gaussian composition (the DP vocabularies' thresholds,
   /// data/dp_vocabulary.h): added to the run's δ, so its accountant is asked at δ − this.
   double release_delta = 0;
+  /// Features holding category codes, in feature order (empty unless some column is embedded).
+  std::vector<CategoryCodes> category_codes;
 
   int64_t size() const { return labels.defined() ? labels.size(0) : 0; }
   /// The same kind of data (task, classes) with other examples.
   Dataset with(torch::Tensor new_inputs, torch::Tensor new_labels) const {
-    return Dataset{std::move(new_inputs), std::move(new_labels), num_classes,  task,
-                   target_scale,          gaussian_releases,     release_delta};
+    Dataset other = *this;
+    other.inputs = std::move(new_inputs);
+    other.labels = std::move(new_labels);
+    return other;
   }
   /// One example's shape: inputs.sizes() without the leading N.
   std::vector<int64_t> example_shape() const {

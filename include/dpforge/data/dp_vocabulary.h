@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Category vocabularies estimated with DP instead of taken as public (categorical columns without
 // "categories" in data.stats, under data.dp_stats_noise_multiplier): which values of each column
-// become one-hot features.
+// become features.
 //
 // The mechanism, Gaussian thresholding (partition selection) over k columns on the private
 // training split: every value v of column j that occurs in the split has its count n_jv released
@@ -17,8 +17,8 @@
 // docs/privacy.md). The run's accountant is therefore asked at δ − η (DpPlan::preprocessing_delta).
 //
 // The kept values are released sorted by name, never in the order the private rows show them;
-// applying the vocabulary to every split (one-hot, a value outside it all zeros) is
-// post-processing.
+// applying the vocabulary to every split (one-hot or embedding codes, a value outside it all zeros
+// or code 0) is post-processing.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -61,18 +61,21 @@ std::string describe_vocabulary_release(size_t columns);
 
 /// Releases the vocabularies of `columns` from `train` (noise from `seed`, a CSPRNG key in
 /// production) with noise multiplier `noise_multiplier` and total pass probability
-/// `release_probability`, then one-hot encodes those columns of `train` and of every dataset in
-/// `others` (one_hot_columns), and records the release in train.gaussian_releases and
+/// `release_probability`, then encodes those columns of `train` and of every dataset in `others`
+/// (encode_categories), and records the release in train.gaussian_releases and
 /// train.release_delta.
 VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& others,
                                 const std::vector<DeferredCategorical>& columns,
-                                double noise_multiplier, double release_probability, uint64_t seed);
+                                double noise_multiplier, double release_probability, uint64_t seed,
+                                CategoricalEncoding encoding = CategoricalEncoding::kOneHot);
 
-/// Replaces each deferred column's code feature by one-hot features over its vocabulary (all
-/// zeros for a value outside it), keeping the other features in order; `vocabularies` as in
-/// VocabularyRelease. Feature indices of `columns` refer to `dataset` before the call, in
-/// increasing order (as the CSV reader lists them).
-void one_hot_columns(Dataset& dataset, const std::vector<DeferredCategorical>& columns,
-                     const std::vector<std::vector<std::string>>& vocabularies);
+/// Encodes each deferred column's raw-code feature over its vocabulary (`vocabularies` as in
+/// VocabularyRelease): one-hot features in its place (all zeros for a value outside it), keeping
+/// the other features in order; or, for embeddings, its code in the vocabulary (CategoryCodes, 0
+/// outside it) in place, listed in dataset.category_codes. Feature indices of `columns` refer to
+/// `dataset` before the call, in increasing order (as the CSV reader lists them).
+void encode_categories(Dataset& dataset, const std::vector<DeferredCategorical>& columns,
+                       const std::vector<std::vector<std::string>>& vocabularies,
+                       CategoricalEncoding encoding);
 
 }  // namespace dpforge::data

@@ -29,8 +29,10 @@
 
 namespace dpforge::data {
 
-enum class Format { kFashionMnist, kIdx, kCsv, kNpy, kNpz };
-inline constexpr EnumNames<Format, 5> kFormatNames{{{{Format::kFashionMnist, "fashion-mnist"},
+/// kAuto: config::resolved_format decides from the recipe's data.train.
+enum class Format { kAuto, kFashionMnist, kIdx, kCsv, kNpy, kNpz };
+inline constexpr EnumNames<Format, 6> kFormatNames{{{{Format::kAuto, "auto"},
+                                                     {Format::kFashionMnist, "fashion-mnist"},
                                                      {Format::kIdx, "idx"},
                                                      {Format::kCsv, "csv"},
                                                      {Format::kNpy, "npy"},
@@ -80,8 +82,9 @@ struct SourceOptions {
   std::string label;
   /// CSV: feature columns; empty = every column but the label.
   std::vector<std::string> features;
-  /// CSV: columns whose values are categories (one-hot encoded over the public vocabulary).
+  /// CSV: columns whose values are categories (encoded over the public vocabulary).
   std::vector<std::string> categorical;
+  CategoricalEncoding categorical_encoding = CategoricalEncoding::kOneHot;
   /// Class names in class order, for text labels; empty = labels are numbers.
   std::vector<std::string> label_values;
   /// Classes of a classification task; 0 = the largest label + 1 (inferred, and said).
@@ -108,7 +111,7 @@ struct SourceOptions {
 struct LoadedSource {
   Dataset train;
   std::optional<Dataset> test;
-  std::vector<std::string> feature_names;  // CSV: after one-hot encoding ("sex=F", ...)
+  std::vector<std::string> feature_names;  // CSV: after encoding ("sex=F", ... when one-hot)
   std::vector<std::string> notes;          // what was inferred or dropped, for the user
   int64_t dropped_rows = 0;                // rows dropped by missing = drop (train + test)
   std::vector<DeferredColumn> deferred;    // left raw for DP statistics (defer_standardization)

@@ -22,6 +22,9 @@ struct ModelOptions {
   DPF_ARG(Arch, arch) = Arch::kCnnTanh;
   /// Width of the mlp's two hidden layers.
   DPF_ARG(int64_t, mlp_hidden) = 256;
+  /// Vector length per category of an embedded categorical column (data::CategoryCodes); 0:
+  /// default_embedding_dim.
+  DPF_ARG(int64_t, embedding_dim) = 0;
   /// Dropout probability after each hidden activation (mlp, cnn_tanh); 0 = none. A defense.
   DPF_ARG(double, dropout) = 0.0;
 };
@@ -40,6 +43,8 @@ torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes = 10);
 
 /// For the examples and task of `like` (its example shape; K, or 1 output for binary/regression).
+/// A table with embedded categorical features (like.category_codes) gets the mlp behind a
+/// TabularEmbedding (blocks.h); other architectures refuse it.
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like);
 
 /// Number of trainable scalars.

@@ -13,8 +13,8 @@ void validate_model(const torch::nn::Module& model);
 
 /// Refuses (InputError) a model whose output for one example depends on another example of the
 /// batch, whatever its modules are called: runs the first of `examples` beside the second and
-/// beside a changed copy of it (training mode, the same random state) and compares. Leaves the
-/// random state as it found it.
+/// beside a later example unlike the second, else a changed copy of it (training mode, the same
+/// random state), and compares. Leaves the random state as it found it.
 void check_examples_independent(torch::nn::Sequential& model, const torch::Tensor& examples);
 
 }  // namespace dpforge::nn

@@ -46,16 +46,15 @@ RunData load_run_data(const config::Recipe& recipe);
 
 /// Estimates the deferred columns' statistics (data/dp_stats.h) and the deferred categorical
 /// columns' vocabularies (data/dp_vocabulary.h) with DP on `data.train` (noise from `seed`),
-/// standardizes and one-hot encodes every split with them; the releases are recorded in
-/// data.release and data.vocabulary, in data.train.gaussian_releases and release_delta (for the
-/// accountant) and in `stored` (what a checkpoint and report.json keep: the released numbers and
-/// a digest of the training inputs). With `stored` already set (a resumed run, or `dpforge audit`
-/// reading the run's report), its numbers are reused instead, after checking the digest of a
-/// checkpoint's record (InputError when the training data changed, when the record does not match
-/// the deferred columns, or when it exists but nothing is deferred any more). No-op without
-/// deferred columns and record.
-/// Where a set `stored` comes from: a checkpoint (the digest is checked) or a finished run's
-/// report.json (which holds no digest: it would leak the data).
+/// standardizes and encodes (data.categorical_encoding) every split with them; the releases are
+/// recorded in data.release and data.vocabulary, in data.train.gaussian_releases and release_delta
+/// (for the accountant) and in `stored` (what a checkpoint and report.json keep: the released
+/// numbers and a digest of the training inputs). With `stored` already set (a resumed run, or
+/// `dpforge audit` reading the run's report), its numbers are reused instead, after checking the
+/// digest of a checkpoint's record (InputError when the training data changed, when the record does
+/// not match the deferred columns, or when it exists but nothing is deferred any more). No-op
+/// without deferred columns and record. Where a set `stored` comes from: a checkpoint (the digest
+/// is checked) or a finished run's report.json (which holds no digest: it would leak the data).
 enum class ReleaseRecord { kFromCheckpoint, kFromReport };
 void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
                          nlohmann::json& stored,
