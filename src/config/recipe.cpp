@@ -18,6 +18,7 @@
 #include <sstream>
 
 #include "dpforge/core/error.h"
+#include "dpforge/nn/layer_spec.h"
 #include "program_options_errors.h"
 #include "src/config/key_table.h"
 
@@ -95,10 +96,10 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, nn::Arch arc
         origin, data.test().empty() ? "neither" : "both");
   }
   if (data.categorical_encoding() == data::CategoricalEncoding::kEmbedding &&
-      arch != nn::Arch::kMlp) {
+      arch != nn::Arch::kMlp && arch != nn::Arch::kLayers) {
     throw_input_error(
         "{}: data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
-        "model.arch = {} takes images: use model.arch = mlp (or one_hot encoding)",
+        "model.arch = {} takes images: use model.arch = mlp or layers (or one_hot encoding)",
         origin, nn::to_string(arch));
   }
   if (data.validation_size() > 0 && data.validation_fraction() > 0) {
@@ -138,6 +139,20 @@ void validate(const Recipe& recipe, const std::string& origin) {
   if (privacy.fault() != audit::Fault::kNone && !privacy.enabled()) {
     throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin,
                       audit::to_string(privacy.fault()));
+  }
+  const bool layered = recipe.model.arch() == nn::Arch::kLayers;
+  if (layered == recipe.model.layers().empty()) {
+    throw_input_error(
+        "{}: {}", origin,
+        layered ? "model.arch = layers needs model.layers (e.g. 'flatten linear(64) relu "
+                  "linear(out)')"
+                : "model.layers is the network of model.arch = layers; set model.arch = layers, "
+                  "or remove model.layers to use the preset");
+  }
+  if (layered) nn::parse_layers(recipe.model.layers());  // its syntax errors now, not mid-run
+  if (recipe.model.dropout() > 0 && layered) {
+    throw_input_error("{}: model.dropout applies to the presets; write dropout(p) in model.layers",
+                      origin);
   }
   if (recipe.model.dropout() > 0 && recipe.model.arch() == nn::Arch::kWrn16_4) {
     throw_input_error(

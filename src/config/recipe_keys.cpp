@@ -35,9 +35,17 @@ std::vector<KeySpec> make_key_table() {
       enum_key(
           "model.arch", nn::kArchNames,
           "Model: a 2-hidden-layer tanh MLP, the 26k-parameter tanh CNN of Tramèr & Boneh (2021), "
-          "or a GroupNorm WRN-16-4.",
+          "a GroupNorm WRN-16-4, or layers: the network model.layers writes (docs/models.md gives "
+          "each preset as a layer string).",
           [](const Recipe& r) { return r.model.arch(); },
           [](Recipe& r, auto v) { r.model.arch(v); }),
+      string_key(
+          "model.layers",
+          "With model.arch = layers: the network as a sequence of layers, sizes inferred from "
+          "the data, out = the task's outputs, e.g. 'conv(16, k=8, s=2, p=2) tanh maxpool(2, "
+          "s=1) flatten linear(32) tanh linear(out)' (docs/models.md lists the layers).",
+          [](const Recipe& r) { return r.model.layers(); },
+          [](Recipe& r, const std::string& v) { r.model.layers(v); }),
       // 8192² weights (268 MB) in the second layer already; more would exhaust memory.
       int_key(
           "model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",

@@ -9,16 +9,11 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/nn/blocks.h"
+#include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
 
 namespace dpforge::nn {
 namespace {
-
-// Dropout after a hidden activation, when asked for. It only zeroes activations per example, so
-// the DP layers still see each example's own inputs and their per-example gradients stay exact.
-void maybe_dropout(torch::nn::Sequential& model, double dropout) {
-  if (dropout > 0) model->push_back(torch::nn::Dropout(torch::nn::DropoutOptions(dropout)));
-}
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   return fmt::format("{}", fmt::join(shape, " x "));
@@ -38,48 +33,6 @@ void require_image(const std::vector<int64_t>& shape, Arch arch, int64_t min_sid
         "model.arch = mlp (or wrn16_4) for smaller images",
         to_string(arch), min_side, min_side, shape[1], shape[2]);
   }
-}
-
-// Side after a convolution or pooling with kernel k, stride s and padding p.
-int64_t out_side(int64_t side, int64_t k, int64_t s, int64_t p = 0) {
-  return (side + 2 * p - k) / s + 1;
-}
-
-torch::nn::Sequential make_mlp(int64_t in_features, int64_t hidden, int64_t num_classes,
-                               double dropout, TabularEmbedding embedding = nullptr) {
-  torch::nn::Sequential model;
-  if (embedding) {
-    in_features = embedding->output_features();
-    model->push_back("embedding", embedding);
-  }
-  model->push_back(torch::nn::Flatten());
-  model->push_back(Linear(in_features, hidden));
-  model->push_back(torch::nn::Tanh());
-  maybe_dropout(model, dropout);
-  model->push_back(Linear(hidden, hidden));
-  model->push_back(torch::nn::Tanh());
-  maybe_dropout(model, dropout);
-  model->push_back(Linear(hidden, num_classes));
-  return model;
-}
-
-torch::nn::Sequential make_cnn_tanh(const std::vector<int64_t>& shape, int64_t num_classes,
-                                    double dropout) {
-  using torch::nn::MaxPool2dOptions;
-  // conv, pool, conv, pool: 28 → 13 → 12 → 5 → 4 for Fashion-MNIST (32·4·4 = 512 features).
-  auto side = [](int64_t s) {
-    return out_side(out_side(out_side(out_side(s, 8, 2, 2), 2, 1), 4, 2), 2, 1);
-  };
-  const int64_t features = 32 * side(shape[1]) * side(shape[2]);
-  torch::nn::Sequential model(Conv2d(Conv2dOptions(shape[0], 16, 8).stride(2).padding(2)),
-                              torch::nn::Tanh(),
-                              torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
-                              Conv2d(Conv2dOptions(16, 32, 4).stride(2)), torch::nn::Tanh(),
-                              torch::nn::MaxPool2d(MaxPool2dOptions(2).stride(1)),
-                              torch::nn::Flatten(), Linear(features, 32), torch::nn::Tanh());
-  maybe_dropout(model, dropout);
-  model->push_back(Linear(32, num_classes));
-  return model;
 }
 
 torch::nn::Sequential make_wrn16_4(int64_t in_channels, int64_t num_classes) {
@@ -105,24 +58,66 @@ torch::nn::Sequential make_wrn16_4(int64_t in_channels, int64_t num_classes) {
   return model;
 }
 
+// Messages name the key the user wrote, or the preset.
+std::string layers_key(const ModelOptions& options) {
+  return options.arch() == Arch::kLayers ? "model.layers"
+                                         : "model.arch = " + to_string(options.arch());
+}
+
 }  // namespace
+
+std::string preset_layers(const ModelOptions& options) {
+  // Dropout only zeroes activations per example, so the DP layers still see each example's own
+  // inputs and their per-example gradients stay exact.
+  const std::string dropout =
+      options.dropout() > 0 ? fmt::format(" dropout({})", options.dropout()) : "";
+  switch (options.arch()) {
+    case Arch::kMlp:
+      return fmt::format("flatten linear({0}) tanh{1} linear({0}) tanh{1} linear(out)",
+                         options.mlp_hidden(), dropout);
+    case Arch::kCnnTanh:
+      // conv, pool, conv, pool: 28 → 13 → 12 → 5 → 4 for Fashion-MNIST (32·4·4 = 512 features).
+      return fmt::format(
+          "conv(16, k=8, s=2, p=2) tanh maxpool(2, s=1) conv(32, k=4, s=2) tanh maxpool(2, s=1) "
+          "flatten linear(32) tanh{} linear(out)",
+          dropout);
+    case Arch::kWrn16_4: {
+      // Each group's first block changes the shape, so it projects its activated input (norm and
+      // ReLU before the residual); the second adds its own input (norm and ReLU inside).
+      std::string text = "conv(16, k=3, p=1)";
+      const int64_t widths[] = {64, 128, 256}, strides[] = {1, 2, 2};
+      for (int group = 0; group < 3; ++group) {
+        const int64_t width = widths[group];
+        const std::string second = fmt::format("groupnorm(16) relu conv({}, k=3, p=1)", width);
+        text += fmt::format(" groupnorm(16) relu residual(conv({}, k=3, s={}, p=1) {})", width,
+                            strides[group], second);
+        text += fmt::format(" residual(groupnorm(16) relu conv({}, k=3, p=1) {})", width, second);
+      }
+      return text + " groupnorm(16) relu adaptiveavgpool(1) flatten linear(out)";
+    }
+    case Arch::kLayers:
+      return options.layers();
+  }
+  throw std::invalid_argument("preset_layers: unknown architecture");
+}
 
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs) {
   switch (options.arch()) {
-    case Arch::kMlp: {
-      const int64_t features =
-          std::accumulate(shape.begin(), shape.end(), int64_t{1}, std::multiplies<>());
-      return make_mlp(features, options.mlp_hidden(), outputs, options.dropout());
-    }
+    case Arch::kMlp:
+    case Arch::kLayers:
+      break;
     case Arch::kCnnTanh:
       require_image(shape, options.arch(), 16);
-      return make_cnn_tanh(shape, outputs, options.dropout());
+      break;
     case Arch::kWrn16_4:
+      // Built from WideBlocks, whose parameter names released models already carry; its layer
+      // string (preset_layers) builds the same weights.
       require_image(shape, options.arch(), 4);
       return make_wrn16_4(shape[0], outputs);
   }
-  throw std::invalid_argument("make_model: unknown architecture");
+  return build_layers(parse_layers(preset_layers(options), layers_key(options)), shape, outputs,
+                      layers_key(options));
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
@@ -132,10 +127,10 @@ torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classe
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {
   const auto outputs = data::model_outputs(like.task, like.num_classes);
   if (like.category_codes.empty()) return make_model(options, like.example_shape(), outputs);
-  if (options.arch() != Arch::kMlp) {
+  if (options.arch() != Arch::kMlp && options.arch() != Arch::kLayers) {
     throw_input_error(
         "data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
-        "model.arch = {} takes images: use model.arch = mlp (or one_hot encoding)",
+        "model.arch = {} takes images: use model.arch = mlp or layers (or one_hot encoding)",
         to_string(options.arch()));
   }
   std::vector<EmbeddedFeature> embedded;
@@ -144,8 +139,12 @@ torch::nn::Sequential make_model(const ModelOptions& options, const data::Datase
                                                     : default_embedding_dim(column.categories + 1);
     embedded.push_back({column.feature, column.categories, dim});
   }
-  return make_mlp(0, options.mlp_hidden(), outputs, options.dropout(),
-                  TabularEmbedding(like.example_shape().at(0), std::move(embedded)));
+  torch::nn::Sequential model;
+  TabularEmbedding embedding(like.example_shape().at(0), std::move(embedded));
+  const int64_t features = embedding->output_features();
+  model->push_back("embedding", embedding);
+  append_layers(model, parse_layers(preset_layers(options)), {features}, outputs);
+  return model;
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

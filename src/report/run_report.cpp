@@ -128,7 +128,10 @@ nlohmann::json run_report(const RunFacts& facts) {
                       {"name", recipe.run.name()},
                       {"hash", facts.recipe_hash},
                       {"values", typed_recipe_values(recipe)}};
+  // The network as a layer string (docs/models.md); an embedded table's TabularEmbedding precedes
+  // it.
   report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
+                     {"layers", nn::preset_layers(recipe.model)},
                      {"parameters", facts.parameters}};
   report["device"] = facts.device;
   const bool builtin = config::resolved_format(recipe.data) == data::Format::kFashionMnist;

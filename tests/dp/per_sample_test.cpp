@@ -9,6 +9,7 @@
 #include "dp/oracle.h"
 #include "dpforge/dp/clipping.h"
 #include "dpforge/nn/blocks.h"
+#include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/train/steps.h"
@@ -175,6 +176,39 @@ TEST(PerSample, TabularEmbeddingInFrontOfTheMlp) {
   EXPECT_THAT(
       testing::error_of([&] { nn::make_model(nn::ModelOptions().arch(nn::Arch::kCnnTanh), like); }),
       HasSubstr("use model.arch = mlp"));
+}
+
+// Networks written in the layer language (model.arch = layers): a CNN with GroupNorm, GELU, average
+// pooling and a strided residual with a 1x1 projection; a residual MLP with LayerNorm and a linear
+// projection; a text classifier on token ids (repeats included) through an embedding and LayerNorm.
+TEST(PerSample, LayerStringModelsPassTheLoopOracle) {
+  torch::manual_seed(15);
+  {
+    auto model = nn::build_layers(
+        nn::parse_layers("conv(8, k=3, p=1) groupnorm(4) gelu residual(conv(12, k=3, s=2, p=1) "
+                         "groupnorm(3) relu conv(12, k=3, p=1)) avgpool(2) flatten linear(out)"),
+        {2, 8, 8}, 3);
+    const auto x = torch::randn({4, 2, 8, 8}, torch::kFloat64);
+    check_against_loop(model, x, torch::tensor({0, 2, 1, 2}, torch::kLong),
+                       cross_entropy_per_example);
+  }
+  {
+    auto model = nn::build_layers(
+        nn::parse_layers("linear(16) layernorm residual(linear(16) elu linear(16)) "
+                         "residual(linear(8) sigmoid) linear(out)"),
+        {5}, 2);
+    const auto x = torch::randn({6, 5}, torch::kFloat64);
+    check_against_loop(model, x, torch::tensor({0, 1, 1, 0, 1, 0}, torch::kLong),
+                       cross_entropy_per_example);
+  }
+  {
+    auto model = nn::build_layers(
+        nn::parse_layers("embedding(20, 6) layernorm linear(8) tanh flatten linear(out)"), {5}, 3);
+    const auto tokens =
+        torch::tensor({{1, 4, 4, 0, 19}, {3, 3, 3, 3, 3}, {7, 2, 9, 2, 0}}, torch::kFloat64);
+    check_against_loop(model, tokens, torch::tensor({2, 0, 1}, torch::kLong),
+                       cross_entropy_per_example);
+  }
 }
 
 TEST(PerSample, FullModelsWithCrossEntropy) {

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/nn/models.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "dpforge/core/error.h"
+#include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
 
 namespace dpforge::nn {
@@ -28,6 +31,85 @@ TEST(Models, MlpAndWrnProduceLogits) {
   auto wrn = make_model(arch("wrn16_4"));
   EXPECT_EQ(wrn->forward(torch::zeros({2, 1, 28, 28})).sizes(), (std::vector<int64_t>{2, 10}));
   EXPECT_GT(count_parameters(*wrn), 2'000'000);
+}
+
+// A preset and its layer string, built from the same random state, are the same network: the same
+// parameters in the same order (so a DP step draws the same noise for each), the same outputs.
+TEST(Models, PresetsAreTheirLayerStrings) {
+  for (const char* name : {"mlp", "cnn_tanh", "wrn16_4"}) {
+    auto preset_options =
+        arch(name).mlp_hidden(24).dropout(std::string(name) == "wrn16_4" ? 0 : 0.25);
+    torch::manual_seed(21);
+    auto preset = make_model(preset_options);
+    auto written_options = preset_options;
+    written_options.arch(Arch::kLayers).layers(preset_layers(preset_options));
+    torch::manual_seed(21);
+    auto written = make_model(written_options);
+    const auto a = preset->parameters(), b = written->parameters();
+    ASSERT_EQ(a.size(), b.size()) << name;
+    for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(torch::equal(a[i], b[i])) << name << " " << i;
+    preset->eval();
+    written->eval();
+    const auto x = torch::rand({2, 1, 28, 28});
+    EXPECT_TRUE(torch::equal(preset->forward(x), written->forward(x))) << name;
+  }
+  EXPECT_EQ(preset_layers(arch("cnn_tanh")),
+            "conv(16, k=8, s=2, p=2) tanh maxpool(2, s=1) conv(32, k=4, s=2) tanh maxpool(2, s=1) "
+            "flatten linear(32) tanh linear(out)");
+}
+
+std::string layer_error(const std::string& layers, std::vector<int64_t> shape) {
+  try {
+    build_layers(parse_layers(layers), shape, 10);
+  } catch (const InputError& error) {
+    return error.what();
+  }
+  return "no error";
+}
+
+// Errors name the layer, its position and the shape that did not fit; what DP cannot clip is
+// refused with the replacement.
+TEST(Layers, LayerStringErrorsNameTheLayerAndTheShape) {
+  using ::testing::AllOf;
+  using ::testing::HasSubstr;
+  EXPECT_THAT(layer_error("linear(32) conv(16)", {30}),
+              AllOf(HasSubstr("layer 2 conv(16)"), HasSubstr("needs C x H x W input, got 32")));
+  EXPECT_THAT(layer_error("conv(8, k=3) batchnorm linear(out)", {1, 8, 8}),
+              AllOf(HasSubstr("layer 2 batchnorm"), HasSubstr("use groupnorm")));
+  EXPECT_THAT(layer_error("flatten lstm(4)", {1, 8, 8}), HasSubstr("unknown layer 'lstm'"));
+  EXPECT_THAT(layer_error("conv(8, kernel=3)", {1, 8, 8}),
+              AllOf(HasSubstr("no option 'kernel'"), HasSubstr("bias, d, k, p, s")));
+  EXPECT_THAT(layer_error("conv(8, k=x)", {1, 8, 8}), HasSubstr("k = 'x' must be a whole number"));
+  EXPECT_THAT(layer_error("linear(99999999999)", {4}),
+              HasSubstr("must be a whole number in [1, 1048576]"));
+  std::string deep;
+  for (int i = 0; i < 100'000; ++i) deep += "residual(";
+  EXPECT_THAT(layer_error(deep, {4}), HasSubstr("residuals nested over 32 deep"));
+  EXPECT_THAT(
+      layer_error("maxpool(4) maxpool(4)", {1, 8, 8}),
+      AllOf(HasSubstr("layer 2 maxpool(4)"), HasSubstr("does not fit its input of 1 x 2 x 2")));
+  EXPECT_THAT(
+      layer_error("flatten residual(linear(8) linear(4, bias=false)) residual()", {1, 4, 4}),
+      HasSubstr("layer 3 residual(): residual() holds no layers"));
+  EXPECT_THAT(layer_error("conv(4, k=3) residual(flatten)", {1, 8, 8}),
+              AllOf(HasSubstr("layer 2 residual(flatten)"), HasSubstr("maps 4 x 6 x 6 to 144")));
+  EXPECT_THAT(layer_error("groupnorm(3)", {4, 2, 2}), HasSubstr("4 channels do not split into 3"));
+  EXPECT_THAT(layer_error("linear(8) embedding(10, 4)", {3}),
+              AllOf(HasSubstr("layer 2 embedding(10, 4)"), HasSubstr("must be the first layer")));
+  EXPECT_THAT(layer_error("residual(linear(4) residual(linear(3) tanh", {4}),
+              AllOf(HasSubstr("model.layers = "), HasSubstr("at character 43 (the end)"),
+                    HasSubstr("expected ')' to close residual(")));
+  EXPECT_THAT(layer_error("linear(4,,)", {4}),
+              HasSubstr("at character 10 (','): expected an argument"));
+  EXPECT_THAT(layer_error("linear(k=2, 4)", {4}), HasSubstr("positional arguments come first"));
+  EXPECT_THAT(layer_error("  ", {4}), HasSubstr("model.layers is empty"));
+  // The residual's shortcut: identity, a 1x1 strided conv, or a linear projection.
+  EXPECT_EQ(layer_error("conv(4, k=3, p=1) residual(conv(8, k=3, s=2, p=1)) flatten linear(out)",
+                        {1, 8, 8}),
+            "no error");
+  const auto layers = parse_layers("conv(16, k=8, s=2, p=2) residual(linear(4) relu) flatten");
+  EXPECT_EQ(to_string(layers), "conv(16, k=8, p=2, s=2) residual(linear(4) relu) flatten");
+  EXPECT_EQ(to_string(parse_layers(to_string(layers))), to_string(layers));
 }
 
 // Outside a DP step our layers must be exactly their torch::nn counterparts.

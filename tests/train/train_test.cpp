@@ -72,6 +72,27 @@ TEST(Train, LearnsFashionMnistSubsetAndWritesAReport) {
   EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json.partial"));
 }
 
+// The shipped recipe-declared residual CNN trains privately with the audit (CI-sized: 2,000
+// examples, 2 epochs); its parameters are what the layer string says.
+TEST(Train, TheShippedRecipeDeclaredNetworkTrainsPrivatelyWithTheAudit) {
+  TempDir dir;
+  auto recipe =
+      config::load_recipe(testing::kRecipes + "fmnist_layers_residual.ini",
+                          {"data.train_subset=2000", "data.subset=random", "data.test_subset=1000",
+                           "train.epochs=2", "train.seed=4", "run.threads=1"});
+  const auto outcome = run_training(recipe, dir / "run", nullptr);
+  EXPECT_GT(outcome.result.test_accuracy, 0.4);  // chance is 0.10
+  const auto report = testing::read_json(dir / "run" / "report.json");
+  EXPECT_EQ(report["model"]["arch"], "layers");
+  EXPECT_EQ(report["model"]["layers"], recipe.model.layers());
+  // conv 1→16 k8, GroupNorm, the residual's two 16→16 k3 convs and GroupNorm, conv 16→32 k4, then
+  // linear 512→32 (28 → 13 → 13 → 12 → 5 → 4 a side) and 32→10.
+  EXPECT_EQ(report["model"]["parameters"], (16 * 64 + 16) + 32 + 2 * (16 * 16 * 9 + 16) + 32 +
+                                               (32 * 16 * 16 + 32) + (512 * 32 + 32) +
+                                               (32 * 10 + 10));
+  EXPECT_EQ(report["audit"]["status"], "pass");
+}
+
 TEST(Train, SameSeedSameWeightsAndPhysicalSplitDoesNotChangeTheStep) {
   TempDir dir;
   auto recipe = small_recipe();

@@ -12,9 +12,12 @@
 
 namespace dpforge::nn {
 
-enum class Arch { kMlp, kCnnTanh, kWrn16_4 };
-inline constexpr EnumNames<Arch, 3> kArchNames{
-    {{{Arch::kMlp, "mlp"}, {Arch::kCnnTanh, "cnn_tanh"}, {Arch::kWrn16_4, "wrn16_4"}}}};
+/// The presets, and kLayers: the network ModelOptions::layers writes (nn/layer_builder.h).
+enum class Arch { kMlp, kCnnTanh, kWrn16_4, kLayers };
+inline constexpr EnumNames<Arch, 4> kArchNames{{{{Arch::kMlp, "mlp"},
+                                                 {Arch::kCnnTanh, "cnn_tanh"},
+                                                 {Arch::kWrn16_4, "wrn16_4"},
+                                                 {Arch::kLayers, "layers"}}}};
 inline std::string to_string(Arch arch) { return std::string(kArchNames.name(arch)); }
 
 /// The recipe's [model] section (config::Recipe::model is this struct).
@@ -27,15 +30,23 @@ struct ModelOptions {
   DPF_ARG(int64_t, embedding_dim) = 0;
   /// Dropout probability after each hidden activation (mlp, cnn_tanh); 0 = none. A defense.
   DPF_ARG(double, dropout) = 0.0;
+  /// arch = layers: the network in the layer language (nn/layer_spec.h), e.g.
+  /// "flatten linear(64) relu linear(out)".
+  DPF_ARG(std::string, layers) = "";
 };
 
-/// Builds the model `options` names for examples of `shape` (C x H x W images, or F features) and
-/// `outputs` outputs; InputError when the architecture cannot take that shape:
+/// The layer string of `options`' architecture: the preset's (mlp and cnn_tanh are built from it;
+/// wrn16_4's builds the same weights as its WideBlocks), or options.layers.
+std::string preset_layers(const ModelOptions& options);
+
+/// Builds the model `options` names for examples of `shape` (C x H x W images, F features, or T
+/// token ids) and `outputs` outputs; InputError when the architecture cannot take that shape:
 ///  - mlp: flatten → Linear(features, h) → tanh → Linear(h, h) → tanh → Linear(h, outputs);
 ///  - cnn_tanh: Tramèr & Boneh (2021), 26,010 parameters: conv 16@8x8 s2 p2 → tanh → maxpool 2 s1
 ///    → conv 32@4x4 s2 → tanh → maxpool 2 s1 → Linear(512, 32) → tanh → Linear(32, classes)
 ///    (512 for 28 x 28; images of at least 16 x 16);
-///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm.
+///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm;
+///  - layers: options.layers.
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs);
 
