@@ -7,6 +7,8 @@
 #include <cmath>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
 
 #include "args.h"
 #include "budget_options.h"
@@ -133,6 +135,29 @@ void print_budget(const BudgetSetting& setting, const std::vector<nlohmann::json
   }
 }
 
+// σ as printed and as stored: rounded up at kSigmaDigits significant digits, never to nearest, so
+// a value copied into a recipe meets the target (a larger σ only lowers ε); its ε is re-accounted.
+constexpr int kSigmaDigits = 6;
+
+nlohmann::json calibrated_entry(const privacy::AccountantFactory& factory, double sigma,
+                                const BudgetSetting& setting, int64_t steps, double target) {
+  std::string text = privacy::upper_significant(sigma, kSigmaDigits);
+  double epsilon = 0;
+  // ε is antitone in σ, so one step up suffices; the loop guards against a non-monotone numeric.
+  for (int attempt = 0;; ++attempt) {
+    epsilon =
+        privacy::epsilon_for(factory, std::stod(text), setting.sample_rate, steps, *setting.delta);
+    if (epsilon <= target || attempt == 8) break;
+    text = privacy::upper_significant(std::stod(text) * (1 + std::pow(10.0, 1 - kSigmaDigits)),
+                                      kSigmaDigits);
+  }
+  if (epsilon > target) {
+    throw std::logic_error(fmt::format(
+        "calibrate: sigma {} reads back epsilon {} above the target {}", text, epsilon, target));
+  }
+  return {{"noise_multiplier", std::stod(text)}, {"epsilon", epsilon}};
+}
+
 nlohmann::json calibrate_row(const BudgetSetting& setting, const RunLength& length, double target) {
   auto row = length_json(length);
   for (const auto& name : setting.accountants) {
@@ -142,13 +167,11 @@ nlohmann::json calibrate_row(const BudgetSetting& setting, const RunLength& leng
       sigma = privacy::calibrate_noise_multiplier(factory, target, *setting.delta,
                                                   setting.sample_rate, length.steps);
     } catch (const std::domain_error& error) {
-      throw_input_error("dpforge calibrate: target epsilon {} is unreachable over {} steps: {}",
-                        target, length.steps, error.what());
+      throw_input_error(
+          "dpforge calibrate: no noise multiplier for target epsilon {} over {} steps: {}", target,
+          length.steps, error.what());
     }
-    row["noise_multiplier"][name] = {
-        {"noise_multiplier", sigma},
-        {"epsilon",
-         privacy::epsilon_for(factory, sigma, setting.sample_rate, length.steps, *setting.delta)}};
+    row["noise_multiplier"][name] = calibrated_entry(factory, sigma, setting, length.steps, target);
   }
   return row;
 }
@@ -157,19 +180,21 @@ void print_calibration(const BudgetSetting& setting, const std::vector<nlohmann:
                        double target) {
   if (rows.size() > 1) {
     fmt::print("target epsilon = {}, {}, delta = {}\n", target, rate_text(setting), *setting.delta);
-    print_table(setting, rows, "sigma (epsilon)",
-                [](const nlohmann::json& row, const std::string& name) {
-                  const auto& entry = row["noise_multiplier"][name];
-                  return fmt::format("{:.4f} ({})", entry["noise_multiplier"].get<double>(),
-                                     privacy::upper_fixed(entry["epsilon"].get<double>(), 4));
-                });
+    print_table(
+        setting, rows, "sigma (epsilon)", [](const nlohmann::json& row, const std::string& name) {
+          const auto& entry = row["noise_multiplier"][name];
+          return fmt::format(
+              "{} ({})",
+              privacy::upper_significant(entry["noise_multiplier"].get<double>(), kSigmaDigits),
+              privacy::upper_fixed(entry["epsilon"].get<double>(), 4));
+        });
     return;
   }
   fmt::print("target epsilon = {}, {}, steps = {}, delta = {}\n", target, rate_text(setting),
              length_text(setting.lengths.front()), *setting.delta);
   for (const auto& [name, entry] : rows.front()["noise_multiplier"].items()) {
-    fmt::print("  {:<4} noise_multiplier = {:.6f}  (epsilon {})\n", name,
-               entry["noise_multiplier"].get<double>(),
+    fmt::print("  {:<4} noise_multiplier = {}  (epsilon {})\n", name,
+               privacy::upper_significant(entry["noise_multiplier"].get<double>(), kSigmaDigits),
                privacy::upper_fixed(entry["epsilon"].get<double>(), 6));
   }
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/privacy/calibration.h"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -50,7 +52,18 @@ double epsilon_for(const AccountantFactory& accountant, double noise_multiplier,
 double calibrate_noise_multiplier(const AccountantFactory& accountant, double target_epsilon,
                                   double delta, double sample_rate, int64_t steps) {
   if (!(target_epsilon > 0)) throw std::domain_error("target epsilon must be > 0");
-  constexpr double kMaxNoise = 1e4;
+  // With no noise at all an example changes the output only if some step samples it, which
+  // happens with probability 1 − (1 − q)^T: a δ at or above that is met at ε = 0 by every σ, and
+  // the search below would walk σ toward 0, where no accountant's numerics hold.
+  const double ever_sampled = -std::expm1(static_cast<double>(steps) * std::log1p(-sample_rate));
+  if (delta >= ever_sampled) {
+    throw std::domain_error(fmt::format(
+        "delta {} is at or above 1 - (1 - q)^T = {:.6g}, the chance that {} steps at q = {} "
+        "sample a given example at all: epsilon 0 then holds with no noise, so there is nothing "
+        "to calibrate; use a delta far below it (and below 1/N)",
+        delta, ever_sampled, steps, sample_rate));
+  }
+  constexpr double kMaxNoise = 1e4, kMinNoise = 1e-3;
   auto epsilon = [&](double sigma) {
     return epsilon_for(accountant, sigma, sample_rate, steps, delta);
   };
@@ -69,7 +82,8 @@ double calibrate_noise_multiplier(const AccountantFactory& accountant, double ta
   }
   const double shrink = rdp ? 0.5 : 0.8;
   double low = high * shrink;
-  while (low > 1e-3 && epsilon(low) <= target_epsilon) {
+  // Below kMinNoise the search stops: a σ that small is returned as it is (ε ≤ target still holds).
+  while (low > kMinNoise && epsilon(low) <= target_epsilon) {
     high = low;
     low *= shrink;
   }

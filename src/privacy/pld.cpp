@@ -224,6 +224,15 @@ double PldAccountant::epsilon(double delta) const {
     if (entry.sample_rate > 0) active.push_back(entry);
   }
   if (active.empty()) return 0.0;
+  // The composition's total variation is at most 1 − Π(1 − TVᵢ) (couple each step maximally): at a
+  // δ at or above it, ε = 0 exactly, where the numerics would return a rounding error's worth.
+  double log_untouched = 0;
+  for (const auto& entry : active) {
+    log_untouched +=
+        static_cast<double>(entry.count) *
+        std::log1p(-sampled_gaussian_total_variation(entry.sample_rate, entry.noise_multiplier));
+  }
+  if (delta >= -std::expm1(log_untouched)) return 0.0;  // each TVᵢ is already rounded up
   PldAccountant trimmed(interval_);
   trimmed.history_ = active;
   double epsilon = 0;

@@ -3,6 +3,7 @@
 // ε(δ) in closed form, and its connect-the-dots discretization (pld.h).
 #include <algorithm>
 #include <cmath>
+#include <numbers>
 
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/privacy/pld.h"
@@ -191,9 +192,18 @@ DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
   return pld;
 }
 
+double sampled_gaussian_total_variation(double sample_rate, double noise_multiplier) {
+  if (noise_multiplier == 0) return sample_rate;
+  const double tv = sample_rate * std::erf(1 / (2 * std::numbers::sqrt2 * noise_multiplier));
+  return std::min(sample_rate, tv * (1 + 1e-12));
+}
+
 double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta) {
   if (!(delta > 0 && delta < 1)) throw std::domain_error("delta must lie in (0, 1)");
   if (sample_rate == 0) return 0.0;
+  // δ(ε) → TV as ε → 0 and equals it at 0; at small σ the closed form's masses round to within an
+  // ulp of q, which would put δ(0) a hair above a δ = q that ε = 0 in truth meets.
+  if (delta >= sampled_gaussian_total_variation(sample_rate, noise_multiplier)) return 0.0;
   if (noise_multiplier == 0) return kInf;
   double epsilon = 0;
   for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {

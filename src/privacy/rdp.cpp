@@ -13,22 +13,30 @@ namespace dpforge::privacy {
 namespace {
 
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
+// The absolute round-off of a computed log A_α (a few ulps of A_α ≈ 1; the fractional series
+// sums signed terms).
+constexpr double kRdpRoundOff = 1e-14;
 
-// log A_α for integer α: the binomial expansion, every term positive.
+// log A_α for integer α: the binomial expansion. A_α = 1 + Σ_{k≥2} C(α,k) q^k (1−q)^{α−k}
+// (e^{(k²−k)/2σ²} − 1), every term of the sum positive, so A_α − 1 is summed on its own: summing
+// A_α itself leaves a rounding error of an ulp of 1, which at tiny q/σ (A_α − 1 ~ 1e-16) would read
+// as A_α = 1, i.e. a divergence of 0 and an optimistic ε = 0 (issue 40 item 4).
 double log_a_integer(double q, double sigma, int64_t alpha) {
   const double log_q = std::log(q), log_1mq = std::log1p(-q);
   const double inv_two_sigma2 = 1.0 / (2 * sigma * sigma);
-  double log_a = -kInfinity;
-  double log_binom = 0;  // log C(α, 0)
-  for (int64_t k = 0; k <= alpha; ++k) {
-    if (k > 0)
-      log_binom += std::log(static_cast<double>(alpha - k + 1)) - std::log(static_cast<double>(k));
+  double log_excess = -kInfinity;                           // log(A_α − 1)
+  double log_binom = std::log(static_cast<double>(alpha));  // log C(α, 1)
+  for (int64_t k = 2; k <= alpha; ++k) {
+    log_binom += std::log(static_cast<double>(alpha - k + 1)) - std::log(static_cast<double>(k));
     const double kd = static_cast<double>(k);
-    const double term = log_binom + kd * log_q + static_cast<double>(alpha - k) * log_1mq +
-                        (kd * kd - kd) * inv_two_sigma2;
-    log_a = log_add(log_a, term);
+    const double exponent = (kd * kd - kd) * inv_two_sigma2;
+    const double log_growth = exponent > 30 ? exponent + std::log(-std::expm1(-exponent))
+                                            : std::log(std::expm1(exponent));
+    const double term =
+        log_binom + kd * log_q + static_cast<double>(alpha - k) * log_1mq + log_growth;
+    log_excess = log_add(log_excess, term);
   }
-  return log_a;
+  return log_excess < 0 ? std::log1p(std::exp(log_excess)) : log_add(0.0, log_excess);
 }
 
 // log A_α for fractional α ([MTZ] §3.3): with z₀ = σ² log(1/q − 1) + ½,
@@ -121,8 +129,10 @@ EpsilonAndOrder rdp_to_epsilon(std::span<const double> orders, std::span<const d
     double epsilon;
     if (conversion == RdpConversion::kClassic) {
       epsilon = r - std::log(delta) / (alpha - 1);
-    } else if (delta * delta + std::expm1(-r) > 0) {
-      epsilon = 0;  // δ ≥ √(1 − e^{−KL}) already: the pair is (0, δ)-DP.
+    } else if (delta * delta + std::expm1(-(r + kRdpRoundOff / (alpha - 1))) > 0) {
+      // δ ≥ √(1 − e^{−KL}) already: the pair is (0, δ)-DP. r is raised by its round-off first:
+      // an ulp of log A_α at tiny q/σ must not decide that ε = 0.
+      epsilon = 0;
     } else if (alpha > 1.01) {
       epsilon = r + std::log1p(-1 / alpha) - std::log(delta * alpha) / (alpha - 1);
     } else {

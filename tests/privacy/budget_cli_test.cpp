@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 // `dpforge budget` and `dpforge calibrate`: what a user types, what they get back.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
 
 #include "dpforge/core/error.h"
 #include "dpforge/privacy/accountant.h"
@@ -99,6 +102,48 @@ TEST(BudgetCli, TinyNoiseIsNeverReportedAsPrivate) {
   EXPECT_GT(json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 990.0);
   EXPECT_NEAR(epsilon_for(AccountantKind::kPld, sigma, 0.01, 10, 1e-5),
               json["noise_multiplier"]["pld"]["epsilon"].get<double>(), 1e-6);
+}
+
+// Every σ calibrate prints re-accounts to ε ≤ target (issue 40 item 3): σ is rounded up, never to
+// nearest (at ε = 10,000 the nearest 4-decimal σ, 0.0230, accounted to ε ≈ 10,037).
+TEST(BudgetCli, EveryPrintedSigmaMeetsItsTarget) {
+  const std::string cli = DPFORGE_CLI;
+  const std::regex single(R"((pld|rdp)\s+noise_multiplier = ([0-9.e+-]+))");
+  const std::regex cell(R"(([0-9.e+-]+) \([0-9.]+\))");
+  // (ε = 10,000 needs σ ≈ 0.02, where each PLD takes seconds: one length there.)
+  for (const double target : {0.5, 3.0, 10000.0}) {
+    const std::string common = fmt::format(
+        " calibrate --target-epsilon {} --delta 1e-5 "
+        "--sample-rate 0.01 --accountant all",
+        target);
+    auto result = testing::run_command(cli + common + " --steps 100");
+    ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+    int checked = 0;
+    for (std::sregex_iterator it(result.output.begin(), result.output.end(), single), end;
+         it != end; ++it, ++checked) {
+      const auto kind = (*it)[1] == "pld" ? AccountantKind::kPld : AccountantKind::kRdp;
+      EXPECT_LE(epsilon_for(kind, std::stod((*it)[2]), 0.01, 100, 1e-5), target) << (*it)[0];
+    }
+    EXPECT_EQ(checked, 2) << result.output;
+    if (target > 100) continue;
+    result = testing::run_command(cli + common + " --steps 10,100");
+    ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+    std::istringstream lines(result.output);
+    std::string line;
+    checked = 0;
+    while (std::getline(lines, line)) {
+      std::smatch steps;
+      if (!std::regex_search(line, steps, std::regex(R"(^\s+(10|100)\s)"))) continue;
+      int column = 0;
+      for (std::sregex_iterator it(line.begin(), line.end(), cell), end; it != end;
+           ++it, ++column, ++checked) {
+        const auto kind = column == 0 ? AccountantKind::kPld : AccountantKind::kRdp;
+        EXPECT_LE(epsilon_for(kind, std::stod((*it)[1]), 0.01, std::stoi(steps[1]), 1e-5), target)
+            << line;
+      }
+    }
+    EXPECT_EQ(checked, 4) << result.output;
+  }
 }
 
 nlohmann::json budget_json(const std::string& args) {

@@ -297,6 +297,76 @@ TEST(PldProperties, MonotoneAndNeverBelowOneStepOnTheFullGrid_LONG) {
                {1, 2, 10, 100, 1000, 10000, 100000, 1000000, 10000000}));
 }
 
+// No accountant input may crash (issue 40 item 4): over σ, q, T and δ every point gives a finite
+// ε ≥ 0, never below one step's exact ε and, at q = 1, never below the exact Gaussian's (both
+// accountants are upper bounds). δ = q at T = 1 once crashed the PLD: ε = 0 holds there for
+// every σ. Where the PLD's grid coarsens (T = 1e6, tiny δ) it may be looser than RDP: valid.
+void expect_accountants_answer(const std::vector<double>& sigmas, const std::vector<double>& rates,
+                               const std::vector<int64_t>& steps,
+                               const std::vector<double>& deltas) {
+  for (double sigma : sigmas) {
+    for (double q : rates) {
+      for (int64_t t : steps) {
+        PldAccountant pld;
+        RdpAccountant rdp;
+        pld.compose(sigma, q, t);
+        rdp.compose(sigma, q, t);
+        for (double delta : deltas) {
+          const std::string where = ::testing::PrintToString(std::vector<double>{
+              sigma, q, static_cast<double>(t), delta});  // {sigma, q, T, delta}
+          double from_pld = -1, from_rdp = -1;
+          ASSERT_NO_THROW(from_pld = pld.epsilon(delta)) << where;
+          ASSERT_NO_THROW(from_rdp = rdp.epsilon(delta)) << where;
+          EXPECT_TRUE(std::isfinite(from_pld) && from_pld >= 0) << where << " " << from_pld;
+          EXPECT_TRUE(std::isfinite(from_rdp) && from_rdp >= 0) << where << " " << from_rdp;
+          const double floor = sampled_gaussian_epsilon(q, sigma, delta);
+          EXPECT_TRUE(at_most(floor, from_pld)) << where << " pld " << from_pld;
+          EXPECT_TRUE(at_most(floor, from_rdp)) << where << " rdp " << from_rdp;
+          if (q == 1.0) {
+            const double exact =
+                analytic_gaussian_epsilon(sigma / std::sqrt(static_cast<double>(t)), delta);
+            EXPECT_TRUE(at_most(exact, from_pld)) << where << " pld " << from_pld << " " << exact;
+            EXPECT_TRUE(at_most(exact, from_rdp)) << where << " rdp " << from_rdp << " " << exact;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Accountants, AnswerEverywhereOnACoarseGridOfSigmaRateStepsAndDelta) {
+  expect_accountants_answer({0.01, 0.3, 100.0}, {1e-6, 0.01, 1.0}, {1, 1000, 1000000},
+                            {1e-12, 0.01, 0.5});
+}
+
+// The issue's grid, finer; minutes, so labelled long.
+TEST(Accountants, AnswerEverywhereOnTheFullGridOfSigmaRateStepsAndDelta_LONG) {
+  expect_accountants_answer(
+      {0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0}, {1e-6, 1e-4, 1e-3, 0.01, 0.1, 0.5, 1.0},
+      {1, 10, 100, 1000, 10000, 100000, 1000000}, {1e-12, 1e-8, 1e-5, 1e-3, 0.01, 0.1, 0.5});
+}
+
+// At δ ≥ 1 − (1 − q)^T (the chance that the steps sample an example at all) ε = 0 holds with no
+// noise: calibration has nothing to find, and says so instead of walking σ to 0.
+TEST(Calibration, RefusesADeltaThatNoNoiseAlreadyMeets) {
+  for (double q : {0.001, 0.01, 0.1}) {
+    for (double target : {0.5, 1.0, 3.0, 8.0}) {
+      EXPECT_EQ(pld_epsilon(q, 0.05, 1, q), 0.0);
+      EXPECT_THAT([&] { calibrate_noise_multiplier(AccountantKind::kPld, target, q, q, 1); },
+                  ::testing::ThrowsMessage<std::domain_error>(
+                      ::testing::HasSubstr("the chance that 1 steps")));
+    }
+  }
+  // Just below it, ε grows without bound as σ → 0, so a σ is found and meets the target.
+  const double sigma = calibrate_noise_multiplier(AccountantKind::kPld, 1.0, 0.009, 0.01, 1);
+  EXPECT_LE(pld_epsilon(0.01, sigma, 1, 0.009), 1.0);
+  const auto result = testing::run_command(
+      std::string(DPFORGE_CLI) +
+      " calibrate --target-epsilon 1 --sample-rate 0.01 --steps 1 --delta 0.01");
+  EXPECT_EQ(result.exit_code, kExitBadInput) << result.output;
+  EXPECT_THAT(result.output, ::testing::HasSubstr("nothing to calibrate"));
+}
+
 TEST(Accountants, ANonFiniteTermIsAnErrorNeverADroppedOne) {
   const std::vector<double> orders{2.0, 3.0};
   const std::vector<double> curve{std::nan(""), 1.0};

@@ -40,6 +40,10 @@ struct DiscretePld {
 double sampled_gaussian_delta(double sample_rate, double noise_multiplier, double epsilon,
                               PldDirection direction);
 
+/// Total variation between one step's neighbouring outputs, q·erf(1/(2√2σ)) (= δ(0) in both
+/// directions): at δ at or above it, ε = 0 exactly. Rounded up by a hair, never above q.
+double sampled_gaussian_total_variation(double sample_rate, double noise_multiplier);
+
 /// Exact ε of one step at δ (max over both directions, by bisection on the closed form above): the
 /// floor under any composition's ε, checked by PldAccountant::epsilon.
 double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta);
