@@ -116,6 +116,8 @@ nlohmann::json privacy_json(const train::PrivacySummary& p,
       // Within `delta`: what the DP vocabularies' thresholds spend; epsilon is the accountant's
       // at delta minus this.
       {"preprocessing_delta", p.preprocessing_delta},
+      // Within `delta` too: what the noise sampler's bounded support adds (docs/privacy.md).
+      {"support_delta", p.support_delta},
       {"accountant_state", p.accountant_state}};
 }
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dpforge/core/error.h"
+#include "dpforge/privacy/bounded_noise.h"
 #include "dpforge/privacy/calibration.h"
 
 namespace dpforge::train {
@@ -21,6 +22,42 @@ int64_t allowed_steps(const dp::DpPlan& plan) {
   return privacy::max_steps_within(plan_accountants(plan), plan.target_epsilon,
                                    plan.accountant_delta(), plan.sample_rate, plan.noise_multiplier,
                                    plan.planned_steps);
+}
+
+// Above this share of privacy.delta the sampler's bounded support is refused, not accounted:
+// the noise is then far too small for the Gaussian the accountant assumes to describe it.
+constexpr double kMaxSupportDeltaShare = 0.1;
+// From this share on, the run's description names it.
+constexpr double kNotedSupportShare = 1e-4;
+
+double support_delta(const dp::DpPlan& plan, const privacy::NoiseSupport& support,
+                     int64_t noised_coordinates) {
+  return privacy::bounded_noise_delta(support, {.noise_multiplier = plan.noise_multiplier,
+                                                .steps = plan.planned_steps,
+                                                .coordinates = noised_coordinates});
+}
+
+// Takes the support's δ (privacy/bounded_noise.h) from the accountant's share of δ. A calibrated
+// σ is re-calibrated at the smaller share when it no longer meets the target there; the larger σ
+// only shrinks the support's δ, so the amount reserved at the first σ still covers it.
+void reserve_support_delta(dp::DpPlan& plan, bool secure_noise, int64_t noised_coordinates) {
+  const auto support = privacy::sampler_support(secure_noise);
+  const double extra = support_delta(plan, support, noised_coordinates);
+  if (extra > kMaxSupportDeltaShare * plan.delta) {
+    throw_input_error(
+        "noise multiplier {:.6g}: the sampler's normals are bounded (radius {:.4g}, "
+        "privacy.secure_noise = {}), which over {} steps of {} noised numbers adds delta {:.3g}, "
+        "above {:g} of privacy.delta = {}; use more noise{} (docs/privacy.md, the noise's support)",
+        plan.noise_multiplier, support.radius, secure_noise, plan.planned_steps, noised_coordinates,
+        extra, kMaxSupportDeltaShare, plan.delta,
+        secure_noise ? "" : " or privacy.secure_noise = true (radius 18.8)");
+  }
+  plan.support_delta = extra;
+  if (plan.noise_calibrated && plan_epsilon(plan, plan.planned_steps) > plan.target_epsilon) {
+    plan.noise_multiplier = privacy::calibrate_noise_multiplier(
+        plan_accountants(plan), plan.target_epsilon, plan.accountant_delta(), plan.sample_rate,
+        plan.planned_steps);
+  }
 }
 
 }  // namespace
@@ -55,7 +92,8 @@ double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
 }
 
 dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
-                        const std::vector<double>& gaussian_releases, double release_delta) {
+                        int64_t noised_coordinates, const std::vector<double>& gaussian_releases,
+                        double release_delta) {
   const auto& train = recipe.train;
   const auto& privacy = recipe.privacy;
   if (train.batch_size() > dataset_size) {
@@ -109,6 +147,7 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
         plan.preprocessing.front().noise_multiplier, plan_epsilon(plan, 0), plan.delta,
         plan.target_epsilon);
   }
+  reserve_support_delta(plan, config::secure_noise(recipe), noised_coordinates);
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
   plan.allowed_steps = allowed_steps(plan);
   return plan;
@@ -175,7 +214,11 @@ std::string describe(const dp::DpPlan& plan) {
                             plan.preprocessing_delta > 0
                                 ? fmt::format("; their thresholds spend delta {:.3g} of it",
                                               plan.preprocessing_delta)
-                                : ""));
+                                : "")) +
+         (plan.support_delta >= kNotedSupportShare * plan.delta
+              ? fmt::format(", the noise's bounded support spends delta {:.3g} of it",
+                            plan.support_delta)
+              : "");
 }
 
 }  // namespace dpforge::train

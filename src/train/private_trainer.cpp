@@ -10,6 +10,7 @@
 
 #include "dpforge/audit/canary_hook.h"
 #include "dpforge/audit/faults.h"
+#include "dpforge/nn/models.h"
 #include "dpforge/nn/validate.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/printing.h"
@@ -199,6 +200,7 @@ class PrivateStep final : public TrainingStep {
                                    {"delta", claimed_.delta},
                                    {"preprocessing_noise_multipliers", releases},
                                    {"preprocessing_delta", claimed_.preprocessing_delta},
+                                   {"support_delta", claimed_.support_delta},
                                    {"target_epsilon", claimed_.target_epsilon},
                                    {"planned_steps", claimed_.planned_steps}},
                     reserved);
@@ -246,6 +248,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.secure_noise = secure_noise;
   privacy.preprocessing = plan.preprocessing;
   privacy.preprocessing_delta = plan.preprocessing_delta;
+  privacy.support_delta = plan.support_delta;
   return privacy;
 }
 
@@ -260,8 +263,10 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     nn::check_examples_independent(
         model, train_set.inputs.slice(0, 0, std::min<int64_t>(64, train_set.size())));
   }
-  const dp::DpPlan claimed =
-      make_dp_plan(recipe, train_set.size(), train_set.gaussian_releases, train_set.release_delta);
+  const int64_t noised_coordinates =
+      nn::count_parameters(*model) + (canaries != nullptr ? canaries->count() : 0);
+  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size(), noised_coordinates,
+                                          train_set.gaussian_releases, train_set.release_delta);
   const audit::Fault fault = recipe.privacy.fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);

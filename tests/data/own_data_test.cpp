@@ -805,7 +805,8 @@ TEST(OwnData, TheBudgetStopSpendsTheAccountantsShareOfDelta) {
   auto epsilon_after = [&](int64_t taken) {
     return privacy::epsilon_for(
         privacy::accountant_factory(privacy::AccountantKind::kPld, {{5.0, 1.0, 1}}), 1.0,
-        privacy["sample_rate"].get<double>(), taken, 1e-5 - eta);
+        privacy["sample_rate"].get<double>(), taken,
+        1e-5 - eta - privacy["support_delta"].get<double>());
   };
   EXPECT_NEAR(privacy["epsilon"].get<double>(), epsilon_after(steps), 1e-9);
   EXPECT_LE(epsilon_after(steps), 1.5);

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "dpforge/core/random.h"
+#include "dpforge/privacy/bounded_noise.h"
 #include "kernels/philox.h"
 #include "src/dp/philox_cpu.h"
 
@@ -84,6 +85,62 @@ TEST(Noise, BoxMullerRadiusReachesNinePointFourSigma) {
   kernels::box_muller(0xffffffff, 0xffffffff, 0, z0, z1);
   EXPECT_NEAR(z0, 0.0, 1e-9);  // u₁ = 1
   EXPECT_NEAR(kernels::log_positive(0x1p-64), -64 * std::log(2.0), 1e-13);
+}
+
+// The support privacy/bounded_noise.h accounts for is the sampler's own: no pair leaves the disk of
+// radius R (2R secure), and a pair shifted by a·C leaves it at most as often as A(a) says. Measured
+// over 2^22 pairs at σ = 0.2, where A(1) = e^{−(R − 5)²/2} ≈ 5.7e-5 is large enough to observe.
+TEST(Noise, PairsStayInTheSupportTheAccountingAssumes) {
+  constexpr int64_t kPairs = 1 << 22;
+  const double radius = privacy::box_muller_radius();
+  EXPECT_NEAR(radius, std::sqrt(128 * std::log(2.0)), 1e-12);
+  for (const bool secure : {false, true}) {
+    const auto z = philox_normals(2 * kPairs, 7, 0, secure).to(torch::kFloat64).view({kPairs, 2});
+    const auto norms = z.norm(2, 1);
+    const double limit = secure ? 2 * radius : radius;
+    EXPECT_LE(norms.max().item<double>(), limit * (1 + 1e-6)) << secure;
+    const auto support = privacy::sampler_support(secure);
+    EXPECT_LE(support.radius, limit);
+    // Shifted by 5 noise units along x: how often the shifted pair leaves the disk.
+    const double sigma = 0.2;
+    const auto shifted = (z + torch::tensor({1 / sigma, 0.0}, torch::kFloat64)).norm(2, 1);
+    const double escaped = shifted.gt(limit).to(torch::kFloat64).mean().item<double>();
+    const double bound = privacy::bounded_noise_step_delta(
+        support, {.noise_multiplier = sigma, .steps = 1, .coordinates = 1});
+    EXPECT_LE(escaped, bound + 4 * std::sqrt(bound / kPairs)) << secure;
+    if (!secure) EXPECT_GT(escaped, bound / 100);  // the bound is of the right order
+  }
+}
+
+// The bound's shape: one pair gives A(sensitivity) exactly; more noise, fewer steps, fewer
+// coordinates and the secure sampler each lower it; replace-one (sensitivity 2) raises it.
+TEST(Noise, BoundedSupportDeltaFollowsItsFormula) {
+  const auto plain = privacy::sampler_support(false), secure = privacy::sampler_support(true);
+  const double r = plain.radius;
+  EXPECT_NEAR(privacy::bounded_noise_step_delta(plain, {.noise_multiplier = 0.5, .coordinates = 1}),
+              std::exp(-0.5 * (r - 2) * (r - 2)), 1e-24);
+  const privacy::BoundedNoiseRun run{
+      .noise_multiplier = 0.5, .steps = 10000, .coordinates = 1'000'000};
+  const double base = privacy::bounded_noise_delta(plain, run);
+  EXPECT_GT(base, 1e-8);
+  EXPECT_LT(base, 1e-7);
+  auto changed = run;
+  changed.noise_multiplier = 0.6;
+  EXPECT_LT(privacy::bounded_noise_delta(plain, changed), base);
+  changed = run;
+  changed.steps = 1000;
+  EXPECT_NEAR(privacy::bounded_noise_delta(plain, changed), base / 10, base * 1e-12);
+  changed = run;
+  changed.coordinates = 1000;
+  EXPECT_LT(privacy::bounded_noise_delta(plain, changed), base);
+  changed = run;
+  changed.sensitivity = 2;
+  EXPECT_GT(privacy::bounded_noise_delta(plain, changed), 1e3 * base);
+  EXPECT_LT(privacy::bounded_noise_delta(secure, run), 1e-40);
+  // At σ = 0.05 the plain pair's disk no longer covers a shift: certain escape, δ capped at 1.
+  changed = run;
+  changed.noise_multiplier = 0.05;
+  EXPECT_EQ(privacy::bounded_noise_delta(plain, changed), 1.0);
 }
 
 // The Box–Muller building blocks against libm in double, over 2^20 words of one Philox stream

@@ -48,9 +48,12 @@ struct DpPlan {
   /// δ the releases spend outside their Gaussian composition (the DP vocabularies' thresholds,
   /// data/dp_vocabulary.h). The run is (ε, delta)-DP with ε the accountant's at accountant_delta().
   double preprocessing_delta = 0;
+  /// δ the noise sampler's bounded support adds over the planned steps (privacy/bounded_noise.h),
+  /// taken from delta the same way.
+  double support_delta = 0;
 
-  /// The δ every accountant of the plan is asked at: what the releases' thresholds left.
-  double accountant_delta() const { return delta - preprocessing_delta; }
+  /// The δ every accountant of the plan is asked at: what the thresholds and the support left.
+  double accountant_delta() const { return delta - preprocessing_delta - support_delta; }
 
   /// What one step is, to the accountant: `count` steps of the Poisson-subsampled Gaussian (σ, q).
   privacy::SgmSteps dp_event(int64_t count = 1) const {

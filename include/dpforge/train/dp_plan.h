@@ -14,11 +14,14 @@ namespace dpforge::train {
 /// The DP plan of `recipe` on a private training set of `dataset_size` examples: q = batch_size /
 /// N, steps = ceil(epochs / q), σ given or calibrated to privacy.target_epsilon, and the number of
 /// steps the budget allows. InputError when the batch exceeds N or the target is unreachable.
+/// `noised_coordinates`: the numbers noised each step (trainable parameters and canaries), whose
+/// bounded noise adds DpPlan::support_delta; InputError when that exceeds a tenth of δ.
 /// `gaussian_releases`: noise multipliers of the Gaussian releases already computed from the
 /// training set (Dataset::gaussian_releases), composed before the first step
 /// (DpPlan::preprocessing); `release_delta`: the δ they spend outside that composition
 /// (Dataset::release_delta, DpPlan::preprocessing_delta).
 dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
+                        int64_t noised_coordinates,
                         const std::vector<double>& gaussian_releases = {},
                         double release_delta = 0);
 

@@ -51,6 +51,8 @@ struct PrivacySummary {
   std::vector<privacy::SgmSteps> preprocessing;
   /// δ those releases spend outside the accountant (DpPlan::preprocessing_delta), within `delta`.
   double preprocessing_delta = 0;
+  /// δ the noise sampler's bounded support adds (DpPlan::support_delta), within `delta`.
+  double support_delta = 0;
 };
 
 /// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.
