@@ -8,6 +8,7 @@
 #include <limits>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 
 #include "dpforge/audit/statistics.h"
 #include "dpforge/privacy/log_math.h"
@@ -19,9 +20,14 @@ constexpr double kInf = std::numeric_limits<double>::infinity();
 
 double logistic(double x) { return 1 / (1 + std::exp(-x)); }
 
-// Steinke et al.'s p-value for v correct among r guesses with m canaries.
-double one_run_p_value(int64_t m, int64_t r, int64_t v, double epsilon, double delta) {
-  const double q = logistic(epsilon);
+double logit(double p) { return std::log(p) - std::log1p(-p); }
+
+// Steinke et al.'s p-value for v correct among r guesses with m canaries, each IN with
+// probability `prior` (canary_auditor.h: their test at ε + logit(prior) and 2·max(p, 1−p)·δ).
+double one_run_p_value(int64_t m, int64_t r, int64_t v, double epsilon, double delta,
+                       double prior) {
+  const double q = logistic(epsilon + logit(prior));
+  delta *= 2 * std::max(prior, 1 - prior);
   const double beta = binomial_at_least(v, r, q);
   if (delta == 0 || v == 0) return beta;
   // max_i P[v−i ≤ W ≤ v−1]/i with the pmf by recurrence downward from v−1.
@@ -90,10 +96,14 @@ double largest_rejected(double eps_low, Rejects&& rejects) {
 // Tests with fewer guesses than this cannot reject anything at the significances used here.
 constexpr int64_t kFewestGuesses = 16;
 
-CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores)
-    : in_(std::move(in_scores)), out_(std::move(out_scores)) {
+CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores,
+                             double member_prior)
+    : in_(std::move(in_scores)), out_(std::move(out_scores)), member_prior_(member_prior) {
   if (in_.empty() || out_.empty()) {
     throw std::invalid_argument("the auditor needs at least one IN and one OUT score");
+  }
+  if (!(member_prior > 0 && member_prior < 1)) {
+    throw std::invalid_argument("the auditor's member prior must lie in (0, 1)");
   }
   for (double s : in_) {
     if (std::isnan(s)) throw std::invalid_argument("IN scores contain NaN");
@@ -130,12 +140,18 @@ CanaryAuditor::Guess CanaryAuditor::guess_top(int64_t k, bool lowest) const {
 }
 
 double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bool fdp) const {
+  if (fdp && !fair_coin()) {
+    throw std::logic_error("the one-run f-DP bound assumes canaries IN with probability 1/2, not " +
+                           std::to_string(member_prior_));
+  }
   const int64_t m = num_in() + num_out();
   const double corrected = significance / static_cast<double>(guess_counts_.size());
+  const double prior = member_prior_;
   double best = 0;
   for (int64_t k : guess_counts_) {
     const auto [guesses, correct] = guess_top(k);
-    if (static_cast<double>(correct) <= logistic(best) * static_cast<double>(guesses)) {
+    if (static_cast<double>(correct) <=
+        logistic(best + logit(prior)) * static_cast<double>(guesses)) {
       continue;  // no better precision than the best ε so far: cannot reject a larger one
     }
     double epsilon;
@@ -144,9 +160,10 @@ double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bo
         return fdp_objective(m, guesses, correct, e, delta, corrected) > 0;
       });
     } else {
-      if (one_run_p_value(m, guesses, correct, best, 0) > corrected) continue;  // even δ = 0 fails
+      if (one_run_p_value(m, guesses, correct, best, 0, prior) > corrected)
+        continue;  // δ = 0 fails
       epsilon = largest_rejected(best, [&](double e) {
-        return one_run_p_value(m, guesses, correct, e, delta) < corrected;
+        return one_run_p_value(m, guesses, correct, e, delta, prior) < corrected;
       });
     }
     best = std::max(best, epsilon);

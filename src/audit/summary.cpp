@@ -8,8 +8,12 @@ namespace dpforge::audit {
 nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double delta,
                          bool multi_run) {
   const double significance = 1 - confidence;
-  nlohmann::json bounds = {{"one_run_steinke", auditor.epsilon_one_run(significance, delta)},
-                           {"one_run_fdp", auditor.epsilon_one_run_fdp(significance, delta)}};
+  // The f-DP test's analysis holds for fair-coin canaries only: null (not a number) otherwise.
+  nlohmann::json bounds = {
+      {"one_run_steinke", auditor.epsilon_one_run(significance, delta)},
+      {"one_run_fdp", auditor.fair_coin()
+                          ? nlohmann::json(auditor.epsilon_one_run_fdp(significance, delta))
+                          : nlohmann::json()}};
   if (multi_run) {
     bounds["clopper_pearson"] = auditor.epsilon_clopper_pearson(significance, delta);
     bounds["gdp"] = auditor.epsilon_from_gdp(significance, delta);
@@ -19,6 +23,7 @@ nlohmann::json summarize(const CanaryAuditor& auditor, double confidence, double
       {"delta", delta},
       {"canaries_in", auditor.num_in()},
       {"canaries_out", auditor.num_out()},
+      {"member_prior", auditor.member_prior()},
       {"guess_counts", auditor.guess_counts()},
       {"correction",
        multi_run ? "bonferroni over the fixed family: top-k and bottom-k guesses, k in guess_counts"
@@ -62,8 +67,9 @@ nlohmann::json attack_metrics(const CanaryAuditor& auditor) {
 
 double best_one_run_bound(const nlohmann::json& summary) {
   const auto& bounds = summary.at("epsilon_lower_bound");
+  const auto& fdp = bounds.at("one_run_fdp");
   return std::max(bounds.at("one_run_steinke").get<double>(),
-                  bounds.at("one_run_fdp").get<double>());
+                  fdp.is_null() ? 0.0 : fdp.get<double>());
 }
 
 }  // namespace dpforge::audit

@@ -39,6 +39,9 @@ int audit_scores_command(const std::vector<std::string>& args) {
       "delta of the (epsilon, delta) claim tested, in (0, 1)")(
       "confidence", po::value<double>()->default_value(0.95),
       "confidence of the lower bounds, in (0.5, 1)")(
+      "member-prior", po::value<double>(),
+      "the probability, in (0, 1), with which the attack's tool made each row a member, "
+      "independently of the others (default: the file's fraction of members)")(
       "roc-csv", po::value<std::string>(), "also write the ROC (threshold,fpr,tpr) to this file")(
       "multi-run",
       "every row is an independent training run: add the multi-run bounds (Clopper-Pearson, "
@@ -86,7 +89,16 @@ int audit_scores_command(const std::vector<std::string>& args) {
     throw_input_error("{}: need at least one member (1) and one non-member (0) row; got {} and {}",
                       path, in.size(), out.size());
   }
-  const audit::CanaryAuditor auditor(std::move(in), std::move(out));
+  // The one-run tests count correct member guesses against the rate chance gives: with 90%
+  // members, guessing "member" everywhere is right 90% of the time, so the null uses the prior.
+  const double prior =
+      values.count("member-prior") != 0U
+          ? values["member-prior"].as<double>()
+          : static_cast<double>(in.size()) / static_cast<double>(in.size() + out.size());
+  if (!(prior > 0 && prior < 1)) {
+    throw_input_error("dpforge audit-scores: --member-prior {} is invalid: allowed (0, 1)", prior);
+  }
+  const audit::CanaryAuditor auditor(std::move(in), std::move(out), prior);
   const bool multi_run = values.count("multi-run") != 0U;
   auto summary = audit::summarize(auditor, confidence, delta, multi_run);
   if (values.count("roc-csv") != 0U)
@@ -97,12 +109,19 @@ int audit_scores_command(const std::vector<std::string>& args) {
   }
   const auto& bounds = summary["epsilon_lower_bound"];
   fmt::print(
-      "{} members, {} non-members; lower bounds on epsilon at {:g}% confidence, delta = {:g}\n",
-      auditor.num_in(), auditor.num_out(), 100 * confidence, delta);
+      "{} members, {} non-members (each a member with probability {:.4g}); lower bounds on "
+      "epsilon at {:g}% confidence, delta = {:g}\n",
+      auditor.num_in(), auditor.num_out(), prior, 100 * confidence, delta);
   fmt::print("  one-run (Steinke et al. 2023)        {:.4f}\n",
              bounds["one_run_steinke"].get<double>());
-  fmt::print("  one-run f-DP (Mahloujifar et al.)    {:.4f}\n",
-             bounds["one_run_fdp"].get<double>());
+  if (bounds["one_run_fdp"].is_null()) {
+    fmt::print(
+        "  one-run f-DP (Mahloujifar et al.)    n/a: its analysis needs members drawn with "
+        "probability 1/2 (--member-prior 0.5 if the tool drew fair coins)\n");
+  } else {
+    fmt::print("  one-run f-DP (Mahloujifar et al.)    {:.4f}\n",
+               bounds["one_run_fdp"].get<double>());
+  }
   if (multi_run) {
     fmt::print("  multi-run Clopper-Pearson            {:.4f}   (each row an independent run)\n",
                bounds["clopper_pearson"].get<double>());

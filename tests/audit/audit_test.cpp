@@ -237,6 +237,61 @@ TEST(CanaryAuditor, FixedFamilyKeepsTheNominalSizeOnNullScores) {
   }
 }
 
+// Score files from other tools have any fraction of members (issue 40 item 2): with 90% members,
+// "member" for every row is right 90% of the time, which a fair-coin null read as ε ≈ 2.15. The
+// one-run test now uses the prior (the file's fraction, as audit-scores does); scores independent
+// of membership, half of the files with ties everywhere, must read ≈ 0 and be positive at most at
+// the 5% level over 1,000 files per fraction.
+TEST(CanaryAuditor, OneRunBoundKeepsItsSizeAtAnyMemberFraction) {
+  constexpr int kFiles = 1000, kRows = 1000;
+  for (double fraction : {0.1, 0.3, 0.5, 0.7, 0.9}) {
+    int positive = 0;
+    double total = 0;
+    for (int file = 0; file < kFiles; ++file) {
+      std::mt19937_64 engine(31'000 + static_cast<uint64_t>(file) +
+                             static_cast<uint64_t>(fraction * 1e6));
+      std::bernoulli_distribution member(fraction);
+      std::normal_distribution<double> normal;
+      std::vector<double> in, out;
+      for (int row = 0; row < kRows; ++row) {
+        const double score = file % 2 == 0 ? normal(engine) : std::round(normal(engine));
+        (member(engine) ? in : out).push_back(score);
+      }
+      const double prior = static_cast<double>(in.size()) / kRows;
+      const CanaryAuditor auditor(std::move(in), std::move(out), prior);
+      const double bound = auditor.epsilon_one_run(0.05, 1e-5);
+      positive += bound > 0;
+      total += bound;
+    }
+    std::printf("one-run bound > 0 on null files with %.0f%% members: %d of %d, mean %.4f\n",
+                100 * fraction, positive, kFiles, total / kFiles);
+    // 5% of 1000 is 50; three binomial standard deviations above it is 71.
+    EXPECT_LE(positive, 71) << fraction;
+    EXPECT_LE(total / kFiles, 0.01) << fraction;
+  }
+}
+
+TEST(AuditScoresCli, IdenticalScoresReadZeroAtAnyMemberFraction) {
+  testing::TempDir dir;
+  for (int members : {500, 700, 800, 900}) {
+    std::string csv = "score,member\n";
+    for (int row = 0; row < 1000; ++row) csv += fmt::format("0.5,{}\n", row < members ? 1 : 0);
+    testing::write_text(dir / "tied.csv", csv);
+    const auto result = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " +
+                                             (dir / "tied.csv").string() + " --json");
+    ASSERT_EQ(result.exit_code, kExitOk) << result.output;
+    const auto json = nlohmann::json::parse(result.output);
+    EXPECT_EQ(json["epsilon_lower_bound"]["one_run_steinke"].get<double>(), 0.0) << members;
+    EXPECT_NEAR(json["member_prior"].get<double>(), members / 1000.0, 1e-12);
+    // The f-DP test's analysis needs fair coins: absent unless the prior is 1/2.
+    EXPECT_EQ(json["epsilon_lower_bound"]["one_run_fdp"].is_null(), members != 500) << members;
+  }
+  const auto refused = testing::run_command(std::string(DPFORGE_CLI) + " audit-scores " +
+                                            (dir / "tied.csv").string() + " --member-prior 1");
+  EXPECT_EQ(refused.exit_code, kExitBadInput);
+  EXPECT_THAT(refused.output, ::testing::HasSubstr("--member-prior 1 is invalid"));
+}
+
 // A TPR at 0.1% FPR from fewer than 10,000 non-members rests on fewer than 10 of them.
 TEST(CanaryAuditor, TprAtLowFprIsMarkedUnresolvedOnTooFewNonMembers) {
   for (const auto& [non_members, resolved_at_0_1pct] : {std::pair{9999, false}, {10000, true}}) {

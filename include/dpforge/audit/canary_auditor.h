@@ -16,19 +16,31 @@ namespace dpforge::audit {
 
 class CanaryAuditor {
  public:
-  CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores);
+  /// `member_prior`: the probability p with which each canary was made IN, independently of the
+  /// others (½ for dpforge's canaries; another tool's score file has its own).
+  CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores,
+                double member_prior = 0.5);
 
   /// One-run bound of Steinke, Nasr & Jagielski (NeurIPS 2023) for (ε, δ)-DP, guessing IN for the
   /// top scores and abstaining below (k₋ = 0). The p-value of r guesses with v correct is
-  ///   min(1, P[Bin(r, e^ε/(1+e^ε)) ≥ v] + 2mδ · max_{1≤i≤v} P[v−i ≤ Bin ≤ v−1]/i).
-  /// Valid for any (ε, δ)-DP mechanism whose canaries are each IN with probability ½.
+  ///   min(1, P[Bin(r, e^ε'/(1+e^ε')) ≥ v] + 2mδ' · max_{1≤i≤v} P[v−i ≤ Bin ≤ v−1]/i),
+  /// ε' = ε + log(p/(1−p)), δ' = 2·max(p, 1−p)·δ. At p = ½ this is the paper's test. Otherwise an
+  /// IN guess is right with probability at most p·e^ε/(p·e^ε + 1 − p) given everything else
+  /// (Bayes with a likelihood ratio ≤ e^ε), and P[IN, guessed] ≤ e^ε' P[OUT, guessed] + p·δ, the
+  /// paper's per-canary inequality at (ε', δ') (docs/auditing.md). Valid for any (ε, δ)-DP
+  /// mechanism whose canaries are each IN with probability p.
   double epsilon_one_run(double significance, double delta) const;
 
   /// One-run bound of Mahloujifar, Melis & Chaudhuri (2024) testing the trade-off curve of
   /// (ε, δ)-DP itself, f(α) = max(0, 1 − δ − e^ε α, e^{−ε}(1 − δ − α)): every (ε, δ)-DP mechanism
   /// satisfies it, so the bound is valid for any mechanism (a Gaussian curve matched to (ε, δ) is
-  /// not a valid null for Poisson-subsampled DP-SGD, which is not GDP).
+  /// not a valid null for Poisson-subsampled DP-SGD, which is not GDP). Its analysis assumes
+  /// canaries IN with probability ½: std::logic_error for any other member_prior.
   double epsilon_one_run_fdp(double significance, double delta) const;
+
+  /// p of the constructor; fair_coin() when it is ½.
+  double member_prior() const { return member_prior_; }
+  bool fair_coin() const { return member_prior_ == 0.5; }
 
   /// Multi-run bounds: valid only when every row is an independent training run.
   /// Clopper–Pearson on FPR and FNR of each test, ε ≥ log((1 − δ − FNR_ub)/FPR_ub).
@@ -78,6 +90,7 @@ class CanaryAuditor {
   template <typename Bound>
   double best_multi_run(double significance, Bound&& bound) const;
   void build_hull();
+  double member_prior_ = 0.5;
 
   std::vector<double> in_, out_;  // sorted ascending
   std::vector<double> all_;       // every score, ascending
