@@ -55,8 +55,7 @@ double bounded_noise_step_delta(const NoiseSupport& support, const BoundedNoiseR
 }
 
 double bounded_noise_delta(const NoiseSupport& support, const BoundedNoiseRun& run) {
-  return std::min(1.0,
-                  static_cast<double>(run.steps) * bounded_noise_step_delta(support, run));
+  return std::min(1.0, static_cast<double>(run.steps) * bounded_noise_step_delta(support, run));
 }
 
 }  // namespace dpforge::privacy
