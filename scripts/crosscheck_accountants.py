@@ -302,10 +302,14 @@ enabled = false
     q, steps, used_sigma = privacy["sample_rate"], privacy["steps"], privacy["noise_multiplier"]
     releases = 2 if vocabulary else 1
     eta = -math.log1p(-0.1 * privacy["delta"]) if vocabulary else 0.0  # the default share, 0.1
+    # After the statistics' releases, the size's Gaussian count (privacy.size_noise_multiplier,
+    # default 20: the table's size is not declared public), then the steps; the noise's bounded
+    # support takes privacy.support_delta from delta as the thresholds take eta.
+    sigmas = [release_sigma] * releases + [20.0]
     accountant = dp_pld.PLDAccountant()
     accountant.compose(dp_accounting.ComposedDpEvent(
-        [dp_accounting.GaussianDpEvent(release_sigma)] * releases + [event(q, used_sigma, steps)]))
-    reference = accountant.get_epsilon(privacy["delta"] - eta)
+        [dp_accounting.GaussianDpEvent(s) for s in sigmas] + [event(q, used_sigma, steps)]))
+    reference = accountant.get_epsilon(privacy["delta"] - eta - privacy["support_delta"])
     setting = (f"{releases} release(s) sigma {release_sigma}, q {q}, sigma {used_sigma}, "
                f"{steps} steps")
     failures = []
@@ -319,8 +323,8 @@ enabled = false
         failures.append(f"calibrated run exceeds its target: {setting}: dp_accounting {reference!r} "
                         f"> target {target}")
     if [{k: v for k, v in r.items() if k != "what"} for r in privacy["preprocessing"]] != [
-            {"mechanism": "gaussian", "count": 1, "sample_rate": 1.0,
-             "noise_multiplier": release_sigma}] * releases:
+            {"mechanism": "gaussian", "count": 1, "sample_rate": 1.0, "noise_multiplier": s}
+            for s in sigmas]:
         failures.append(f"report.json privacy.preprocessing is not the {releases} release(s): "
                         f"{setting}")
     return 1, 0, failures

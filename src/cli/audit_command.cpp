@@ -125,6 +125,10 @@ int audit_command(const std::vector<std::string>& args) {
   auto data = run::load_run_data(recipe);
   if (!data.deferred.empty() || !data.deferred_categories.empty())
     reapply_dp_statistics(report, run_dir, recipe, data);
+  // The size's DP count stays in the shadow models' accountants too (run::plan_dataset_size).
+  const auto& size = report["privacy"].value("dataset_size", nlohmann::json::object());
+  if (size.value("source", "") == "dp_count")
+    data.train.gaussian_releases.push_back(size.at("noise_multiplier").get<double>());
   auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <chrono>
 #include <ctime>
@@ -24,6 +25,34 @@ std::string timestamp() {
   char text[32];
   std::strftime(text, sizeof text, "%Y%m%d-%H%M%S", &local);
   return text;
+}
+
+// The claim in one line: (ε, δ), the adjacency it holds under, the mechanism, the size it was
+// planned with and the releases composed before training.
+std::string privacy_line(const nlohmann::json& report) {
+  const auto& privacy = report["privacy"];
+  if (!privacy["enabled"].get<bool>()) return "none (non-private training)";
+  const auto& size = privacy["dataset_size"];
+  std::vector<std::string> releases;
+  for (const auto& release : privacy["preprocessing"])
+    releases.push_back(fmt::format("{} at sigma {:.4g}", release["what"].get<std::string>(),
+                                   release["noise_multiplier"].get<double>()));
+  return fmt::format(
+      "{}({}, {:g})-DP under add/remove adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
+      "{} steps, N {}){}{}",
+      privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
+      privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
+      privacy["delta"].get<double>(), privacy["accountant"].get<std::string>(),
+      privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
+      privacy["steps"].get<int64_t>(),
+      size["source"] == "dp_count"
+          ? fmt::format("~{} by a DP count", size["value"].get<int64_t>())
+          : fmt::format("{} {}", size["value"].get<int64_t>(),
+                        size["source"] == "recipe" ? "from the recipe" : "declared public"),
+      releases.empty() ? "" : fmt::format("; composes {}", fmt::join(releases, ", ")),
+      report["reproducible"].get<bool>()
+          ? "; seeded run: reproducible, so its noise is known - not for release"
+          : "");
 }
 
 // The audit's numbers: the bounds at the reported confidence, then the verdict's tests.
@@ -145,25 +174,7 @@ int train_command(const std::vector<std::string>& args) {
 
   const auto outcome = run::run_training(recipe, out_dir, stderr, resume);
   const auto& privacy = outcome.report["privacy"];
-  const std::string privacy_line =
-      privacy["enabled"].get<bool>()
-          ? fmt::format(
-                "{}({}, {:g})-DP by the {} accountant (sigma {:.4g}, q {:.4g}, {} steps{}){}",
-                privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
-                privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
-                privacy["delta"].get<double>(), privacy["accountant"].get<std::string>(),
-                privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
-                privacy["steps"].get<int64_t>(),
-                privacy.contains("preprocessing") && !privacy["preprocessing"].empty()
-                    ? fmt::format(", after {} Gaussian release{} of data statistics, sigma {:.4g}",
-                                  privacy["preprocessing"].size(),
-                                  privacy["preprocessing"].size() > 1 ? "s" : "",
-                                  privacy["preprocessing"][0]["noise_multiplier"].get<double>())
-                    : "",
-                outcome.report["reproducible"].get<bool>()
-                    ? "; seeded run: reproducible, so its noise is known - not for release"
-                    : "")
-          : std::string("none (non-private training)");
+  const std::string claim = privacy_line(outcome.report);
   const auto* last = outcome.result.epochs.empty() ? nullptr : &outcome.result.epochs.back();
   const std::string score =
       last != nullptr && last->test_rmse
@@ -173,7 +184,7 @@ int train_command(const std::vector<std::string>& args) {
                             ? fmt::format(" (AUROC {:.4f})", *last->test_auroc)
                             : "");
   fmt::print("{}: {} after {} steps in {:.1f}s\nprivacy: {}\n", recipe.run.name(), score,
-             outcome.result.steps, outcome.result.wall_seconds, privacy_line);
+             outcome.result.steps, outcome.result.wall_seconds, claim);
   const auto& audit = outcome.report["audit"];
   int exit_code = kExitOk;
   if (audit["enabled"].get<bool>()) {

@@ -200,6 +200,13 @@ data::Format resolved_format(const DataOptions& data, const std::string& origin)
       origin, data.train());
 }
 
+DatasetSizeSource dataset_size_source(const Recipe& recipe) {
+  if (recipe.privacy.public_dataset_size() > 0) return DatasetSizeSource::kDeclared;
+  if (resolved_format(recipe.data) == data::Format::kFashionMnist)
+    return DatasetSizeSource::kRecipe;
+  return DatasetSizeSource::kDpCount;
+}
+
 bool secure_noise(const Recipe& recipe) {
   const auto mode = recipe.privacy.secure_noise();
   return mode == SecureNoise::kOn ||

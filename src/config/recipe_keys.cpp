@@ -183,6 +183,21 @@ std::vector<KeySpec> make_key_table() {
           "privacy.delta", 0, true, 1, "delta of (epsilon, delta)-DP; choose delta << 1/N.",
           [](const Recipe& r) { return r.privacy.delta(); },
           [](Recipe& r, double v) { r.privacy.delta(v); }),
+      int_key(
+          "privacy.public_dataset_size", 0, kMaxInt,
+          "The private training set's size as a public number (a published split's size): q = "
+          "batch_size / this, the steps and sigma are planned from it, never from the real count, "
+          "so neighbouring datasets get the same mechanism. 0: the size is released with DP "
+          "instead (privacy.size_noise_multiplier), composed in epsilon.",
+          [](const Recipe& r) { return r.privacy.public_dataset_size(); },
+          [](Recipe& r, int64_t v) { r.privacy.public_dataset_size(v); }),
+      float_key(
+          "privacy.size_noise_multiplier", 0, true, 1e6,
+          "Without privacy.public_dataset_size: the training set's size N is released as N + "
+          "sigma_n * Z (a Gaussian count, sensitivity 1), composed in the run's accountant, and "
+          "the run is planned from that count (docs/privacy.md).",
+          [](const Recipe& r) { return r.privacy.size_noise_multiplier(); },
+          [](Recipe& r, double v) { r.privacy.size_noise_multiplier(v); }),
       enum_key(
           "privacy.clipping", dp::kClipModeNames,
           "flat: one norm over all parameters; per_layer: each of L layers to C/sqrt(L); "

@@ -16,6 +16,16 @@ std::string text_of(const nlohmann::json& value) {
   return value.dump();
 }
 
+// A private run reports the size its mechanism planned with, not the exact count (which differs
+// between neighbouring datasets): "~N (DP count)" or "N (public size)".
+std::string training_size_text(const nlohmann::json& report) {
+  const auto& size = report["privacy"].value("dataset_size", nlohmann::json());
+  if (!size.is_object()) return text_of(report["data"]["train_examples"]);
+  return size.value("source", "") == "dp_count"
+             ? fmt::format("~{} (DP count)", text_of(size["value"]))
+             : fmt::format("{} (public size)", text_of(size["value"]));
+}
+
 std::string table(const std::vector<std::pair<std::string, std::string>>& rows) {
   std::string html = "<table>\n";
   for (const auto& [key, value] : rows) {
@@ -121,8 +131,7 @@ std::string html_report(const nlohmann::json& report) {
       {"model", fmt::format("{} ({} parameters)", text_of(report["model"]["arch"]),
                             text_of(report["model"]["parameters"]))},
       {"data", fmt::format("{}: {} training, {} test examples", text_of(report["data"]["dataset"]),
-                           text_of(report["data"]["train_examples"]),
-                           text_of(report["data"]["test_examples"]))},
+                           training_size_text(report), text_of(report["data"]["test_examples"]))},
       {"defense", defense_of(report["recipe"]["values"])},
       report.contains("test_rmse") && report["test_rmse"].is_number()
           ? std::pair<std::string, std::string>{"test RMSE / MAE",

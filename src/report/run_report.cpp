@@ -82,7 +82,31 @@ std::vector<std::string> release_names(const RunFacts& facts) {
   std::vector<std::string> names;
   if (facts.dp_statistics != nullptr) names.push_back(facts.dp_statistics->what);
   if (facts.dp_vocabulary != nullptr) names.push_back(facts.dp_vocabulary->what);
+  if (config::dataset_size_source(facts.recipe) == config::DatasetSizeSource::kDpCount)
+    names.push_back("a Gaussian count of the training set's size (sensitivity 1)");
   return names;
+}
+
+// How the mechanism learned N (run::plan_dataset_size): never from the rows it read.
+nlohmann::json dataset_size_json(const config::Recipe& recipe, const train::PrivacySummary& p) {
+  switch (config::dataset_size_source(recipe)) {
+    case config::DatasetSizeSource::kDeclared:
+      return {{"value", p.planning_size},
+              {"source", "public"},
+              {"note", "privacy.public_dataset_size: declared public, never read from the data"}};
+    case config::DatasetSizeSource::kRecipe:
+      return {{"value", p.planning_size},
+              {"source", "recipe"},
+              {"note",
+               "Fashion-MNIST's published 60,000 training images, cut by the recipe's "
+               "data.train_subset and validation keys; never read from the data"}};
+    case config::DatasetSizeSource::kDpCount:
+      break;
+  }
+  return {{"value", p.planning_size},
+          {"source", "dp_count"},
+          {"noise_multiplier", recipe.privacy.size_noise_multiplier()},
+          {"note", "N + noise_multiplier * Z, composed in epsilon (privacy.preprocessing)"}};
 }
 
 }  // namespace
@@ -188,6 +212,12 @@ nlohmann::json run_report(const RunFacts& facts) {
     report["warnings"].push_back({{"check", w.check}, {"brief", w.brief}, {"message", w.message}});
   report["privacy"] = facts.privacy != nullptr ? privacy_json(*facts.privacy, release_names(facts))
                                                : nlohmann::json{{"enabled", false}};
+  if (facts.privacy != nullptr) {
+    report["privacy"]["dataset_size"] = dataset_size_json(recipe, *facts.privacy);
+    // The exact counts differ between neighbouring datasets: diagnostics, below.
+    report["data"]["train_examples"] = nullptr;
+    report["data"]["validation_examples"] = nullptr;
+  }
   report["epochs"] = metrics_json(result);
   report["steps"] = result.steps;
   const train::EpochMetrics* last = result.epochs.empty() ? nullptr : &result.epochs.back();
@@ -214,7 +244,9 @@ nlohmann::json run_report(const RunFacts& facts) {
          "computed from the private training data without noise: do not publish; the privacy "
          "guarantee covers the released weights only (docs/privacy.md)"},
         {"empty_batches", diagnostics.empty_batches},
-        {"examples_dropped_nonfinite", diagnostics.examples_dropped_nonfinite}};
+        {"examples_dropped_nonfinite", diagnostics.examples_dropped_nonfinite},
+        {"train_examples", facts.train_examples},
+        {"validation_examples", facts.validation_examples}};
   }
   return report;
 }

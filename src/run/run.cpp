@@ -40,6 +40,7 @@ constexpr int64_t kMiaExamples = 10000;
 constexpr uint64_t kShadowStreamKey = 0xD1B54A32D192ED03ULL;
 constexpr uint64_t kInputCanaryStreamKey = 0x8CB92BA72F3D8DD7ULL;
 constexpr uint64_t kDpStatisticsStreamKey = 0x3C79AC492BA7B653ULL;
+constexpr uint64_t kDatasetSizeStreamKey = 0x8E2F5B4C1D3A6907ULL;
 
 std::string origin_of(const config::Recipe& recipe) {
   return recipe.path.empty() ? "command line" : recipe.path;
@@ -79,6 +80,14 @@ std::string data_description(const data::Dataset& train) {
                                : data::to_string(train.task);
   return shape.size() == 1 ? fmt::format("{}, {} features", task, shape[0])
                            : fmt::format("{}, {}", task, fmt::join(shape, "x"));
+}
+
+// The training set's size as a private run may show it: the size its mechanism is planned with
+// (public, or "~N̂ (DP count)"); the exact count otherwise.
+std::string train_size_text(const config::Recipe& recipe, const RunData& data) {
+  if (!recipe.privacy.enabled()) return std::to_string(data.train.size());
+  return data.size_release ? fmt::format("~{} (DP count)", data.planning_size)
+                           : fmt::format("{} (public size)", data.planning_size);
 }
 
 data::Dataset on_device(const data::Dataset& dataset, const torch::Device& device) {
@@ -179,6 +188,10 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   apply_dp_statistics(recipe, setup.data,
                       derive_seed(setup.identity.private_seeds.noise, kDpStatisticsStreamKey),
                       setup.identity.release);
+  // The size the mechanism plans with: public, or a DP count recorded beside those releases.
+  plan_dataset_size(recipe, setup.data,
+                    derive_seed(setup.identity.private_seeds.noise, kDatasetSizeStreamKey),
+                    setup.identity.release);
   setup.checkpoints.identity = setup.identity.to_json();
   auto& data_now = setup.data;
   setup.on_device = RunData{};
@@ -208,9 +221,9 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
                                    progress, &setup.checkpoints);
   }
   const bool inline_audit = canaries != nullptr && recipe.audit.inline_run();
-  auto result = train::train_private(recipe, model, copies.train, held_out,
-                                     setup.identity.private_seeds, progress, privacy,
-                                     inline_audit ? canaries : nullptr, &setup.checkpoints);
+  auto result = train::train_private(
+      recipe, model, copies.train, held_out, setup.identity.private_seeds, progress, privacy,
+      inline_audit ? canaries : nullptr, &setup.checkpoints, setup.data.planning_size);
   if (canaries != nullptr && !inline_audit && result.diverged.empty()) {
     if (progress != nullptr)
       fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
@@ -219,7 +232,7 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
     train::PrivacySummary audit_privacy;
     train::train_private(recipe, audit_model, copies.train, held_out,
                          private_seeds(false, 0, config::secure_noise(recipe), 0), progress,
-                         audit_privacy, canaries);
+                         audit_privacy, canaries, nullptr, setup.data.planning_size);
   }
   return result;
 }
@@ -319,11 +332,12 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   if (progress != nullptr) {
     fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples | {}{}\n",
                recipe.run.name(), nn::to_string(recipe.model.arch()), nn::count_parameters(*model),
-               data.train.size(), data.test.size(), data_description(data.train),
+               train_size_text(recipe, data), data.test.size(), data_description(data.train),
                setup.device.is_cpu() ? "" : " | on " + setup.device.str());
     for (const auto& note : data.notes) fmt::print(progress, "data: {}\n", note);
   }
-  const auto warnings = train::plan_warnings(recipe, data.train.size());
+  // Under DP the warnings speak of the planned size: they are printed and reported.
+  const auto warnings = train::plan_warnings(recipe, data.planning_size);
   for (const auto& warning : warnings) {
     if (progress != nullptr) fmt::print(progress, "warning: {}\n", warning.message);
   }

@@ -278,8 +278,10 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
 void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
                          nlohmann::json& stored, ReleaseRecord record) {
   if (data.deferred.empty() && data.deferred_categories.empty()) {
-    // A resumed run whose statistics file changed must not drop a release it already paid for.
-    if (!stored.is_null() && !stored.empty()) {
+    // A resumed run whose statistics file changed must not drop a release it already paid for
+    // (the record may hold the dataset size's release alone: plan_dataset_size).
+    if (stored.is_object() &&
+        (stored.contains("digest") || stored.contains("vocabulary") || stored.contains("means"))) {
       throw_input_error(
           "the run released DP statistics before training, but its recipe and data.stats now "
           "defer none; restore the statistics file it started with");

@@ -60,6 +60,24 @@ void reserve_support_delta(dp::DpPlan& plan, bool secure_noise, int64_t noised_c
   }
 }
 
+// The batch is an expected batch q·N under Poisson sampling: above the planned N, q would exceed 1.
+void check_batch_fits(const config::Recipe& recipe, const PlanInputs& inputs) {
+  const int64_t batch = recipe.train.batch_size();
+  if (batch <= inputs.planning_size) return;
+  if (inputs.planning_size == inputs.dataset_size) {
+    throw_input_error(
+        "train.batch_size = {} exceeds the {} training examples; under DP it is the "
+        "expected batch size q*N, so it must be <= N",
+        batch, inputs.planning_size);
+  }
+  throw_input_error(
+      "train.batch_size = {} exceeds the training set's size as planned, {} ({}); under DP it is "
+      "the expected batch size q*N, so it must be <= N",
+      batch, inputs.planning_size,
+      recipe.privacy.public_dataset_size() > 0 ? "privacy.public_dataset_size"
+                                               : "its DP count, privacy.size_noise_multiplier");
+}
+
 }  // namespace
 
 std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> history,
@@ -91,20 +109,15 @@ double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
                               steps, plan.accountant_delta());
 }
 
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
-                        int64_t noised_coordinates, const std::vector<double>& gaussian_releases,
-                        double release_delta) {
+dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs) {
   const auto& train = recipe.train;
   const auto& privacy = recipe.privacy;
-  if (train.batch_size() > dataset_size) {
-    throw_input_error(
-        "train.batch_size = {} exceeds the {} training examples; under DP it is the "
-        "expected batch size q*N, so it must be <= N",
-        train.batch_size(), dataset_size);
-  }
+  check_batch_fits(recipe, inputs);
   dp::DpPlan plan;
-  plan.dataset_size = dataset_size;
-  plan.sample_rate = static_cast<double>(train.batch_size()) / static_cast<double>(dataset_size);
+  plan.dataset_size = inputs.dataset_size;
+  plan.planning_size = inputs.planning_size;
+  plan.sample_rate =
+      static_cast<double>(train.batch_size()) / static_cast<double>(inputs.planning_size);
   plan.expected_batch_size = static_cast<double>(train.batch_size());
   plan.clip = dp::ClipOptions().max_grad_norm(privacy.max_grad_norm()).mode(privacy.clipping());
   plan.accountant = privacy.accountant();
@@ -112,13 +125,14 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
   plan.target_epsilon = privacy.target_epsilon();
   plan.planned_steps =
       privacy::steps_for_epochs(static_cast<double>(train.epochs()), plan.sample_rate);
-  for (const double release : gaussian_releases) plan.preprocessing.push_back({release, 1.0, 1});
-  plan.preprocessing_delta = release_delta;
+  for (const double release : inputs.gaussian_releases)
+    plan.preprocessing.push_back({release, 1.0, 1});
+  plan.preprocessing_delta = inputs.release_delta;
   if (!(plan.accountant_delta() > 0)) {
     throw_input_error(
         "the DP vocabularies' thresholds spend delta {} of privacy.delta = {}, leaving none for "
         "the accountant; lower data.dp_vocabulary_delta_share",
-        release_delta, plan.delta);
+        inputs.release_delta, plan.delta);
   }
   plan.noise_multiplier = privacy.noise_multiplier();
   plan.noise_calibrated = plan.noise_multiplier == 0;
@@ -147,7 +161,7 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
         plan.preprocessing.front().noise_multiplier, plan_epsilon(plan, 0), plan.delta,
         plan.target_epsilon);
   }
-  reserve_support_delta(plan, config::secure_noise(recipe), noised_coordinates);
+  reserve_support_delta(plan, config::secure_noise(recipe), inputs.noised_coordinates);
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
   plan.allowed_steps = allowed_steps(plan);
   return plan;
@@ -209,7 +223,7 @@ std::string describe(const dp::DpPlan& plan) {
                      plan.clip.max_grad_norm(), plan.planned_steps, plan.delta) +
          (plan.preprocessing.empty()
               ? ""
-              : fmt::format(", after {} Gaussian release(s) of data statistics (sigma {}{})",
+              : fmt::format(", after {} Gaussian release(s) of the training data (sigma {}{})",
                             plan.preprocessing.size(), plan.preprocessing.front().noise_multiplier,
                             plan.preprocessing_delta > 0
                                 ? fmt::format("; their thresholds spend delta {:.3g} of it",

@@ -249,6 +249,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.preprocessing = plan.preprocessing;
   privacy.preprocessing_delta = plan.preprocessing_delta;
   privacy.support_delta = plan.support_delta;
+  privacy.planning_size = plan.planning_size;
   return privacy;
 }
 
@@ -257,7 +258,8 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
-                          audit::DiracCanaries* canaries, RunCheckpoints* checkpoints) {
+                          audit::DiracCanaries* canaries, RunCheckpoints* checkpoints,
+                          int64_t planning_size) {
   nn::validate_model(*model);
   if (train_set.size() >= 2) {
     nn::check_examples_independent(
@@ -265,8 +267,12 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   }
   const int64_t noised_coordinates =
       nn::count_parameters(*model) + (canaries != nullptr ? canaries->count() : 0);
-  const dp::DpPlan claimed = make_dp_plan(recipe, train_set.size(), noised_coordinates,
-                                          train_set.gaussian_releases, train_set.release_delta);
+  const dp::DpPlan claimed =
+      make_dp_plan(recipe, {.dataset_size = train_set.size(),
+                            .planning_size = planning_size > 0 ? planning_size : train_set.size(),
+                            .noised_coordinates = noised_coordinates,
+                            .gaussian_releases = train_set.gaussian_releases,
+                            .release_delta = train_set.release_delta});
   const audit::Fault fault = recipe.privacy.fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);

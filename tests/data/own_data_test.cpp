@@ -539,12 +539,57 @@ TEST(OwnData, BreastCancerCsvTrainsPrivatelyWithTheAudit) {
                                        data.set("data.stats", "breast_cancer_stats.json"),
                                    out);
   EXPECT_EQ(report["data"]["task"], "binary");
-  EXPECT_EQ(report["data"]["train_examples"], 455);
+  EXPECT_EQ(report["data"]["train_examples"], nullptr);  // differs between neighbours
+  EXPECT_EQ(report["diagnostics"]["train_examples"], 455);
+  EXPECT_EQ(report["privacy"]["dataset_size"]["source"], "dp_count");
   EXPECT_EQ(report["audit"]["status"], "pass");
   EXPECT_LE(report["privacy"]["epsilon"].get<double>(), 2.0);
   // A mean predictor scores 0.5 AUROC and 63% accuracy (the benign share).
   EXPECT_GT(report["test_auroc"].get<double>(), 0.95);
   EXPECT_GT(report["test_accuracy"].get<double>(), 0.85);
+}
+
+// Two tables one row apart are neighbours under add/remove adjacency (issue 40 item 1): trained
+// with the same recipe (hence the same keys), a declared size gives byte-identical privacy
+// objects, and the DP count differs by exactly the one row, its noise being the same draw.
+TEST(OwnData, TablesOneRowApartGiveTheSameMechanism) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
+  std::string header, line, train_rows, test_rows;
+  std::getline(original, header);
+  for (int row = 0; std::getline(original, line); ++row)
+    (row < 400 ? train_rows : test_rows) += line + "\n";
+  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
+  const std::string last_row = train_rows.substr(train_rows.rfind('\n', train_rows.size() - 2) + 1);
+  auto privacy_of = [&](bool without_last_row, const std::string& sets) {
+    testing::write_text(
+        data.dir / "train.csv",
+        header + "\n" +
+            (without_last_row ? train_rows.substr(0, train_rows.size() - last_row.size())
+                              : train_rows));
+    TempDir out;
+    return train_recipe("breast_cancer_dp.ini",
+                        data.set("data.train", "train.csv") + data.set("data.test", "test.csv") +
+                            data.set("data.stats", "breast_cancer_stats.json") +
+                            " --set data.test_fraction=0 --set audit.enabled=false"
+                            " --set train.epochs=5" +
+                            sets,
+                        out)["privacy"];
+  };
+  const std::string declared = " --set privacy.public_dataset_size=400";
+  const auto with_row = privacy_of(false, declared), without_row = privacy_of(true, declared);
+  EXPECT_EQ(with_row.dump(), without_row.dump());
+  EXPECT_EQ(with_row["dataset_size"]["source"], "public");
+  EXPECT_DOUBLE_EQ(with_row["sample_rate"].get<double>(), 32.0 / 400);
+
+  const auto counted = privacy_of(false, ""), counted_without = privacy_of(true, "");
+  EXPECT_EQ(counted["dataset_size"]["source"], "dp_count");
+  EXPECT_EQ(counted["dataset_size"]["value"].get<int64_t>(),
+            counted_without["dataset_size"]["value"].get<int64_t>() + 1);
+  EXPECT_NE(counted["dataset_size"]["value"], 400);
+  EXPECT_EQ(counted["preprocessing"].size(), 1U);
+  EXPECT_EQ(counted["accountant_state"]["history"][0]["noise_multiplier"], 20.0);
 }
 
 TEST(OwnData, DigitsNpzAndDiabetesRegressionTrainPrivately) {
@@ -618,11 +663,13 @@ TEST(OwnData, FashionMnistThroughNpzAndIdxTrainsTheSameModel) {
 TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
-  // Public ranges but no means: standardize then needs the DP release.
+  // Public ranges but no means: standardize then needs the DP release. (The size is declared:
+  // this test is about the statistics' release alone.)
   const std::string sets = data.set("data.train", "breast_cancer.csv") +
                            data.set("data.stats", "breast_cancer_stats.json") +
                            " --set data.scaling=standardize --set privacy.target_epsilon=0"
-                           " --set privacy.noise_multiplier=3 --set train.epochs=5";
+                           " --set privacy.noise_multiplier=3 --set train.epochs=5"
+                           " --set privacy.public_dataset_size=455";
   TempDir with_release, without;
   const auto released = train_recipe(
       "breast_cancer_dp.ini", sets + " --set data.dp_stats_noise_multiplier=5", with_release);
@@ -633,7 +680,8 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
                                   data.set("data.train", "breast_cancer.csv") +
                                       data.set("data.stats", "breast_cancer_stats.json") +
                                       " --set privacy.target_epsilon=0 --set "
-                                      "privacy.noise_multiplier=3 --set train.epochs=5",
+                                      "privacy.noise_multiplier=3 --set train.epochs=5"
+                                      " --set privacy.public_dataset_size=455",
                                   without);
   const auto& privacy = released["privacy"];
   EXPECT_EQ(privacy["steps"], plain["privacy"]["steps"]);
@@ -688,7 +736,7 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
                            data.set("data.stats", "breast_cancer_stats.json") +
                            " --set data.categorical=clinic --set data.dp_stats_noise_multiplier=5"
                            " --set privacy.target_epsilon=0 --set privacy.noise_multiplier=3"
-                           " --set train.epochs=5";
+                           " --set train.epochs=5 --set privacy.public_dataset_size=455";
   TempDir out;
   const auto report = train_recipe("breast_cancer_dp.ini", sets, out);
   const auto& vocabulary = report["data"]["dp_vocabulary"];
@@ -804,8 +852,9 @@ TEST(OwnData, TheBudgetStopSpendsTheAccountantsShareOfDelta) {
   const double eta = vocabulary_delta(0.1 * 1e-5);
   auto epsilon_after = [&](int64_t taken) {
     return privacy::epsilon_for(
-        privacy::accountant_factory(privacy::AccountantKind::kPld, {{5.0, 1.0, 1}}), 1.0,
-        privacy["sample_rate"].get<double>(), taken,
+        privacy::accountant_factory(privacy::AccountantKind::kPld,
+                                    {{5.0, 1.0, 1}, {20.0, 1.0, 1}}),  // vocabulary, size count
+        1.0, privacy["sample_rate"].get<double>(), taken,
         1e-5 - eta - privacy["support_delta"].get<double>());
   };
   EXPECT_NEAR(privacy["epsilon"].get<double>(), epsilon_after(steps), 1e-9);
@@ -814,7 +863,7 @@ TEST(OwnData, TheBudgetStopSpendsTheAccountantsShareOfDelta) {
   // The ledger names what its ε composes beyond the steps.
   const auto ledger = testing::read_json(out / "run" / "privacy_ledger.json");
   EXPECT_EQ(ledger["status"], "finished");
-  EXPECT_EQ(ledger["preprocessing_noise_multipliers"], nlohmann::json::array({5.0}));
+  EXPECT_EQ(ledger["preprocessing_noise_multipliers"], nlohmann::json::array({5.0, 20.0}));
   EXPECT_NEAR(ledger["preprocessing_delta"].get<double>(), eta, 1e-15);
   EXPECT_EQ(ledger["epsilon"], privacy["epsilon"]);
 }
@@ -839,7 +888,9 @@ TEST(OwnData, DpStatisticsStandardizeArrayInputsAndARegressionTarget) {
   EXPECT_NEAR(pixels["means"][0].get<double>(), 4.88, 0.25);
   EXPECT_NEAR(pixels["stds"][0].get<double>(), 6.02, 0.25);
   EXPECT_GT(digits["test_accuracy"].get<double>(), 0.6);
-  ASSERT_EQ(digits["privacy"]["preprocessing"].size(), 1U);
+  // The statistics' release, then the size's count (privacy.size_noise_multiplier).
+  ASSERT_EQ(digits["privacy"]["preprocessing"].size(), 2U);
+  EXPECT_EQ(digits["privacy"]["preprocessing"][1]["noise_multiplier"], 20.0);
 
   testing::write_text(data.dir / "diabetes_range.json",
                       R"({"about": "documented range only", "target": {"min": 25, "max": 346}})");

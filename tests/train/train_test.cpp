@@ -287,6 +287,80 @@ TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   EXPECT_GT(outcome.result.test_accuracy, 0.3);  // learns something despite the noise
 }
 
+// On the built-in Fashion-MNIST the planned size is the recipe's: the published 60,000 training
+// images, cut by the subset and the validation carve, never the rows read (issue 40 item 1); the
+// exact counts go to diagnostics, which the guarantee does not cover.
+TEST(PrivateTrain, FashionMnistRunsArePlannedFromTheRecipesSize) {
+  TempDir dir;
+  auto recipe = small_private_recipe();
+  recipe.data.validation_fraction(0.1);
+  recipe.audit.enabled(false);
+  const auto report = run_training(recipe, dir / "run", nullptr).report;
+  const auto& privacy = report["privacy"];
+  EXPECT_EQ(privacy["dataset_size"]["source"], "recipe");
+  EXPECT_EQ(privacy["dataset_size"]["value"], 1800);
+  EXPECT_EQ(privacy["adjacency"], "add_or_remove_one");
+  EXPECT_DOUBLE_EQ(privacy["sample_rate"].get<double>(), 200.0 / 1800);
+  EXPECT_TRUE(privacy["preprocessing"].empty());
+  EXPECT_EQ(report["data"]["train_examples"], nullptr);
+  EXPECT_EQ(report["diagnostics"]["train_examples"], 1800);
+  EXPECT_EQ(report["diagnostics"]["validation_examples"], 200);
+}
+
+// The count is N plus one draw of N(0, σ_n²) from the run's key: the same key on datasets one row
+// apart gives counts exactly one apart; a resumed run reuses the recorded count, and refuses a
+// recipe with another σ_n; a declared size is used as it is, never the real one.
+TEST(DatasetSize, TheCountIsTheSizePlusOneDrawOfNoise) {
+  auto rows = [](int64_t n) {
+    run::RunData data;
+    data.train.inputs = torch::zeros({n, 1});
+    data.train.labels = torch::zeros({n}, torch::kLong);
+    return data;
+  };
+  config::Recipe recipe;
+  recipe.data.format(data::Format::kCsv);  // a table's size is private (Fashion-MNIST's is not)
+  recipe.privacy.enabled(true);
+  auto data = rows(500), neighbour = rows(501);
+  nlohmann::json stored, neighbour_stored;
+  run::plan_dataset_size(recipe, data, 77, stored);
+  run::plan_dataset_size(recipe, neighbour, 77, neighbour_stored);
+  EXPECT_EQ(neighbour.planning_size, data.planning_size + 1);
+  EXPECT_NE(data.planning_size, 500);
+  EXPECT_EQ(data.train.gaussian_releases, std::vector<double>{20.0});
+  EXPECT_EQ(stored["dataset_size"]["count"], data.planning_size);
+  // Resumed: the record is reused, whatever the key.
+  auto resumed = rows(500);
+  run::plan_dataset_size(recipe, resumed, 78, stored);
+  EXPECT_EQ(resumed.planning_size, data.planning_size);
+  auto changed = recipe;
+  changed.privacy.size_noise_multiplier(5);
+  auto refused = rows(500);
+  EXPECT_THAT([&] { run::plan_dataset_size(changed, refused, 77, stored); },
+              ::testing::ThrowsMessage<InputError>(
+                  ::testing::HasSubstr("privacy.size_noise_multiplier = 5")));
+  // The draws are N(0, 20²): their spread over many keys.
+  double sum = 0, squares = 0;
+  constexpr int kKeys = 2000;
+  for (int key = 0; key < kKeys; ++key) {
+    auto sample = rows(1000);
+    nlohmann::json record;
+    run::plan_dataset_size(recipe, sample, static_cast<uint64_t>(key), record);
+    const double noise = static_cast<double>(sample.planning_size - 1000);
+    sum += noise;
+    squares += noise * noise;
+  }
+  EXPECT_NEAR(sum / kKeys, 0, 5 * 20 / std::sqrt(kKeys));
+  EXPECT_NEAR(std::sqrt(squares / kKeys), 20, 1.5);
+  auto declared = recipe;
+  declared.privacy.public_dataset_size(480);
+  auto fixed = rows(500);
+  nlohmann::json none;
+  run::plan_dataset_size(declared, fixed, 77, none);
+  EXPECT_EQ(fixed.planning_size, 480);
+  EXPECT_TRUE(fixed.train.gaussian_releases.empty());
+  EXPECT_TRUE(none.is_null());
+}
+
 TEST(PrivateTrain, SameSeedReproducesTheRunBitForBit) {
   TempDir dir;
   auto recipe = small_private_recipe();

@@ -146,6 +146,12 @@ struct PrivacyOptions {
   /// no step that would exceed it is taken. 0 = no budget (then give σ).
   DPF_ARG(double, target_epsilon) = 0.0;
   DPF_ARG(double, delta) = 1e-5;
+  /// The private training set's size N as a public number (e.g. a published split's size): q, the
+  /// steps, σ and the divisor are planned from it and never from the real count. 0 = undeclared:
+  /// N is released by a Gaussian count (size_noise_multiplier), composed in ε (docs/privacy.md).
+  DPF_ARG(int64_t, public_dataset_size) = 0;
+  /// σ_n of that count: N̂ = N + σ_n·Z (the count's sensitivity is 1 under add/remove).
+  DPF_ARG(double, size_noise_multiplier) = 20.0;
   DPF_ARG(dp::ClipMode, clipping) = dp::ClipMode::kFlat;
   /// pld (tight) or rdp.
   DPF_ARG(privacy::AccountantKind, accountant) = privacy::AccountantKind::kPld;
@@ -209,6 +215,13 @@ Recipe parse_recipe(std::istream& text, const std::string& path,
 
 /// Applies overrides to a recipe built in code; same checks as load_recipe.
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
+
+/// Where a private run's planned N comes from (run::plan_dataset_size):
+/// privacy.public_dataset_size; for the built-in Fashion-MNIST, the recipe (its published 60,000
+/// training images, the subset and the validation carve: no row is read); otherwise a DP count of
+/// the rows.
+enum class DatasetSizeSource { kDeclared, kRecipe, kDpCount };
+DatasetSizeSource dataset_size_source(const Recipe& recipe);
 
 /// privacy.secure_noise resolved: auto means on unless train.seed is set.
 bool secure_noise(const Recipe& recipe);

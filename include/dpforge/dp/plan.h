@@ -5,7 +5,7 @@
 // device, threads) are not part of it: they cannot change what is released.
 //
 // Example:
-//   const dp::DpPlan plan = train::make_dp_plan(recipe, train_set.size());
+//   const dp::DpPlan plan = train::make_dp_plan(recipe, {.dataset_size = n, .planning_size = n});
 //   data::PoissonSampler sampler(plan.dataset_size, plan.sample_rate, seed);  // the mechanism …
 //   accountant.compose(plan.dp_event());                                       // … and its claim
 #pragma once
@@ -18,8 +18,12 @@
 namespace dpforge::dp {
 
 struct DpPlan {
-  /// N: the private training set's size (the population the sampler draws from).
+  /// N: the private training set's size (the population the sampler draws from). Never released:
+  /// it differs between neighbouring datasets.
   int64_t dataset_size = 0;
+  /// The N that q = expected batch / N, the steps and σ are planned with: declared public or a DP
+  /// count (run::plan_dataset_size), so nothing released depends on dataset_size.
+  int64_t planning_size = 0;
   /// q: each example joins each logical step independently with this probability (invariant 1).
   double sample_rate = 0;
   /// q·N: the noised sum is divided by this, never by the realized batch size (invariant 3).

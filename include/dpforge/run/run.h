@@ -27,6 +27,12 @@ struct RunOutcome {
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume = false);
 
+/// The Gaussian count of the training examples: count = round(N + noise_multiplier·Z), at least 1.
+struct SizeRelease {
+  double noise_multiplier = 0;
+  int64_t count = 0;
+};
+
 /// The datasets of a recipe: the training split (a subset if data.train_subset, minus the
 /// validation examples: a seeded data.validation_fraction, or the last data.validation_size) and
 /// the test split (data.test, or a seeded data.test_fraction of data.train). `notes` say what was
@@ -41,6 +47,11 @@ struct RunData {
   std::vector<data::DeferredCategorical> deferred_categories;
   std::optional<data::GaussianRelease> release;
   std::optional<data::VocabularyRelease> vocabulary;
+  /// The training set's size as the DP mechanism plans with it (plan_dataset_size): the declared
+  /// privacy.public_dataset_size, or the DP count; the real size for a non-private run.
+  int64_t planning_size = 0;
+  /// The DP count, when the size is not declared public.
+  std::optional<SizeRelease> size_release;
 };
 RunData load_run_data(const config::Recipe& recipe);
 
@@ -59,6 +70,16 @@ enum class ReleaseRecord { kFromCheckpoint, kFromReport };
 void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t seed,
                          nlohmann::json& stored,
                          ReleaseRecord record = ReleaseRecord::kFromCheckpoint);
+
+/// Under DP the mechanism (q = batch / N, the steps, σ, the divisor) must not depend on the exact
+/// number of private examples, which differs between neighbouring datasets under add/remove
+/// adjacency: it plans with a size from config::dataset_size_source, the DP count being a Gaussian
+/// count released here (noise from `seed`), composed in the accountant
+/// (data.train.gaussian_releases, after the DP statistics' releases) and recorded in
+/// `stored["dataset_size"]`, which a resumed run reuses (InputError when its noise multiplier is
+/// not the recipe's). Sets data.planning_size.
+void plan_dataset_size(const config::Recipe& recipe, RunData& data, uint64_t seed,
+                       nlohmann::json& stored);
 
 /// The recipe's data root with defaults applied.
 std::filesystem::path data_root(const config::Recipe& recipe);

@@ -11,19 +11,26 @@
 
 namespace dpforge::train {
 
-/// The DP plan of `recipe` on a private training set of `dataset_size` examples: q = batch_size /
-/// N, steps = ceil(epochs / q), σ given or calibrated to privacy.target_epsilon, and the number of
-/// steps the budget allows. InputError when the batch exceeds N or the target is unreachable.
-/// `noised_coordinates`: the numbers noised each step (trainable parameters and canaries), whose
-/// bounded noise adds DpPlan::support_delta; InputError when that exceeds a tenth of δ.
-/// `gaussian_releases`: noise multipliers of the Gaussian releases already computed from the
-/// training set (Dataset::gaussian_releases), composed before the first step
-/// (DpPlan::preprocessing); `release_delta`: the δ they spend outside that composition
-/// (Dataset::release_delta, DpPlan::preprocessing_delta).
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, int64_t dataset_size,
-                        int64_t noised_coordinates,
-                        const std::vector<double>& gaussian_releases = {},
-                        double release_delta = 0);
+/// What a plan needs to know beyond the recipe.
+struct PlanInputs {
+  /// The real number of private examples: the sampler's population, never released.
+  int64_t dataset_size = 0;
+  /// The N the mechanism is planned with (public or a DP count: run::plan_dataset_size).
+  int64_t planning_size = 0;
+  /// The numbers noised each step (trainable parameters and canaries), whose bounded noise adds
+  /// DpPlan::support_delta; InputError when that exceeds a tenth of δ.
+  int64_t noised_coordinates = 0;
+  /// Noise multipliers of the Gaussian releases already computed from the training set
+  /// (Dataset::gaussian_releases), composed before the first step (DpPlan::preprocessing).
+  std::vector<double> gaussian_releases;
+  /// The δ they spend outside that composition (Dataset::release_delta).
+  double release_delta = 0;
+};
+
+/// The DP plan of `recipe`: q = batch_size / planning_size, steps = ceil(epochs / q), σ given or
+/// calibrated to privacy.target_epsilon, and the number of steps the budget allows. InputError
+/// when the batch exceeds the planning size or the target is unreachable.
+dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs);
 
 /// ε at the plan's δ (the accountant's share of it) after the plan's releases and `steps` of its
 /// (σ, q): what the run has spent once it has taken `steps` steps.

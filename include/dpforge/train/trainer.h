@@ -53,6 +53,8 @@ struct PrivacySummary {
   double preprocessing_delta = 0;
   /// δ the noise sampler's bounded support adds (DpPlan::support_delta), within `delta`.
   double support_delta = 0;
+  /// The N the mechanism was planned with (DpPlan::planning_size).
+  int64_t planning_size = 0;
 };
 
 /// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.
@@ -69,10 +71,13 @@ struct PrivateSeeds {
 /// With `canaries`, its member canaries join the training population (white-box audit).
 /// With `checkpoints`, the privacy ledger is written before the steps it pays for, snapshots go
 /// to its store, and a resume point is continued bit for bit.
+/// `planning_size`: the N of q = batch / N, of the steps and of σ (run::plan_dataset_size: public
+/// or a DP count, so the mechanism does not depend on the exact size); 0 = train_set.size(), for
+/// the audits' own training runs, which release nothing.
 TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries = nullptr,
-                          RunCheckpoints* checkpoints = nullptr);
+                          RunCheckpoints* checkpoints = nullptr, int64_t planning_size = 0);
 
 }  // namespace dpforge::train
