@@ -7,6 +7,7 @@
 #include "args.h"
 #include "commands.h"
 #include "dpforge/config/recipe.h"
+#include "dpforge/core/cpus.h"
 #include "dpforge/core/files.h"
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
@@ -121,7 +122,7 @@ int audit_command(const std::vector<std::string>& args) {
         "is one "
         "more training run of the recipe)");
   }
-  if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
+  torch::set_num_threads(static_cast<int>(core::choose_threads(recipe.run.threads()).count));
   auto data = run::load_run_data(recipe);
   if (!data.deferred.empty() || !data.deferred_categories.empty())
     reapply_dp_statistics(report, run_dir, recipe, data);

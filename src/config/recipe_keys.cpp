@@ -21,7 +21,10 @@ std::vector<KeySpec> make_key_table() {
           [](const Recipe& r) { return r.run.name(); },
           [](Recipe& r, const std::string& v) { r.run.name(v); }),
       int_key(
-          "run.threads", 0, 1024, "LibTorch compute threads; 0 = all cores.",
+          "run.threads", 0, 1024,
+          "LibTorch compute threads. 0 = auto: the CPUs this process may use (affinity mask, "
+          "cgroup CPU quota; OMP_NUM_THREADS when set), stated in the run's first line and "
+          "report.json.",
           [](const Recipe& r) { return r.run.threads(); },
           [](Recipe& r, int64_t v) { r.run.threads(v); }),
       enum_key(

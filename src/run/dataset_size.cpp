@@ -17,8 +17,8 @@ namespace {
 int64_t fashion_mnist_selection_size(const config::Recipe& recipe) {
   constexpr int64_t kPublishedTrainSize = 60000;
   const auto& d = recipe.data;
-  int64_t size = d.train_subset() > 0 ? std::min(d.train_subset(), kPublishedTrainSize)
-                                      : kPublishedTrainSize;
+  int64_t size =
+      d.train_subset() > 0 ? std::min(d.train_subset(), kPublishedTrainSize) : kPublishedTrainSize;
   if (d.validation_fraction() > 0)
     size -= std::llround(d.validation_fraction() * static_cast<double>(size));
   if (d.validation_size() > 0) size -= d.validation_size();
@@ -59,8 +59,8 @@ void plan_dataset_size(const config::Recipe& recipe, RunData& data, uint64_t see
     // The count's sensitivity is 1 under add/remove; its noise is drawn as the training noise is
     // (a CSPRNG key in production), and only the rounded count leaves this function.
     PhiloxUniform uniform(seed);
-    const double noisy = static_cast<double>(data.train.size()) +
-                         noise_multiplier * secure_standard_normal(uniform);
+    const double noisy =
+        static_cast<double>(data.train.size()) + noise_multiplier * secure_standard_normal(uniform);
     release.count = std::max<int64_t>(1, std::llround(noisy));
     if (!stored.is_object()) stored = nlohmann::json::object();
     stored["dataset_size"] = {{"noise_multiplier", release.noise_multiplier},

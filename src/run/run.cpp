@@ -9,6 +9,7 @@
 
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/white_box.h"
+#include "dpforge/core/cpus.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/files.h"
 #include "dpforge/core/random.h"
@@ -168,6 +169,7 @@ struct RunSetup {
   train::RunCheckpoints checkpoints;
   RunIdentity identity;
   bool resumed = false;  // continues from a checkpoint
+  core::ThreadChoice threads;
 };
 
 RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_dir,
@@ -176,8 +178,11 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   auto data = load_run_data(recipe);
   const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
-  if (recipe.run.threads() > 0) torch::set_num_threads(static_cast<int>(recipe.run.threads()));
+  // Threads for the CPUs this process may use, not the machine's core count (core/cpus.h).
+  const auto threads = core::choose_threads(recipe.run.threads());
+  torch::set_num_threads(static_cast<int>(threads.count));
   RunSetup setup{std::move(data), {}, device, train::RunCheckpoints(out_dir), {}};
+  setup.threads = threads;
   setup.checkpoints.every = recipe.train.checkpoint_every();
   auto resumed =
       resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
@@ -330,10 +335,13 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
   auto model = nn::make_model(recipe.model, data.train);
   model->to(setup.device);
   if (progress != nullptr) {
-    fmt::print(progress, "dpforge: {} | {} ({} parameters) | {} train / {} test examples | {}{}\n",
+    fmt::print(progress,
+               "dpforge: {} | {} ({} parameters) | {} train / {} test examples | {}{} | {} "
+               "thread{} ({})\n",
                recipe.run.name(), nn::to_string(recipe.model.arch()), nn::count_parameters(*model),
                train_size_text(recipe, data), data.test.size(), data_description(data.train),
-               setup.device.is_cpu() ? "" : " | on " + setup.device.str());
+               setup.device.is_cpu() ? "" : " | on " + setup.device.str(), setup.threads.count,
+               setup.threads.count == 1 ? "" : "s", setup.threads.reason);
     for (const auto& note : data.notes) fmt::print(progress, "data: {}\n", note);
   }
   // Under DP the warnings speak of the planned size: they are printed and reported.
@@ -362,6 +370,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
        reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
        recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes,
        data.release ? &*data.release : nullptr, data.vocabulary ? &*data.vocabulary : nullptr});
+  report["threads"] = {{"count", setup.threads.count}, {"reason", setup.threads.reason}};
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

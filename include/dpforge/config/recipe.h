@@ -48,7 +48,7 @@ std::string name_of(const EnumNames<Enum, N>& names, Enum value) {
 struct RunOptions {
   /// Name of the run, used for the default output folder. Default: the recipe file's stem.
   DPF_ARG(std::string, name) = "";
-  /// Compute threads for LibTorch; 0 = all cores.
+  /// Compute threads for LibTorch; 0 = auto (core/cpus.h: the CPUs this process may use).
   DPF_ARG(int64_t, threads) = 0;
   /// auto (CUDA when available), cpu or cuda.
   DPF_ARG(Device, device) = Device::kAuto;
