@@ -101,7 +101,9 @@ std::optional<double> cgroup_quota() {
   return quota;
 }
 
-std::string cpus_text(int64_t count) { return fmt::format("{} CPU{}", count, count == 1 ? "" : "s"); }
+std::string cpus_text(int64_t count) {
+  return fmt::format("{} CPU{}", count, count == 1 ? "" : "s");
+}
 
 }  // namespace
 

@@ -822,9 +822,14 @@ TEST(OwnData, EmbeddedDpCategoriesSurviveAResume) {
       report["data"]["dp_vocabulary"]["vocabularies"],
       testing::read_json(dir / "whole" / "report.json")["data"]["dp_vocabulary"]["vocabularies"]);
   EXPECT_EQ(report["data"]["example_shape"], nlohmann::json({31}));  // 30 numbers + 1 code
-  // 29 Poisson steps in 2 epochs: two epochs recorded, the second ending at the last step.
+  // ceil(2 / q) Poisson steps in 2 epochs (about 29: q = 32 / the size's DP count, which moves
+  // with the key, and the key with the temporary folder's name): two epochs recorded, the second
+  // ending at the last step.
   ASSERT_EQ(report["epochs"].size(), 2U);
-  EXPECT_EQ(report["epochs"][1]["steps"], 29);
+  const double q = report["privacy"]["sample_rate"].get<double>();
+  EXPECT_EQ(report["privacy"]["planned_steps"], privacy::steps_for_epochs(2, q));
+  EXPECT_EQ(report["epochs"][1]["steps"], report["privacy"]["planned_steps"]);
+  EXPECT_EQ(report["steps"], report["privacy"]["planned_steps"]);
   // Codes 0..2 (outside, north, south) of 3 numbers each (round(1.6·3^0.56)), then the mlp on
   // 30 + 3 inputs: 9 + (33·32 + 32) + (32·32 + 32) + 33.
   EXPECT_EQ(report["model"]["parameters"], 9 + 33 * 32 + 32 + 32 * 32 + 32 + 33);
