@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "dpforge/report/compare.h"
+#include "dpforge/report/run_report.h"
 #include "dpforge/report/svg_chart.h"
 
 namespace dpforge::report {
@@ -21,9 +22,7 @@ std::string text_of(const nlohmann::json& value) {
 std::string training_size_text(const nlohmann::json& report) {
   const auto& size = report["privacy"].value("dataset_size", nlohmann::json());
   if (!size.is_object()) return text_of(report["data"]["train_examples"]);
-  return size.value("source", "") == "dp_count"
-             ? fmt::format("~{} (DP count)", text_of(size["value"]))
-             : fmt::format("{} (public size)", text_of(size["value"]));
+  return planned_size_text(size["value"].get<int64_t>(), size.value("source", "") == "dp_count");
 }
 
 std::string table(const std::vector<std::pair<std::string, std::string>>& rows) {

@@ -111,6 +111,11 @@ nlohmann::json dataset_size_json(const config::Recipe& recipe, const train::Priv
 
 }  // namespace
 
+std::string planned_size_text(int64_t planned, bool dp_count) {
+  return dp_count ? fmt::format("~{} (DP count)", planned)
+                  : fmt::format("{} (public size)", planned);
+}
+
 nlohmann::json privacy_json(const train::PrivacySummary& p,
                             const std::vector<std::string>& release_names) {
   return {

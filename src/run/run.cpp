@@ -87,8 +87,7 @@ std::string data_description(const data::Dataset& train) {
 // (public, or "~N̂ (DP count)"); the exact count otherwise.
 std::string train_size_text(const config::Recipe& recipe, const RunData& data) {
   if (!recipe.privacy.enabled()) return std::to_string(data.train.size());
-  return data.size_release ? fmt::format("~{} (DP count)", data.planning_size)
-                           : fmt::format("{} (public size)", data.planning_size);
+  return report::planned_size_text(data.planning_size, data.size_release.has_value());
 }
 
 data::Dataset on_device(const data::Dataset& dataset, const torch::Device& device) {

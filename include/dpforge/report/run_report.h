@@ -45,6 +45,10 @@ struct RunFacts {
   // whoever knows all but one record confirm the last (it stays in the checkpoints only).
 };
 
+/// A private run's training-set size as the progress line and the HTML page show it: the planned N
+/// (privacy.dataset_size), "~N (DP count)" for a noisy count, "N (public size)" otherwise.
+std::string planned_size_text(int64_t planned, bool dp_count);
+
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
 /// reproducible, warnings, privacy, epochs, steps, test_accuracy (null for regression), test_auroc,
 /// test_rmse, test_mae, wall_seconds, versions, stopped, resumed).
