@@ -21,6 +21,9 @@ delta 1e-5 and 1e-8), what `dpforge budget` / `dpforge calibrate` print with:
     against a bisection on dp_accounting's PLD (1%) on a few settings; `calibrate --epochs`
     against Opacus's get_noise_multiplier(epochs=...) (its sigma is at most 2% above ours, never
     below: it stops within 0.01 of the target epsilon);
+  - replace-one adjacency (`budget --adjacency replace_one`): PLD one-sided against
+    dp_accounting's PLDAccountant(NeighboringRelation.REPLACE_ONE), epsilon on a grid and the
+    calibrated sigma on a few settings;
   - delta at a given epsilon (`budget --epsilon`): PLD one-sided against dp_accounting's
     get_delta (never below it by more than 0.1%, at most 5% above), RDP against dp_accounting's
     compute_delta on Opacus's RDP curve (never below; at most 1e-6 above unless its KL bound is
@@ -83,6 +86,12 @@ def dpacc_rdp_epsilon(q, sigma, steps, delta, orders=None):
 
 def dpacc_pld_epsilon(q, sigma, steps, delta):
     accountant = dp_pld.PLDAccountant()
+    accountant.compose(event(q, sigma, steps))
+    return accountant.get_epsilon(delta)
+
+
+def dpacc_replace_one_epsilon(q, sigma, steps, delta):
+    accountant = dp_pld.PLDAccountant(dp_accounting.NeighboringRelation.REPLACE_ONE)
     accountant.compose(event(q, sigma, steps))
     return accountant.get_epsilon(delta)
 
@@ -184,6 +193,36 @@ def check_extreme_setting(binary, q, sigma, steps, delta=1e-5):
         return 0, 1, []
     failure = pld_failure(setting, ours, reference, f"dp_accounting (interval {interval:.3g})")
     return 1, 0, [failure] if failure else []
+
+
+def check_replace_one(binary, q, sigma, steps, delta):
+    """(compared, skipped, failures): replace-one epsilon against dp_accounting's REPLACE_ONE."""
+    setting = f"replace_one q={q} sigma={sigma} steps={steps} delta={delta}"
+    common = ["--sample-rate", repr(q), "--noise-multiplier", repr(sigma), "--steps", str(steps),
+              "--delta", repr(delta), "--adjacency", "replace_one"]
+    result = dpforge(binary, "budget", *common)
+    if list(result["epsilon"]) != ["pld"] or result["adjacency"] != "replace_one":
+        return 1, 0, [f"budget --adjacency replace_one answered {result!r}: {setting}"]
+    reference = dpacc_replace_one_epsilon(q, sigma, steps, delta)
+    failure = pld_failure(setting, result["epsilon"]["pld"]["epsilon"], reference,
+                          "dp_accounting REPLACE_ONE")
+    return 1, 0, [failure] if failure else []
+
+
+def check_replace_one_calibration(binary, q, steps, target, delta):
+    """The calibrated replace-one sigma meets the target by dp_accounting's REPLACE_ONE too."""
+    setting = f"replace_one target={target} q={q} steps={steps} delta={delta}"
+    ours = dpforge(binary, "calibrate", "--sample-rate", repr(q), "--steps", str(steps),
+                   "--delta", repr(delta), "--target-epsilon", repr(target),
+                   "--adjacency", "replace_one")["noise_multiplier"]["pld"]["noise_multiplier"]
+    reference = dpacc_replace_one_epsilon(q, ours, steps, delta)
+    if reference > target * (1 + PLD_OPTIMISM) + 1e-3:
+        return 1, 0, [f"calibrated sigma too small: {setting}: sigma {ours} gives dp_accounting "
+                      f"epsilon {reference}"]
+    if reference < target * (1 - PLD_PESSIMISM) - 1e-3:
+        return 1, 0, [f"calibrated sigma more than 1% pessimistic: {setting}: sigma {ours} gives "
+                      f"dp_accounting epsilon {reference}"]
+    return 1, 0, []
 
 
 def check_calibration(binary, q, steps, target, delta):
@@ -333,7 +372,9 @@ enabled = false
 def run_check(job):
     kind, args = job
     return {"grid": check_grid_setting, "calibration": check_calibration, "delta": check_delta,
-            "epochs_calibration": check_epochs_calibration, "release": check_release}[kind](*args)
+            "epochs_calibration": check_epochs_calibration, "release": check_release,
+            "replace_one": check_replace_one,
+            "replace_one_calibration": check_replace_one_calibration}[kind](*args)
 
 
 def main():
@@ -368,6 +409,15 @@ def main():
     # ... and DP vocabularies: a second release and the threshold's delta.
     jobs += [("release", (args.dpforge, 3.0, 1.0, 0, True)),
              ("release", (args.dpforge, 4.0, 0, 2.0, True))]
+
+    replace_grid = list(itertools.product([1e-3, 0.01, 0.2, 1.0], [0.8, 2.0, 10.0], [1, 1000],
+                                          [1e-5]))
+    replace_calibrations = [(0.01, 1000, 3.0, 1e-5), (256 / 60000, 7032, 8.0, 1e-5)]
+    if args.quick:
+        replace_grid, replace_calibrations = replace_grid[::4], replace_calibrations[:1]
+    jobs += [("replace_one", (args.dpforge, *setting)) for setting in replace_grid]
+    jobs += [("replace_one_calibration", (args.dpforge, *setting))
+             for setting in replace_calibrations]
 
     failures, compared, skipped = [], 0, 0
     def tally(result):

@@ -98,7 +98,7 @@ constexpr int64_t kFewestGuesses = 16;
 
 CanaryAuditor::CanaryAuditor(std::vector<double> in_scores, std::vector<double> out_scores,
                              double member_prior)
-    : in_(std::move(in_scores)), out_(std::move(out_scores)), member_prior_(member_prior) {
+    : member_prior_(member_prior), in_(std::move(in_scores)), out_(std::move(out_scores)) {
   if (in_.empty() || out_.empty()) {
     throw std::invalid_argument("the auditor needs at least one IN and one OUT score");
   }

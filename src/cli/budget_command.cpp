@@ -22,7 +22,8 @@ namespace dpforge::cli {
 namespace {
 
 nlohmann::json setting_json(const BudgetSetting& setting) {
-  nlohmann::json json = {{"sample_rate", setting.sample_rate}};
+  nlohmann::json json = {{"sample_rate", setting.sample_rate},
+                         {"adjacency", privacy::to_string(setting.adjacency)}};
   if (setting.batch_size) json["batch_size"] = *setting.batch_size;
   if (setting.dataset_size) json["dataset_size"] = *setting.dataset_size;
   if (setting.delta) json["delta"] = *setting.delta;
@@ -36,9 +37,10 @@ nlohmann::json length_json(const RunLength& length) {
 }
 
 std::string rate_text(const BudgetSetting& setting) {
-  return setting.batch_size ? fmt::format("q = {}/{} = {:.6g}", *setting.batch_size,
-                                          *setting.dataset_size, setting.sample_rate)
-                            : fmt::format("q = {}", setting.sample_rate);
+  return (setting.batch_size ? fmt::format("q = {}/{} = {:.6g}", *setting.batch_size,
+                                           *setting.dataset_size, setting.sample_rate)
+                             : fmt::format("q = {}", setting.sample_rate)) +
+         (setting.adjacency == privacy::Adjacency::kReplaceOne ? " (replace-one)" : "");
 }
 
 std::string length_text(const RunLength& length) {

@@ -103,11 +103,30 @@ void read_lengths(const po::variables_map& values, const std::string& command,
   }
 }
 
+void read_adjacency(const po::variables_map& values, const std::string& command,
+                    BudgetSetting& setting) {
+  const std::string name = values["adjacency"].as<std::string>();
+  const auto adjacency = privacy::kAdjacencyNames.parse(name);
+  if (!adjacency) {
+    throw_input_error("dpforge {}: --adjacency {} is invalid: allowed {}", command, name,
+                      privacy::kAdjacencyNames.allowed());
+  }
+  setting.adjacency = *adjacency;
+}
+
 void read_accountants(const po::variables_map& values, const std::string& command,
                       BudgetSetting& setting) {
   const std::string accountant = values["accountant"].as<std::string>();
+  const bool replace_one = setting.adjacency == privacy::Adjacency::kReplaceOne;
   if (accountant == "all") {
-    setting.accountants = {"pld", "rdp"};  // the default accountant first, as JSON sorts them
+    // The default accountant first, as JSON sorts them; rdp holds under add/remove only.
+    setting.accountants =
+        replace_one ? std::vector<std::string>{"pld"} : std::vector<std::string>{"pld", "rdp"};
+  } else if (accountant == "rdp" && replace_one) {
+    throw_input_error(
+        "dpforge {}: --accountant rdp holds under --adjacency add_remove only; replace_one needs "
+        "--accountant pld",
+        command);
   } else if (privacy::kAccountantNames.parse(accountant)) {
     setting.accountants = {accountant};
   } else {
@@ -133,7 +152,7 @@ void read_accountants(const po::variables_map& values, const std::string& comman
 
 std::unique_ptr<privacy::Accountant> BudgetSetting::accountant(const std::string& name) const {
   if (name == "rdp") return std::make_unique<privacy::RdpAccountant>(rdp_orders);
-  return privacy::make_accountant(name);
+  return privacy::make_accountant(name, adjacency);
 }
 
 void add_budget_options(po::options_description& options, bool delta_optional) {
@@ -148,6 +167,8 @@ void add_budget_options(po::options_description& options, bool delta_optional) {
       delta_optional ? "delta in (0, 1): print epsilon (or give --epsilon for delta)"
                      : "delta in (0, 1); choose delta << 1/N")(
       "accountant", po::value<std::string>()->default_value("all"), "pld | rdp | all")(
+      "adjacency", po::value<std::string>()->default_value("add_remove"),
+      "add_remove | replace_one (one example swapped: a 2C shift per step; pld only)")(
       "rdp-orders", po::value<std::string>()->default_value("default"),
       "RDP order grid: default (dp_accounting's 156 orders) | opacus (Opacus's 151) | integer "
       "(2..63, 128, 256, 512, 1024): the latter two to compare digits with those libraries")(
@@ -178,6 +199,7 @@ BudgetSetting read_budget_setting(const po::variables_map& values, const std::st
                  command, *setting.delta, 1.0 / static_cast<double>(*n));
     }
   }
+  read_adjacency(values, command, setting);
   read_accountants(values, command, setting);
   setting.json = values.count("json") != 0U;
   return setting;

@@ -28,13 +28,14 @@ struct BudgetSetting {
   std::optional<double> delta;     // absent for `budget --epsilon` (δ is then the answer)
   std::vector<std::string> accountants;
   std::vector<double> rdp_orders;
+  privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove;
   bool json = false;
 
   std::unique_ptr<privacy::Accountant> accountant(const std::string& name) const;
 };
 
 /// --sample-rate | --batch-size with --dataset-size; --steps | --epochs (each a comma list);
-/// --delta (required unless `delta_optional`); --accountant; --rdp-orders; --json.
+/// --delta (required unless `delta_optional`); --accountant; --adjacency; --rdp-orders; --json.
 void add_budget_options(boost::program_options::options_description& options, bool delta_optional);
 
 /// The setting the options describe; InputError naming the option and its allowed values. Warns

@@ -38,17 +38,20 @@ std::string privacy_line(const nlohmann::json& report) {
     releases.push_back(fmt::format("{} at sigma {:.4g}", release["what"].get<std::string>(),
                                    release["noise_multiplier"].get<double>()));
   return fmt::format(
-      "{}({}, {:g})-DP under add/remove adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
+      "{}({}, {:g})-DP under {} adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
       "{} steps, N {}){}{}",
       privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
       privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
-      privacy["delta"].get<double>(), privacy["accountant"].get<std::string>(),
-      privacy["noise_multiplier"].get<double>(), privacy["sample_rate"].get<double>(),
-      privacy["steps"].get<int64_t>(),
+      privacy["delta"].get<double>(),
+      privacy["adjacency"] == "replace_one" ? "replace-one" : "add/remove",
+      privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(),
+      privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>(),
       size["source"] == "dp_count"
           ? fmt::format("~{} by a DP count", size["value"].get<int64_t>())
           : fmt::format("{} {}", size["value"].get<int64_t>(),
-                        size["source"] == "recipe" ? "from the recipe" : "declared public"),
+                        size["source"] == "recipe"        ? "from the recipe"
+                        : size["source"] == "replace_one" ? "public under replace-one"
+                                                          : "declared public"),
       releases.empty() ? "" : fmt::format("; composes {}", fmt::join(releases, ", ")),
       report["reproducible"].get<bool>()
           ? "; seeded run: reproducible, so its noise is known - not for release"

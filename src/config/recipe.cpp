@@ -136,6 +136,13 @@ void validate(const Recipe& recipe, const std::string& origin) {
     throw_input_error("{}: privacy.delta = {} is invalid: expected a number in (0, 1)", origin,
                       privacy.delta());
   }
+  if (privacy.adjacency() == privacy::Adjacency::kReplaceOne &&
+      privacy.accountant() != privacy::AccountantKind::kPld) {
+    throw_input_error(
+        "{}: privacy.adjacency = replace_one needs privacy.accountant = pld (the rdp accountant's "
+        "bound holds under add_remove only); now privacy.accountant = {}",
+        origin, privacy::to_string(privacy.accountant()));
+  }
   if (privacy.fault() != audit::Fault::kNone && !privacy.enabled()) {
     throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin,
                       audit::to_string(privacy.fault()));
@@ -204,6 +211,8 @@ DatasetSizeSource dataset_size_source(const Recipe& recipe) {
   if (recipe.privacy.public_dataset_size() > 0) return DatasetSizeSource::kDeclared;
   if (resolved_format(recipe.data) == data::Format::kFashionMnist)
     return DatasetSizeSource::kRecipe;
+  if (recipe.privacy.adjacency() == privacy::Adjacency::kReplaceOne)
+    return DatasetSizeSource::kReplaceOne;
   return DatasetSizeSource::kDpCount;
 }
 

@@ -214,6 +214,15 @@ std::vector<KeySpec> make_key_table() {
           [](const Recipe& r) { return r.privacy.accountant(); },
           [](Recipe& r, auto v) { r.privacy.accountant(v); }),
       enum_key(
+          "privacy.adjacency", privacy::kAdjacencyNames,
+          "Which datasets the (epsilon, delta) claim calls neighbours. add_remove: one has an "
+          "example the other lacks (Opacus's default; N is private: declared public, from the "
+          "recipe or a DP count). replace_one: one example swapped for another (N is public by "
+          "definition and used as is; a step's clipped sum moves by up to 2C, so epsilon is "
+          "larger at the same sigma). replace_one needs privacy.accountant = pld.",
+          [](const Recipe& r) { return r.privacy.adjacency(); },
+          [](Recipe& r, auto v) { r.privacy.adjacency(v); }),
+      enum_key(
           "privacy.fault", audit::kFaultNames,
           "FOR AUDITOR VALIDATION ONLY: inject a privacy bug (no noise, half the noise, no "
           "clipping, sampling at twice the rate told to the accountant) that the audit must "

@@ -37,11 +37,21 @@ nlohmann::json Accountant::to_json() const {
                        {"sample_rate", entry.sample_rate},
                        {"count", entry.count}});
   }
-  return {{"accountant", name()}, {"history", history}};
+  return {{"accountant", name()}, {"adjacency", to_string(adjacency_)}, {"history", history}};
 }
 
 std::unique_ptr<Accountant> Accountant::from_json(const nlohmann::json& json) {
-  auto accountant = make_accountant(json.at("accountant").get<std::string>());
+  auto adjacency = Adjacency::kAddRemove;
+  if (json.contains("adjacency")) {
+    const auto name = json.at("adjacency").get<std::string>();
+    const auto parsed = kAdjacencyNames.parse(name);
+    if (!parsed) {
+      throw std::invalid_argument("unknown adjacency '" + name +
+                                  "'; allowed: " + kAdjacencyNames.allowed());
+    }
+    adjacency = *parsed;
+  }
+  auto accountant = make_accountant(json.at("accountant").get<std::string>(), adjacency);
   for (const auto& entry : json.at("history")) {
     accountant->compose(entry.at("noise_multiplier").get<double>(),
                         entry.at("sample_rate").get<double>(), entry.at("count").get<int64_t>());
@@ -84,23 +94,34 @@ double RdpAccountant::delta(double epsilon) const {
   return std::exp(log_delta);
 }
 
-std::unique_ptr<Accountant> make_accountant(AccountantKind kind) {
+std::unique_ptr<Accountant> make_accountant(AccountantKind kind, Adjacency adjacency) {
   switch (kind) {
     case AccountantKind::kRdp:
+      if (adjacency != Adjacency::kAddRemove) {
+        throw std::invalid_argument(
+            "the rdp accountant holds under add_remove adjacency only; replace_one needs the pld "
+            "accountant");
+      }
       return std::make_unique<RdpAccountant>();
     case AccountantKind::kPld:
-      return std::make_unique<PldAccountant>();
+      return std::make_unique<PldAccountant>(1e-4, adjacency);
   }
   throw std::invalid_argument("make_accountant: unknown kind");
 }
 
-std::unique_ptr<Accountant> make_accountant(const std::string& name) {
+std::unique_ptr<Accountant> with_adjacency(const Accountant& accountant, Adjacency adjacency) {
+  auto copy = make_accountant(accountant.name(), adjacency);
+  for (const auto& entry : accountant.history()) copy->compose(entry);
+  return copy;
+}
+
+std::unique_ptr<Accountant> make_accountant(const std::string& name, Adjacency adjacency) {
   const auto kind = kAccountantNames.parse(name);
   if (!kind) {
     throw std::invalid_argument("unknown accountant '" + name +
                                 "'; allowed: " + kAccountantNames.allowed());
   }
-  return make_accountant(*kind);
+  return make_accountant(*kind, adjacency);
 }
 
 }  // namespace dpforge::privacy

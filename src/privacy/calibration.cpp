@@ -23,9 +23,10 @@ AccountantFactory accountant_factory(AccountantKind kind) {
   return [kind] { return make_accountant(kind); };
 }
 
-AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases) {
-  return [kind, releases = std::move(releases)] {
-    auto accountant = make_accountant(kind);
+AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases,
+                                     Adjacency adjacency) {
+  return [kind, releases = std::move(releases), adjacency] {
+    auto accountant = make_accountant(kind, adjacency);
     for (const auto& release : releases) accountant->compose(release);
     return accountant;
   };

@@ -62,72 +62,133 @@ struct LossCumulants {
 
 using CountedCumulants = std::vector<std::pair<LossCumulants, int64_t>>;
 
-// {K(λ), dK/dλ} of ΣL at sign·λ (sign = −1 for the lower tail), K = Σ count·K_part.
-std::pair<double, double> total_cumulants(const CountedCumulants& parts, double lambda,
-                                          double sign) {
+// {K(λ), dK/dλ} of ΣL at sign·λ (sign = −1 for the lower tail), K = Σ count·K_part; with `tilt`
+// τ, those of the tilted distribution p(ℓ)e^{τℓ − K(τ)}: K(τ + sign·λ) − K(τ).
+std::pair<double, double> total_cumulants(const CountedCumulants& parts, double lambda, double sign,
+                                          double tilt = 0) {
   double k = 0, derivative = 0;
   for (const auto& [part, count] : parts) {
-    const auto [k_part, d_part] = part.at(sign * lambda);
-    k += static_cast<double>(count) * k_part;
+    const auto [k_part, d_part] = part.at(tilt + sign * lambda);
+    k += static_cast<double>(count) * (k_part - (tilt > 0 ? part.at(tilt).first : 0.0));
     derivative += static_cast<double>(count) * sign * d_part;
   }
   return {k, derivative};
 }
 
+// The tilted distribution's tail left outside a composition's window (compose()).
+constexpr double kTiltedTail = 1e-6;
+
+// The range of λ searched below (log scale).
+constexpr double kLowestLambda = 1e-12, kHighestLambda = 1e6;
+
 // Chernoff: P[ΣL ≥ U] ≤ tail for U = min_λ (K(λ) − log tail)/λ, K the cumulant generating function
 // of ΣL. f(λ) = (K(λ) − log tail)/λ is unimodal on λ > 0 (its derivative has the sign of
 // g(λ) = λK′ − K + log tail, and g′ = λK″ ≥ 0), so bisection on the sign of g finds the minimum.
-// Any λ gives a valid bound, so λ is searched on the merged stand-in (`coarse`) and the bound is
-// evaluated once on the exact masses (`exact`). sign = −1 bounds the lower tail: ΣL ≥ −U'.
-double chernoff_edge(const CountedCumulants& coarse, const CountedCumulants& exact, double log_tail,
-                     double sign) {
-  double low = std::log(1e-12), high = std::log(1e6);  // log λ
+// Any λ gives a valid bound, so λ is searched on a merged stand-in. sign = −1: the lower tail.
+double chernoff_lambda(const CountedCumulants& coarse, double log_tail, double sign,
+                       double tilt = 0) {
+  double low = std::log(kLowestLambda), high = std::log(kHighestLambda);  // log λ
   for (int i = 0; i < 60; ++i) {
     const double middle = 0.5 * (low + high);
     const double lambda = std::exp(middle);
-    const auto [k, derivative] = total_cumulants(coarse, lambda, sign);
+    const auto [k, derivative] = total_cumulants(coarse, lambda, sign, tilt);
     (lambda * derivative - k + log_tail < 0 ? low : high) = middle;
   }
-  const double lambda = std::exp(0.5 * (low + high));
-  return checked((total_cumulants(exact, lambda, sign).first - log_tail) / lambda,
+  return std::exp(0.5 * (low + high));
+}
+
+// U of the Chernoff bound above, evaluated once on the exact masses (`exact`).
+double chernoff_edge(const CountedCumulants& coarse, const CountedCumulants& exact, double log_tail,
+                     double sign, double tilt = 0) {
+  const double lambda = chernoff_lambda(coarse, log_tail, sign, tilt);
+  return checked((total_cumulants(exact, lambda, sign, tilt).first - log_tail) / lambda,
                  "Chernoff window");
+}
+
+// The tilt whose tilted mean K′(λ) is ε (the saddle point of e^{K(λ) − λε}); 0 when ε is at or
+// below the untilted mean.
+double saddle_lambda(const CountedCumulants& coarse, double epsilon) {
+  if (total_cumulants(coarse, 0, 1).second >= epsilon) return 0;
+  double low = std::log(kLowestLambda), high = std::log(kHighestLambda);
+  for (int i = 0; i < 60; ++i) {
+    const double middle = 0.5 * (low + high);
+    (total_cumulants(coarse, std::exp(middle), 1).second < epsilon ? low : high) = middle;
+  }
+  return std::exp(0.5 * (low + high));
+}
+
+// Relative ‖·‖₂ error of a length-n FFT in floating point, at most c·log₂(n)·u (Higham, Accuracy
+// and Stability of Numerical Algorithms, §24.1: c ≈ 7 for radix 2 with accurate twiddle factors);
+// 16 leaves room for the mixed-radix transforms of the library's FFT.
+constexpr double kFftErrorConstant = 16;
+constexpr double kUnitRoundoff = std::numeric_limits<double>::epsilon() / 2;
+
+// log Σⱼ pⱼ e^{λℓⱼ} over the finite masses (−∞ when there are none).
+double log_tilted_mass(const DiscretePld& pld, double tilt) {
+  double top = -kInf;
+  for (size_t j = 0; j < pld.pmf.size(); ++j) {
+    if (pld.pmf[j] > 0) top = std::max(top, std::log(pld.pmf[j]) + tilt * pld.loss(j));
+  }
+  if (top == -kInf) return top;
+  double sum = 0;
+  for (size_t j = 0; j < pld.pmf.size(); ++j) {
+    if (pld.pmf[j] > 0) sum += std::exp(std::log(pld.pmf[j]) + tilt * pld.loss(j) - top);
+  }
+  return top + std::log(sum);
+}
+
+// log Σ_{k ≥ first} f_k² of DiscretePld's round-off bound, f_k = e^{log_scale − λℓ_k}: a geometric
+// series of ratio e^{−2λΔ} (m terms at λ = 0). −∞ when empty.
+double log_error_sum(const DiscretePld& pld, size_t first) {
+  if (first >= pld.pmf.size()) return -kInf;
+  const double terms = static_cast<double>(pld.pmf.size() - first);
+  const double step = -2 * pld.tilt * pld.interval;  // log of the ratio
+  const double log_series =
+      step == 0 ? std::log(terms) : std::log(std::expm1(step * terms) / std::expm1(step));
+  return 2 * (pld.log_scale - pld.tilt * pld.loss(first)) + log_series;
 }
 
 }  // namespace
 
 double DiscretePld::delta_for_epsilon(double epsilon) const {
   double delta = infinity_mass;
-  for (size_t i = 0; i < pmf.size(); ++i) {
-    const double loss = interval * static_cast<double>(lower_index + static_cast<int64_t>(i));
-    if (loss > epsilon) delta += pmf[i] * -std::expm1(epsilon - loss);
+  size_t first_above = pmf.size();
+  for (size_t i = pmf.size(); i-- > 0 && loss(i) > epsilon;) {
+    delta += pmf[i] * -std::expm1(epsilon - loss(i));
+    first_above = i;
   }
-  return delta;
+  if (roundoff > 0) delta += roundoff * std::exp(0.5 * log_error_sum(*this, first_above));
+  return std::min(1.0, delta);
 }
 
 double DiscretePld::epsilon_for_delta(double delta) const {
   if (infinity_mass > delta) return kInf;
   // Walking down the losses: at ℓᵢ, δ(ℓᵢ) = ω(∞) + S1 − S2 with S1 = Σ_{k>i} p_k and
   // S2 = Σ_{k>i} p_k e^{ℓᵢ−ℓ_k}, kept as log S2 (scaled to ℓᵢ): on a coarse grid e^{−Δ} underflows.
+  // The round-off term R (the header's bound over the masses above ℓᵢ) is constant there too.
   double s1 = 0, log_s2 = -kInf;
   for (int64_t i = static_cast<int64_t>(pmf.size()) - 1; i >= 0; --i) {
-    const double loss = interval * static_cast<double>(lower_index + i);
-    if (i + 1 < static_cast<int64_t>(pmf.size())) {
-      const double next = pmf[static_cast<size_t>(i + 1)];
+    const auto at = static_cast<size_t>(i);
+    if (at + 1 < pmf.size()) {
+      const double next = pmf[at + 1];
       if (next > 0) log_s2 = log_add(log_s2, std::log(next));
       log_s2 -= interval;
       s1 += next;
     }
-    const double at_loss = infinity_mass + s1 - std::exp(log_s2);
+    const double error = roundoff > 0 ? roundoff * std::exp(0.5 * log_error_sum(*this, at + 1)) : 0;
+    const double at_loss = infinity_mass + s1 + error - std::exp(log_s2);
     if (at_loss > delta) {
-      // Between ℓᵢ and ℓᵢ₊₁ no term switches on: δ(ε) = ω(∞) + S1 − e^{ε−ℓᵢ} S2.
-      return std::max(0.0, loss + std::log(infinity_mass + s1 - delta) - log_s2);
+      // Between ℓᵢ and ℓᵢ₊₁ no term switches on: δ(ε) = ω(∞) + S1 + R − e^{ε−ℓᵢ} S2. R only
+      // shrinks at ℓᵢ₊₁, where δ ≤ delta held: the answer is never above it.
+      const double epsilon = loss(at) + std::log(infinity_mass + s1 + error - delta) - log_s2;
+      return std::clamp(epsilon, 0.0, loss(at + 1));
     }
   }
   return 0.0;
 }
 
 DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& parts,
-                    double tail_mass) {
+                    double tail_mass, double tilt) {
   if (parts.empty()) throw std::invalid_argument("compose: nothing to compose");
   const double interval = parts.front().first->interval;
   double survive_infinity = 1.0;  // Π (1 − ω(∞))^count
@@ -143,8 +204,15 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
     coarse.emplace_back(LossCumulants(*pld, 4096), count);
   }
   const double log_tail = std::log(tail_mass);
-  const double upper = std::min(interval * static_cast<double>(high_support),
-                                chernoff_edge(coarse, exact, log_tail, 1));
+  // The tilted masses should fit too. What lies beyond the window wraps around (circular
+  // convolution), which only adds mass, so δ only rises; but it lands at the window's bottom,
+  // where untilting multiplies it up, and a pile of it there costs accuracy. Far below any ε read
+  // here, a 1e-6 tilted tail costs nothing measurable and keeps the window (and grid) small.
+  double upper_edge = chernoff_edge(coarse, exact, log_tail, 1);
+  if (tilt > 0) {
+    upper_edge = std::max(upper_edge, chernoff_edge(coarse, exact, std::log(kTiltedTail), 1, tilt));
+  }
+  const double upper = std::min(interval * static_cast<double>(high_support), upper_edge);
   const double lower = std::max(interval * static_cast<double>(low_support),
                                 -chernoff_edge(coarse, exact, log_tail, -1));
   if (!(lower / interval > -1e18 && upper / interval < 1e18)) {
@@ -157,14 +225,34 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   int64_t fft_size = 1;
   while (fft_size < width) fft_size *= 2;
 
+  // Each part tilted and normalized, p(ℓ)e^{λℓ}/M(λ): the tilted composition is the composition
+  // of the tilted parts, and untilting multiplies its mass at ℓ by e^{Σ count·log M − λℓ}.
+  // Round-off, in the ‖·‖₂ of the tilted masses (DiscretePld): the forward FFT errs by at most
+  // c·log₂(n)·u‖x̃‖₂ per part (scaled to the normalized spectrum), raising a coefficient z (|z| ≤ 1)
+  // to the count multiplies its error by at most count and adds (π + 1)·count·u, the product of the
+  // parts adds their errors, and the inverse FFT adds c·log₂(n)·u; doubled for the rfft's half
+  // spectrum and second-order terms.
+  const double fft_error =
+      kFftErrorConstant * std::log2(static_cast<double>(fft_size)) * kUnitRoundoff;
+  double log_scale = 0, roundoff = fft_error;
   torch::Tensor spectrum;
   for (const auto& [pld, count] : parts) {
     auto values = torch::zeros({fft_size}, torch::kFloat64);
     auto* data = values.data_ptr<double>();
+    const double log_mass = log_tilted_mass(*pld, tilt);
+    double squares = 0;
     // Positions are taken modulo the FFT size: the arithmetic of the sum is modular anyway.
-    for (size_t i = 0; i < pld->pmf.size(); ++i)
-      data[static_cast<int64_t>(i) % fft_size] += pld->pmf[i];
-    auto part = torch::pow(torch::fft::rfft(values), static_cast<double>(count));
+    for (size_t i = 0; i < pld->pmf.size(); ++i) {
+      if (!(pld->pmf[i] > 0)) continue;
+      const double tilted = std::exp(std::log(pld->pmf[i]) + tilt * pld->loss(i) - log_mass);
+      data[static_cast<int64_t>(i) % fft_size] += tilted;
+      squares += tilted * tilted;
+    }
+    const double n = static_cast<double>(count);
+    log_scale += n * log_mass;
+    roundoff += n * (fft_error * std::sqrt(squares) + (std::numbers::pi + 1) * kUnitRoundoff) +
+                2 * kUnitRoundoff;
+    auto part = torch::pow(torch::fft::rfft(values), n);
     spectrum = spectrum.defined() ? spectrum * part : part;
   }
   const auto composed = torch::fft::irfft(spectrum, fft_size).contiguous();
@@ -173,12 +261,19 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   DiscretePld result;
   result.interval = interval;
   result.lower_index = window_low;
+  result.roundoff = 2 * roundoff;
+  result.tilt = tilt;
+  result.log_scale = checked(log_scale, "tilted scale");
   result.pmf.resize(static_cast<size_t>(width));
   for (int64_t s = window_low; s <= window_high; ++s) {
     const int64_t position = ((s - offset) % fft_size + fft_size) % fft_size;
-    // The FFT's round-off leaves values of order 1e-16 below zero where the mass is 0.
-    result.pmf[static_cast<size_t>(s - window_low)] =
-        std::max(0.0, checked(data[position], "composed pmf"));
+    const double tilted = checked(data[position], "composed pmf");
+    // Round-off leaves values a hair below zero where the mass is 0; no mass exceeds 1. Either
+    // clamp only moves a value toward the truth, so the round-off bound still holds.
+    const auto at = static_cast<size_t>(s - window_low);
+    if (tilted > 0)
+      result.pmf[at] =
+          std::exp(std::min(0.0, std::log(tilted) + log_scale - tilt * result.loss(at)));
   }
   // Mass beyond the window (≤ tail_mass above it by Chernoff) is charged to +∞; what wrapped
   // around into the window only adds mass, which can only raise δ.
@@ -186,7 +281,7 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   return result;
 }
 
-DiscretePld PldAccountant::composed(PldDirection direction) const {
+DiscretePld PldAccountant::composed(PldDirection direction, Query query, double at) const {
   const double steps = static_cast<double>(std::max<int64_t>(1, this->steps()));
   const double single_tail = 1e-15 / steps, window_tail = 1e-15;
   // A coarser grid only loosens the bound (connect-the-dots dominates at any interval), so a loss
@@ -201,9 +296,14 @@ DiscretePld PldAccountant::composed(PldDirection direction) const {
                                                interval, single_tail));
       }
       std::vector<std::pair<const DiscretePld*, int64_t>> parts;
-      for (size_t i = 0; i < singles.size(); ++i)
+      CountedCumulants coarse;
+      for (size_t i = 0; i < singles.size(); ++i) {
         parts.emplace_back(&singles[i], history_[i].count);
-      return privacy::compose(parts, window_tail);
+        coarse.emplace_back(LossCumulants(singles[i], 4096), history_[i].count);
+      }
+      const double tilt = query == Query::kEpsilonAtDelta ? chernoff_lambda(coarse, std::log(at), 1)
+                                                          : saddle_lambda(coarse, at);
+      return privacy::compose(parts, window_tail, tilt);
     } catch (const GridTooLarge& too_large) {
       // The window moves a little with the grid: aim for 3/4 of the limit.
       interval = std::max(2 * interval, too_large.loss_range / (0.75 * kMaxGridPoints));
@@ -228,23 +328,25 @@ double PldAccountant::epsilon(double delta) const {
   // δ at or above it, ε = 0 exactly, where the numerics would return a rounding error's worth.
   double log_untouched = 0;
   for (const auto& entry : active) {
-    log_untouched +=
-        static_cast<double>(entry.count) *
-        std::log1p(-sampled_gaussian_total_variation(entry.sample_rate, entry.noise_multiplier));
+    log_untouched += static_cast<double>(entry.count) *
+                     std::log1p(-sampled_gaussian_total_variation(
+                         entry.sample_rate, entry.noise_multiplier, adjacency()));
   }
   if (delta >= -std::expm1(log_untouched)) return 0.0;  // each TVᵢ is already rounded up
-  PldAccountant trimmed(interval_);
+  PldAccountant trimmed(interval_, adjacency());
   trimmed.history_ = active;
   double epsilon = 0;
-  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
-    const double candidate = trimmed.composed(direction).epsilon_for_delta(delta);  // +∞ is allowed
+  for (auto direction : pld_directions(adjacency())) {
+    const double candidate =  // +∞ is allowed
+        trimmed.composed(direction, Query::kEpsilonAtDelta, delta).epsilon_for_delta(delta);
     if (std::isnan(candidate)) throw std::logic_error("PLD accountant: epsilon is NaN");
     epsilon = std::max(epsilon, candidate);
   }
   // T steps can never be more private than one of them: a composed ε below the exact single-step
   // ε means the numerics lost mass somewhere, and an optimistic ε must never be printed.
   for (const auto& entry : active) {
-    const double floor = sampled_gaussian_epsilon(entry.sample_rate, entry.noise_multiplier, delta);
+    const double floor =
+        sampled_gaussian_epsilon(entry.sample_rate, entry.noise_multiplier, delta, adjacency());
     if (epsilon < floor * (1 - 1e-6) - 1e-9) {
       throw std::logic_error(fmt::format(
           "PLD accountant: composed epsilon {} is below the single-step epsilon {} (q = {}, "
@@ -264,18 +366,19 @@ double PldAccountant::delta(double epsilon) const {
     if (entry.sample_rate > 0) active.push_back(entry);
   }
   if (active.empty()) return 0.0;
-  PldAccountant trimmed(interval_);
+  PldAccountant trimmed(interval_, adjacency());
   trimmed.history_ = active;
   double delta = 0;
-  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
-    const double candidate = trimmed.composed(direction).delta_for_epsilon(epsilon);
+  for (auto direction : pld_directions(adjacency())) {
+    const double candidate =
+        trimmed.composed(direction, Query::kDeltaAtEpsilon, epsilon).delta_for_epsilon(epsilon);
     if (std::isnan(candidate)) throw std::logic_error("PLD accountant: delta is NaN");
     delta = std::max(delta, candidate);
   }
   // As for ε: T steps are never more private than one of them, whose δ(ε) is exact.
   for (const auto& entry : active) {
     double floor = 0;
-    for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
+    for (auto direction : pld_directions(adjacency())) {
       floor = std::max(floor, sampled_gaussian_delta(entry.sample_rate, entry.noise_multiplier,
                                                      epsilon, direction));
     }

@@ -53,9 +53,30 @@ struct LogMasses {
   double p, q;  // log P(event), log Q(event)
 };
 
+// The replace-one pair's threshold for ε ≥ 0: L(x) = log((1−q) + qk e^{x/σ²}) − log((1−q) + qk
+// e^{−x/σ²}), k = e^{−1/(2σ²)}, so u = e^{x/σ²} solves qk u² − (1−q)(e^ε − 1) u − qk e^ε = 0.
+// Divided by e^ε, with A = (1−q)(1 − e^{−ε}) and B = 2qk e^{−ε/2}: u = e^ε (A + √(A² + B²))/(2qk),
+// every term a logarithm (k underflows at small σ, e^ε overflows at large ε).
+double replace_threshold(double epsilon, double sigma, double log_q, double log_1mq) {
+  const double half_inverse_variance = 0.5 / (sigma * sigma);
+  const double log_a = epsilon == 0 ? -kInf : log_1mq + std::log(-std::expm1(-epsilon));
+  const double log_b = std::numbers::ln2 + log_q - half_inverse_variance - 0.5 * epsilon;
+  const double top = std::max(log_a, log_b);
+  const double a = std::exp(log_a - top), b = std::exp(log_b - top);
+  const double log_u = epsilon + top + std::log(a + std::hypot(a, b)) - std::numbers::ln2 - log_q +
+                       half_inverse_variance;
+  return sigma * sigma * log_u;
+}
+
 // One step of the sampled Gaussian in the coordinates of its privacy loss L: the event {L > ε} is
-// {x > t(ε)} (remove) or {x < t(ε)} (add) for a threshold t on the Gaussian output. All masses are
-// kept as logarithms: at small σ the losses run into the thousands and their Q-masses to e^{−ℓ}.
+// {x > t(ε)} (remove, replace) or {x < t(ε)} (add) for a threshold t on the Gaussian output. All
+// masses are kept as logarithms: at small σ the losses run into the thousands and their Q-masses
+// to e^{−ℓ}.
+//   remove:  P = (1−q)N(0) + qN(1), Q = N(0);
+//   add:     P = N(0), Q = (1−q)N(0) + qN(1);
+//   replace: P = (1−q)N(0) + qN(1), Q = (1−q)N(0) + qN(−1) (dp_accounting's REPLACE_ONE; at q = 1
+//            the Gaussian of sensitivity 2). Its loss is odd, L(−x) = −L(x): one direction holds
+//            both, and t(−ε) = −t(ε).
 struct SampledGaussian {
   double q, sigma;
   PldDirection direction;
@@ -64,6 +85,10 @@ struct SampledGaussian {
   // remove: t = σ² log((e^ε − 1 + q)/q) + ½; add: t = σ² log((e^{−ε} − 1 + q)/q) + ½; −∞ where
   // the log's argument is ≤ 0 (every output, resp. no output, has a loss above ε).
   double threshold(double epsilon) const {
+    if (direction == PldDirection::kReplace) {
+      return epsilon < 0 ? -replace_threshold(-epsilon, sigma, log_q, log_1mq)
+                         : replace_threshold(epsilon, sigma, log_q, log_1mq);
+    }
     const double e = direction == PldDirection::kRemove ? epsilon : -epsilon;
     const double log_inner = log_expm1_plus(e, q);
     if (log_inner == -kInf) return -kInf;
@@ -75,9 +100,13 @@ struct SampledGaussian {
     return log_add(log_1mq + log_n0, log_q + log_n1);
   }
 
-  // P and Q masses of {L > ε}. remove: P = (1−q)N(0) + qN(1), Q = N(0); add: swapped.
+  // P and Q masses of {L > ε}.
   LogMasses greater(double epsilon) const {
     const double t = threshold(epsilon);
+    if (direction == PldDirection::kReplace) {
+      const double n0 = log_sf(t / sigma);
+      return {log_mixture(n0, log_sf((t - 1) / sigma)), log_mixture(n0, log_sf((t + 1) / sigma))};
+    }
     if (direction == PldDirection::kRemove) {
       if (t == -kInf) return {0.0, 0.0};
       const double n0 = log_sf(t / sigma);
@@ -91,6 +120,11 @@ struct SampledGaussian {
   // P and Q masses of {ε_a < L ≤ ε_b}.
   LogMasses interval(double epsilon_a, double epsilon_b) const {
     const double ta = threshold(epsilon_a), tb = threshold(epsilon_b);
+    if (direction == PldDirection::kReplace) {  // x ∈ (ta, tb]
+      const double n0 = log_normal_interval(ta, tb, 0, sigma);
+      return {log_mixture(n0, log_normal_interval(ta, tb, 1, sigma)),
+              log_mixture(n0, log_normal_interval(ta, tb, -1, sigma))};
+    }
     if (direction == PldDirection::kRemove) {  // x ∈ (ta, tb]
       const double n0 = log_normal_interval(ta, tb, 0, sigma);
       return {log_mixture(n0, log_normal_interval(ta, tb, 1, sigma)), n0};
@@ -102,6 +136,19 @@ struct SampledGaussian {
   // δ(ε) = P(L > ε) − e^ε Q(L > ε), each side as a logarithm so e^ε never overflows.
   double delta(double epsilon) const {
     const double t = threshold(epsilon);
+    if (direction == PldDirection::kReplace) {
+      // (1−q)(1 − e^ε) Φ̄(t/σ) + q Φ̄((t−1)/σ) − e^ε q Φ̄((t+1)/σ); the first term joins the side
+      // of its sign.
+      const double log_mixed = log_1mq + log_sf(t / sigma);
+      double added = log_q + log_sf((t - 1) / sigma);
+      double subtracted = epsilon + log_q + log_sf((t + 1) / sigma);
+      if (epsilon > 0) {
+        subtracted = log_add(subtracted, log_mixed + epsilon + std::log(-std::expm1(-epsilon)));
+      } else if (epsilon < 0) {
+        added = log_add(added, log_mixed + std::log(-std::expm1(epsilon)));
+      }
+      return checked(positive_difference(added, subtracted), "replace delta");
+    }
     if (direction == PldDirection::kRemove) {
       if (t == -kInf) return -std::expm1(epsilon);  // every output: P(Ω) − e^ε Q(Ω)
       return checked(positive_difference(log_q + log_sf((t - 1) / sigma),
@@ -153,6 +200,7 @@ DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
   if (direction == PldDirection::kRemove && sample_rate < 1) {
     low = std::max(std::log1p(-sample_rate), -remove_high);  // L ≥ log(1 − q)
   }
+  if (direction == PldDirection::kReplace) low = -high;  // an odd loss: its tails mirror
   DiscretePld pld;
   pld.interval = interval;
   pld.lower_index = static_cast<int64_t>(std::floor(low / interval));
@@ -192,21 +240,32 @@ DiscretePld sampled_gaussian_pld(double sample_rate, double noise_multiplier,
   return pld;
 }
 
-double sampled_gaussian_total_variation(double sample_rate, double noise_multiplier) {
+std::vector<PldDirection> pld_directions(Adjacency adjacency) {
+  if (adjacency == Adjacency::kReplaceOne) return {PldDirection::kReplace};
+  return {PldDirection::kRemove, PldDirection::kAdd};
+}
+
+double sampled_gaussian_total_variation(double sample_rate, double noise_multiplier,
+                                        Adjacency adjacency) {
   if (noise_multiplier == 0) return sample_rate;
-  const double tv = sample_rate * std::erf(1 / (2 * std::numbers::sqrt2 * noise_multiplier));
+  // TV(N(0, σ²), N(s, σ²)) = erf(s/(2√2σ)) with the shift s = 1 (add/remove) or 2 (replace-one).
+  const double shift = adjacency == Adjacency::kReplaceOne ? 2.0 : 1.0;
+  const double tv = sample_rate * std::erf(shift / (2 * std::numbers::sqrt2 * noise_multiplier));
   return std::min(sample_rate, tv * (1 + 1e-12));
 }
 
-double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta) {
+double sampled_gaussian_epsilon(double sample_rate, double noise_multiplier, double delta,
+                                Adjacency adjacency) {
   if (!(delta > 0 && delta < 1)) throw std::domain_error("delta must lie in (0, 1)");
   if (sample_rate == 0) return 0.0;
   // δ(ε) → TV as ε → 0 and equals it at 0; at small σ the closed form's masses round to within an
   // ulp of q, which would put δ(0) a hair above a δ = q that ε = 0 in truth meets.
-  if (delta >= sampled_gaussian_total_variation(sample_rate, noise_multiplier)) return 0.0;
+  if (delta >= sampled_gaussian_total_variation(sample_rate, noise_multiplier, adjacency)) {
+    return 0.0;
+  }
   if (noise_multiplier == 0) return kInf;
   double epsilon = 0;
-  for (auto direction : {PldDirection::kRemove, PldDirection::kAdd}) {
+  for (auto direction : pld_directions(adjacency)) {
     const SampledGaussian mechanism{sample_rate, noise_multiplier, direction};
     if (mechanism.delta(0) <= delta) continue;
     double low = 0, high = 1;

@@ -55,9 +55,10 @@ std::string verdict(const nlohmann::json& report) {
            "how much the model reveals about its training examples.</p>";
   }
   std::string text = fmt::format(
-      "<p>Claim: <b>({:.4g}, {:g})-differential privacy</b> for every training example, by the {} "
-      "accountant (sigma {:.4g}, sampling rate {:.4g}, {} steps).</p>",
+      "<p>Claim: <b>({:.4g}, {:g})-differential privacy</b> for every training example, under "
+      "{} adjacency, by the {} accountant (sigma {:.4g}, sampling rate {:.4g}, {} steps).</p>",
       privacy["epsilon"].get<double>(), privacy["delta"].get<double>(),
+      privacy.value("adjacency", "add_remove") == "replace_one" ? "replace-one" : "add/remove",
       privacy["accountant"].get<std::string>(), privacy["noise_multiplier"].get<double>(),
       privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>());
   if (privacy.value("fault", std::string("none")) != "none") {
@@ -144,8 +145,8 @@ std::string html_report(const nlohmann::json& report) {
   };
   if (privacy.value("enabled", false)) {
     for (const char* key :
-         {"epsilon", "delta", "accountant", "noise_multiplier", "sample_rate", "max_grad_norm",
-          "clipping", "target_epsilon", "stopped_by_budget", "secure_noise"}) {
+         {"epsilon", "delta", "adjacency", "accountant", "noise_multiplier", "sample_rate",
+          "max_grad_norm", "clipping", "target_epsilon", "stopped_by_budget", "secure_noise"}) {
       if (privacy.contains(key))
         summary.emplace_back(std::string("privacy.") + key, text_of(privacy[key]));
     }

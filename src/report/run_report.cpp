@@ -100,6 +100,12 @@ nlohmann::json dataset_size_json(const config::Recipe& recipe, const train::Priv
               {"note",
                "Fashion-MNIST's published 60,000 training images, cut by the recipe's "
                "data.train_subset and validation keys; never read from the data"}};
+    case config::DatasetSizeSource::kReplaceOne:
+      return {{"value", p.planning_size},
+              {"source", "replace_one"},
+              {"note",
+               "the training set's own size: under privacy.adjacency = replace_one neighbouring "
+               "datasets have the same N, so it is public"}};
     case config::DatasetSizeSource::kDpCount:
       break;
   }
@@ -136,7 +142,7 @@ nlohmann::json privacy_json(const train::PrivacySummary& p,
       {"planned_steps", p.planned_steps},
       {"stopped_by_budget", p.stopped_by_budget},
       {"sampling", "poisson"},
-      {"adjacency", "add_or_remove_one"},
+      {"adjacency", privacy::to_string(p.adjacency)},
       {"train_metrics_private", false},
       {"fault", p.fault},
       {"secure_noise", p.secure_noise},

@@ -41,6 +41,9 @@ void plan_dataset_size(const config::Recipe& recipe, RunData& data, uint64_t see
     case config::DatasetSizeSource::kRecipe:
       data.planning_size = fashion_mnist_selection_size(recipe);
       return;
+    case config::DatasetSizeSource::kReplaceOne:
+      data.planning_size = data.train.size();  // the same for every neighbour: nothing to hide
+      return;
     case config::DatasetSizeSource::kDpCount:
       break;
   }

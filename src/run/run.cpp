@@ -259,14 +259,17 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   train::Phase phase(progress, fmt::format("audit: white-box verdict over {} canaries (bounds "
                                            "and conformance tests)",
                                            canaries->count()));
-  // The canaries observe the training steps only, so they test the training mechanism's own
-  // claim; the run's ε adds the data statistics' release before training (data/dp_stats.h).
+  // The canaries observe the training steps only, and a canary is in the training set or not:
+  // they test the steps' own add/remove claim, without the data statistics' release before
+  // training (data/dp_stats.h), whatever the run's adjacency (privacy::with_adjacency).
   const auto composed = privacy::Accountant::from_json(privacy.accountant_state);
   auto accountant = privacy::make_accountant(composed->name());
   for (const auto& entry : train::after_releases(composed->history(), privacy.preprocessing))
     accountant->compose(entry);
+  const bool replace_one = privacy.adjacency == privacy::Adjacency::kReplaceOne;
+  const bool claim_is_audited = privacy.preprocessing.empty() && !replace_one;
   const double training_epsilon =
-      privacy.preprocessing.empty() ? privacy.epsilon : accountant->epsilon(privacy.delta);
+      claim_is_audited ? privacy.epsilon : accountant->epsilon(privacy.delta);
   const auto gate =
       audit::gate_point(privacy.delta, canaries->count(), gate_significance, *accountant);
   auto white_box = audit::audit_white_box(
@@ -275,18 +278,23 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                   accountant->history(), recipe.audit.confidence(), recipe.audit.inline_run(),
                   gate_significance, gate});
   auto& summary = white_box.summary;
-  if (!privacy.preprocessing.empty()) {
-    const std::string thresholds =
-        privacy.preprocessing_delta > 0
-            ? " (and the DP vocabularies' thresholds, whose delta is within the run's)"
-            : "";
+  if (!claim_is_audited) {
+    const std::string scope =
+        replace_one
+            ? fmt::format(
+                  "the DP-SGD steps' epsilon under add/remove adjacency (a canary is in "
+                  "the training set or not); the run's replace-one epsilon, {:.4g}, is "
+                  "larger: a stricter test of the same mechanism",
+                  privacy.epsilon)
+            : "the DP-SGD steps alone; the run's epsilon also covers the Gaussian release of "
+              "data statistics before training" +
+                  std::string(privacy.preprocessing_delta > 0
+                                  ? " (and the DP vocabularies' thresholds, whose delta is "
+                                    "within the run's)"
+                                  : "") +
+                  ", which the canaries do not observe";
     summary["claim_audited"] = {
-        {"epsilon", training_epsilon},
-        {"delta", privacy.delta},
-        {"scope",
-         "the DP-SGD steps alone; the run's epsilon also covers the Gaussian release of "
-         "data statistics before training" +
-             thresholds + ", which the canaries do not observe"}};
+        {"epsilon", training_epsilon}, {"delta", privacy.delta}, {"scope", scope}};
   }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {

@@ -235,6 +235,17 @@ void check_recorded_vocabulary(const config::Recipe& recipe, const data::Vocabul
 void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed,
                       nlohmann::json& stored, bool fresh) {
   if (data.deferred_categories.empty()) return;
+  if (recipe.privacy.adjacency() == privacy::Adjacency::kReplaceOne) {
+    // A swapped example can both remove a value only it held and add one: the thresholds' δ
+    // (data/dp_vocabulary.h) is derived for one of the two.
+    std::vector<std::string> names;
+    for (const auto& column : data.deferred_categories) names.push_back(column.name);
+    throw_input_error(
+        "categorical column(s) {} have no public categories in data.stats, so their "
+        "vocabularies would be released with DP, which is accounted under privacy.adjacency = "
+        "add_remove only; declare their categories in data.stats or use add_remove",
+        fmt::join(names, ", "));
+  }
   if (fresh) {
     const double probability = recipe.data.dp_vocabulary_delta_share() * recipe.privacy.delta();
     data.vocabulary =

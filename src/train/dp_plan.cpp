@@ -32,9 +32,11 @@ constexpr double kNotedSupportShare = 1e-4;
 
 double support_delta(const dp::DpPlan& plan, const privacy::NoiseSupport& support,
                      int64_t noised_coordinates) {
-  return privacy::bounded_noise_delta(support, {.noise_multiplier = plan.noise_multiplier,
-                                                .steps = plan.planned_steps,
-                                                .coordinates = noised_coordinates});
+  return privacy::bounded_noise_delta(
+      support, {.noise_multiplier = plan.noise_multiplier,
+                .steps = plan.planned_steps,
+                .coordinates = noised_coordinates,
+                .sensitivity = plan.adjacency == privacy::Adjacency::kReplaceOne ? 2.0 : 1.0});
 }
 
 // Takes the support's δ (privacy/bounded_noise.h) from the accountant's share of δ. A calibrated
@@ -101,7 +103,7 @@ std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> his
 }
 
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan) {
-  return privacy::accountant_factory(plan.accountant, plan.preprocessing);
+  return privacy::accountant_factory(plan.accountant, plan.preprocessing, plan.adjacency);
 }
 
 double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
@@ -121,6 +123,7 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs) 
   plan.expected_batch_size = static_cast<double>(train.batch_size());
   plan.clip = dp::ClipOptions().max_grad_norm(privacy.max_grad_norm()).mode(privacy.clipping());
   plan.accountant = privacy.accountant();
+  plan.adjacency = privacy.adjacency();
   plan.delta = privacy.delta();
   plan.target_epsilon = privacy.target_epsilon();
   plan.planned_steps =
@@ -215,12 +218,13 @@ std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dat
 }
 
 std::string describe(const dp::DpPlan& plan) {
-  return fmt::format("DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}",
-                     plan.sample_rate, plan.noise_multiplier,
-                     plan.noise_calibrated
-                         ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon)
-                         : "",
-                     plan.clip.max_grad_norm(), plan.planned_steps, plan.delta) +
+  return fmt::format(
+             "DP-SGD: q = {:.6g}, sigma = {:.6g}{}, C = {}, {} steps, delta = {}{}",
+             plan.sample_rate, plan.noise_multiplier,
+             plan.noise_calibrated ? fmt::format(" (calibrated to epsilon {})", plan.target_epsilon)
+                                   : "",
+             plan.clip.max_grad_norm(), plan.planned_steps, plan.delta,
+             plan.adjacency == privacy::Adjacency::kReplaceOne ? ", replace-one adjacency" : "") +
          (plan.preprocessing.empty()
               ? ""
               : fmt::format(", after {} Gaussian release(s) of the training data (sigma {}{})",

@@ -63,10 +63,14 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
       "black-box one-run audit: training examples with flipped labels, score = -loss on the "
       "released model";
   summary["canaries"] = canaries;
-  summary["accountant_epsilon"] = privacy.epsilon;  // the audit run's own claim (same recipe)
+  // The audit run's own claim (same recipe), under add/remove: a canary is in the data or not.
+  const auto claim = privacy::with_adjacency(
+      *privacy::Accountant::from_json(privacy.accountant_state), privacy::Adjacency::kAddRemove);
+  summary["accountant_epsilon"] = privacy.adjacency == privacy::Adjacency::kAddRemove
+                                      ? privacy.epsilon
+                                      : claim->epsilon(privacy.delta);
   summary["epsilon_lower_bound_best"] = audit::best_one_run_bound(summary);
-  const auto gate = audit::gate_point(privacy.delta, canaries, gate_significance,
-                                      *privacy::Accountant::from_json(privacy.accountant_state));
+  const auto gate = audit::gate_point(privacy.delta, canaries, gate_significance, *claim);
   const auto gates = audit::one_run_gates(auditor, gate_significance, gate);
   summary["verdict"] = {{"tests", gates}};
   summary["roc"] = audit::roc_json(auditor);

@@ -10,6 +10,7 @@
 
 #include "dpforge/audit/canary_hook.h"
 #include "dpforge/audit/faults.h"
+#include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/validate.h"
 #include "dpforge/privacy/calibration.h"
@@ -52,7 +53,7 @@ class PrivateStep final : public TrainingStep {
         privacy_(privacy),
         progress_(progress),
         optimizer_(make_optimizer(recipe.train, model->parameters())),
-        accountant_(privacy::make_accountant(claimed.accountant)),
+        accountant_(privacy::make_accountant(claimed.accountant, claimed.adjacency)),
         state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
                                     executed.sample_rate, seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
@@ -147,6 +148,12 @@ class PrivateStep final : public TrainingStep {
     // The releases before training are composed already (constructor); the snapshot's history
     // holds them too, so only what follows them is replayed.
     const auto saved = privacy::Accountant::from_json(state.at("accountant"));
+    if (saved->adjacency() != claimed_.adjacency) {
+      throw_input_error(
+          "the checkpoint's privacy ledger holds under privacy.adjacency = {}, this recipe says "
+          "{}: restore the recipe the run started with",
+          privacy::to_string(saved->adjacency()), privacy::to_string(claimed_.adjacency));
+    }
     for (const auto& entry : after_releases(saved->history(), claimed_.preprocessing))
       accountant_->compose(entry);
     empty_batches_ = state.at("empty_batches").get<int64_t>();
@@ -243,6 +250,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.target_epsilon = plan.target_epsilon;
   privacy.clipping = dp::to_string(plan.clip.mode());
   privacy.accountant = privacy::to_string(plan.accountant);
+  privacy.adjacency = plan.adjacency;
   privacy.planned_steps = plan.planned_steps;
   privacy.fault = audit::to_string(fault);
   privacy.secure_noise = secure_noise;

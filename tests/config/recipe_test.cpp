@@ -139,6 +139,23 @@ TEST(Recipe, SecureNoiseWithASeedIsRefused) {
   EXPECT_FALSE(secure_noise(recipe));  // auto, seeded: reproducible
 }
 
+TEST(Recipe, ReplaceOneNeedsThePldAccountant) {
+  EXPECT_THAT(
+      load_error("[privacy]\nenabled = true\nnoise_multiplier = 1\naccountant = rdp\n"
+                 "adjacency = replace_one\n"),
+      AllOf(HasSubstr("bad.ini"), HasSubstr("privacy.adjacency = replace_one"),
+            HasSubstr("privacy.accountant = pld"), HasSubstr("now privacy.accountant = rdp")));
+  EXPECT_THAT(load_error("[privacy]\nadjacency = swap\n"),
+              AllOf(HasSubstr("privacy.adjacency = 'swap'"), HasSubstr("add_remove, replace_one")));
+  Recipe recipe;
+  recipe.data.format(data::Format::kCsv);
+  EXPECT_EQ(dataset_size_source(recipe), DatasetSizeSource::kDpCount);
+  recipe.privacy.adjacency(privacy::Adjacency::kReplaceOne);
+  EXPECT_EQ(dataset_size_source(recipe), DatasetSizeSource::kReplaceOne);
+  recipe.privacy.public_dataset_size(500);  // a declared size still wins
+  EXPECT_EQ(dataset_size_source(recipe), DatasetSizeSource::kDeclared);
+}
+
 TEST(Recipe, EnumListsAllowedValues) {
   EXPECT_THAT(load_error("[model]\narch = resnet50\n"),
               AllOf(HasSubstr("model.arch = 'resnet50'"), HasSubstr("mlp, cnn_tanh, wrn16_4")));

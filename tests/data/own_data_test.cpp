@@ -564,12 +564,9 @@ TEST(OwnData, TablesOneRowApartGiveTheSameMechanism) {
     (row < 400 ? train_rows : test_rows) += line + "\n";
   testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
   const std::string last_row = train_rows.substr(train_rows.rfind('\n', train_rows.size() - 2) + 1);
-  auto privacy_of = [&](bool without_last_row, const std::string& sets) {
-    testing::write_text(
-        data.dir / "train.csv",
-        header + "\n" +
-            (without_last_row ? train_rows.substr(0, train_rows.size() - last_row.size())
-                              : train_rows));
+  const std::string without_last = train_rows.substr(0, train_rows.size() - last_row.size());
+  auto privacy_of = [&](const std::string& rows, const std::string& sets) {
+    testing::write_text(data.dir / "train.csv", header + "\n" + rows);
     TempDir out;
     return train_recipe("breast_cancer_dp.ini",
                         data.set("data.train", "train.csv") + data.set("data.test", "test.csv") +
@@ -580,12 +577,32 @@ TEST(OwnData, TablesOneRowApartGiveTheSameMechanism) {
                         out)["privacy"];
   };
   const std::string declared = " --set privacy.public_dataset_size=400";
-  const auto with_row = privacy_of(false, declared), without_row = privacy_of(true, declared);
+  const auto with_row = privacy_of(train_rows, declared),
+             without_row = privacy_of(without_last, declared);
   EXPECT_EQ(with_row.dump(), without_row.dump());
   EXPECT_EQ(with_row["dataset_size"]["source"], "public");
+  EXPECT_EQ(with_row["adjacency"], "add_remove");
   EXPECT_DOUBLE_EQ(with_row["sample_rate"].get<double>(), 32.0 / 400);
 
-  const auto counted = privacy_of(false, ""), counted_without = privacy_of(true, "");
+  // Under replace-one the neighbour swaps the last row for another (the first test row): the same
+  // N, used as is, and the same mechanism, calibrated for a 2C shift (more noise at the same ε).
+  const std::string replace = " --set privacy.adjacency=replace_one";
+  const auto original_rows = privacy_of(train_rows, replace);
+  const auto swapped_rows =
+      privacy_of(without_last + test_rows.substr(0, test_rows.find('\n') + 1), replace);
+  EXPECT_EQ(original_rows.dump(), swapped_rows.dump());
+  EXPECT_EQ(original_rows["adjacency"], "replace_one");
+  EXPECT_EQ(original_rows["dataset_size"]["source"], "replace_one");
+  EXPECT_EQ(original_rows["dataset_size"]["value"], 400);
+  EXPECT_EQ(original_rows["preprocessing"].size(), 0U);
+  EXPECT_EQ(original_rows["accountant_state"]["adjacency"], "replace_one");
+  // dp_accounting 0.6 calibrates q = 0.08, 63 steps, (2, 1e-5) to sigma 1.61 (add/remove) and 2.53
+  // (replace-one).
+  EXPECT_GT(original_rows["noise_multiplier"].get<double>(),
+            1.4 * with_row["noise_multiplier"].get<double>());
+  EXPECT_LE(original_rows["epsilon"].get<double>(), with_row["target_epsilon"].get<double>());
+
+  const auto counted = privacy_of(train_rows, ""), counted_without = privacy_of(without_last, "");
   EXPECT_EQ(counted["dataset_size"]["source"], "dp_count");
   EXPECT_EQ(counted["dataset_size"]["value"].get<int64_t>(),
             counted_without["dataset_size"]["value"].get<int64_t>() + 1);

@@ -299,7 +299,7 @@ TEST(PrivateTrain, FashionMnistRunsArePlannedFromTheRecipesSize) {
   const auto& privacy = report["privacy"];
   EXPECT_EQ(privacy["dataset_size"]["source"], "recipe");
   EXPECT_EQ(privacy["dataset_size"]["value"], 1800);
-  EXPECT_EQ(privacy["adjacency"], "add_or_remove_one");
+  EXPECT_EQ(privacy["adjacency"], "add_remove");
   EXPECT_DOUBLE_EQ(privacy["sample_rate"].get<double>(), 200.0 / 1800);
   EXPECT_TRUE(privacy["preprocessing"].empty());
   EXPECT_EQ(report["data"]["train_examples"], nullptr);

@@ -155,6 +155,9 @@ struct PrivacyOptions {
   DPF_ARG(dp::ClipMode, clipping) = dp::ClipMode::kFlat;
   /// pld (tight) or rdp.
   DPF_ARG(privacy::AccountantKind, accountant) = privacy::AccountantKind::kPld;
+  /// The neighbouring relation the claim holds under: add_remove (N private) or replace_one (N
+  /// public by definition, ε of a 2C shift; pld only).
+  DPF_ARG(privacy::Adjacency, adjacency) = privacy::Adjacency::kAddRemove;
   /// Auditor validation only (audit/faults.h): injects a privacy bug the auditor must catch. A run
   /// with a fault is never reported as private.
   DPF_ARG(audit::Fault, fault) = audit::Fault::kNone;
@@ -219,8 +222,8 @@ void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides);
 /// Where a private run's planned N comes from (run::plan_dataset_size):
 /// privacy.public_dataset_size; for the built-in Fashion-MNIST, the recipe (its published 60,000
 /// training images, the subset and the validation carve: no row is read); otherwise a DP count of
-/// the rows.
-enum class DatasetSizeSource { kDeclared, kRecipe, kDpCount };
+/// the rows; under replace-one adjacency, the rows' own count (neighbours have the same N).
+enum class DatasetSizeSource { kDeclared, kRecipe, kDpCount, kReplaceOne };
 DatasetSizeSource dataset_size_source(const Recipe& recipe);
 
 /// privacy.secure_noise resolved: auto means on unless train.seed is set.

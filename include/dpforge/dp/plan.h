@@ -37,6 +37,8 @@ struct DpPlan {
 
   /// The accountant that reports ε, calibrates σ and keeps the budget; δ of (ε, δ).
   privacy::AccountantKind accountant = privacy::AccountantKind::kPld;
+  /// The neighbouring relation (ε, δ) holds under; replace-one moves a step's sum by up to 2C.
+  privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove;
   double delta = 1e-5;
   /// The budget (0: none) and whether σ was calibrated to it (else given by the recipe).
   double target_epsilon = 0;

@@ -22,8 +22,19 @@ struct SgmSteps {
   bool operator==(const SgmSteps&) const = default;
 };
 
+/// Which datasets are neighbours. add_remove: one has an example the other lacks (Opacus's and
+/// dp_accounting's default; the dataset size is then private). replace_one: one example swapped
+/// for another, the size equal and public; a step's clipped sum then moves by up to 2C.
+enum class Adjacency { kAddRemove, kReplaceOne };
+inline constexpr EnumNames<Adjacency, 2> kAdjacencyNames{
+    {{{Adjacency::kAddRemove, "add_remove"}, {Adjacency::kReplaceOne, "replace_one"}}}};
+inline std::string to_string(Adjacency adjacency) {
+  return std::string(kAdjacencyNames.name(adjacency));
+}
+
 class Accountant {
  public:
+  explicit Accountant(Adjacency adjacency = Adjacency::kAddRemove) : adjacency_(adjacency) {}
   virtual ~Accountant() = default;
   /// "rdp" or "pld".
   virtual std::string name() const = 0;
@@ -39,17 +50,24 @@ class Accountant {
     compose(steps.noise_multiplier, steps.sample_rate, steps.count);
   }
   const std::vector<SgmSteps>& history() const { return history_; }
+  /// The neighbouring relation every ε and δ of this accountant holds under.
+  Adjacency adjacency() const { return adjacency_; }
   int64_t steps() const;
 
   nlohmann::json to_json() const;
-  /// Rebuilds an accountant saved by to_json (its name picks the kind).
+  /// Rebuilds an accountant saved by to_json (its name picks the kind; no "adjacency": add/remove,
+  /// as every accountant saved before replace-one existed).
   static std::unique_ptr<Accountant> from_json(const nlohmann::json& json);
 
  protected:
   std::vector<SgmSteps> history_;
+
+ private:
+  Adjacency adjacency_;
 };
 
-/// RDP accountant over an order grid (default: default_rdp_orders()).
+/// RDP accountant over an order grid (default: default_rdp_orders()). Add/remove adjacency only:
+/// the sampled Gaussian's RDP bound (Mironov, Talwar & Zhang 2019) is derived for it.
 class RdpAccountant final : public Accountant {
  public:
   explicit RdpAccountant(std::vector<double> orders = default_rdp_orders(),
@@ -75,8 +93,15 @@ inline std::string to_string(AccountantKind kind) {
   return std::string(kAccountantNames.name(kind));
 }
 
-std::unique_ptr<Accountant> make_accountant(AccountantKind kind);
+/// std::invalid_argument for rdp under replace_one (only pld accounts for it).
+std::unique_ptr<Accountant> make_accountant(AccountantKind kind,
+                                            Adjacency adjacency = Adjacency::kAddRemove);
+/// The same kind and history under `adjacency`. The audits' canaries are add/remove experiments
+/// (a canary is in the training set or not), so a replace-one run is audited against the
+/// add/remove ε of the same steps, which is smaller than its claim: a stricter test.
+std::unique_ptr<Accountant> with_adjacency(const Accountant& accountant, Adjacency adjacency);
 /// The same by name (JSON, command lines); std::invalid_argument listing the allowed names.
-std::unique_ptr<Accountant> make_accountant(const std::string& name);
+std::unique_ptr<Accountant> make_accountant(const std::string& name,
+                                            Adjacency adjacency = Adjacency::kAddRemove);
 
 }  // namespace dpforge::privacy

@@ -22,7 +22,8 @@ AccountantFactory accountant_factory(AccountantKind kind);
 /// Accountants that have already composed `releases` (mechanisms run before the steps being
 /// calibrated or counted, e.g. DP statistics of the training data): every ε, σ and step count
 /// computed through the factory includes them.
-AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases);
+AccountantFactory accountant_factory(AccountantKind kind, std::vector<SgmSteps> releases,
+                                     Adjacency adjacency = Adjacency::kAddRemove);
 
 /// ε after `steps` steps of (σ, q) under the named accountant.
 double epsilon_for(const AccountantFactory& accountant, double noise_multiplier, double sample_rate,

@@ -73,7 +73,8 @@ void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t s
 
 /// Under DP the mechanism (q = batch / N, the steps, σ, the divisor) must not depend on the exact
 /// number of private examples, which differs between neighbouring datasets under add/remove
-/// adjacency: it plans with a size from config::dataset_size_source, the DP count being a Gaussian
+/// adjacency (under replace-one it is public and used as is): it plans with a size from
+/// config::dataset_size_source, the DP count being a Gaussian
 /// count released here (noise from `seed`), composed in the accountant
 /// (data.train.gaussian_releases, after the DP statistics' releases) and recorded in
 /// `stored["dataset_size"]`, which a resumed run reuses (InputError when its noise multiplier is

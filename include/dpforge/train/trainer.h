@@ -40,6 +40,7 @@ struct PrivacySummary {
   double target_epsilon = 0;  // 0 = none
   std::string clipping;
   std::string accountant;
+  privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove;
   int64_t steps = 0;          // steps taken
   int64_t planned_steps = 0;  // steps the recipe asked for
   bool stopped_by_budget = false;
