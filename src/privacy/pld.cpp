@@ -62,14 +62,15 @@ struct LossCumulants {
 
 using CountedCumulants = std::vector<std::pair<LossCumulants, int64_t>>;
 
-// {K(λ), dK/dλ} of ΣL at sign·λ (sign = −1 for the lower tail), K = Σ count·K_part; with `tilt`
-// τ, those of the tilted distribution p(ℓ)e^{τℓ − K(τ)}: K(τ + sign·λ) − K(τ).
+// {K(τ + sign·λ), dK/dλ} of ΣL (sign = −1 for the lower tail), K = Σ count·K_part. With τ > 0
+// these belong to the tilted distribution p(ℓ)e^{τℓ − K(τ)} but for its constant −K(τ), which the
+// callers fold into the tail.
 std::pair<double, double> total_cumulants(const CountedCumulants& parts, double lambda, double sign,
                                           double tilt = 0) {
   double k = 0, derivative = 0;
   for (const auto& [part, count] : parts) {
     const auto [k_part, d_part] = part.at(tilt + sign * lambda);
-    k += static_cast<double>(count) * (k_part - (tilt > 0 ? part.at(tilt).first : 0.0));
+    k += static_cast<double>(count) * k_part;
     derivative += static_cast<double>(count) * sign * d_part;
   }
   return {k, derivative};
@@ -123,18 +124,29 @@ double saddle_lambda(const CountedCumulants& coarse, double epsilon) {
 constexpr double kFftErrorConstant = 16;
 constexpr double kUnitRoundoff = std::numeric_limits<double>::epsilon() / 2;
 
-// log Σⱼ pⱼ e^{λℓⱼ} over the finite masses (−∞ when there are none).
-double log_tilted_mass(const DiscretePld& pld, double tilt) {
+// The finite masses tilted and normalized, pⱼe^{λℓⱼ}/M(λ), and log M(λ) = log Σⱼ pⱼe^{λℓⱼ}
+// (0 when there are none): in logs, as e^{λℓ} overflows where the masses underflow.
+std::vector<double> tilted_masses(const DiscretePld& pld, double tilt, double& log_mass) {
+  std::vector<double> tilted(pld.pmf.size(), 0.0);
+  double total = 0;
+  log_mass = 0;  // no finite mass: nothing to scale
+  if (tilt == 0) {
+    for (const double p : pld.pmf) total += std::max(0.0, p);
+    if (!(total > 0)) return tilted;
+    for (size_t j = 0; j < tilted.size(); ++j) tilted[j] = std::max(0.0, pld.pmf[j]) / total;
+    log_mass = std::log(total);
+    return tilted;
+  }
   double top = -kInf;
-  for (size_t j = 0; j < pld.pmf.size(); ++j) {
-    if (pld.pmf[j] > 0) top = std::max(top, std::log(pld.pmf[j]) + tilt * pld.loss(j));
+  for (size_t j = 0; j < tilted.size(); ++j) {
+    tilted[j] = pld.pmf[j] > 0 ? std::log(pld.pmf[j]) + tilt * pld.loss(j) : -kInf;
+    top = std::max(top, tilted[j]);
   }
-  if (top == -kInf) return top;
-  double sum = 0;
-  for (size_t j = 0; j < pld.pmf.size(); ++j) {
-    if (pld.pmf[j] > 0) sum += std::exp(std::log(pld.pmf[j]) + tilt * pld.loss(j) - top);
-  }
-  return top + std::log(sum);
+  if (top == -kInf) return std::vector<double>(tilted.size(), 0.0);
+  for (double& value : tilted) total += (value = std::exp(value - top));
+  for (double& value : tilted) value /= total;
+  log_mass = top + std::log(total);
+  return tilted;
 }
 
 // log Σ_{k ≥ first} f_k² of DiscretePld's round-off bound, f_k = e^{log_scale − λℓ_k}: a geometric
@@ -166,6 +178,14 @@ double DiscretePld::epsilon_for_delta(double delta) const {
   // Walking down the losses: at ℓᵢ, δ(ℓᵢ) = ω(∞) + S1 − S2 with S1 = Σ_{k>i} p_k and
   // S2 = Σ_{k>i} p_k e^{ℓᵢ−ℓ_k}, kept as log S2 (scaled to ℓᵢ): on a coarse grid e^{−Δ} underflows.
   // The round-off term R (the header's bound over the masses above ℓᵢ) is constant there too.
+  // R(ℓᵢ) grows as i falls, so R at the bottom of a block of bins bounds it over the block: it is
+  // evaluated bin by bin only where that bound could cross delta.
+  auto error_above = [&](size_t at) {
+    return roundoff > 0 ? roundoff * std::exp(0.5 * log_error_sum(*this, at + 1)) : 0.0;
+  };
+  constexpr size_t kErrorBlock = 1024;
+  size_t block_bottom = pmf.size();
+  double block_error = 0;
   double s1 = 0, log_s2 = -kInf;
   for (int64_t i = static_cast<int64_t>(pmf.size()) - 1; i >= 0; --i) {
     const auto at = static_cast<size_t>(i);
@@ -175,9 +195,14 @@ double DiscretePld::epsilon_for_delta(double delta) const {
       log_s2 -= interval;
       s1 += next;
     }
-    const double error = roundoff > 0 ? roundoff * std::exp(0.5 * log_error_sum(*this, at + 1)) : 0;
-    const double at_loss = infinity_mass + s1 + error - std::exp(log_s2);
-    if (at_loss > delta) {
+    const double without_error = infinity_mass + s1 - std::exp(log_s2);
+    if (at < block_bottom) {
+      block_bottom = at >= kErrorBlock ? at - kErrorBlock : 0;
+      block_error = error_above(block_bottom);
+    }
+    if (without_error + block_error <= delta) continue;
+    const double error = error_above(at);
+    if (without_error + error > delta) {
       // Between ℓᵢ and ℓᵢ₊₁ no term switches on: δ(ε) = ω(∞) + S1 + R − e^{ε−ℓᵢ} S2. R only
       // shrinks at ℓᵢ₊₁, where δ ≤ delta held: the answer is never above it.
       const double epsilon = loss(at) + std::log(infinity_mass + s1 + error - delta) - log_s2;
@@ -209,8 +234,9 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   // where untilting multiplies it up, and a pile of it there costs accuracy. Far below any ε read
   // here, a 1e-6 tilted tail costs nothing measurable and keeps the window (and grid) small.
   double upper_edge = chernoff_edge(coarse, exact, log_tail, 1);
-  if (tilt > 0) {
-    upper_edge = std::max(upper_edge, chernoff_edge(coarse, exact, std::log(kTiltedTail), 1, tilt));
+  if (tilt > 0) {  // P̃ ≤ e^{K(τ+μ) − K(τ) − μU}: the tilted tail's log plus K(τ), untilted
+    const double log_tilted_tail = std::log(kTiltedTail) + total_cumulants(exact, 0, 1, tilt).first;
+    upper_edge = std::max(upper_edge, chernoff_edge(coarse, exact, log_tilted_tail, 1, tilt));
   }
   const double upper = std::min(interval * static_cast<double>(high_support), upper_edge);
   const double lower = std::max(interval * static_cast<double>(low_support),
@@ -239,14 +265,12 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   for (const auto& [pld, count] : parts) {
     auto values = torch::zeros({fft_size}, torch::kFloat64);
     auto* data = values.data_ptr<double>();
-    const double log_mass = log_tilted_mass(*pld, tilt);
-    double squares = 0;
+    double log_mass = 0, squares = 0;
+    const auto tilted = tilted_masses(*pld, tilt, log_mass);
     // Positions are taken modulo the FFT size: the arithmetic of the sum is modular anyway.
-    for (size_t i = 0; i < pld->pmf.size(); ++i) {
-      if (!(pld->pmf[i] > 0)) continue;
-      const double tilted = std::exp(std::log(pld->pmf[i]) + tilt * pld->loss(i) - log_mass);
-      data[static_cast<int64_t>(i) % fft_size] += tilted;
-      squares += tilted * tilted;
+    for (size_t i = 0; i < tilted.size(); ++i) {
+      data[static_cast<int64_t>(i) % fft_size] += tilted[i];
+      squares += tilted[i] * tilted[i];
     }
     const double n = static_cast<double>(count);
     log_scale += n * log_mass;
@@ -271,9 +295,10 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
     // Round-off leaves values a hair below zero where the mass is 0; no mass exceeds 1. Either
     // clamp only moves a value toward the truth, so the round-off bound still holds.
     const auto at = static_cast<size_t>(s - window_low);
-    if (tilted > 0)
-      result.pmf[at] =
-          std::exp(std::min(0.0, std::log(tilted) + log_scale - tilt * result.loss(at)));
+    if (!(tilted > 0)) continue;
+    result.pmf[at] =
+        tilt == 0 ? std::min(1.0, tilted * std::exp(log_scale))
+                  : std::exp(std::min(0.0, std::log(tilted) + log_scale - tilt * result.loss(at)));
   }
   // Mass beyond the window (≤ tail_mass above it by Chernoff) is charged to +∞; what wrapped
   // around into the window only adds mass, which can only raise δ.
