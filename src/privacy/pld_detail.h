@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// Shared by the PLD accountant's two files (one step: pld_single_step.cpp; composition and
-// inversion: pld.cpp). Not a public header.
+// Shared by the PLD accountant's files (one step: pld_single_step.cpp; composition: pld.cpp;
+// reading δ and ε off a composition: pld_reading.cpp). Not a public header.
 #pragma once
 #include <cmath>
 #include <cstdint>
