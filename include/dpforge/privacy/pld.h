@@ -99,9 +99,9 @@ class PldAccountant final : public Accountant {
   double delta(double epsilon) const override;
 
  private:
-  // The composition in `direction`, its masses tilted toward where δ will be read: the Chernoff
-  // point of δ = `at` (for ε), or the loss ε = `at` (for δ).
-  enum class Query { kEpsilonAtDelta, kDeltaAtEpsilon };
+  // The composition in `direction`, plain or its masses tilted toward where δ will be read: the
+  // Chernoff point of δ = `at` (for ε), or the loss ε = `at` (for δ).
+  enum class Query { kUntilted, kEpsilonAtDelta, kDeltaAtEpsilon };
   DiscretePld composed(PldDirection direction, Query query, double at) const;
   double interval_;
 };
