@@ -252,6 +252,17 @@ DiscretePld compose(const std::vector<std::pair<const DiscretePld*, int64_t>>& p
   return result;
 }
 
+// The tilt of a query (PldAccountant::Query); the cumulants it needs only when it tilts, since the
+// plain composition is the common case of every ε and δ.
+double PldAccountant::tilt_for(const std::vector<std::pair<const DiscretePld*, int64_t>>& parts,
+                               Query query, double at) {
+  if (query == Query::kUntilted) return 0;
+  CountedCumulants coarse;
+  for (const auto& [pld, count] : parts) coarse.emplace_back(LossCumulants(*pld, 4096), count);
+  return query == Query::kEpsilonAtDelta ? chernoff_lambda(coarse, std::log(at), 1)
+                                         : saddle_lambda(coarse, at);
+}
+
 DiscretePld PldAccountant::composed(PldDirection direction, Query query, double at) const {
   const double steps = static_cast<double>(std::max<int64_t>(1, this->steps()));
   const double single_tail = 1e-15 / steps, window_tail = 1e-15;
@@ -267,15 +278,9 @@ DiscretePld PldAccountant::composed(PldDirection direction, Query query, double 
                                                interval, single_tail));
       }
       std::vector<std::pair<const DiscretePld*, int64_t>> parts;
-      CountedCumulants coarse;
-      for (size_t i = 0; i < singles.size(); ++i) {
+      for (size_t i = 0; i < singles.size(); ++i)
         parts.emplace_back(&singles[i], history_[i].count);
-        coarse.emplace_back(LossCumulants(singles[i], 4096), history_[i].count);
-      }
-      double tilt = 0;
-      if (query == Query::kEpsilonAtDelta) tilt = chernoff_lambda(coarse, std::log(at), 1);
-      if (query == Query::kDeltaAtEpsilon) tilt = saddle_lambda(coarse, at);
-      return privacy::compose(parts, window_tail, tilt);
+      return privacy::compose(parts, window_tail, tilt_for(parts, query, at));
     } catch (const GridTooLarge& too_large) {
       // The window moves a little with the grid: aim for 3/4 of the limit.
       interval = std::max(2 * interval, too_large.loss_range / (0.75 * kMaxGridPoints));

@@ -103,6 +103,8 @@ class PldAccountant final : public Accountant {
   // Chernoff point of δ = `at` (for ε), or the loss ε = `at` (for δ).
   enum class Query { kUntilted, kEpsilonAtDelta, kDeltaAtEpsilon };
   DiscretePld composed(PldDirection direction, Query query, double at) const;
+  static double tilt_for(const std::vector<std::pair<const DiscretePld*, int64_t>>& parts,
+                         Query query, double at);
   double interval_;
 };
 
