@@ -5,6 +5,8 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <mutex>
+#include <optional>
 #include <utility>
 
 #include "dpforge/core/error.h"
@@ -68,6 +70,15 @@ void ClippedSum::add(std::vector<PerSampleLayer> layers, const ClipOptions& clip
       sum = sum.defined() ? sum.add_(contribution) : contribution;
     }
   }
+}
+
+void ClippedSum::add(ClippedSum&& part) {
+  dropped_ += part.dropped_;
+  for (auto& [key, contribution] : part.sums_) {
+    auto& sum = sums_[key];
+    sum = sum.defined() ? sum.add_(contribution) : std::move(contribution);
+  }
+  part.sums_.clear();
 }
 
 torch::Tensor& ClippedSum::of(const torch::Tensor& tensor) {
@@ -166,6 +177,63 @@ void add_extra_examples(const DpPlan& plan, std::span<const int64_t> sampled,
               "the sampler's population is larger than N plus the hooks' examples");
 }
 
+// Physical batches [begin, end) of a step's `examples`: at most `max_batch` each, in order. With
+// more workers than such batches, the examples are cut evenly into one batch per worker instead (at
+// least kMinWorkerBatch each, below which a batch costs more in per-op overhead than it saves), so
+// that no worker sits idle while another takes the whole step.
+constexpr int64_t kMinWorkerBatch = 32;
+
+std::vector<std::pair<int64_t, int64_t>> physical_batches(int64_t examples, int64_t max_batch,
+                                                          int64_t workers) {
+  std::vector<std::pair<int64_t, int64_t>> batches;
+  const int64_t by_size = (examples + max_batch - 1) / max_batch;
+  const int64_t even = std::min(workers, examples / kMinWorkerBatch);
+  if (even > by_size) {
+    for (int64_t b = 0; b < even; ++b)
+      batches.emplace_back(examples * b / even, examples * (b + 1) / even);
+    return batches;
+  }
+  for (int64_t begin = 0; begin < examples; begin += max_batch)
+    batches.emplace_back(begin, std::min(examples, begin + max_batch));
+  return batches;
+}
+
+// Σᵢ cᵢ gᵢ over a step's real examples into `sum`, one physical batch per task. Each batch's sum is
+// added in batch order, whichever worker finishes first, so the float sums are the same for any
+// number of workers (and the same as one after the other on the caller).
+BatchStats clip_real_examples(DpSgdTarget& target, const ClipOptions& clip,
+                              std::span<const int64_t> real, ClippedSum& sum) {
+  const auto& data = target.train_set;
+  const auto indices = torch::tensor(std::vector<int64_t>(real.begin(), real.end()), torch::kLong)
+                           .to(data.inputs.device());
+  const auto batches = physical_batches(indices.numel(), target.max_physical_batch,
+                                        target.workers != nullptr ? target.workers->threads() : 1);
+  std::vector<BatchStats> stats(batches.size());
+  std::vector<std::optional<ClippedSum>> finished(batches.size());
+  std::mutex adding;
+  size_t added = 0;
+  const auto one = [&](int64_t b) {
+    const auto chunk = indices.slice(0, batches[b].first, batches[b].second);
+    ClippedSum part(sum.tensors());
+    stats[b] = clip_and_accumulate(target.model, target.loss, data.inputs.index_select(0, chunk),
+                                   data.labels.index_select(0, chunk), clip, part);
+    std::lock_guard lock(adding);
+    finished[b] = std::move(part);
+    for (; added < finished.size() && finished[added]; ++added) {
+      sum.add(std::move(*finished[added]));
+      finished[added].reset();
+    }
+  };
+  if (target.workers != nullptr) {
+    target.workers->for_each(static_cast<int64_t>(batches.size()), one);
+  } else {
+    for (size_t b = 0; b < batches.size(); ++b) one(static_cast<int64_t>(b));
+  }
+  BatchStats total;
+  for (const auto& batch : stats) total += batch;
+  return total;
+}
+
 }  // namespace
 
 // Note [noise after sum] — the order that makes the step private, in this one function (the
@@ -191,34 +259,36 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
     for (auto& tensor : hook->privatized_tensors()) privatized.push_back(tensor);
   }
   ClippedSum sum(std::move(privatized));
-  BatchStats stats;
-  const auto& data = target.train_set;
-  const auto indices =
-      torch::tensor(std::vector<int64_t>(sampled.begin(), first_extra), torch::kLong)
-          .to(data.inputs.device());
-  for (int64_t begin = 0; begin < indices.numel(); begin += target.max_physical_batch) {
-    const auto chunk =
-        indices.slice(0, begin, std::min(indices.numel(), begin + target.max_physical_batch));
-    stats += clip_and_accumulate(target.model, target.loss, data.inputs.index_select(0, chunk),
-                                 data.labels.index_select(0, chunk), plan.clip, sum);
-  }
+  const auto stats = clip_real_examples(
+      target, plan.clip,
+      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin())),
+      sum);
   if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);
-  add_extra_examples(
-      plan,
-      std::span<const int64_t>(sampled).subspan(static_cast<size_t>(first_extra - sampled.begin())),
-      hooks, sum);
-  state.examples_dropped += sum.dropped();
-
-  auto gradients = privatize(std::move(sum), plan.noise_std, plan.expected_batch_size, state.noise);
-  size_t next = parameters.size();
-  for (auto* hook : hooks) {
-    const size_t count = hook->privatized_tensors().size();
-    hook->after_noise(std::span<const torch::Tensor>(gradients).subspan(next, count));
-    next += count;
+  // The rest of the step is one phase on one worker: its ops are too small to pay for a fork and
+  // a join each (include/dpforge/dp/step_workers.h).
+  const auto rest = [&] {
+    add_extra_examples(plan,
+                       std::span<const int64_t>(sampled).subspan(
+                           static_cast<size_t>(first_extra - sampled.begin())),
+                       hooks, sum);
+    state.examples_dropped += sum.dropped();
+    auto gradients =
+        privatize(std::move(sum), plan.noise_std, plan.expected_batch_size, state.noise);
+    size_t next = parameters.size();
+    for (auto* hook : hooks) {
+      const size_t count = hook->privatized_tensors().size();
+      hook->after_noise(std::span<const torch::Tensor>(gradients).subspan(next, count));
+      next += count;
+    }
+    gradients.resize(parameters.size());
+    step_inner(parameters, gradients, target.inner);
+    for (auto* hook : hooks) hook->after_step();
+  };
+  if (target.workers != nullptr) {
+    target.workers->run(rest);
+  } else {
+    rest();
   }
-  gradients.resize(parameters.size());
-  step_inner(parameters, gradients, target.inner);
-  for (auto* hook : hooks) hook->after_step();
   return stats;
 }
 

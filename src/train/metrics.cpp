@@ -38,26 +38,59 @@ std::optional<double> binary_auroc(const torch::Tensor& logits, const torch::Ten
   return (positive_rank_sum - p * (p + 1) / 2) / (p * static_cast<double>(negatives));
 }
 
-Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
-                    int64_t batch_size) {
+namespace {
+
+// One evaluation batch's sums, added in batch order.
+struct BatchEvaluation {
+  double loss_sum = 0, squared_error = 0, absolute_error = 0;
+  int64_t correct = 0;
+  torch::Tensor logits;  // binary tasks
+};
+
+BatchEvaluation evaluate_batch(torch::nn::Sequential& model, const data::Dataset& dataset,
+                               int64_t begin, int64_t end) {
+  torch::NoGradGuard no_grad;
+  BatchEvaluation batch;
+  const auto outputs = model->forward(dataset.inputs.slice(0, begin, end));
+  const auto labels = dataset.labels.slice(0, begin, end);
+  batch.loss_sum = data::per_example_loss(dataset.task, outputs, labels, {}).sum().item<double>();
+  batch.correct = data::count_correct(dataset.task, outputs, labels);
+  if (dataset.task == data::Task::kBinary) batch.logits = outputs.squeeze(1).cpu();
+  if (dataset.task == data::Task::kRegression) {
+    const auto error = (outputs.squeeze(1) - labels).to(torch::kFloat64) * dataset.target_scale;
+    batch.squared_error = error.square().sum().item<double>();
+    batch.absolute_error = error.abs().sum().item<double>();
+  }
+  return batch;
+}
+
+}  // namespace
+
+Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset, int64_t batch_size,
+                    dp::StepWorkers* workers) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
   model->eval();
+  std::vector<BatchEvaluation> batches(
+      static_cast<size_t>((dataset.size() + batch_size - 1) / batch_size));
+  const auto one = [&](int64_t b) {
+    batches[b] = evaluate_batch(model, dataset, b * batch_size,
+                                std::min(dataset.size(), (b + 1) * batch_size));
+  };
+  if (workers != nullptr) {
+    workers->for_each(static_cast<int64_t>(batches.size()), one);
+  } else {
+    for (size_t b = 0; b < batches.size(); ++b) one(static_cast<int64_t>(b));
+  }
   double loss_sum = 0, squared_error = 0, absolute_error = 0;
   int64_t correct = 0;
   std::vector<torch::Tensor> logits;
-  for (int64_t begin = 0; begin < dataset.size(); begin += batch_size) {
-    const int64_t end = std::min(dataset.size(), begin + batch_size);
-    const auto outputs = model->forward(dataset.inputs.slice(0, begin, end));
-    const auto labels = dataset.labels.slice(0, begin, end);
-    loss_sum += data::per_example_loss(dataset.task, outputs, labels, {}).sum().item<double>();
-    correct += data::count_correct(dataset.task, outputs, labels);
-    if (dataset.task == data::Task::kBinary) logits.push_back(outputs.squeeze(1).cpu());
-    if (dataset.task == data::Task::kRegression) {
-      const auto error = (outputs.squeeze(1) - labels).to(torch::kFloat64) * dataset.target_scale;
-      squared_error += error.square().sum().item<double>();
-      absolute_error += error.abs().sum().item<double>();
-    }
+  for (const auto& batch : batches) {
+    loss_sum += batch.loss_sum;
+    squared_error += batch.squared_error;
+    absolute_error += batch.absolute_error;
+    correct += batch.correct;
+    if (batch.logits.defined()) logits.push_back(batch.logits);
   }
   model->train(was_training);
   const double n = static_cast<double>(std::max<int64_t>(1, dataset.size()));
@@ -87,8 +120,8 @@ std::string divergence(const torch::nn::Module& model, const config::TrainOption
 
 EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out, int64_t epoch,
                           int64_t steps, double loss_sum, int64_t correct, int64_t seen,
-                          double seconds) {
-  const auto test = evaluate(model, held_out.test);
+                          double seconds, dp::StepWorkers* workers) {
+  const auto test = evaluate(model, held_out.test, 1000, workers);
   EpochMetrics metrics;
   metrics.epoch = epoch;
   metrics.steps = steps;
@@ -103,7 +136,7 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out,
   metrics.seconds = seconds;
   // A regression model has no accuracy to watch: null, not 0.
   if (held_out.validation != nullptr && held_out.validation->task != data::Task::kRegression)
-    metrics.validation_accuracy = evaluate(model, *held_out.validation).accuracy;
+    metrics.validation_accuracy = evaluate(model, *held_out.validation, 1000, workers).accuracy;
   return metrics;
 }
 

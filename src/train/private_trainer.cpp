@@ -31,6 +31,14 @@ void restore_position(data::PoissonSampler& sampler, const nlohmann::json& posit
   sampler.restore(position.at("block").get<uint64_t>(), position.at("word").get<int>());
 }
 
+// Dropout of any kind draws from LibTorch's global generator.
+bool has_dropout(const torch::nn::Module& model) {
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (module->name().find("Dropout") != std::string::npos) return true;
+  }
+  return false;
+}
+
 // The member canaries join the population the sampler draws from (audit/canary_hook.h).
 int64_t member_canaries(const audit::DiracCanaries* canaries) {
   return canaries != nullptr ? static_cast<int64_t>(canaries->members().size()) : 0;
@@ -67,6 +75,10 @@ class PrivateStep final : public TrainingStep {
       releases_ += release.count;
     }
     hooks_.push_back(&accounting_);
+    if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 && !has_dropout(*model)) {
+      workers_.emplace(at::get_num_threads());
+      target_.workers = &*workers_;
+    }
     if (canaries != nullptr) {
       canary_hook_.emplace(*canaries, claimed, train_set.inputs.device());
       hooks_.push_back(&*canary_hook_);
@@ -75,6 +87,7 @@ class PrivateStep final : public TrainingStep {
   }
 
   std::string kind() const override { return "private"; }
+  dp::StepWorkers* workers() override { return workers_ ? &*workers_ : nullptr; }
   int64_t planned_steps() const override { return claimed_.planned_steps; }
   int64_t steps_per_epoch() const override {
     return std::max<int64_t>(1, (claimed_.planned_steps + epochs_ - 1) / epochs_);
@@ -234,6 +247,9 @@ class PrivateStep final : public TrainingStep {
   std::optional<audit::CanaryHook> canary_hook_;
   std::vector<dp::StepHook*> hooks_;
   std::optional<PrivacyLedger> ledger_;
+  // The step's threads (dp/step_workers.h); none on a GPU, with one thread, or with dropout, whose
+  // draws from the global generator would then depend on which worker came first.
+  std::optional<dp::StepWorkers> workers_;
   int64_t ledger_interval_ = 1;
   int64_t empty_batches_ = 0;
   double progress_epsilon_ = 0;         // for progress_note: ε by step …

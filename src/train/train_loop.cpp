@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/train/train_loop.h"
 
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <torch/torch.h>
 
@@ -78,6 +79,25 @@ bool ends_epoch(int64_t steps_done, int64_t total, int64_t epochs) {
          epoch_of_step(steps_done, total, epochs) != epoch_of_step(steps_done - 1, total, epochs);
 }
 
+// With step workers the loop's own thread runs one intra-op thread: its per-step ops (sampling,
+// the divergence check) are small, and a pool of its own spinning beside the workers would take
+// their CPUs (include/dpforge/dp/step_workers.h).
+class LoopThreads {
+ public:
+  explicit LoopThreads(bool one) : before_(at::get_num_threads()), one_(one) {
+    if (one_) at::set_num_threads(1);
+  }
+  ~LoopThreads() {
+    if (one_) at::set_num_threads(before_);
+  }
+  LoopThreads(const LoopThreads&) = delete;
+  LoopThreads& operator=(const LoopThreads&) = delete;
+
+ private:
+  int before_;
+  bool one_;
+};
+
 }  // namespace
 
 TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
@@ -85,6 +105,7 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
                            std::FILE* progress, RunCheckpoints* checkpoints) {
   const int64_t total = step.planned_steps(), per_epoch = step.steps_per_epoch();
   const int64_t interval = checkpoints != nullptr ? checkpoints->interval(per_epoch) : 0;
+  const LoopThreads loop_threads(step.workers() != nullptr);
   LoopState loop;
   auto& result = loop.result;
   if (checkpoints != nullptr && checkpoints->resume_from) {
@@ -115,7 +136,7 @@ TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& st
       result.epochs.push_back(finish_epoch(
           model, held_out, static_cast<int64_t>(result.epochs.size()) + 1, result.steps,
           loop.epoch_stats.loss_sum, loop.epoch_stats.correct, loop.epoch_stats.examples,
-          std::chrono::duration<double>(now - epoch_start).count()));
+          std::chrono::duration<double>(now - epoch_start).count(), step.workers()));
       epoch_start = now;
       const std::string note = step.end_epoch(result.epochs.back());
       line.epoch_done(describe_epoch(result.epochs.back(), options.epochs(), note));

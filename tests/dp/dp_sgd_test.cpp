@@ -4,9 +4,12 @@
 #include "dpforge/dp/dp_sgd.h"
 
 #include <ATen/Context.h>
+#include <ATen/Parallel.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
+#include <atomic>
 
 #include "dp/oracle.h"
 #include "dpforge/core/error.h"
@@ -98,13 +101,13 @@ struct StepRun {
   torch::Tensor parameters;
   int64_t accountant_steps = 0;
 };
-StepRun run_steps(int64_t physical, int64_t steps) {
+StepRun run_steps(int64_t physical, int64_t steps, StepWorkers* workers = nullptr) {
   torch::manual_seed(21);
   StepFixture fixture;
   torch::optim::SGD inner(fixture.model->parameters(), torch::optim::SGDOptions(0.5));
   DpSgdState state{data::PoissonSampler(40, fixture.plan.sample_rate, 5), NoiseGenerator(9)};
-  DpSgdTarget target{fixture.model, inner, fixture.train_set, train::cross_entropy_loss(),
-                     physical};
+  DpSgdTarget target{fixture.model, inner,  fixture.train_set, train::cross_entropy_loss(),
+                     physical,      workers};
   privacy::RdpAccountant accountant;
   AccountantHook accounting(accountant, fixture.plan);
   std::vector<StepHook*> hooks{&accounting};
@@ -121,6 +124,88 @@ TEST(DpSgdStep, PhysicalSplitLeavesTheNoisedUpdateUnchanged) {
     const auto split = run_steps(physical, 3);
     EXPECT_TRUE(torch::allclose(split.parameters, whole.parameters, 1e-5, 1e-6)) << physical;
   }
+}
+
+// The workers take the physical batches in whatever order they come free, but each batch's sum is
+// added in batch order: the step is the same to the bit for any number of them, and the same as on
+// the caller alone (these tensors are below LibTorch's parallel grain: one thread either way).
+TEST(DpSgdStep, WorkersTakingThePhysicalBatchesDoNotChangeABit) {
+  const auto alone = run_steps(/*physical=*/3, 4);
+  for (int64_t threads : {1, 2, 3, 5}) {
+    StepWorkers workers(threads);
+    const auto shared = run_steps(/*physical=*/3, 4, &workers);
+    EXPECT_TRUE(torch::equal(shared.parameters, alone.parameters)) << threads;
+    EXPECT_EQ(shared.accountant_steps, 4);
+  }
+}
+
+// With more workers than physical batches of train.max_physical_batch, a step is cut into one batch
+// per worker (examples enough for each): still one clipped sum, one noise.
+TEST(DpSgdStep, AStepSmallerThanTheWorkersIsCutOneBatchPerWorker) {
+  torch::manual_seed(4);
+  const data::Dataset set{torch::randn({400, 6}), torch::randint(3, {400}, torch::kLong), 3};
+  DpPlan plan;
+  plan.dataset_size = 400;
+  plan.sample_rate = 1.0;  // every example, every step
+  plan.expected_batch_size = 400;
+  plan.clip = ClipOptions().max_grad_norm(0.7);
+  std::atomic<int> forwards = 0;
+  const auto step_with = [&](StepWorkers* workers) {
+    torch::manual_seed(5);
+    forwards = 0;
+    torch::nn::Sequential copy(nn::Linear(6, 3), torch::nn::Functional([&](torch::Tensor x) {
+                                 ++forwards;
+                                 return x;
+                               }));
+    torch::optim::SGD inner(copy->parameters(), torch::optim::SGDOptions(0.5));
+    DpSgdState state{data::PoissonSampler(400, 1.0, 5), NoiseGenerator(9)};
+    DpSgdTarget target{copy, inner, set, train::cross_entropy_loss(), 1000, workers};
+    const auto stats = dp_sgd_step(plan, state, target);
+    EXPECT_EQ(stats.examples, 400);
+    return flat(copy->parameters()).detach().clone();
+  };
+  const auto one_batch = step_with(nullptr);
+  EXPECT_EQ(forwards, 1);
+  StepWorkers workers(4);
+  const auto four_batches = step_with(&workers);
+  EXPECT_EQ(forwards, 4);
+  // Four sums of 100 instead of one of 400: float rounding apart, the same step.
+  EXPECT_TRUE(torch::allclose(four_batches, one_batch, 1e-5, 1e-6));
+}
+
+TEST(StepWorkers, RunEveryIndexOnceWithOneIntraOpThreadAndTheCallersGradMode) {
+  StepWorkers workers(3);
+  EXPECT_EQ(workers.threads(), 3);
+  std::vector<std::atomic<int>> runs(50);
+  std::atomic<int> many_threads = 0, grad_enabled = 0;
+  torch::NoGradGuard no_grad;
+  workers.for_each(50, [&](int64_t i) {
+    ++runs[i];
+    if (at::get_num_threads() != 1) ++many_threads;
+    if (torch::GradMode::is_enabled()) ++grad_enabled;
+  });
+  for (const auto& count : runs) EXPECT_EQ(count, 1);
+  EXPECT_EQ(many_threads, 0);
+  EXPECT_EQ(grad_enabled, 0);
+  workers.for_each(0, [](int64_t) { FAIL() << "no index to run"; });
+}
+
+TEST(StepWorkers, TheFirstFailureIsRethrownAfterTheOthersFinished) {
+  StepWorkers workers(2);
+  std::atomic<int> finished = 0;
+  EXPECT_THAT(
+      [&] {
+        workers.for_each(8, [&](int64_t i) {
+          if (i == 3) throw InputError("batch 3 failed");
+          ++finished;
+        });
+      },
+      ::testing::ThrowsMessage<InputError>(HasSubstr("batch 3 failed")));
+  EXPECT_EQ(finished, 7);
+  // The pool is still there for the next job.
+  std::atomic<int> again = 0;
+  workers.for_each(4, [&](int64_t) { ++again; });
+  EXPECT_EQ(again, 4);
 }
 
 // What the contract rules out, built from the same stages: noise added to each physical batch's

@@ -54,6 +54,24 @@ TEST(Evaluate, CountsCorrectPredictions) {
   EXPECT_DOUBLE_EQ(evaluate(constant, data, 3).accuracy, 4.0 / 8.0);
 }
 
+// On step workers the batches are evaluated in any order and their numbers added in batch order:
+// the same metrics as one batch after the other.
+TEST(Evaluate, OnWorkersGivesTheSameNumbers) {
+  torch::manual_seed(3);
+  torch::nn::Sequential model(torch::nn::Linear(5, 1));
+  data::Dataset binary;
+  binary.task = data::Task::kBinary;
+  binary.inputs = torch::randn({2300, 5});
+  binary.labels = (torch::rand({2300}) < 0.4).to(torch::kFloat32);
+  dp::StepWorkers workers(3);
+  const auto alone = evaluate(model, binary, 500);
+  const auto shared = evaluate(model, binary, 500, &workers);
+  EXPECT_EQ(shared.loss, alone.loss);
+  EXPECT_EQ(shared.accuracy, alone.accuracy);
+  ASSERT_TRUE(shared.auroc && alone.auroc);
+  EXPECT_EQ(*shared.auroc, *alone.auroc);
+}
+
 TEST(Train, LearnsFashionMnistSubsetAndWritesAReport) {
   TempDir dir;
   const auto recipe = small_recipe();

@@ -27,6 +27,7 @@
 #include "dpforge/dp/noise.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/dp/plan.h"
+#include "dpforge/dp/step_workers.h"
 #include "dpforge/privacy/accountant.h"
 
 namespace dpforge::dp {
@@ -62,6 +63,8 @@ class ClippedSum {
   /// Clips one physical batch's per-example gradients and adds them, consuming `layers` (an example
   /// whose norm is NaN/Inf contributes nothing and is counted in dropped()).
   void add(std::vector<PerSampleLayer> layers, const ClipOptions& clip);
+  /// Adds another sum of the same step (one physical batch's), consuming it.
+  void add(ClippedSum&& part);
   /// The running sum of `tensor` (zeros until something is added), for contributions that do not
   /// come from a tape (the auditor's Dirac canaries).
   torch::Tensor& of(const torch::Tensor& tensor);
@@ -139,13 +142,17 @@ struct DpSgdState {
 };
 
 /// What a step trains: the model, the inner optimizer over its parameters, the private training
-/// set, the loss, and the physical batch size (a performance setting, not part of the plan).
+/// set, the loss, and how the step runs (performance settings, not part of the plan): the physical
+/// batch size and the workers that take the physical batches (null: one after the other on the
+/// caller; the sums are added in batch order either way, so which worker took which batch does
+/// not change a bit of the result).
 struct DpSgdTarget {
   torch::nn::Sequential& model;
   torch::optim::Optimizer& inner;
   const data::Dataset& train_set;
   PerExampleLoss loss;
   int64_t max_physical_batch = 256;
+  StepWorkers* workers = nullptr;
 };
 
 /// One logical DP-SGD step of `plan`; returns the (non-private) statistics of the sampled batch.

@@ -12,6 +12,7 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/dp/step_workers.h"
 
 namespace dpforge::train {
 
@@ -85,15 +86,16 @@ std::string divergence(const torch::nn::Module& model, const config::TrainOption
 /// Mann–Whitney statistic); nullopt without both classes.
 std::optional<double> binary_auroc(const torch::Tensor& scores, const torch::Tensor& labels);
 
-/// Mean loss and the task's metrics of `model` (in eval mode) on `dataset`.
+/// Mean loss and the task's metrics of `model` (in eval mode) on `dataset`, in batches of
+/// `batch_size`, on `workers` when given (the batches' numbers are combined in batch order).
 Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset,
-                    int64_t batch_size = 1000);
+                    int64_t batch_size = 1000, dp::StepWorkers* workers = nullptr);
 
 /// Closes an epoch: evaluates `model` on the held-out sets and records the running training
 /// statistics (`loss_sum` and `correct` over `seen` examples; zeros when none were seen).
 EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out, int64_t epoch,
                           int64_t steps, double loss_sum, int64_t correct, int64_t seen,
-                          double seconds);
+                          double seconds, dp::StepWorkers* workers = nullptr);
 
 /// The progress line of a finished epoch; `extra` is appended before the time (e.g. ε so far).
 std::string describe_epoch(const EpochMetrics& metrics, int64_t epochs,

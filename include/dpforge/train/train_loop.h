@@ -44,6 +44,9 @@ class TrainingStep {
   /// After the last step, before the final checkpoint; then close() after it.
   virtual void finish(TrainResult& /*result*/) {}
   virtual void close(const TrainResult& /*result*/) {}
+  /// The threads the steps run on, if any (dp/step_workers.h): the loop then keeps its own thread
+  /// to one intra-op thread and evaluates on them.
+  virtual dp::StepWorkers* workers() { return nullptr; }
 };
 
 /// Runs `step` to the end of the plan (or until it stops, diverges or stops early), evaluating on
