@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #include <fmt/format.h>
 
+#include <filesystem>
 #include <iostream>
 
 #include "args.h"
@@ -16,7 +17,7 @@ namespace dpforge::cli {
 int sweep_command(const std::vector<std::string>& args) {
   po::options_description options(
       "dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR "
-      "[--rerun]");
+      "[--jobs N] [--rerun]");
   options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(),
                                                     "recipe INI file")(
       "grid", po::value<std::vector<std::string>>()->composing(),
@@ -29,6 +30,9 @@ int sweep_command(const std::vector<std::string>& args) {
       "out", po::value<std::string>(),
       "sweep folder: one run folder per point, summary.json, summary.txt")(
       "json", "print summary.json instead of the table")(
+      "jobs", po::value<int64_t>()->default_value(1),
+      "train N runs at a time, each in its own process with its share of the CPUs (an automatic "
+      "run.threads), its output in DIR/.logs/<point>.log")(
       "rerun",
       "points whose folder holds a run of another recipe (an earlier sweep with other values) are "
       "moved to DIR/.replaced/ and trained again; without it such a sweep is refused");
@@ -56,9 +60,16 @@ int sweep_command(const std::vector<std::string>& args) {
   for (const auto& grid : list("grid")) grids.push_back(grid);
   const auto points = run::sweep_points(variants, grids);
 
-  const auto outcome =
-      run::run_sweep(recipe_path, overrides, points, values["out"].as<std::string>(), stderr,
-                     values.count("rerun") != 0U);
+  run::SweepOptions sweep_options;
+  sweep_options.rerun = values.count("rerun") != 0U;
+  sweep_options.jobs = values["jobs"].as<int64_t>();
+  if (sweep_options.jobs < 1 || sweep_options.jobs > 1024)
+    throw_input_error("dpforge sweep: --jobs {} is invalid: expected an integer in [1, 1024]",
+                      sweep_options.jobs);
+  // The children run this very executable.
+  sweep_options.executable = std::filesystem::read_symlink("/proc/self/exe");
+  const auto outcome = run::run_sweep(recipe_path, overrides, points,
+                                      values["out"].as<std::string>(), stderr, sweep_options);
   if (values.count("json") != 0U) {
     fmt::print("{}\n", outcome.summary.dump(2));
   } else {

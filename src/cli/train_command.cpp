@@ -142,7 +142,10 @@ int train_command(const std::vector<std::string>& args) {
       "out", po::value<std::string>(), "output folder (default runs/<run.name>-<time>)")(
       "resume", po::value<std::string>(),
       "continue the unfinished run in this folder from its newest intact checkpoint, with the "
-      "recipe it stored (a RECIPE or --set given too must agree with it)");
+      "recipe it stored (a RECIPE or --set given too must agree with it)")(
+      "concurrent-runs", po::value<int64_t>()->default_value(1),
+      "this run shares the CPUs it may use with this many runs in all, started beside it (sweep "
+      "--jobs passes it): an automatic run.threads takes this run's share");
   po::positional_options_description positional;
   positional.add("recipe", 1);
   const auto values = parse_args("train", args, options, positional);
@@ -175,7 +178,12 @@ int train_command(const std::vector<std::string>& args) {
           ? std::filesystem::path(values["out"].as<std::string>())
           : std::filesystem::path("runs") / (recipe.run.name() + "-" + timestamp());
 
-  const auto outcome = run::run_training(recipe, out_dir, stderr, resume);
+  const int64_t concurrent_runs = values["concurrent-runs"].as<int64_t>();
+  if (concurrent_runs < 1 || concurrent_runs > 1024)
+    throw_input_error(
+        "dpforge train: --concurrent-runs {} is invalid: expected an integer in [1, 1024]",
+        concurrent_runs);
+  const auto outcome = run::run_training(recipe, out_dir, stderr, resume, concurrent_runs);
   const auto& privacy = outcome.report["privacy"];
   const std::string claim = privacy_line(outcome.report);
   const auto* last = outcome.result.epochs.empty() ? nullptr : &outcome.result.epochs.back();

@@ -172,13 +172,13 @@ struct RunSetup {
 };
 
 RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_dir,
-                std::FILE* progress, bool resume) {
+                std::FILE* progress, bool resume, int64_t concurrent_runs) {
   // Everything that can fail on bad input happens before the output folder is touched.
   auto data = load_run_data(recipe);
   const torch::Device device = training_device(recipe);
   prepare_out_dir(out_dir, resume);
   // Threads for the CPUs this process may use, not the machine's core count (core/cpus.h).
-  const auto threads = core::choose_threads(recipe.run.threads());
+  const auto threads = core::choose_threads(recipe.run.threads(), concurrent_runs);
   torch::set_num_threads(static_cast<int>(threads.count));
   RunSetup setup{std::move(data), {}, device, train::RunCheckpoints(out_dir), {}};
   setup.threads = threads;
@@ -335,8 +335,8 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
 }  // namespace
 
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
-                        std::FILE* progress, bool resume) {
-  auto setup = set_up(recipe, out_dir, progress, resume);
+                        std::FILE* progress, bool resume, int64_t concurrent_runs) {
+  auto setup = set_up(recipe, out_dir, progress, resume, concurrent_runs);
   const auto& data = setup.data;
   torch::manual_seed(setup.identity.seed);
   auto model = nn::make_model(recipe.model, data.train);

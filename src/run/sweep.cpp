@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <optional>
 #include <set>
 
 #include "dpforge/config/recipe.h"
@@ -13,6 +15,7 @@
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
 #include "dpforge/run/run_folder.h"
+#include "src/run/sweep_jobs.h"
 
 namespace dpforge::run {
 namespace {
@@ -158,9 +161,10 @@ std::string set_aside(const std::filesystem::path& out_dir, const std::string& p
 
 SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
-                       std::FILE* progress, bool rerun) {
+                       std::FILE* progress, const SweepOptions& options) {
   // Bad values anywhere in the grid fail now, not after hours of the runs before them.
   std::vector<config::Recipe> recipes;
+  std::vector<std::vector<std::string>> point_overrides;
   for (const auto& point : points) {
     // Later overrides win: the point's variant and grid values, then --set for every run (so a
     // command line can shrink any sweep, e.g. to a data subset).
@@ -172,19 +176,20 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     } catch (const InputError& error) {
       throw_input_error("sweep point {}: {}", point.name, error.what());
     }
+    point_overrides.push_back(all);
   }
   std::vector<nlohmann::json> values;
   for (const auto& recipe : recipes) values.push_back(report::recipe_values_json(recipe));
-  const auto stale = stale_points(points, values, out_dir, rerun);
+  const auto stale = stale_points(points, values, out_dir, options.rerun);
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
   if (error)
     throw_input_error("--out {}: cannot create the sweep folder ({})", out_dir.string(),
                       error.message());
 
-  SweepOutcome outcome;
-  std::vector<report::RunRow> rows;
-  auto failures = nlohmann::json::array();
+  std::vector<std::optional<std::string>> failed(points.size());
+  std::vector<detail::ChildRun> children;
+  std::vector<size_t> child_points;
   for (size_t i = 0; i < points.size(); ++i) {
     const auto run_dir = out_dir / points[i].name;
     std::string replaced;
@@ -193,24 +198,45 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     const bool finished = state == FolderState::kFinished;
     const bool interrupted = state == FolderState::kUnfinished;
     if (progress != nullptr) {
-      fmt::print(progress, "\nsweep [{}/{}] {}: {}\n", i + 1, points.size(), points[i].name,
+      fmt::print(progress, "{}sweep [{}/{}] {}: {}\n", options.jobs > 1 ? "" : "\n", i + 1,
+                 points.size(), points[i].name,
                  finished      ? "finished earlier with the same recipe, skipped"
                  : interrupted ? "resuming"
                  : stale[i] ? "recipe changed, training again (--rerun; the earlier run moved to " +
                                   replaced + ")"
                             : "training");
     }
-    if (!finished) {
-      try {
-        run_training(recipes[i], run_dir, progress, interrupted);
-      } catch (const InputError& failure) {
-        // One point failing (e.g. an unreachable epsilon) must not cost the others.
-        ++outcome.failures;
-        failures.push_back({{"run", points[i].name}, {"error", failure.what()}});
-        if (progress != nullptr)
-          fmt::print(progress, "sweep: {} failed: {}\n", points[i].name, failure.what());
-        if (!std::filesystem::exists(run_dir / "report.json")) continue;
-      }
+    if (finished) continue;
+    if (options.jobs > 1) {
+      children.push_back({points[i].name, point_overrides[i], run_dir, interrupted});
+      child_points.push_back(i);
+      continue;
+    }
+    try {
+      run_training(recipes[i], run_dir, progress, interrupted);
+    } catch (const InputError& failure) {
+      // One point failing (e.g. an unreachable epsilon) must not cost the others.
+      failed[i] = failure.what();
+      if (progress != nullptr)
+        fmt::print(progress, "sweep: {} failed: {}\n", points[i].name, failure.what());
+    }
+  }
+  if (!children.empty()) {
+    const auto child_failures = detail::train_children(
+        options.executable, recipe_path, children, std::min<int64_t>(options.jobs, children.size()),
+        out_dir / ".logs", progress);
+    for (size_t k = 0; k < children.size(); ++k) failed[child_points[k]] = child_failures[k];
+  }
+
+  SweepOutcome outcome;
+  std::vector<report::RunRow> rows;
+  auto failures = nlohmann::json::array();
+  for (size_t i = 0; i < points.size(); ++i) {
+    const auto run_dir = out_dir / points[i].name;
+    if (failed[i]) {
+      ++outcome.failures;
+      failures.push_back({{"run", points[i].name}, {"error", *failed[i]}});
+      if (!std::filesystem::exists(run_dir / "report.json")) continue;
     }
     rows.push_back(report::read_run(run_dir));
     if (rows.back().audit_status == "violation") ++outcome.violations;

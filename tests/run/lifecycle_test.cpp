@@ -71,6 +71,49 @@ TEST(Lifecycle, SweepNeverReusesARunOfAnotherRecipe) {
   EXPECT_NE(summary["points"][0]["recipe_hash"], summary["points"][1]["recipe_hash"]);
 }
 
+// --jobs 2: the points train two at a time, each a child process on its share of the CPUs, to the
+// very runs a sweep one at a time gives (a private step on the CPU does not depend on the thread
+// count: docs/design.md, "Threads"); a point that fails is named and the others go on.
+TEST(Lifecycle, SweepJobsTrainTwoAtATimeToTheSameRunsAndNameAFailure) {
+  TempDir dir;
+  const std::string private_run =
+      " --set data.train_subset=2000 --set data.test_subset=500 --set model.mlp_hidden=32"
+      " --set train.batch_size=200 --set train.max_physical_batch=50 --set train.epochs=1"
+      " --set privacy.accountant=rdp --set train.seed=11 --set audit.canaries=500";
+  const std::string sigma = " privacy.noise_multiplier=1 privacy.target_epsilon=0";
+  const std::string points = " --variant 'a: train.lr=0.001" + sigma +
+                             "' --variant 'b: train.lr=0.003" + sigma +
+                             "' --variant 'c: train.lr=0.01" + sigma +
+                             "' --variant 'unreachable: privacy.target_epsilon=0.00001'";
+  const auto sweep_with = [&](const std::string& out, const std::string& jobs) {
+    return run_command(kCli + " sweep " + kQuickstart + private_run + points + " --out " +
+                       (dir / out).string() + jobs);
+  };
+  const auto one_at_a_time = sweep_with("one", "");
+  const auto two_at_a_time = sweep_with("two", " --jobs 2");
+  for (const auto* sweep : {&one_at_a_time, &two_at_a_time}) {
+    EXPECT_EQ(sweep->exit_code, kExitBadInput) << sweep->output;  // one point failed
+    EXPECT_THAT(sweep->output, HasSubstr("sweep: 3 runs in"));
+    EXPECT_THAT(sweep->output, HasSubstr("1 failed, 0 audit violations"));
+  }
+  EXPECT_THAT(two_at_a_time.output,
+              AllOf(HasSubstr("2 running"), HasSubstr("4/4 done"),
+                    HasSubstr("unreachable failed: privacy.target_epsilon = 1e-05 is unreachable"),
+                    HasSubstr("(log: " + (dir / "two" / ".logs" / "a.log").string() + ")")));
+  const auto summary = read_json(dir / "two" / "summary.json");
+  ASSERT_EQ(summary["failures"].size(), 1U);
+  EXPECT_EQ(summary["failures"][0]["run"], "unreachable");
+  EXPECT_THAT(summary["failures"][0]["error"].get<std::string>(), HasSubstr("unreachable"));
+  for (const std::string point : {"a", "b", "c"}) {
+    EXPECT_EQ(read_text(dir / "two" / point / "model.pt"),
+              read_text(dir / "one" / point / "model.pt"))
+        << point;
+    EXPECT_THAT(read_text(dir / "two" / ".logs" / (point + ".log")), HasSubstr("report: "));
+    const auto report = read_json(dir / "two" / point / "report.json");
+    EXPECT_THAT(report["threads"]["reason"].get<std::string>(), HasSubstr("shared by 2 runs"));
+  }
+}
+
 TEST(Lifecycle, CompareTakesRunFoldersSweepFoldersAndGlobsOverThem) {
   TempDir dir;
   const auto out = (dir / "s").string();

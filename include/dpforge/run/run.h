@@ -23,9 +23,10 @@ struct RunOutcome {
 /// (InputError) an `out_dir` that holds a finished run, or an unfinished one unless `resume`.
 /// `resume`: continue the unfinished run in `out_dir` from its newest intact checkpoint (every
 /// recipe key must match the run's own; all differences are named at once), or start it again
-/// when it stopped before its first checkpoint.
+/// when it stopped before its first checkpoint. `concurrent_runs`: how many runs (this one
+/// included) were started to share the CPUs; an automatic run.threads takes this run's share.
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
-                        std::FILE* progress, bool resume = false);
+                        std::FILE* progress, bool resume = false, int64_t concurrent_runs = 1);
 
 /// The Gaussian count of the training examples: count = round(N + noise_multiplier·Z), at least 1.
 struct SizeRelease {

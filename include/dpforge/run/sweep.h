@@ -26,6 +26,16 @@ std::vector<SweepPoint> sweep_points(const std::vector<std::string>& variants,
 /// Splits a recipe's sweep.variants ("a | b | …") or sweep.grid ("g1; g2; …") value.
 std::vector<std::string> split_sweep_list(const std::string& text, char separator);
 
+/// How a sweep runs its points.
+struct SweepOptions {
+  /// Points whose folder holds a run of another recipe are set aside and trained again.
+  bool rerun = false;
+  /// Runs at a time. Above 1 each run is a `dpforge train` child process (`executable`) whose
+  /// automatic thread count is its share of the CPUs, with its output in DIR/.logs/<point>.log.
+  int64_t jobs = 1;
+  std::filesystem::path executable;
+};
+
 struct SweepOutcome {
   nlohmann::json summary;  // also written to out_dir/summary.json
   int violations = 0;
@@ -37,10 +47,11 @@ struct SweepOutcome {
 /// first run starts. A point whose folder already holds a run is reused (finished: skipped;
 /// unfinished: resumed) only when that run was started with the same resolved recipe; otherwise
 /// the sweep is refused before anything runs (InputError naming each point's differing keys), or,
-/// with `rerun`, that folder is moved to out_dir/.replaced/ (a private run's ledger and report are
-/// kept) and the point trained again.
+/// with `options.rerun`, that folder is moved to out_dir/.replaced/ (a private run's ledger and
+/// report are kept) and the point trained again. A run that fails (bad input, a crash of its child)
+/// is counted and named in the summary; the others go on.
 SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::string>& overrides,
                        const std::vector<SweepPoint>& points, const std::filesystem::path& out_dir,
-                       std::FILE* progress, bool rerun = false);
+                       std::FILE* progress, const SweepOptions& options = {});
 
 }  // namespace dpforge::run
