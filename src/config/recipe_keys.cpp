@@ -22,9 +22,10 @@ std::vector<KeySpec> make_key_table() {
           [](Recipe& r, const std::string& v) { r.run.name(v); }),
       int_key(
           "run.threads", 0, 1024,
-          "LibTorch compute threads. 0 = auto: the CPUs this process may use (affinity mask, "
-          "cgroup CPU quota; OMP_NUM_THREADS when set), stated in the run's first line and "
-          "report.json.",
+          "Compute threads: a private CPU run's step workers (docs/design.md, Threads), else "
+          "LibTorch's intra-op pool. 0 = auto: the CPUs this process may use (affinity mask, "
+          "cgroup CPU quota; OMP_NUM_THREADS when set), shared among the runs started together "
+          "(sweep --jobs), stated in the run's first line and report.json.",
           [](const Recipe& r) { return r.run.threads(); },
           [](Recipe& r, int64_t v) { r.run.threads(v); }),
       enum_key(
