@@ -14,6 +14,11 @@
 
 namespace dpforge {
 
+std::mutex& torch_generator_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
 uint64_t secure_random_seed() {
   uint64_t seed = 0;
   auto* bytes = reinterpret_cast<unsigned char*>(&seed);

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "dpforge/core/error.h"
+#include "dpforge/core/random.h"
 #include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layers.h"
 
@@ -89,6 +90,7 @@ void check_examples_independent(torch::nn::Sequential& model, const torch::Tenso
   }
   // Both forwards in training mode (where BatchNorm-like modules mix examples) with the same random
   // state (so dropout draws the same masks); the state is restored, so a seeded run is unchanged.
+  const std::lock_guard generator_lock(torch_generator_mutex());
   auto generator = at::globalContext().defaultGenerator(examples.device());
   const auto state = generator.get_state();
   const bool was_training = model->is_training();

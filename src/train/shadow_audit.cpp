@@ -6,14 +6,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/audit/summary.h"
 #include "dpforge/core/error.h"
 #include "dpforge/core/random.h"
+#include "dpforge/dp/step_workers.h"
 #include "dpforge/nn/models.h"
-#include "dpforge/train/progress.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
@@ -35,6 +38,57 @@ data::Dataset concat(const data::Dataset& a, const data::Dataset& b) {
   return a.with(torch::cat({a.inputs, b.inputs}), torch::cat({a.labels, b.labels}));
 }
 
+// What shadow k trains on: which targets (in) and which half of the other training examples.
+struct ShadowDraw {
+  torch::Tensor in, half;
+  uint64_t seed;
+};
+
+// Shadows train one per thread at once when there are at least two threads and shadows, each on
+// one intra-op thread (a private one then has no step workers of its own: dp/step_workers.h),
+// except with dropout, whose draws from the one global generator would follow the threads' timing.
+int64_t shadows_at_once(const config::Recipe& recipe, int64_t shadow_models) {
+  if (nn::preset_layers(recipe.model).find("dropout") != std::string::npos) return 1;
+  return std::clamp<int64_t>(at::get_num_threads(), 1, shadow_models);
+}
+
+// One line per shadow started and finished, from whichever thread trains it; the time left from
+// the shadows' mean duration, at_once at a time.
+class ShadowProgress {
+ public:
+  ShadowProgress(std::FILE* out, int64_t shadows, int64_t at_once)
+      : out_(out), shadows_(shadows), at_once_(at_once), starts_(shadows) {}
+  void started(int64_t k, int64_t examples, int64_t members, int64_t targets) {
+    const std::lock_guard lock(mutex_);
+    starts_[k] = Clock::now();
+    if (out_ == nullptr) return;
+    fmt::print(out_,
+               "attack: shadow model {}/{} for LiRA and RMIA, {} examples ({} of the {} "
+               "targets) ...\n",
+               k + 1, shadows_, examples, members, targets);
+  }
+  void finished(int64_t k) {
+    const std::lock_guard lock(mutex_);
+    ++done_;
+    seconds_ += std::chrono::duration<double>(Clock::now() - starts_[k]).count();
+    if (out_ == nullptr) return;
+    const double mean = seconds_ / static_cast<double>(done_);
+    fmt::print(out_,
+               "attack: shadow model {}/{} done ({} of {}, {:.1f}s each); about {:.0f}s left\n",
+               k + 1, shadows_, done_, shadows_, mean,
+               mean * static_cast<double>(shadows_ - done_) / static_cast<double>(at_once_));
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  std::FILE* out_;
+  const int64_t shadows_, at_once_;
+  int64_t done_ = 0;
+  double seconds_ = 0;
+  std::vector<Clock::time_point> starts_;
+  std::mutex mutex_;
+};
+
 nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members) {
   const std::vector<double> in(scores.begin(), scores.begin() + members),
       out(scores.begin() + members, scores.end());
@@ -50,7 +104,14 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
                                    const config::Recipe& shadow_recipe,
                                    const data::Dataset& shadow_data,
                                    const data::Dataset& evaluation, uint64_t shadow_seed) {
-  auto shadow = nn::make_model(recipe.model, shadow_data);
+  torch::nn::Sequential shadow;
+  {
+    // Initialization draws from torch's global generator: seeded per shadow, and locked, so that a
+    // seeded audit repeats whatever ran before it and however many shadows train at once.
+    const std::lock_guard generator_lock(torch_generator_mutex());
+    torch::manual_seed(shadow_seed);
+    shadow = nn::make_model(recipe.model, shadow_data);
+  }
   const HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
     PrivacySummary ignored;
@@ -104,33 +165,35 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
   auto shadow_probability = torch::zeros_like(shadow_phi);
   auto population_probability = torch::zeros({shadow_models, population}, torch::kFloat64);
   auto shadow_in = torch::zeros({shadow_models, targets_count}, torch::kBool);
-  using Clock = std::chrono::steady_clock;
-  const auto start = Clock::now();
+  // Each shadow's draws first, in order from the auditor's generator: the shadows are the same
+  // however many train at once. (Indices only: K copies of the data could be gigabytes.)
+  std::vector<ShadowDraw> draws;
   for (int64_t k = 0; k < shadow_models; ++k) {
     const auto in = torch::rand({targets_count}, generator).lt(0.5);
     const auto half =
         torch::randperm(others.size(), generator, torch::kLong).slice(0, 0, others.size() / 2);
-    const auto shadow_data = concat(select(targets, in.nonzero().squeeze(1)), select(others, half));
-    train::Phase phase(
-        progress, fmt::format("attack: shadow model {}/{} for LiRA and RMIA, {} examples ({} "
-                              "of the {} targets)",
-                              k + 1, shadow_models, shadow_data.size(), in.sum().item<int64_t>(),
-                              targets_count));
-    // Model initialization draws from torch's global generator; seed it too so a seeded audit
-    // repeats whatever ran before it.
-    const uint64_t shadow_seed = derive_seed(auditor_seed, static_cast<uint64_t>(k));
-    torch::manual_seed(shadow_seed);
-    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval, shadow_seed);
+    draws.push_back({in, half, derive_seed(auditor_seed, static_cast<uint64_t>(k))});
+  }
+  const int64_t at_once = shadows_at_once(recipe, shadow_models);
+  ShadowProgress shadow_progress(progress, shadow_models, at_once);
+  const auto train_one = [&](int64_t k) {
+    const auto& draw = draws[static_cast<size_t>(k)];
+    const auto shadow_data =
+        concat(select(targets, draw.in.nonzero().squeeze(1)), select(others, draw.half));
+    shadow_progress.started(k, shadow_data.size(), draw.in.sum().item<int64_t>(), targets_count);
+    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval, draw.seed);
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;
     shadow_probability[k] = on_targets.probability;
     population_probability[k] = audit::confidence_signals(shadow, population_set).probability;
-    shadow_in[k] = in;
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    phase.done(fmt::format(
-        "about {:.0f}s left for the other {}",
-        seconds / static_cast<double>(k + 1) * static_cast<double>(shadow_models - k - 1),
-        shadow_models - k - 1));
+    shadow_in[k] = draw.in;
+    shadow_progress.finished(k);
+  };
+  if (at_once > 1) {
+    dp::StepWorkers workers(at_once);  // one intra-op thread each
+    workers.for_each(shadow_models, train_one);
+  } else {
+    for (int64_t k = 0; k < shadow_models; ++k) train_one(k);
   }
   const auto on_targets = audit::confidence_signals(model, targets);
   const audit::ShadowSignals signals{on_targets.phi, on_targets.probability, shadow_phi,

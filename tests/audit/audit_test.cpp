@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // The auditor against jax_privacy's golden values (same deterministic-normal scores), naive
 // re-implementations of its bounds, and known closed forms.
+#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -23,6 +24,7 @@
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/run/run.h"
+#include "dpforge/train/shadow_audit.h"
 #include "test_util.h"
 
 namespace dpforge::audit {
@@ -547,6 +549,30 @@ TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
                                             (dir / "dp").string());
   EXPECT_EQ(refused.exit_code, kExitBadInput);
   EXPECT_THAT(refused.output, ::testing::HasSubstr("only audit.*"));
+}
+
+// Shadows train one per thread at once, each on one intra-op thread, and give the very numbers they
+// give one at a time: every shadow's draws come from the auditor's generator before any trains,
+// and model initialization holds the global generator's lock (core/random.h).
+TEST(ShadowAttacks, ShadowsTrainedTwoAtOnceGiveTheNumbersOfOneAtATime) {
+  torch::manual_seed(1);
+  const data::Dataset train{torch::randn({300, 12}), torch::randint(3, {300}, torch::kLong), 3};
+  const data::Dataset test{torch::randn({400, 12}), torch::randint(3, {400}, torch::kLong), 3};
+  config::Recipe recipe;
+  recipe.model.arch(nn::Arch::kMlp).mlp_hidden(16);
+  recipe.train.epochs(2).batch_size(50).lr(0.1).seed(3);
+  recipe.privacy.enabled(true).noise_multiplier(1.0).target_epsilon(0).accountant(
+      privacy::AccountantKind::kRdp);
+  auto model = nn::make_model(recipe.model, train);
+  const int threads_before = at::get_num_threads();
+  std::vector<nlohmann::json> attacks;
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);  // 2: two shadows at once
+    attacks.push_back(train::shadow_membership_attacks(recipe, model, train, test, 4, 77, nullptr));
+  }
+  at::set_num_threads(threads_before);
+  EXPECT_EQ(attacks[0].dump(), attacks[1].dump());
+  EXPECT_EQ(attacks[1]["shadow_setup"]["shadow_models"], 4);
 }
 
 // Synthetic signals with a known answer: members' φ is N(2, 1) under models trained on them and

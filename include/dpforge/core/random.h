@@ -5,9 +5,16 @@
 // module needs another's generator.
 #pragma once
 #include <cstdint>
+#include <mutex>
 #include <string_view>
 
 namespace dpforge {
+
+/// LibTorch's default CPU generator is one per process. Code that seeds it and draws from it in one
+/// go (a model's initialization after torch::manual_seed, the independence check that saves and
+/// restores its state) holds this lock, so that trainings on several threads at once (shadow
+/// models) neither interleave their draws nor restore each other's state.
+std::mutex& torch_generator_mutex();
 
 /// 64 bits from the OS CSPRNG (getrandom(2)); throws std::runtime_error if it is unavailable.
 uint64_t secure_random_seed();
