@@ -8,8 +8,9 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
+#include "fuzz/fuzz_entry.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+DPFORGE_FUZZ_ENTRY(csv) {
   std::istringstream stream(std::string(reinterpret_cast<const char*>(data), size));
   try {
     dpforge::data::CsvReader csv(stream, "fuzz.csv");

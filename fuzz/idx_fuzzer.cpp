@@ -7,8 +7,9 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/fashion_mnist.h"
+#include "fuzz/fuzz_entry.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+DPFORGE_FUZZ_ENTRY(idx) {
   for (uint8_t rank : {uint8_t{1}, uint8_t{3}}) {
     try {
       const auto idx = dpforge::data::parse_idx(data, size, rank, "fuzz.idx");

@@ -9,8 +9,9 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/core/error.h"
+#include "fuzz/fuzz_entry.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+DPFORGE_FUZZ_ENTRY(recipe) {
   const std::string text(reinterpret_cast<const char*>(data), size);
   try {
     std::istringstream stream(text);

@@ -11,23 +11,13 @@
 
 #include "args.h"
 #include "commands.h"
+#include "dpforge/audit/scores_file.h"
 #include "dpforge/audit/summary.h"
 #include "dpforge/core/files.h"
 
 namespace po = boost::program_options;
 
 namespace dpforge::cli {
-namespace {
-
-bool parse_number(std::string_view text, double& value) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
-    text.remove_suffix(1);
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc() && end == text.data() + text.size();
-}
-
-}  // namespace
 
 int audit_scores_command(const std::vector<std::string>& args) {
   po::options_description options(
@@ -65,30 +55,9 @@ int audit_scores_command(const std::vector<std::string>& args) {
   }
   std::ifstream file(path);
   if (!file) throw_input_error("{}: cannot open the scores file", path);
-  std::vector<double> in, out;
-  std::string line;
-  for (int64_t number = 1; std::getline(file, line); ++number) {
-    if (line.empty() || line == "\r" || line[0] == '#') continue;
-    const auto comma = line.find(',');
-    double score = 0, member = 0;
-    if (comma == std::string::npos ||
-        !parse_number(std::string_view(line).substr(0, comma), score) ||
-        !parse_number(std::string_view(line).substr(comma + 1), member)) {
-      if (number == 1 && line.rfind("score", 0) == 0) continue;  // header
-      throw_input_error("{}:{}: expected 'score,member' with a number and 0 or 1, got '{}'", path,
-                        number, line);
-    }
-    if (std::isnan(score)) throw_input_error("{}:{}: score is NaN", path, number);
-    if (member != 0 && member != 1) {
-      throw_input_error("{}:{}: member must be 0 or 1, got '{}'", path, number,
-                        line.substr(comma + 1));
-    }
-    (member == 1 ? in : out).push_back(score);
-  }
-  if (in.empty() || out.empty()) {
-    throw_input_error("{}: need at least one member (1) and one non-member (0) row; got {} and {}",
-                      path, in.size(), out.size());
-  }
+  auto rows = audit::parse_scores(file, path);
+  auto& in = rows.members;
+  auto& out = rows.non_members;
   // The one-run tests count correct member guesses against the rate chance gives: with 90%
   // members, guessing "member" everywhere is right 90% of the time, so the null uses the prior.
   const double prior =

@@ -237,6 +237,21 @@ TEST(Sources, CsvIsScaledAndOneHotEncodedWithPublicStatistics) {
 
 // data.categorical_encoding = embedding: one code feature per column, 1-based in the public
 // vocabulary (0 is left for values outside a vocabulary), the filled category last.
+// Found by fuzz/stats_fuzzer.cpp: a statistic no scaling could use passed the reader until a run
+// used it. Now the file is refused when read, naming the entry (regression seeds in
+// fuzz/corpus/stats/regression-*).
+TEST(Sources, StatisticsFilesAreRefusedWhenReadNotWhenUsed) {
+  EXPECT_THAT([] { parse_public_stats(R"({"inputs": {"std": 0}})", "s.json"); },
+              ::testing::ThrowsMessage<InputError>(HasSubstr("s.json: inputs.std: must be > 0")));
+  EXPECT_THAT([] { parse_public_stats(R"({"columns": {"age": {"min": 5, "max": 1}}})", "s.json"); },
+              ::testing::ThrowsMessage<InputError>(
+                  HasSubstr("s.json: columns.age.max: must be > its min (1 <= 5)")));
+  EXPECT_THAT([] { parse_public_stats(R"({"target": {"mean": "x"}})", "s.json"); },
+              ::testing::ThrowsMessage<InputError>(HasSubstr("target.mean: expected a number")));
+  const auto fine = parse_public_stats(R"({"target": {"mean": 1, "std": 2}})", "s.json");
+  EXPECT_EQ(*fine.target->std, 2);
+}
+
 TEST(Sources, EmbeddedCategoriesAreOneCodeFeatureEach) {
   Table table;
   table.options.missing = Missing::kFill;

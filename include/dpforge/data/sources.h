@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dpforge/core/enum_names.h"
@@ -73,6 +74,9 @@ struct PublicStats {
   std::string source;  // the file, for messages
 };
 PublicStats read_public_stats(const std::filesystem::path& path);
+/// The same from the file's text; `source` names it in messages (InputError on anything but the
+/// form above).
+PublicStats parse_public_stats(std::string_view text, const std::string& source);
 /// The target's public statistics: the label column's entry, else "target"; null if neither.
 const ColumnStats* target_stats(const PublicStats& stats, const std::string& label);
 
