@@ -149,7 +149,10 @@ double CanaryAuditor::epsilon_one_run_impl(double significance, double delta, bo
   const double prior = member_prior_;
   double best = 0;
   for (int64_t k : guess_counts_) {
-    const auto [guesses, correct] = guess_top(k);
+    // Plain names, not a structured binding: the lambdas below capture them (clang 14, which the
+    // fuzz build uses, cannot capture a binding).
+    const Guess top = guess_top(k);
+    const int64_t guesses = top.guesses, correct = top.correct;
     if (static_cast<double>(correct) <=
         logistic(best + logit(prior)) * static_cast<double>(guesses)) {
       continue;  // no better precision than the best ε so far: cannot reject a larger one

@@ -375,6 +375,27 @@ TEST(WhiteBoxAudit, FaithfulRunsAreFlaggedAtMostAtTheStatedLevel) {
   }
 }
 
+// Two-sided: a mechanism that adds more noise than claimed, or whose canaries contribute less than
+// one clipped example each (the step's sum clipped once: z = -15 in issue 43), is flagged as
+// surely as one with less noise or unclipped canaries; at significance 0.001, |z| below the
+// two-sided critical value 3.29 passes (the one-sided test's was 3.09).
+TEST(WhiteBoxAudit, ConformanceTestsFlagDeviationsInBothDirections) {
+  const auto flags = [](double noise_z, double member_z) {
+    DiracCanaries::Conformance c;
+    c.noise_z = noise_z;
+    c.member_z = member_z;
+    const auto gates = conformance_gates(c, 0.01, 0.001);
+    return std::pair{gates["noise"]["flags"].get<bool>(),
+                     gates["sampling_and_clipping"]["flags"].get<bool>()};
+  };
+  EXPECT_EQ(flags(0, 0), std::pair(false, false));
+  EXPECT_EQ(flags(-15.3, 15.3), std::pair(true, true));  // less noise; canaries unclipped
+  EXPECT_EQ(flags(15.3, -15.3), std::pair(true, true));  // more noise; the sum clipped once
+  EXPECT_EQ(flags(3.2, -3.2), std::pair(false, false));  // past 3.09, within 3.29
+  EXPECT_EQ(flags(-3.2, 3.2), std::pair(false, false));
+  EXPECT_EQ(flags(3.35, -3.35), std::pair(true, true));
+}
+
 // The same at the size of a real audit (5000 canaries, 500 steps): minutes, so labelled long.
 TEST(WhiteBoxAudit, FaithfulRunsAtRealisticSizeAreFlaggedAtMostAtTheStatedLevel_LONG) {
   const NullAuditSetting setting{5000, 500, 1.0, 0.01, 1e-5};

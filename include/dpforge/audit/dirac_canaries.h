@@ -36,11 +36,13 @@ class DiracCanaries {
   std::vector<double> member_scores() const;
   std::vector<double> non_member_scores() const;
 
-  /// Conformance of the observed updates with the claimed mechanism, two one-sided z-tests:
+  /// Conformance of the observed updates with the claimed mechanism (the z statistics of the two
+  /// two-sided tests of audit::conformance_gates):
   ///  - noise: non-member coordinates receive pure noise x_t = σZ_t, so Σx²/σ² ~ χ²_K; a value far
-  ///    below K means less noise than claimed (z = (Σx²/σ² − K)/√(2K));
+  ///    below K means less noise than claimed, far above, more (z = (Σx²/σ² − K)/√(2K));
   ///  - sampling and clipping: a member's x_t = B_t + σZ_t has mean q; a mean far above q means
-  ///    canaries are sampled more often than claimed or not clipped (z = (x̄ − q)/√((q(1−q)+σ²)/K)).
+  ///    canaries are sampled more often than claimed or not clipped, far below, sampled less or
+  ///    shrunk after clipping (z = (x̄ − q)/√((q(1−q)+σ²)/K)).
   struct Conformance {
     double noise_std_ratio = 1;  // measured / claimed noise std
     double noise_z = 0;

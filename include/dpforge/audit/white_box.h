@@ -65,6 +65,11 @@ struct WhiteBoxAudit {
 
 WhiteBoxAudit audit_white_box(const DiracCanaries& canaries, const WhiteBoxClaim& claim);
 
+/// The two conformance tests of the canaries' updates (noise; sampling and clipping), each a
+/// two-sided z-test at `significance` (docs/auditing.md).
+nlohmann::json conformance_gates(const DiracCanaries::Conformance& conformance, double sample_rate,
+                                 double significance);
+
 /// The two one-run gate tests (Steinke, f-DP) of `auditor`'s scores: each bound on ε at the gate's
 /// δ' and `significance`, and whether it exceeds the claimed ε'.
 nlohmann::json one_run_gates(const CanaryAuditor& auditor, double significance,
