@@ -213,9 +213,13 @@ double CanaryAuditor::epsilon_from_gdp(double significance, double delta) const 
   if (mu <= 0) return 0;
   // μ-GDP ⇒ (ε, δ(ε)) with δ(ε) = Φ(−ε/μ + μ/2) − e^ε Φ(−ε/μ − μ/2); solve δ(ε) = delta.
   auto log_delta_gap = [&](double epsilon) {
-    return privacy::log_sub(privacy::log_ndtr(-epsilon / mu + mu / 2),
-                            epsilon + privacy::log_ndtr(-epsilon / mu - mu / 2)) -
-           std::log(delta);
+    const double log_first = privacy::log_ndtr(-epsilon / mu + mu / 2),
+                 log_second = epsilon + privacy::log_ndtr(-epsilon / mu - mu / 2);
+    // δ(ε) > 0 always, but far in the tail the two terms agree to their last bits and rounding
+    // can order them the wrong way (found by fuzz/scores_fuzzer.cpp: log_sub threw and
+    // audit-scores --multi-run died): δ(ε) is then below anything a δ claim could be.
+    if (!(log_first > log_second)) return -std::numeric_limits<double>::infinity();
+    return privacy::log_sub(log_first, log_second) - std::log(delta);
   };
   double low = 0, high = 100;
   if (log_delta_gap(low) <= 0) return 0;

@@ -155,6 +155,10 @@ std::map<std::string, torch::Tensor> parse_npz(const uint8_t* data, size_t size,
     }
     if (member.size() > 4 && member.compare(member.size() - 4, 4, ".npy") == 0)
       member.resize(member.size() - 4);
+    // A recipe names members: one without a name, or a name given twice (the later would have
+    // replaced the earlier unseen), is refused (found by fuzz/npz_fuzzer.cpp).
+    if (member.empty() || member == ".npy") fail("a member without a name");
+    if (arrays.count(member) != 0) fail(fmt::format("member '{}' appears twice", member));
     arrays[member] = parse_npy(bytes, uncompressed, name + ":" + member);
   }
   return arrays;

@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <numbers>
@@ -15,6 +16,7 @@
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/null_audits.h"
+#include "dpforge/audit/scores_file.h"
 #include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/audit/statistics.h"
 #include "dpforge/audit/summary.h"
@@ -372,6 +374,20 @@ TEST(WhiteBoxAudit, FaithfulRunsAreFlaggedAtMostAtTheStatedLevel) {
         setting.noise_multiplier, setting.sample_rate, rate.claimed_epsilon, rate.gate.epsilon,
         rate.gate.delta, static_cast<long>(rate.flagged), static_cast<long>(rate.audits),
         kVerdictLevel, rate.largest_lower_bound);
+  }
+}
+
+// Found by fuzz/scores_fuzzer.cpp: with infinite scores on both sides the multi-run GDP bound's
+// bisection reached ε where δ(ε)'s two terms round the wrong way, and log_sub threw out of
+// audit-scores --multi-run. Every bound is now a number >= 0.
+TEST(CanaryAuditor, TheMultiRunBoundsSurviveRoundingInTheGdpTail) {
+  std::ifstream file(std::string(DPFORGE_SOURCE_DIR) + "/fuzz/corpus/scores/regression-gdp-tail");
+  auto rows = parse_scores(file, "regression-gdp-tail");
+  const CanaryAuditor auditor(std::move(rows.members), std::move(rows.non_members));
+  const auto summary = summarize(auditor, 0.95, 1e-5, /*multi_run=*/true);
+  for (const auto& [name, bound] : summary["epsilon_lower_bound"].items()) {
+    ASSERT_TRUE(bound.is_number()) << name;
+    EXPECT_GE(bound.get<double>(), 0) << name;
   }
 }
 

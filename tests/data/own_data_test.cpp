@@ -168,6 +168,27 @@ TEST(Npy, HostileArchivesAreRefusedNotTrusted) {
   EXPECT_THAT(error_of([&] { read_npz(dir / "short.npz"); }),
               HasSubstr("inflates to more than its declared size"));
   EXPECT_EQ(read_npz(dir / "c.npz").at("x").numel(), 64);
+  // Found by fuzz/npz_fuzzer.cpp: a member without a name (or a name twice) was read, the later
+  // replacing the earlier unseen.
+  EXPECT_THAT(
+      error_of([] {
+        read_npz(std::string(DPFORGE_SOURCE_DIR) + "/fuzz/corpus/npz/regression-empty-name.npz");
+      }),
+      HasSubstr("a member without a name"));
+  const auto duplicate = fmt::format(
+      "import zipfile, io, numpy as np\n"
+      "z = zipfile.ZipFile('{0}/twice.npz', 'w')\n"
+      "for value in (1.0, 2.0):\n"
+      "    b = io.BytesIO(); np.save(b, np.array([value])); z.writestr('x.npy', b.getvalue())\n"
+      "z.close()\n",
+      dir.path().string());
+  testing::write_text(dir / "twice.py", duplicate);
+  ASSERT_EQ(testing::run_command(std::string(DPFORGE_PYTHON) + " -W ignore " +
+                                 (dir / "twice.py").string())
+                .exit_code,
+            0);
+  EXPECT_THAT(error_of([&] { read_npz(dir / "twice.npz"); }),
+              HasSubstr("member 'x' appears twice"));
 }
 
 TEST(Task, BinaryAurocIsTheMannWhitneyStatistic) {
