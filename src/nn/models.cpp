@@ -155,4 +155,11 @@ int64_t count_parameters(const torch::nn::Module& model) {
   return total;
 }
 
+bool has_dropout(const torch::nn::Module& model) {
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (module->name().find("Dropout") != std::string::npos) return true;
+  }
+  return false;
+}
+
 }  // namespace dpforge::nn

@@ -31,14 +31,6 @@ void restore_position(data::PoissonSampler& sampler, const nlohmann::json& posit
   sampler.restore(position.at("block").get<uint64_t>(), position.at("word").get<int>());
 }
 
-// Dropout of any kind draws from LibTorch's global generator.
-bool has_dropout(const torch::nn::Module& model) {
-  for (const auto& module : model.modules(/*include_self=*/false)) {
-    if (module->name().find("Dropout") != std::string::npos) return true;
-  }
-  return false;
-}
-
 // The member canaries join the population the sampler draws from (audit/canary_hook.h).
 int64_t member_canaries(const audit::DiracCanaries* canaries) {
   return canaries != nullptr ? static_cast<int64_t>(canaries->members().size()) : 0;
@@ -75,7 +67,8 @@ class PrivateStep final : public TrainingStep {
       releases_ += release.count;
     }
     hooks_.push_back(&accounting_);
-    if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 && !has_dropout(*model)) {
+    if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 &&
+        !nn::has_dropout(*model)) {
       workers_.emplace(at::get_num_threads());
       target_.workers = &*workers_;
     }

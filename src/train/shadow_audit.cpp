@@ -47,8 +47,8 @@ struct ShadowDraw {
 // Shadows train one per thread at once when there are at least two threads and shadows, each on
 // one intra-op thread (a private one then has no step workers of its own: dp/step_workers.h),
 // except with dropout, whose draws from the one global generator would follow the threads' timing.
-int64_t shadows_at_once(const config::Recipe& recipe, int64_t shadow_models) {
-  if (nn::preset_layers(recipe.model).find("dropout") != std::string::npos) return 1;
+int64_t shadows_at_once(const torch::nn::Module& model, int64_t shadow_models) {
+  if (nn::has_dropout(model)) return 1;
   return std::clamp<int64_t>(at::get_num_threads(), 1, shadow_models);
 }
 
@@ -174,7 +174,7 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
         torch::randperm(others.size(), generator, torch::kLong).slice(0, 0, others.size() / 2);
     draws.push_back({in, half, derive_seed(auditor_seed, static_cast<uint64_t>(k))});
   }
-  const int64_t at_once = shadows_at_once(recipe, shadow_models);
+  const int64_t at_once = shadows_at_once(*model, shadow_models);
   ShadowProgress shadow_progress(progress, shadow_models, at_once);
   const auto train_one = [&](int64_t k) {
     const auto& draw = draws[static_cast<size_t>(k)];

@@ -35,6 +35,11 @@ struct ModelOptions {
   DPF_ARG(std::string, layers) = "";
 };
 
+/// Whether `model` holds a dropout module of any kind: its draws come from LibTorch's one global
+/// generator, so work on several threads at once would draw in the threads' order
+/// (dp/step_workers.h, train/shadow_audit.h).
+bool has_dropout(const torch::nn::Module& model);
+
 /// The layer string of `options`' architecture: the preset's (mlp and cnn_tanh are built from it;
 /// wrn16_4's builds the same weights as its WideBlocks), or options.layers.
 std::string preset_layers(const ModelOptions& options);
