@@ -3,7 +3,8 @@
 // batch size. A benchmark, not a test: run it on a quiet machine and read the table
 // (scripts/bench_vs_opacus.py runs it next to Opacus and plain PyTorch).
 //   dpforge_bench [--models mlp,cnn_tanh,wrn16_4,token_block] [--batches 256,1024] [--repeats 20]
-//                 [--variants nonprivate,flat,per_layer,automatic] [--secure-noise] [--json]
+//                 [--variants nonprivate,flat,per_layer,automatic,sensitivity_check]
+//                 [--secure-noise] [--json]
 #include <fmt/format.h>
 #include <torch/torch.h>
 #include <unistd.h>

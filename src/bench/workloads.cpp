@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
@@ -94,6 +95,16 @@ torch::Tensor dp_forward_losses(Workload& work, dp::GradTape& tape) {
       torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
 }
 
+CheckRig::CheckRig(Workload& work, std::unique_ptr<torch::optim::Optimizer> optimizer)
+    : data{work.inputs, work.labels, 10},
+      inner(std::move(optimizer)),
+      target{work.model, *inner, data, train::cross_entropy_loss(), 256},
+      check(/*seed=*/1, /*step_rate=*/1.0),
+      batch(static_cast<size_t>(work.inputs.size(0))) {
+  plan.clip = dp::ClipOptions().max_grad_norm(1.0);
+  std::iota(batch.begin(), batch.end(), int64_t{0});
+}
+
 void add_variants(VariantSet& set, Workload& work, int64_t batch,
                   const std::vector<std::string>& names, bool secure) {
   config::TrainOptions train_options;
@@ -117,6 +128,14 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch,
                                 plain->zero_grad();
                               },
                               {}});
+      continue;
+    }
+    if (name == "sensitivity_check") {
+      auto* rig = set.checks
+                      .emplace_back(std::make_unique<CheckRig>(
+                          work, train::make_optimizer(train_options, work.model->parameters())))
+                      .get();
+      set.variants.push_back({name, [rig] { rig->step(); }, {}});
       continue;
     }
     dp::DpPlan plan;

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/tape.h"
 #include "dpforge/privacy/accountant.h"
@@ -102,16 +103,32 @@ struct DpStepper {
   }
 };
 
+// One sensitivity check (audit/sensitivity_check.h) on the workload's batch, as a private run
+// makes it at a checked step: what a step costs more when it is checked.
+struct CheckRig {
+  CheckRig(Workload& work, std::unique_ptr<torch::optim::Optimizer> optimizer);
+  void step() { check.after_clipping(plan, target, batch); }
+
+  data::Dataset data;
+  std::unique_ptr<torch::optim::Optimizer> inner;  // the target's; the check never steps it
+  dp::DpSgdTarget target;
+  dp::DpPlan plan;
+  audit::SensitivityCheck check;
+  std::vector<int64_t> batch;  // the step's examples: the whole workload batch
+};
+
 // The variants of one cell — "nonprivate" or DP-SGD with a clipping mode — and the optimizers
 // and accountant they step. Filled in place (the DP optimizers hold a reference to the accountant).
 struct VariantSet {
   std::vector<Variant> variants;
   std::vector<std::unique_ptr<torch::optim::Optimizer>> plain_optimizers;
   std::vector<std::unique_ptr<DpStepper>> dp_optimizers;
+  std::vector<std::unique_ptr<CheckRig>> checks;
   privacy::RdpAccountant accountant;
 };
 
-/// Adds the named variants ("nonprivate", "flat", "per_layer", "automatic") of `work` to `set`.
+/// Adds the named variants ("nonprivate", "flat", "per_layer", "automatic", "sensitivity_check":
+/// one check with flat clipping, not a step) of `work` to `set`.
 void add_variants(VariantSet& set, Workload& work, int64_t batch,
                   const std::vector<std::string>& names, bool secure);
 

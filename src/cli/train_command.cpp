@@ -3,6 +3,7 @@
 #include <fmt/ranges.h>
 
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <iostream>
 
@@ -58,6 +59,11 @@ std::string privacy_line(const nlohmann::json& report) {
           : "");
 }
 
+// report.json writes NaN as null.
+double number_or_nan(const nlohmann::json& value) {
+  return value.is_number() ? value.get<double>() : std::nan("");
+}
+
 // The audit's numbers: the bounds at the reported confidence, then the verdict's tests.
 void print_audit(const nlohmann::json& audit) {
   const auto& bounds = audit["epsilon_lower_bound"];
@@ -84,6 +90,44 @@ void print_audit(const nlohmann::json& audit) {
       tests["sampling_and_clipping"]["member_update_mean"].get<double>(),
       tests["sampling_and_clipping"]["claimed_sample_rate"].get<double>(),
       tests["sampling_and_clipping"]["z"].get<double>());
+}
+
+// The sensitivity check's line; true when it flagged the run (then also what it saw, on stderr).
+bool print_sensitivity_check(const nlohmann::json& check) {
+  fmt::print(
+      "sensitivity check: {} ({} examples at {} steps; largest contribution {:.6f} C, largest "
+      "mismatch with single-example autograd {:.2e} C)\n",
+      check["status"].get<std::string>(), check["checked_examples"].get<int64_t>(),
+      check["checked_steps"].get<int64_t>(), number_or_nan(check["max_contribution_over_bound"]),
+      check.contains("worst") ? number_or_nan(check["worst"]["mismatch_over_bound"]) : 0.0);
+  if (!check.contains("violation")) return false;
+  const auto& found = check["violation"];
+  std::string where;
+  for (const auto& layer : found["layers"]) {
+    if (layer["layer"] != found["worst_layer"]) continue;
+    const auto name = layer["layer"].get<std::string>();
+    where = fmt::format(
+        "layer '{}' contributed {:.6g} where its own clipped gradient is {:.6g}{}",
+        name.empty() ? "(the model)" : name, number_or_nan(layer["mechanism"]),
+        number_or_nan(layer["reference"]),
+        found["scaled_alike"].get<bool>()
+            ? " (every layer by the same ratio: the example's norm, hence its clip factor, is "
+              "wrong)"
+            : "");
+  }
+  fmt::print(stderr,
+             "\n!!! PRIVACY VIOLATION: the sensitivity check failed at step {}, example {}: what "
+             "the mechanism added for that example is {:.6g}x its bound (C; C/sqrt(L) per layer "
+             "under per-layer clipping; tolerance {:g}) and differs "
+             "from the example's own clipped gradient (single-example autograd) by {:.4g} C "
+             "(tolerance {:g}); {}.\n"
+             "!!! The per-example gradient, norm or clipping code is wrong for this model: do "
+             "not release it.\n\n",
+             found["step"].get<int64_t>(), found["example"].get<int64_t>(),
+             number_or_nan(found["contribution_over_bound"]),
+             check["bound_tolerance"].get<double>(), number_or_nan(found["mismatch_over_bound"]),
+             check["mismatch_tolerance"].get<double>(), where);
+  return true;
 }
 
 // One line per test that flagged the run, saying what it proves.
@@ -198,6 +242,8 @@ int train_command(const std::vector<std::string>& args) {
              outcome.result.steps, outcome.result.wall_seconds, claim);
   const auto& audit = outcome.report["audit"];
   int exit_code = kExitOk;
+  if (privacy["enabled"].get<bool>() && print_sensitivity_check(privacy["sensitivity_check"]))
+    exit_code = kExitAuditViolation;
   if (audit["enabled"].get<bool>()) {
     print_audit(audit);
     if (audit["status"] == "violation") {

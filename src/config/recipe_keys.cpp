@@ -273,6 +273,15 @@ std::vector<KeySpec> make_key_table() {
           "lower bound that covers the whole pipeline (per-layer norms included). 0 = none.",
           [](const Recipe& r) { return r.audit.input_canaries(); },
           [](Recipe& r, int64_t v) { r.audit.input_canaries(v); }),
+      float_key(
+          "audit.sensitivity_rate", 0.0, false, 1.0,
+          "Every private run compares, at its first step with examples and then at this fraction "
+          "of its steps (auditor-seeded), 4 examples' contributions to the clipped sum with their "
+          "own gradients by single-example autograd, clipped; a contribution above C or a "
+          "mismatch flags the run (exit 3). 1 = every step (a debugging run); the default costs "
+          "about 1% (docs/performance.md).",
+          [](const Recipe& r) { return r.audit.sensitivity_rate(); },
+          [](Recipe& r, double v) { r.audit.sensitivity_rate(v); }),
       int_key(
           "audit.shadow_models", 0, 1024,
           "Shadow models for LiRA (online/offline) and RMIA on the released model, each trained by "

@@ -12,11 +12,8 @@
 namespace dpforge::dp {
 namespace {
 
-// Abadi et al.'s stabilizer: keeps cᵢ finite for a zero gradient; cᵢ·‖gᵢ‖ < C still holds.
-constexpr double kNormEpsilon = 1e-6;
-
 torch::Tensor flat_factors(const torch::Tensor& norms, double max_norm) {
-  return (max_norm / (norms + kNormEpsilon)).clamp_max(1.0);
+  return (max_norm / (norms + kClipNormEpsilon)).clamp_max(1.0);
 }
 
 }  // namespace

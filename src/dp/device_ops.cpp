@@ -6,14 +6,12 @@
 #include <algorithm>
 
 #if DPFORGE_WITH_CUDA_BRIDGE
+#include "dpforge/dp/clipping.h"
 #include "src/dp/cuda_bridge.h"
 #endif
 
 namespace dpforge::dp::ops {
 namespace {
-
-// Abadi et al.'s stabilizer: keeps cᵢ finite for a zero gradient; cᵢ·‖gᵢ‖ < C still holds.
-constexpr double kNormEpsilon = 1e-6;
 
 // Row norms square at most this many floats (256 KiB) at a time. The norms are taken while every
 // layer's kept tensors are live, the step's peak where activations are small next to the
@@ -79,7 +77,7 @@ ClipFactors clip_factors(const std::vector<torch::Tensor>& layer_squared, double
   result.dropped = result.norms.size(0) - finite.sum().item<int64_t>();
   const auto safe = torch::where(finite, result.norms, torch::zeros_like(result.norms));
   const auto raw =
-      automatic ? max_norm / (safe + gamma) : (max_norm / (safe + kNormEpsilon)).clamp_max(1.0);
+      automatic ? max_norm / (safe + gamma) : (max_norm / (safe + kClipNormEpsilon)).clamp_max(1.0);
   result.factors = raw * finite.to(raw.dtype());
   return result;
 }

@@ -198,14 +198,14 @@ std::vector<std::pair<int64_t, int64_t>> physical_batches(int64_t examples, int6
   return batches;
 }
 
-// Σᵢ cᵢ gᵢ over a step's real examples into `sum`, one physical batch per task. Each batch's sum is
-// added in batch order, whichever worker finishes first, so the float sums are the same for any
-// number of workers (and the same as one after the other on the caller).
-BatchStats clip_real_examples(DpSgdTarget& target, const ClipOptions& clip,
-                              std::span<const int64_t> real, ClippedSum& sum) {
+}  // namespace
+
+BatchStats clip_examples(DpSgdTarget& target, const ClipOptions& clip,
+                         std::span<const int64_t> examples, ClippedSum& sum) {
   const auto& data = target.train_set;
-  const auto indices = torch::tensor(std::vector<int64_t>(real.begin(), real.end()), torch::kLong)
-                           .to(data.inputs.device());
+  const auto indices =
+      torch::tensor(std::vector<int64_t>(examples.begin(), examples.end()), torch::kLong)
+          .to(data.inputs.device());
   const auto batches = physical_batches(indices.numel(), target.max_physical_batch,
                                         target.workers != nullptr ? target.workers->threads() : 1);
   std::vector<BatchStats> stats(batches.size());
@@ -234,8 +234,6 @@ BatchStats clip_real_examples(DpSgdTarget& target, const ClipOptions& clip,
   return total;
 }
 
-}  // namespace
-
 // Note [noise after sum] — the order that makes the step private, in this one function (the
 // invariants are numbered as in docs/design.md):
 //   1. Poisson sampling at rate q: the batch is Binomial(N, q) and may be empty (invariant 1); the
@@ -259,11 +257,11 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
     for (auto& tensor : hook->privatized_tensors()) privatized.push_back(tensor);
   }
   ClippedSum sum(std::move(privatized));
-  const auto stats = clip_real_examples(
-      target, plan.clip,
-      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin())),
-      sum);
+  const auto real =
+      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin()));
+  const auto stats = clip_examples(target, plan.clip, real, sum);
   if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);
+  for (auto* hook : hooks) hook->after_clipping(plan, target, real);
   // The rest of the step is one phase on one worker: its ops are too small to pay for a fork and
   // a join each (include/dpforge/dp/step_workers.h).
   const auto rest = [&] {

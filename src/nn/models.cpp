@@ -155,11 +155,30 @@ int64_t count_parameters(const torch::nn::Module& model) {
   return total;
 }
 
+namespace {
+bool is_dropout(const torch::nn::Module& module) {
+  return module.name().find("Dropout") != std::string::npos;
+}
+}  // namespace
+
 bool has_dropout(const torch::nn::Module& model) {
   for (const auto& module : model.modules(/*include_self=*/false)) {
-    if (module->name().find("Dropout") != std::string::npos) return true;
+    if (is_dropout(*module)) return true;
   }
   return false;
+}
+
+DropoutOff::DropoutOff(torch::nn::Module& model) {
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (is_dropout(*module) && module->is_training()) {
+      module->eval();
+      switched_.push_back(module);
+    }
+  }
+}
+
+DropoutOff::~DropoutOff() {
+  for (const auto& module : switched_) module->train();
 }
 
 }  // namespace dpforge::nn

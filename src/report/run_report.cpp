@@ -153,6 +153,9 @@ nlohmann::json privacy_json(const train::PrivacySummary& p,
       {"preprocessing_delta", p.preprocessing_delta},
       // Within `delta` too: what the noise sampler's bounded support adds (docs/privacy.md).
       {"support_delta", p.support_delta},
+      // The mechanism's per-example contributions measured against single-example autograd at a
+      // sample of steps (audit/sensitivity_check.h); null for the audits' own training runs.
+      {"sensitivity_check", p.sensitivity_check},
       {"accountant_state", p.accountant_state}};
 }
 

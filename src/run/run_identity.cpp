@@ -12,6 +12,11 @@ uint64_t recipe_key(const nlohmann::json& recipe_values) { return fnv1a(recipe_v
 
 }  // namespace
 
+uint64_t sensitivity_check_seed(uint64_t audit_seed) {
+  constexpr uint64_t kSensitivityCheckPurpose = 0x5851F42D4C957F2DULL;
+  return derive_seed(audit_seed, kSensitivityCheckPurpose);
+}
+
 // Independent streams for the sampler and the noise. Without a recipe seed each key comes from the
 // OS CSPRNG (getrandom) and is never written anywhere. With one, both are derived from the seed and
 // from `run_key`, the resolved recipe's hash: rerunning a recipe reproduces it (so its noise is
@@ -36,6 +41,7 @@ RunIdentity new_identity(const config::Recipe& recipe) {
   // reproduce. The membership stays independent of the noise and the sampler (another key).
   identity.audit_seed = recipe.audit.seed().value_or(
       reproducible ? derive_seed(derive_seed(identity.seed, run_key), 3) : secure_random_seed());
+  identity.private_seeds.sensitivity_check = sensitivity_check_seed(identity.audit_seed);
   return identity;
 }
 

@@ -10,6 +10,9 @@
 
 namespace dpforge::run::detail {
 
+/// The sensitivity check's seed: the auditor's, on a stream of its own.
+uint64_t sensitivity_check_seed(uint64_t audit_seed);
+
 // What a run was started with: compared on resume, saved in every checkpoint. Holds the run's
 // seeds, so it lives only in the checkpoints (deleted when the run finishes).
 struct RunIdentity {
@@ -33,9 +36,9 @@ struct RunIdentity {
     RunIdentity identity;
     identity.seed = json.at("seed").get<uint64_t>();
     identity.audit_seed = json.at("audit_seed").get<uint64_t>();
-    identity.private_seeds = {json.at("sampler_seed").get<uint64_t>(),
-                              json.at("noise_seed").get<uint64_t>(),
-                              json.at("secure_noise").get<bool>()};
+    identity.private_seeds = {
+        json.at("sampler_seed").get<uint64_t>(), json.at("noise_seed").get<uint64_t>(),
+        json.at("secure_noise").get<bool>(), sensitivity_check_seed(identity.audit_seed)};
     identity.recipe_values = json.at("recipe_values");
     identity.release = json.value("release", nlohmann::json());
     return identity;

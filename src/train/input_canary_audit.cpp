@@ -47,10 +47,10 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   auto model = nn::make_model(recipe.model, train_set);
   PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
-  train_private(
-      recipe_for_audit, model, audit_train, HeldOut{evaluation},
-      PrivateSeeds{secure_random_seed(), secure_random_seed(), config::secure_noise(recipe)},
-      progress, privacy);
+  train_private(recipe_for_audit, model, audit_train, HeldOut{evaluation},
+                PrivateSeeds{secure_random_seed(), secure_random_seed(),
+                             config::secure_noise(recipe), secure_random_seed()},
+                progress, privacy);
 
   const auto scores = audit::mia_scores(model, test_set.with(images, flipped)).loss;
   std::vector<double> in, out;

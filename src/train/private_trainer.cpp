@@ -10,6 +10,7 @@
 
 #include "dpforge/audit/canary_hook.h"
 #include "dpforge/audit/faults.h"
+#include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/validate.h"
@@ -60,6 +61,7 @@ class PrivateStep final : public TrainingStep {
         target_{model, *optimizer_, train_set, task_loss(train_set.task, recipe.train),
                 recipe.train.max_physical_batch()},
         accounting_(*accountant_, claimed),
+        sensitivity_(seeds.sensitivity_check, recipe.audit.sensitivity_rate()),
         canaries_(canaries) {
     // Releases computed from the training data before training (DP statistics) are spent first.
     for (const auto& release : claimed.preprocessing) {
@@ -67,6 +69,7 @@ class PrivateStep final : public TrainingStep {
       releases_ += release.count;
     }
     hooks_.push_back(&accounting_);
+    hooks_.push_back(&sensitivity_);
     if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 &&
         !nn::has_dropout(*model)) {
       workers_.emplace(at::get_num_threads());
@@ -139,6 +142,7 @@ class PrivateStep final : public TrainingStep {
     state["accountant"] = accountant_->to_json();
     state["empty_batches"] = empty_batches_;
     state["stopped_by_budget"] = privacy_.stopped_by_budget;
+    state["sensitivity_check"] = sensitivity_.to_json();
     if (canaries_ != nullptr) {
       state["canaries"] = canaries_->statistics();
       snapshot.tensors["canary_scores"] = canaries_->scores();
@@ -164,6 +168,7 @@ class PrivateStep final : public TrainingStep {
       accountant_->compose(entry);
     empty_batches_ = state.at("empty_batches").get<int64_t>();
     privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
+    sensitivity_.restore(state.at("sensitivity_check"));
     if (canaries_ != nullptr) {
       canaries_->restore(state.at("canaries"), snapshot.tensors.at("canary_scores"));
     }
@@ -187,6 +192,7 @@ class PrivateStep final : public TrainingStep {
       privacy_.rdp_order = rdp->epsilon_and_order(claimed_.accountant_delta()).order;
     }
     privacy_.accountant_state = accountant_->to_json();
+    privacy_.sensitivity_check = sensitivity_.to_json();
     result.diagnostics = {empty_batches_, state_.examples_dropped};
   }
 
@@ -236,6 +242,7 @@ class PrivateStep final : public TrainingStep {
   dp::DpSgdState state_;
   dp::DpSgdTarget target_;
   dp::AccountantHook accounting_;
+  audit::SensitivityCheck sensitivity_;
   audit::DiracCanaries* canaries_;
   std::optional<audit::CanaryHook> canary_hook_;
   std::vector<dp::StepHook*> hooks_;

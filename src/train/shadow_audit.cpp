@@ -29,6 +29,7 @@ constexpr int64_t kShadowEvalExamples = 200;
 // Purposes of the seeds derived from one shadow's seed (core/random.h derive_seed).
 constexpr uint64_t kSamplerPurpose = 1;
 constexpr uint64_t kNoisePurpose = 2;
+constexpr uint64_t kSensitivityCheckPurpose = 3;
 
 data::Dataset select(const data::Dataset& dataset, const torch::Tensor& indices) {
   return data::take(dataset, indices);
@@ -118,7 +119,8 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
     train_private(
         shadow_recipe, shadow, shadow_data, held_out,
         PrivateSeeds{derive_seed(shadow_seed, kSamplerPurpose),
-                     derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe)},
+                     derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe),
+                     derive_seed(shadow_seed, kSensitivityCheckPurpose)},
         nullptr, ignored);
   } else {
     train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, shadow_seed, nullptr);

@@ -17,16 +17,23 @@
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/null_audits.h"
 #include "dpforge/audit/scores_file.h"
+#include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/audit/shadow_attacks.h"
 #include "dpforge/audit/statistics.h"
 #include "dpforge/audit/summary.h"
 #include "dpforge/audit/white_box.h"
 #include "dpforge/core/error.h"
+#include "dpforge/data/poisson_sampler.h"
+#include "dpforge/dp/dp_sgd.h"
+#include "dpforge/dp/tape.h"
+#include "dpforge/nn/layer_builder.h"
+#include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/shadow_audit.h"
+#include "dpforge/train/steps.h"
 #include "test_util.h"
 
 namespace dpforge::audit {
@@ -690,6 +697,157 @@ TEST(ShadowAttacks, ModelWeightsRoundTripAndMismatchesAreNamed) {
   } catch (const InputError& error) {
     EXPECT_THAT(error.what(), ::testing::HasSubstr("has shape"));
   }
+}
+
+}  // namespace
+}  // namespace dpforge::audit
+
+// The sensitivity check (audit/sensitivity_check.h): silent on correct steps of every layer kind
+// and clipping mode, loud on a per-example bug, and invisible to the step it watches.
+namespace dpforge::audit {
+namespace {
+
+// A Linear layer with the kind of bug a per-example engine can have: its tape record holds each
+// example's neighbour's activations (the batch rolled by one), so the clipped sum credits one
+// example with another's gradient, while a forward without the tape is right.
+class MixedUpLinearImpl : public torch::nn::Cloneable<MixedUpLinearImpl> {
+ public:
+  MixedUpLinearImpl(int64_t in, int64_t out) : in_(in), out_(out) { reset(); }
+  void reset() override {
+    weight = register_parameter("weight", torch::randn({out_, in_}) / std::sqrt(in_));
+    bias = register_parameter("bias", torch::zeros({out_}));
+  }
+  torch::Tensor forward(const torch::Tensor& input) {
+    auto* tape = is_training() ? dp::active_tape() : nullptr;
+    if (tape == nullptr) return torch::nn::functional::linear(input, weight, bias);
+    return tape->record({.kind = dp::LayerKind::kLinear,
+                         .input = input.detach().roll(1, 0),
+                         .weight = weight,
+                         .bias = bias},
+                        torch::nn::functional::linear(input, weight.detach(), bias.detach()));
+  }
+  torch::Tensor weight, bias;
+
+ private:
+  int64_t in_, out_;
+};
+TORCH_MODULE(MixedUpLinear);
+
+data::Dataset images(int64_t n, int64_t seed) {
+  torch::manual_seed(seed);
+  return {torch::randn({n, 1, 8, 8}), torch::randint(0, 4, {n}, torch::kLong), 4};
+}
+
+// `steps` noiseless-enough DP-SGD steps of `model` on `data` at q = 1/4, watched by `check` (if
+// any); returns the parameters after them.
+std::vector<torch::Tensor> train_steps(torch::nn::Sequential model, const data::Dataset& data,
+                                       const dp::ClipOptions& clip, int steps,
+                                       SensitivityCheck* check) {
+  dp::DpPlan plan;
+  plan.dataset_size = data.size();
+  plan.sample_rate = 0.25;
+  plan.expected_batch_size = 0.25 * static_cast<double>(data.size());
+  plan.clip = clip;
+  plan.noise_multiplier = 1.0;
+  plan.noise_std = clip.max_grad_norm();
+  torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.5));
+  dp::DpSgdState state{data::PoissonSampler(data.size(), plan.sample_rate, 5),
+                       dp::NoiseGenerator(6)};
+  dp::DpSgdTarget target{model, inner, data, train::cross_entropy_loss(), 16};
+  std::vector<dp::StepHook*> hooks;
+  if (check != nullptr) hooks.push_back(check);
+  for (int t = 0; t < steps; ++t) dp::dp_sgd_step(plan, state, target, hooks);
+  std::vector<torch::Tensor> parameters;
+  for (const auto& parameter : model->parameters())
+    parameters.push_back(parameter.detach().clone());
+  return parameters;
+}
+
+torch::nn::Sequential layer_model(const std::string& layers, int64_t seed) {
+  torch::manual_seed(seed);
+  return nn::build_layers(nn::parse_layers(layers), {1, 8, 8}, 4);
+}
+
+TEST(SensitivityCheck, CorrectStepsPassForEveryLayerKindAndClippingMode) {
+  // Contributions and single-example autograd agree to float32 rounding (automatic clipping
+  // magnifies a small gradient's rounding by up to C/γ; docs/auditing.md): 1e-3 C, 10x below the
+  // run's tolerance.
+  constexpr double kCorrectMismatch = 1e-3;
+  const auto data = images(48, 1);
+  for (const std::string layers :
+       {"conv(4, k=3) tanh maxpool(2) flatten linear(8) tanh linear(out)",
+        "conv(4, k=3, p=1) groupnorm(2) relu residual(conv(4, k=3, p=1) elu) avgpool(2) flatten "
+        "layernorm linear(out)",
+        "flatten dropout(0.3) linear(16) gelu residual(linear(16) tanh) linear(out)"}) {
+    for (const auto mode :
+         {dp::ClipMode::kFlat, dp::ClipMode::kPerLayer, dp::ClipMode::kAutomatic}) {
+      SensitivityCheck check(11, /*step_rate=*/1.0);
+      train_steps(layer_model(layers, 2), data, dp::ClipOptions().max_grad_norm(0.1).mode(mode), 3,
+                  &check);
+      const auto report = check.to_json();
+      EXPECT_FALSE(check.flags()) << layers << " " << dp::to_string(mode) << report.dump(1);
+      EXPECT_EQ(report["checked_steps"], 3) << layers;
+      EXPECT_EQ(report["checked_examples"], 3 * SensitivityCheck::kExamplesPerCheck) << layers;
+      EXPECT_LT(report["worst"]["mismatch_over_bound"].get<double>(), kCorrectMismatch)
+          << layers << " " << dp::to_string(mode);
+      // Clipped at C = 0.1, most examples reach the bound.
+      EXPECT_GT(report["max_contribution_over_bound"].get<double>(), 0.99) << layers;
+    }
+  }
+}
+
+TEST(SensitivityCheck, AnExampleCreditedWithAnothersGradientFlagsTheRunNamingTheLayer) {
+  const auto data = images(48, 3);
+  torch::manual_seed(4);
+  torch::nn::Sequential model(torch::nn::Flatten(), nn::Linear(64, 8), torch::nn::Tanh(),
+                              MixedUpLinear(8, 4));
+  SensitivityCheck check(12, /*step_rate=*/0.0);
+  train_steps(model, data, dp::ClipOptions().max_grad_norm(1.0), 2, &check);
+  ASSERT_TRUE(check.flags());
+  const auto report = check.to_json();
+  EXPECT_EQ(report["status"], "violation");
+  EXPECT_EQ(report["checked_steps"], 1) << "rate 0: the first step only";
+  const auto& found = report["violation"];
+  EXPECT_EQ(found["step"], 0);
+  EXPECT_EQ(found["worst_layer"], "3") << found.dump(1);
+  EXPECT_GT(found["mismatch_over_bound"].get<double>(), kSensitivityMismatchTolerance);
+  EXPECT_FALSE(found["scaled_alike"].get<bool>());
+}
+
+TEST(SensitivityCheck, LeavesTheStepItWatchesBitForBit) {
+  const auto data = images(64, 5);
+  const std::string layers = "conv(4, k=3) tanh flatten dropout(0.2) linear(out)";
+  const auto clip = dp::ClipOptions().max_grad_norm(0.5);
+  torch::manual_seed(21);
+  const auto alone = train_steps(layer_model(layers, 7), data, clip, 4, nullptr);
+  SensitivityCheck check(13, /*step_rate=*/1.0);
+  torch::manual_seed(21);
+  const auto watched = train_steps(layer_model(layers, 7), data, clip, 4, &check);
+  ASSERT_EQ(alone.size(), watched.size());
+  for (size_t k = 0; k < alone.size(); ++k) EXPECT_TRUE(torch::equal(alone[k], watched[k])) << k;
+  EXPECT_EQ(check.to_json()["checked_steps"], 4);
+}
+
+TEST(SensitivityCheck, AResumedCheckChoosesTheSameStepsAndKeepsItsFindings) {
+  const auto data = images(48, 6);
+  const std::string layers = "flatten linear(8) tanh linear(out)";
+  const auto clip = dp::ClipOptions().max_grad_norm(0.5);
+  SensitivityCheck whole(14, /*step_rate=*/0.4);
+  train_steps(layer_model(layers, 8), data, clip, 12, &whole);
+  const auto all = whole.to_json();
+  EXPECT_GT(all["checked_steps"].get<int64_t>(), 1);
+  EXPECT_LT(all["checked_steps"].get<int64_t>(), 12);
+  // 7 steps, then the check rebuilt from its saved state for 5 more: which steps it checks comes
+  // from the seed and the step's index, not from a stream, so it checks as many as in one go.
+  SensitivityCheck first(14, 0.4);
+  auto model = layer_model(layers, 8);
+  train_steps(model, data, clip, 7, &first);
+  SensitivityCheck resumed(14, 0.4);
+  resumed.restore(first.to_json());
+  EXPECT_EQ(resumed.to_json(), first.to_json());
+  train_steps(model, data, clip, 5, &resumed);
+  EXPECT_EQ(resumed.to_json()["steps_taken"], 12);
+  EXPECT_EQ(resumed.to_json()["checked_steps"], all["checked_steps"]);
 }
 
 }  // namespace

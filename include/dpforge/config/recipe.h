@@ -185,6 +185,9 @@ struct AuditOptions {
   DPF_ARG(int64_t, input_canaries) = 0;
   /// Shadow models for LiRA and RMIA on the released model (each one more training run); 0 = none.
   DPF_ARG(int64_t, shadow_models) = 0;
+  /// Fraction of a private run's steps, beyond its first with examples, at which the sensitivity
+  /// check (audit/sensitivity_check.h) compares contributions with single-example autograd.
+  DPF_ARG(double, sensitivity_rate) = 0.01;
 };
 
 /// What `dpforge sweep` varies when the command line adds nothing (ignored by `dpforge train`).

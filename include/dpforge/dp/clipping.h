@@ -36,6 +36,10 @@ inline std::string to_string(ClipMode mode) { return std::string(kClipModeNames.
 /// norm methods.
 inline constexpr double kFloat32NormMargin = 1e-5;
 
+/// Abadi et al.'s stabilizer in the flat and per-layer factors, min(1, C / (‖gᵢ‖ + ε)): keeps cᵢ
+/// finite for a zero gradient; cᵢ·‖gᵢ‖ < C still holds.
+inline constexpr double kClipNormEpsilon = 1e-6;
+
 struct ClipOptions {
   DPF_ARG(double, max_grad_norm) = 1.0;
   DPF_ARG(ClipMode, mode) = ClipMode::kFlat;

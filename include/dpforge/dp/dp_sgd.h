@@ -99,6 +99,8 @@ std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double ex
 void step_inner(const std::vector<torch::Tensor>& parameters,
                 const std::vector<torch::Tensor>& gradients, torch::optim::Optimizer& inner);
 
+struct DpSgdTarget;
+
 /// An observer of DP-SGD steps, and the way examples that are not the model's join them: the
 /// auditor's canaries are examples of the same population, Poisson-sampled with the real ones,
 /// their gradients clipped and summed by the same clip_and_sum, their coordinates noised in the
@@ -115,6 +117,12 @@ class StepHook {
   virtual std::vector<PerSampleLayer> extra_gradients(std::span<const int64_t> /*sampled*/) {
     return {};
   }
+  /// After the step's real examples (`real`, indices into target.train_set) are clipped and summed
+  /// and before anything else: the model's parameters are still the step's, so an observer can
+  /// re-run the mechanism's clipped sum on examples of its choosing (clip_examples) and compare it
+  /// with an independent computation (audit/sensitivity_check.h).
+  virtual void after_clipping(const DpPlan& /*plan*/, DpSgdTarget& /*target*/,
+                              std::span<const int64_t> /*real*/) {}
   /// The privatized values of privatized_tensors(), in order (what an adversary would see).
   virtual void after_noise(std::span<const torch::Tensor> /*privatized*/) {}
   /// After the inner step.
@@ -154,6 +162,12 @@ struct DpSgdTarget {
   int64_t max_physical_batch = 256;
   StepWorkers* workers = nullptr;
 };
+
+/// Σᵢ cᵢ gᵢ over `examples` (indices into target.train_set, ascending) into `sum`: the model's
+/// forward and DP backward one physical batch at a time (on target.workers where there are some),
+/// each batch's sum added in batch order, so the float sum is the same for any number of workers.
+BatchStats clip_examples(DpSgdTarget& target, const ClipOptions& clip,
+                         std::span<const int64_t> examples, ClippedSum& sum);
 
 /// One logical DP-SGD step of `plan`; returns the (non-private) statistics of the sampled batch.
 /// Only the model's trainable parameters (requires_grad) are privatized and stepped; one that

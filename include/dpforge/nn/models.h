@@ -4,7 +4,9 @@
 #include <torch/nn/modules/container/sequential.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
@@ -39,6 +41,20 @@ struct ModelOptions {
 /// generator, so work on several threads at once would draw in the threads' order
 /// (dp/step_workers.h, train/shadow_audit.h).
 bool has_dropout(const torch::nn::Module& model);
+
+/// While alive, every dropout module of a model in training mode passes its input through (eval
+/// mode), so that a forward is a deterministic function of its examples and draws nothing from the
+/// global generator; the other modules keep their mode. Restores training mode on destruction.
+class DropoutOff {
+ public:
+  explicit DropoutOff(torch::nn::Module& model);
+  ~DropoutOff();
+  DropoutOff(const DropoutOff&) = delete;
+  DropoutOff& operator=(const DropoutOff&) = delete;
+
+ private:
+  std::vector<std::shared_ptr<torch::nn::Module>> switched_;
+};
 
 /// The layer string of `options`' architecture: the preset's (mlp and cnn_tanh are built from it;
 /// wrn16_4's builds the same weights as its WideBlocks), or options.layers.

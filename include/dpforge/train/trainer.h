@@ -47,6 +47,9 @@ struct PrivacySummary {
   std::string fault = "none";  // auditor-validation fault injected, if any
   bool secure_noise = false;
   nlohmann::json accountant_state;
+  /// What the sensitivity check saw (audit/sensitivity_check.h): report.json's
+  /// privacy.sensitivity_check.
+  nlohmann::json sensitivity_check;
   /// Gaussian releases of the training data before training (DP statistics), in ε and
   /// accountant_state but not in `steps`.
   std::vector<privacy::SgmSteps> preprocessing;
@@ -64,6 +67,9 @@ struct PrivateSeeds {
   uint64_t noise = 0;
   /// Secure noise stream (kernels::philox_secure_normal4); the key should be from the CSPRNG.
   bool secure_noise = false;
+  /// Which steps and examples the sensitivity check compares (audit/sensitivity_check.h): the
+  /// auditor's, never the trainer's randomness.
+  uint64_t sensitivity_check = 0;
 };
 
 /// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
