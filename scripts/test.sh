@@ -5,6 +5,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh"
 cd "$root"
 # Tests labelled `long` (minutes each: the accountant's full property grid, the realistic null
-# audits) and `mutation` (the mutation suite, an hour) run by hand: ctest --test-dir build -L long
-# (or -L mutation).
-ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure -LE 'long|mutation'
+# audits), `crosscheck` (the accountants against Opacus and dp_accounting on the full grid; the
+# default suite checks a subset) and `mutation` (the mutation suite, an hour) run by hand:
+# ctest --test-dir build -L long (or -L crosscheck, -L mutation). Tests run one per core.
+ctest --test-dir "${DPFORGE_BUILD_DIR:-build}" --output-on-failure -LE 'long|mutation|crosscheck' \
+  --parallel "${DPFORGE_TEST_JOBS:-$(nproc)}"
