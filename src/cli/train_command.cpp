@@ -95,10 +95,11 @@ void print_audit(const nlohmann::json& audit) {
 // The sensitivity check's line; true when it flagged the run (then also what it saw, on stderr).
 bool print_sensitivity_check(const nlohmann::json& check) {
   fmt::print(
-      "sensitivity check: {} ({} examples at {} steps; largest contribution {:.6f} C, largest "
+      "sensitivity check: {} ({} examples at {} step{}; largest contribution {:.6f} C, largest "
       "mismatch with single-example autograd {:.2e} C)\n",
       check["status"].get<std::string>(), check["checked_examples"].get<int64_t>(),
-      check["checked_steps"].get<int64_t>(), number_or_nan(check["max_contribution_over_bound"]),
+      check["checked_steps"].get<int64_t>(), check["checked_steps"] == 1 ? "" : "s",
+      number_or_nan(check["max_contribution_over_bound"]),
       check.contains("worst") ? number_or_nan(check["worst"]["mismatch_over_bound"]) : 0.0);
   if (!check.contains("violation")) return false;
   const auto& found = check["violation"];
@@ -242,7 +243,8 @@ int train_command(const std::vector<std::string>& args) {
              outcome.result.steps, outcome.result.wall_seconds, claim);
   const auto& audit = outcome.report["audit"];
   int exit_code = kExitOk;
-  if (privacy["enabled"].get<bool>() && print_sensitivity_check(privacy["sensitivity_check"]))
+  if (privacy["enabled"].get<bool>() &&
+      print_sensitivity_check(outcome.report["diagnostics"]["sensitivity_check"]))
     exit_code = kExitAuditViolation;
   if (audit["enabled"].get<bool>()) {
     print_audit(audit);

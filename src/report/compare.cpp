@@ -255,7 +255,7 @@ RunRow read_run(const std::filesystem::path& run_dir) {
   row.audit_lower_bound = number_at(report, Pointer("/audit/epsilon_lower_bound_best"));
   row.audit_status = report["audit"].value("status", std::string("-"));
   // A failed sensitivity check (audit/sensitivity_check.h) flags the run whatever the audit said.
-  const auto check = Pointer("/privacy/sensitivity_check/status");
+  const auto check = Pointer("/diagnostics/sensitivity_check/status");
   if (report.contains(check) && report[check] == "violation") row.audit_status = "violation";
   if (report.contains("mia") && report["mia"].is_object()) {
     for (const auto& attack : attack_names()) {

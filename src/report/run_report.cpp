@@ -153,9 +153,6 @@ nlohmann::json privacy_json(const train::PrivacySummary& p,
       {"preprocessing_delta", p.preprocessing_delta},
       // Within `delta` too: what the noise sampler's bounded support adds (docs/privacy.md).
       {"support_delta", p.support_delta},
-      // The mechanism's per-example contributions measured against single-example autograd at a
-      // sample of steps (audit/sensitivity_check.h); null for the audits' own training runs.
-      {"sensitivity_check", p.sensitivity_check},
       {"accountant_state", p.accountant_state}};
 }
 
@@ -260,7 +257,10 @@ nlohmann::json run_report(const RunFacts& facts) {
         {"empty_batches", diagnostics.empty_batches},
         {"examples_dropped_nonfinite", diagnostics.examples_dropped_nonfinite},
         {"train_examples", facts.train_examples},
-        {"validation_examples", facts.validation_examples}};
+        {"validation_examples", facts.validation_examples},
+        // The mechanism's contributions for a sample of examples against single-example autograd
+        // (audit/sensitivity_check.h): their norms are the private examples' own.
+        {"sensitivity_check", facts.privacy->sensitivity_check}};
   }
   return report;
 }

@@ -543,9 +543,20 @@ TEST(Sources, CategoriesWithoutAVocabularyAreReadAsCodesOnlyForDp) {
 // The shipped own-data recipes, on the real tables, in CI-sized form.
 struct SklearnData {
   TempDir dir;
-  testing::CommandResult exported =
-      testing::run_command(std::string(DPFORGE_PYTHON) + " " + DPFORGE_SOURCE_DIR +
-                           "/scripts/export_sklearn_data.py " + dir.path().string());
+  // A copy of the build's export (tests/CMakeLists.txt), so that a test may change its files.
+  testing::CommandResult exported = copy_tables(dir.path());
+  static testing::CommandResult copy_tables(const std::filesystem::path& to) {
+#ifdef DPFORGE_SKLEARN_TABLES
+    std::error_code error;
+    std::filesystem::copy(DPFORGE_SKLEARN_TABLES, to,
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing,
+                          error);
+    return {error ? 1 : 0, error ? "copying " DPFORGE_SKLEARN_TABLES ": " + error.message() : ""};
+#else
+    return {1, "built without Python: no exported scikit-learn tables"};
+#endif
+  }
   std::string set(const std::string& key, const std::string& file) const {
     return " --set " + key + "=" + (dir / file).string();
   }

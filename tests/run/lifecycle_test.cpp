@@ -291,11 +291,15 @@ TEST(Lifecycle, MeaninglessSettingsAreWarnedAboutBeforeTrainingAndInTheReport) {
             HasSubstr("audit: white-box verdict over 500 canaries"),
             HasSubstr("canaries (bounds and conformance tests): done in"),
             HasSubstr("attack: LOSS and modified entropy, 3000 members vs 3000 non-members: "
-                      "done in")));
+                      "done in"),
+            HasSubstr("sensitivity check: pass (")));
   EXPECT_THAT(result.output, AllOf(HasSubstr("warning: only 3 steps"),
                                    HasSubstr("above a quarter of the 3000 training examples"),
                                    HasSubstr("TPR"), HasSubstr("(unresolved")));
   const auto report = read_json(dir / "q1" / "report.json");
+  // A diagnostic of the private data (its examples' norms): never in the privacy object.
+  EXPECT_EQ(report["diagnostics"]["sensitivity_check"]["status"], "pass");
+  EXPECT_FALSE(report["privacy"].contains("sensitivity_check"));
   ASSERT_EQ(report["warnings"].size(), 3U);
   EXPECT_EQ(report["warnings"][0]["check"], "sample_rate");
   EXPECT_EQ(report["mia"]["loss"]["tpr_at_fpr_resolved"]["0.001"], false);

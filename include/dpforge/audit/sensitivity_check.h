@@ -77,7 +77,7 @@ class SensitivityCheck final : public dp::StepHook {
   void after_step() override { ++step_; }
 
   bool flags() const { return violation_.has_value(); }
-  /// report.json's privacy.sensitivity_check; also what a checkpoint keeps (restore()).
+  /// report.json's diagnostics.sensitivity_check; also what a checkpoint keeps (restore()).
   nlohmann::json to_json() const;
   void restore(const nlohmann::json& saved);
 

@@ -48,7 +48,7 @@ struct PrivacySummary {
   bool secure_noise = false;
   nlohmann::json accountant_state;
   /// What the sensitivity check saw (audit/sensitivity_check.h): report.json's
-  /// privacy.sensitivity_check.
+  /// diagnostics.sensitivity_check.
   nlohmann::json sensitivity_check;
   /// Gaussian releases of the training data before training (DP statistics), in ε and
   /// accountant_state but not in `steps`.
