@@ -157,14 +157,19 @@ void print_violation(const nlohmann::json& audit) {
                "this run's.\n",
                tests["accountant"]["composed"].dump(), tests["accountant"]["mechanism"].dump());
   }
+  // Both conformance tests are two-sided (docs/auditing.md): the sign of z says which way.
   if (tests["noise"]["flags"].get<bool>()) {
-    fmt::print(stderr, "!!! Less noise than claimed was added (z = {:.1f}).\n",
-               tests["noise"]["z"].get<double>());
+    const double z = tests["noise"]["z"].get<double>();
+    fmt::print(stderr, "!!! {} noise than claimed was added (z = {:.1f}).\n",
+               z < 0 ? "Less" : "More", z);
   }
   if (tests["sampling_and_clipping"]["flags"].get<bool>()) {
-    fmt::print(stderr,
-               "!!! Canaries were sampled more often than q or not clipped to C (z = {:.1f}).\n",
-               tests["sampling_and_clipping"]["z"].get<double>());
+    const double z = tests["sampling_and_clipping"]["z"].get<double>();
+    fmt::print(stderr, "!!! Canaries were {} (z = {:.1f}).\n",
+               z > 0 ? "sampled more often than q or not clipped to C"
+                     : "sampled less often than q or shrunk after clipping (as when the step's sum "
+                       "is clipped once instead of each example)",
+               z);
   }
   if (audit.contains("input_canaries")) {
     const auto& input = audit["input_canaries"];
