@@ -149,6 +149,11 @@ SensitivityFinding compare(const std::vector<torch::Tensor>& contribution,
   return finding;
 }
 
+// report.json writes NaN as null.
+double number_or_nan(const nlohmann::json& value) {
+  return value.is_number() ? value.get<double>() : std::nan("");
+}
+
 bool flagged(const SensitivityFinding& finding) {
   // Written so that a NaN compares as a flag.
   return !(finding.contribution_over_bound <= 1 + kSensitivityBoundTolerance) ||
@@ -190,20 +195,17 @@ nlohmann::json SensitivityFinding::to_json() const {
 }
 
 SensitivityFinding SensitivityFinding::from_json(const nlohmann::json& json) {
-  // report.json writes NaN as null.
-  const auto number = [](const nlohmann::json& value) {
-    return value.is_number() ? value.get<double>() : std::nan("");
-  };
   SensitivityFinding finding;
   finding.step = json.at("step").get<int64_t>();
   finding.example = json.at("example").get<int64_t>();
-  finding.contribution_over_bound = number(json.at("contribution_over_bound"));
-  finding.mismatch_over_bound = number(json.at("mismatch_over_bound"));
+  finding.contribution_over_bound = number_or_nan(json.at("contribution_over_bound"));
+  finding.mismatch_over_bound = number_or_nan(json.at("mismatch_over_bound"));
   finding.scaled_alike = json.at("scaled_alike").get<bool>();
   for (const auto& layer : json.at("layers")) {
     if (layer.at("layer") == json.at("worst_layer")) finding.worst_layer = finding.layers.size();
-    finding.layers.push_back({layer.at("layer").get<std::string>(), number(layer.at("mechanism")),
-                              number(layer.at("reference")), number(layer.at("mismatch"))});
+    finding.layers.push_back(
+        {layer.at("layer").get<std::string>(), number_or_nan(layer.at("mechanism")),
+         number_or_nan(layer.at("reference")), number_or_nan(layer.at("mismatch"))});
   }
   return finding;
 }
@@ -272,8 +274,7 @@ void SensitivityCheck::restore(const nlohmann::json& saved) {
   step_ = saved.at("steps_taken").get<int64_t>();
   checked_steps_ = saved.at("checked_steps").get<int64_t>();
   checked_examples_ = saved.at("checked_examples").get<int64_t>();
-  const auto& largest = saved.at("max_contribution_over_bound");
-  max_contribution_over_bound_ = largest.is_null() ? std::nan("") : largest.get<double>();
+  max_contribution_over_bound_ = number_or_nan(saved.at("max_contribution_over_bound"));
   worst_.reset();
   violation_.reset();
   if (saved.contains("worst")) worst_ = SensitivityFinding::from_json(saved.at("worst"));

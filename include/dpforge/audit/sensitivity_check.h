@@ -16,7 +16,7 @@
 // sides must see the same forward); the step's own sum, randomness and result are untouched.
 //
 // Example:
-//   audit::SensitivityCheck check(derive_seed(audit_seed, kSensitivityStream), /*step_rate=*/0.01);
+//   audit::SensitivityCheck check(derive_seed(audit_seed, purpose), /*step_rate=*/0.01);
 //   std::vector<dp::StepHook*> hooks{&accounting, &check};
 //   ... dp::dp_sgd_step(plan, state, target, hooks) ...
 //   if (check.flags()) report(check.to_json());
