@@ -107,7 +107,7 @@ CheckRig::CheckRig(Workload& work, std::unique_ptr<torch::optim::Optimizer> opti
 
 void add_variants(VariantSet& set, Workload& work, int64_t batch,
                   const std::vector<std::string>& names, bool secure) {
-  config::TrainOptions train_options;
+  train::TrainOptions train_options;
   train_options.lr(1e-3);
   for (const auto& name : names) {
     // Raw pointers: the vectors owning the optimizers may reallocate while variants are added.

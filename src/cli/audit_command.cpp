@@ -15,7 +15,7 @@
 #include "dpforge/report/compare.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
-#include "dpforge/train/shadow_audit.h"
+#include "dpforge/run/shadow_audit.h"
 
 namespace po = boost::program_options;
 
@@ -134,8 +134,8 @@ int audit_command(const std::vector<std::string>& args) {
   nn::load_state_dict(*model, run_dir / "model.pt");
 
   const uint64_t seed = recipe.audit.seed().value_or(secure_random_seed());
-  const auto attacks = train::shadow_membership_attacks(recipe, model, data.train, data.test,
-                                                        recipe.audit.shadow_models(), seed, stderr);
+  const auto attacks = run::shadow_membership_attacks(recipe, model, data.train, data.test,
+                                                      recipe.audit.shadow_models(), seed, stderr);
   if (!report["mia"].is_object()) report["mia"] = nlohmann::json::object();
   report["mia"].update(attacks);
   write_file_atomic(run_dir / "report.json", report.dump(2) + "\n");

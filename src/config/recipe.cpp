@@ -216,12 +216,6 @@ DatasetSizeSource dataset_size_source(const Recipe& recipe) {
   return DatasetSizeSource::kDpCount;
 }
 
-bool secure_noise(const Recipe& recipe) {
-  const auto mode = recipe.privacy.secure_noise();
-  return mode == SecureNoise::kOn ||
-         (mode == SecureNoise::kAuto && !recipe.train.seed().has_value());
-}
-
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) {
   for (const auto& item : overrides) {
     const std::string origin = fmt::format("--set {}", item);

@@ -19,10 +19,10 @@
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
+#include "dpforge/run/input_canary_audit.h"
 #include "dpforge/run/run_folder.h"
-#include "dpforge/train/input_canary_audit.h"
+#include "dpforge/run/shadow_audit.h"
 #include "dpforge/train/progress.h"
-#include "dpforge/train/shadow_audit.h"
 #include "src/run/run_identity.h"
 
 namespace dpforge::run {
@@ -221,12 +221,13 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
   const train::HeldOut held_out{copies.test,
                                 copies.validation.size() > 0 ? &copies.validation : nullptr};
   if (!recipe.privacy.enabled()) {
-    return train::train_nonprivate(recipe, model, copies.train, held_out, setup.identity.seed,
+    return train::train_nonprivate(recipe.train, model, copies.train, held_out, setup.identity.seed,
                                    progress, &setup.checkpoints);
   }
   const bool inline_audit = canaries != nullptr && recipe.audit.inline_run();
+  const auto options = config::private_training_options(recipe);
   auto result = train::train_private(
-      recipe, model, copies.train, held_out, setup.identity.private_seeds, progress, privacy,
+      options, model, copies.train, held_out, setup.identity.private_seeds, progress, privacy,
       inline_audit ? canaries : nullptr, &setup.checkpoints, setup.data.planning_size);
   if (canaries != nullptr && !inline_audit && result.diverged.empty()) {
     if (progress != nullptr)
@@ -234,7 +235,7 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
     auto audit_model = nn::make_model(recipe.model, copies.train);
     audit_model->to(setup.device);
     train::PrivacySummary audit_privacy;
-    train::train_private(recipe, audit_model, copies.train, held_out,
+    train::train_private(options, audit_model, copies.train, held_out,
                          private_seeds(false, 0, config::secure_noise(recipe), 0), progress,
                          audit_privacy, canaries, nullptr, setup.data.planning_size);
   }
@@ -298,7 +299,7 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {
-    auto input = train::input_canary_audit(
+    auto input = input_canary_audit(
         recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
         setup.identity.audit_seed ^ kInputCanaryStreamKey, gate_significance, progress);
     if (input["status"] == "violation") summary["status"] = "violation";
@@ -314,8 +315,7 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   const auto& train_set = setup.data.train;
   const auto& test_set = setup.data.test;
   const int64_t count = std::min<int64_t>({kMiaExamples, train_set.size(), test_set.size()});
-  // The run's auditor seed (audit.seed, else derived in a seeded run): the attack's sample is as
-  // reproducible as the run.
+  // The run's auditor seed (audit.seed, or derived): the sample is as reproducible as the run.
   train::Phase phase(
       progress,
       fmt::format("attack: LOSS{}, {} members vs {} non-members",
@@ -325,9 +325,9 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   auto mia = audit::membership_attacks(model, members, data::take_first(test_set, count));
   phase.done();
   if (recipe.audit.shadow_models() > 0) {
-    mia.update(train::shadow_membership_attacks(
-        recipe, model, train_set, test_set, recipe.audit.shadow_models(),
-        setup.identity.audit_seed ^ kShadowStreamKey, progress));
+    mia.update(shadow_membership_attacks(recipe, model, train_set, test_set,
+                                         recipe.audit.shadow_models(),
+                                         setup.identity.audit_seed ^ kShadowStreamKey, progress));
   }
   return mia;
 }
@@ -352,7 +352,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     for (const auto& note : data.notes) fmt::print(progress, "data: {}\n", note);
   }
   // Under DP the warnings speak of the planned size: they are printed and reported.
-  const auto warnings = train::plan_warnings(recipe, data.planning_size);
+  const auto warnings = train::plan_warnings(recipe.train, recipe.privacy, data.planning_size);
   for (const auto& warning : warnings) {
     if (progress != nullptr) fmt::print(progress, "warning: {}\n", warning.message);
   }

@@ -63,8 +63,7 @@ void reserve_support_delta(dp::DpPlan& plan, bool secure_noise, int64_t noised_c
 }
 
 // The batch is an expected batch q·N under Poisson sampling: above the planned N, q would exceed 1.
-void check_batch_fits(const config::Recipe& recipe, const PlanInputs& inputs) {
-  const int64_t batch = recipe.train.batch_size();
+void check_batch_fits(int64_t batch, const PrivacyOptions& privacy, const PlanInputs& inputs) {
   if (batch <= inputs.planning_size) return;
   if (inputs.planning_size == inputs.dataset_size) {
     throw_input_error(
@@ -76,8 +75,8 @@ void check_batch_fits(const config::Recipe& recipe, const PlanInputs& inputs) {
       "train.batch_size = {} exceeds the training set's size as planned, {} ({}); under DP it is "
       "the expected batch size q*N, so it must be <= N",
       batch, inputs.planning_size,
-      recipe.privacy.public_dataset_size() > 0 ? "privacy.public_dataset_size"
-                                               : "its DP count, privacy.size_noise_multiplier");
+      privacy.public_dataset_size() > 0 ? "privacy.public_dataset_size"
+                                        : "its DP count, privacy.size_noise_multiplier");
 }
 
 }  // namespace
@@ -111,10 +110,9 @@ double plan_epsilon(const dp::DpPlan& plan, int64_t steps) {
                               steps, plan.accountant_delta());
 }
 
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs) {
-  const auto& train = recipe.train;
-  const auto& privacy = recipe.privacy;
-  check_batch_fits(recipe, inputs);
+dp::DpPlan make_dp_plan(const TrainOptions& train, const PrivacyOptions& privacy,
+                        const PlanInputs& inputs) {
+  check_batch_fits(train.batch_size(), privacy, inputs);
   dp::DpPlan plan;
   plan.dataset_size = inputs.dataset_size;
   plan.planning_size = inputs.planning_size;
@@ -164,16 +162,16 @@ dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs) 
         plan.preprocessing.front().noise_multiplier, plan_epsilon(plan, 0), plan.delta,
         plan.target_epsilon);
   }
-  reserve_support_delta(plan, config::secure_noise(recipe), inputs.noised_coordinates);
+  reserve_support_delta(plan, secure_noise(privacy, train), inputs.noised_coordinates);
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
   plan.allowed_steps = allowed_steps(plan);
   return plan;
 }
 
-std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dataset_size) {
+std::vector<PlanWarning> plan_warnings(const TrainOptions& train, const PrivacyOptions& privacy,
+                                       int64_t dataset_size) {
   std::vector<PlanWarning> warnings;
-  const auto& train = recipe.train;
-  const bool dp = recipe.privacy.enabled();
+  const bool dp = privacy.enabled();
   const double n = static_cast<double>(dataset_size);
   const double batch = static_cast<double>(std::min(train.batch_size(), dataset_size));
   const double q = batch / n;
@@ -199,12 +197,12 @@ std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dat
                      steps, train.epochs(), train.batch_size(), dataset_size, kFewSteps,
                      dp ? ", and under DP accuracy and epsilon then say little" : "")});
   }
-  if (dp && recipe.privacy.delta() >= 1.0 / n) {
+  if (dp && privacy.delta() >= 1.0 / n) {
     warnings.push_back(
-        {"delta", fmt::format("delta {:g} >= 1/N", recipe.privacy.delta()),
+        {"delta", fmt::format("delta {:g} >= 1/N", privacy.delta()),
          fmt::format("privacy.delta = {} >= 1/N = {:.3g}: a mechanism that publishes one random "
                      "example outright meets this delta; use delta << 1/N",
-                     recipe.privacy.delta(), 1.0 / n)});
+                     privacy.delta(), 1.0 / n)});
   }
   if (batch > kLargeBatchShare * n) {
     warnings.push_back(

@@ -104,8 +104,7 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset, 
   return evaluation;
 }
 
-std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
-                       int64_t step) {
+std::string divergence(const torch::nn::Module& model, const TrainOptions& options, int64_t step) {
   torch::NoGradGuard no_grad;
   for (const auto& parameter : model.named_parameters()) {
     if (!torch::isfinite(parameter.value()).all().item<bool>()) {

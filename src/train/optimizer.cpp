@@ -8,19 +8,19 @@
 
 namespace dpforge::train {
 
-std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainOptions& options,
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const TrainOptions& options,
                                                         std::vector<torch::Tensor> parameters) {
   switch (options.optimizer()) {
-    case config::OptimizerKind::kSgd:
+    case OptimizerKind::kSgd:
       return std::make_unique<torch::optim::SGD>(std::move(parameters),
                                                  torch::optim::SGDOptions(options.lr())
                                                      .momentum(options.momentum())
                                                      .weight_decay(options.weight_decay()));
-    case config::OptimizerKind::kAdam:
+    case OptimizerKind::kAdam:
       return std::make_unique<torch::optim::Adam>(
           std::move(parameters),
           torch::optim::AdamOptions(options.lr()).weight_decay(options.weight_decay()));
-    case config::OptimizerKind::kAdamW:
+    case OptimizerKind::kAdamW:
       return std::make_unique<torch::optim::AdamW>(
           std::move(parameters),
           torch::optim::AdamWOptions(options.lr()).weight_decay(options.weight_decay()));
@@ -28,9 +28,8 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const config::TrainOptio
   throw std::invalid_argument("make_optimizer: unknown optimizer");
 }
 
-double scheduled_lr(const config::TrainOptions& options, int64_t step, int64_t total_steps) {
-  if (options.lr_schedule() == config::LrSchedule::kConstant || total_steps <= 1)
-    return options.lr();
+double scheduled_lr(const TrainOptions& options, int64_t step, int64_t total_steps) {
+  if (options.lr_schedule() == LrSchedule::kConstant || total_steps <= 1) return options.lr();
   const double progress = static_cast<double>(step) / static_cast<double>(total_steps);
   return options.lr() * 0.5 * (1.0 + std::cos(M_PI * progress));
 }

@@ -41,27 +41,28 @@ class PrivateStep final : public TrainingStep {
  public:
   // `claimed` is what the accountant, the ledger and the auditor are told; `executed` what the
   // mechanism runs: the same plan unless an auditor-validation fault broke it (audit/faults.h).
-  PrivateStep(const config::Recipe& recipe, const dp::DpPlan& claimed, const dp::DpPlan& executed,
-              torch::nn::Sequential& model, const data::Dataset& train_set, const HeldOut& held_out,
-              const PrivateSeeds& seeds, PrivacySummary& privacy, audit::DiracCanaries* canaries,
-              RunCheckpoints* checkpoints, std::FILE* progress)
+  PrivateStep(const PrivateTrainingOptions& options, const dp::DpPlan& claimed,
+              const dp::DpPlan& executed, torch::nn::Sequential& model,
+              const data::Dataset& train_set, const HeldOut& held_out, const PrivateSeeds& seeds,
+              PrivacySummary& privacy, audit::DiracCanaries* canaries, RunCheckpoints* checkpoints,
+              std::FILE* progress)
       : claimed_(claimed),
         executed_(executed),
-        epochs_(recipe.train.epochs()),
+        epochs_(options.train().epochs()),
         model_(model),
         held_out_(held_out),
         seeds_(seeds),
         privacy_(privacy),
         progress_(progress),
-        optimizer_(make_optimizer(recipe.train, model->parameters())),
+        optimizer_(make_optimizer(options.train(), model->parameters())),
         accountant_(privacy::make_accountant(claimed.accountant, claimed.adjacency)),
         state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
                                     executed.sample_rate, seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
-        target_{model, *optimizer_, train_set, task_loss(train_set.task, recipe.train),
-                recipe.train.max_physical_batch()},
+        target_{model, *optimizer_, train_set, task_loss(train_set.task, options.train()),
+                options.train().max_physical_batch()},
         accounting_(*accountant_, claimed),
-        sensitivity_(seeds.sensitivity_check, recipe.audit.sensitivity_rate()),
+        sensitivity_(seeds.sensitivity_check, options.sensitivity_rate()),
         canaries_(canaries) {
     // Releases computed from the training data before training (DP statistics) are spent first.
     for (const auto& release : claimed.preprocessing) {
@@ -279,7 +280,7 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
 
 }  // namespace
 
-TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
+TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries, RunCheckpoints* checkpoints,
@@ -292,12 +293,13 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
   const int64_t noised_coordinates =
       nn::count_parameters(*model) + (canaries != nullptr ? canaries->count() : 0);
   const dp::DpPlan claimed =
-      make_dp_plan(recipe, {.dataset_size = train_set.size(),
-                            .planning_size = planning_size > 0 ? planning_size : train_set.size(),
-                            .noised_coordinates = noised_coordinates,
-                            .gaussian_releases = train_set.gaussian_releases,
-                            .release_delta = train_set.release_delta});
-  const audit::Fault fault = recipe.privacy.fault();
+      make_dp_plan(options.train(), options.privacy(),
+                   {.dataset_size = train_set.size(),
+                    .planning_size = planning_size > 0 ? planning_size : train_set.size(),
+                    .noised_coordinates = noised_coordinates,
+                    .gaussian_releases = train_set.gaussian_releases,
+                    .release_delta = train_set.release_delta});
+  const audit::Fault fault = options.privacy().fault();
   const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
   privacy = summary_of(claimed, fault, seeds.secure_noise);
   if (progress != nullptr) {
@@ -309,9 +311,9 @@ TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& m
     }
     fmt::print(progress, "{}\n", describe(claimed));
   }
-  PrivateStep step(recipe, claimed, executed, model, train_set, held_out, seeds, privacy, canaries,
+  PrivateStep step(options, claimed, executed, model, train_set, held_out, seeds, privacy, canaries,
                    checkpoints, progress);
-  return run_train_loop(recipe.train, step, model, held_out, progress, checkpoints);
+  return run_train_loop(options.train(), step, model, held_out, progress, checkpoints);
 }
 
 }  // namespace dpforge::train

@@ -6,11 +6,10 @@
 namespace dpforge::train {
 
 dp::PerExampleLoss cross_entropy_loss(double label_smoothing) {
-  return task_loss(data::Task::kMulticlass,
-                   config::TrainOptions().label_smoothing(label_smoothing));
+  return task_loss(data::Task::kMulticlass, TrainOptions().label_smoothing(label_smoothing));
 }
 
-dp::PerExampleLoss task_loss(data::Task task, const config::TrainOptions& options) {
+dp::PerExampleLoss task_loss(data::Task task, const TrainOptions& options) {
   data::LossOptions loss;
   loss.label_smoothing = options.label_smoothing();
   loss.regression = options.regression_loss();

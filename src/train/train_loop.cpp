@@ -100,7 +100,7 @@ class LoopThreads {
 
 }  // namespace
 
-TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
+TrainResult run_train_loop(const TrainOptions& options, TrainingStep& step,
                            torch::nn::Sequential& model, const HeldOut& held_out,
                            std::FILE* progress, RunCheckpoints* checkpoints) {
   const int64_t total = step.planned_steps(), per_epoch = step.steps_per_epoch();

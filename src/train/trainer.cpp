@@ -15,7 +15,7 @@ namespace {
 // train.batch_size; physical batches of at most train.max_physical_batch accumulate into one step.
 class NonprivateStep final : public TrainingStep {
  public:
-  NonprivateStep(const config::TrainOptions& options, torch::nn::Sequential& model,
+  NonprivateStep(const TrainOptions& options, torch::nn::Sequential& model,
                  const data::Dataset& train_set, uint64_t seed)
       : options_(options),
         model_(model),
@@ -66,7 +66,7 @@ class NonprivateStep final : public TrainingStep {
   }
 
  private:
-  const config::TrainOptions& options_;
+  const TrainOptions& options_;
   torch::nn::Sequential& model_;
   const data::Dataset& train_set_;
   dp::PerExampleLoss loss_ = task_loss(train_set_.task, options_);
@@ -79,11 +79,11 @@ class NonprivateStep final : public TrainingStep {
 
 }  // namespace
 
-TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
+TrainResult train_nonprivate(const TrainOptions& options, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,
                              std::FILE* progress, RunCheckpoints* checkpoints) {
-  NonprivateStep step(recipe.train, model, train_set, seed);
-  return run_train_loop(recipe.train, step, model, held_out, progress, checkpoints);
+  NonprivateStep step(options, model, train_set, seed);
+  return run_train_loop(options, step, model, held_out, progress, checkpoints);
 }
 
 }  // namespace dpforge::train

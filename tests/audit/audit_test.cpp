@@ -32,7 +32,7 @@
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/log_math.h"
 #include "dpforge/run/run.h"
-#include "dpforge/train/shadow_audit.h"
+#include "dpforge/run/shadow_audit.h"
 #include "dpforge/train/steps.h"
 #include "test_util.h"
 
@@ -612,7 +612,7 @@ TEST(ShadowAttacks, ShadowsTrainedTwoAtOnceGiveTheNumbersOfOneAtATime) {
   std::vector<nlohmann::json> attacks;
   for (int threads : {1, 2}) {
     at::set_num_threads(threads);  // 2: two shadows at once
-    attacks.push_back(train::shadow_membership_attacks(recipe, model, train, test, 4, 77, nullptr));
+    attacks.push_back(run::shadow_membership_attacks(recipe, model, train, test, 4, 77, nullptr));
   }
   at::set_num_threads(threads_before);
   EXPECT_EQ(attacks[0].dump(), attacks[1].dump());

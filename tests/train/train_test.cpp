@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "dpforge/core/error.h"
+#include "dpforge/core/random.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/calibration.h"
@@ -70,6 +71,40 @@ TEST(Evaluate, OnWorkersGivesTheSameNumbers) {
   EXPECT_EQ(shared.accuracy, alone.accuracy);
   ASSERT_TRUE(shared.auroc && alone.auroc);
   EXPECT_EQ(*shared.auroc, *alone.auroc);
+}
+
+// The Example block of train/trainer.h, verbatim between the markers: the engine without a recipe.
+TEST(Engine, HeaderExampleTrainsWithoutARecipe) {
+  torch::manual_seed(5);
+  const auto all_features = torch::randn({1200, 8});
+  const auto all_labels = all_features.select(1, 0).gt(0).to(torch::kLong);
+  const auto features = all_features.slice(0, 0, 1000);
+  const auto labels = all_labels.slice(0, 0, 1000);
+  const data::Dataset test_set{
+      .inputs = all_features.slice(0, 1000), .labels = all_labels.slice(0, 1000), .num_classes = 2};
+  // --- train/trainer.h, Example ---
+  data::Dataset train_set{.inputs = features, .labels = labels, .num_classes = 2};
+  auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(32), train_set);
+  const auto adam = train::OptimizerKind::kAdam;
+  const auto options =
+      train::PrivateTrainingOptions()
+          .train(train::TrainOptions().epochs(20).batch_size(64).optimizer(adam).lr(5e-3))
+          .privacy(train::PrivacyOptions().enabled(true).max_grad_norm(1).target_epsilon(3));
+  const train::PrivateSeeds seeds{.sampler = secure_random_seed(),
+                                  .noise = secure_random_seed(),
+                                  .secure_noise = true,
+                                  .sensitivity_check = secure_random_seed()};
+  train::PrivacySummary privacy;  // what the run spent: ε, δ, σ, q, steps
+  const auto result = train::train_private(options, model, train_set, train::HeldOut{test_set},
+                                           seeds, stderr, privacy);
+  // --- end of the example ---
+  EXPECT_LE(privacy.epsilon, 3.0 + 1e-9);
+  EXPECT_GT(privacy.epsilon, 2.9);  // the budget is calibrated to, not merely under
+  EXPECT_DOUBLE_EQ(privacy.sample_rate, 64.0 / 1000.0);
+  EXPECT_EQ(result.steps, privacy.steps);
+  EXPECT_EQ(privacy.steps, privacy.planned_steps);
+  EXPECT_TRUE(privacy.secure_noise);
+  EXPECT_GT(result.test_accuracy, 0.9);  // the sign of one feature: learnable at ε = 3
 }
 
 TEST(Train, LearnsFashionMnistSubsetAndWritesAReport) {
@@ -153,29 +188,31 @@ TEST(PlanWarnings, FlagSettingsUnderWhichTheNumbersMeanLittle) {
   config::Recipe recipe;
   recipe.train.batch_size(2048).epochs(2);
   recipe.privacy.enabled(true).target_epsilon(8);
-  const auto shrunk = plan_warnings(recipe, 3000);
+  const auto shrunk = plan_warnings(recipe.train, recipe.privacy, 3000);
   EXPECT_THAT(checks(shrunk), ElementsAre("sample_rate", "steps", "batch_share"));
   EXPECT_THAT(shrunk[0].message, AllOf(HasSubstr("q = 0.683"), HasSubstr("train.batch_size")));
   EXPECT_THAT(shrunk[1].message, HasSubstr("only 3 steps"));
   EXPECT_EQ(shrunk[1].brief, "3 steps < 100");
   // At the full 60,000 only the step count is short (2 epochs at q = 0.034: 59 steps); δ ≥ 1/N
   // applies on a small set.
-  EXPECT_THAT(checks(plan_warnings(recipe, 60000)), ElementsAre("steps"));
+  EXPECT_THAT(checks(plan_warnings(recipe.train, recipe.privacy, 60000)), ElementsAre("steps"));
   recipe.train.epochs(10);
-  EXPECT_TRUE(plan_warnings(recipe, 60000).empty());
+  EXPECT_TRUE(plan_warnings(recipe.train, recipe.privacy, 60000).empty());
   recipe.train.batch_size(32).epochs(10);
   recipe.privacy.delta(2e-3);
-  EXPECT_THAT(checks(plan_warnings(recipe, 600)), ElementsAre("delta"));
+  EXPECT_THAT(checks(plan_warnings(recipe.train, recipe.privacy, 600)), ElementsAre("delta"));
   // Each threshold is strict: q = 0.1 and B = N/4 exactly, 100 steps exactly, pass.
   recipe.privacy.delta(1e-5);
   recipe.train.batch_size(100).epochs(10);
-  EXPECT_TRUE(plan_warnings(recipe, 1000).empty());
+  EXPECT_TRUE(plan_warnings(recipe.train, recipe.privacy, 1000).empty());
   recipe.train.batch_size(250).epochs(25);
-  EXPECT_THAT(checks(plan_warnings(recipe, 1000)), ElementsAre("sample_rate"));
+  EXPECT_THAT(checks(plan_warnings(recipe.train, recipe.privacy, 1000)),
+              ElementsAre("sample_rate"));
   // Non-private runs have neither q nor δ to warn about, but few steps and large batches remain.
   recipe.privacy.enabled(false);
   recipe.train.batch_size(2048).epochs(2);
-  EXPECT_THAT(checks(plan_warnings(recipe, 3000)), ElementsAre("steps", "batch_share"));
+  EXPECT_THAT(checks(plan_warnings(recipe.train, recipe.privacy, 3000)),
+              ElementsAre("steps", "batch_share"));
 }
 
 // 1000 steps over 10 epochs at 10 ms a step, a 0.3 s evaluation after each epoch, a first step of

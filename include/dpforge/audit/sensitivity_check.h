@@ -65,6 +65,9 @@ struct SensitivityFinding {
   static SensitivityFinding from_json(const nlohmann::json& json);
 };
 
+/// audit.sensitivity_rate's default: about 1% of a run's time (docs/performance.md).
+inline constexpr double kDefaultSensitivityRate = 0.01;
+
 class SensitivityCheck final : public dp::StepHook {
  public:
   /// Steps after the first checked one are checked with probability `step_rate` each (drawn from

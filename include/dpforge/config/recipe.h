@@ -11,12 +11,14 @@
 #include <vector>
 
 #include "dpforge/audit/faults.h"
+#include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
 #include "dpforge/data/sources.h"
 #include "dpforge/dp/clipping.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/train/options.h"
 
 namespace dpforge::config {
 
@@ -28,16 +30,12 @@ inline constexpr EnumNames<Device, 3> kDeviceNames{
 enum class Subset { kFirst, kRandom };
 inline constexpr EnumNames<Subset, 2> kSubsetNames{
     {{{Subset::kFirst, "first"}, {Subset::kRandom, "random"}}}};
-enum class OptimizerKind { kSgd, kAdam, kAdamW };
-inline constexpr EnumNames<OptimizerKind, 3> kOptimizerNames{{{{OptimizerKind::kSgd, "sgd"},
-                                                               {OptimizerKind::kAdam, "adam"},
-                                                               {OptimizerKind::kAdamW, "adamw"}}}};
-enum class LrSchedule { kConstant, kCosine };
-inline constexpr EnumNames<LrSchedule, 2> kLrScheduleNames{
-    {{{LrSchedule::kConstant, "constant"}, {LrSchedule::kCosine, "cosine"}}}};
-enum class SecureNoise { kAuto, kOn, kOff };
-inline constexpr EnumNames<SecureNoise, 3> kSecureNoiseNames{
-    {{{SecureNoise::kAuto, "auto"}, {SecureNoise::kOn, "true"}, {SecureNoise::kOff, "false"}}}};
+using train::kLrScheduleNames;
+using train::kOptimizerNames;
+using train::kSecureNoiseNames;
+using train::LrSchedule;
+using train::OptimizerKind;
+using train::SecureNoise;
 
 /// The name of a recipe choice, as the recipe spells it.
 template <typename Enum, std::size_t N>
@@ -102,70 +100,9 @@ struct DataOptions {
 /// [model]: the model zoo's own options (nn/models.h).
 using ModelOptions = nn::ModelOptions;
 
-struct TrainOptions {
-  DPF_ARG(int64_t, epochs) = 10;
-  /// Logical batch size. Under DP this is the *expected* batch size q*N of Poisson sampling.
-  DPF_ARG(int64_t, batch_size) = 128;
-  /// Largest batch pushed through the model at once; bigger logical batches are accumulated.
-  DPF_ARG(int64_t, max_physical_batch) = 256;
-  DPF_ARG(OptimizerKind, optimizer) = OptimizerKind::kSgd;
-  DPF_ARG(double, lr) = 0.1;
-  /// constant, or cosine (decays lr to 0 over all steps: steadier final accuracy).
-  DPF_ARG(LrSchedule, lr_schedule) = LrSchedule::kConstant;
-  /// SGD momentum (ignored by adam/adamw).
-  DPF_ARG(double, momentum) = 0.0;
-  DPF_ARG(double, weight_decay) = 0.0;
-  /// multiclass, binary, regression, or auto (inferred from the training labels).
-  DPF_ARG(data::TaskChoice, task) = data::TaskChoice::kAuto;
-  DPF_ARG(data::RegressionLoss, regression_loss) = data::RegressionLoss::kMse;
-  DPF_ARG(double, huber_delta) = 1.0;
-  /// Label smoothing of the cross-entropy loss in [0, 1); 0 = none. A defense.
-  DPF_ARG(double, label_smoothing) = 0.0;
-  /// Stop when the validation accuracy (data.validation_size) has not improved for this many
-  /// epochs; 0 = never. A defense.
-  DPF_ARG(int64_t, early_stopping_patience) = 0;
-  /// Seed for initialization, batch order and (under DP) noise. Unset: drawn from the OS, and the
-  /// run is not reproducible. Set: reproducible, hence not fit for production DP.
-  DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
-  /// Steps between checkpoints (one is also written before the first step and at the end);
-  /// 0 = one per epoch. `dpforge train --resume DIR` continues from the newest intact one.
-  DPF_ARG(int64_t, checkpoint_every) = 0;
-  /// Keep DIR/checkpoints after the run has finished. Off by default: a private run's snapshots
-  /// hold its secret noise key, so they must not outlive the crash they guard against.
-  DPF_ARG(bool, keep_checkpoints) = false;
-};
-
-struct PrivacyOptions {
-  /// Train with DP-SGD.
-  DPF_ARG(bool, enabled) = false;
-  /// Clipping norm C of per-example gradients.
-  DPF_ARG(double, max_grad_norm) = 1.0;
-  /// σ: noise std on the clipped sum is σ·C. 0 = calibrate from target_epsilon.
-  DPF_ARG(double, noise_multiplier) = 0.0;
-  /// Privacy budget ε for the whole run: σ is calibrated to it (when noise_multiplier = 0), and
-  /// no step that would exceed it is taken. 0 = no budget (then give σ).
-  DPF_ARG(double, target_epsilon) = 0.0;
-  DPF_ARG(double, delta) = 1e-5;
-  /// The private training set's size N as a public number (e.g. a published split's size): q, the
-  /// steps, σ and the divisor are planned from it and never from the real count. 0 = undeclared:
-  /// N is released by a Gaussian count (size_noise_multiplier), composed in ε (docs/privacy.md).
-  DPF_ARG(int64_t, public_dataset_size) = 0;
-  /// σ_n of that count: N̂ = N + σ_n·Z (the count's sensitivity is 1 under add/remove).
-  DPF_ARG(double, size_noise_multiplier) = 20.0;
-  DPF_ARG(dp::ClipMode, clipping) = dp::ClipMode::kFlat;
-  /// pld (tight) or rdp.
-  DPF_ARG(privacy::AccountantKind, accountant) = privacy::AccountantKind::kPld;
-  /// The neighbouring relation the claim holds under: add_remove (N private) or replace_one (N
-  /// public by definition, ε of a 2C shift; pld only).
-  DPF_ARG(privacy::Adjacency, adjacency) = privacy::Adjacency::kAddRemove;
-  /// Auditor validation only (audit/faults.h): injects a privacy bug the auditor must catch. A run
-  /// with a fault is never reported as private.
-  DPF_ARG(audit::Fault, fault) = audit::Fault::kNone;
-  /// true: the noise key comes from the OS CSPRNG (getrandom) and each normal is the sum of four,
-  /// halved, against floating-point attacks on Gaussian samplers (as Opacus's secure mode).
-  /// auto = true unless train.seed is set.
-  DPF_ARG(SecureNoise, secure_noise) = SecureNoise::kAuto;
-};
+/// [train] and [privacy]: the training engine's own options (train/options.h).
+using TrainOptions = train::TrainOptions;
+using PrivacyOptions = train::PrivacyOptions;
 
 struct AuditOptions {
   /// Audit the privacy claim of every private run (white-box, one run, Dirac canaries).
@@ -187,7 +124,7 @@ struct AuditOptions {
   DPF_ARG(int64_t, shadow_models) = 0;
   /// Fraction of a private run's steps, beyond its first with examples, at which the sensitivity
   /// check (audit/sensitivity_check.h) compares contributions with single-example autograd.
-  DPF_ARG(double, sensitivity_rate) = 0.01;
+  DPF_ARG(double, sensitivity_rate) = audit::kDefaultSensitivityRate;
 };
 
 /// What `dpforge sweep` varies when the command line adds nothing (ignored by `dpforge train`).
@@ -230,7 +167,17 @@ enum class DatasetSizeSource { kDeclared, kRecipe, kDpCount, kReplaceOne };
 DatasetSizeSource dataset_size_source(const Recipe& recipe);
 
 /// privacy.secure_noise resolved: auto means on unless train.seed is set.
-bool secure_noise(const Recipe& recipe);
+inline bool secure_noise(const Recipe& recipe) {
+  return train::secure_noise(recipe.privacy, recipe.train);
+}
+
+/// What the training engine needs of `recipe` for a private run.
+inline train::PrivateTrainingOptions private_training_options(const Recipe& recipe) {
+  return train::PrivateTrainingOptions()
+      .train(recipe.train)
+      .privacy(recipe.privacy)
+      .sensitivity_rate(recipe.audit.sensitivity_rate());
+}
 
 /// data.format with auto resolved: fashion-mnist without data.train, else by its file name
 /// (InputError naming `origin` when the name says nothing).

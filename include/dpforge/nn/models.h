@@ -39,7 +39,7 @@ struct ModelOptions {
 
 /// Whether `model` holds a dropout module of any kind: its draws come from LibTorch's one global
 /// generator, so work on several threads at once would draw in the threads' order
-/// (dp/step_workers.h, train/shadow_audit.h).
+/// (dp/step_workers.h, run/shadow_audit.h).
 bool has_dropout(const torch::nn::Module& model);
 
 /// While alive, every dropout module of a model in training mode passes its input through (eval

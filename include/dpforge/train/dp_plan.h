@@ -1,17 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
-// From a recipe to the run's DP plan (dp/plan.h): validated and calibrated once, before training.
+// From the engine's options (train/options.h) to the run's DP plan (dp/plan.h): validated and
+// calibrated once, before training.
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
-#include "dpforge/config/recipe.h"
 #include "dpforge/dp/plan.h"
 #include "dpforge/privacy/calibration.h"
+#include "dpforge/train/options.h"
 
 namespace dpforge::train {
 
-/// What a plan needs to know beyond the recipe.
+/// What a plan needs to know beyond the options.
 struct PlanInputs {
   /// The real number of private examples: the sampler's population, never released.
   int64_t dataset_size = 0;
@@ -27,10 +28,11 @@ struct PlanInputs {
   double release_delta = 0;
 };
 
-/// The DP plan of `recipe`: q = batch_size / planning_size, steps = ceil(epochs / q), σ given or
-/// calibrated to privacy.target_epsilon, and the number of steps the budget allows. InputError
-/// when the batch exceeds the planning size or the target is unreachable.
-dp::DpPlan make_dp_plan(const config::Recipe& recipe, const PlanInputs& inputs);
+/// The DP plan of training by `train` under `privacy`: q = batch_size / planning_size, steps =
+/// ceil(epochs / q), σ given or calibrated to privacy.target_epsilon, and the number of steps the
+/// budget allows. InputError when the batch exceeds the planning size or the target is unreachable.
+dp::DpPlan make_dp_plan(const TrainOptions& train, const PrivacyOptions& privacy,
+                        const PlanInputs& inputs);
 
 /// ε at the plan's δ (the accountant's share of it) after the plan's releases and `steps` of its
 /// (σ, q): what the run has spent once it has taken `steps` steps.
@@ -58,10 +60,11 @@ inline constexpr double kHighSampleRate = 0.1;
 inline constexpr int64_t kFewSteps = 100;
 inline constexpr double kLargeBatchShare = 0.25;
 
-/// What to warn about before training `recipe` on `dataset_size` examples, private or not: fewer
+/// What to warn about before training by `train` on `dataset_size` examples, private or not: fewer
 /// than kFewSteps planned steps, an (expected) batch above kLargeBatchShare of the data; under DP
 /// also q > kHighSampleRate and δ ≥ 1/N. Cheap: nothing is calibrated.
-std::vector<PlanWarning> plan_warnings(const config::Recipe& recipe, int64_t dataset_size);
+std::vector<PlanWarning> plan_warnings(const TrainOptions& train, const PrivacyOptions& privacy,
+                                       int64_t dataset_size);
 
 /// The line a run prints about its mechanism: "DP-SGD: q = …, sigma = …, C = …, T steps, delta =
 /// …".

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 #include "dpforge/dp/step_workers.h"
+#include "dpforge/train/options.h"
 
 namespace dpforge::train {
 
@@ -79,8 +79,7 @@ struct TrainResult {
 
 /// Empty when every parameter of `model` is finite, else why training must stop. Parameters are
 /// a function of the privatized updates, so under DP this check costs no privacy.
-std::string divergence(const torch::nn::Module& model, const config::TrainOptions& options,
-                       int64_t step);
+std::string divergence(const torch::nn::Module& model, const TrainOptions& options, int64_t step);
 
 /// AUROC of binary scores: P(a positive outscores a negative), ties counting one half (the
 /// Mann–Whitney statistic); nullopt without both classes.

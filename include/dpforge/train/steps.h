@@ -5,9 +5,9 @@
 #include <torch/nn/modules/container/sequential.h>
 #include <torch/types.h>
 
-#include "dpforge/config/recipe.h"
 #include "dpforge/data/task.h"
 #include "dpforge/dp/dp_sgd.h"
+#include "dpforge/train/options.h"
 
 namespace dpforge::train {
 
@@ -15,7 +15,7 @@ namespace dpforge::train {
 dp::PerExampleLoss cross_entropy_loss(double label_smoothing = 0);
 
 /// The loss a recipe trains `task` with (train.label_smoothing, train.loss, train.huber_delta).
-dp::PerExampleLoss task_loss(data::Task task, const config::TrainOptions& options);
+dp::PerExampleLoss task_loss(data::Task task, const TrainOptions& options);
 
 /// Forward + backward of Σᵢ Lᵢ / `loss_divisor`; gradients accumulate in the parameters' .grad.
 dp::BatchStats backward_nonprivate(torch::nn::Sequential& model, const torch::Tensor& inputs,

@@ -12,9 +12,9 @@
 #include <optional>
 #include <string>
 
-#include "dpforge/config/recipe.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/train/checkpoint.h"
+#include "dpforge/train/options.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::train {
@@ -52,7 +52,7 @@ class TrainingStep {
 /// Runs `step` to the end of the plan (or until it stops, diverges or stops early), evaluating on
 /// `held_out` after every epoch. With `checkpoints`, snapshots go to its store and a resume point
 /// is continued bit for bit.
-TrainResult run_train_loop(const config::TrainOptions& options, TrainingStep& step,
+TrainResult run_train_loop(const TrainOptions& options, TrainingStep& step,
                            torch::nn::Sequential& model, const HeldOut& held_out,
                            std::FILE* progress, RunCheckpoints* checkpoints);
 

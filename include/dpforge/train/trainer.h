@@ -1,6 +1,23 @@
 // SPDX-License-Identifier: Apache-2.0
 // The two ways dpforge trains a model: DP-SGD and ordinary mini-batch training, both through the
-// one training loop (train_loop.h).
+// one training loop (train_loop.h). No recipe is needed: the options structs (options.h) are the
+// engine's whole configuration.
+//
+// Example (Engine.HeaderExampleTrainsWithoutARecipe runs it):
+//   data::Dataset train_set{.inputs = features, .labels = labels, .num_classes = 2};
+//   auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(32), train_set);
+//   const auto adam = train::OptimizerKind::kAdam;
+//   const auto options =
+//       train::PrivateTrainingOptions()
+//           .train(train::TrainOptions().epochs(20).batch_size(64).optimizer(adam).lr(5e-3))
+//           .privacy(train::PrivacyOptions().enabled(true).max_grad_norm(1).target_epsilon(3));
+//   const train::PrivateSeeds seeds{.sampler = secure_random_seed(),
+//                                   .noise = secure_random_seed(),
+//                                   .secure_noise = true,
+//                                   .sensitivity_check = secure_random_seed()};
+//   train::PrivacySummary privacy;  // what the run spent: ε, δ, σ, q, steps
+//   const auto result = train::train_private(options, model, train_set, train::HeldOut{test_set},
+//                                            seeds, stderr, privacy);
 #pragma once
 #include <torch/nn/modules/container/sequential.h>
 
@@ -12,10 +29,10 @@
 #include <vector>
 
 #include "dpforge/audit/dirac_canaries.h"
-#include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 #include "dpforge/train/checkpoint.h"
 #include "dpforge/train/metrics.h"
+#include "dpforge/train/options.h"
 
 namespace dpforge::train {
 
@@ -24,7 +41,7 @@ namespace dpforge::train {
 /// evaluates on `test_set`. `seed` drives the batch order. Progress goes to `progress` (nullptr:
 /// silent): one rewritten line on a terminal, periodic lines otherwise.
 /// With `checkpoints`, snapshots go to its store and a resume point is continued bit for bit.
-TrainResult train_nonprivate(const config::Recipe& recipe, torch::nn::Sequential& model,
+TrainResult train_nonprivate(const TrainOptions& options, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,
                              std::FILE* progress, RunCheckpoints* checkpoints = nullptr);
 
@@ -81,7 +98,7 @@ struct PrivateSeeds {
 /// `planning_size`: the N of q = batch / N, of the steps and of σ (run::plan_dataset_size: public
 /// or a DP count, so the mechanism does not depend on the exact size); 0 = train_set.size(), for
 /// the audits' own training runs, which release nothing.
-TrainResult train_private(const config::Recipe& recipe, torch::nn::Sequential& model,
+TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries = nullptr,

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dpforge/train/shadow_audit.h"
+#include "dpforge/run/shadow_audit.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -19,7 +19,7 @@
 #include "dpforge/nn/models.h"
 #include "dpforge/train/trainer.h"
 
-namespace dpforge::train {
+namespace dpforge::run {
 namespace {
 
 constexpr int64_t kMaxTargetsPerSide = 2500;
@@ -113,17 +113,18 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
     torch::manual_seed(shadow_seed);
     shadow = nn::make_model(recipe.model, shadow_data);
   }
-  const HeldOut held_out{evaluation};
+  const train::HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
-    PrivacySummary ignored;
-    train_private(
-        shadow_recipe, shadow, shadow_data, held_out,
-        PrivateSeeds{derive_seed(shadow_seed, kSamplerPurpose),
-                     derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe),
-                     derive_seed(shadow_seed, kSensitivityCheckPurpose)},
+    train::PrivacySummary ignored;
+    train::train_private(
+        config::private_training_options(shadow_recipe), shadow, shadow_data, held_out,
+        train::PrivateSeeds{derive_seed(shadow_seed, kSamplerPurpose),
+                            derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe),
+                            derive_seed(shadow_seed, kSensitivityCheckPurpose)},
         nullptr, ignored);
   } else {
-    train_nonprivate(shadow_recipe, shadow, shadow_data, held_out, shadow_seed, nullptr);
+    train::train_nonprivate(shadow_recipe.train, shadow, shadow_data, held_out, shadow_seed,
+                            nullptr);
   }
   return shadow;
 }
@@ -220,4 +221,4 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
                                           per_side)}};
 }
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run

@@ -12,9 +12,8 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
-#include "dpforge/train/trainer.h"
 
-namespace dpforge::train {
+namespace dpforge::run {
 
 /// Trains the audit run and returns the audit summary (audit::summarize plus the claimed ε of the
 /// audit run, how the canaries were made, and its two gate tests — the one-run bounds at
@@ -25,4 +24,4 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
                                   uint64_t auditor_seed, double gate_significance,
                                   std::FILE* progress);
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-#include "dpforge/train/input_canary_audit.h"
+#include "dpforge/run/input_canary_audit.h"
 
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -12,8 +12,9 @@
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/train/trainer.h"
 
-namespace dpforge::train {
+namespace dpforge::run {
 
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
                                   const data::Dataset& test_set, int64_t canaries,
@@ -45,12 +46,13 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   recipe_for_audit.audit.enabled(false);
   recipe_for_audit.train.early_stopping_patience(0);
   auto model = nn::make_model(recipe.model, train_set);
-  PrivacySummary privacy;
+  train::PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
-  train_private(recipe_for_audit, model, audit_train, HeldOut{evaluation},
-                PrivateSeeds{secure_random_seed(), secure_random_seed(),
-                             config::secure_noise(recipe), secure_random_seed()},
-                progress, privacy);
+  train::train_private(config::private_training_options(recipe_for_audit), model, audit_train,
+                       train::HeldOut{evaluation},
+                       train::PrivateSeeds{secure_random_seed(), secure_random_seed(),
+                                           config::secure_noise(recipe), secure_random_seed()},
+                       progress, privacy);
 
   const auto scores = audit::mia_scores(model, test_set.with(images, flipped)).loss;
   std::vector<double> in, out;
@@ -80,4 +82,4 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   return summary;
 }
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run

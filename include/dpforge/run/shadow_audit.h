@@ -18,7 +18,7 @@
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 
-namespace dpforge::train {
+namespace dpforge::run {
 
 /// Per attack (lira_online, lira_online_fixed_variance, lira_offline, lira_offline_fixed_variance,
 /// rmia_offline): AUROC, TPR at 0.1% and 1% FPR, balanced accuracy and ROC points (the fields of
@@ -28,4 +28,4 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
                                          const data::Dataset& test_set, int64_t shadow_models,
                                          uint64_t auditor_seed, std::FILE* progress);
 
-}  // namespace dpforge::train
+}  // namespace dpforge::run
