@@ -5,163 +5,25 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <charconv>
-#include <set>
+#include <map>
+#include <string_view>
 
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layers.h"
+#include "src/nn/layer_registry.h"
 
 namespace dpforge::nn {
 namespace {
 
+using detail::find_layer_type;
+using detail::Input;
+using detail::LayerType;
+using detail::Read;
+
 std::string example_text(const std::vector<int64_t>& shape) {
   return shape.empty() ? "a scalar" : fmt::format("{}", fmt::join(shape, " x "));
-}
-
-// One layer's arguments, read with its position and text in every message.
-class Arguments {
- public:
-  Arguments(const LayerSpec& spec, std::string where, std::set<std::string> keys,
-            size_t max_positional)
-      : spec_(spec), where_(std::move(where)) {
-    if (spec.arguments.size() > max_positional) {
-      fail(fmt::format("takes at most {} positional argument{}", max_positional,
-                       max_positional == 1 ? "" : "s"));
-    }
-    for (const auto& [key, value] : spec.options) {
-      if (keys.count(key) == 0) {
-        fail(fmt::format("has no option '{}' (options: {})", key,
-                         keys.empty() ? "none" : fmt::format("{}", fmt::join(keys, ", "))));
-      }
-    }
-  }
-
-  /// Positional `index` (or option `key`): a size ≥ 1, or `out` for the task's outputs.
-  int64_t size(size_t index, const char* what, int64_t outputs, const char* key = nullptr) const {
-    const std::string* text = index < spec_.arguments.size() ? &spec_.arguments[index] : nullptr;
-    if (text == nullptr && key != nullptr && spec_.options.count(key) > 0)
-      text = &spec_.options.at(key);
-    if (text == nullptr) fail(fmt::format("needs {} (a whole number, or out)", what));
-    if (*text == "out") return outputs;
-    return whole(*text, what, 1);
-  }
-  int64_t option(const char* key, int64_t fallback, int64_t low) const {
-    const auto found = spec_.options.find(key);
-    return found == spec_.options.end() ? fallback : whole(found->second, key, low);
-  }
-  double fraction(size_t index, const char* what, double fallback) const {
-    if (index >= spec_.arguments.size()) return fallback;
-    const auto& text = spec_.arguments[index];
-    double value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size() || !(value >= 0 && value < 1))
-      fail(fmt::format("{} = '{}' must be a number in [0, 1)", what, text));
-    return value;
-  }
-  bool flag(const char* key, bool fallback) const {
-    const auto found = spec_.options.find(key);
-    if (found == spec_.options.end()) return fallback;
-    if (found->second != "true" && found->second != "false")
-      fail(fmt::format("{} = '{}' must be true or false", key, found->second));
-    return found->second == "true";
-  }
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw_input_error("{}: {}", where_, problem);
-  }
-
- private:
-  int64_t whole(const std::string& text, const char* what, int64_t low) const {
-    int64_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    // A bound that keeps every layer's weight tensor allocatable, so a typo is an error, not an
-    // out-of-memory crash.
-    constexpr int64_t kLargest = 1 << 20;
-    if (error != std::errc() || end != text.data() + text.size() || value < low || value > kLargest)
-      fail(fmt::format("{} = '{}' must be a whole number in [{}, {}]", what, text, low, kLargest));
-    return value;
-  }
-  const LayerSpec& spec_;
-  std::string where_;
-};
-
-// The state threaded through the layers: one example's shape, whether it holds token ids.
-struct Flow {
-  std::vector<int64_t> shape;
-  int64_t outputs = 0;
-  std::string key;
-};
-
-void require_image(const Arguments& args, const Flow& flow) {
-  if (flow.shape.size() != 3)
-    args.fail(fmt::format("needs C x H x W input, got {}", example_text(flow.shape)));
-}
-
-torch::nn::AnyModule parameterized_layer(const LayerSpec& spec, const std::string& where,
-                                         const Flow& flow) {
-  const auto& shape = flow.shape;
-  if (spec.type == "linear") {
-    const Arguments args(spec, where, {"bias"}, 1);
-    if (shape.empty()) args.fail("needs features, got a scalar");
-    return torch::nn::AnyModule(Linear(LinearOptions(shape.back(), args.size(0, "n", flow.outputs))
-                                           .bias(args.flag("bias", true))));
-  }
-  if (spec.type == "conv") {
-    const Arguments args(spec, where, {"k", "s", "p", "d", "bias"}, 1);
-    require_image(args, flow);
-    return torch::nn::AnyModule(
-        Conv2d(Conv2dOptions(shape[0], args.size(0, "n", flow.outputs), args.option("k", 3, 1))
-                   .stride(args.option("s", 1, 1))
-                   .padding(args.option("p", 0, 0))
-                   .dilation(args.option("d", 1, 1))
-                   .bias(args.flag("bias", true))));
-  }
-  if (spec.type == "layernorm") {
-    const Arguments args(spec, where, {}, 0);
-    if (shape.empty()) args.fail("needs features, got a scalar");
-    return torch::nn::AnyModule(LayerNorm(LayerNormOptions({shape.back()})));
-  }
-  const Arguments args(spec, where, {}, 1);  // groupnorm
-  if (shape.empty()) args.fail("needs channels, got a scalar");
-  const int64_t groups = args.size(0, "the number of groups", flow.outputs);
-  if (shape[0] % groups != 0)
-    args.fail(fmt::format("{} channels do not split into {} groups", shape[0], groups));
-  return torch::nn::AnyModule(GroupNorm(GroupNormOptions(groups, shape[0])));
-}
-
-torch::nn::AnyModule pooling_layer(const LayerSpec& spec, const std::string& where,
-                                   const Flow& flow) {
-  if (spec.type == "adaptiveavgpool") {
-    const Arguments args(spec, where, {}, 1);
-    require_image(args, flow);
-    const int64_t side = spec.arguments.empty() ? 1 : args.size(0, "the output side", 1);
-    return torch::nn::AnyModule(torch::nn::AdaptiveAvgPool2d(side));
-  }
-  const Arguments args(spec, where, {"s", "p"}, 1);
-  require_image(args, flow);
-  const int64_t k = args.size(0, "the kernel size k", flow.outputs);
-  const int64_t s = args.option("s", k, 1), p = args.option("p", 0, 0);
-  if (spec.type == "maxpool")
-    return torch::nn::AnyModule(
-        torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(k).stride(s).padding(p)));
-  return torch::nn::AnyModule(
-      torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(k).stride(s).padding(p)));
-}
-
-std::optional<torch::nn::AnyModule> simple_layer(const LayerSpec& spec, const std::string& where) {
-  const auto& type = spec.type;
-  auto no_arguments = [&] { (void)Arguments(spec, where, {}, 0); };
-  if (type == "relu") return (no_arguments(), torch::nn::AnyModule(torch::nn::ReLU()));
-  if (type == "tanh") return (no_arguments(), torch::nn::AnyModule(torch::nn::Tanh()));
-  if (type == "gelu") return (no_arguments(), torch::nn::AnyModule(torch::nn::GELU()));
-  if (type == "elu") return (no_arguments(), torch::nn::AnyModule(torch::nn::ELU()));
-  if (type == "sigmoid") return (no_arguments(), torch::nn::AnyModule(torch::nn::Sigmoid()));
-  if (type == "flatten") return (no_arguments(), torch::nn::AnyModule(torch::nn::Flatten()));
-  if (type == "dropout") {
-    const Arguments args(spec, where, {}, 1);
-    return torch::nn::AnyModule(
-        torch::nn::Dropout(torch::nn::DropoutOptions(args.fraction(0, "p", 0.5))));
-  }
-  return std::nullopt;
 }
 
 [[noreturn]] void refuse(const LayerSpec& spec, const std::string& where) {
@@ -174,10 +36,40 @@ std::optional<torch::nn::AnyModule> simple_layer(const LayerSpec& spec, const st
         "layernorm), which normalizes each example on its own",
         where, type);
   }
-  throw_input_error(
-      "{}: unknown layer '{}'; layers: linear, conv, embedding, layernorm, groupnorm, relu, tanh, "
-      "gelu, elu, sigmoid, maxpool, avgpool, adaptiveavgpool, flatten, dropout, residual",
-      where, type);
+  std::vector<std::string_view> names;
+  for (const auto& known : detail::layer_types()) names.push_back(known.name);
+  throw_input_error("{}: unknown layer '{}'; layers: {}, residual", where, type,
+                    fmt::join(names, ", "));
+}
+
+// The state threaded through the layers: one example's shape.
+struct Flow {
+  std::vector<int64_t> shape;
+  int64_t outputs = 0;
+  std::string key;
+};
+
+void check_input(const LayerType& type, const Read& read, const Flow& flow, bool first) {
+  const auto& shape = flow.shape;
+  switch (type.input) {
+    case Input::kAny:
+      return;
+    case Input::kFeatures:
+      if (shape.empty()) read.fail("needs features, got a scalar");
+      return;
+    case Input::kChannels:
+      if (shape.empty()) read.fail("needs channels, got a scalar");
+      return;
+    case Input::kImage:
+      if (shape.size() != 3)
+        read.fail(fmt::format("needs C x H x W input, got {}", example_text(shape)));
+      return;
+    case Input::kTokens:
+      if (!first) read.fail("takes token ids: it must be the first layer");
+      if (shape.size() != 1)
+        read.fail(fmt::format("needs T token ids per example, got {}", example_text(shape)));
+      return;
+  }
 }
 
 // One zero example through `module` (evaluation mode, no gradient): its output shape.
@@ -242,25 +134,15 @@ std::vector<BuiltLayer> append(torch::nn::Sequential& model, const std::vector<L
       append_residual(model, spec, flow, position, where, built);
       continue;
     }
-    std::optional<torch::nn::AnyModule> module;
-    if (spec.type == "embedding") {
-      const Arguments args(spec, where, {}, 2);
-      if (!(prefix.empty() && i == 0)) args.fail("takes token ids: it must be the first layer");
-      if (flow.shape.size() != 1)
-        args.fail(fmt::format("needs T token ids per example, got {}", example_text(flow.shape)));
+    const LayerType* type = find_layer_type(spec.type);
+    if (type == nullptr) refuse(spec, where);
+    const Read read(*type, spec, where, flow.outputs);
+    check_input(*type, read, flow, prefix.empty() && i == 0);
+    std::optional<torch::nn::AnyModule> module = type->build(read, flow.shape);
+    if (type->input == Input::kTokens) {
       model->push_back(
           torch::nn::Functional([](const torch::Tensor& x) { return x.to(torch::kLong); }));
-      module = torch::nn::AnyModule(Embedding(EmbeddingOptions(
-          args.size(0, "the vocabulary size", flow.outputs), args.size(1, "dim", flow.outputs))));
       indices = true;
-    } else if (spec.type == "linear" || spec.type == "conv" || spec.type == "layernorm" ||
-               spec.type == "groupnorm") {
-      module = parameterized_layer(spec, where, flow);
-    } else if (spec.type == "maxpool" || spec.type == "avgpool" || spec.type == "adaptiveavgpool") {
-      module = pooling_layer(spec, where, flow);
-    } else {
-      module = simple_layer(spec, where);
-      if (!module) refuse(spec, where);
     }
     flow.shape = output_shape(*module, flow, indices, where);
     indices = false;

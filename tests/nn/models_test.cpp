@@ -78,7 +78,17 @@ TEST(Layers, LayerStringErrorsNameTheLayerAndTheShape) {
               AllOf(HasSubstr("layer 2 batchnorm"), HasSubstr("use groupnorm")));
   EXPECT_THAT(layer_error("flatten lstm(4)", {1, 8, 8}), HasSubstr("unknown layer 'lstm'"));
   EXPECT_THAT(layer_error("conv(8, kernel=3)", {1, 8, 8}),
-              AllOf(HasSubstr("no option 'kernel'"), HasSubstr("bias, d, k, p, s")));
+              AllOf(HasSubstr("no option 'kernel'"),
+                    HasSubstr("conv takes n, k=3, s=1, p=0, d=1, bias=true")));
+  // `out` is the task's outputs: an output size only, never a kernel, a group count or a width.
+  EXPECT_THAT(layer_error("maxpool(out)", {1, 8, 8}),
+              AllOf(HasSubstr("layer 1 maxpool(out)"), HasSubstr("k = out: only an output size")));
+  EXPECT_THAT(layer_error("conv(8, k=out)", {1, 8, 8}), HasSubstr("k = out: only an output size"));
+  EXPECT_THAT(layer_error("groupnorm(out)", {10, 2, 2}), HasSubstr("groups = out"));
+  EXPECT_THAT(layer_error("embedding(out, 4)", {3}), HasSubstr("vocabulary = out"));
+  EXPECT_THAT(layer_error("linear(4, n=5)", {4}), HasSubstr("n is given twice"));
+  EXPECT_THAT(layer_error("linear", {4}), HasSubstr("needs n (linear takes n, bias=true)"));
+  EXPECT_THAT(layer_error("tanh(2)", {4}), HasSubstr("takes at most 0 positional arguments"));
   EXPECT_THAT(layer_error("conv(8, k=x)", {1, 8, 8}), HasSubstr("k = 'x' must be a whole number"));
   EXPECT_THAT(layer_error("linear(99999999999)", {4}),
               HasSubstr("must be a whole number in [1, 1048576]"));
@@ -103,6 +113,14 @@ TEST(Layers, LayerStringErrorsNameTheLayerAndTheShape) {
               HasSubstr("at character 10 (','): expected an argument"));
   EXPECT_THAT(layer_error("linear(k=2, 4)", {4}), HasSubstr("positional arguments come first"));
   EXPECT_THAT(layer_error("  ", {4}), HasSubstr("model.layers is empty"));
+  // Every parameter may also be written by name; maxpool's stride defaults to its kernel.
+  EXPECT_EQ(to_string(parse_layers("conv(n=4, k=3) maxpool(k=2) flatten linear(n=out)")),
+            "conv(k=3, n=4) maxpool(k=2) flatten linear(n=out)");
+  EXPECT_EQ(
+      build_layers(parse_layers("conv(n=4, k=3) maxpool(k=2) flatten linear(n=out)"), {1, 8, 8}, 10)
+          ->forward(torch::zeros({2, 1, 8, 8}))
+          .sizes(),
+      (std::vector<int64_t>{2, 10}));  // 8 → 6 → 3 (stride 2): 4·3·3 = 36 → 10
   // The residual's shortcut: identity, a 1x1 strided conv, or a linear projection.
   EXPECT_EQ(layer_error("conv(4, k=3, p=1) residual(conv(8, k=3, s=2, p=1)) flatten linear(out)",
                         {1, 8, 8}),

@@ -12,7 +12,8 @@
 // example → T x dim), layernorm (over the last dimension), groupnorm(groups), relu, tanh, gelu,
 // elu, sigmoid, maxpool(k, s=k, p=0), avgpool(k, s=k, p=0), adaptiveavgpool(n=1), flatten,
 // dropout(p), residual(layers...) (x + layers(x), with a 1x1 conv or linear projection when the
-// shape changes). linear and conv take bias=false.
+// shape changes). linear and conv take bias=false. Every parameter may be written by name
+// (conv(n=16, k=3)); `out` only as an output size (linear's or conv's n).
 #pragma once
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/sequential.h>
