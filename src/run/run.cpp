@@ -22,6 +22,7 @@
 #include "dpforge/run/input_canary_audit.h"
 #include "dpforge/run/run_folder.h"
 #include "dpforge/run/shadow_audit.h"
+#include "dpforge/train/dp_plan.h"
 #include "dpforge/train/progress.h"
 #include "src/run/run_identity.h"
 
@@ -263,10 +264,7 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // The canaries observe the training steps only, and a canary is in the training set or not:
   // they test the steps' own add/remove claim, without the data statistics' release before
   // training (data/dp_stats.h), whatever the run's adjacency (privacy::with_adjacency).
-  const auto composed = privacy::Accountant::from_json(privacy.accountant_state);
-  auto accountant = privacy::make_accountant(composed->name());
-  for (const auto& entry : train::after_releases(composed->history(), privacy.preprocessing))
-    accountant->compose(entry);
+  const auto accountant = train::steps_accountant(privacy.accountant_state, privacy.preprocessing);
   const bool replace_one = privacy.adjacency == privacy::Adjacency::kReplaceOne;
   const bool claim_is_audited = privacy.preprocessing.empty() && !replace_one;
   const double training_epsilon =

@@ -101,6 +101,15 @@ std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> his
   return {history.begin() + static_cast<std::ptrdiff_t>(at), history.end()};
 }
 
+std::unique_ptr<privacy::Accountant> steps_accountant(
+    const nlohmann::json& accountant_state, const std::vector<privacy::SgmSteps>& releases) {
+  const auto composed = privacy::Accountant::from_json(accountant_state);
+  auto accountant = privacy::make_accountant(composed->name());
+  for (const auto& entry : after_releases(composed->history(), releases))
+    accountant->compose(entry);
+  return accountant;
+}
+
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan) {
   return privacy::accountant_factory(plan.accountant, plan.preprocessing, plan.adjacency);
 }

@@ -55,7 +55,7 @@ class PrivateStep final : public TrainingStep {
         privacy_(privacy),
         progress_(progress),
         optimizer_(make_optimizer(options.train(), model->parameters())),
-        accountant_(privacy::make_accountant(claimed.accountant, claimed.adjacency)),
+        accountant_(plan_accountants(claimed)()),
         state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
                                     executed.sample_rate, seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
@@ -64,11 +64,8 @@ class PrivateStep final : public TrainingStep {
         accounting_(*accountant_, claimed),
         sensitivity_(seeds.sensitivity_check, options.sensitivity_rate()),
         canaries_(canaries) {
-    // Releases computed from the training data before training (DP statistics) are spent first.
-    for (const auto& release : claimed.preprocessing) {
-      accountant_->compose(release);
-      releases_ += release.count;
-    }
+    // The plan's accountant has spent the releases before training (DP statistics) already.
+    for (const auto& release : claimed.preprocessing) releases_ += release.count;
     hooks_.push_back(&accounting_);
     hooks_.push_back(&sensitivity_);
     if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 &&

@@ -5,9 +5,11 @@
 // device, threads) are not part of it: they cannot change what is released.
 //
 // Example:
-//   const dp::DpPlan plan = train::make_dp_plan(recipe, {.dataset_size = n, .planning_size = n});
+//   const dp::DpPlan plan =
+//       train::make_dp_plan(train, privacy, {.dataset_size = n, .planning_size = n});
 //   data::PoissonSampler sampler(plan.dataset_size, plan.sample_rate, seed);  // the mechanism …
-//   accountant.compose(plan.dp_event());                                       // … and its claim
+//   auto accountant = train::plan_accountants(plan)();                          // … its claim,
+//   accountant->compose(plan.dp_event());  // told each step by the step (dp::AccountantHook)
 #pragma once
 #include <cstdint>
 #include <vector>

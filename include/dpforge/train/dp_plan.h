@@ -3,6 +3,8 @@
 // calibrated once, before training.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -43,8 +45,15 @@ double plan_epsilon(const dp::DpPlan& plan, int64_t steps);
 std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> history,
                                               const std::vector<privacy::SgmSteps>& releases);
 
-/// The plan's accountant kind with its releases already composed.
+/// The plan's accountant kind with its releases already composed: the one way a run's accountant
+/// is made (the DP-SGD step then tells it each step, dp::AccountantHook).
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan);
+
+/// The accountant of a run's DP-SGD steps alone, under add/remove adjacency: `accountant_state`
+/// (PrivacySummary's) without the `releases` made before training. What the white-box canaries
+/// observe: a canary is in the training set or not, and sees no release of data statistics.
+std::unique_ptr<privacy::Accountant> steps_accountant(
+    const nlohmann::json& accountant_state, const std::vector<privacy::SgmSteps>& releases);
 
 /// A legal setting under which a run's numbers mean little: which check, a short form for tables
 /// ("q 0.68 > 0.1") and the message that says why and what to change.
