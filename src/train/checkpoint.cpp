@@ -185,6 +185,19 @@ std::optional<nlohmann::json> PrivacyLedger::read(const std::filesystem::path& p
   }
 }
 
+void PrivacyLedger::check_continues(const nlohmann::json& existing) const {
+  for (const auto& [key, planned] : identity_.items()) {
+    const auto written = existing.find(key);
+    if (written != existing.end() && *written == planned) continue;
+    throw_input_error(
+        "{}: the run's privacy ledger was written for {} = {}, and resuming now plans {} = {}: a "
+        "run's mechanism cannot change while it runs (did its data change?); resume with the data "
+        "and the recipe it started with, or start a new run",
+        path_.string(), key, written != existing.end() ? written->dump() : "nothing", key,
+        planned.dump());
+  }
+}
+
 void RunCheckpoints::save(int64_t step, Snapshot snapshot, const torch::nn::Module& model,
                           const torch::optim::Optimizer& optimizer) {
   snapshot.state["identity"] = identity;

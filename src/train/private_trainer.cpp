@@ -205,7 +205,8 @@ class PrivateStep final : public TrainingStep {
     std::vector<double> releases;
     for (const auto& release : claimed_.preprocessing) releases.push_back(release.noise_multiplier);
     int64_t reserved = 0;
-    if (const auto existing = PrivacyLedger::read(checkpoints.ledger_path)) {
+    const auto existing = PrivacyLedger::read(checkpoints.ledger_path);
+    if (existing) {
       reserved = existing->at("steps").get<int64_t>();
       progress_epsilon_ = existing->at("epsilon").get<double>();  // a resumed run's commitment
       progress_epsilon_step_ = reserved;
@@ -221,6 +222,7 @@ class PrivateStep final : public TrainingStep {
                                    {"target_epsilon", claimed_.target_epsilon},
                                    {"planned_steps", claimed_.planned_steps}},
                     reserved);
+    if (existing) ledger_->check_continues(*existing);
     ledger_interval_ = checkpoints.interval(steps_per_epoch());
   }
 

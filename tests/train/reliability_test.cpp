@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Crash safety (checkpoints, resume, the privacy ledger) and hostile conditions (torn files, full
 // disk, unwritable folders, divergence), through the real CLI in subprocesses.
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -137,6 +138,29 @@ TEST(Resume, PrivateRunKilledAndResumedIsBitIdenticalAndNeverUnderReportsEpsilon
   EXPECT_EQ(again.exit_code, kExitBadInput);
   EXPECT_THAT(again.output, AllOf(HasSubstr("holds a finished run"), HasSubstr("nothing to resume"),
                                   HasSubstr("dpforge report")));
+}
+
+// A resumed run continues its own mechanism: when what it plans now differs from what its ledger
+// was written for (here σ, as when the data behind a DP count changed), it refuses to go on.
+TEST(Resume, ALedgerOfAnotherMechanismIsRefused) {
+  TempDir dir;
+  const auto crashed = run_command("DPFORGE_CRASH_AFTER_STEP=6 " + kCli + " train " + kQuickstart +
+                                   kSeededPrivateRun + " --out " + (dir / "run").string());
+  ASSERT_NE(crashed.exit_code, kExitOk) << crashed.output;
+  const auto path = dir / "run" / "privacy_ledger.json";
+  auto ledger = read_json(path);
+  const double sigma = ledger["noise_multiplier"].get<double>();
+  ledger["noise_multiplier"] = 2 * sigma;
+  testing::write_text(path, ledger.dump(2));
+  const auto resumed = run_command(kCli + " train " + kQuickstart + kSeededPrivateRun +
+                                   " --resume " + (dir / "run").string());
+  EXPECT_EQ(resumed.exit_code, kExitBadInput) << resumed.output;
+  EXPECT_THAT(resumed.output, AllOf(HasSubstr("privacy_ledger.json"),
+                                    HasSubstr(fmt::format("written for noise_multiplier = {}",
+                                                          nlohmann::json(2 * sigma).dump())),
+                                    HasSubstr("mechanism cannot change while it runs")));
+  EXPECT_FALSE(std::filesystem::exists(dir / "run" / "report.json"));
+  EXPECT_EQ(read_json(path), ledger);  // the ledger is left as it was
 }
 
 TEST(Resume, NonPrivateRunKilledAndResumedIsBitIdentical) {

@@ -76,6 +76,9 @@ class PrivacyLedger {
   int64_t reserved() const { return reserved_; }
   /// An existing ledger (nullopt when there is none); InputError when it is unreadable.
   static std::optional<nlohmann::json> read(const std::filesystem::path& path);
+  /// InputError naming the first field of the mechanism in which `existing` (what an earlier
+  /// process of the run wrote) differs from this ledger's: a resumed run continues its own plan.
+  void check_continues(const nlohmann::json& existing) const;
 
  private:
   void write(const std::string& status, int64_t steps, double epsilon);
