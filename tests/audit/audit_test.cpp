@@ -31,6 +31,7 @@
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/log_math.h"
+#include "dpforge/run/input_canary_audit.h"
 #include "dpforge/run/run.h"
 #include "dpforge/run/shadow_audit.h"
 #include "dpforge/train/steps.h"
@@ -490,6 +491,32 @@ TEST(BlackBoxAudit, InputCanariesFlagAMissingNoiseAndPassACorrectRun) {
     }
     EXPECT_EQ(input["canaries"], 1000);
   }
+}
+
+// The input-canary audit run's randomness (initialization, sampling, noise) is the auditor's: the
+// same auditor seed repeats its numbers exactly, another seed gives another run.
+TEST(BlackBoxAudit, InputCanaryAuditRepeatsWithTheAuditorsSeed) {
+  torch::manual_seed(4);
+  const auto make = [](int64_t n) {
+    data::Dataset set;
+    set.inputs = torch::randn({n, 8});
+    set.labels = torch::randint(0, 4, {n}, torch::kLong);
+    set.num_classes = 4;
+    return set;
+  };
+  const auto train = make(300), test = make(400);
+  config::Recipe recipe;
+  recipe.model.arch(nn::Arch::kMlp).mlp_hidden(16);
+  recipe.train.epochs(3).batch_size(50);
+  recipe.privacy.enabled(true).noise_multiplier(1.0).public_dataset_size(300);
+  const auto audit = [&](uint64_t seed) {
+    auto unrelated = nn::make_model(recipe.model, train);  // moves torch's global generator
+    return run::input_canary_audit(recipe, train, test, 200, seed, 1e-3, nullptr);
+  };
+  const auto first = audit(11), again = audit(11), other = audit(12);
+  EXPECT_EQ(first["roc"], again["roc"]);
+  EXPECT_EQ(first["epsilon_lower_bound_best"], again["epsilon_lower_bound_best"]);
+  EXPECT_NE(first["roc"], other["roc"]);
 }
 
 TEST(WhiteBoxAudit, ViolationExitsWithCodeThreeAndALoudMessage) {

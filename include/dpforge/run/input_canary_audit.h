@@ -18,7 +18,9 @@ namespace dpforge::run {
 /// Trains the audit run and returns the audit summary (audit::summarize plus the claimed ε of the
 /// audit run, how the canaries were made, and its two gate tests — the one-run bounds at
 /// `gate_significance` against the claim — with its `status`). Canaries are the last m test
-/// examples, so they are never part of the training split.
+/// examples, so they are never part of the training split. Everything random (the canaries'
+/// labels and membership, the audit run's initialization, sampling and noise) comes from
+/// `auditor_seed`.
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
                                   const data::Dataset& test_set, int64_t canaries,
                                   uint64_t auditor_seed, double gate_significance,
