@@ -4,10 +4,12 @@
 #include <fmt/ranges.h>
 #include <torch/torch.h>
 
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 
 #include "dpforge/core/error.h"
+#include "dpforge/core/random.h"
 #include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
@@ -122,6 +124,13 @@ torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<
 
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
   return make_model(options, {1, 28, 28}, num_classes);
+}
+
+torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like,
+                                 uint64_t seed) {
+  const std::lock_guard generator_lock(torch_generator_mutex());
+  torch::manual_seed(seed);
+  return make_model(options, like);
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {

@@ -4,8 +4,6 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
-#include <mutex>
-
 #include "dpforge/audit/canary_auditor.h"
 #include "dpforge/audit/mia.h"
 #include "dpforge/audit/summary.h"
@@ -19,11 +17,9 @@
 namespace dpforge::run {
 namespace {
 
-// Purposes of the seeds derived from the auditor's seed (core/random.h derive_seed); the canaries'
-// labels and membership come from a generator seeded with it directly.
-constexpr uint64_t kSamplerPurpose = 1;
-constexpr uint64_t kNoisePurpose = 2;
-constexpr uint64_t kSensitivityCheckPurpose = 3;
+// The canaries' labels and membership come from a generator seeded with the auditor's seed itself,
+// the audit run's training seeds from train::auditor_run_seeds (purposes 1-3), and its
+// initialization from this purpose's seed.
 constexpr uint64_t kInitPurpose = 4;
 
 }  // namespace
@@ -59,21 +55,13 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   recipe_for_audit.train.early_stopping_patience(0);
   // The audit run's randomness is the auditor's (its model is never released, so its noise needs
   // no key beyond the auditor's): a seeded audit gives the same numbers every time.
-  torch::nn::Sequential model;
-  {
-    const std::lock_guard generator_lock(torch_generator_mutex());
-    torch::manual_seed(derive_seed(auditor_seed, kInitPurpose));
-    model = nn::make_model(recipe.model, train_set);
-  }
+  auto model = nn::make_model(recipe.model, train_set, derive_seed(auditor_seed, kInitPurpose));
   train::PrivacySummary privacy;
   const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
-  train::train_private(
-      config::private_training_options(recipe_for_audit), model, audit_train,
-      train::HeldOut{evaluation},
-      train::PrivateSeeds{derive_seed(auditor_seed, kSamplerPurpose),
-                          derive_seed(auditor_seed, kNoisePurpose), config::secure_noise(recipe),
-                          derive_seed(auditor_seed, kSensitivityCheckPurpose)},
-      progress, privacy);
+  train::train_private(config::private_training_options(recipe_for_audit), model, audit_train,
+                       train::HeldOut{evaluation},
+                       train::auditor_run_seeds(auditor_seed, config::secure_noise(recipe)),
+                       progress, privacy);
 
   const auto scores = audit::mia_scores(model, test_set.with(images, flipped)).loss;
   std::vector<double> in, out;

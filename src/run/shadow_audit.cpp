@@ -26,10 +26,6 @@ constexpr int64_t kMaxTargetsPerSide = 2500;
 constexpr int64_t kMaxPopulation = 1000;
 // Shadows are evaluated after every epoch by the trainer; a small test slice keeps that cheap.
 constexpr int64_t kShadowEvalExamples = 200;
-// Purposes of the seeds derived from one shadow's seed (core/random.h derive_seed).
-constexpr uint64_t kSamplerPurpose = 1;
-constexpr uint64_t kNoisePurpose = 2;
-constexpr uint64_t kSensitivityCheckPurpose = 3;
 
 data::Dataset select(const data::Dataset& dataset, const torch::Tensor& indices) {
   return data::take(dataset, indices);
@@ -105,23 +101,13 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
                                    const config::Recipe& shadow_recipe,
                                    const data::Dataset& shadow_data,
                                    const data::Dataset& evaluation, uint64_t shadow_seed) {
-  torch::nn::Sequential shadow;
-  {
-    // Initialization draws from torch's global generator: seeded per shadow, and locked, so that a
-    // seeded audit repeats whatever ran before it and however many shadows train at once.
-    const std::lock_guard generator_lock(torch_generator_mutex());
-    torch::manual_seed(shadow_seed);
-    shadow = nn::make_model(recipe.model, shadow_data);
-  }
+  auto shadow = nn::make_model(recipe.model, shadow_data, shadow_seed);
   const train::HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
     train::PrivacySummary ignored;
     train::train_private(
         config::private_training_options(shadow_recipe), shadow, shadow_data, held_out,
-        train::PrivateSeeds{derive_seed(shadow_seed, kSamplerPurpose),
-                            derive_seed(shadow_seed, kNoisePurpose), config::secure_noise(recipe),
-                            derive_seed(shadow_seed, kSensitivityCheckPurpose)},
-        nullptr, ignored);
+        train::auditor_run_seeds(shadow_seed, config::secure_noise(recipe)), nullptr, ignored);
   } else {
     train::train_nonprivate(shadow_recipe.train, shadow, shadow_data, held_out, shadow_seed,
                             nullptr);

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include "dpforge/core/random.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 #include "dpforge/train/train_loop.h"
@@ -78,6 +79,13 @@ class NonprivateStep final : public TrainingStep {
 };
 
 }  // namespace
+
+PrivateSeeds auditor_run_seeds(uint64_t seed, bool secure_noise) {
+  // Purposes of the seeds derived from one run's seed.
+  constexpr uint64_t kSamplerPurpose = 1, kNoisePurpose = 2, kSensitivityCheckPurpose = 3;
+  return {derive_seed(seed, kSamplerPurpose), derive_seed(seed, kNoisePurpose), secure_noise,
+          derive_seed(seed, kSensitivityCheckPurpose)};
+}
 
 TrainResult train_nonprivate(const TrainOptions& options, torch::nn::Sequential& model,
                              const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,

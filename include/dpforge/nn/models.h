@@ -79,6 +79,13 @@ torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classe
 /// TabularEmbedding (blocks.h); other architectures refuse it.
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like);
 
+/// make_model with its initialization drawn from `seed`: torch's global generator is seeded and
+/// held (core/random.h torch_generator_mutex) while the weights are drawn, so a model the auditor
+/// trains for itself (shadow models, input canaries) repeats whatever ran before it and however
+/// many are made at once.
+torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like,
+                                 uint64_t seed);
+
 /// Number of trainable scalars.
 int64_t count_parameters(const torch::nn::Module& model);
 

@@ -89,6 +89,11 @@ struct PrivateSeeds {
   uint64_t sensitivity_check = 0;
 };
 
+/// The seeds of a training run the auditor makes for itself (shadow models, input canaries), all
+/// derived from `seed` (core/random.h derive_seed): such a model is never released, so its noise
+/// needs no key beyond the auditor's, and a seeded audit repeats exactly.
+PrivateSeeds auditor_run_seeds(uint64_t seed, bool secure_noise);
+
 /// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
 /// Gaussian noise calibrated to privacy.target_epsilon (or the given σ), the accountant's ε
 /// checked before every step so a target budget is never exceeded.
