@@ -597,17 +597,18 @@ TEST(MembershipInference, OverfitNonPrivateModelLeaksAndADpModelDoesNot) {
   // LiRA and RMIA with shadow models, after the fact, through the CLI (which reloads model.pt).
   const std::string audit =
       std::string(DPFORGE_CLI) + " audit --set audit.shadow_models=4 --set audit.seed=5 --json ";
-  // Progress goes to stderr; only the JSON on stdout is parsed.
-  const auto strong =
-      testing::run_command("sh -c '" + audit + (dir / "overfit").string() + " 2>/dev/null'");
-  ASSERT_EQ(strong.exit_code, kExitOk) << strong.output;
+  // Progress goes to stderr, kept for a failure's message; only the JSON on stdout is parsed.
+  const auto stderr_file = (dir / "audit_stderr.txt").string();
+  const auto strong = testing::run_command("sh -c '" + audit + (dir / "overfit").string() + " 2>" +
+                                           stderr_file + "'");
+  ASSERT_EQ(strong.exit_code, kExitOk) << strong.output << testing::read_text(stderr_file);
   const auto attacks = nlohmann::json::parse(strong.output);
   EXPECT_GT(attacks["lira_online"]["auroc"].get<double>(), 0.7) << strong.output;
   EXPECT_GT(attacks["lira_offline"]["auroc"].get<double>(), 0.65) << strong.output;
   EXPECT_GT(attacks["rmia_offline"]["auroc"].get<double>(), 0.65) << strong.output;
   const auto weak =
-      testing::run_command("sh -c '" + audit + (dir / "dp").string() + " 2>/dev/null'");
-  ASSERT_EQ(weak.exit_code, kExitOk) << weak.output;
+      testing::run_command("sh -c '" + audit + (dir / "dp").string() + " 2>" + stderr_file + "'");
+  ASSERT_EQ(weak.exit_code, kExitOk) << weak.output << testing::read_text(stderr_file);
   EXPECT_LT(nlohmann::json::parse(weak.output)["lira_online"]["auroc"].get<double>(), 0.6)
       << weak.output;
   // The report now carries them too, for compare and report.
