@@ -101,6 +101,35 @@ std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> his
   return {history.begin() + static_cast<std::ptrdiff_t>(at), history.end()};
 }
 
+int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& saved) {
+  if (saved.adjacency() != plan.adjacency) {
+    throw_input_error(
+        "the checkpoint's privacy ledger holds under privacy.adjacency = {}, this recipe says {}: "
+        "restore the recipe the run started with",
+        privacy::to_string(saved.adjacency()), privacy::to_string(plan.adjacency));
+  }
+  std::vector<privacy::SgmSteps> steps;
+  try {
+    steps = after_releases(saved.history(), plan.preprocessing);
+  } catch (const std::logic_error&) {
+    throw_input_error(
+        "the checkpoint's accountant does not begin with this run's {} data release(s): the "
+        "checkpoint is of another run",
+        plan.preprocessing.size());
+  }
+  int64_t taken = 0;
+  for (const auto& entry : steps) {
+    if (entry.noise_multiplier != plan.noise_multiplier || entry.sample_rate != plan.sample_rate) {
+      throw_input_error(
+          "the checkpoint's accountant composed steps of noise multiplier {} and sampling rate {}, "
+          "this run's are {} and {}: the checkpoint is of another mechanism",
+          entry.noise_multiplier, entry.sample_rate, plan.noise_multiplier, plan.sample_rate);
+    }
+    taken += entry.count;
+  }
+  return taken;
+}
+
 std::unique_ptr<privacy::Accountant> steps_accountant(
     const nlohmann::json& accountant_state, const std::vector<privacy::SgmSteps>& releases) {
   const auto composed = privacy::Accountant::from_json(accountant_state);

@@ -153,17 +153,10 @@ class PrivateStep final : public TrainingStep {
     state_.noise = dp::NoiseGenerator(seeds_.noise, state.at("noise_next_block").get<uint64_t>(),
                                       seeds_.secure_noise);
     state_.examples_dropped = state.at("examples_dropped").get<int64_t>();
-    // The releases before training are composed already (constructor); the snapshot's history
-    // holds them too, so only what follows them is replayed.
-    const auto saved = privacy::Accountant::from_json(state.at("accountant"));
-    if (saved->adjacency() != claimed_.adjacency) {
-      throw_input_error(
-          "the checkpoint's privacy ledger holds under privacy.adjacency = {}, this recipe says "
-          "{}: restore the recipe the run started with",
-          privacy::to_string(saved->adjacency()), privacy::to_string(claimed_.adjacency));
-    }
-    for (const auto& entry : after_releases(saved->history(), claimed_.preprocessing))
-      accountant_->compose(entry);
+    // The releases before training are composed already (constructor); the checkpoint says how
+    // many steps followed them, and the step's own hook records them (nothing else tells it).
+    accounting_.resume_after(
+        plan_steps_composed(claimed_, *privacy::Accountant::from_json(state.at("accountant"))));
     empty_batches_ = state.at("empty_batches").get<int64_t>();
     privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
     sensitivity_.restore(state.at("sensitivity_check"));

@@ -181,6 +181,40 @@ std::vector<std::string> checks(const std::vector<PlanWarning>& warnings) {
   return names;
 }
 
+// A resumed run counts the steps its checkpoint's accountant took and records them through the
+// step's own hook; any other history (another σ or q, releases missing, another adjacency) is
+// another mechanism's and is refused, naming what differs.
+TEST(Resume, CountsACheckpointsStepsOnlyWhenTheyAreThePlans) {
+  dp::DpPlan plan;
+  plan.noise_multiplier = 1.1;
+  plan.sample_rate = 0.01;
+  plan.preprocessing = {{8.0, 1.0, 2}};
+  const auto saved = [&](std::vector<privacy::SgmSteps> history,
+                         privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove) {
+    auto accountant = privacy::make_accountant(privacy::AccountantKind::kPld, adjacency);
+    for (const auto& entry : history) accountant->compose(entry);
+    return accountant;
+  };
+  EXPECT_EQ(train::plan_steps_composed(plan, *saved({{8.0, 1.0, 2}, {1.1, 0.01, 7}})), 7);
+  EXPECT_EQ(train::plan_steps_composed(plan, *saved({{8.0, 1.0, 2}})), 0);
+  EXPECT_THAT(
+      [&] {
+        train::plan_steps_composed(plan, *saved({{8.0, 1.0, 2}, {1.1, 0.02, 7}}));
+      },
+      ::testing::ThrowsMessage<InputError>(HasSubstr("sampling rate 0.02")));
+  EXPECT_THAT(
+      [&] {
+        train::plan_steps_composed(plan, *saved({{1.1, 0.01, 9}}));
+      },
+      ::testing::ThrowsMessage<InputError>(HasSubstr("1 data release(s)")));
+  EXPECT_THAT(
+      [&] {
+        train::plan_steps_composed(
+            plan, *saved({{8.0, 1.0, 2}, {1.1, 0.01, 3}}, privacy::Adjacency::kReplaceOne));
+      },
+      ::testing::ThrowsMessage<InputError>(HasSubstr("privacy.adjacency = replace_one")));
+}
+
 // The reproduction: a recipe shrunk to 3000 examples keeping batch 2048 (q = 0.68, 3
 // steps).
 TEST(PlanWarnings, FlagSettingsUnderWhichTheNumbersMeanLittle) {

@@ -130,11 +130,17 @@ class StepHook {
 };
 
 /// The accountant as an observer: records the plan's (σ, q) once per step taken (invariant 6).
+/// The one place a run's accountant is told about DP-SGD steps, resumed ones included.
 class AccountantHook final : public StepHook {
  public:
   AccountantHook(privacy::Accountant& accountant, const DpPlan& claimed)
       : accountant_(accountant), event_(claimed.dp_event()) {}
   void after_step() override { accountant_.compose(event_); }
+  /// A resumed run: the `steps` steps a checkpoint says were taken before it, all of this plan's
+  /// (σ, q) (a checkpoint of another mechanism is refused before this is reached).
+  void resume_after(int64_t steps) {
+    if (steps > 0) accountant_.compose({event_.noise_multiplier, event_.sample_rate, steps});
+  }
 
  private:
   privacy::Accountant& accountant_;

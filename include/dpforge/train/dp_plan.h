@@ -45,6 +45,11 @@ double plan_epsilon(const dp::DpPlan& plan, int64_t steps);
 std::vector<privacy::SgmSteps> after_releases(std::vector<privacy::SgmSteps> history,
                                               const std::vector<privacy::SgmSteps>& releases);
 
+/// The DP-SGD steps a checkpoint's accountant (`saved`) composed after the plan's releases. An
+/// InputError, naming what differs, when it holds anything else: another adjacency, releases or
+/// (σ, q) than the plan's: a checkpoint of another mechanism is never continued.
+int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& saved);
+
 /// The plan's accountant kind with its releases already composed: the one way a run's accountant
 /// is made (the DP-SGD step then tells it each step, dp::AccountantHook).
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan);
