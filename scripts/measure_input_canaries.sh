@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Measures the black-box input-canary audit's power (docs/auditing.md, "Black-box input canaries"):
 # the quickstart at a claimed epsilon of 0.5 on three models (the MLP, cnn_tanh, a residual CNN
-# written as a layer string), correct and with the noise off, at 1000 and 5000 input canaries, on
-# the whole training split (5 epochs of 512) and on 1000 examples (30 epochs of 100); prints the audit's black-box lower bound per run.
+# written as a layer string), correct and with planted bugs, at 1000 and 5000 input canaries, on
+# the whole training split (5 epochs of 512) and on 1000 examples (30 epochs of 100); prints the
+# audit's black-box lower bound per run.
 #
 # Usage: scripts/measure_input_canaries.sh [OUT_DIR] [BINARY_FOR_A_MUTANT NAME]...
-#   A pair after OUT_DIR adds rows run by another build of dpforge (e.g. one with
-#   scripts/mutants/conv_norms_skipped.patch applied), labelled NAME.
+#   A pair after OUT_DIR adds rows run by another build of dpforge with a planted bug, labelled
+#   NAME: a build with scripts/mutants/noise_off.patch applied as no_noise, one with
+#   conv_norms_skipped.patch as conv_norms_skipped (a shipped binary has no fault switch).
 # DPFORGE=PATH runs another copy of the binary. Runs are kept in OUT_DIR (default runs/input_canaries); rerunning skips finished ones.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,7 +24,7 @@ declare -A model_sets=(
   [residual]="model.arch=layers|model.layers=$residual"
 )
 dpforge=${DPFORGE:-build/dpforge}  # DPFORGE=copy keeps a rebuild of build/ out of the figures
-builds=("$dpforge correct" "$dpforge no_noise")
+builds=("$dpforge correct")
 while (($# >= 2)); do builds+=("$1 $2"); shift 2; done
 
 # run NAME BINARY FAULT MODEL CANARIES TRAIN_SUBSET
@@ -31,8 +33,8 @@ run() {
   [ -f "$dir/report.json" ] && return 0
   local sets=(--set train.seed=1 --set audit.seed=7 --set privacy.target_epsilon=0.5
               --set audit.input_canaries="$canaries" --set data.train_subset="$subset")
-  [ "$fault" = no_noise ] && sets+=(--set privacy.fault=no_noise)
-  # On 1000 examples, the settings of BlackBoxAudit.InputCanariesFlagAMissingNoiseAndPassACorrectRun
+  # On 1000 examples, the settings of
+  # BlackBoxAudit.InputCanariesFlagAModelTrainedWithoutNoiseAndPassACorrectRun
   # (30 epochs of 100): each canary is in about 30 batches, enough for a model to memorize it.
   ((subset > 0)) && sets+=(--set train.batch_size=100 --set train.epochs=30)
   local IFS='|'

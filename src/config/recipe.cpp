@@ -45,6 +45,14 @@ const KeySpec* find_key(const std::string& key) {
   return nullptr;
 }
 
+// A retired key at its old value is accepted and ignored; any other value is refused, saying why.
+void check_retired(const RetiredKey& retired, const std::string& value, const std::string& origin) {
+  if (value != retired.value) {
+    throw_input_error("{}: {} = '{}': the key was removed ({}); only '{}' is still accepted",
+                      origin, retired.key, value, retired.why, retired.value);
+  }
+}
+
 std::string keys_of_section(const std::string& key) {
   const std::string section = key.substr(0, key.find('.'));
   std::vector<std::string> names;
@@ -143,10 +151,6 @@ void validate(const Recipe& recipe, const std::string& origin) {
         "bound holds under add_remove only); now privacy.accountant = {}",
         origin, privacy::to_string(privacy.accountant()));
   }
-  if (privacy.fault() != audit::Fault::kNone && !privacy.enabled()) {
-    throw_input_error("{}: privacy.fault = {} needs privacy.enabled = true", origin,
-                      audit::to_string(privacy.fault()));
-  }
   const bool layered = recipe.model.arch() == nn::Arch::kLayers;
   if (layered == recipe.model.layers().empty()) {
     throw_input_error(
@@ -224,11 +228,16 @@ void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) 
       throw_input_error("{}: expected section.key=value", origin);
     }
     const std::string key = trim(std::string_view(item).substr(0, equals));
+    const std::string value = trim(std::string_view(item).substr(equals + 1));
+    if (const auto* retired = find_retired_key(key)) {
+      check_retired(*retired, value, origin);
+      continue;
+    }
     const KeySpec* spec = find_key(key);
     if (spec == nullptr) {
       throw_input_error("{}: unknown key '{}'; {}", origin, key, keys_of_section(key));
     }
-    apply_value(recipe, *spec, trim(std::string_view(item).substr(equals + 1)), origin);
+    apply_value(recipe, *spec, value, origin);
   }
   validate(recipe, recipe.path.empty() ? "--set" : recipe.path);
 }
@@ -250,6 +259,9 @@ Recipe parse_recipe(std::istream& file, const std::string& path,
   for (const auto& spec : key_table()) {
     description.add_options()(spec.key.c_str(), po::value<std::string>());
   }
+  for (const auto& retired : retired_recipe_keys()) {
+    description.add_options()(retired.key.c_str(), po::value<std::string>());
+  }
   po::variables_map values;
   try {
     po::store(po::parse_config_file(file, description, /*allow_unregistered=*/false), values);
@@ -266,11 +278,30 @@ Recipe parse_recipe(std::istream& file, const std::string& path,
       apply_value(recipe, spec, trim(values[spec.key].as<std::string>()), path);
     }
   }
+  for (const auto& retired : retired_recipe_keys()) {
+    if (values.count(retired.key) != 0U)
+      check_retired(retired, trim(values[retired.key].as<std::string>()), path);
+  }
   if (recipe.run.name().empty()) {
     recipe.run.name(std::filesystem::path(path).stem().string());
   }
   apply_overrides(recipe, overrides);
   return recipe;
+}
+
+const std::vector<RetiredKey>& retired_recipe_keys() {
+  static const std::vector<RetiredKey> retired{
+      {"privacy.fault", "none",
+       "planted privacy bugs live in the test suite (tests/audit/planted_faults.h) and the "
+       "mutation suite (scripts/mutation_suite.sh), never in a shipped run"}};
+  return retired;
+}
+
+const RetiredKey* find_retired_key(const std::string& key) {
+  for (const auto& retired : retired_recipe_keys()) {
+    if (retired.key == key) return &retired;
+  }
+  return nullptr;
 }
 
 std::vector<KeyInfo> recipe_keys() {

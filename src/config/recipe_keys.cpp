@@ -224,13 +224,6 @@ std::vector<KeySpec> make_key_table() {
           [](const Recipe& r) { return r.privacy.adjacency(); },
           [](Recipe& r, auto v) { r.privacy.adjacency(v); }),
       enum_key(
-          "privacy.fault", audit::kFaultNames,
-          "FOR AUDITOR VALIDATION ONLY: inject a privacy bug (no noise, half the noise, no "
-          "clipping, sampling at twice the rate told to the accountant) that the audit must "
-          "flag. A run with a fault is reported as NOT private.",
-          [](const Recipe& r) { return r.privacy.fault(); },
-          [](Recipe& r, auto v) { r.privacy.fault(v); }),
-      enum_key(
           "privacy.secure_noise", kSecureNoiseNames,
           "true: the noise key comes from the OS CSPRNG and every Gaussian is the sum of four, "
           "halved (mitigates floating-point attacks on samplers, as Opacus's secure mode; 4x the "

@@ -144,9 +144,7 @@ nlohmann::json privacy_json(const train::PrivacySummary& p,
       {"sampling", "poisson"},
       {"adjacency", privacy::to_string(p.adjacency)},
       {"train_metrics_private", false},
-      {"fault", p.fault},
       {"secure_noise", p.secure_noise},
-      {"private", p.fault == "none"},
       {"preprocessing", preprocessing_json(p.preprocessing, release_names)},
       // Within `delta`: what the DP vocabularies' thresholds spend; epsilon is the accountant's
       // at delta minus this.

@@ -24,10 +24,8 @@ constexpr uint64_t kInitPurpose = 4;
 
 }  // namespace
 
-nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
-                                  const data::Dataset& test_set, int64_t canaries,
-                                  uint64_t auditor_seed, double gate_significance,
-                                  std::FILE* progress) {
+InputCanaries make_input_canaries(const data::Dataset& train_set, const data::Dataset& test_set,
+                                  int64_t canaries, uint64_t auditor_seed) {
   if (canaries > test_set.size() / 2) {
     throw_input_error(
         "audit.input_canaries = {} needs at most half of the {} test examples (they become the "
@@ -42,13 +40,47 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   const auto flipped = (test_set.labels.slice(0, first) + shift).remainder(test_set.num_classes);
   const auto member = torch::rand({canaries}, generator).lt(0.5);
   const auto member_ids = member.nonzero().squeeze(1);
-  const auto audit_train =
-      train_set.with(torch::cat({train_set.inputs, images.index_select(0, member_ids)}),
-                     torch::cat({train_set.labels, flipped.index_select(0, member_ids)}));
+  return {train_set.with(torch::cat({train_set.inputs, images.index_select(0, member_ids)}),
+                         torch::cat({train_set.labels, flipped.index_select(0, member_ids)})),
+          test_set.with(images, flipped), member};
+}
+
+nlohmann::json judge_input_canaries(const InputCanaries& canaries, torch::nn::Sequential& model,
+                                    const AuditRunClaim& claim, double confidence,
+                                    double gate_significance) {
+  const double delta = claim.delta;
+  const auto scores = audit::mia_scores(model, canaries.canaries).loss;
+  std::vector<double> in, out;
+  const auto* is_member = canaries.member.data_ptr<bool>();
+  for (size_t i = 0; i < scores.size(); ++i) (is_member[i] ? in : out).push_back(scores[i]);
+  const audit::CanaryAuditor auditor(in, out);
+  auto summary = audit::summarize(auditor, confidence, delta);
+  summary["method"] =
+      "black-box one-run audit: training examples with flipped labels, score = -loss on the "
+      "released model";
+  summary["canaries"] = canaries.canaries.size();
+  summary["accountant_epsilon"] = claim.epsilon;
+  summary["epsilon_lower_bound_best"] = audit::best_one_run_bound(summary);
+  const auto gate =
+      audit::gate_point(delta, canaries.canaries.size(), gate_significance, *claim.steps);
+  const auto gates = audit::one_run_gates(auditor, gate_significance, gate);
+  summary["verdict"] = {{"tests", gates}};
+  summary["roc"] = audit::roc_json(auditor);
+  summary["status"] = audit::any_flags(gates) ? "violation" : "pass";
+  summary["audits"] =
+      "the whole training pipeline end to end, per-layer norms and clipping included";
+  return summary;
+}
+
+nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
+                                  const data::Dataset& test_set, int64_t canaries,
+                                  uint64_t auditor_seed, double gate_significance,
+                                  std::FILE* progress) {
+  const auto made = make_input_canaries(train_set, test_set, canaries, auditor_seed);
   if (progress != nullptr) {
     fmt::print(progress,
                "audit: separate training run with {} input canaries ({} members, labels flipped)\n",
-               canaries, member_ids.numel());
+               canaries, made.training_set.size() - train_set.size());
   }
   auto recipe_for_audit = recipe;
   recipe_for_audit.audit.enabled(false);
@@ -57,38 +89,20 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   // no key beyond the auditor's): a seeded audit gives the same numbers every time.
   auto model = nn::make_model(recipe.model, train_set, derive_seed(auditor_seed, kInitPurpose));
   train::PrivacySummary privacy;
-  const data::Dataset evaluation = data::take_first(test_set, std::min<int64_t>(first, 1000));
-  train::train_private(config::private_training_options(recipe_for_audit), model, audit_train,
+  const data::Dataset evaluation =
+      data::take_first(test_set, std::min<int64_t>(test_set.size() - canaries, 1000));
+  train::train_private(config::private_training_options(recipe_for_audit), model, made.training_set,
                        train::HeldOut{evaluation},
                        train::auditor_run_seeds(auditor_seed, config::secure_noise(recipe)),
                        progress, privacy);
-
-  const auto scores = audit::mia_scores(model, test_set.with(images, flipped)).loss;
-  std::vector<double> in, out;
-  const auto* is_member = member.data_ptr<bool>();
-  for (int64_t i = 0; i < canaries; ++i)
-    (is_member[i] ? in : out).push_back(scores[static_cast<size_t>(i)]);
-  const audit::CanaryAuditor auditor(in, out);
-  auto summary = audit::summarize(auditor, recipe.audit.confidence(), privacy.delta);
-  summary["method"] =
-      "black-box one-run audit: training examples with flipped labels, score = -loss on the "
-      "released model";
-  summary["canaries"] = canaries;
   // The audit run's own claim (same recipe), under add/remove: a canary is in the data or not.
-  const auto claim = privacy::with_adjacency(
+  const auto steps = privacy::with_adjacency(
       *privacy::Accountant::from_json(privacy.accountant_state), privacy::Adjacency::kAddRemove);
-  summary["accountant_epsilon"] = privacy.adjacency == privacy::Adjacency::kAddRemove
-                                      ? privacy.epsilon
-                                      : claim->epsilon(privacy.delta);
-  summary["epsilon_lower_bound_best"] = audit::best_one_run_bound(summary);
-  const auto gate = audit::gate_point(privacy.delta, canaries, gate_significance, *claim);
-  const auto gates = audit::one_run_gates(auditor, gate_significance, gate);
-  summary["verdict"] = {{"tests", gates}};
-  summary["roc"] = audit::roc_json(auditor);
-  summary["status"] = audit::any_flags(gates) ? "violation" : "pass";
-  summary["audits"] =
-      "the whole training pipeline end to end, per-layer norms and clipping included";
-  return summary;
+  const double epsilon = privacy.adjacency == privacy::Adjacency::kAddRemove
+                             ? privacy.epsilon
+                             : steps->epsilon(privacy.delta);
+  return judge_input_canaries(made, model, {epsilon, privacy.delta, steps.get()},
+                              recipe.audit.confidence(), gate_significance);
 }
 
 }  // namespace dpforge::run

@@ -48,6 +48,8 @@ std::vector<RecipeDifference> recipe_differences(const nlohmann::json& saved,
   std::vector<RecipeDifference> differences;
   for (const auto& [key, value] : saved.items()) {
     if (key_may_change_on_resume(key)) continue;
+    const auto* retired = config::find_retired_key(key);
+    if (retired != nullptr && value == retired->value) continue;  // as every run then had it
     const auto found = current.find(key);
     if (found != current.end() && *found == value) continue;
     differences.push_back({key, value.get<std::string>(),

@@ -7,8 +7,13 @@
 namespace dpforge::run::detail {
 namespace {
 
-// FNV-1a of the resolved recipe: which run of a family of seeded runs this is.
-uint64_t recipe_key(const nlohmann::json& recipe_values) { return fnv1a(recipe_values.dump()); }
+// FNV-1a of the resolved recipe: which run of a family of seeded runs this is. Retired keys are
+// hashed at the value every run had, so a seeded recipe repeats its bytes after a key goes.
+uint64_t recipe_key(nlohmann::json recipe_values) {
+  for (const auto& retired : config::retired_recipe_keys())
+    recipe_values.emplace(retired.key, retired.value);
+  return fnv1a(recipe_values.dump());
+}
 
 }  // namespace
 

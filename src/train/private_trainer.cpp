@@ -9,7 +9,6 @@
 #include <stdexcept>
 
 #include "dpforge/audit/canary_hook.h"
-#include "dpforge/audit/faults.h"
 #include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
@@ -39,15 +38,12 @@ int64_t member_canaries(const audit::DiracCanaries* canaries) {
 
 class PrivateStep final : public TrainingStep {
  public:
-  // `claimed` is what the accountant, the ledger and the auditor are told; `executed` what the
-  // mechanism runs: the same plan unless an auditor-validation fault broke it (audit/faults.h).
-  PrivateStep(const PrivateTrainingOptions& options, const dp::DpPlan& claimed,
-              const dp::DpPlan& executed, torch::nn::Sequential& model,
-              const data::Dataset& train_set, const HeldOut& held_out, const PrivateSeeds& seeds,
-              PrivacySummary& privacy, audit::DiracCanaries* canaries, RunCheckpoints* checkpoints,
-              std::FILE* progress)
-      : claimed_(claimed),
-        executed_(executed),
+  // One plan: what the mechanism runs is what the accountant, the ledger and the auditor are told.
+  PrivateStep(const PrivateTrainingOptions& options, const dp::DpPlan& plan,
+              torch::nn::Sequential& model, const data::Dataset& train_set, const HeldOut& held_out,
+              const PrivateSeeds& seeds, PrivacySummary& privacy, audit::DiracCanaries* canaries,
+              RunCheckpoints* checkpoints, std::FILE* progress)
+      : plan_(plan),
         epochs_(options.train().epochs()),
         model_(model),
         held_out_(held_out),
@@ -55,17 +51,17 @@ class PrivateStep final : public TrainingStep {
         privacy_(privacy),
         progress_(progress),
         optimizer_(make_optimizer(options.train(), model->parameters())),
-        accountant_(plan_accountants(claimed)()),
-        state_{data::PoissonSampler(executed.dataset_size + member_canaries(canaries),
-                                    executed.sample_rate, seeds.sampler),
+        accountant_(plan_accountants(plan)()),
+        state_{data::PoissonSampler(plan.dataset_size + member_canaries(canaries), plan.sample_rate,
+                                    seeds.sampler),
                dp::NoiseGenerator(seeds.noise, 0, seeds.secure_noise)},
         target_{model, *optimizer_, train_set, task_loss(train_set.task, options.train()),
                 options.train().max_physical_batch()},
-        accounting_(*accountant_, claimed),
+        accounting_(*accountant_, plan),
         sensitivity_(seeds.sensitivity_check, options.sensitivity_rate()),
         canaries_(canaries) {
     // The plan's accountant has spent the releases before training (DP statistics) already.
-    for (const auto& release : claimed.preprocessing) releases_ += release.count;
+    for (const auto& release : plan.preprocessing) releases_ += release.count;
     hooks_.push_back(&accounting_);
     hooks_.push_back(&sensitivity_);
     if (train_set.inputs.device().is_cpu() && at::get_num_threads() > 1 &&
@@ -74,7 +70,7 @@ class PrivateStep final : public TrainingStep {
       target_.workers = &*workers_;
     }
     if (canaries != nullptr) {
-      canary_hook_.emplace(*canaries, claimed, train_set.inputs.device());
+      canary_hook_.emplace(*canaries, plan, train_set.inputs.device());
       hooks_.push_back(&*canary_hook_);
     }
     if (checkpoints != nullptr) open_ledger(*checkpoints);
@@ -82,34 +78,34 @@ class PrivateStep final : public TrainingStep {
 
   std::string kind() const override { return "private"; }
   dp::StepWorkers* workers() override { return workers_ ? &*workers_ : nullptr; }
-  int64_t planned_steps() const override { return claimed_.planned_steps; }
+  int64_t planned_steps() const override { return plan_.planned_steps; }
   int64_t steps_per_epoch() const override {
-    return std::max<int64_t>(1, (claimed_.planned_steps + epochs_ - 1) / epochs_);
+    return std::max<int64_t>(1, (plan_.planned_steps + epochs_ - 1) / epochs_);
   }
   torch::optim::Optimizer& optimizer() override { return *optimizer_; }
 
   std::optional<dp::BatchStats> take(int64_t step) override {
     // Ledger: a step is taken only if the budget still holds after it (invariant 6).
-    if (training_steps() >= claimed_.allowed_steps) {
+    if (training_steps() >= plan_.allowed_steps) {
       privacy_.stopped_by_budget = true;
       if (progress_ != nullptr) {
         fmt::print(progress_,
                    "stopping after {} steps: one more would exceed privacy.target_epsilon = {}\n",
-                   step, claimed_.target_epsilon);
+                   step, plan_.target_epsilon);
       }
       return std::nullopt;
     }
     if (ledger_ && step >= ledger_->reserved()) {
       // Paid before it is spent: commit to the steps up to the next checkpoint, whose snapshot
       // then lets a resumed process replay them instead of drawing new noise.
-      const int64_t upto = std::min({claimed_.allowed_steps, claimed_.planned_steps,
+      const int64_t upto = std::min({plan_.allowed_steps, plan_.planned_steps,
                                      (step / ledger_interval_ + 1) * ledger_interval_});
-      const double committed = plan_epsilon(claimed_, upto);
+      const double committed = plan_epsilon(plan_, upto);
       ledger_->reserve(upto, committed);
       progress_epsilon_ = committed;
       progress_epsilon_step_ = upto;
     }
-    const auto stats = dp::dp_sgd_step(executed_, state_, target_, hooks_);
+    const auto stats = dp::dp_sgd_step(plan_, state_, target_, hooks_);
     if (stats.examples == 0) ++empty_batches_;
     return stats;
   }
@@ -120,11 +116,11 @@ class PrivateStep final : public TrainingStep {
   std::string progress_note() const override {
     if (progress_epsilon_step_ < 0) return "";
     return fmt::format("eps {} by step {} ({})", privacy::upper_fixed(progress_epsilon_, 3),
-                       progress_epsilon_step_, privacy::to_string(claimed_.accountant));
+                       progress_epsilon_step_, privacy::to_string(plan_.accountant));
   }
 
   std::string end_epoch(EpochMetrics& metrics) override {
-    metrics.epsilon = accountant_->epsilon(claimed_.accountant_delta());
+    metrics.epsilon = accountant_->epsilon(plan_.accountant_delta());
     if (training_steps() >= progress_epsilon_step_) {
       progress_epsilon_ = *metrics.epsilon;
       progress_epsilon_step_ = training_steps();
@@ -156,7 +152,7 @@ class PrivateStep final : public TrainingStep {
     // The releases before training are composed already (constructor); the checkpoint says how
     // many steps followed them, and the step's own hook records them (nothing else tells it).
     accounting_.resume_after(
-        plan_steps_composed(claimed_, *privacy::Accountant::from_json(state.at("accountant"))));
+        plan_steps_composed(plan_, *privacy::Accountant::from_json(state.at("accountant"))));
     empty_batches_ = state.at("empty_batches").get<int64_t>();
     privacy_.stopped_by_budget = state.at("stopped_by_budget").get<bool>();
     sensitivity_.restore(state.at("sensitivity_check"));
@@ -175,12 +171,12 @@ class PrivateStep final : public TrainingStep {
       result.epochs.push_back(finish_epoch(model_, held_out_,
                                            static_cast<int64_t>(result.epochs.size()) + 1,
                                            result.steps, 0, 0, 0, 0));
-      result.epochs.back().epsilon = accountant_->epsilon(claimed_.accountant_delta());
+      result.epochs.back().epsilon = accountant_->epsilon(plan_.accountant_delta());
     }
     privacy_.steps = training_steps();
-    privacy_.epsilon = accountant_->epsilon(claimed_.accountant_delta());
+    privacy_.epsilon = accountant_->epsilon(plan_.accountant_delta());
     if (const auto* rdp = dynamic_cast<const privacy::RdpAccountant*>(accountant_.get())) {
-      privacy_.rdp_order = rdp->epsilon_and_order(claimed_.accountant_delta()).order;
+      privacy_.rdp_order = rdp->epsilon_and_order(plan_.accountant_delta()).order;
     }
     privacy_.accountant_state = accountant_->to_json();
     privacy_.sensitivity_check = sensitivity_.to_json();
@@ -196,7 +192,7 @@ class PrivateStep final : public TrainingStep {
     // The commitments include what was released before the first step (sampling rate 1), and are
     // taken at the accountant's δ: the header says both, so the ledger alone explains its ε.
     std::vector<double> releases;
-    for (const auto& release : claimed_.preprocessing) releases.push_back(release.noise_multiplier);
+    for (const auto& release : plan_.preprocessing) releases.push_back(release.noise_multiplier);
     int64_t reserved = 0;
     const auto existing = PrivacyLedger::read(checkpoints.ledger_path);
     if (existing) {
@@ -205,21 +201,21 @@ class PrivateStep final : public TrainingStep {
       progress_epsilon_step_ = reserved;
     }
     ledger_.emplace(checkpoints.ledger_path,
-                    nlohmann::json{{"accountant", privacy::to_string(claimed_.accountant)},
-                                   {"noise_multiplier", claimed_.noise_multiplier},
-                                   {"sample_rate", claimed_.sample_rate},
-                                   {"delta", claimed_.delta},
+                    nlohmann::json{{"accountant", privacy::to_string(plan_.accountant)},
+                                   {"noise_multiplier", plan_.noise_multiplier},
+                                   {"sample_rate", plan_.sample_rate},
+                                   {"delta", plan_.delta},
                                    {"preprocessing_noise_multipliers", releases},
-                                   {"preprocessing_delta", claimed_.preprocessing_delta},
-                                   {"support_delta", claimed_.support_delta},
-                                   {"target_epsilon", claimed_.target_epsilon},
-                                   {"planned_steps", claimed_.planned_steps}},
+                                   {"preprocessing_delta", plan_.preprocessing_delta},
+                                   {"support_delta", plan_.support_delta},
+                                   {"target_epsilon", plan_.target_epsilon},
+                                   {"planned_steps", plan_.planned_steps}},
                     reserved);
     if (existing) ledger_->check_continues(*existing);
     ledger_interval_ = checkpoints.interval(steps_per_epoch());
   }
 
-  const dp::DpPlan claimed_, executed_;
+  const dp::DpPlan plan_;
   const int64_t epochs_;
   torch::nn::Sequential& model_;
   const HeldOut& held_out_;
@@ -249,7 +245,7 @@ class PrivateStep final : public TrainingStep {
   int64_t progress_epsilon_step_ = -1;  // … this one (-1: none computed yet)
 };
 
-PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secure_noise) {
+PrivacySummary summary_of(const dp::DpPlan& plan, bool secure_noise) {
   PrivacySummary privacy;
   privacy.noise_multiplier = plan.noise_multiplier;
   privacy.sample_rate = plan.sample_rate;
@@ -261,7 +257,6 @@ PrivacySummary summary_of(const dp::DpPlan& plan, audit::Fault fault, bool secur
   privacy.accountant = privacy::to_string(plan.accountant);
   privacy.adjacency = plan.adjacency;
   privacy.planned_steps = plan.planned_steps;
-  privacy.fault = audit::to_string(fault);
   privacy.secure_noise = secure_noise;
   privacy.preprocessing = plan.preprocessing;
   privacy.preprocessing_delta = plan.preprocessing_delta;
@@ -284,27 +279,17 @@ TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequ
   }
   const int64_t noised_coordinates =
       nn::count_parameters(*model) + (canaries != nullptr ? canaries->count() : 0);
-  const dp::DpPlan claimed =
+  const dp::DpPlan plan =
       make_dp_plan(options.train(), options.privacy(),
                    {.dataset_size = train_set.size(),
                     .planning_size = planning_size > 0 ? planning_size : train_set.size(),
                     .noised_coordinates = noised_coordinates,
                     .gaussian_releases = train_set.gaussian_releases,
                     .release_delta = train_set.release_delta});
-  const audit::Fault fault = options.privacy().fault();
-  const dp::DpPlan executed = audit::faulty_plan(claimed, fault);
-  privacy = summary_of(claimed, fault, seeds.secure_noise);
-  if (progress != nullptr) {
-    if (fault != audit::Fault::kNone) {
-      fmt::print(
-          progress,
-          "WARNING: privacy.fault = {} injected for auditor validation: this run is NOT private\n",
-          audit::to_string(fault));
-    }
-    fmt::print(progress, "{}\n", describe(claimed));
-  }
-  PrivateStep step(options, claimed, executed, model, train_set, held_out, seeds, privacy, canaries,
-                   checkpoints, progress);
+  privacy = summary_of(plan, seeds.secure_noise);
+  if (progress != nullptr) fmt::print(progress, "{}\n", describe(plan));
+  PrivateStep step(options, plan, model, train_set, held_out, seeds, privacy, canaries, checkpoints,
+                   progress);
   return run_train_loop(options.train(), step, model, held_out, progress, checkpoints);
 }
 

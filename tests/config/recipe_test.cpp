@@ -60,6 +60,21 @@ TEST(Recipe, UnknownKeyNamesFileKeyAndAllowedKeys) {
                              HasSubstr("train.lr")));
 }
 
+// A key that was removed (privacy.fault) still loads at the value every run had, so old recipes
+// and run folders read as before; any other value is refused, saying where its job went.
+TEST(Recipe, ARetiredKeyIsAcceptedAtItsOldValueOnly) {
+  EXPECT_EQ(load_error("[privacy]\nenabled = true\ntarget_epsilon = 1\nfault = none\n"),
+            "no error");
+  EXPECT_EQ(load_error("[privacy]\nenabled = true\ntarget_epsilon = 1\n", {"privacy.fault=none"}),
+            "no error");
+  for (const auto& message : {load_error("[privacy]\nenabled = true\nfault = no_noise\n"),
+                              load_error("", {"privacy.fault=half_noise"})}) {
+    EXPECT_THAT(message, AllOf(HasSubstr("privacy.fault"), HasSubstr("the key was removed"),
+                               HasSubstr("mutation suite"), HasSubstr("only 'none'")));
+  }
+  for (const auto& key : recipe_keys()) EXPECT_EQ(find_retired_key(key.key), nullptr) << key.key;
+}
+
 TEST(Recipe, UnknownSectionListsSections) {
   EXPECT_THAT(load_error("[optim]\nlr = 0.1\n"),
               AllOf(HasSubstr("unknown key 'optim.lr'"), HasSubstr("[train]")));

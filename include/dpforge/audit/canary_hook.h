@@ -21,7 +21,8 @@ namespace dpforge::audit {
 class CanaryHook final : public dp::StepHook {
  public:
   /// `claimed` is what the auditor tests the privatized updates against (the run's honest plan,
-  /// also in an auditor-validation run, faults.h); the coordinates live on `device`.
+  /// also where a test plants a fault in the executed one, tests/audit/planted_faults.h); the
+  /// coordinates live on `device`.
   CanaryHook(DiracCanaries& canaries, const dp::DpPlan& claimed, const torch::Device& device);
 
   std::vector<torch::Tensor> privatized_tensors() override { return {coordinates_}; }

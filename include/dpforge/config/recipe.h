@@ -10,7 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include "dpforge/audit/faults.h"
 #include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
@@ -23,7 +22,7 @@
 namespace dpforge::config {
 
 // The recipe's choices as enums: parsed once here, never compared as strings downstream. Choices
-// that belong to a module (clipping mode, accountant, architecture, fault) are that module's enums.
+// that belong to a module (clipping mode, accountant, architecture) are that module's enums.
 enum class Device { kAuto, kCpu, kCuda };
 inline constexpr EnumNames<Device, 3> kDeviceNames{
     {{{Device::kAuto, "auto"}, {Device::kCpu, "cpu"}, {Device::kCuda, "cuda"}}}};
@@ -193,6 +192,19 @@ struct KeyInfo {
   std::string doc;
 };
 std::vector<KeyInfo> recipe_keys();
+
+/// A key recipes once had, the value every run had while it existed, and where its job went. Old
+/// recipes and run folders (recipe.ini, report.json) still name it: that value is accepted and
+/// means nothing, any other is an InputError saying why. A seeded run's key hashes it at that value
+/// (run/run_identity.cpp), so a recipe repeats its bytes across versions.
+struct RetiredKey {
+  std::string key;
+  std::string value;
+  std::string why;
+};
+const std::vector<RetiredKey>& retired_recipe_keys();
+/// The retired key `key`, if it is one.
+const RetiredKey* find_retired_key(const std::string& key);
 
 /// The recipe as resolved: every key and its final value as text, in documentation order.
 std::vector<std::pair<std::string, std::string>> resolved_values(const Recipe& recipe);

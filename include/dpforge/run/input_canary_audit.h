@@ -6,14 +6,44 @@
 // the whole pipeline, the per-layer norm and clipping code of every layer included, and only looks
 // at the released model; its bounds are correspondingly weaker.
 #pragma once
+#include <torch/nn/modules/container/sequential.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/privacy/accountant.h"
 
 namespace dpforge::run {
+
+/// The canaries of one audit: the last m test examples (never in the training split) with a wrong
+/// label, uniform over the other classes, each a member by the auditor's coin.
+struct InputCanaries {
+  data::Dataset training_set;  // the training split followed by the member canaries
+  data::Dataset canaries;      // all m, with their flipped labels
+  torch::Tensor member;        // m booleans
+};
+/// The canaries and their coins, drawn from `auditor_seed` (InputError when m exceeds half the
+/// test split).
+InputCanaries make_input_canaries(const data::Dataset& train_set, const data::Dataset& test_set,
+                                  int64_t canaries, uint64_t auditor_seed);
+
+/// What the audit run claims: its ε at δ, and its accountant over every step it took under
+/// add/remove adjacency (a canary is in the data or not), which places the gate tests.
+struct AuditRunClaim {
+  double epsilon = 0;
+  double delta = 0;
+  const privacy::Accountant* steps = nullptr;
+};
+
+/// The audit summary of `model`, trained on canaries.training_set, against `claim`: the one-run
+/// bounds of the canaries' scores (−loss on the flipped label), the two gate tests at
+/// `gate_significance` and the `status`.
+nlohmann::json judge_input_canaries(const InputCanaries& canaries, torch::nn::Sequential& model,
+                                    const AuditRunClaim& claim, double confidence,
+                                    double gate_significance);
 
 /// Trains the audit run and returns the audit summary (audit::summarize plus the claimed ε of the
 /// audit run, how the canaries were made, and its two gate tests — the one-run bounds at

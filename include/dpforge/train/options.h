@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <optional>
 
-#include "dpforge/audit/faults.h"
 #include "dpforge/audit/sensitivity_check.h"
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
@@ -94,9 +93,6 @@ struct PrivacyOptions {
   /// The neighbouring relation the claim holds under: add_remove (N private) or replace_one (N
   /// public by definition, ε of a 2C shift; pld only).
   DPF_ARG(privacy::Adjacency, adjacency) = privacy::Adjacency::kAddRemove;
-  /// Auditor validation only (audit/faults.h): injects a privacy bug the auditor must catch. A run
-  /// with a fault is never reported as private.
-  DPF_ARG(audit::Fault, fault) = audit::Fault::kNone;
   /// true: the noise key comes from the OS CSPRNG (getrandom) and each normal is the sum of four,
   /// halved, against floating-point attacks on Gaussian samplers (as Opacus's secure mode).
   /// auto = true unless train.seed is set.

@@ -61,7 +61,6 @@ struct PrivacySummary {
   int64_t steps = 0;          // steps taken
   int64_t planned_steps = 0;  // steps the recipe asked for
   bool stopped_by_budget = false;
-  std::string fault = "none";  // auditor-validation fault injected, if any
   bool secure_noise = false;
   nlohmann::json accountant_state;
   /// What the sensitivity check saw (audit/sensitivity_check.h): report.json's
