@@ -3,6 +3,9 @@
 
 #include <torch/torch.h>
 
+#include <stdexcept>
+#include <string>
+
 namespace dpforge::audit {
 
 CanaryHook::CanaryHook(DiracCanaries& canaries, const dp::DpPlan& claimed,
@@ -10,7 +13,14 @@ CanaryHook::CanaryHook(DiracCanaries& canaries, const dp::DpPlan& claimed,
     : canaries_(canaries),
       claimed_(claimed),
       coordinates_(torch::zeros({canaries.count(), 1},
-                                torch::TensorOptions(torch::kFloat32).device(device))) {}
+                                torch::TensorOptions(torch::kFloat32).device(device))) {
+  // Their noise is within the plan's support δ only if the plan counted them.
+  if (claimed.canaries != canaries.count()) {
+    throw std::logic_error("CanaryHook: the plan noises " + std::to_string(claimed.canaries) +
+                           " canary coordinates, the hook carries " +
+                           std::to_string(canaries.count()));
+  }
+}
 
 std::vector<dp::PerSampleLayer> CanaryHook::extra_gradients(std::span<const int64_t> sampled) {
   std::vector<int64_t> ids;

@@ -109,12 +109,6 @@ std::unique_ptr<Accountant> make_accountant(AccountantKind kind, Adjacency adjac
   throw std::invalid_argument("make_accountant: unknown kind");
 }
 
-std::unique_ptr<Accountant> with_adjacency(const Accountant& accountant, Adjacency adjacency) {
-  auto copy = make_accountant(accountant.name(), adjacency);
-  for (const auto& entry : accountant.history()) copy->compose(entry);
-  return copy;
-}
-
 std::unique_ptr<Accountant> make_accountant(const std::string& name, Adjacency adjacency) {
   const auto kind = kAccountantNames.parse(name);
   if (!kind) {

@@ -91,17 +91,17 @@ std::vector<std::string> release_names(const RunFacts& facts) {
 nlohmann::json dataset_size_json(const config::Recipe& recipe, const train::PrivacySummary& p) {
   switch (config::dataset_size_source(recipe)) {
     case config::DatasetSizeSource::kDeclared:
-      return {{"value", p.planning_size},
+      return {{"value", p.plan.planning_size},
               {"source", "public"},
               {"note", "privacy.public_dataset_size: declared public, never read from the data"}};
     case config::DatasetSizeSource::kRecipe:
-      return {{"value", p.planning_size},
+      return {{"value", p.plan.planning_size},
               {"source", "recipe"},
               {"note",
                "Fashion-MNIST's published 60,000 training images, cut by the recipe's "
                "data.train_subset and validation keys; never read from the data"}};
     case config::DatasetSizeSource::kReplaceOne:
-      return {{"value", p.planning_size},
+      return {{"value", p.plan.planning_size},
               {"source", "replace_one"},
               {"note",
                "the training set's own size: under privacy.adjacency = replace_one neighbouring "
@@ -109,7 +109,7 @@ nlohmann::json dataset_size_json(const config::Recipe& recipe, const train::Priv
     case config::DatasetSizeSource::kDpCount:
       break;
   }
-  return {{"value", p.planning_size},
+  return {{"value", p.plan.planning_size},
           {"source", "dp_count"},
           {"noise_multiplier", recipe.privacy.size_noise_multiplier()},
           {"note", "N + noise_multiplier * Z, composed in epsilon (privacy.preprocessing)"}};
@@ -124,34 +124,35 @@ std::string planned_size_text(int64_t planned, bool dp_count) {
 
 nlohmann::json privacy_json(const train::PrivacySummary& p,
                             const std::vector<std::string>& release_names) {
-  return {
-      {"enabled", true},
-      {"epsilon", p.epsilon},
-      {"delta", p.delta},
-      {"accountant", p.accountant},
-      // The RDP order that gave ε; the PLD accountant has none.
-      {"rdp_order", p.accountant == "rdp" ? nlohmann::json(p.rdp_order) : nlohmann::json(nullptr)},
-      {"target_epsilon",
-       p.target_epsilon > 0 ? nlohmann::json(p.target_epsilon) : nlohmann::json(nullptr)},
-      {"noise_multiplier", p.noise_multiplier},
-      {"sample_rate", p.sample_rate},
-      {"expected_batch_size", p.expected_batch_size},
-      {"max_grad_norm", p.max_grad_norm},
-      {"clipping", p.clipping},
-      {"steps", p.steps},
-      {"planned_steps", p.planned_steps},
-      {"stopped_by_budget", p.stopped_by_budget},
-      {"sampling", "poisson"},
-      {"adjacency", privacy::to_string(p.adjacency)},
-      {"train_metrics_private", false},
-      {"secure_noise", p.secure_noise},
-      {"preprocessing", preprocessing_json(p.preprocessing, release_names)},
-      // Within `delta`: what the DP vocabularies' thresholds spend; epsilon is the accountant's
-      // at delta minus this.
-      {"preprocessing_delta", p.preprocessing_delta},
-      // Within `delta` too: what the noise sampler's bounded support adds (docs/privacy.md).
-      {"support_delta", p.support_delta},
-      {"accountant_state", p.accountant_state}};
+  const auto& plan = p.plan;
+  const bool rdp = plan.accountant == privacy::AccountantKind::kRdp;
+  return {{"enabled", true},
+          {"epsilon", p.epsilon},
+          {"delta", plan.delta},
+          {"accountant", privacy::to_string(plan.accountant)},
+          // The RDP order that gave ε; the PLD accountant has none.
+          {"rdp_order", rdp ? nlohmann::json(p.rdp_order) : nlohmann::json(nullptr)},
+          {"target_epsilon",
+           plan.target_epsilon > 0 ? nlohmann::json(plan.target_epsilon) : nlohmann::json(nullptr)},
+          {"noise_multiplier", plan.noise_multiplier},
+          {"sample_rate", plan.sample_rate},
+          {"expected_batch_size", plan.expected_batch_size},
+          {"max_grad_norm", plan.clip.max_grad_norm()},
+          {"clipping", dp::to_string(plan.clip.mode())},
+          {"steps", p.steps},
+          {"planned_steps", plan.planned_steps},
+          {"stopped_by_budget", p.stopped_by_budget},
+          {"sampling", "poisson"},
+          {"adjacency", privacy::to_string(plan.adjacency)},
+          {"train_metrics_private", false},
+          {"secure_noise", p.secure_noise},
+          {"preprocessing", preprocessing_json(plan.preprocessing, release_names)},
+          // Within `delta`: what the DP vocabularies' thresholds spend; epsilon is the accountant's
+          // at delta minus this.
+          {"preprocessing_delta", plan.preprocessing_delta},
+          // Within `delta` too: what the noise sampler's bounded support adds (docs/privacy.md).
+          {"support_delta", plan.support_delta},
+          {"accountant_state", p.accountant_state}};
 }
 
 nlohmann::json run_report(const RunFacts& facts) {

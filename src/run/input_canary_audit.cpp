@@ -12,6 +12,7 @@
 #include "dpforge/core/random.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/train/dp_plan.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::run {
@@ -96,12 +97,9 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
                        train::auditor_run_seeds(auditor_seed, config::secure_noise(recipe)),
                        progress, privacy);
   // The audit run's own claim (same recipe), under add/remove: a canary is in the data or not.
-  const auto steps = privacy::with_adjacency(
-      *privacy::Accountant::from_json(privacy.accountant_state), privacy::Adjacency::kAddRemove);
-  const double epsilon = privacy.adjacency == privacy::Adjacency::kAddRemove
-                             ? privacy.epsilon
-                             : steps->epsilon(privacy.delta);
-  return judge_input_canaries(made, model, {epsilon, privacy.delta, steps.get()},
+  const auto claim = train::steps_claim(privacy.plan, privacy.steps, privacy.epsilon);
+  return judge_input_canaries(made, model,
+                              {claim.epsilon, privacy.plan.delta, claim.accountant.get()},
                               recipe.audit.confidence(), gate_significance);
 }
 

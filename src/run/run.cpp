@@ -263,23 +263,19 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                                            canaries->count()));
   // The canaries observe the training steps only, and a canary is in the training set or not:
   // they test the steps' own add/remove claim, without the data statistics' release before
-  // training (data/dp_stats.h), whatever the run's adjacency (privacy::with_adjacency).
-  const auto accountant = train::steps_accountant(privacy.accountant_state, privacy.preprocessing);
-  const bool replace_one = privacy.adjacency == privacy::Adjacency::kReplaceOne;
-  const bool claim_is_audited = privacy.preprocessing.empty() && !replace_one;
-  const double training_epsilon =
-      claim_is_audited ? privacy.epsilon : accountant->epsilon(privacy.delta);
+  // training (data/dp_stats.h), whatever the run's adjacency.
+  const auto& plan = privacy.plan;
+  const auto claim = train::steps_claim(plan, privacy.steps, privacy.epsilon);
   const auto gate =
-      audit::gate_point(privacy.delta, canaries->count(), gate_significance, *accountant);
-  auto white_box = audit::audit_white_box(
-      *canaries, {training_epsilon, privacy.delta,
-                  privacy::SgmSteps{privacy.noise_multiplier, privacy.sample_rate, privacy.steps},
-                  accountant->history(), recipe.audit.confidence(), recipe.audit.inline_run(),
-                  gate_significance, gate});
+      audit::gate_point(plan.delta, canaries->count(), gate_significance, *claim.accountant);
+  auto white_box =
+      audit::audit_white_box(*canaries, {claim.epsilon, plan.delta, plan.dp_event(privacy.steps),
+                                         claim.accountant->history(), recipe.audit.confidence(),
+                                         recipe.audit.inline_run(), gate_significance, gate});
   auto& summary = white_box.summary;
-  if (!claim_is_audited) {
+  if (!claim.is_run_claim) {
     const std::string scope =
-        replace_one
+        plan.adjacency == privacy::Adjacency::kReplaceOne
             ? fmt::format(
                   "the DP-SGD steps' epsilon under add/remove adjacency (a canary is in "
                   "the training set or not); the run's replace-one epsilon, {:.4g}, is "
@@ -287,13 +283,13 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
                   privacy.epsilon)
             : "the DP-SGD steps alone; the run's epsilon also covers the Gaussian release of "
               "data statistics before training" +
-                  std::string(privacy.preprocessing_delta > 0
+                  std::string(plan.preprocessing_delta > 0
                                   ? " (and the DP vocabularies' thresholds, whose delta is "
                                     "within the run's)"
                                   : "") +
                   ", which the canaries do not observe";
     summary["claim_audited"] = {
-        {"epsilon", training_epsilon}, {"delta", privacy.delta}, {"scope", scope}};
+        {"epsilon", claim.epsilon}, {"delta", plan.delta}, {"scope", scope}};
   }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {

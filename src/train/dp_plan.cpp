@@ -130,13 +130,13 @@ int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& s
   return taken;
 }
 
-std::unique_ptr<privacy::Accountant> steps_accountant(
-    const nlohmann::json& accountant_state, const std::vector<privacy::SgmSteps>& releases) {
-  const auto composed = privacy::Accountant::from_json(accountant_state);
-  auto accountant = privacy::make_accountant(composed->name());
-  for (const auto& entry : after_releases(composed->history(), releases))
-    accountant->compose(entry);
-  return accountant;
+StepsClaim steps_claim(const dp::DpPlan& plan, int64_t steps, double run_epsilon) {
+  StepsClaim claim{.accountant = privacy::make_accountant(plan.accountant)};
+  if (steps > 0) claim.accountant->compose(plan.dp_event(steps));
+  claim.is_run_claim =
+      plan.preprocessing.empty() && plan.adjacency == privacy::Adjacency::kAddRemove;
+  claim.epsilon = claim.is_run_claim ? run_epsilon : claim.accountant->epsilon(plan.delta);
+  return claim;
 }
 
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan) {
@@ -200,7 +200,8 @@ dp::DpPlan make_dp_plan(const TrainOptions& train, const PrivacyOptions& privacy
         plan.preprocessing.front().noise_multiplier, plan_epsilon(plan, 0), plan.delta,
         plan.target_epsilon);
   }
-  reserve_support_delta(plan, secure_noise(privacy, train), inputs.noised_coordinates);
+  plan.canaries = inputs.canaries;
+  reserve_support_delta(plan, secure_noise(privacy, train), inputs.parameters + inputs.canaries);
   plan.noise_std = plan.noise_multiplier * plan.clip.max_grad_norm();
   plan.allowed_steps = allowed_steps(plan);
   return plan;

@@ -245,26 +245,6 @@ class PrivateStep final : public TrainingStep {
   int64_t progress_epsilon_step_ = -1;  // … this one (-1: none computed yet)
 };
 
-PrivacySummary summary_of(const dp::DpPlan& plan, bool secure_noise) {
-  PrivacySummary privacy;
-  privacy.noise_multiplier = plan.noise_multiplier;
-  privacy.sample_rate = plan.sample_rate;
-  privacy.expected_batch_size = plan.expected_batch_size;
-  privacy.max_grad_norm = plan.clip.max_grad_norm();
-  privacy.delta = plan.delta;
-  privacy.target_epsilon = plan.target_epsilon;
-  privacy.clipping = dp::to_string(plan.clip.mode());
-  privacy.accountant = privacy::to_string(plan.accountant);
-  privacy.adjacency = plan.adjacency;
-  privacy.planned_steps = plan.planned_steps;
-  privacy.secure_noise = secure_noise;
-  privacy.preprocessing = plan.preprocessing;
-  privacy.preprocessing_delta = plan.preprocessing_delta;
-  privacy.support_delta = plan.support_delta;
-  privacy.planning_size = plan.planning_size;
-  return privacy;
-}
-
 }  // namespace
 
 TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequential& model,
@@ -277,16 +257,17 @@ TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequ
     nn::check_examples_independent(
         model, train_set.inputs.slice(0, 0, std::min<int64_t>(64, train_set.size())));
   }
-  const int64_t noised_coordinates =
-      nn::count_parameters(*model) + (canaries != nullptr ? canaries->count() : 0);
   const dp::DpPlan plan =
       make_dp_plan(options.train(), options.privacy(),
                    {.dataset_size = train_set.size(),
                     .planning_size = planning_size > 0 ? planning_size : train_set.size(),
-                    .noised_coordinates = noised_coordinates,
+                    .parameters = nn::count_parameters(*model),
+                    .canaries = canaries != nullptr ? canaries->count() : 0,
                     .gaussian_releases = train_set.gaussian_releases,
                     .release_delta = train_set.release_delta});
-  privacy = summary_of(plan, seeds.secure_noise);
+  privacy = PrivacySummary{};
+  privacy.plan = plan;
+  privacy.secure_noise = seeds.secure_noise;
   if (progress != nullptr) fmt::print(progress, "{}\n", describe(plan));
   PrivateStep step(options, plan, model, train_set, held_out, seeds, privacy, canaries, checkpoints,
                    progress);

@@ -505,7 +505,7 @@ TEST(BlackBoxAudit, InputCanariesFlagAModelTrainedWithoutNoiseAndPassACorrectRun
   const auto plan = train::make_dp_plan(recipe.train, recipe.privacy,
                                         {.dataset_size = planted_set.size(),
                                          .planning_size = planted_set.size(),
-                                         .noised_coordinates = nn::count_parameters(*model)});
+                                         .parameters = nn::count_parameters(*model)});
   const auto claim = train::plan_accountants(plan)();
   claim->compose(plan.dp_event(plan.planned_steps));
   const auto leaked = run::judge_input_canaries(

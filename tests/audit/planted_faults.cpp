@@ -67,11 +67,11 @@ nlohmann::json white_box_verdict_of_a_planted_run(Fault fault, uint64_t seed) {
           privacy::AccountantKind::kRdp);
   auto model = nn::make_model(nn::ModelOptions().arch(nn::Arch::kMlp).mlp_hidden(8), train_set,
                               derive_seed(seed, 1));
-  const dp::DpPlan claimed =
-      train::make_dp_plan(train, privacy,
-                          {.dataset_size = kExamples,
-                           .planning_size = kExamples,
-                           .noised_coordinates = nn::count_parameters(*model) + kCanaries});
+  const dp::DpPlan claimed = train::make_dp_plan(train, privacy,
+                                                 {.dataset_size = kExamples,
+                                                  .planning_size = kExamples,
+                                                  .parameters = nn::count_parameters(*model),
+                                                  .canaries = kCanaries});
   const dp::DpPlan executed = faulty_plan(claimed, fault);
 
   audit::DiracCanaries canaries(kCanaries, derive_seed(seed, 2),

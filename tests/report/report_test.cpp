@@ -94,10 +94,10 @@ TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
 
 TEST(Report, PldPrivacyHasNoRdpOrder) {
   train::PrivacySummary privacy;
-  privacy.accountant = "pld";
+  privacy.plan.accountant = privacy::AccountantKind::kPld;
   privacy.rdp_order = 8;  // whatever is left there, PLD has no order to report
   EXPECT_TRUE(report::privacy_json(privacy)["rdp_order"].is_null());
-  privacy.accountant = "rdp";
+  privacy.plan.accountant = privacy::AccountantKind::kRdp;
   privacy.rdp_order = 12;
   EXPECT_EQ(report::privacy_json(privacy)["rdp_order"], 12);
 }

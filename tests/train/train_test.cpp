@@ -100,9 +100,9 @@ TEST(Engine, HeaderExampleTrainsWithoutARecipe) {
   // --- end of the example ---
   EXPECT_LE(privacy.epsilon, 3.0 + 1e-9);
   EXPECT_GT(privacy.epsilon, 2.9);  // the budget is calibrated to, not merely under
-  EXPECT_DOUBLE_EQ(privacy.sample_rate, 64.0 / 1000.0);
+  EXPECT_DOUBLE_EQ(privacy.plan.sample_rate, 64.0 / 1000.0);
   EXPECT_EQ(result.steps, privacy.steps);
-  EXPECT_EQ(privacy.steps, privacy.planned_steps);
+  EXPECT_EQ(privacy.steps, privacy.plan.planned_steps);
   EXPECT_TRUE(privacy.secure_noise);
   EXPECT_GT(result.test_accuracy, 0.9);  // the sign of one feature: learnable at ε = 3
 }
@@ -213,6 +213,34 @@ TEST(Resume, CountsACheckpointsStepsOnlyWhenTheyAreThePlans) {
             plan, *saved({{8.0, 1.0, 2}, {1.1, 0.01, 3}}, privacy::Adjacency::kReplaceOne));
       },
       ::testing::ThrowsMessage<InputError>(HasSubstr("privacy.adjacency = replace_one")));
+}
+
+// The canaries test the steps alone under add/remove: the run's own ε when that is its whole
+// claim, else the steps' ε at δ, below the run's (releases before training, replace-one).
+TEST(StepsClaim, IsTheRunsClaimOnlyWhenTheCanariesSeeAllOfIt) {
+  constexpr double kTolerance = 1e-12;
+  dp::DpPlan plan;
+  plan.noise_multiplier = 1.1;
+  plan.sample_rate = 0.01;
+  plan.delta = 1e-5;
+  const auto plain = train::steps_claim(plan, 300, 0.7);
+  EXPECT_TRUE(plain.is_run_claim);
+  EXPECT_EQ(plain.epsilon, 0.7);
+  EXPECT_EQ(plain.accountant->history(), (std::vector<privacy::SgmSteps>{{1.1, 0.01, 300}}));
+
+  const double steps_epsilon = plain.accountant->epsilon(plan.delta);
+  plan.preprocessing = {{8.0, 1.0, 2}};
+  const auto with_release = train::steps_claim(plan, 300, 9.9);
+  EXPECT_FALSE(with_release.is_run_claim);
+  EXPECT_NEAR(with_release.epsilon, steps_epsilon, kTolerance);
+  EXPECT_EQ(with_release.accountant->history(), plain.accountant->history());
+
+  plan.preprocessing.clear();
+  plan.adjacency = privacy::Adjacency::kReplaceOne;
+  const auto replace_one = train::steps_claim(plan, 300, 9.9);
+  EXPECT_FALSE(replace_one.is_run_claim);
+  EXPECT_NEAR(replace_one.epsilon, steps_epsilon, kTolerance);
+  EXPECT_EQ(train::steps_claim(plan, 0, 0).accountant->steps(), 0);
 }
 
 // The reproduction: a recipe shrunk to 3000 examples keeping batch 2048 (q = 0.68, 3

@@ -57,8 +57,12 @@ struct DpPlan {
   /// data/dp_vocabulary.h). The run is (ε, delta)-DP with ε the accountant's at accountant_delta().
   double preprocessing_delta = 0;
   /// δ the noise sampler's bounded support adds over the planned steps (privacy/bounded_noise.h),
-  /// taken from delta the same way.
+  /// taken from delta the same way; InputError (train::make_dp_plan) above a tenth of δ.
   double support_delta = 0;
+  /// Auditor-owned coordinates noised with each step, one per white-box canary
+  /// (audit/canary_hook.h): they release nothing about the data, but their noise is drawn from
+  /// the same bounded sampler, so support_delta counts them with the trainable parameters.
+  int64_t canaries = 0;
 
   /// The δ every accountant of the plan is asked at: what the thresholds and the support left.
   double accountant_delta() const { return delta - preprocessing_delta - support_delta; }

@@ -96,10 +96,6 @@ inline std::string to_string(AccountantKind kind) {
 /// std::invalid_argument for rdp under replace_one (only pld accounts for it).
 std::unique_ptr<Accountant> make_accountant(AccountantKind kind,
                                             Adjacency adjacency = Adjacency::kAddRemove);
-/// The same kind and history under `adjacency`. The audits' canaries are add/remove experiments
-/// (a canary is in the training set or not), so a replace-one run is audited against the
-/// add/remove ε of the same steps, which is smaller than its claim: a stricter test.
-std::unique_ptr<Accountant> with_adjacency(const Accountant& accountant, Adjacency adjacency);
 /// The same by name (JSON, command lines); std::invalid_argument listing the allowed names.
 std::unique_ptr<Accountant> make_accountant(const std::string& name,
                                             Adjacency adjacency = Adjacency::kAddRemove);

@@ -20,9 +20,10 @@ struct PlanInputs {
   int64_t dataset_size = 0;
   /// The N the mechanism is planned with (public or a DP count: run::plan_dataset_size).
   int64_t planning_size = 0;
-  /// The numbers noised each step (trainable parameters and canaries), whose bounded noise adds
-  /// DpPlan::support_delta; InputError when that exceeds a tenth of δ.
-  int64_t noised_coordinates = 0;
+  /// The trainable parameters, noised each step.
+  int64_t parameters = 0;
+  /// The white-box canaries' coordinates, noised each step beside them (DpPlan::canaries).
+  int64_t canaries = 0;
   /// Noise multipliers of the Gaussian releases already computed from the training set
   /// (Dataset::gaussian_releases), composed before the first step (DpPlan::preprocessing).
   std::vector<double> gaussian_releases;
@@ -54,11 +55,19 @@ int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& s
 /// is made (the DP-SGD step then tells it each step, dp::AccountantHook).
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan);
 
-/// The accountant of a run's DP-SGD steps alone, under add/remove adjacency: `accountant_state`
-/// (PrivacySummary's) without the `releases` made before training. What the white-box canaries
-/// observe: a canary is in the training set or not, and sees no release of data statistics.
-std::unique_ptr<privacy::Accountant> steps_accountant(
-    const nlohmann::json& accountant_state, const std::vector<privacy::SgmSteps>& releases);
+/// What a run's canaries test: its DP-SGD steps alone, under add/remove adjacency (a canary is in
+/// the training set or not, and sees no release made before training, data/dp_stats.h).
+struct StepsClaim {
+  /// The plan's accountant kind told `steps` steps of the plan's (σ, q), nothing else.
+  std::unique_ptr<privacy::Accountant> accountant;
+  /// The ε tested: the run's own claim when it is add/remove with no release before training,
+  /// else the steps' ε at the plan's δ (smaller, so a stricter test of the same mechanism).
+  double epsilon = 0;
+  bool is_run_claim = false;
+};
+
+/// The claim `steps` steps of `plan` make to canaries; `run_epsilon` is what the run reports.
+StepsClaim steps_claim(const dp::DpPlan& plan, int64_t steps, double run_epsilon);
 
 /// A legal setting under which a run's numbers mean little: which check, a short form for tables
 /// ("q 0.68 > 0.1") and the message that says why and what to change.

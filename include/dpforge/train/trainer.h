@@ -30,6 +30,7 @@
 
 #include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/dp/plan.h"
 #include "dpforge/train/checkpoint.h"
 #include "dpforge/train/metrics.h"
 #include "dpforge/train/options.h"
@@ -45,36 +46,21 @@ TrainResult train_nonprivate(const TrainOptions& options, torch::nn::Sequential&
                              const data::Dataset& train_set, const HeldOut& held_out, uint64_t seed,
                              std::FILE* progress, RunCheckpoints* checkpoints = nullptr);
 
-/// What a private run spent and how: the `privacy` object of report.json.
+/// What a private run spent and how: the `privacy` object of report.json. The mechanism is the
+/// plan itself, not a copy of its fields: what the report, the audits and a resume read is what the
+/// step executed and the accountant was told.
 struct PrivacySummary {
-  double noise_multiplier = 0;
-  double sample_rate = 0;
-  double expected_batch_size = 0;
-  double max_grad_norm = 0;
-  double delta = 0;
-  double epsilon = 0;         // accountant's ε over every step taken
-  double rdp_order = 0;       // optimal order, for the rdp accountant
-  double target_epsilon = 0;  // 0 = none
-  std::string clipping;
-  std::string accountant;
-  privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove;
-  int64_t steps = 0;          // steps taken
-  int64_t planned_steps = 0;  // steps the recipe asked for
-  bool stopped_by_budget = false;
+  /// The run's frozen plan (train::make_dp_plan): σ, q, C, δ, the releases before training.
+  dp::DpPlan plan;
   bool secure_noise = false;
+  double epsilon = 0;    // accountant's ε over every step taken, at plan.accountant_delta()
+  double rdp_order = 0;  // optimal order, for the rdp accountant
+  int64_t steps = 0;     // DP-SGD steps taken (plan.planned_steps were asked for)
+  bool stopped_by_budget = false;
   nlohmann::json accountant_state;
   /// What the sensitivity check saw (audit/sensitivity_check.h): report.json's
   /// diagnostics.sensitivity_check.
   nlohmann::json sensitivity_check;
-  /// Gaussian releases of the training data before training (DP statistics), in ε and
-  /// accountant_state but not in `steps`.
-  std::vector<privacy::SgmSteps> preprocessing;
-  /// δ those releases spend outside the accountant (DpPlan::preprocessing_delta), within `delta`.
-  double preprocessing_delta = 0;
-  /// δ the noise sampler's bounded support adds (DpPlan::support_delta), within `delta`.
-  double support_delta = 0;
-  /// The N the mechanism was planned with (DpPlan::planning_size).
-  int64_t planning_size = 0;
 };
 
 /// Seeds of a private run's randomness. From the OS unless the recipe fixes train.seed.
