@@ -111,7 +111,7 @@ void print_breakdown(const std::string& arch, int64_t batch, Workload& work, DpS
     const auto factors = torch::ones({batch});
     const double sums_ms = median_ms(repeats, [&] { layer->clipped_sums(factors); });
     fmt::print("    layer {} ({}): prepare {:.2f} ms, norms {:.2f} ms, clipped sums {:.2f} ms\n", l,
-               layer->uses_ghost_norm() ? "ghost" : "direct", prepare_ms, norms_ms, sums_ms);
+               dp::to_string(layer->method()), prepare_ms, norms_ms, sums_ms);
   }
   fmt::print(
       "{:<12} {:>6}   breakdown ({}): forward+backward-to-outputs {:.2f} ms, clip+sum {:.2f} ms, "

@@ -77,6 +77,49 @@ std::pair<torch::Tensor, torch::Tensor> scale_smaller(const torch::Tensor& a,
 
 }  // namespace
 
+std::string_view to_string(NormMethod method) {
+  switch (method) {
+    case NormMethod::kDirect:
+      return "T = 1";
+    case NormMethod::kGhost:
+      return "ghost";
+    case NormMethod::kMaterialized:
+      return "materialized";
+    case NormMethod::kByExample:
+      return "by example";
+    case NormMethod::kNormStatistics:
+      return "per-example statistics";
+    case NormMethod::kEmbedding:
+      return "embedding rows";
+  }
+  return "unknown";
+}
+
+NormMethod linear_norm_method(int64_t tokens, int64_t in_features, int64_t out_features) {
+  const int64_t d = in_features, p = out_features;
+  // Ghost iff T·(p + d) ≤ p·d. Both sides of the choice agree on it: per example the ghost
+  // norm costs T²(p + d) multiply-adds against the materialized T·p·d, and keeps Aᵢ and Gᵢ
+  // (T·(d + p) floats) for the clipped sum against the materialized p·d (A and G are then
+  // freed during the backward). Bu et al.'s 2T² ≤ p·d weighed the Gram matrices against ∇Wᵢ
+  // with G held anyway; it kept token_block's 128 -> 512 layers ghost up to T = 181, where
+  // ghost cost 1.6x and materialization 1.2x.
+  if (tokens == 1) return NormMethod::kDirect;
+  return tokens * (p + d) <= p * d ? NormMethod::kGhost : NormMethod::kMaterialized;
+}
+
+NormMethod conv_norm_method(int64_t positions, int64_t in_channels, int64_t out_channels,
+                            int64_t kernel) {
+  const int64_t t = positions, p = out_channels, d = in_channels * kernel * kernel;
+  // Bu et al.'s mixed rule (ghost: two T x T Gram matrices per example; materialized: a p x d
+  // gradient), with the im2col rows the ghost norm needs counted too (T·d): wide layers with
+  // large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x). Unlike
+  // Linear's rule it does not yet count the A and G a ghost layer keeps for its clipped sum;
+  // for this project's models both counts choose the same.
+  if (t > 1 && 2 * t * t + t * d <= p * d) return NormMethod::kGhost;
+  if (t * p * d >= kLoopMacsPerExample) return NormMethod::kByExample;
+  return t == 1 ? NormMethod::kDirect : NormMethod::kMaterialized;
+}
+
 PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& output_grad)
     : record_(record), batch_(record.input.size(0)) {
   switch (record.kind) {
@@ -87,6 +130,7 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       prepare_conv(output_grad);
       break;
     case LayerKind::kGroupNorm: {
+      method_ = NormMethod::kNormStatistics;
       // ∇γᵢ = Σ_hw x̂ᵢ ⊙ gᵢ, ∇βᵢ = Σ_hw gᵢ: B x C each, all that is kept.
       const int64_t channels = record.weight.numel();
       const auto normalized = torch::group_norm(record.input, record.groups, {}, {}, record.eps);
@@ -95,6 +139,7 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       break;
     }
     case LayerKind::kLayerNorm: {
+      method_ = NormMethod::kNormStatistics;
       const int64_t features = record.weight.numel();
       const auto normalized =
           torch::layer_norm(record.input, record.weight.sizes(), {}, {}, record.eps);
@@ -103,6 +148,7 @@ PerSampleLayer::PerSampleLayer(const LayerRecord& record, const torch::Tensor& o
       break;
     }
     case LayerKind::kEmbedding:
+      method_ = NormMethod::kEmbedding;
       activations_ = record.input;
       output_grad_ = output_grad;
       break;
@@ -114,15 +160,9 @@ void PerSampleLayer::prepare_linear(const torch::Tensor& output_grad) {
   const auto a = record_.input.reshape({batch_, -1, d});
   const auto g = output_grad.reshape({batch_, -1, p});
   tokens_ = a.size(1);
-  // Ghost iff T·(p + d) ≤ p·d. Both sides of the choice agree on it: per example the ghost
-  // norm costs T²(p + d) multiply-adds against the materialized T·p·d, and keeps Aᵢ and Gᵢ
-  // (T·(d + p) floats) for the clipped sum against the materialized p·d (A and G are then
-  // freed during the backward). Bu et al.'s 2T² ≤ p·d weighed the Gram matrices against ∇Wᵢ
-  // with G held anyway; it kept token_block's 128 -> 512 layers ghost up to T = 181, where
-  // ghost cost 1.6x and materialization 1.2x.
-  ghost_ = tokens_ > 1 && tokens_ * (p + d) <= p * d;
+  method_ = linear_norm_method(tokens_, d, p);
   if (record_.bias.defined()) per_example_bias_ = tokens_ == 1 ? g.squeeze(1) : g.sum(1);
-  if (tokens_ > 1 && !ghost_) {
+  if (method_ == NormMethod::kMaterialized) {
     // Materialized now, so that neither A nor G outlives the backward step that produced G;
     // the clipped sum is then a c-weighted sum of these rows, not a second GEMM.
     per_example_ = torch::bmm(g.transpose(1, 2), a);
@@ -140,14 +180,9 @@ void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
                     ((w - record_.dilation * (k - 1) - 1) / record_.stride + 1);
   const int64_t d = c * k * k;
   tokens_ = t;
-  // Bu et al.'s mixed rule (ghost: two T x T Gram matrices per example; materialized: a p x d
-  // gradient), with the im2col rows the ghost norm needs counted too (T·d): wide layers with
-  // large T are then materialized, which is also faster (wrn16_4: 1.50x -> 1.29x). Unlike
-  // Linear's rule it does not yet count the A and G a ghost layer keeps for its clipped sum;
-  // for this project's models both counts choose the same.
-  ghost_ = t > 1 && 2 * t * t + t * d <= p * d;
+  method_ = conv_norm_method(t, c, p, k);
   if (record_.bias.defined()) per_example_bias_ = output_grad.sum({2, 3});
-  if (!ghost_ && t * p * d >= kLoopMacsPerExample) {
+  if (method_ == NormMethod::kByExample) {
     // Per example, the clipped sum needs either ∇Wᵢ (p·d floats) or Aᵢ and Gᵢ (for one
     // weight-gradient call on c ⊙ G over the batch): keep whichever is smaller. Wide layers at
     // moderate resolution keep A and G (wrn16_4's 128 -> 128 layers on 14 x 14: 50k floats
@@ -162,7 +197,7 @@ void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
   // sum, which comes from the convolution's weight-gradient kernel and needs no rows) or the
   // B x p x d per-example gradients.
   const int64_t chunk = std::max<int64_t>(1, kUnfoldChunkFloats / (t * d));
-  const bool materialize = !ghost_ && t > 1;
+  const bool materialize = method_ == NormMethod::kMaterialized;
   if (materialize) {
     per_example_ = torch::empty({batch_, p, d}, output_grad.options());
   } else {
@@ -178,7 +213,7 @@ void PerSampleLayer::prepare_conv(const torch::Tensor& output_grad) {
     if (t == 1) {
       conv_weight_norms_.narrow(0, first, n)
           .copy_(ops::row_squared_norms(a) * ops::row_squared_norms(g));
-    } else if (ghost_) {
+    } else if (method_ == NormMethod::kGhost) {
       conv_weight_norms_.narrow(0, first, n).copy_(ops::ghost_squared_norms(a, g));
     } else {
       per_example_.narrow(0, first, n)

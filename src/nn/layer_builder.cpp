@@ -101,6 +101,7 @@ void append_residual(torch::nn::Sequential& model, const LayerSpec& spec, Flow& 
   torch::nn::Sequential body;
   auto inner = append(body, spec.body, flow, position + ".");
   torch::nn::Sequential shortcut{nullptr};
+  std::optional<dp::NormMethod> shortcut_norm;
   const auto& out = flow.shape;
   if (out != in) {
     const bool images = in.size() == 3 && out.size() == 3 && in[1] % out[1] == 0 &&
@@ -108,8 +109,10 @@ void append_residual(torch::nn::Sequential& model, const LayerSpec& spec, Flow& 
     if (images) {
       shortcut =
           torch::nn::Sequential(Conv2d(Conv2dOptions(in[0], out[0], 1).stride(in[1] / out[1])));
+      shortcut_norm = dp::conv_norm_method(out[1] * out[2], in[0], out[0], 1);
     } else if (in.size() == 1 && out.size() == 1) {
       shortcut = torch::nn::Sequential(Linear(LinearOptions(in[0], out[0])));
+      shortcut_norm = dp::linear_norm_method(1, in[0], out[0]);
     } else {
       throw_input_error(
           "{}: the body maps {} to {}; a residual needs the same shape, or images whose side "
@@ -118,7 +121,7 @@ void append_residual(torch::nn::Sequential& model, const LayerSpec& spec, Flow& 
     }
   }
   model->push_back(Residual(body, shortcut));
-  built.push_back({position, spec.text, out});
+  built.push_back({position, spec.text, out, shortcut_norm});
   built.insert(built.end(), inner.begin(), inner.end());
 }
 
@@ -144,10 +147,13 @@ std::vector<BuiltLayer> append(torch::nn::Sequential& model, const std::vector<L
           torch::nn::Functional([](const torch::Tensor& x) { return x.to(torch::kLong); }));
       indices = true;
     }
+    auto in = flow.shape;
     flow.shape = output_shape(*module, flow, indices, where);
     indices = false;
     model->push_back(std::move(*module));
-    built.push_back({position, spec.text, flow.shape});
+    std::optional<dp::NormMethod> norm;
+    if (type->norm != nullptr) norm = type->norm(read, in, flow.shape);
+    built.push_back({position, spec.text, flow.shape, norm});
   }
   return built;
 }

@@ -31,6 +31,11 @@ torch::nn::AnyModule plain(const Read&, const std::vector<int64_t>&) {
   return torch::nn::AnyModule(Module());
 }
 
+dp::NormMethod norm_statistics(const Read&, const std::vector<int64_t>&,
+                               const std::vector<int64_t>&) {
+  return dp::NormMethod::kNormStatistics;
+}
+
 torch::nn::AnyModule pool(const Read& read, bool max) {
   const int64_t k = read.size("k"), s = read.size("s"), p = read.size("p");
   if (max)
@@ -126,6 +131,11 @@ const std::vector<LayerType>& layer_types() {
        [](const Read& read, const std::vector<int64_t>& shape) {
          return torch::nn::AnyModule(
              Linear(LinearOptions(shape.back(), read.size("n")).bias(read.flag("bias"))));
+       },
+       [](const Read&, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+         // Every position before the features is a token of the same example.
+         const int64_t tokens = c10::multiply_integers(in.begin(), in.end() - 1);
+         return dp::linear_norm_method(tokens, in.back(), out.back());
        }},
       {"conv",
        1,
@@ -142,6 +152,9 @@ const std::vector<LayerType>& layer_types() {
                                                 .padding(read.size("p"))
                                                 .dilation(read.size("d"))
                                                 .bias(read.flag("bias"))));
+       },
+       [](const Read& read, const std::vector<int64_t>& in, const std::vector<int64_t>& out) {
+         return dp::conv_norm_method(out[1] * out[2], in[0], out[0], read.size("k"));
        }},
       {"embedding",
        2,
@@ -150,6 +163,9 @@ const std::vector<LayerType>& layer_types() {
        [](const Read& read, const std::vector<int64_t>&) {
          return torch::nn::AnyModule(
              Embedding(EmbeddingOptions(read.size("vocabulary"), read.size("dim"))));
+       },
+       [](const Read&, const std::vector<int64_t>&, const std::vector<int64_t>&) {
+         return dp::NormMethod::kEmbedding;
        }},
       {"layernorm",
        0,
@@ -157,7 +173,8 @@ const std::vector<LayerType>& layer_types() {
        Input::kFeatures,
        [](const Read&, const std::vector<int64_t>& shape) {
          return torch::nn::AnyModule(LayerNorm(LayerNormOptions({shape.back()})));
-       }},
+       },
+       norm_statistics},
       {"groupnorm",
        1,
        {{"groups", Value::kSize, ""}},
@@ -167,30 +184,34 @@ const std::vector<LayerType>& layer_types() {
          if (shape[0] % groups != 0)
            read.fail(fmt::format("{} channels do not split into {} groups", shape[0], groups));
          return torch::nn::AnyModule(GroupNorm(GroupNormOptions(groups, shape[0])));
-       }},
-      {"relu", 0, {}, Input::kAny, plain<torch::nn::ReLU>},
-      {"tanh", 0, {}, Input::kAny, plain<torch::nn::Tanh>},
-      {"gelu", 0, {}, Input::kAny, plain<torch::nn::GELU>},
-      {"elu", 0, {}, Input::kAny, plain<torch::nn::ELU>},
-      {"sigmoid", 0, {}, Input::kAny, plain<torch::nn::Sigmoid>},
+       },
+       norm_statistics},
+      {"relu", 0, {}, Input::kAny, plain<torch::nn::ReLU>, nullptr},
+      {"tanh", 0, {}, Input::kAny, plain<torch::nn::Tanh>, nullptr},
+      {"gelu", 0, {}, Input::kAny, plain<torch::nn::GELU>, nullptr},
+      {"elu", 0, {}, Input::kAny, plain<torch::nn::ELU>, nullptr},
+      {"sigmoid", 0, {}, Input::kAny, plain<torch::nn::Sigmoid>, nullptr},
       {"maxpool",
        1,
        {{"k", Value::kSize, ""}, {"s", Value::kSize, "k"}, {"p", Value::kCount, "0"}},
        Input::kImage,
-       [](const Read& read, const std::vector<int64_t>&) { return pool(read, true); }},
+       [](const Read& read, const std::vector<int64_t>&) { return pool(read, true); },
+       nullptr},
       {"avgpool",
        1,
        {{"k", Value::kSize, ""}, {"s", Value::kSize, "k"}, {"p", Value::kCount, "0"}},
        Input::kImage,
-       [](const Read& read, const std::vector<int64_t>&) { return pool(read, false); }},
+       [](const Read& read, const std::vector<int64_t>&) { return pool(read, false); },
+       nullptr},
       {"adaptiveavgpool",
        1,
        {{"n", Value::kSize, "1"}},
        Input::kImage,
        [](const Read& read, const std::vector<int64_t>&) {
          return torch::nn::AnyModule(torch::nn::AdaptiveAvgPool2d(read.size("n")));
-       }},
-      {"flatten", 0, {}, Input::kAny, plain<torch::nn::Flatten>},
+       },
+       nullptr},
+      {"flatten", 0, {}, Input::kAny, plain<torch::nn::Flatten>, nullptr},
       {"dropout",
        1,
        {{"p", Value::kFraction, "0.5"}},
@@ -198,7 +219,8 @@ const std::vector<LayerType>& layer_types() {
        [](const Read& read, const std::vector<int64_t>&) {
          return torch::nn::AnyModule(
              torch::nn::Dropout(torch::nn::DropoutOptions(read.number("p"))));
-       }},
+       },
+       nullptr},
   };
   return types;
 }

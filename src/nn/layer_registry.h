@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/layer_spec.h"
 
 namespace dpforge::nn::detail {
@@ -30,16 +31,22 @@ enum class Input { kAny, kFeatures, kChannels, kImage, kTokens };
 
 class Read;
 using Build = torch::nn::AnyModule (*)(const Read& read, const std::vector<int64_t>& shape);
+// How the DP engine will compute the layer's per-example gradient norm, from one example's input
+// and output shapes (dp/per_sample.h's mixed rule, which PerSampleLayer applies to the same
+// numbers); nullptr for a layer without parameters.
+using NormRule = dp::NormMethod (*)(const Read& read, const std::vector<int64_t>& in,
+                                    const std::vector<int64_t>& out);
 
 // One layer type: its name, its parameters (the first `positional` may be written without their
-// names, in this order), what it needs at its input, and how it is built. Every parameterized
-// layer it builds is a DP layer (layers.h), whose per-example norm follows dp/per_sample.cpp.
+// names, in this order), what it needs at its input, how it is built and how its per-example
+// norm is computed. Every parameterized layer it builds is a DP layer (layers.h).
 struct LayerType {
   std::string_view name;
   size_t positional;
   std::vector<Param> params;
   Input input;
   Build build;
+  NormRule norm;
 };
 
 // One layer's parameters, resolved (defaults filled in) and checked when constructed; every

@@ -37,29 +37,6 @@ void require_image(const std::vector<int64_t>& shape, Arch arch, int64_t min_sid
   }
 }
 
-torch::nn::Sequential make_wrn16_4(int64_t in_channels, int64_t num_classes) {
-  constexpr int64_t kBlocksPerGroup = 2;  // (depth 16 - 4) / 6
-  constexpr int64_t kWidth = 4;
-  torch::nn::Sequential model;
-  model->push_back("stem", Conv2d(Conv2dOptions(in_channels, 16, 3).padding(1)));
-  int64_t channels = 16;
-  const int64_t widths[] = {16 * kWidth, 32 * kWidth, 64 * kWidth};
-  const int64_t strides[] = {1, 2, 2};
-  for (int group = 0; group < 3; ++group) {
-    for (int64_t block = 0; block < kBlocksPerGroup; ++block) {
-      model->push_back(fmt::format("group{}_block{}", group, block),
-                       WideBlock(channels, widths[group], block == 0 ? strides[group] : 1));
-      channels = widths[group];
-    }
-  }
-  model->push_back("final_norm", GroupNorm(GroupNormOptions(WideBlockImpl::kGroups, channels)));
-  model->push_back("final_relu", torch::nn::ReLU());
-  model->push_back("pool", torch::nn::AdaptiveAvgPool2d(1));
-  model->push_back("flatten", torch::nn::Flatten());
-  model->push_back("classifier", Linear(channels, num_classes));
-  return model;
-}
-
 // Messages name the key the user wrote, or the preset.
 std::string layers_key(const ModelOptions& options) {
   return options.arch() == Arch::kLayers ? "model.layers"
@@ -113,10 +90,8 @@ torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<
       require_image(shape, options.arch(), 16);
       break;
     case Arch::kWrn16_4:
-      // Built from WideBlocks, whose parameter names released models already carry; its layer
-      // string (preset_layers) builds the same weights.
       require_image(shape, options.arch(), 4);
-      return make_wrn16_4(shape[0], outputs);
+      break;
   }
   return build_layers(parse_layers(preset_layers(options), layers_key(options)), shape, outputs,
                       layers_key(options));

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "dp/oracle.h"
 #include "dpforge/dp/clipping.h"
 #include "dpforge/nn/blocks.h"
@@ -226,10 +230,72 @@ TEST(PerSample, FullModelsWithCrossEntropy) {
 // per-layer oracle too, since its layers' slices add up to each example's gradient.
 TEST(PerSample, WideResidualBlockWithProjectionShortcut) {
   torch::manual_seed(13);
-  torch::nn::Sequential model(nn::WideBlock(16, 32, 2), torch::nn::Flatten(),
-                              nn::Linear(32 * 4 * 4, 3));
+  auto model = nn::build_layers(
+      nn::parse_layers("groupnorm(16) relu residual(conv(32, k=3, s=2, p=1) groupnorm(16) relu "
+                       "conv(32, k=3, p=1)) flatten linear(3)"),
+      {16, 8, 8}, 3);
   const auto x = torch::randn({3, 16, 8, 8}, torch::kFloat64);
   check_against_loop(model, x, aux_for(model, x));
+}
+
+}  // namespace
+}  // namespace dpforge::dp
+
+namespace dpforge::dp {
+
+// What a failure prints of a method: its name, not its bytes (found by gtest through ADL).
+void PrintTo(NormMethod method, std::ostream* out) { *out << to_string(method); }
+
+namespace {
+
+// The layer registry predicts, from shapes alone, how the engine will compute each layer's
+// per-example norm (what `dpforge summary` prints); the engine, given the same layers, must choose
+// exactly that: every method once, a residual's projection included.
+TEST(PerSample, EachLayersNormMethodIsTheOneTheRegistryPredicts) {
+  using M = NormMethod;
+  struct Case {
+    std::string layers;
+    std::vector<int64_t> example_shape;
+    std::vector<std::optional<M>> predicted;  // in the builder's order, one per built layer
+    std::vector<M> engine;                    // in the order of the forward's tape
+  };
+  const std::vector<Case> cases = {
+      {"conv(64, k=3, p=1) groupnorm(8) relu conv(64, k=3, p=1) maxpool(4) "
+       "residual(conv(32, k=3, p=1)) flatten linear(16) tanh linear(out)",
+       {3, 16, 16},
+       {M::kMaterialized, M::kNormStatistics, std::nullopt, M::kByExample, std::nullopt,
+        M::kGhost /* the 1x1 projection */, M::kGhost, std::nullopt, M::kDirect, std::nullopt,
+        M::kDirect},
+       {M::kMaterialized, M::kNormStatistics, M::kByExample, M::kGhost, M::kGhost, M::kDirect,
+        M::kDirect}},
+      {"embedding(50, 8) linear(64) layernorm relu linear(4) flatten linear(out)",
+       {6},
+       {M::kEmbedding, M::kGhost, M::kNormStatistics, std::nullopt, M::kMaterialized, std::nullopt,
+        M::kDirect},
+       {M::kEmbedding, M::kGhost, M::kNormStatistics, M::kMaterialized, M::kDirect}},
+  };
+  torch::manual_seed(17);
+  for (const auto& c : cases) {
+    torch::nn::Sequential model;
+    const auto built = nn::append_layers(model, nn::parse_layers(c.layers), c.example_shape, 3);
+    std::vector<std::optional<M>> predicted;
+    for (const auto& layer : built) predicted.push_back(layer.norm);
+    EXPECT_EQ(predicted, c.predicted) << c.layers;
+
+    std::vector<int64_t> batch = {2};
+    batch.insert(batch.end(), c.example_shape.begin(), c.example_shape.end());
+    const auto x = c.example_shape.size() == 1 ? torch::randint(0, 50, batch).to(torch::kFloat32)
+                                               : torch::randn(batch);
+    GradTape tape;
+    torch::Tensor loss;
+    {
+      TapeGuard guard(tape);
+      loss = model->forward(x).square().sum();
+    }
+    std::vector<M> engine;
+    for (const auto& layer : per_sample_layers(tape, loss)) engine.push_back(layer.method());
+    EXPECT_EQ(engine, c.engine) << c.layers;
+  }
 }
 
 }  // namespace

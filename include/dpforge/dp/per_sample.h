@@ -18,11 +18,31 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "dpforge/dp/tape.h"
 
 namespace dpforge::dp {
+
+/// How a DP layer's per-example gradient norms are computed (the formulas above).
+enum class NormMethod {
+  kDirect,        // T = 1: ‖aᵢ‖²‖gᵢ‖², nothing per example made
+  kGhost,         // T > 1, the mixed rule chose the Gram matrices
+  kMaterialized,  // ∇Wᵢ made for the batch (batched GEMM or chunked im2col)
+  kByExample,     // wide Conv2d: ∇Wᵢ from its own weight-gradient kernel, one example at a time
+  kNormStatistics,  // GroupNorm/LayerNorm: ∇γᵢ and ∇βᵢ, B x C
+  kEmbedding,       // the rows each example looked up, repeats summed
+};
+/// "T = 1", "ghost", "materialized", "by example", "per-example statistics", "embedding rows".
+std::string_view to_string(NormMethod method);
+
+/// The mixed rule for a Linear layer d → p applied at `tokens` positions per example.
+NormMethod linear_norm_method(int64_t tokens, int64_t in_features, int64_t out_features);
+/// The mixed rule for a k x k Conv2d c → p channels with `positions` = H_out·W_out outputs.
+NormMethod conv_norm_method(int64_t positions, int64_t in_channels, int64_t out_channels,
+                            int64_t kernel);
 
 class PerSampleLayer {
  public:
@@ -40,7 +60,9 @@ class PerSampleLayer {
   /// contributes exactly nothing (NaN·0 would still be NaN).
   void drop_examples(const torch::Tensor& keep);
   /// Whether the mixed rule chose the ghost norm (Linear/Conv2d with T > 1 only).
-  bool uses_ghost_norm() const { return ghost_; }
+  bool uses_ghost_norm() const { return method_ == NormMethod::kGhost; }
+  /// How this layer's norms were computed (what nn's layer registry predicts from its shape).
+  NormMethod method() const { return method_; }
   int64_t batch_size() const { return batch_; }
 
  private:
@@ -61,7 +83,7 @@ class PerSampleLayer {
   torch::Tensor per_example_;  // B x p x d when materialized (Conv2d: the weight's layout); ∇γᵢ
   torch::Tensor per_example_bias_;  // ∇bᵢ (B x p) or ∇βᵢ
   torch::Tensor conv_weight_norms_;  // Conv2d ghost (or T = 1): ‖∇Wᵢ‖², computed on construction
-  bool ghost_ = false;
+  NormMethod method_ = NormMethod::kDirect;
 };
 
 /// The DP backward of a tape: one backward of `loss` in which each layer's G is reduced to a

@@ -12,24 +12,6 @@
 
 namespace dpforge::nn {
 
-/// Pre-activation residual block: GN → ReLU → conv3x3(stride) → GN → ReLU → conv3x3, plus a 1x1
-/// projection shortcut when the shape changes (Zagoruyko & Komodakis 2016, GroupNorm per De et
-/// al. 2022). GroupNorm has kGroups groups.
-class WideBlockImpl : public torch::nn::Cloneable<WideBlockImpl> {
- public:
-  WideBlockImpl(int64_t in_channels, int64_t out_channels, int64_t stride);
-  void reset() override;
-  torch::Tensor forward(const torch::Tensor& input);
-
-  static constexpr int64_t kGroups = 16;
-  GroupNorm norm1{nullptr}, norm2{nullptr};
-  Conv2d conv1{nullptr}, conv2{nullptr}, shortcut{nullptr};
-
- private:
-  int64_t in_channels_, out_channels_, stride_;
-};
-TORCH_MODULE(WideBlock);
-
 /// A feature holding category codes 0..categories, and the length of its categories' vectors.
 struct EmbeddedFeature {
   int64_t feature = 0;

@@ -20,18 +20,22 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "dpforge/dp/per_sample.h"
 #include "dpforge/nn/layer_spec.h"
 
 namespace dpforge::nn {
 
-/// One layer as built: its position ("3", or "4.2" inside a residual), its text and output shape.
+/// One layer as built: its position ("3", or "4.2" inside a residual), its text and output shape,
+/// and how the DP engine computes its per-example norm (a residual's: its projection's, if any).
 struct BuiltLayer {
   std::string position;
   std::string text;
-  std::vector<int64_t> output_shape;  // one example's
+  std::vector<int64_t> output_shape;   // one example's
+  std::optional<dp::NormMethod> norm;  // none: no parameters
 };
 
 /// Appends `layers` to `model` for examples of `example_shape` (C x H x W, F, or T token ids) and

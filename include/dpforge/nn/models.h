@@ -56,8 +56,8 @@ class DropoutOff {
   std::vector<std::shared_ptr<torch::nn::Module>> switched_;
 };
 
-/// The layer string of `options`' architecture: the preset's (mlp and cnn_tanh are built from it;
-/// wrn16_4's builds the same weights as its WideBlocks), or options.layers.
+/// The layer string of `options`' architecture: the preset's (every preset is built from it), or
+/// options.layers.
 std::string preset_layers(const ModelOptions& options);
 
 /// Builds the model `options` names for examples of `shape` (C x H x W images, F features, or T
