@@ -128,13 +128,16 @@ int audit_command(const std::vector<std::string>& args) {
     reapply_dp_statistics(report, run_dir, recipe, data);
   // The size's DP count stays in the shadow models' accountants too (run::plan_dataset_size).
   const auto& size = report["privacy"].value("dataset_size", nlohmann::json::object());
-  if (size.value("source", "") == "dp_count")
-    data.train.gaussian_releases.push_back(size.at("noise_multiplier").get<double>());
+  if (size.value("source", "") == "dp_count") {
+    data.size_release = run::SizeRelease{size.at("noise_multiplier").get<double>(),
+                                         size.value("value", int64_t{0})};
+  }
   auto model = nn::make_model(recipe.model, data.train);
   nn::load_state_dict(*model, run_dir / "model.pt");
 
   const uint64_t seed = recipe.audit.seed().value_or(secure_random_seed());
   const auto attacks = run::shadow_membership_attacks(recipe, model, data.train, data.test,
+                                                      run::before_training(data),
                                                       recipe.audit.shadow_models(), seed, stderr);
   if (!report["mia"].is_object()) report["mia"] = nlohmann::json::object();
   report["mia"].update(attacks);

@@ -77,7 +77,6 @@ GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& othe
   }
   standardize_columns(train, columns, release.means, release.stds);
   for (auto* other : others) standardize_columns(*other, columns, release.means, release.stds);
-  train.gaussian_releases.push_back(noise_multiplier);
   return release;
 }
 

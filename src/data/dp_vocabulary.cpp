@@ -64,8 +64,6 @@ VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& oth
   }
   encode_categories(train, columns, release.vocabularies, encoding);
   for (auto* other : others) encode_categories(*other, columns, release.vocabularies, encoding);
-  train.gaussian_releases.push_back(noise_multiplier);
-  train.release_delta += release.delta;
   return release;
 }
 

@@ -69,7 +69,6 @@ void plan_dataset_size(const config::Recipe& recipe, RunData& data, uint64_t see
     stored["dataset_size"] = {{"noise_multiplier", release.noise_multiplier},
                               {"count", release.count}};
   }
-  data.train.gaussian_releases.push_back(release.noise_multiplier);
   data.planning_size = release.count;
   data.size_release = release;
 }

@@ -74,7 +74,8 @@ nlohmann::json judge_input_canaries(const InputCanaries& canaries, torch::nn::Se
 }
 
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
-                                  const data::Dataset& test_set, int64_t canaries,
+                                  const data::Dataset& test_set,
+                                  const train::BeforeTraining& run_before, int64_t canaries,
                                   uint64_t auditor_seed, double gate_significance,
                                   std::FILE* progress) {
   const auto made = make_input_canaries(train_set, test_set, canaries, auditor_seed);
@@ -95,7 +96,10 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
   train::train_private(config::private_training_options(recipe_for_audit), model, made.training_set,
                        train::HeldOut{evaluation},
                        train::auditor_run_seeds(auditor_seed, config::secure_noise(recipe)),
-                       progress, privacy);
+                       progress, privacy, nullptr, nullptr,
+                       {.planning_size = 0,
+                        .gaussian_releases = run_before.gaussian_releases,
+                        .release_delta = run_before.release_delta});
   // The audit run's own claim (same recipe), under add/remove: a canary is in the data or not.
   const auto claim = train::steps_claim(privacy.plan, privacy.steps, privacy.epsilon);
   return judge_input_canaries(made, model,

@@ -227,9 +227,10 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
   }
   const bool inline_audit = canaries != nullptr && recipe.audit.inline_run();
   const auto options = config::private_training_options(recipe);
-  auto result = train::train_private(
-      options, model, copies.train, held_out, setup.identity.private_seeds, progress, privacy,
-      inline_audit ? canaries : nullptr, &setup.checkpoints, setup.data.planning_size);
+  const auto before = before_training(setup.data);
+  auto result = train::train_private(options, model, copies.train, held_out,
+                                     setup.identity.private_seeds, progress, privacy,
+                                     inline_audit ? canaries : nullptr, &setup.checkpoints, before);
   if (canaries != nullptr && !inline_audit && result.diverged.empty()) {
     if (progress != nullptr)
       fmt::print(progress, "audit: second training run carrying {} canaries\n", canaries->count());
@@ -238,7 +239,7 @@ train::TrainResult train_released(const config::Recipe& recipe, RunSetup& setup,
     train::PrivacySummary audit_privacy;
     train::train_private(options, audit_model, copies.train, held_out,
                          private_seeds(false, 0, config::secure_noise(recipe), 0), progress,
-                         audit_privacy, canaries, nullptr, setup.data.planning_size);
+                         audit_privacy, canaries, nullptr, before);
   }
   return result;
 }
@@ -293,9 +294,10 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {
-    auto input = input_canary_audit(
-        recipe, setup.data.train, setup.data.test, recipe.audit.input_canaries(),
-        setup.identity.audit_seed ^ kInputCanaryStreamKey, gate_significance, progress);
+    auto input = input_canary_audit(recipe, setup.data.train, setup.data.test,
+                                    before_training(setup.data), recipe.audit.input_canaries(),
+                                    setup.identity.audit_seed ^ kInputCanaryStreamKey,
+                                    gate_significance, progress);
     if (input["status"] == "violation") summary["status"] = "violation";
     summary["input_canaries"] = std::move(input);
   }
@@ -320,7 +322,7 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
   phase.done();
   if (recipe.audit.shadow_models() > 0) {
     mia.update(shadow_membership_attacks(recipe, model, train_set, test_set,
-                                         recipe.audit.shadow_models(),
+                                         before_training(setup.data), recipe.audit.shadow_models(),
                                          setup.identity.audit_seed ^ kShadowStreamKey, progress));
   }
   return mia;

@@ -197,7 +197,6 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   }
   for (auto* split : {&data.train, &data.test, &data.validation})
     data::standardize_columns(*split, data.deferred, release.means, release.stds);
-  data.train.gaussian_releases.push_back(release.noise_multiplier);
   data.release = std::move(release);
 }
 
@@ -279,8 +278,6 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
   for (auto* split : {&data.train, &data.test, &data.validation})
     data::encode_categories(*split, data.deferred_categories, release.vocabularies,
                             recipe.data.categorical_encoding());
-  data.train.gaussian_releases.push_back(release.noise_multiplier);
-  data.train.release_delta += release.delta;
   data.vocabulary = std::move(release);
 }
 
@@ -327,6 +324,17 @@ std::string data_source(const config::Recipe& recipe) {
     return data_root(recipe).string();
   return recipe.data.test().empty() ? recipe.data.train()
                                     : recipe.data.train() + " | " + recipe.data.test();
+}
+
+train::BeforeTraining before_training(const RunData& data) {
+  train::BeforeTraining before{.planning_size = data.planning_size};
+  if (data.release) before.gaussian_releases.push_back(data.release->noise_multiplier);
+  if (data.vocabulary) {
+    before.gaussian_releases.push_back(data.vocabulary->noise_multiplier);
+    before.release_delta += data.vocabulary->delta;
+  }
+  if (data.size_release) before.gaussian_releases.push_back(data.size_release->noise_multiplier);
+  return before;
 }
 
 }  // namespace dpforge::run

@@ -100,14 +100,16 @@ nlohmann::json attack_metrics(const std::vector<double>& scores, int64_t members
 torch::nn::Sequential train_shadow(const config::Recipe& recipe,
                                    const config::Recipe& shadow_recipe,
                                    const data::Dataset& shadow_data,
-                                   const data::Dataset& evaluation, uint64_t shadow_seed) {
+                                   const data::Dataset& evaluation,
+                                   const train::BeforeTraining& before, uint64_t shadow_seed) {
   auto shadow = nn::make_model(recipe.model, shadow_data, shadow_seed);
   const train::HeldOut held_out{evaluation};
   if (recipe.privacy.enabled()) {
     train::PrivacySummary ignored;
-    train::train_private(
-        config::private_training_options(shadow_recipe), shadow, shadow_data, held_out,
-        train::auditor_run_seeds(shadow_seed, config::secure_noise(recipe)), nullptr, ignored);
+    train::train_private(config::private_training_options(shadow_recipe), shadow, shadow_data,
+                         held_out,
+                         train::auditor_run_seeds(shadow_seed, config::secure_noise(recipe)),
+                         nullptr, ignored, nullptr, nullptr, before);
   } else {
     train::train_nonprivate(shadow_recipe.train, shadow, shadow_data, held_out, shadow_seed,
                             nullptr);
@@ -119,8 +121,10 @@ torch::nn::Sequential train_shadow(const config::Recipe& recipe,
 
 nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn::Sequential& model,
                                          const data::Dataset& train_set,
-                                         const data::Dataset& test_set, int64_t shadow_models,
-                                         uint64_t auditor_seed, std::FILE* progress) {
+                                         const data::Dataset& test_set,
+                                         const train::BeforeTraining& run_before,
+                                         int64_t shadow_models, uint64_t auditor_seed,
+                                         std::FILE* progress) {
   if (shadow_models < 1)
     throw_input_error("audit.shadow_models = {}: the shadow attacks need at least 1",
                       shadow_models);
@@ -146,6 +150,9 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
       test_order.slice(0, per_side + population,
                        std::min(test_set.size(), per_side + population + kShadowEvalExamples)));
 
+  const train::BeforeTraining shadow_before{.planning_size = 0,
+                                            .gaussian_releases = run_before.gaussian_releases,
+                                            .release_delta = run_before.release_delta};
   auto shadow_recipe = recipe;
   shadow_recipe.audit.enabled(false);
   shadow_recipe.train.early_stopping_patience(0);  // shadows have no validation set
@@ -170,7 +177,8 @@ nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn
     const auto shadow_data =
         concat(select(targets, draw.in.nonzero().squeeze(1)), select(others, draw.half));
     shadow_progress.started(k, shadow_data.size(), draw.in.sum().item<int64_t>(), targets_count);
-    auto shadow = train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval, draw.seed);
+    auto shadow =
+        train_shadow(recipe, shadow_recipe, shadow_data, shadow_eval, shadow_before, draw.seed);
     const auto on_targets = audit::confidence_signals(shadow, targets);
     shadow_phi[k] = on_targets.phi;
     shadow_probability[k] = on_targets.probability;

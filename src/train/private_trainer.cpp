@@ -251,20 +251,20 @@ TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequ
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries, RunCheckpoints* checkpoints,
-                          int64_t planning_size) {
+                          const BeforeTraining& before) {
   nn::validate_model(*model);
   if (train_set.size() >= 2) {
     nn::check_examples_independent(
         model, train_set.inputs.slice(0, 0, std::min<int64_t>(64, train_set.size())));
   }
-  const dp::DpPlan plan =
-      make_dp_plan(options.train(), options.privacy(),
-                   {.dataset_size = train_set.size(),
-                    .planning_size = planning_size > 0 ? planning_size : train_set.size(),
-                    .parameters = nn::count_parameters(*model),
-                    .canaries = canaries != nullptr ? canaries->count() : 0,
-                    .gaussian_releases = train_set.gaussian_releases,
-                    .release_delta = train_set.release_delta});
+  const dp::DpPlan plan = make_dp_plan(
+      options.train(), options.privacy(),
+      {.dataset_size = train_set.size(),
+       .planning_size = before.planning_size > 0 ? before.planning_size : train_set.size(),
+       .parameters = nn::count_parameters(*model),
+       .canaries = canaries != nullptr ? canaries->count() : 0,
+       .gaussian_releases = before.gaussian_releases,
+       .release_delta = before.release_delta});
   privacy = PrivacySummary{};
   privacy.plan = plan;
   privacy.secure_noise = seeds.secure_noise;

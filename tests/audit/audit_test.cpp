@@ -490,8 +490,8 @@ TEST(BlackBoxAudit, InputCanariesFlagAModelTrainedWithoutNoiseAndPassACorrectRun
   constexpr int64_t kCanaries = 1000;
   constexpr uint64_t kAuditorSeed = 21;
 
-  const auto correct = run::input_canary_audit(recipe, train_set, test_set, kCanaries, kAuditorSeed,
-                                               significance, nullptr);
+  const auto correct = run::input_canary_audit(recipe, train_set, test_set, {}, kCanaries,
+                                               kAuditorSeed, significance, nullptr);
   EXPECT_EQ(correct["status"], "pass") << correct.dump();
   EXPECT_LE(correct["epsilon_lower_bound_best"].get<double>(), 0.5);
   EXPECT_EQ(correct["canaries"], kCanaries);
@@ -533,7 +533,7 @@ TEST(BlackBoxAudit, InputCanaryAuditRepeatsWithTheAuditorsSeed) {
   recipe.privacy.enabled(true).noise_multiplier(1.0).public_dataset_size(300);
   const auto audit = [&](uint64_t seed) {
     auto unrelated = nn::make_model(recipe.model, train);  // moves torch's global generator
-    return run::input_canary_audit(recipe, train, test, 200, seed, 1e-3, nullptr);
+    return run::input_canary_audit(recipe, train, test, {}, 200, seed, 1e-3, nullptr);
   };
   const auto first = audit(11), again = audit(11), other = audit(12);
   EXPECT_EQ(first["roc"], again["roc"]);
@@ -646,7 +646,8 @@ TEST(ShadowAttacks, ShadowsTrainedTwoAtOnceGiveTheNumbersOfOneAtATime) {
   std::vector<nlohmann::json> attacks;
   for (int threads : {1, 2}) {
     at::set_num_threads(threads);  // 2: two shadows at once
-    attacks.push_back(run::shadow_membership_attacks(recipe, model, train, test, 4, 77, nullptr));
+    attacks.push_back(
+        run::shadow_membership_attacks(recipe, model, train, test, {}, 4, 77, nullptr));
   }
   at::set_num_threads(threads_before);
   EXPECT_EQ(attacks[0].dump(), attacks[1].dump());

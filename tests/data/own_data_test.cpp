@@ -410,7 +410,7 @@ TEST(DpStatistics, NoiseHasTheClaimedStdAndAnOutlierMovesTheMeanAtMostItsShare) 
     means.push_back(release.means[1]);
     if (seed == 0) {
       EXPECT_DOUBLE_EQ(release.sensitivity, sensitivity);
-      EXPECT_EQ(train.gaussian_releases, std::vector<double>{sigma});
+      EXPECT_EQ(release.noise_multiplier, sigma);
       EXPECT_NEAR(train.inputs.select(1, 0).mean().item<double>(),
                   (5.0 - release.means[0]) / release.stds[0], 1e-4);
     }
@@ -482,8 +482,8 @@ TEST(DpVocabulary, ReleasesSortedVocabulariesAndEncodesEverySplitWithThem) {
   const auto release = dp_vocabulary(train, {&test}, columns, 2.0, 1e-6, 9);
   EXPECT_EQ(release.vocabularies, (std::vector<std::vector<std::string>>{{"a", "b"}}));
   EXPECT_DOUBLE_EQ(release.sensitivity, 1.0);
-  EXPECT_EQ(train.gaussian_releases, std::vector<double>{2.0});
-  EXPECT_NEAR(train.release_delta, 1e-6, 1e-12);
+  EXPECT_EQ(release.noise_multiplier, 2.0);
+  EXPECT_NEAR(release.delta, 1e-6, 1e-12);
   // [row, g=a, g=b, 7]: the other features keep their order around the one-hot block.
   ASSERT_EQ(train.inputs.sizes(), (std::vector<int64_t>{901, 4}));
   EXPECT_TRUE(torch::equal(train.inputs[0], torch::tensor({0.0F, 0.0F, 1.0F, 7.0F})));

@@ -443,7 +443,8 @@ TEST(DatasetSize, TheCountIsTheSizePlusOneDrawOfNoise) {
   run::plan_dataset_size(recipe, neighbour, 77, neighbour_stored);
   EXPECT_EQ(neighbour.planning_size, data.planning_size + 1);
   EXPECT_NE(data.planning_size, 500);
-  EXPECT_EQ(data.train.gaussian_releases, std::vector<double>{20.0});
+  EXPECT_EQ(run::before_training(data).gaussian_releases, std::vector<double>{20.0});
+  EXPECT_EQ(run::before_training(data).planning_size, data.planning_size);
   EXPECT_EQ(stored["dataset_size"]["count"], data.planning_size);
   // Resumed: the record is reused, whatever the key.
   auto resumed = rows(500);
@@ -474,8 +475,23 @@ TEST(DatasetSize, TheCountIsTheSizePlusOneDrawOfNoise) {
   nlohmann::json none;
   run::plan_dataset_size(declared, fixed, 77, none);
   EXPECT_EQ(fixed.planning_size, 480);
-  EXPECT_TRUE(fixed.train.gaussian_releases.empty());
+  EXPECT_TRUE(run::before_training(fixed).gaussian_releases.empty());
   EXPECT_TRUE(none.is_null());
+}
+
+// Every release recorded in the run's data reaches the plan, in the order report.json names them
+// (DP statistics, DP vocabularies, the DP count), with the vocabularies' threshold δ.
+TEST(BeforeTraining, HoldsEveryRecordedReleaseInTheReportsOrder) {
+  run::RunData data;
+  data.planning_size = 1234;
+  EXPECT_TRUE(run::before_training(data).gaussian_releases.empty());
+  data.size_release = run::SizeRelease{20.0, 1234};
+  data.vocabulary = data::VocabularyRelease{.noise_multiplier = 2.0, .delta = 1e-7};
+  data.release = data::GaussianRelease{.noise_multiplier = 3.0};
+  const auto before = run::before_training(data);
+  EXPECT_EQ(before.gaussian_releases, (std::vector<double>{3.0, 2.0, 20.0}));
+  EXPECT_EQ(before.release_delta, 1e-7);
+  EXPECT_EQ(before.planning_size, 1234);
 }
 
 TEST(PrivateTrain, SameSeedReproducesTheRunBitForBit) {

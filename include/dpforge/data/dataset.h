@@ -35,12 +35,6 @@ struct Dataset {
   Task task = Task::kMulticlass;
   /// Regression: the target was divided by this (a standardized target); metrics multiply back.
   double target_scale = 1.0;
-  /// Noise multipliers of the Gaussian releases (sampling rate 1) already computed from these
-  /// examples (data/dp_stats.h): a private run's accountant composes them before its first step.
-  std::vector<double> gaussian_releases;
-  /// δ those releases spend outside their Gaussian composition (the DP vocabularies' thresholds,
-  /// data/dp_vocabulary.h): added to the run's δ, so its accountant is asked at δ − this.
-  double release_delta = 0;
   /// Features holding category codes, in feature order (empty unless some column is embedded).
   std::vector<CategoryCodes> category_codes;
 

@@ -47,9 +47,6 @@ struct GaussianRelease {
   std::vector<double> means, stds;  // the released estimates, per column (post-processing)
 };
 
-/// Estimates the columns' statistics from `train` with noise multiplier `noise_multiplier` (noise
-/// from `seed`: a CSPRNG key in production, as the training noise's) and standardizes those
-/// columns of `train` and of every dataset in `others` with them.
 /// GaussianRelease::what for a release over `columns` columns.
 std::string describe_release(size_t columns);
 /// Δ = sqrt(1 + 2d), the release's L2 sensitivity over d columns.
@@ -59,6 +56,10 @@ double release_sensitivity(size_t columns);
 void standardize_columns(Dataset& dataset, const std::vector<DeferredColumn>& columns,
                          const std::vector<double>& means, const std::vector<double>& stds);
 
+/// Estimates the columns' statistics from `train` with noise multiplier `noise_multiplier` (noise
+/// from `seed`: a CSPRNG key in production, as the training noise's) and standardizes those
+/// columns of `train` and of every dataset in `others` with them. The caller accounts for the
+/// release (run::before_training).
 GaussianRelease dp_standardize(Dataset& train, const std::vector<Dataset*>& others,
                                const std::vector<DeferredColumn>& columns, double noise_multiplier,
                                uint64_t seed);

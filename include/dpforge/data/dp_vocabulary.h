@@ -62,8 +62,7 @@ std::string describe_vocabulary_release(size_t columns);
 /// Releases the vocabularies of `columns` from `train` (noise from `seed`, a CSPRNG key in
 /// production) with noise multiplier `noise_multiplier` and total pass probability
 /// `release_probability`, then encodes those columns of `train` and of every dataset in `others`
-/// (encode_categories), and records the release in train.gaussian_releases and
-/// train.release_delta.
+/// (encode_categories). The caller accounts for the release (run::before_training).
 VocabularyRelease dp_vocabulary(Dataset& train, const std::vector<Dataset*>& others,
                                 const std::vector<DeferredCategorical>& columns,
                                 double noise_multiplier, double release_probability, uint64_t seed,

@@ -15,6 +15,7 @@
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
 #include "dpforge/privacy/accountant.h"
+#include "dpforge/train/trainer.h"
 
 namespace dpforge::run {
 
@@ -50,9 +51,11 @@ nlohmann::json judge_input_canaries(const InputCanaries& canaries, torch::nn::Se
 /// `gate_significance` against the claim — with its `status`). Canaries are the last m test
 /// examples, so they are never part of the training split. Everything random (the canaries'
 /// labels and membership, the audit run's initialization, sampling and noise) comes from
-/// `auditor_seed`.
+/// `auditor_seed`. The audit run composes the run's releases before training (`run_before`), as
+/// the run did, and plans with its own training set's size.
 nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Dataset& train_set,
-                                  const data::Dataset& test_set, int64_t canaries,
+                                  const data::Dataset& test_set,
+                                  const train::BeforeTraining& run_before, int64_t canaries,
                                   uint64_t auditor_seed, double gate_significance,
                                   std::FILE* progress);
 

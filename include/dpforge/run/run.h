@@ -56,11 +56,16 @@ struct RunData {
 };
 RunData load_run_data(const config::Recipe& recipe);
 
+/// What a private run of `data` knows before its first step: its planning size and the releases
+/// recorded in data.release, data.vocabulary and data.size_release, in that order (the order
+/// report.json lists them in). The one place the releases reach the plan (train::train_private).
+train::BeforeTraining before_training(const RunData& data);
+
 /// Estimates the deferred columns' statistics (data/dp_stats.h) and the deferred categorical
 /// columns' vocabularies (data/dp_vocabulary.h) with DP on `data.train` (noise from `seed`),
 /// standardizes and encodes (data.categorical_encoding) every split with them; the releases are
-/// recorded in data.release and data.vocabulary, in data.train.gaussian_releases and release_delta
-/// (for the accountant) and in `stored` (what a checkpoint and report.json keep: the released
+/// recorded in data.release and data.vocabulary (for the accountant: before_training) and in
+/// `stored` (what a checkpoint and report.json keep: the released
 /// numbers and a digest of the training inputs). With `stored` already set (a resumed run, or
 /// `dpforge audit` reading the run's report), its numbers are reused instead, after checking the
 /// digest of a checkpoint's record (InputError when the training data changed, when the record does
@@ -76,8 +81,8 @@ void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t s
 /// number of private examples, which differs between neighbouring datasets under add/remove
 /// adjacency (under replace-one it is public and used as is): it plans with a size from
 /// config::dataset_size_source, the DP count being a Gaussian
-/// count released here (noise from `seed`), composed in the accountant
-/// (data.train.gaussian_releases, after the DP statistics' releases) and recorded in
+/// count released here (noise from `seed`), composed in the accountant (data.size_release, after
+/// the DP statistics' releases: before_training) and recorded in
 /// `stored["dataset_size"]`, which a resumed run reuses (InputError when its noise multiplier is
 /// not the recipe's). Sets data.planning_size.
 void plan_dataset_size(const config::Recipe& recipe, RunData& data, uint64_t seed,

@@ -17,15 +17,21 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/train/trainer.h"
 
 namespace dpforge::run {
 
 /// Per attack (lira_online, lira_online_fixed_variance, lira_offline, lira_offline_fixed_variance,
 /// rmia_offline): AUROC, TPR at 0.1% and 1% FPR, balanced accuracy and ROC points (the fields of
 /// audit::membership_attacks), plus `shadow_setup` (shadow models, targets, population).
+/// A private recipe's shadows are trained as the run was: their accountants compose the run's
+/// releases before training (`run_before`, so their σ is the run's), and each plans with its own
+/// training set's size.
 nlohmann::json shadow_membership_attacks(const config::Recipe& recipe, torch::nn::Sequential& model,
                                          const data::Dataset& train_set,
-                                         const data::Dataset& test_set, int64_t shadow_models,
-                                         uint64_t auditor_seed, std::FILE* progress);
+                                         const data::Dataset& test_set,
+                                         const train::BeforeTraining& run_before,
+                                         int64_t shadow_models, uint64_t auditor_seed,
+                                         std::FILE* progress);
 
 }  // namespace dpforge::run

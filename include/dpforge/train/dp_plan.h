@@ -25,9 +25,9 @@ struct PlanInputs {
   /// The white-box canaries' coordinates, noised each step beside them (DpPlan::canaries).
   int64_t canaries = 0;
   /// Noise multipliers of the Gaussian releases already computed from the training set
-  /// (Dataset::gaussian_releases), composed before the first step (DpPlan::preprocessing).
+  /// (BeforeTraining::gaussian_releases), composed before the first step (DpPlan::preprocessing).
   std::vector<double> gaussian_releases;
-  /// The δ they spend outside that composition (Dataset::release_delta).
+  /// The δ they spend outside that composition (BeforeTraining::release_delta).
   double release_delta = 0;
 };
 

@@ -79,19 +79,32 @@ struct PrivateSeeds {
 /// needs no key beyond the auditor's, and a seeded audit repeats exactly.
 PrivateSeeds auditor_run_seeds(uint64_t seed, bool secure_noise);
 
+/// What a private run knows before its first step besides its options, all of it public or
+/// released under DP: the N it plans with and what was released from the training set. The plan
+/// holds the releases (DpPlan::preprocessing) and its accountant composes them first.
+struct BeforeTraining {
+  /// The N of q = batch / N, of the steps and of σ (run::plan_dataset_size: public or a DP count,
+  /// so the mechanism does not depend on the exact size); 0 = the training set's own size, for
+  /// the audits' own training runs, which release nothing.
+  int64_t planning_size = 0;
+  /// Noise multipliers of the Gaussian releases (sampling rate 1) computed from the training set:
+  /// DP statistics, DP vocabularies' counts, the DP count of N, in that order.
+  std::vector<double> gaussian_releases;
+  /// δ they spend outside that composition (the DP vocabularies' thresholds).
+  double release_delta = 0;
+};
+
 /// DP-SGD: Poisson-sampled logical batches at rate q = train.batch_size / N, per-example clipping,
 /// Gaussian noise calibrated to privacy.target_epsilon (or the given σ), the accountant's ε
 /// checked before every step so a target budget is never exceeded.
 /// With `canaries`, its member canaries join the training population (white-box audit).
 /// With `checkpoints`, the privacy ledger is written before the steps it pays for, snapshots go
-/// to its store, and a resume point is continued bit for bit.
-/// `planning_size`: the N of q = batch / N, of the steps and of σ (run::plan_dataset_size: public
-/// or a DP count, so the mechanism does not depend on the exact size); 0 = train_set.size(), for
-/// the audits' own training runs, which release nothing.
+/// to its store, and a resume point is continued bit for bit. `before`: what the run released
+/// before training and the N it plans with (run::before_training).
 TrainResult train_private(const PrivateTrainingOptions& options, torch::nn::Sequential& model,
                           const data::Dataset& train_set, const HeldOut& held_out,
                           const PrivateSeeds& seeds, std::FILE* progress, PrivacySummary& privacy,
                           audit::DiracCanaries* canaries = nullptr,
-                          RunCheckpoints* checkpoints = nullptr, int64_t planning_size = 0);
+                          RunCheckpoints* checkpoints = nullptr, const BeforeTraining& before = {});
 
 }  // namespace dpforge::train
