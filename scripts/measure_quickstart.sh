@@ -22,7 +22,7 @@ for i in $(seq "$runs"); do
   end=$(date +%s.%N)
   walls+=("$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')")
   trainings+=("$(sed -n 's/.* after [0-9]* steps in \([0-9.]*\)s$/\1/p' "$scratch/log$i")")
-  accuracies+=("$(sed -n 's/.*test accuracy \([0-9.]*\)% after.*/\1/p' "$scratch/log$i")")
+  accuracies+=("$(sed -n 's/.*test accuracy \([0-9.]*\)%.* after.*/\1/p' "$scratch/log$i")")
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/privacy/printing.h"
+#include "dpforge/report/run_report.h"
 #include "dpforge/run/run.h"
 #include "dpforge/run/run_folder.h"
 
@@ -235,14 +236,7 @@ int train_command(const std::vector<std::string>& args) {
   const auto outcome = run::run_training(recipe, out_dir, stderr, resume, concurrent_runs);
   const auto& privacy = outcome.report["privacy"];
   const std::string claim = privacy_line(outcome.report);
-  const auto* last = outcome.result.epochs.empty() ? nullptr : &outcome.result.epochs.back();
-  const std::string score =
-      last != nullptr && last->test_rmse
-          ? fmt::format("test RMSE {:.4g}, MAE {:.4g}", *last->test_rmse, *last->test_mae)
-          : fmt::format("test accuracy {:.2f}%{}", 100 * outcome.result.test_accuracy,
-                        last != nullptr && last->test_auroc
-                            ? fmt::format(" (AUROC {:.4f})", *last->test_auroc)
-                            : "");
+  const std::string score = "test " + report::test_metrics_text(outcome.report);
   fmt::print("{}: {} after {} steps in {:.1f}s\nprivacy: {}\n", recipe.run.name(), score,
              outcome.result.steps, outcome.result.wall_seconds, claim);
   const auto& audit = outcome.report["audit"];

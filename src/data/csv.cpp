@@ -3,7 +3,9 @@
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <set>
+#include <utility>
 
 #include "dpforge/core/error.h"
 
@@ -33,6 +35,19 @@ CsvReader::CsvReader(std::istream& input, std::string name)
                       name_);
   }
   max_fields_ = header_.size();
+  // A file saved with another separator reads as one column; name the separator, not the
+  // columns the recipe then fails to find.
+  if (header_.size() == 1) {
+    for (const auto& [separator, kind] : {std::pair{';', "semicolon"}, std::pair{'\t', "tab"}}) {
+      const auto count = std::count(header_[0].begin(), header_[0].end(), separator);
+      if (count == 0) continue;
+      throw_input_error(
+          "{}: line 1: the header row is one column holding {} {}s: the file looks "
+          "{}-separated, and dpforge reads comma-separated files (RFC 4180); save it with commas "
+          "as separators and points as decimal marks",
+          name_, count, kind, kind);
+    }
+  }
   std::set<std::string> seen;
   for (size_t c = 0; c < header_.size(); ++c) {
     if (header_[c].empty()) {

@@ -4,6 +4,7 @@
 #pragma once
 #include <torch/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@ struct RawSplit {
   torch::Tensor targets;                   // float64 [N]
   std::vector<std::string> header;         // CSV: the file's columns
   std::vector<std::string> feature_names;  // CSV: the encoded features
+  std::vector<int64_t> lines;              // CSV: each example's line in the file, for messages
   int64_t dropped = 0;
   std::vector<DeferredColumn> deferred;
   std::vector<DeferredCategorical> deferred_categories;

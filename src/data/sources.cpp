@@ -289,10 +289,14 @@ Dataset finish(RawSplit split, const ResolvedTask& task, const SourceOptions& op
                          .logical_or(split.targets.ge(static_cast<double>(task.classes)));
     if (bad.any().item<bool>()) {
       const int64_t at = bad.nonzero()[0].item<int64_t>();
+      // A CSV row is named by its line in the file; an array's by its index.
+      const std::string where = at < static_cast<int64_t>(split.lines.size())
+                                    ? fmt::format("line {}", split.lines[at])
+                                    : fmt::format("example {}", at);
       throw_input_error(
-          "{}: example {} has label {:g}, outside the {} classes 0..{} of this {} "
+          "{}: {} has label {:g}, outside the {} classes 0..{} of this {} "
           "task (data.classes, train.task)",
-          split.name, at, split.targets[at].item<double>(), task.classes, task.classes - 1,
+          split.name, where, split.targets[at].item<double>(), task.classes, task.classes - 1,
           to_string(task.task));
     }
     dataset.labels = split.targets.to(torch::kLong);

@@ -84,6 +84,21 @@ struct FeatureColumn {
   double low = 0, high = 0;             // deferred: the public range
 };
 
+// Why a numeric column's field did not parse, and what to do: a decimal comma ("3,5", quoted in a
+// comma-separated file) is a number written another way, not a category.
+std::string not_a_number_hint(const std::string& field) {
+  const auto comma = field.find(',');
+  const bool decimal_comma =
+      comma != std::string::npos && comma > 0 && comma + 1 < field.size() &&
+      field.find(',', comma + 1) == std::string::npos &&
+      parse_number(field.substr(0, comma) + "." + field.substr(comma + 1)).has_value();
+  if (decimal_comma) {
+    return fmt::format("it has a decimal comma; dpforge reads decimal points: write {}.{}",
+                       field.substr(0, comma), field.substr(comma + 1));
+  }
+  return "list the column in data.categorical if its values are categories, or drop it";
+}
+
 std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
                                          const SourceOptions& options, const std::string& file) {
   auto position = [&](const std::string& column, const char* key) {
@@ -306,10 +321,8 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
       }
       const auto value = missing ? std::optional<double>(options.fill_value) : parse_number(field);
       if (!value) {
-        throw_input_error(
-            "{}: line {}, column '{}': '{}' is not a number (list the column in "
-            "data.categorical if its values are categories)",
-            csv.name(), csv.line(), column.name, field);
+        throw_input_error("{}: line {}, column '{}': '{}' is not a number ({})", csv.name(),
+                          csv.line(), column.name, field, not_a_number_hint(field));
       }
       if (!std::isfinite(*value)) {
         throw_input_error("{}: line {}, column '{}': infinite value '{}'", csv.name(), csv.line(),
@@ -322,6 +335,7 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
       continue;
     }
     targets.push_back(label_value(row[label], options, csv));
+    split.lines.push_back(csv.line());
     std::copy(row_features.begin(), row_features.end(), features.next_row());
   }
   const auto n = static_cast<int64_t>(targets.size());

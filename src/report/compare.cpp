@@ -29,50 +29,6 @@ std::string value_of(const nlohmann::json& values, const std::string& key) {
 
 bool nonzero(const std::string& text) { return !text.empty() && std::stod(text) != 0; }
 
-std::string show(const std::optional<double>& value, const char* format) {
-  return value ? fmt::format(fmt::runtime(format), *value) : "-";
-}
-
-struct Column {
-  const char* title;
-  std::string (*cell)(const RunRow&);
-};
-
-const std::vector<Column>& columns() {
-  static const std::vector<Column> all = {
-      {"run", [](const RunRow& r) { return r.name; }},
-      {"defense", [](const RunRow& r) { return r.defense; }},
-      {"epsilon",
-       [](const RunRow& r) {
-         return !r.is_private ? std::string("inf")
-                : r.epsilon   ? privacy::upper_significant(*r.epsilon, 3)
-                              : std::string("-");
-       }},
-      {"delta", [](const RunRow& r) { return show(r.delta, "{:.0e}"); }},
-      {"sigma", [](const RunRow& r) { return show(r.noise_multiplier, "{:.3g}"); }},
-      {"q", [](const RunRow& r) { return show(r.sample_rate, "{:.3g}"); }},
-      {"steps", [](const RunRow& r) { return std::to_string(r.steps); }},
-      {"test acc",
-       [](const RunRow& r) {
-         return r.test_rmse ? fmt::format("rmse {:.4g}", *r.test_rmse)
-                            : fmt::format("{:.2f}%", 100 * r.test_accuracy);
-       }},
-      {"audit eps LB", [](const RunRow& r) { return show(r.audit_lower_bound, "{:.3f}"); }},
-      {"audit", [](const RunRow& r) { return r.audit_status; }},
-      {"attack", [](const RunRow& r) { return r.attack; }},
-      {"AUC", [](const RunRow& r) { return show(r.attack_auc, "{:.3f}"); }},
-      {"TPR@0.1%",
-       [](const RunRow& r) {
-         return show(r.tpr_at_0_1pct_fpr, "{:.4f}") + (r.tpr_at_0_1pct_resolved ? "" : "*");
-       }},
-      {"TPR@1%",
-       [](const RunRow& r) {
-         return show(r.tpr_at_1pct_fpr, "{:.4f}") + (r.tpr_at_1pct_resolved ? "" : "*");
-       }},
-  };
-  return all;
-}
-
 }  // namespace
 
 const std::vector<std::string>& attack_names() {
@@ -250,8 +206,16 @@ RunRow read_run(const std::filesystem::path& run_dir) {
     row.sample_rate = number_at(report, Pointer("/privacy/sample_rate"));
   }
   row.steps = report.value("steps", int64_t{0});
+  row.task = report["data"].value("task", std::string());
   row.test_accuracy = number_at(report, Pointer("/test_accuracy")).value_or(0.0);
+  row.test_baseline = number_at(report, Pointer("/test_baseline_accuracy"));
+  row.test_auroc = number_at(report, Pointer("/test_auroc"));
+  row.test_auprc = number_at(report, Pointer("/test_auprc"));
+  row.test_log_loss = number_at(report, Pointer("/test_log_loss"));
+  row.test_macro_f1 = number_at(report, Pointer("/test_macro_f1"));
   row.test_rmse = number_at(report, Pointer("/test_rmse"));
+  row.test_mae = number_at(report, Pointer("/test_mae"));
+  row.test_r2 = number_at(report, Pointer("/test_r2"));
   row.audit_lower_bound = number_at(report, Pointer("/audit/epsilon_lower_bound_best"));
   row.audit_status = report["audit"].value("status", std::string("-"));
   // A failed sensitivity check (audit/sensitivity_check.h) flags the run whatever the audit said.
@@ -276,105 +240,6 @@ RunRow read_run(const std::filesystem::path& run_dir) {
   if (report.contains("stopped") && report["stopped"].is_string())
     row.stopped = report["stopped"].get<std::string>();
   return row;
-}
-
-std::string format_table(const std::vector<RunRow>& rows) {
-  const auto& cols = columns();
-  std::vector<size_t> width(cols.size());
-  std::vector<std::vector<std::string>> cells;
-  for (size_t c = 0; c < cols.size(); ++c) width[c] = std::string(cols[c].title).size();
-  for (const auto& row : rows) {
-    auto& line = cells.emplace_back();
-    for (size_t c = 0; c < cols.size(); ++c) {
-      line.push_back(cols[c].cell(row));
-      width[c] = std::max(width[c], line.back().size());
-    }
-  }
-  std::string text;
-  auto emit = [&](auto cell_of) {
-    for (size_t c = 0; c < cols.size(); ++c) {
-      // Names and words left-aligned, numbers right-aligned.
-      const bool left = c <= 1 || c == 9 || c == 10;
-      text += left ? fmt::format("{:<{}}", cell_of(c), width[c])
-                   : fmt::format("{:>{}}", cell_of(c), width[c]);
-      text += c + 1 < cols.size() ? "  " : "\n";
-    }
-  };
-  emit([&](size_t c) { return std::string(cols[c].title); });
-  for (const auto& line : cells) emit([&](size_t c) { return line[c]; });
-  bool unresolved = false;
-  for (const auto& row : rows) {
-    if (!row.stopped.empty())
-      text += fmt::format("note: {} stopped early: {}\n", row.name, row.stopped);
-    if (!row.warnings.empty())
-      text += fmt::format("note: {} was trained with warnings: {}\n", row.name,
-                          fmt::join(row.warnings, "; "));
-    unresolved |= !row.tpr_at_0_1pct_resolved || !row.tpr_at_1pct_resolved;
-  }
-  if (unresolved) {
-    text += fmt::format(
-        "* unresolved: fewer than {:g} of the attack's non-members lie above that FPR (0.1% "
-        "needs >= 10,000 of them, 1% >= 1,000), so the TPR moves by whole steps between samples\n",
-        audit::kResolvableFalsePositives);
-  }
-  return text;
-}
-
-nlohmann::json rows_to_json(const std::vector<RunRow>& rows) {
-  auto array = nlohmann::json::array();
-  for (const auto& r : rows) {
-    array.push_back(
-        {{"dir", r.dir},
-         {"name", r.name},
-         {"defense", r.defense},
-         {"private", r.is_private},
-         {"epsilon", train::json_or_null(r.epsilon)},
-         {"delta", train::json_or_null(r.delta)},
-         {"noise_multiplier", train::json_or_null(r.noise_multiplier)},
-         {"sample_rate", train::json_or_null(r.sample_rate)},
-         {"steps", r.steps},
-         {"test_accuracy", r.test_rmse ? nlohmann::json(nullptr) : nlohmann::json(r.test_accuracy)},
-         {"test_rmse", train::json_or_null(r.test_rmse)},
-         {"audit_epsilon_lower_bound", train::json_or_null(r.audit_lower_bound)},
-         {"audit_status", r.audit_status},
-         {"attack", r.attack},
-         {"attack_auc", train::json_or_null(r.attack_auc)},
-         {"tpr_at_0.1pct_fpr", train::json_or_null(r.tpr_at_0_1pct_fpr)},
-         {"tpr_at_1pct_fpr", train::json_or_null(r.tpr_at_1pct_fpr)},
-         {"tpr_at_0.1pct_fpr_resolved", r.tpr_at_0_1pct_resolved},
-         {"tpr_at_1pct_fpr_resolved", r.tpr_at_1pct_resolved},
-         {"attack_non_members", r.non_members},
-         {"warnings", r.warnings},
-         {"stopped", r.stopped.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.stopped)}});
-  }
-  return array;
-}
-
-std::string rows_to_csv(const std::vector<RunRow>& rows) {
-  auto quoted = [](const std::string& text) {
-    std::string out = "\"";
-    for (char c : text) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return out + "\"";
-  };
-  auto number = [](const std::optional<double>& value) {
-    return value ? fmt::format("{}", *value) : std::string();
-  };
-  std::string csv =
-      "dir,name,defense,private,epsilon,delta,noise_multiplier,sample_rate,steps,test_accuracy,"
-      "audit_epsilon_lower_bound,audit_status,attack,attack_auc,tpr_at_0.1pct_fpr,tpr_at_1pct_"
-      "fpr,tpr_at_0.1pct_fpr_resolved,tpr_at_1pct_fpr_resolved,warnings,test_rmse\n";
-  for (const auto& r : rows) {
-    csv +=
-        fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", quoted(r.dir),
-                    quoted(r.name), quoted(r.defense), r.is_private, number(r.epsilon),
-                    number(r.delta), number(r.noise_multiplier), number(r.sample_rate), r.steps,
-                    r.test_rmse ? std::string() : fmt::format("{}", r.test_accuracy),
-                    number(r.audit_lower_bound), r.audit_status, r.attack, number(r.attack_auc),
-                    number(r.tpr_at_0_1pct_fpr), number(r.tpr_at_1pct_fpr),
-                    r.tpr_at_0_1pct_resolved, r.tpr_at_1pct_resolved,
-                    quoted(fmt::format("{}", fmt::join(r.warnings, "; "))), number(r.test_rmse));
-  }
-  return csv;
 }
 
 }  // namespace dpforge::report

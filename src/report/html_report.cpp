@@ -94,17 +94,6 @@ std::string verdict(const nlohmann::json& report) {
   return text;
 }
 
-// "93.86%", with the binary task's AUROC when there is one.
-std::string accuracy_text(const nlohmann::json& report) {
-  const double accuracy = report.contains("test_accuracy") && report["test_accuracy"].is_number()
-                              ? report["test_accuracy"].get<double>()
-                              : 0.0;
-  const bool auroc = report.contains("test_auroc") && report["test_auroc"].is_number();
-  return fmt::format(
-      "{:.2f}%{}", 100 * accuracy,
-      auroc ? fmt::format(" (AUROC {:.4f})", report["test_auroc"].get<double>()) : "");
-}
-
 }  // namespace
 
 std::string html_report(const nlohmann::json& report) {
@@ -133,12 +122,7 @@ std::string html_report(const nlohmann::json& report) {
       {"data", fmt::format("{}: {} training, {} test examples", text_of(report["data"]["dataset"]),
                            training_size_text(report), text_of(report["data"]["test_examples"]))},
       {"defense", defense_of(report["recipe"]["values"])},
-      report.contains("test_rmse") && report["test_rmse"].is_number()
-          ? std::pair<std::string, std::string>{"test RMSE / MAE",
-                                                fmt::format("{:.4g} / {:.4g}",
-                                                            report["test_rmse"].get<double>(),
-                                                            report["test_mae"].get<double>())}
-          : std::pair<std::string, std::string>{"test accuracy", accuracy_text(report)},
+      {"test metrics", html_escape(test_metrics_text(report))},
       {"steps", text_of(report["steps"])},
       {"wall time", fmt::format("{:.1f} s", report.value("wall_seconds", 0.0))},
       {"reproducible (seeded)", text_of(report["reproducible"])},

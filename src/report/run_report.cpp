@@ -2,7 +2,10 @@
 #include "dpforge/report/run_report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/version.h>
+
+#include <optional>
 
 #include "dpforge/train/metrics.h"
 
@@ -122,6 +125,38 @@ std::string planned_size_text(int64_t planned, bool dp_count) {
                   : fmt::format("{} (public size)", planned);
 }
 
+std::string test_metrics_text(const nlohmann::json& report) {
+  const auto number = [&report](const char* key) -> std::optional<double> {
+    const auto found = report.find(key);
+    if (found == report.end() || !found->is_number()) return std::nullopt;
+    return found->get<double>();
+  };
+  std::vector<std::string> parts;
+  const auto add = [&](const char* key, const char* format) {
+    if (const auto value = number(key)) parts.push_back(fmt::format(fmt::runtime(format), *value));
+  };
+  if (number("test_rmse")) {
+    add("test_rmse", "RMSE {:.4g}");
+    add("test_mae", "MAE {:.4g}");
+    add("test_r2", "R² {:.4f}");
+    return fmt::format("{}", fmt::join(parts, ", "));
+  }
+  const bool binary = (report.contains("data") && report["data"].is_object() &&
+                       report["data"].value("task", std::string()) == "binary") ||
+                      number("test_auroc");
+  if (binary) {
+    add("test_auroc", "AUROC {:.4f}");
+    add("test_auprc", "AUPRC {:.4f}");
+    add("test_log_loss", "log-loss {:.4f}");
+  }
+  std::string accuracy = fmt::format("accuracy {:.2f}%", 100 * number("test_accuracy").value_or(0));
+  if (const auto baseline = number("test_baseline_accuracy"))
+    accuracy += fmt::format(" (majority class {:.2f}%)", 100 * *baseline);
+  parts.push_back(accuracy);
+  add("test_macro_f1", "macro-F1 {:.4f}");
+  return fmt::format("{}", fmt::join(parts, ", "));
+}
+
 nlohmann::json privacy_json(const train::PrivacySummary& p,
                             const std::vector<std::string>& release_names) {
   const auto& plan = p.plan;
@@ -234,9 +269,19 @@ nlohmann::json run_report(const RunFacts& facts) {
   const bool regression = last != nullptr && last->test_rmse.has_value();
   report["test_accuracy"] =
       regression ? nlohmann::json(nullptr) : nlohmann::json(result.test_accuracy);
-  report["test_auroc"] = last != nullptr ? train::json_or_null(last->test_auroc) : nullptr;
-  report["test_rmse"] = last != nullptr ? train::json_or_null(last->test_rmse) : nullptr;
-  report["test_mae"] = last != nullptr ? train::json_or_null(last->test_mae) : nullptr;
+  // The metrics that fit the task (train/task_metrics.h); null where the task has none.
+  const auto final_metric = [last](std::optional<double> train::EpochMetrics::*metric) {
+    return last != nullptr ? train::json_or_null(last->*metric) : nlohmann::json(nullptr);
+  };
+  report["test_baseline_accuracy"] = final_metric(&train::EpochMetrics::test_baseline);
+  report["test_log_loss"] =
+      last != nullptr && !regression ? nlohmann::json(last->test_loss) : nlohmann::json(nullptr);
+  report["test_auroc"] = final_metric(&train::EpochMetrics::test_auroc);
+  report["test_auprc"] = final_metric(&train::EpochMetrics::test_auprc);
+  report["test_macro_f1"] = final_metric(&train::EpochMetrics::test_macro_f1);
+  report["test_rmse"] = final_metric(&train::EpochMetrics::test_rmse);
+  report["test_mae"] = final_metric(&train::EpochMetrics::test_mae);
+  report["test_r2"] = final_metric(&train::EpochMetrics::test_r2);
   report["wall_seconds"] = result.wall_seconds;
   report["versions"] = {{"dpforge", DPFORGE_VERSION},
                         {"libtorch", TORCH_VERSION},

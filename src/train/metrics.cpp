@@ -6,37 +6,9 @@
 
 #include <cmath>
 
-namespace dpforge::train {
+#include "dpforge/train/task_metrics.h"
 
-std::optional<double> binary_auroc(const torch::Tensor& logits, const torch::Tensor& labels) {
-  // Mann–Whitney: (Σ ranks of the positives − P(P+1)/2) / (P·N), tied scores sharing their
-  // average rank, so ties count one half.
-  const auto scores = logits.to(torch::kFloat64).contiguous().cpu();
-  const auto positive = labels.eq(1).cpu().contiguous();
-  const int64_t n = scores.numel();
-  const auto [sorted, order] = scores.sort();
-  const auto* s = sorted.data_ptr<double>();
-  const auto* index = order.data_ptr<int64_t>();
-  const auto* is_positive = positive.data_ptr<bool>();
-  double positive_rank_sum = 0;
-  int64_t positives = 0;
-  for (int64_t begin = 0; begin < n;) {
-    int64_t end = begin + 1;
-    while (end < n && s[end] == s[begin]) ++end;
-    const double average_rank = 0.5 * static_cast<double>(begin + 1 + end);
-    for (int64_t i = begin; i < end; ++i) {
-      if (is_positive[index[i]]) {
-        positive_rank_sum += average_rank;
-        ++positives;
-      }
-    }
-    begin = end;
-  }
-  const auto negatives = n - positives;
-  if (positives == 0 || negatives == 0) return std::nullopt;
-  const double p = static_cast<double>(positives);
-  return (positive_rank_sum - p * (p + 1) / 2) / (p * static_cast<double>(negatives));
-}
+namespace dpforge::train {
 
 namespace {
 
@@ -44,7 +16,8 @@ namespace {
 struct BatchEvaluation {
   double loss_sum = 0, squared_error = 0, absolute_error = 0;
   int64_t correct = 0;
-  torch::Tensor logits;  // binary tasks
+  torch::Tensor logits;       // binary tasks
+  torch::Tensor predictions;  // multi-class tasks
 };
 
 BatchEvaluation evaluate_batch(torch::nn::Sequential& model, const data::Dataset& dataset,
@@ -56,6 +29,7 @@ BatchEvaluation evaluate_batch(torch::nn::Sequential& model, const data::Dataset
   batch.loss_sum = data::per_example_loss(dataset.task, outputs, labels, {}).sum().item<double>();
   batch.correct = data::count_correct(dataset.task, outputs, labels);
   if (dataset.task == data::Task::kBinary) batch.logits = outputs.squeeze(1).cpu();
+  if (dataset.task == data::Task::kMulticlass) batch.predictions = outputs.argmax(1).cpu();
   if (dataset.task == data::Task::kRegression) {
     const auto error = (outputs.squeeze(1) - labels).to(torch::kFloat64) * dataset.target_scale;
     batch.squared_error = error.square().sum().item<double>();
@@ -84,22 +58,35 @@ Evaluation evaluate(torch::nn::Sequential& model, const data::Dataset& dataset, 
   }
   double loss_sum = 0, squared_error = 0, absolute_error = 0;
   int64_t correct = 0;
-  std::vector<torch::Tensor> logits;
+  std::vector<torch::Tensor> logits, predictions;
   for (const auto& batch : batches) {
     loss_sum += batch.loss_sum;
     squared_error += batch.squared_error;
     absolute_error += batch.absolute_error;
     correct += batch.correct;
     if (batch.logits.defined()) logits.push_back(batch.logits);
+    if (batch.predictions.defined()) predictions.push_back(batch.predictions);
   }
   model->train(was_training);
   const double n = static_cast<double>(std::max<int64_t>(1, dataset.size()));
-  Evaluation evaluation{loss_sum / n, static_cast<double>(correct) / n, {}, {}, {}};
-  if (dataset.task == data::Task::kBinary && !logits.empty())
-    evaluation.auroc = binary_auroc(torch::cat(logits), dataset.labels.cpu());
+  Evaluation evaluation;
+  evaluation.loss = loss_sum / n;
+  evaluation.accuracy = static_cast<double>(correct) / n;
+  if (dataset.size() == 0) return evaluation;
+  const auto labels = dataset.labels.cpu();
+  if (dataset.task != data::Task::kRegression)
+    evaluation.baseline = majority_share(labels, std::max<int64_t>(2, dataset.num_classes));
+  if (dataset.task == data::Task::kBinary && !logits.empty()) {
+    const auto scores = torch::cat(logits);
+    evaluation.auroc = binary_auroc(scores, labels);
+    evaluation.auprc = average_precision(scores, labels);
+  }
+  if (dataset.task == data::Task::kMulticlass && !predictions.empty())
+    evaluation.macro_f1 = macro_f1(torch::cat(predictions), labels, dataset.num_classes);
   if (dataset.task == data::Task::kRegression) {
     evaluation.rmse = std::sqrt(squared_error / n);
     evaluation.mae = absolute_error / n;
+    evaluation.r2 = r_squared(squared_error, labels.to(torch::kFloat64) * dataset.target_scale);
   }
   return evaluation;
 }
@@ -130,8 +117,12 @@ EpochMetrics finish_epoch(torch::nn::Sequential& model, const HeldOut& held_out,
   metrics.test_loss = test.loss;
   metrics.test_accuracy = test.accuracy;
   metrics.test_auroc = test.auroc;
+  metrics.test_auprc = test.auprc;
+  metrics.test_macro_f1 = test.macro_f1;
+  metrics.test_baseline = test.baseline;
   metrics.test_rmse = test.rmse;
   metrics.test_mae = test.mae;
+  metrics.test_r2 = test.r2;
   metrics.seconds = seconds;
   // A regression model has no accuracy to watch: null, not 0.
   if (held_out.validation != nullptr && held_out.validation->task != data::Task::kRegression)
@@ -179,8 +170,12 @@ nlohmann::json to_json(const EpochMetrics& m) {
           {"test_loss", m.test_loss},
           {"test_accuracy", accuracy(m.test_accuracy)},
           {"test_auroc", json_or_null(m.test_auroc)},
+          {"test_auprc", json_or_null(m.test_auprc)},
+          {"test_macro_f1", json_or_null(m.test_macro_f1)},
+          {"test_baseline_accuracy", json_or_null(m.test_baseline)},
           {"test_rmse", json_or_null(m.test_rmse)},
           {"test_mae", json_or_null(m.test_mae)},
+          {"test_r2", json_or_null(m.test_r2)},
           {"seconds", m.seconds},
           {"validation_accuracy", json_or_null(m.validation_accuracy)},
           {"epsilon", json_or_null(m.epsilon)}};
@@ -195,8 +190,12 @@ EpochMetrics epoch_metrics_from_json(const nlohmann::json& json) {
   m.test_loss = json.at("test_loss").get<double>();
   m.test_accuracy = optional_number(json, "test_accuracy").value_or(0.0);
   m.test_auroc = optional_number(json, "test_auroc");
+  m.test_auprc = optional_number(json, "test_auprc");
+  m.test_macro_f1 = optional_number(json, "test_macro_f1");
+  m.test_baseline = optional_number(json, "test_baseline_accuracy");
   m.test_rmse = optional_number(json, "test_rmse");
   m.test_mae = optional_number(json, "test_mae");
+  m.test_r2 = optional_number(json, "test_r2");
   m.seconds = json.at("seconds").get<double>();
   m.validation_accuracy = optional_number(json, "validation_accuracy");
   m.epsilon = optional_number(json, "epsilon");
@@ -213,7 +212,9 @@ std::string describe_epoch(const EpochMetrics& m, int64_t epochs, const std::str
         m.epoch, epochs, m.train_loss, m.test_loss, *m.test_rmse, *m.test_mae,
         extra.empty() ? "" : extra + "  ", m.seconds);
   }
-  const std::string auroc = m.test_auroc ? fmt::format(" auroc {:.4f}", *m.test_auroc) : "";
+  const std::string auroc = m.test_auroc      ? fmt::format(" auroc {:.4f}", *m.test_auroc)
+                            : m.test_macro_f1 ? fmt::format(" macro-f1 {:.4f}", *m.test_macro_f1)
+                                              : "";
   return fmt::format(
       "epoch {}/{}  train loss {:.4f} acc {:.2f}%  test loss {:.4f} acc {:.2f}%{}  {}{}({:.1f}s)",
       m.epoch, epochs, m.train_loss, 100 * m.train_accuracy, m.test_loss, 100 * m.test_accuracy,

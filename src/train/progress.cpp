@@ -51,6 +51,7 @@ ProgressLine::ProgressLine(std::FILE* stream, int64_t total_steps, int64_t epoch
       last_step_(first_step),
       start_(Clock::now()),
       last_time_(start_),
+      last_line_(start_),
       eta_(total_steps, epochs) {}
 
 void ProgressLine::update(int64_t epoch, int64_t step, double loss, double accuracy,
@@ -60,9 +61,11 @@ void ProgressLine::update(int64_t epoch, int64_t step, double loss, double accur
   eta_.add_steps(step - last_step_, std::chrono::duration<double>(now - last_time_).count());
   last_step_ = step;
   last_time_ = now;
-  const int64_t every = std::max<int64_t>(1, total_steps_ / (10 * epochs_));
-  if (!terminal_ && step - last_printed_step_ < every) return;
-  last_printed_step_ = step;
+  if (!terminal_ && step_printed_ &&
+      std::chrono::duration<double>(now - last_line_).count() < kPipedLineSeconds)
+    return;
+  step_printed_ = true;
+  last_line_ = now;
   const double elapsed = std::chrono::duration<double>(now - start_).count();
   const double left = eta_.seconds_left(step, epoch - 1);
   const std::string line = fmt::format(
@@ -82,6 +85,7 @@ void ProgressLine::epoch_done(const std::string& summary) {
   // Evaluation and accounting since the last step: a pause, not a slower pace.
   eta_.add_pause(std::chrono::duration<double>(now - last_time_).count());
   last_time_ = now;
+  last_line_ = now;
   if (stream_ == nullptr) return;
   if (terminal_) {
     fmt::print(stream_, "\r{:<110}\n", summary);

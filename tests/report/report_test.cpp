@@ -92,6 +92,44 @@ TEST(Compare, DefenseIsReadFromTheResolvedRecipe) {
             "18446744073709551615");
 }
 
+// The table shows the metrics that fit the rows' task: on a binary task whose majority class is
+// 87.6%, accuracy alone reads the same for every model; AUROC and the baseline tell them apart.
+// Regression shows RMSE, MAE and R², never an accuracy.
+TEST(Compare, TheTableShowsTheMetricsThatFitTheTask) {
+  report::RunRow churn{.name = "dp", .task = "binary", .test_accuracy = 0.876};
+  churn.test_baseline = 0.876;
+  churn.test_auroc = 0.7081;
+  churn.test_auprc = 0.3312;
+  churn.test_log_loss = 0.3391;
+  const auto binary = report::format_table({churn});
+  for (const char* shown : {"AUROC", "AUPRC", "log-loss", "baseline", "0.7081", "87.60%"})
+    EXPECT_THAT(binary, HasSubstr(shown));
+  EXPECT_THAT(binary, Not(HasSubstr("macro-F1")));
+  EXPECT_THAT(binary, Not(HasSubstr("RMSE")));
+
+  report::RunRow diabetes{.name = "reg", .task = "regression"};
+  diabetes.test_rmse = 55.25;
+  diabetes.test_mae = 44.5;
+  diabetes.test_r2 = 0.4212;
+  const auto regression = report::format_table({diabetes});
+  for (const char* shown : {"RMSE", "MAE", "R2", "55.25", "0.4212"})
+    EXPECT_THAT(regression, HasSubstr(shown));
+  EXPECT_THAT(regression, Not(HasSubstr("test acc")));
+
+  // Rows of two tasks: each task's metrics once, "-" where a row has none.
+  report::RunRow digits{.name = "digits", .task = "multiclass", .test_accuracy = 0.9};
+  digits.test_macro_f1 = 0.8912;
+  const auto mixed = report::format_table({churn, digits});
+  EXPECT_THAT(mixed, HasSubstr("macro-F1"));
+  EXPECT_THAT(mixed, HasSubstr("0.8912"));
+  EXPECT_EQ(mixed.find("test acc"), mixed.rfind("test acc"));
+  // A regression row beside a binary one: no accuracy, not 0.00%.
+  EXPECT_THAT(report::format_table({churn, diabetes}), Not(HasSubstr("0.00%")));
+  const auto json = report::rows_to_json({churn});
+  EXPECT_EQ(json[0]["test_auroc"], 0.7081);
+  EXPECT_EQ(json[0]["task"], "binary");
+}
+
 TEST(Report, PldPrivacyHasNoRdpOrder) {
   train::PrivacySummary privacy;
   privacy.plan.accountant = privacy::AccountantKind::kPld;

@@ -20,10 +20,15 @@ struct RunRow {
   std::optional<double> epsilon;  // accountant's ε (private runs)
   std::optional<double> delta, noise_multiplier, sample_rate;
   int64_t steps = 0;
-  double test_accuracy = 0;                 // classification (0 for regression)
-  std::optional<double> test_rmse;          // regression
-  std::optional<double> audit_lower_bound;  // best white-box one-run bound
-  std::string audit_status;                 // pass | violation | "-" (no audit)
+  /// binary | multiclass | regression: which metrics the table shows (train/task_metrics.h).
+  std::string task;
+  double test_accuracy = 0;             // classification (0 for regression)
+  std::optional<double> test_baseline;  // classification: the majority class's share
+  std::optional<double> test_auroc, test_auprc, test_log_loss;  // binary
+  std::optional<double> test_macro_f1;                          // multi-class
+  std::optional<double> test_rmse, test_mae, test_r2;           // regression
+  std::optional<double> audit_lower_bound;                      // best white-box one-run bound
+  std::string audit_status;                                     // pass | violation | "-" (no audit)
   /// The strongest black-box attack on the released model (highest AUC of LOSS, modified entropy
   /// and, when shadow models were trained, LiRA and RMIA; members = training examples,
   /// non-members = test examples).

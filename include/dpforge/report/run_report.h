@@ -49,6 +49,11 @@ struct RunFacts {
 /// (privacy.dataset_size), "~N (DP count)" for a noisy count, "N (public size)" otherwise.
 std::string planned_size_text(int64_t planned, bool dp_count);
 
+/// A report's test metrics in one line, those that fit its task (train/task_metrics.h): binary
+/// "AUROC 0.7081, AUPRC 0.3312, log-loss 0.3391, accuracy 87.60% (majority class 87.60%)";
+/// multi-class "accuracy 90.00%, macro-F1 0.8912"; regression "RMSE 55.25, MAE 44.5, R² 0.4212".
+std::string test_metrics_text(const nlohmann::json& report);
+
 /// report.json's object for `facts` (keys: dpforge_version, recipe, model, device, data, seed,
 /// reproducible, warnings, privacy, epochs, steps, test_accuracy (null for regression), test_auroc,
 /// test_rmse, test_mae, wall_seconds, versions, stopped, resumed).

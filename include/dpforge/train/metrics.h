@@ -16,14 +16,18 @@
 
 namespace dpforge::train {
 
-/// A model scored on held-out data with its task's loss (unsmoothed). Classification: accuracy;
-/// binary also AUROC of the logit; regression: RMSE and MAE in the target's original units
-/// (`target_scale` undoes a standardized target), and accuracy 0.
+/// A model scored on held-out data with its task's loss (unsmoothed: for classification, the
+/// log-loss) and the metrics that fit the task (task_metrics.h). Classification: accuracy and the
+/// majority-class baseline; binary also AUROC and average precision of the logit; multi-class
+/// also macro-F1; regression: RMSE, MAE and R² in the target's original units (`target_scale`
+/// undoes a standardized target), and accuracy 0.
 struct Evaluation {
   double loss = 0;
   double accuracy = 0;
-  std::optional<double> auroc;
-  std::optional<double> rmse, mae;
+  std::optional<double> auroc, auprc;  // binary
+  std::optional<double> macro_f1;      // multi-class
+  std::optional<double> baseline;      // classification: the majority class's share
+  std::optional<double> rmse, mae, r2;
 };
 
 struct EpochMetrics {
@@ -33,11 +37,13 @@ struct EpochMetrics {
   double train_accuracy = 0;
   double test_loss = 0;
   double test_accuracy = 0;
-  double seconds = 0;                         // wall time of this epoch, evaluation included
-  std::optional<double> validation_accuracy;  // with data.validation_size
-  std::optional<double> epsilon;              // spent so far (private runs)
-  std::optional<double> test_auroc;           // binary tasks
-  std::optional<double> test_rmse, test_mae;  // regression tasks (then the accuracies are null)
+  double seconds = 0;                            // wall time of this epoch, evaluation included
+  std::optional<double> validation_accuracy;     // with data.validation_size
+  std::optional<double> epsilon;                 // spent so far (private runs)
+  std::optional<double> test_auroc, test_auprc;  // binary tasks
+  std::optional<double> test_macro_f1;           // multi-class tasks
+  std::optional<double> test_baseline;           // classification: majority-class accuracy
+  std::optional<double> test_rmse, test_mae, test_r2;  // regression (the accuracies are null)
 };
 
 /// The held-out data evaluated after every epoch.
@@ -80,10 +86,6 @@ struct TrainResult {
 /// Empty when every parameter of `model` is finite, else why training must stop. Parameters are
 /// a function of the privatized updates, so under DP this check costs no privacy.
 std::string divergence(const torch::nn::Module& model, const TrainOptions& options, int64_t step);
-
-/// AUROC of binary scores: P(a positive outscores a negative), ties counting one half (the
-/// Mann–Whitney statistic); nullopt without both classes.
-std::optional<double> binary_auroc(const torch::Tensor& scores, const torch::Tensor& labels);
 
 /// Mean loss and the task's metrics of `model` (in eval mode) on `dataset`, in batches of
 /// `batch_size`, on `workers` when given (the batches' numbers are combined in batch order).

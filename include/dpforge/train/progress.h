@@ -31,10 +31,12 @@ class EtaEstimator {
   bool warmed_up_ = false;
 };
 
-/// A live progress line: rewritten in place on a terminal, a line every ~10% of an epoch otherwise
-/// (so logs of CI and batch jobs stay short).
+/// A live progress line: rewritten in place on a terminal; otherwise (a pipe, a log file) the
+/// first step's line, then a step line only when kPipedLineSeconds have passed without a line, so
+/// a log holds the epochs' lines and, in long epochs, one line every kPipedLineSeconds.
 class ProgressLine {
  public:
+  static constexpr double kPipedLineSeconds = 10;
   ProgressLine(std::FILE* stream, int64_t total_steps, int64_t epochs, int64_t first_step = 0);
   /// After step `step` of epoch `epoch`; `note` follows the metrics (a private run's ε so far).
   void update(int64_t epoch, int64_t step, double loss, double accuracy,
@@ -47,8 +49,9 @@ class ProgressLine {
   std::FILE* stream_;
   bool terminal_;
   int64_t total_steps_, epochs_;
-  int64_t last_printed_step_ = -1, last_step_;
-  Clock::time_point start_, last_time_;
+  int64_t last_step_;
+  bool step_printed_ = false;
+  Clock::time_point start_, last_time_, last_line_;
   EtaEstimator eta_;
 };
 
