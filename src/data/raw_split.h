@@ -46,6 +46,10 @@ struct ColumnScaler {
   bool clamp = false;
   double apply(double x) const;
 };
+/// Whether `stats` holds what `scaling` needs of a column (min and max, or mean and std).
+bool has_public_scaling(Scaling scaling, const ColumnStats* stats);
+/// "min and max" or "mean and std": what `scaling` needs, for messages; "" for none.
+std::string scaling_needs(Scaling scaling);
 /// `entry` says where in the statistics file the column's entry belongs ("columns.age", "inputs").
 ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
                            const SourceOptions& options);

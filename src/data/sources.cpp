@@ -22,17 +22,33 @@ double ColumnScaler::apply(double x) const {
   return (x - shift) / scale;
 }
 
+bool has_public_scaling(Scaling scaling, const ColumnStats* stats) {
+  if (scaling == Scaling::kNone) return true;
+  return stats != nullptr &&
+         (scaling == Scaling::kStandardize ? stats->mean && stats->std : stats->min && stats->max);
+}
+
+std::string scaling_needs(Scaling scaling) {
+  switch (scaling) {
+    case Scaling::kNone:
+      return "";
+    case Scaling::kStandardize:
+      return "mean and std";
+    case Scaling::kMinMax:
+      return "min and max";
+  }
+  return "";
+}
+
 ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
                            const SourceOptions& options) {
   if (scaling == Scaling::kNone) return {};
   const bool standardize = scaling == Scaling::kStandardize;
-  const bool has =
-      stats != nullptr && (standardize ? stats->mean && stats->std : stats->min && stats->max);
-  if (!has) {
+  if (!has_public_scaling(scaling, stats)) {
     throw_input_error(
         "data.scaling = {} needs the public {} of {}: give {{{}}} as \"{}\" in {} (data.stats); "
         "statistics of the private training data would be a release",
-        kScalingNames.name(scaling), standardize ? "mean and std" : "min and max", entry,
+        kScalingNames.name(scaling), scaling_needs(scaling), entry,
         standardize ? "\"mean\": ..., \"std\": ..." : "\"min\": ..., \"max\": ...", entry,
         options.stats != nullptr ? options.stats->source : "a statistics file");
   }

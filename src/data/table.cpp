@@ -121,6 +121,9 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       if (c != label) names.push_back(header[c]);
   }
   std::vector<FeatureColumn> plan;
+  // Every column the statistics file leaves without what it needs, reported at once with the
+  // entries to add: one error per run of the command would make the user edit the file N times.
+  std::vector<std::string> problems, skeleton;
   for (const auto& name : names) {
     FeatureColumn column;
     column.index = position(name, "data.features");
@@ -138,11 +141,9 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       column.coded = true;  // raw codes now; a DP vocabulary after the split
     } else if (column.categorical) {
       if (stats == nullptr || !stats->categories) {
-        throw_input_error(
-            "{}: categorical column '{}' has no public vocabulary: list its categories in the "
-            "data.stats file ({{\"columns\": {{\"{}\": {{\"categories\": [...]}}}}}}); a "
-            "vocabulary read off the private data would be a release",
-            file, name, name);
+        problems.push_back(fmt::format("categorical column '{}' has no public vocabulary", name));
+        skeleton.push_back(fmt::format("\"{}\": {{\"categories\": [...]}}", name));
+        continue;
       }
       column.categories = *stats->categories;
       if (options.missing == Missing::kFill) column.categories.push_back(kMissingCategory);
@@ -156,10 +157,29 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       column.deferred = true;  // raw now; standardized with DP statistics after the split
       column.low = *stats->min;
       column.high = *stats->max;
+    } else if (!has_public_scaling(options.scaling, stats)) {
+      const auto needs = scaling_needs(options.scaling);
+      problems.push_back(fmt::format("data.scaling = {} needs the public {} of columns.{}",
+                                     kScalingNames.name(options.scaling), needs, name));
+      skeleton.push_back(fmt::format("\"{}\": {{{}}}", name,
+                                     options.scaling == Scaling::kStandardize
+                                         ? "\"mean\": ..., \"std\": ..."
+                                         : "\"min\": ..., \"max\": ..."));
+      continue;
     } else {
       column.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
     }
     plan.push_back(std::move(column));
+  }
+  if (!problems.empty()) {
+    throw_input_error(
+        "{}: {} column{} lack{} public statistics: {}. Statistics or vocabularies read off the "
+        "private training data would be a release; add to \"columns\" in {} (data.stats):\n  "
+        "{}",
+        file, problems.size(), problems.size() == 1 ? "" : "s", problems.size() == 1 ? "s" : "",
+        fmt::join(problems, "; "),
+        options.stats != nullptr ? options.stats->source : "a statistics file",
+        fmt::join(skeleton, ",\n  "));
   }
   return plan;
 }

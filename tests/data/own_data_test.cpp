@@ -359,6 +359,16 @@ TEST(Sources, EveryMissingRuleAndStatisticIsExplicit) {
   table.public_stats.columns.erase("age");
   EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
               AllOf(HasSubstr("min and max of columns.age"), HasSubstr("would be a release")));
+  // Every column without its statistics at once, with the entries to add.
+  Table both;
+  both.public_stats.columns.clear();
+  both.options.scaling = Scaling::kMinMax;
+  EXPECT_THAT(
+      error_of([&] { load_source(both.options, {both.csv}, {}); }),
+      AllOf(
+          HasSubstr("2 columns lack public statistics"), HasSubstr("min and max of columns.age"),
+          HasSubstr("categorical column 'sex' has no public vocabulary"),
+          HasSubstr("\"age\": {\"min\": ..., \"max\": ...},\n  \"sex\": {\"categories\": [...]}")));
 }
 
 TEST(Sources, LabelsAndTestFilesAreChecked) {
