@@ -101,7 +101,8 @@ nlohmann::json input_canary_audit(const config::Recipe& recipe, const data::Data
                         .gaussian_releases = run_before.gaussian_releases,
                         .release_delta = run_before.release_delta});
   // The audit run's own claim (same recipe), under add/remove: a canary is in the data or not.
-  const auto claim = train::steps_claim(privacy.plan, privacy.steps, privacy.epsilon);
+  const auto claim = train::steps_claim(
+      privacy.plan, *privacy::Accountant::from_json(privacy.accountant_state), privacy.epsilon);
   return judge_input_canaries(made, model,
                               {claim.epsilon, privacy.plan.delta, claim.accountant.get()},
                               recipe.audit.confidence(), gate_significance);

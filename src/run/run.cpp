@@ -266,7 +266,8 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // they test the steps' own add/remove claim, without the data statistics' release before
   // training (data/dp_stats.h), whatever the run's adjacency.
   const auto& plan = privacy.plan;
-  const auto claim = train::steps_claim(plan, privacy.steps, privacy.epsilon);
+  const auto claim = train::steps_claim(
+      plan, *privacy::Accountant::from_json(privacy.accountant_state), privacy.epsilon);
   const auto gate =
       audit::gate_point(plan.delta, canaries->count(), gate_significance, *claim.accountant);
   auto white_box =

@@ -130,9 +130,11 @@ int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& s
   return taken;
 }
 
-StepsClaim steps_claim(const dp::DpPlan& plan, int64_t steps, double run_epsilon) {
-  StepsClaim claim{.accountant = privacy::make_accountant(plan.accountant)};
-  if (steps > 0) claim.accountant->compose(plan.dp_event(steps));
+StepsClaim steps_claim(const dp::DpPlan& plan, const privacy::Accountant& told,
+                       double run_epsilon) {
+  StepsClaim claim{.accountant = privacy::make_accountant(told.name())};
+  for (const auto& entry : after_releases(told.history(), plan.preprocessing))
+    claim.accountant->compose(entry);
   claim.is_run_claim =
       plan.preprocessing.empty() && plan.adjacency == privacy::Adjacency::kAddRemove;
   claim.epsilon = claim.is_run_claim ? run_epsilon : claim.accountant->epsilon(plan.delta);

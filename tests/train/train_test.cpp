@@ -215,32 +215,43 @@ TEST(Resume, CountsACheckpointsStepsOnlyWhenTheyAreThePlans) {
       ::testing::ThrowsMessage<InputError>(HasSubstr("privacy.adjacency = replace_one")));
 }
 
-// The canaries test the steps alone under add/remove: the run's own ε when that is its whole
-// claim, else the steps' ε at δ, below the run's (releases before training, replace-one).
-TEST(StepsClaim, IsTheRunsClaimOnlyWhenTheCanariesSeeAllOfIt) {
+// The canaries test the steps alone under add/remove, as the run's accountant was told them: the
+// run's own ε when that is its whole claim, else the steps' ε at δ, below the run's (releases
+// before training, replace-one). An accountant told another q than the plan's keeps it: that is
+// what the audit must compare with the mechanism.
+TEST(StepsClaim, IsWhatTheAccountantWasToldAfterTheReleases) {
   constexpr double kTolerance = 1e-12;
   dp::DpPlan plan;
   plan.noise_multiplier = 1.1;
   plan.sample_rate = 0.01;
   plan.delta = 1e-5;
-  const auto plain = train::steps_claim(plan, 300, 0.7);
+  const auto told = [&](std::vector<privacy::SgmSteps> history,
+                        privacy::Adjacency adjacency = privacy::Adjacency::kAddRemove) {
+    auto accountant = privacy::make_accountant(privacy::AccountantKind::kPld, adjacency);
+    for (const auto& entry : history) accountant->compose(entry);
+    return accountant;
+  };
+  const auto plain = train::steps_claim(plan, *told({{1.1, 0.01, 300}}), 0.7);
   EXPECT_TRUE(plain.is_run_claim);
   EXPECT_EQ(plain.epsilon, 0.7);
   EXPECT_EQ(plain.accountant->history(), (std::vector<privacy::SgmSteps>{{1.1, 0.01, 300}}));
+  const auto half_q = train::steps_claim(plan, *told({{1.1, 0.005, 300}}), 0.4);
+  EXPECT_EQ(half_q.accountant->history(), (std::vector<privacy::SgmSteps>{{1.1, 0.005, 300}}));
 
   const double steps_epsilon = plain.accountant->epsilon(plan.delta);
   plan.preprocessing = {{8.0, 1.0, 2}};
-  const auto with_release = train::steps_claim(plan, 300, 9.9);
+  const auto with_release = train::steps_claim(plan, *told({{8.0, 1.0, 2}, {1.1, 0.01, 300}}), 9.9);
   EXPECT_FALSE(with_release.is_run_claim);
   EXPECT_NEAR(with_release.epsilon, steps_epsilon, kTolerance);
   EXPECT_EQ(with_release.accountant->history(), plain.accountant->history());
 
   plan.preprocessing.clear();
   plan.adjacency = privacy::Adjacency::kReplaceOne;
-  const auto replace_one = train::steps_claim(plan, 300, 9.9);
+  const auto replace_one =
+      train::steps_claim(plan, *told({{1.1, 0.01, 300}}, privacy::Adjacency::kReplaceOne), 9.9);
   EXPECT_FALSE(replace_one.is_run_claim);
   EXPECT_NEAR(replace_one.epsilon, steps_epsilon, kTolerance);
-  EXPECT_EQ(train::steps_claim(plan, 0, 0).accountant->steps(), 0);
+  EXPECT_EQ(train::steps_claim(plan, *told({}), 0).accountant->steps(), 0);
 }
 
 // The reproduction: a recipe shrunk to 3000 examples keeping batch 2048 (q = 0.68, 3

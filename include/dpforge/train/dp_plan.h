@@ -55,10 +55,13 @@ int64_t plan_steps_composed(const dp::DpPlan& plan, const privacy::Accountant& s
 /// is made (the DP-SGD step then tells it each step, dp::AccountantHook).
 privacy::AccountantFactory plan_accountants(const dp::DpPlan& plan);
 
-/// What a run's canaries test: its DP-SGD steps alone, under add/remove adjacency (a canary is in
-/// the training set or not, and sees no release made before training, data/dp_stats.h).
+/// What a run's canaries test: its DP-SGD steps alone, as its accountant was told them, under
+/// add/remove adjacency (a canary is in the training set or not, and sees no release made before
+/// training, data/dp_stats.h). Built from what the accountant composed, never from the plan: the
+/// audit compares the steps the claim rests on with the mechanism the canaries observe, so an
+/// accountant told another σ or q than the step ran is flagged.
 struct StepsClaim {
-  /// The plan's accountant kind told `steps` steps of the plan's (σ, q), nothing else.
+  /// The run's accountant kind with the run's accountant's history after the plan's releases.
   std::unique_ptr<privacy::Accountant> accountant;
   /// The ε tested: the run's own claim when it is add/remove with no release before training,
   /// else the steps' ε at the plan's δ (smaller, so a stricter test of the same mechanism).
@@ -66,8 +69,10 @@ struct StepsClaim {
   bool is_run_claim = false;
 };
 
-/// The claim `steps` steps of `plan` make to canaries; `run_epsilon` is what the run reports.
-StepsClaim steps_claim(const dp::DpPlan& plan, int64_t steps, double run_epsilon);
+/// The claim the DP-SGD steps `told` (the run's accountant) composed after `plan`'s releases make
+/// to canaries; `run_epsilon` is what the run reports. std::logic_error when its history does not
+/// begin with the plan's releases.
+StepsClaim steps_claim(const dp::DpPlan& plan, const privacy::Accountant& told, double run_epsilon);
 
 /// A legal setting under which a run's numbers mean little: which check, a short form for tables
 /// ("q 0.68 > 0.1") and the message that says why and what to change.
