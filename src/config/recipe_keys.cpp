@@ -149,10 +149,17 @@ std::vector<KeySpec> make_key_table() {
       int_key(
           "train.checkpoint_every", 0, kMaxInt,
           "Steps between checkpoints in <out>/checkpoints (one is also written before the first "
-          "step and at the end); 0 = one per epoch. Resume with dpforge train --resume <out> (it "
-          "reads <out>/recipe.ini).",
+          "step and at the end); 0 = every train.checkpoint_seconds. Resume with dpforge train "
+          "--resume <out> (it reads <out>/recipe.ini).",
           [](const Recipe& r) { return r.train.checkpoint_every(); },
           [](Recipe& r, int64_t v) { r.train.checkpoint_every(v); }),
+      float_key(
+          "train.checkpoint_seconds", 0, true, 86400,
+          "Seconds of training between checkpoints when train.checkpoint_every = 0 (one is also "
+          "written before the first step and at the end): a checkpoint costs milliseconds, so "
+          "their share of the run stays small whatever a step costs.",
+          [](const Recipe& r) { return r.train.checkpoint_seconds(); },
+          [](Recipe& r, double v) { r.train.checkpoint_seconds(v); }),
       bool_key(
           "train.keep_checkpoints",
           "Keep <out>/checkpoints once the run has finished. A private run's checkpoints hold its "

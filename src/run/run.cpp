@@ -184,6 +184,7 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   RunSetup setup{std::move(data), {}, device, train::RunCheckpoints(out_dir), {}};
   setup.threads = threads;
   setup.checkpoints.every = recipe.train.checkpoint_every();
+  setup.checkpoints.seconds = recipe.train.checkpoint_seconds();
   auto resumed =
       resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
   setup.resumed = resumed.has_value();

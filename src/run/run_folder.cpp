@@ -39,7 +39,8 @@ FolderState folder_state(const std::filesystem::path& dir) {
 }
 
 bool key_may_change_on_resume(const std::string& key) {
-  return key == "run.name" || key == "train.checkpoint_every" || key == "train.keep_checkpoints" ||
+  return key == "run.name" || key == "train.checkpoint_every" ||
+         key == "train.checkpoint_seconds" || key == "train.keep_checkpoints" ||
          key.rfind("sweep.", 0) == 0;
 }
 

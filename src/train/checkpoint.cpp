@@ -203,6 +203,8 @@ void RunCheckpoints::save(int64_t step, Snapshot snapshot, const torch::nn::Modu
   snapshot.state["identity"] = identity;
   snapshot.state["step"] = step;
   store.save(step, pack_snapshot(snapshot, model, optimizer));
+  saved_step = step;
+  last_saved = Clock::now();
 }
 
 void crash_here_if_requested(int64_t steps_taken) {

@@ -97,9 +97,13 @@ class PrivateStep final : public TrainingStep {
     }
     if (ledger_ && step >= ledger_->reserved()) {
       // Paid before it is spent: commit to the steps up to the next checkpoint, whose snapshot
-      // then lets a resumed process replay them instead of drawing new noise.
+      // then lets a resumed process replay them instead of drawing new noise. Checkpoints by time
+      // fall at steps not known in advance, so the commitment then at least doubles the steps
+      // taken: O(log T) accountant calls (a PLD call costs tens of milliseconds, a small table's
+      // step microseconds), and a crashed run's ledger at most twice what it spent.
+      const int64_t next = (step / ledger_interval_ + 1) * ledger_interval_;
       const int64_t upto = std::min({plan_.allowed_steps, plan_.planned_steps,
-                                     (step / ledger_interval_ + 1) * ledger_interval_});
+                                     ledger_doubles_ ? std::max(next, 2 * step) : next});
       const double committed = plan_epsilon(plan_, upto);
       ledger_->reserve(upto, committed);
       progress_epsilon_ = committed;
@@ -213,6 +217,7 @@ class PrivateStep final : public TrainingStep {
                     reserved);
     if (existing) ledger_->check_continues(*existing);
     ledger_interval_ = checkpoints.interval(steps_per_epoch());
+    ledger_doubles_ = checkpoints.every == 0;
   }
 
   const dp::DpPlan plan_;
@@ -240,6 +245,7 @@ class PrivateStep final : public TrainingStep {
   // draws from the global generator would then depend on which worker came first.
   std::optional<dp::StepWorkers> workers_;
   int64_t ledger_interval_ = 1;
+  bool ledger_doubles_ = false;  // checkpoints by time: commitments double (see take)
   int64_t empty_batches_ = 0;
   double progress_epsilon_ = 0;         // for progress_note: ε by step …
   int64_t progress_epsilon_step_ = -1;  // … this one (-1: none computed yet)

@@ -103,13 +103,13 @@ class LoopThreads {
 TrainResult run_train_loop(const TrainOptions& options, TrainingStep& step,
                            torch::nn::Sequential& model, const HeldOut& held_out,
                            std::FILE* progress, RunCheckpoints* checkpoints) {
-  const int64_t total = step.planned_steps(), per_epoch = step.steps_per_epoch();
-  const int64_t interval = checkpoints != nullptr ? checkpoints->interval(per_epoch) : 0;
+  const int64_t total = step.planned_steps();
   const LoopThreads loop_threads(step.workers() != nullptr);
   LoopState loop;
   auto& result = loop.result;
   if (checkpoints != nullptr && checkpoints->resume_from) {
     restore(loop, step, *checkpoints, *model, progress);
+    checkpoints->saved_step = result.steps;
   } else if (checkpoints != nullptr) {
     checkpoints->save(0, snapshot_of(loop, step), *model, step.optimizer());
   }
@@ -143,8 +143,8 @@ TrainResult run_train_loop(const TrainOptions& options, TrainingStep& step,
       result.stopped_early = early_stop_reason(result.epochs, options.early_stopping_patience());
       loop.epoch_stats = {};
     }
-    if (checkpoints != nullptr &&
-        (result.steps % interval == 0 || result.steps == total || !result.stopped_early.empty())) {
+    if (checkpoints != nullptr && (checkpoints->due(result.steps) || result.steps == total ||
+                                   !result.stopped_early.empty())) {
       checkpoints->save(result.steps, snapshot_of(loop, step), *model, step.optimizer());
     }
   }
@@ -156,7 +156,7 @@ TrainResult run_train_loop(const TrainOptions& options, TrainingStep& step,
   // A run that stopped between checkpoints for its own reason (the privacy budget) saves where it
   // is.
   if (checkpoints != nullptr && result.diverged.empty() && result.stopped_early.empty() &&
-      result.steps % interval != 0 && result.steps != total) {
+      checkpoints->saved_step != result.steps) {
     checkpoints->save(result.steps, snapshot_of(loop, step), *model, step.optimizer());
   }
   step.close(result);

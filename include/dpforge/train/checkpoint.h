@@ -11,6 +11,7 @@
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -87,24 +88,40 @@ class PrivacyLedger {
   int64_t reserved_ = 0;
 };
 
-/// Checkpointing of one training run, handed to the trainers.
+/// Checkpointing of one training run, handed to the trainers. By default a checkpoint is written
+/// every `seconds` of training (and before the first step and at the end): a fixed count of steps
+/// or one per epoch would cost most of a short run on a small table, where a step takes
+/// microseconds and a snapshot milliseconds, and is rarely enough on a long one.
 struct RunCheckpoints {
+  using Clock = std::chrono::steady_clock;
   explicit RunCheckpoints(std::filesystem::path run_dir)
       : store(run_dir), ledger_path(run_dir / "privacy_ledger.json") {}
-  /// Steps between checkpoints resolved against the epoch length.
+  /// Steps the privacy ledger reserves at a time: `every`, else an epoch's.
   int64_t interval(int64_t steps_per_epoch) const { return every > 0 ? every : steps_per_epoch; }
+  /// Whether a checkpoint is due after `steps` steps: every `every` steps when it is set, else
+  /// once `seconds` have passed since the last one was written.
+  bool due(int64_t steps) const {
+    return every > 0 ? steps % every == 0
+                     : std::chrono::duration<double>(Clock::now() - last_saved).count() >= seconds;
+  }
   /// Packs and saves a snapshot, adding `identity`.
   void save(int64_t step, Snapshot snapshot, const torch::nn::Module& model,
             const torch::optim::Optimizer& optimizer);
 
   CheckpointStore store;
-  /// Steps between checkpoints; 0 = once per epoch.
+  /// Steps between checkpoints; 0 = by time (`seconds`).
   int64_t every = 0;
+  /// Seconds of training between checkpoints when `every` is 0.
+  double seconds = 60;
   /// Saved in every snapshot and compared on resume: resolved recipe values and the run's seeds.
   nlohmann::json identity;
   /// The snapshot to continue from (resume), else empty.
   std::optional<CheckpointStore::Loaded> resume_from;
   std::filesystem::path ledger_path;
+  /// The step of the newest checkpoint written by this process (-1: none yet), and when it was
+  /// finished.
+  int64_t saved_step = -1;
+  Clock::time_point last_saved = Clock::now();
 };
 
 /// Crash testing only: when $DPFORGE_CRASH_AFTER_STEP equals `steps_taken`, the process kills

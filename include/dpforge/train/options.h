@@ -62,8 +62,11 @@ struct TrainOptions {
   /// run is not reproducible. Set: reproducible, hence not fit for production DP.
   DPF_ARG(std::optional<uint64_t>, seed) = std::nullopt;
   /// Steps between checkpoints (one is also written before the first step and at the end);
-  /// 0 = one per epoch. `dpforge train --resume DIR` continues from the newest intact one.
+  /// 0 = every checkpoint_seconds. `dpforge train --resume DIR` continues from the newest intact
+  /// one.
   DPF_ARG(int64_t, checkpoint_every) = 0;
+  /// Seconds of training between checkpoints when checkpoint_every is 0.
+  DPF_ARG(double, checkpoint_seconds) = 60;
   /// Keep DIR/checkpoints after the run has finished. Off by default: a private run's snapshots
   /// hold its secret noise key, so they must not outlive the crash they guard against.
   DPF_ARG(bool, keep_checkpoints) = false;
