@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
        "runs side by side: epsilon, accuracy, attacks"},
       {"report", report_command, "report RUN_DIR [--out FILE]",
        "one self-contained HTML page for a run"},
+      {"predict", predict_command, "predict RUN_DIR INPUT.csv [--out FILE]",
+       "score new rows with a run's model and preprocessing"},
       {"audit", audit_command, "audit RUN_DIR --set audit.shadow_models=K [--json]",
        "LiRA and RMIA with K shadow models"},
       {"budget", budget_command,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dpforge/data/sources.h"
+#include "dpforge/data/table_encoding.h"
 
 namespace dpforge::data::detail {
 
@@ -23,6 +24,7 @@ struct RawSplit {
   std::vector<DeferredCategorical> deferred_categories;
   std::vector<CategoryCodes> category_codes;  // embedded public-vocabulary columns
   std::string name;                           // the file(s), for messages
+  TableEncoding encoding;  // CSV: the columns' encodings (deferred ones: placeholders)
 };
 
 /// A CSV table: label column → targets (names mapped through label_values), numeric features
@@ -41,11 +43,6 @@ RawSplit array_split(torch::Tensor x, torch::Tensor y, const SourceOptions& opti
 
 /// Scales a value of `column` per `scaling` with its public statistics (InputError when they lack
 /// what it needs). Min-max clamps to the public range.
-struct ColumnScaler {
-  double shift = 0, scale = 1;  // x' = (x − shift) / scale
-  bool clamp = false;
-  double apply(double x) const;
-};
 /// Whether `stats` holds what `scaling` needs of a column (min and max, or mean and std).
 bool has_public_scaling(Scaling scaling, const ColumnStats* stats);
 /// "min and max" or "mean and std": what `scaling` needs, for messages; "" for none.

@@ -17,11 +17,6 @@
 namespace dpforge::data {
 namespace detail {
 
-double ColumnScaler::apply(double x) const {
-  if (clamp) x = std::clamp(x, shift, shift + scale);
-  return (x - shift) / scale;
-}
-
 bool has_public_scaling(Scaling scaling, const ColumnStats* stats) {
   if (scaling == Scaling::kNone) return true;
   return stats != nullptr &&
@@ -369,6 +364,13 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
   if (loaded.dropped_rows > 0) {
     loaded.notes.push_back(fmt::format("data.missing = drop: dropped {} rows with missing values",
                                        loaded.dropped_rows));
+  }
+  if (!train.header.empty()) {  // a table
+    loaded.encoding = train.encoding;
+    if (task.task == Task::kRegression && target != nullptr && target->mean && target->std) {
+      loaded.encoding->target_mean = *target->mean;
+      loaded.encoding->target_std = *target->std;
+    }
   }
   loaded.train = finish(std::move(train), task, options);
   if (test) loaded.test = finish(std::move(*test), task, options);

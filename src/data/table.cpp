@@ -16,29 +16,6 @@
 namespace dpforge::data::detail {
 namespace {
 
-// Spellings of a missing value in exported tables (pandas, R, spreadsheets). Checked for every
-// cell, so the common case (a number) is decided by its first character.
-bool is_missing(const std::string& field) {
-  if (field.empty()) return true;
-  const char first = field[0];
-  if (first != 'N' && first != 'n' && first != '?') return false;
-  return field == "NA" || field == "N/A" || field == "NaN" || field == "nan" || field == "NAN" ||
-         field == "null" || field == "NULL" || field == "?";
-}
-
-std::optional<double> parse_number(const std::string& text) {
-  double value = 0;
-  const char* begin = text.data();
-  const char* end = begin + text.size();
-  if (begin != end && *begin == '+') ++begin;
-  const auto [stop, ec] = std::from_chars(begin, end, value);
-  if (ec != std::errc() || stop != end || begin == end) return std::nullopt;
-  return value;
-}
-
-// data.missing = fill's category of its own.
-constexpr const char* kMissingCategory = "(missing)";
-
 // The codes of the deferred categorical columns: each value's index in its column's `values`,
 // new values appended as the rows show them. Codes are exact in float32 up to 2^24 values.
 class CodeBook {
@@ -71,33 +48,15 @@ class CodeBook {
   std::vector<std::unordered_map<std::string, size_t>> index_;
 };
 
-// How one feature column becomes encoded features.
+// How one column of the file becomes features: its encoding, or a placeholder for one that waits
+// for a DP release (raw numbers to standardize, raw codes to encode over a vocabulary).
 struct FeatureColumn {
   size_t index = 0;  // in the file's header
-  std::string name;
-  bool categorical = false;
-  ColumnScaler scaler;
-  std::vector<std::string> categories;  // categorical: the public vocabulary (+ "(missing)")
-  bool coded = false;                   // categorical, vocabulary deferred: one code feature
-  bool embedded = false;                // categorical, public vocabulary: one code feature
-  bool deferred = false;                // standardized later with DP statistics
-  double low = 0, high = 0;             // deferred: the public range
+  ColumnEncoding encoding;
+  bool coded = false;        // categorical, vocabulary deferred: one raw-code feature
+  bool deferred = false;     // standardized later with DP statistics
+  double low = 0, high = 0;  // deferred: the public range
 };
-
-// Why a numeric column's field did not parse, and what to do: a decimal comma ("3,5", quoted in a
-// comma-separated file) is a number written another way, not a category.
-std::string not_a_number_hint(const std::string& field) {
-  const auto comma = field.find(',');
-  const bool decimal_comma =
-      comma != std::string::npos && comma > 0 && comma + 1 < field.size() &&
-      field.find(',', comma + 1) == std::string::npos &&
-      parse_number(field.substr(0, comma) + "." + field.substr(comma + 1)).has_value();
-  if (decimal_comma) {
-    return fmt::format("it has a decimal comma; dpforge reads decimal points: write {}.{}",
-                       field.substr(0, comma), field.substr(comma + 1));
-  }
-  return "list the column in data.categorical if its values are categories, or drop it";
-}
 
 std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
                                          const SourceOptions& options, const std::string& file) {
@@ -130,24 +89,29 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
     if (column.index == label) {
       throw_input_error("{}: data.features lists the label column '{}'", file, name);
     }
-    column.name = name;
+    auto& encoding = column.encoding;
+    encoding.name = name;
     const auto* stats = options.stats != nullptr && options.stats->columns.count(name) > 0
                             ? &options.stats->columns.at(name)
                             : nullptr;
-    column.categorical = std::find(options.categorical.begin(), options.categorical.end(), name) !=
-                         options.categorical.end();
-    if (column.categorical && options.defer_vocabulary &&
-        (stats == nullptr || !stats->categories)) {
+    const bool categorical = std::find(options.categorical.begin(), options.categorical.end(),
+                                       name) != options.categorical.end();
+    const auto category_kind = options.categorical_encoding == CategoricalEncoding::kEmbedding
+                                   ? ColumnEncoding::Kind::kCode
+                                   : ColumnEncoding::Kind::kOneHot;
+    if (categorical && options.defer_vocabulary && (stats == nullptr || !stats->categories)) {
       column.coded = true;  // raw codes now; a DP vocabulary after the split
-    } else if (column.categorical) {
+      encoding.kind = category_kind;
+      encoding.outside_is_error = false;
+    } else if (categorical) {
       if (stats == nullptr || !stats->categories) {
         problems.push_back(fmt::format("categorical column '{}' has no public vocabulary", name));
         skeleton.push_back(fmt::format("\"{}\": {{\"categories\": [...]}}", name));
         continue;
       }
-      column.categories = *stats->categories;
-      if (options.missing == Missing::kFill) column.categories.push_back(kMissingCategory);
-      column.embedded = options.categorical_encoding == CategoricalEncoding::kEmbedding;
+      encoding.kind = category_kind;
+      encoding.categories = *stats->categories;
+      if (options.missing == Missing::kFill) encoding.categories.push_back(kMissingCategory);
     } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
                stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
       if (!(*stats->max > *stats->min)) {
@@ -167,7 +131,7 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
                                          : "\"min\": ..., \"max\": ..."));
       continue;
     } else {
-      column.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
+      encoding.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
     }
     plan.push_back(std::move(column));
   }
@@ -231,6 +195,32 @@ class RowBlocks {
   std::vector<torch::Tensor> blocks_;
 };
 
+// The split's encoding (placeholders for the deferred columns), feature names and the lists of
+// deferred and embedded columns, in feature order.
+void describe_columns(const std::vector<FeatureColumn>& plan, const SourceOptions& options,
+                      RawSplit& split) {
+  split.encoding.label = options.label;
+  split.encoding.label_values = options.label_values;
+  split.encoding.missing = options.missing;
+  split.encoding.fill_value = options.fill_value;
+  for (const auto& column : plan) {
+    const auto feature = static_cast<int64_t>(split.feature_names.size());
+    const auto& name = column.encoding.name;
+    if (column.deferred) split.deferred.push_back({feature, name, column.low, column.high});
+    if (column.coded) split.deferred_categories.push_back({feature, name, {}});
+    if (!column.coded && column.encoding.kind == ColumnEncoding::Kind::kCode) {
+      split.category_codes.push_back(
+          {feature, static_cast<int64_t>(column.encoding.categories.size()), name});
+    }
+    split.encoding.columns.push_back(column.encoding);
+    if (column.coded) {
+      split.feature_names.push_back(name);  // one raw-code feature until the release
+    } else {
+      append_feature_names(column.encoding, split.feature_names);
+    }
+  }
+}
+
 }  // namespace
 
 RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& options,
@@ -255,26 +245,7 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
   RawSplit split;
   split.name = path.string();
   split.header = csv.header();
-  for (const auto& column : plan) {
-    if (column.deferred) {
-      split.deferred.push_back(
-          {static_cast<int64_t>(split.feature_names.size()), column.name, column.low, column.high});
-    }
-    if (column.coded) {
-      split.deferred_categories.push_back(
-          {static_cast<int64_t>(split.feature_names.size()), column.name, {}});
-    }
-    if (column.embedded) {
-      split.category_codes.push_back({static_cast<int64_t>(split.feature_names.size()),
-                                      static_cast<int64_t>(column.categories.size()), column.name});
-    }
-    if (!column.categorical || column.coded || column.embedded) {
-      split.feature_names.push_back(column.name);
-      continue;
-    }
-    for (const auto& category : column.categories)
-      split.feature_names.push_back(column.name + "=" + category);
-  }
+  describe_columns(plan, options, split);
   // A test file continues the training file's codes, so one code means one value in both.
   if (train != nullptr) split.deferred_categories = train->deferred_categories;
   CodeBook codes(split.deferred_categories);
@@ -303,52 +274,13 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
         drop = true;
         break;
       }
-      if (missing && options.missing == Missing::kError) {
-        throw_input_error(
-            "{}: line {}, column '{}': missing value ('{}'); choose a rule: data.missing = drop "
-            "(skip such rows) or fill (data.fill_value for numbers, a category of its own for "
-            "categorical columns)",
-            csv.name(), csv.line(), column.name, field);
-      }
-      if (column.coded) {
-        if (!missing && options.missing == Missing::kFill && field == kMissingCategory) {
-          throw_input_error(
-              "{}: line {}, column '{}': the value '{}' is the category data.missing = fill "
-              "gives missing values; rename it in the file so the two stay apart",
-              csv.name(), csv.line(), column.name, field);
-        }
-        row_features[at++] = codes.code(coded_column++, missing ? kMissingCategory : field, csv);
+      if (!column.coded) {
+        at += encode_field(column.encoding, field, missing, split.encoding, csv,
+                           row_features.data() + at);
         continue;
       }
-      if (column.categorical) {
-        const std::string& value = missing ? column.categories.back() : field;
-        const auto found = std::find(column.categories.begin(), column.categories.end(), value);
-        if (found == column.categories.end() || (!missing && value == kMissingCategory)) {
-          throw_input_error(
-              "{}: line {}, column '{}': category '{}' is not in its public vocabulary ({}) from "
-              "{}",
-              csv.name(), csv.line(), column.name, field, fmt::join(column.categories, ", "),
-              options.stats->source);
-        }
-        if (column.embedded) {
-          row_features[at++] = static_cast<float>(found - column.categories.begin() + 1);
-          continue;
-        }
-        for (size_t k = 0; k < column.categories.size(); ++k)
-          row_features[at + k] = column.categories[k] == value ? 1.0F : 0.0F;
-        at += column.categories.size();
-        continue;
-      }
-      const auto value = missing ? std::optional<double>(options.fill_value) : parse_number(field);
-      if (!value) {
-        throw_input_error("{}: line {}, column '{}': '{}' is not a number ({})", csv.name(),
-                          csv.line(), column.name, field, not_a_number_hint(field));
-      }
-      if (!std::isfinite(*value)) {
-        throw_input_error("{}: line {}, column '{}': infinite value '{}'", csv.name(), csv.line(),
-                          column.name, field);
-      }
-      row_features[at++] = static_cast<float>(column.scaler.apply(*value));
+      check_field_rules(column.encoding, field, missing, split.encoding, csv);
+      row_features[at++] = codes.code(coded_column++, missing ? kMissingCategory : field, csv);
     }
     if (drop) {
       ++split.dropped;

@@ -121,7 +121,7 @@ void append_residual(torch::nn::Sequential& model, const LayerSpec& spec, Flow& 
     }
   }
   model->push_back(Residual(body, shortcut));
-  built.push_back({position, spec.text, out, shortcut_norm});
+  built.push_back({position, spec.text, out, shortcut_norm, "residual", {}});
   built.insert(built.end(), inner.begin(), inner.end());
 }
 
@@ -153,7 +153,7 @@ std::vector<BuiltLayer> append(torch::nn::Sequential& model, const std::vector<L
     model->push_back(std::move(*module));
     std::optional<dp::NormMethod> norm;
     if (type->norm != nullptr) norm = type->norm(read, in, flow.shape);
-    built.push_back({position, spec.text, flow.shape, norm});
+    built.push_back({position, spec.text, flow.shape, norm, spec.type, read.values()});
   }
   return built;
 }

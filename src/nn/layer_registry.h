@@ -59,6 +59,8 @@ class Read {
   double number(const char* name) const { return values_.at(name); }
   bool flag(const char* name) const { return values_.at(name) != 0; }
   [[noreturn]] void fail(const std::string& problem) const;
+  /// Every parameter's value, defaults filled in (model.json's layer list).
+  const std::map<std::string, double>& values() const { return values_; }
 
  private:
   double parse(const Param& param, const std::string& text, int64_t outputs) const;

@@ -80,21 +80,55 @@ std::string preset_layers(const ModelOptions& options) {
   throw std::invalid_argument("preset_layers: unknown architecture");
 }
 
+namespace {
+
+// The model for examples of `shape` (`codes`: its features that hold category codes) and
+// `outputs` outputs, and what each of its layers became.
+torch::nn::Sequential build_model(const ModelOptions& options, const std::vector<int64_t>& shape,
+                                  int64_t outputs, const std::vector<data::CategoryCodes>& codes,
+                                  std::vector<BuiltLayer>& built) {
+  const auto key = layers_key(options);
+  torch::nn::Sequential model;
+  if (codes.empty()) {
+    switch (options.arch()) {
+      case Arch::kMlp:
+      case Arch::kLayers:
+        break;
+      case Arch::kCnnTanh:
+        require_image(shape, options.arch(), 16);
+        break;
+      case Arch::kWrn16_4:
+        require_image(shape, options.arch(), 4);
+        break;
+    }
+    built = append_layers(model, parse_layers(preset_layers(options), key), shape, outputs, key);
+    return model;
+  }
+  if (options.arch() != Arch::kMlp && options.arch() != Arch::kLayers) {
+    throw_input_error(
+        "data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
+        "model.arch = {} takes images: use model.arch = mlp or layers (or one_hot encoding)",
+        to_string(options.arch()));
+  }
+  std::vector<EmbeddedFeature> embedded;
+  for (const auto& column : codes) {
+    const int64_t dim = options.embedding_dim() > 0 ? options.embedding_dim()
+                                                    : default_embedding_dim(column.categories + 1);
+    embedded.push_back({column.feature, column.categories, dim});
+  }
+  TabularEmbedding embedding(shape.at(0), std::move(embedded));
+  const int64_t features = embedding->output_features();
+  model->push_back("embedding", embedding);
+  built = append_layers(model, parse_layers(preset_layers(options), key), {features}, outputs, key);
+  return model;
+}
+
+}  // namespace
+
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs) {
-  switch (options.arch()) {
-    case Arch::kMlp:
-    case Arch::kLayers:
-      break;
-    case Arch::kCnnTanh:
-      require_image(shape, options.arch(), 16);
-      break;
-    case Arch::kWrn16_4:
-      require_image(shape, options.arch(), 4);
-      break;
-  }
-  return build_layers(parse_layers(preset_layers(options), layers_key(options)), shape, outputs,
-                      layers_key(options));
+  std::vector<BuiltLayer> built;
+  return build_model(options, shape, outputs, {}, built);
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
@@ -109,26 +143,16 @@ torch::nn::Sequential make_model(const ModelOptions& options, const data::Datase
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {
-  const auto outputs = data::model_outputs(like.task, like.num_classes);
-  if (like.category_codes.empty()) return make_model(options, like.example_shape(), outputs);
-  if (options.arch() != Arch::kMlp && options.arch() != Arch::kLayers) {
-    throw_input_error(
-        "data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
-        "model.arch = {} takes images: use model.arch = mlp or layers (or one_hot encoding)",
-        to_string(options.arch()));
-  }
-  std::vector<EmbeddedFeature> embedded;
-  for (const auto& column : like.category_codes) {
-    const int64_t dim = options.embedding_dim() > 0 ? options.embedding_dim()
-                                                    : default_embedding_dim(column.categories + 1);
-    embedded.push_back({column.feature, column.categories, dim});
-  }
-  torch::nn::Sequential model;
-  TabularEmbedding embedding(like.example_shape().at(0), std::move(embedded));
-  const int64_t features = embedding->output_features();
-  model->push_back("embedding", embedding);
-  append_layers(model, parse_layers(preset_layers(options)), {features}, outputs);
-  return model;
+  std::vector<BuiltLayer> built;
+  return build_model(options, like.example_shape(),
+                     data::model_outputs(like.task, like.num_classes), like.category_codes, built);
+}
+
+std::vector<BuiltLayer> model_layers(const ModelOptions& options, const data::Dataset& like) {
+  std::vector<BuiltLayer> built;
+  build_model(options, like.example_shape(), data::model_outputs(like.task, like.num_classes),
+              like.category_codes, built);
+  return built;
 }
 
 int64_t count_parameters(const torch::nn::Module& model) {

@@ -20,6 +20,7 @@
 #include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/input_canary_audit.h"
+#include "dpforge/run/model_file.h"
 #include "dpforge/run/run_folder.h"
 #include "dpforge/run/shadow_audit.h"
 #include "dpforge/train/dp_plan.h"
@@ -389,6 +390,7 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
       audit_section(recipe, setup, canaries ? &*canaries : nullptr, privacy, out_dir, progress);
   report["mia"] = attack_section(recipe, setup, model, progress);
   nn::save_state_dict(*model, out_dir / "model.pt");
+  write_file_atomic(out_dir / "model.json", describe_model(recipe, *model, data, report).dump(2));
   write_file_atomic(out_dir / "report.json", report.dump(2) + "\n");
   // The run is complete: its snapshots (which hold the noise key) have served their purpose.
   if (!recipe.train.keep_checkpoints()) setup.checkpoints.store.remove_all();

@@ -117,6 +117,7 @@ RunData load_run_data(const config::Recipe& recipe) {
     data.notes = std::move(loaded.notes);
     data.deferred = std::move(loaded.deferred);
     data.deferred_categories = std::move(loaded.deferred_categories);
+    data.encoding = std::move(loaded.encoding);
     for (const auto& column : data.deferred)
       target_standardized |= column.of == data::StatisticOf::kTarget;
     if (recipe.data.dp_stats_noise_multiplier() > 0 && data.deferred.empty() &&
@@ -312,6 +313,10 @@ void apply_dp_statistics(const config::Recipe& recipe, RunData& data, uint64_t s
   // Distinct streams of one key: the two releases' noise is independent.
   apply_standardization(recipe, data, derive_seed(seed, 1), stored, fresh);
   apply_vocabulary(recipe, data, derive_seed(seed, 2), stored, fresh);
+  if (data.encoding) {
+    data::apply_releases(*data.encoding, data.release ? &*data.release : nullptr,
+                         data.vocabulary ? &*data.vocabulary : nullptr);
+  }
 }
 
 std::filesystem::path data_root(const config::Recipe& recipe) {

@@ -14,6 +14,7 @@
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/data/npy.h"
 #include "dpforge/data/sources.h"
+#include "dpforge/data/table_encoding.h"
 #include "dpforge/data/task.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/privacy/log_math.h"
@@ -339,6 +340,46 @@ TEST(Sources, EmbeddedCategoriesAreOneCodeFeatureEach) {
   EXPECT_EQ(loaded.train.category_codes[0].feature, 1);
   EXPECT_EQ(loaded.train.category_codes[0].categories, 3);  // F, M, (missing)
   EXPECT_EQ(loaded.train.category_codes[0].name, "sex");
+}
+
+// The encoding a run records (model.json) reads its own training file back into exactly the
+// features it trained on, for every kind of column, survives its JSON round trip, and scores rows
+// without a label column; a feature column the header lacks is named.
+TEST(TableEncoding, ReadsTheTrainingFileBackIntoItsFeatures) {
+  for (const auto encoding : {CategoricalEncoding::kOneHot, CategoricalEncoding::kEmbedding}) {
+    Table table;
+    table.options.missing = Missing::kFill;
+    table.options.fill_value = 50;
+    table.options.categorical_encoding = encoding;
+    const auto loaded = load_source(table.options, {table.csv}, {});
+    ASSERT_TRUE(loaded.encoding);
+    EXPECT_EQ(loaded.encoding->feature_names(), loaded.feature_names);
+    const auto round_trip = table_encoding_from_json(to_json(*loaded.encoding), "model.json");
+    EXPECT_EQ(to_json(round_trip), to_json(*loaded.encoding));
+    std::istringstream text(testing::read_text(table.csv));
+    CsvReader csv(text, "t.csv");
+    const auto rows = encode_table(csv, round_trip);
+    EXPECT_TRUE(torch::equal(rows.inputs, loaded.train.inputs));
+    EXPECT_EQ(rows.lines, (std::vector<int64_t>{2, 3, 4, 5}));
+    std::istringstream unlabelled("sex,age\nM,70\nF,\n");
+    CsvReader new_rows(unlabelled, "new.csv");
+    const auto scored = encode_table(new_rows, round_trip);
+    EXPECT_EQ(scored.inputs.size(0), 2);
+    EXPECT_FLOAT_EQ(scored.inputs[1][0].item<float>(), 0.5F);  // filled, then scaled
+  }
+  Table table;
+  table.options.missing = Missing::kDrop;
+  const auto loaded = load_source(table.options, {table.csv}, {});
+  std::istringstream text("age,outcome\n30,1\n");
+  CsvReader csv(text, "new.csv");
+  EXPECT_THAT([&] { encode_table(csv, *loaded.encoding); },
+              ::testing::ThrowsMessage<InputError>(
+                  HasSubstr("new.csv: the model reads column 'sex', which the header does not")));
+  std::istringstream dropped("age,sex\n,F\n20,M\n");
+  CsvReader with_gap(dropped, "new.csv");
+  const auto rows = encode_table(with_gap, *loaded.encoding);
+  EXPECT_EQ(rows.lines, (std::vector<int64_t>{3}));
+  EXPECT_EQ(rows.dropped_lines, (std::vector<int64_t>{2}));
 }
 
 TEST(Sources, EveryMissingRuleAndStatisticIsExplicit) {
@@ -922,6 +963,78 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
                                          " --set data.categorical=clinic");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
+}
+
+// `dpforge predict` applies the run's own preprocessing (here DP-standardized numbers and a DP
+// vocabulary, from model.json) to raw rows: scoring the run's test file reproduces the accuracy
+// and log-loss the run reported on it, with or without the label column, and scripts/load_model.py
+// (plain PyTorch, and its TorchScript export) reproduces predict's scores to 1e-5; a value outside
+// the released vocabulary encodes as zeros, as in training; a missing feature column is named.
+TEST(OwnData, PredictScoresRawRowsAsTheRunScoredItsTestFile) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  write_clinics(data);
+  std::istringstream all(testing::read_text(data.dir / "clinics.csv"));
+  std::string header, line, train_rows, test_rows, unlabelled;
+  std::getline(all, header);
+  std::vector<std::string> labels;
+  for (int row = 0; std::getline(all, line); ++row) {
+    (row < 455 ? train_rows : test_rows) += line + "\n";
+    if (row < 455) continue;
+    // diagnosis is the last column but one (clinic was appended after it)
+    const auto clinic = line.rfind(',');
+    const auto diagnosis = line.rfind(',', clinic - 1);
+    labels.push_back(line.substr(diagnosis + 1, clinic - diagnosis - 1));
+    unlabelled += line.substr(0, diagnosis) + line.substr(clinic) + "\n";
+  }
+  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
+  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
+  const auto label_at = header.rfind(",diagnosis");
+  testing::write_text(data.dir / "unlabelled.csv",
+                      header.substr(0, label_at) + ",clinic\n" + unlabelled);
+  TempDir out;
+  const auto report = train_recipe(
+      "breast_cancer_dp.ini",
+      data.set("data.train", "train.csv") + data.set("data.test", "test.csv") +
+          data.set("data.stats", "breast_cancer_stats.json") +
+          " --set data.test_fraction=0 --set data.categorical=clinic --set data.scaling=standardize"
+          " --set data.dp_stats_noise_multiplier=5 --set train.epochs=5",
+      out);
+  const auto model = testing::read_json(out / "run" / "model.json");
+  EXPECT_EQ(model["preprocessing"]["columns"].back()["outside"], "zeros");  // a DP vocabulary
+  EXPECT_EQ(model["privacy"]["private"], true);
+  EXPECT_EQ(model["privacy"]["epsilon"], report["privacy"]["epsilon"]);
+  for (const char* file : {"test.csv", "unlabelled.csv"}) {
+    const auto predictions = out / (std::string(file) + ".predictions.csv");
+    const auto scored =
+        testing::run_command(testing::kCli + " predict " + (out / "run").string() + " " +
+                             (data.dir / file).string() + " --out " + predictions.string());
+    ASSERT_EQ(scored.exit_code, 0) << scored.output;
+    const auto rows = read_all(testing::read_text(predictions));
+    ASSERT_EQ(rows.size(), labels.size() + 1) << file;
+    EXPECT_EQ(rows[0],
+              (std::vector<std::string>{"line", "prediction", "p_benign", "p_malignant", "note"}));
+    double correct = 0, log_loss = 0;
+    for (size_t i = 0; i < labels.size(); ++i) {
+      correct += rows[i + 1][1] == labels[i] ? 1 : 0;
+      log_loss -= std::log(std::stod(rows[i + 1][labels[i] == "benign" ? 2 : 3]));
+    }
+    const auto n = static_cast<double>(labels.size());
+    EXPECT_NEAR(correct / n, report["test_accuracy"].get<double>(), 1e-12) << file;
+    EXPECT_NEAR(log_loss / n, report["test_log_loss"].get<double>(), 1e-5) << file;
+    // The same rows in plain PyTorch from model.json alone, and through a TorchScript export.
+    const auto python = testing::run_command(
+        std::string(DPFORGE_PYTHON) + " " + DPFORGE_SOURCE_DIR + "/scripts/load_model.py " +
+        (out / "run").string() + " " + (data.dir / file).string() + " --compare " +
+        predictions.string() + " --torchscript " + (out / "model.ts").string());
+    EXPECT_EQ(python.exit_code, 0) << python.output;
+    EXPECT_THAT(python.output, HasSubstr("(tolerance 1e-05)")) << python.output;
+  }
+  testing::write_text(data.dir / "no_clinic.csv", header.substr(0, header.rfind(',')) + "\n");
+  const auto refused = testing::run_command(testing::kCli + " predict " + (out / "run").string() +
+                                            " " + (data.dir / "no_clinic.csv").string());
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("the model reads column 'clinic'"));
 }
 
 // The clinic as a DP embedding (its vocabulary released under DP, one learned vector per clinic

@@ -27,6 +27,7 @@
 #include "dpforge/data/dataset.h"
 #include "dpforge/data/dp_stats.h"
 #include "dpforge/data/dp_vocabulary.h"
+#include "dpforge/data/table_encoding.h"
 
 namespace dpforge::data {
 
@@ -45,9 +46,6 @@ enum class Scaling { kNone, kStandardize, kMinMax };
 inline constexpr EnumNames<Scaling, 3> kScalingNames{{{{Scaling::kNone, "none"},
                                                        {Scaling::kStandardize, "standardize"},
                                                        {Scaling::kMinMax, "minmax"}}}};
-enum class Missing { kError, kDrop, kFill };
-inline constexpr EnumNames<Missing, 3> kMissingNames{
-    {{{Missing::kError, "error"}, {Missing::kDrop, "drop"}, {Missing::kFill, "fill"}}}};
 enum class TaskChoice { kAuto, kMulticlass, kBinary, kRegression };
 inline constexpr EnumNames<TaskChoice, 4> kTaskChoiceNames{
     {{{TaskChoice::kAuto, "auto"},
@@ -120,6 +118,9 @@ struct LoadedSource {
   int64_t dropped_rows = 0;                // rows dropped by missing = drop (train + test)
   std::vector<DeferredColumn> deferred;    // left raw for DP statistics (defer_standardization)
   std::vector<DeferredCategorical> deferred_categories;  // raw codes (defer_vocabulary)
+  /// CSV: how each column became features (placeholders for the deferred ones, which the DP
+  /// releases complete) and the target's public standardization.
+  std::optional<TableEncoding> encoding;
 };
 
 /// Reads `train_files` (and `test_files`, when not empty): one file (CSV, NPZ) or the inputs and

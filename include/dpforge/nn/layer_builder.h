@@ -20,6 +20,7 @@
 #include <torch/nn/pimpl.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,8 +35,10 @@ namespace dpforge::nn {
 struct BuiltLayer {
   std::string position;
   std::string text;
-  std::vector<int64_t> output_shape;   // one example's
-  std::optional<dp::NormMethod> norm;  // none: no parameters
+  std::vector<int64_t> output_shape;        // one example's
+  std::optional<dp::NormMethod> norm;       // none: no parameters
+  std::string type;                         // "linear", "residual", ...
+  std::map<std::string, double> arguments;  // every parameter, defaults filled in (`out` resolved)
 };
 
 /// Appends `layers` to `model` for examples of `example_shape` (C x H x W, F, or T token ids) and

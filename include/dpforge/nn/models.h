@@ -11,6 +11,7 @@
 #include "dpforge/core/enum_names.h"
 #include "dpforge/core/options.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/nn/layer_builder.h"
 
 namespace dpforge::nn {
 
@@ -85,6 +86,10 @@ torch::nn::Sequential make_model(const ModelOptions& options, const data::Datase
 /// many are made at once.
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like,
                                  uint64_t seed);
+
+/// What each layer of make_model(options, like) is (layer_builder.h), for model.json: a
+/// TabularEmbedding in front (like.category_codes) is not a layer of the string.
+std::vector<BuiltLayer> model_layers(const ModelOptions& options, const data::Dataset& like);
 
 /// Number of trainable scalars.
 int64_t count_parameters(const torch::nn::Module& model);

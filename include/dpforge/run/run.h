@@ -8,6 +8,7 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/data/table_encoding.h"
 #include "dpforge/train/trainer.h"
 
 namespace dpforge::run {
@@ -53,6 +54,8 @@ struct RunData {
   int64_t planning_size = 0;
   /// The DP count, when the size is not declared public.
   std::optional<SizeRelease> size_release;
+  /// A table's encoding, completed by apply_dp_statistics (what model.json records).
+  std::optional<data::TableEncoding> encoding;
 };
 RunData load_run_data(const config::Recipe& recipe);
 
