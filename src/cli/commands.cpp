@@ -30,6 +30,9 @@ const std::vector<Command>& commands() {
       {"audit-scores", audit_scores_command,
        "audit-scores FILE.csv [--delta D] [--confidence C] [--json]",
        "epsilon lower bounds from score,member rows"},
+      {"stats-template", stats_template_command,
+       "stats-template DATA.csv [--label COLUMN] [--out FILE]",
+       "the data.stats skeleton of a table, to fill in with public values"},
       {"keys", keys_command, "keys [--markdown]", "list every recipe key"},
   };
   return table;

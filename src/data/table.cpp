@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "dpforge/core/error.h"
+#include "dpforge/data/column_look.h"
 #include "dpforge/data/csv.h"
 #include "src/data/raw_split.h"
 
@@ -58,8 +59,72 @@ struct FeatureColumn {
   double low = 0, high = 0;  // deferred: the public range
 };
 
+// A feature column the statistics file leaves without what it needs, and the entry to add.
+struct MissingStatistics {
+  size_t index = 0;  // in the header
+  std::string problem, entry;
+  bool numeric = false;  // read as numbers (not declared categorical)
+};
+
+// How column `name` becomes features, or (nullopt, `missing` filled in) what its statistics lack.
+std::optional<FeatureColumn> plan_column(const std::string& name, size_t index,
+                                         const SourceOptions& options, MissingStatistics& missing) {
+  FeatureColumn column;
+  column.index = index;
+  auto& encoding = column.encoding;
+  encoding.name = name;
+  const auto* stats = options.stats != nullptr && options.stats->columns.count(name) > 0
+                          ? &options.stats->columns.at(name)
+                          : nullptr;
+  const bool categorical = std::find(options.categorical.begin(), options.categorical.end(),
+                                     name) != options.categorical.end();
+  const auto category_kind = options.categorical_encoding == CategoricalEncoding::kEmbedding
+                                 ? ColumnEncoding::Kind::kCode
+                                 : ColumnEncoding::Kind::kOneHot;
+  if (categorical && options.defer_vocabulary && (stats == nullptr || !stats->categories)) {
+    column.coded = true;  // raw codes now; a DP vocabulary after the split
+    encoding.kind = category_kind;
+    encoding.outside_is_error = false;
+  } else if (categorical) {
+    if (stats == nullptr || !stats->categories) {
+      missing = {index, fmt::format("categorical column '{}' has no public vocabulary", name),
+                 fmt::format("\"{}\": {{\"categories\": [...]}}", name), false};
+      return std::nullopt;
+    }
+    encoding.kind = category_kind;
+    encoding.categories = *stats->categories;
+    if (options.missing == Missing::kFill) encoding.categories.push_back(kMissingCategory);
+  } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
+             stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
+    if (!(*stats->max > *stats->min)) {
+      throw_input_error("{}: columns.{}.max must be > columns.{}.min", options.stats->source, name,
+                        name);
+    }
+    column.deferred = true;  // raw now; standardized with DP statistics after the split
+    column.low = *stats->min;
+    column.high = *stats->max;
+  } else if (!has_public_scaling(options.scaling, stats)) {
+    missing = {
+        index,
+        fmt::format("data.scaling = {} needs the public {} of columns.{}",
+                    kScalingNames.name(options.scaling), scaling_needs(options.scaling), name),
+        fmt::format("\"{}\": {{{}}}", name,
+                    options.scaling == Scaling::kStandardize ? "\"mean\": ..., \"std\": ..."
+                                                             : "\"min\": ..., \"max\": ..."),
+        true};
+    return std::nullopt;
+  } else {
+    encoding.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
+  }
+  return column;
+}
+
+// Every feature column's encoding; the columns whose statistics are missing are listed in
+// `missing` instead (all of them: one error per run of the command would make the user edit the
+// file N times).
 std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
-                                         const SourceOptions& options, const std::string& file) {
+                                         const SourceOptions& options, const std::string& file,
+                                         std::vector<MissingStatistics>& missing) {
   auto position = [&](const std::string& column, const char* key) {
     const auto found = std::find(header.begin(), header.end(), column);
     if (found == header.end()) {
@@ -80,72 +145,54 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
       if (c != label) names.push_back(header[c]);
   }
   std::vector<FeatureColumn> plan;
-  // Every column the statistics file leaves without what it needs, reported at once with the
-  // entries to add: one error per run of the command would make the user edit the file N times.
-  std::vector<std::string> problems, skeleton;
   for (const auto& name : names) {
-    FeatureColumn column;
-    column.index = position(name, "data.features");
-    if (column.index == label) {
+    const size_t index = position(name, "data.features");
+    if (index == label)
       throw_input_error("{}: data.features lists the label column '{}'", file, name);
-    }
-    auto& encoding = column.encoding;
-    encoding.name = name;
-    const auto* stats = options.stats != nullptr && options.stats->columns.count(name) > 0
-                            ? &options.stats->columns.at(name)
-                            : nullptr;
-    const bool categorical = std::find(options.categorical.begin(), options.categorical.end(),
-                                       name) != options.categorical.end();
-    const auto category_kind = options.categorical_encoding == CategoricalEncoding::kEmbedding
-                                   ? ColumnEncoding::Kind::kCode
-                                   : ColumnEncoding::Kind::kOneHot;
-    if (categorical && options.defer_vocabulary && (stats == nullptr || !stats->categories)) {
-      column.coded = true;  // raw codes now; a DP vocabulary after the split
-      encoding.kind = category_kind;
-      encoding.outside_is_error = false;
-    } else if (categorical) {
-      if (stats == nullptr || !stats->categories) {
-        problems.push_back(fmt::format("categorical column '{}' has no public vocabulary", name));
-        skeleton.push_back(fmt::format("\"{}\": {{\"categories\": [...]}}", name));
-        continue;
-      }
-      encoding.kind = category_kind;
-      encoding.categories = *stats->categories;
-      if (options.missing == Missing::kFill) encoding.categories.push_back(kMissingCategory);
-    } else if (options.defer_standardization && options.scaling == Scaling::kStandardize &&
-               stats != nullptr && stats->min && stats->max && !(stats->mean && stats->std)) {
-      if (!(*stats->max > *stats->min)) {
-        throw_input_error("{}: columns.{}.max must be > columns.{}.min", options.stats->source,
-                          name, name);
-      }
-      column.deferred = true;  // raw now; standardized with DP statistics after the split
-      column.low = *stats->min;
-      column.high = *stats->max;
-    } else if (!has_public_scaling(options.scaling, stats)) {
-      const auto needs = scaling_needs(options.scaling);
-      problems.push_back(fmt::format("data.scaling = {} needs the public {} of columns.{}",
-                                     kScalingNames.name(options.scaling), needs, name));
-      skeleton.push_back(fmt::format("\"{}\": {{{}}}", name,
-                                     options.scaling == Scaling::kStandardize
-                                         ? "\"mean\": ..., \"std\": ..."
-                                         : "\"min\": ..., \"max\": ..."));
-      continue;
+    MissingStatistics lack;
+    if (auto column = plan_column(name, index, options, lack)) {
+      plan.push_back(std::move(*column));
     } else {
-      encoding.scaler = column_scaler(options.scaling, stats, "columns." + name, options);
+      missing.push_back(std::move(lack));
     }
-    plan.push_back(std::move(column));
-  }
-  if (!problems.empty()) {
-    throw_input_error(
-        "{}: {} column{} lack{} public statistics: {}. Statistics or vocabularies read off the "
-        "private training data would be a release; add to \"columns\" in {} (data.stats):\n  "
-        "{}",
-        file, problems.size(), problems.size() == 1 ? "" : "s", problems.size() == 1 ? "s" : "",
-        fmt::join(problems, "; "),
-        options.stats != nullptr ? options.stats->source : "a statistics file",
-        fmt::join(skeleton, ",\n  "));
   }
   return plan;
+}
+
+// The error for columns without their statistics. A column read as numbers that holds text asks to
+// be declared categorical, not to be given a range: the rest of the file is read to tell (the run
+// stops here, so reading the values to word its error releases nothing).
+[[noreturn]] void refuse_missing_statistics(CsvReader& csv,
+                                            const std::vector<MissingStatistics>& missing,
+                                            const SourceOptions& options) {
+  std::vector<ColumnLook> looks;
+  for (const auto& lack : missing)
+    if (lack.numeric && looks.empty()) looks = look_at_columns(csv);
+  std::vector<std::string> problems, entries;
+  for (const auto& lack : missing) {
+    const auto* look = lack.numeric ? &looks[lack.index] : nullptr;
+    if (look != nullptr && !look->numeric) {
+      problems.push_back(fmt::format(
+          "column '{}' is text ('{}' on line {}): declare it categorical (data.categorical, its "
+          "categories in data.stats) or leave it out (data.features)",
+          look->name, look->first_text, look->first_text_line));
+      continue;
+    }
+    problems.push_back(lack.problem);
+    entries.push_back(lack.entry);
+  }
+  const std::string add =
+      entries.empty()
+          ? ""
+          : fmt::format(
+                " Statistics or vocabularies read off the private training data would be a "
+                "release; add to \"columns\" in {} (data.stats; `dpforge stats-template {}` "
+                "writes a skeleton of every column):\n  {}",
+                options.stats != nullptr ? options.stats->source : "a statistics file", csv.name(),
+                fmt::join(entries, ",\n  "));
+  throw_input_error("{}: {} column{} lack{} public statistics: {}.{}", csv.name(), problems.size(),
+                    problems.size() == 1 ? "" : "s", problems.size() == 1 ? "s" : "",
+                    fmt::join(problems, "; "), add);
 }
 
 double label_value(const std::string& field, const SourceOptions& options, const CsvReader& csv) {
@@ -239,7 +286,9 @@ RawSplit read_csv_split(const std::filesystem::path& path, const SourceOptions& 
         "same header",
         path.string(), fmt::join(csv.header(), ", "), train->name, fmt::join(train->header, ", "));
   }
-  const auto plan = plan_features(csv.header(), options, path.string());
+  std::vector<MissingStatistics> missing;
+  const auto plan = plan_features(csv.header(), options, path.string(), missing);
+  if (!missing.empty()) refuse_missing_statistics(csv, missing, options);
   const size_t label = static_cast<size_t>(
       std::find(csv.header().begin(), csv.header().end(), options.label) - csv.header().begin());
   RawSplit split;

@@ -28,6 +28,7 @@ namespace {
 
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::TempDir;
 
 using testing::error_of;
@@ -410,6 +411,40 @@ TEST(Sources, EveryMissingRuleAndStatisticIsExplicit) {
           HasSubstr("2 columns lack public statistics"), HasSubstr("min and max of columns.age"),
           HasSubstr("categorical column 'sex' has no public vocabulary"),
           HasSubstr("\"age\": {\"min\": ..., \"max\": ...},\n  \"sex\": {\"categories\": [...]}")));
+  // A column of words without statistics is named as text, not asked for a range.
+  Table words;
+  testing::write_text(words.csv, "age,sex,city,outcome\n30,F,Lyon,0\n60,M,,1\n45,F,Nice,1\n");
+  EXPECT_THAT(error_of([&] { load_source(words.options, {words.csv}, {}); }),
+              AllOf(HasSubstr("1 column lacks public statistics"),
+                    HasSubstr("column 'city' is text ('Lyon' on line 2): declare it categorical "
+                              "(data.categorical, its categories in data.stats) or leave it out"),
+                    Not(HasSubstr("columns.city"))));
+}
+
+// `dpforge stats-template` writes a skeleton the reader refuses until every null is filled in with
+// a public value: it guesses types (numbers, text and its distinct count) and holds no statistic.
+TEST(Sources, StatsTemplateIsASkeletonToFillIn) {
+  TempDir dir;
+  testing::write_text(dir / "t.csv",
+                      "age,city,id,outcome\n30,Lyon,a1,0\n,Nice,a2,1\n45,Lyon,a3,1\n");
+  const auto out = dir / "stats.json";
+  const std::string command = testing::kCli + " stats-template " + (dir / "t.csv").string() +
+                              " --label outcome --out " + out.string();
+  const auto written = testing::run_command(command);
+  ASSERT_EQ(written.exit_code, 0) << written.output;
+  const auto skeleton = testing::read_json(out);
+  EXPECT_EQ(skeleton["columns"]["age"], nlohmann::json({{"min", nullptr}, {"max", nullptr}}));
+  EXPECT_EQ(skeleton["columns"]["city"], nlohmann::json({{"categories", nullptr}}));
+  EXPECT_FALSE(skeleton["columns"].contains("outcome"));
+  const std::string about = skeleton["about"].dump();
+  EXPECT_THAT(
+      about, AllOf(HasSubstr("age: numbers, 1 missing"), HasSubstr("city: text, 2 distinct values"),
+                   HasSubstr("outside any private run")));
+  EXPECT_THAT(error_of([&] { read_public_stats(out); }),
+              HasSubstr("columns.age.max: expected a number"));
+  const auto again = testing::run_command(command);
+  EXPECT_EQ(again.exit_code, 2);
+  EXPECT_THAT(again.output, HasSubstr("does not overwrite"));
 }
 
 TEST(Sources, LabelsAndTestFilesAreChecked) {
