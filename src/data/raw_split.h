@@ -47,6 +47,9 @@ RawSplit array_split(torch::Tensor x, torch::Tensor y, const SourceOptions& opti
 bool has_public_scaling(Scaling scaling, const ColumnStats* stats);
 /// "min and max" or "mean and std": what `scaling` needs, for messages; "" for none.
 std::string scaling_needs(Scaling scaling);
+/// The statistics file's entry for what `scaling` needs, to fill in: "\"min\": ..., \"max\": ..."
+/// or "\"mean\": ..., \"std\": ..."; "" for none.
+std::string scaling_entry(Scaling scaling);
 /// `entry` says where in the statistics file the column's entry belongs ("columns.age", "inputs").
 ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
                            const SourceOptions& options);

@@ -35,6 +35,18 @@ std::string scaling_needs(Scaling scaling) {
   return "";
 }
 
+std::string scaling_entry(Scaling scaling) {
+  switch (scaling) {
+    case Scaling::kNone:
+      return "";
+    case Scaling::kStandardize:
+      return "\"mean\": ..., \"std\": ...";
+    case Scaling::kMinMax:
+      return "\"min\": ..., \"max\": ...";
+  }
+  return "";
+}
+
 ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
                            const SourceOptions& options) {
   if (scaling == Scaling::kNone) return {};
@@ -43,8 +55,7 @@ ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std:
     throw_input_error(
         "data.scaling = {} needs the public {} of {}: give {{{}}} as \"{}\" in {} (data.stats); "
         "statistics of the private training data would be a release",
-        kScalingNames.name(scaling), scaling_needs(scaling), entry,
-        standardize ? "\"mean\": ..., \"std\": ..." : "\"min\": ..., \"max\": ...", entry,
+        kScalingNames.name(scaling), scaling_needs(scaling), entry, scaling_entry(scaling), entry,
         options.stats != nullptr ? options.stats->source : "a statistics file");
   }
   if (standardize) {

@@ -4,7 +4,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <fstream>
 #include <unordered_map>
@@ -108,10 +107,7 @@ std::optional<FeatureColumn> plan_column(const std::string& name, size_t index,
         index,
         fmt::format("data.scaling = {} needs the public {} of columns.{}",
                     kScalingNames.name(options.scaling), scaling_needs(options.scaling), name),
-        fmt::format("\"{}\": {{{}}}", name,
-                    options.scaling == Scaling::kStandardize ? "\"mean\": ..., \"std\": ..."
-                                                             : "\"min\": ..., \"max\": ..."),
-        true};
+        fmt::format("\"{}\": {{{}}}", name, scaling_entry(options.scaling)), true};
     return std::nullopt;
   } else {
     encoding.scaler = column_scaler(options.scaling, stats, "columns." + name, options);

@@ -5,11 +5,8 @@
 #include <torch/torch.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "dpforge/core/error.h"
-#include "dpforge/core/files.h"
-#include "dpforge/data/csv.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
 
