@@ -33,25 +33,26 @@ void reapply_dp_statistics(const nlohmann::json& report, const std::filesystem::
   const nlohmann::json none = nlohmann::json::object();
   const auto& recorded =
       report.contains("data") && report["data"].is_object() ? report["data"] : none;
-  if ((!data.deferred.empty() && !recorded.contains("dp_statistics")) ||
+  // Unbounded columns join the standardized ones under data.scaling = standardize.
+  const bool standardized =
+      !data.deferred.empty() ||
+      (!data.unbounded.empty() && recipe.data.scaling() == data::Scaling::kStandardize);
+  if ((standardized && !recorded.contains("dp_statistics")) ||
+      (!data.unbounded.empty() && !recorded.contains("dp_bounds")) ||
       (!data.deferred_categories.empty() && !recorded.contains("dp_vocabulary"))) {
     throw_input_error(
-        "{}: the run's DP statistics (data.dp_statistics, data.dp_vocabulary) are missing for "
-        "the columns its recipe defers; it cannot be audited with this data",
+        "{}: the run's DP statistics (data.dp_bounds, data.dp_statistics, data.dp_vocabulary) "
+        "are missing for the columns its recipe defers; it cannot be audited with this data",
         where);
   }
   try {
     nlohmann::json stored = nlohmann::json::object();
-    if (!data.deferred.empty()) {
-      const auto& statistics = recorded.at("dp_statistics");
-      std::vector<std::string> names;
-      for (const auto& column : data.deferred) names.push_back(column.name);
-      if (statistics.at("columns").get<std::vector<std::string>>() != names) {
-        throw_input_error("data.dp_statistics names other columns than its recipe defers");
-      }
-      for (const char* key : {"noise_multiplier", "means", "stds"})
-        stored[key] = statistics.at(key);
+    if (standardized) {
+      // apply_dp_statistics checks the columns against the recipe's.
+      for (const char* key : {"columns", "noise_multiplier", "means", "stds"})
+        stored[key] = recorded.at("dp_statistics").at(key);
     }
+    if (!data.unbounded.empty()) stored["bounds"] = recorded.at("dp_bounds");
     if (!data.deferred_categories.empty()) stored["vocabulary"] = recorded.at("dp_vocabulary");
     run::apply_dp_statistics(recipe, data, 0, stored, run::ReleaseRecord::kFromReport);
   } catch (const InputError& error) {

@@ -39,9 +39,10 @@ nlohmann::json skeleton(const std::string& file, const std::vector<data::ColumnL
                   file),
       "Replace every null with a public value (a data dictionary, a published range or code "
       "list), never with a value read off private rows: that would be a release the run does "
-      "not account for. Columns whose range you do not know can instead be left without one "
-      "and given data.dp_stats_noise_multiplier (with data.scaling = standardize), or left out "
-      "(data.features).",
+      "not account for. A numeric column whose range you do not know can instead be deleted "
+      "from this file: with data.dp_stats_noise_multiplier set, its range (and, with data.scaling "
+      "= standardize, its mean and std) is released under DP and accounted; or leave it out of "
+      "the features (data.features).",
       "What each column looked like:"};
   nlohmann::json entries = nlohmann::json::object();
   for (const auto& column : columns) {

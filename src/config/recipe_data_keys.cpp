@@ -105,7 +105,9 @@ std::vector<KeySpec> data_keys() {
           "data.dp_stats_noise_multiplier", 0, false, 1e6,
           "Statistics estimated under DP on the training split, each a Gaussian release of noise "
           "multiplier sigma_s composed in the run's accountant before training (docs/privacy.md): "
-          "with data.scaling = standardize, the mean and std of columns (or of all array "
+          "with data.scaling = minmax or standardize, the range of numeric columns data.stats "
+          "gives no min and max (histograms over a fixed grid of binades); with data.scaling = "
+          "standardize, the mean and std of those columns and of columns (or of all array "
           "inputs) whose data.stats entry gives a public range but no mean and std; a regression "
           "target's mean and std from its public range; the vocabulary of data.categorical "
           "columns without public categories (noisy counts kept above a threshold). 0 = none: "

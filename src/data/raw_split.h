@@ -22,6 +22,7 @@ struct RawSplit {
   int64_t dropped = 0;
   std::vector<DeferredColumn> deferred;
   std::vector<DeferredCategorical> deferred_categories;
+  std::vector<DeferredColumn> unbounded;      // left raw for a DP range (data/dp_bounds.h)
   std::vector<CategoryCodes> category_codes;  // embedded public-vocabulary columns
   std::string name;                           // the file(s), for messages
   TableEncoding encoding;  // CSV: the columns' encodings (deferred ones: placeholders)

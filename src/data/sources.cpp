@@ -359,6 +359,7 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
   const auto task = resolve_task(options, train, loaded.notes);
   loaded.feature_names = train.feature_names;
   loaded.deferred = train.deferred;
+  loaded.unbounded = train.unbounded;
   // A regression target with a public range but no mean and std: standardized by the DP release.
   const auto* target =
       options.stats != nullptr ? target_stats(*options.stats, options.label) : nullptr;
@@ -368,6 +369,14 @@ LoadedSource load_source(const SourceOptions& options, const std::vector<std::st
       throw_input_error("{}: the target's max must be > its min", options.stats->source);
     loaded.deferred.push_back({0, options.label.empty() ? "(target)" : options.label, *target->min,
                                *target->max, StatisticOf::kTarget});
+  } else if (options.defer_bounds && options.scaling != Scaling::kNone &&
+             task.task == Task::kRegression &&
+             !(target != nullptr &&
+               ((target->min && target->max) || (target->mean && target->std)))) {
+    // Nor a range: its range is released first (run::apply_dp_statistics), then under standardize
+    // its mean and std over it; under minmax it is scaled by the range's centre and half-width.
+    loaded.unbounded.push_back(
+        {0, options.label.empty() ? "(target)" : options.label, 0, 0, StatisticOf::kTarget});
   }
   // The test file extended the training file's code book: its values are the complete list.
   loaded.deferred_categories = test ? test->deferred_categories : train.deferred_categories;

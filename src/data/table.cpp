@@ -55,6 +55,7 @@ struct FeatureColumn {
   ColumnEncoding encoding;
   bool coded = false;        // categorical, vocabulary deferred: one raw-code feature
   bool deferred = false;     // standardized later with DP statistics
+  bool unbounded = false;    // scaled later over a DP-released range
   double low = 0, high = 0;  // deferred: the public range
 };
 
@@ -102,6 +103,9 @@ std::optional<FeatureColumn> plan_column(const std::string& name, size_t index,
     column.deferred = true;  // raw now; standardized with DP statistics after the split
     column.low = *stats->min;
     column.high = *stats->max;
+  } else if (options.defer_bounds && !has_public_scaling(options.scaling, stats) &&
+             !(stats != nullptr && stats->min && stats->max)) {
+    column.unbounded = true;  // raw now; a DP range (and DP statistics) after the split
   } else if (!has_public_scaling(options.scaling, stats)) {
     missing = {
         index,
@@ -182,8 +186,11 @@ std::vector<FeatureColumn> plan_features(const std::vector<std::string>& header,
           ? ""
           : fmt::format(
                 " Statistics or vocabularies read off the private training data would be a "
-                "release; add to \"columns\" in {} (data.stats; `dpforge stats-template {}` "
+                "release{}; add to \"columns\" in {} (data.stats; `dpforge stats-template {}` "
                 "writes a skeleton of every column):\n  {}",
+                options.private_training
+                    ? " (data.dp_stats_noise_multiplier releases them under DP, accounted)"
+                    : "",
                 options.stats != nullptr ? options.stats->source : "a statistics file", csv.name(),
                 fmt::join(entries, ",\n  "));
   throw_input_error("{}: {} column{} lack{} public statistics: {}.{}", csv.name(), problems.size(),
@@ -250,6 +257,7 @@ void describe_columns(const std::vector<FeatureColumn>& plan, const SourceOption
     const auto feature = static_cast<int64_t>(split.feature_names.size());
     const auto& name = column.encoding.name;
     if (column.deferred) split.deferred.push_back({feature, name, column.low, column.high});
+    if (column.unbounded) split.unbounded.push_back({feature, name, 0, 0});
     if (column.coded) split.deferred_categories.push_back({feature, name, {}});
     if (!column.coded && column.encoding.kind == ColumnEncoding::Kind::kCode) {
       split.category_codes.push_back(

@@ -10,6 +10,7 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
+#include "dpforge/data/dp_bounds.h"
 #include "dpforge/data/dp_stats.h"
 #include "dpforge/data/dp_vocabulary.h"
 
@@ -225,13 +226,22 @@ TableEncoding table_encoding_from_json(const nlohmann::json& json, const std::st
   return encoding;
 }
 
-void apply_releases(TableEncoding& encoding, const GaussianRelease* statistics,
-                    const VocabularyRelease* vocabularies) {
+void apply_releases(TableEncoding& encoding, const BoundsRelease* ranges,
+                    const GaussianRelease* statistics, const VocabularyRelease* vocabularies) {
   auto column_named = [&](const std::string& name) -> ColumnEncoding& {
     for (auto& column : encoding.columns)
       if (column.name == name) return column;
     throw std::logic_error("apply_releases: no column " + name);
   };
+  for (size_t j = 0; ranges != nullptr && j < ranges->columns.size(); ++j) {
+    if (ranges->columns[j] == encoding.label) {  // its range's centre and half-width (min-max)
+      encoding.target_mean = 0.5 * (ranges->lows[j] + ranges->highs[j]);
+      encoding.target_std = 0.5 * (ranges->highs[j] - ranges->lows[j]);
+      continue;
+    }
+    column_named(ranges->columns[j]).scaler = {ranges->lows[j], ranges->highs[j] - ranges->lows[j],
+                                               true};
+  }
   for (size_t j = 0; statistics != nullptr && j < statistics->columns.size(); ++j) {
     if (statistics->columns[j] == encoding.label) {
       encoding.target_mean = statistics->means[j];

@@ -64,7 +64,7 @@ std::string recipe_value_text(const nlohmann::json& value) {
 
 namespace {
 
-// The Gaussian releases of the training data before training (DP statistics, then DP
+// The Gaussian releases of the training data before training (DP ranges, DP statistics, then DP
 // vocabularies: the order run::apply_dp_statistics makes them in), each composed in ε.
 nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases,
                                   const std::vector<std::string>& names) {
@@ -83,6 +83,7 @@ nlohmann::json preprocessing_json(const std::vector<privacy::SgmSteps>& releases
 // What each release of the run is, in the order the accountant composed them.
 std::vector<std::string> release_names(const RunFacts& facts) {
   std::vector<std::string> names;
+  if (facts.dp_bounds != nullptr) names.push_back(facts.dp_bounds->what);
   if (facts.dp_statistics != nullptr) names.push_back(facts.dp_statistics->what);
   if (facts.dp_vocabulary != nullptr) names.push_back(facts.dp_vocabulary->what);
   if (config::dataset_size_source(facts.recipe) == config::DatasetSizeSource::kDpCount)
@@ -214,6 +215,23 @@ nlohmann::json run_report(const RunFacts& facts) {
       {"test_examples", facts.test_examples},
       {"validation_examples", facts.validation_examples},
       {"notes", facts.data_notes}};
+  if (facts.dp_bounds != nullptr) {
+    const auto& release = *facts.dp_bounds;
+    report["data"]["dp_bounds"] = {
+        {"what", release.what},
+        {"mechanism", "gaussian_histogram"},
+        {"noise_multiplier", release.noise_multiplier},
+        {"sensitivity", release.sensitivity},
+        {"threshold", release.threshold},
+        {"columns", release.columns},
+        {"lows", release.lows},
+        {"highs", release.highs},
+        {"covered_by_privacy_guarantee", true},
+        {"note",
+         "released under DP and composed in privacy.epsilon (privacy.preprocessing); each range "
+         "runs between the outer edges of the outermost bins whose noisy count passed the "
+         "threshold, and values outside it are clamped to it"}};
+  }
   if (facts.dp_statistics != nullptr) {
     const auto& release = *facts.dp_statistics;
     report["data"]["dp_statistics"] = {

@@ -192,12 +192,11 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   setup.identity = resumed ? std::move(*resumed) : new_identity(recipe);
   // DP statistics of the training split, noised from a key of the run's noise seed; a resumed run
   // reuses the release its checkpoints recorded (refusing changed data), never making a second.
-  apply_dp_statistics(recipe, setup.data,
-                      derive_seed(setup.identity.private_seeds.noise, kDpStatisticsStreamKey),
+  const uint64_t noise = setup.identity.private_seeds.noise;
+  apply_dp_statistics(recipe, setup.data, derive_seed(noise, kDpStatisticsStreamKey),
                       setup.identity.release);
   // The size the mechanism plans with: public, or a DP count recorded beside those releases.
-  plan_dataset_size(recipe, setup.data,
-                    derive_seed(setup.identity.private_seeds.noise, kDatasetSizeStreamKey),
+  plan_dataset_size(recipe, setup.data, derive_seed(noise, kDatasetSizeStreamKey),
                     setup.identity.release);
   setup.checkpoints.identity = setup.identity.to_json();
   auto& data_now = setup.data;
@@ -375,7 +374,8 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
        data.validation.size(),
        reproducible ? std::optional<uint64_t>(setup.identity.seed) : std::nullopt, setup.resumed,
        recipe_hash(report::recipe_values_json(recipe)), warnings, &data.train, data.notes,
-       data.release ? &*data.release : nullptr, data.vocabulary ? &*data.vocabulary : nullptr});
+       data.bounds ? &*data.bounds : nullptr, data.release ? &*data.release : nullptr,
+       data.vocabulary ? &*data.vocabulary : nullptr});
   report["threads"] = {{"count", setup.threads.count}, {"reason", setup.threads.reason}};
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).

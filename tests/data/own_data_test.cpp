@@ -10,6 +10,7 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
+#include "dpforge/data/dp_bounds.h"
 #include "dpforge/data/dp_vocabulary.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/data/npy.h"
@@ -654,6 +655,84 @@ TEST(DpVocabulary, EmbeddingCodesPointIntoTheReleasedVocabulary) {
   EXPECT_EQ(validation.category_codes.size(), 1U);
 }
 
+// The public grid: every value lies in its bin, the bins tile the line in order, one binade each.
+TEST(DpBounds, TheGridIsFixedBinadesAroundAZeroBin) {
+  EXPECT_EQ(bounds_bin(0.0), kZeroBin);
+  EXPECT_EQ(bounds_bin_edges(kZeroBin), std::pair(-std::ldexp(1.0, -16), std::ldexp(1.0, -16)));
+  EXPECT_EQ(bounds_bin_edges(bounds_bin(1.0)), std::pair(1.0, 2.0));
+  EXPECT_EQ(bounds_bin_edges(bounds_bin(1.999)), std::pair(1.0, 2.0));
+  EXPECT_EQ(bounds_bin_edges(bounds_bin(-3.0)), std::pair(-4.0, -2.0));
+  EXPECT_EQ(bounds_bin_edges(bounds_bin(100.0)), std::pair(64.0, 128.0));
+  EXPECT_EQ(bounds_bin_edges(bounds_bin(1e15)),
+            std::pair(std::ldexp(1.0, 31), std::ldexp(1.0, 32)));
+  EXPECT_EQ(bounds_bin(-1e15), 0);
+  EXPECT_EQ(bounds_bin(std::numeric_limits<double>::infinity()), kBoundsBins - 1);
+  for (int bin = 0; bin + 1 < kBoundsBins; ++bin)
+    EXPECT_EQ(bounds_bin_edges(bin).second, bounds_bin_edges(bin + 1).first) << bin;
+  for (const double x : {-5e5, -0.7, -1e-5, 3e-6, 0.3, 42.0, 9e8}) {
+    const auto [low, high] = bounds_bin_edges(bounds_bin(x));
+    EXPECT_TRUE(low <= x && x < high) << x;
+  }
+  // The range runs between the outermost passing bins' outer edges.
+  std::vector<double> counts(kBoundsBins, 0.0);
+  counts[bounds_bin(-3.0)] = 10;
+  counts[bounds_bin(0.5)] = 4;  // below the threshold: ignored
+  counts[bounds_bin(100.0)] = 10;
+  EXPECT_EQ(range_from_counts(counts, 5.0), std::pair(-4.0, 128.0));
+  EXPECT_EQ(range_from_counts(counts, 10.0), std::nullopt);
+}
+
+// Measured over seeds: a bin holding m examples passes with probability Φ((m − τ)/s), s = σ√k and
+// τ = s·Φ⁻¹(1 − 10⁻³/97) (both computed here from erfc, not from the library), so the noise has
+// the claimed std over the √k sensitivity, and an empty bin almost never widens the range.
+TEST(DpBounds, ABinPassesWithTheProbabilityItsNoiseGives) {
+  const auto phi = [](double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); };
+  double z = 0, step = 8;  // Φ(z) = 1 − 10⁻³/97 by bisection
+  for (int i = 0; i < 60; ++i, step /= 2)
+    if (phi(z + step) < 1 - 1e-3 / 97) z += step;
+  const double sigma = 1.5, s = sigma * std::sqrt(2.0), tau = s * z;
+  EXPECT_NEAR(bounds_threshold(s), tau, 1e-9);
+  const int trials = 600;
+  for (const int m : {6, 9, 12}) {
+    // Column 0: 500 values in [16, 32) and m at 600 in [512, 1024); column 1 (a second column, so
+    // k = 2): 500 zeros.
+    auto x = torch::zeros({500 + m, 2});
+    x.select(1, 0).slice(0, 0, 500).fill_(20);
+    x.select(1, 0).slice(0, 500).fill_(600);
+    const Dataset train{x, torch::zeros({500 + m}, torch::kLong), 2, Task::kBinary};
+    int passed = 0, widened = 0;
+    for (int seed = 0; seed < trials; ++seed) {
+      const auto release =
+          dp_bounds(train, {{0, "a", 0, 0}, {1, "b", 0, 0}}, sigma, static_cast<uint64_t>(seed));
+      passed += release.highs[0] == 1024.0 ? 1 : 0;
+      widened += release.lows[0] != 16.0 ? 1 : 0;
+      widened += release.highs[1] != std::ldexp(1.0, -16) || release.lows[1] != -release.highs[1];
+      if (seed == 0) {
+        EXPECT_DOUBLE_EQ(release.sensitivity, std::sqrt(2.0));
+        EXPECT_NEAR(release.threshold, tau, 1e-9);
+        EXPECT_EQ(release.columns, (std::vector<std::string>{"a", "b"}));
+      }
+    }
+    const double expected = phi((m - tau) / s);
+    const double standard_error = std::sqrt(expected * (1 - expected) / trials);
+    EXPECT_NEAR(passed / static_cast<double>(trials), expected, 4 * standard_error + 1e-3) << m;
+    // 2 columns x 96 empty bins x 600 trials at 10^-3/97 each: about 1.2 expected.
+    EXPECT_LE(widened, 8) << m;
+  }
+  // Too few rows for the noise: the column is named, nothing is guessed.
+  const Dataset tiny{torch::full({3, 1}, 5.0), torch::zeros({3}, torch::kLong), 2, Task::kBinary};
+  EXPECT_THAT(error_of([&] {
+                dp_bounds(tiny, {{0, "age", 0, 0}}, 1.0, 1);
+              }),
+              HasSubstr("column 'age' has no range"));
+  // Scaling over a released range clamps, as public min-max scaling does.
+  Dataset scaled{torch::tensor({{-10.0}, {24.0}, {100.0}}), torch::zeros({3}, torch::kLong), 2,
+                 Task::kBinary};
+  scale_to_ranges(scaled, {{0, "a", 0, 0}}, {16.0}, {32.0});
+  EXPECT_TRUE(
+      torch::allclose(scaled.inputs.flatten(), torch::tensor({0.0, 0.5, 1.0}).to(torch::kFloat32)));
+}
+
 TEST(Sources, CategoriesWithoutAVocabularyAreReadAsCodesOnlyForDp) {
   Table table;
   table.options.missing = Missing::kFill;
@@ -1072,6 +1151,97 @@ TEST(OwnData, PredictScoresRawRowsAsTheRunScoredItsTestFile) {
   EXPECT_THAT(refused.output, HasSubstr("the model reads column 'clinic'"));
 }
 
+// A table with no statistics file at all, only its label, its categorical column and how to fill
+// missing values: the 30 numeric columns' ranges are released under DP (composed in ε ahead of the
+// vocabulary), min-max scaling clamps to them, model.json records them, `dpforge predict` and
+// load_model.py reproduce the run's test scores, and `dpforge audit` re-applies the recorded
+// ranges (refusing a record this recipe would not release).
+TEST(OwnData, ATableWithoutStatisticsTrainsOnDpRanges) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  write_clinics(data);
+  std::istringstream all(testing::read_text(data.dir / "clinics.csv"));
+  std::string header, line, train_rows, test_rows;
+  std::getline(all, header);
+  for (int row = 0; std::getline(all, line); ++row) {
+    if (row % 7 == 3) line = line.substr(line.find(','));           // 'mean radius' missing
+    if (row % 11 == 5) line = line.substr(0, line.rfind(',') + 1);  // the clinic missing
+    (row < 455 ? train_rows : test_rows) += line + "\n";
+  }
+  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
+  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
+  const auto recipe = data.dir / "no_stats.ini";
+  testing::write_text(recipe,
+                      "[data]\ntrain = " + (data.dir / "train.csv").string() +
+                          "\ntest = " + (data.dir / "test.csv").string() +
+                          "\nlabel = diagnosis\nlabel_values = benign,malignant\n"
+                          "categorical = clinic\nmissing = fill\nscaling = minmax\n"
+                          "dp_stats_noise_multiplier = 2\n[model]\narch = mlp\nmlp_hidden = 32\n"
+                          "[train]\nepochs = 5\nbatch_size = 32\nlr = 0.5\nseed = 3\n"
+                          "[privacy]\nenabled = true\ntarget_epsilon = 0\n"
+                          "noise_multiplier = 3\npublic_dataset_size = 455\n");
+  TempDir out;
+  const auto trained = testing::run_command(testing::kCli + " train " + recipe.string() +
+                                            " --out " + (out / "run").string());
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  const auto report = testing::read_json(out / "run" / "report.json");
+  const auto& bounds = report["data"]["dp_bounds"];
+  ASSERT_EQ(bounds["columns"].size(), 30U);
+  EXPECT_EQ(bounds["columns"][0], "mean radius");
+  EXPECT_DOUBLE_EQ(bounds["sensitivity"].get<double>(), std::sqrt(30.0));
+  const auto lows = bounds["lows"].get<std::vector<double>>();
+  const auto highs = bounds["highs"].get<std::vector<double>>();
+  // mean radius: 6.98 to 28.1 in the table, most of it in [8, 16), and 0 where filled in.
+  EXPECT_LE(lows[0], 8.0);
+  EXPECT_GE(highs[0], 16.0);
+  EXPECT_LE(highs[0], 32.0);
+  const auto& privacy = report["privacy"];
+  ASSERT_EQ(privacy["preprocessing"].size(), 2U);
+  EXPECT_THAT(privacy["preprocessing"][0]["what"].get<std::string>(),
+              HasSubstr("ranges of 30 numeric columns"));
+  const double eta = vocabulary_delta(0.1 * 1e-5);
+  const double expected = privacy::epsilon_for(
+      privacy::accountant_factory(privacy::AccountantKind::kPld, {{2.0, 1.0, 1}, {2.0, 1.0, 1}}),
+      3.0, privacy["sample_rate"].get<double>(), privacy["steps"].get<int64_t>(), 1e-5 - eta);
+  EXPECT_NEAR(privacy["epsilon"].get<double>(), expected, 1e-9);
+  EXPECT_EQ(report["audit"]["status"], "pass");
+  const auto model = testing::read_json(out / "run" / "model.json");
+  const auto& radius = model["preprocessing"]["columns"][0];
+  EXPECT_EQ(radius["shift"], lows[0]);
+  EXPECT_EQ(radius["scale"], highs[0] - lows[0]);
+  EXPECT_EQ(radius["clamp"], true);
+  const auto predictions = out / "predictions.csv";
+  const auto scored =
+      testing::run_command(testing::kCli + " predict " + (out / "run").string() + " " +
+                           (data.dir / "test.csv").string() + " --out " + predictions.string());
+  ASSERT_EQ(scored.exit_code, 0) << scored.output;
+  const auto rows = read_all(testing::read_text(predictions));
+  const auto test_rows_read = read_all(testing::read_text(data.dir / "test.csv"));
+  ASSERT_EQ(rows.size(), test_rows_read.size());
+  const auto label = static_cast<size_t>(
+      std::find(test_rows_read[0].begin(), test_rows_read[0].end(), "diagnosis") -
+      test_rows_read[0].begin());
+  double correct = 0;
+  for (size_t i = 1; i < rows.size(); ++i) correct += rows[i][1] == test_rows_read[i][label];
+  EXPECT_NEAR(correct / static_cast<double>(rows.size() - 1), report["test_accuracy"].get<double>(),
+              1e-12);
+  const auto python = testing::run_command(
+      std::string(DPFORGE_PYTHON) + " " + DPFORGE_SOURCE_DIR + "/scripts/load_model.py " +
+      (out / "run").string() + " " + (data.dir / "test.csv").string() + " --compare " +
+      predictions.string() + " --torchscript " + (out / "model.ts").string());
+  EXPECT_EQ(python.exit_code, 0) << python.output;
+  const std::string audit = testing::kCli + " audit " + (out / "run").string() +
+                            " --set audit.shadow_models=1 --set audit.seed=1";
+  const auto audited = testing::run_command(audit);
+  EXPECT_EQ(audited.exit_code, 0) << audited.output;
+  auto tampered = report;
+  tampered["data"]["dp_bounds"]["noise_multiplier"] = 1.0;
+  testing::write_text(out / "run" / "report.json", tampered.dump());
+  const auto refused = testing::run_command(audit);
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("restore the recipe and statistics file"));
+}
+
 // The clinic as a DP embedding (its vocabulary released under DP, one learned vector per clinic
 // and one for the clinics outside it), through a kill and a resume: the resumed run reuses the
 // released vocabulary and ends with the uninterrupted run's model bytes.
@@ -1204,8 +1374,13 @@ TEST(OwnData, DpStatisticsStandardizeArrayInputsAndARegressionTarget) {
 TEST(OwnData, DpStatisticsSurviveAResumeAndRefuseChangedData) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  // Two columns without a public range: their DP ranges are released first, then standardized.
+  auto stats = testing::read_json(data.dir / "breast_cancer_stats.json");
+  stats["columns"].erase("mean radius");
+  stats["columns"].erase("worst area");
+  testing::write_text(data.dir / "partial_stats.json", stats.dump());
   const std::string sets = data.set("data.train", "breast_cancer.csv") +
-                           data.set("data.stats", "breast_cancer_stats.json") +
+                           data.set("data.stats", "partial_stats.json") +
                            " --set data.scaling=standardize --set data.dp_stats_noise_multiplier=5"
                            " --set privacy.target_epsilon=0 --set privacy.noise_multiplier=3"
                            " --set train.epochs=2 --set train.checkpoint_every=4"
@@ -1227,6 +1402,12 @@ TEST(OwnData, DpStatisticsSurviveAResumeAndRefuseChangedData) {
              b = testing::read_json(dir / "run" / "report.json");
   EXPECT_EQ(a["privacy"]["epsilon"], b["privacy"]["epsilon"]);
   EXPECT_EQ(a["data"]["dp_statistics"]["means"], b["data"]["dp_statistics"]["means"]);
+  EXPECT_EQ(a["data"]["dp_bounds"]["columns"], nlohmann::json({"mean radius", "worst area"}));
+  EXPECT_EQ(a["data"]["dp_bounds"], b["data"]["dp_bounds"]);
+  EXPECT_EQ(a["data"]["dp_statistics"]["columns"].size(), 30U);
+  ASSERT_EQ(a["privacy"]["preprocessing"].size(), 3U);  // ranges, statistics, the DP count
+  EXPECT_THAT(a["privacy"]["preprocessing"][0]["what"].get<std::string>(),
+              HasSubstr("ranges of 2 numeric columns"));
   // A released column changed in every row: the release no longer describes the data.
   std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
   std::string text, line;

@@ -102,6 +102,10 @@ struct SourceOptions {
   /// LoadedSource::deferred_categories, for dp_vocabulary (data/dp_vocabulary.h), instead of
   /// being an error.
   bool defer_vocabulary = false;
+  /// data.scaling = minmax or standardize: a numeric column whose public statistics give no range
+  /// is left raw and listed in LoadedSource::unbounded, for dp_bounds (data/dp_bounds.h), instead
+  /// of being an error.
+  bool defer_bounds = false;
   Layout layout = Layout::kNchw;
   Scaling scaling = Scaling::kNone;
   const PublicStats* stats = nullptr;
@@ -118,6 +122,7 @@ struct LoadedSource {
   int64_t dropped_rows = 0;                // rows dropped by missing = drop (train + test)
   std::vector<DeferredColumn> deferred;    // left raw for DP statistics (defer_standardization)
   std::vector<DeferredCategorical> deferred_categories;  // raw codes (defer_vocabulary)
+  std::vector<DeferredColumn> unbounded;                 // left raw for a DP range (defer_bounds)
   /// CSV: how each column became features (placeholders for the deferred ones, which the DP
   /// releases complete) and the target's public standardization.
   std::optional<TableEncoding> encoding;

@@ -23,6 +23,7 @@
 namespace dpforge::data {
 
 class CsvReader;
+struct BoundsRelease;
 struct GaussianRelease;
 struct VocabularyRelease;
 
@@ -83,12 +84,15 @@ nlohmann::json to_json(const TableEncoding& encoding);
 /// InputError naming `source` (and the entry) when `json` is not what to_json writes.
 TableEncoding table_encoding_from_json(const nlohmann::json& json, const std::string& source);
 
-/// Completes a run's encoding once its DP releases are known (either may be null): a column the
-/// standardizing release covers is scaled by its released mean and std (no clamp, as
-/// data::standardize_columns does), a column with a released vocabulary is encoded over it (a
-/// value outside it: zeros, or code 0), and a target the release covers gets its mean and std.
-void apply_releases(TableEncoding& encoding, const GaussianRelease* statistics,
-                    const VocabularyRelease* vocabularies);
+/// Completes a run's encoding once its DP releases are known (any may be null): a column the
+/// ranges' release covers is min-max scaled over its released range (clamped; a target is
+/// standardized with the range's centre and half-width), a column the
+/// standardizing release covers (after that, so it wins) is scaled by its released mean and std (no
+/// clamp, as data::standardize_columns does), a column with a released vocabulary is encoded over
+/// it (a value outside it: zeros, or code 0), and a target the release covers gets its mean and
+/// std.
+void apply_releases(TableEncoding& encoding, const BoundsRelease* ranges,
+                    const GaussianRelease* statistics, const VocabularyRelease* vocabularies);
 
 /// Rows to score: their features (float32 N x F) and, per row of the file, its line and whether it
 /// was kept (data.missing = drop skips rows with a missing field, as training did).

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dpforge/config/recipe.h"
+#include "dpforge/data/dp_bounds.h"
 #include "dpforge/data/dp_stats.h"
 #include "dpforge/data/dp_vocabulary.h"
 #include "dpforge/train/dp_plan.h"
@@ -36,6 +37,9 @@ struct RunFacts {
   /// The training data's task, classes and example shape, and what was inferred about it.
   const data::Dataset* train_set = nullptr;
   std::vector<std::string> data_notes;
+  /// The DP release of numeric columns' ranges (data.dp_stats_noise_multiplier, columns without a
+  /// public range), if any.
+  const data::BoundsRelease* dp_bounds = nullptr;
   /// The DP release of standardizing statistics (data.dp_stats_noise_multiplier), if any.
   const data::GaussianRelease* dp_statistics = nullptr;
   /// The DP release of category vocabularies (same key, categorical columns without public

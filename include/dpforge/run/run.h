@@ -8,6 +8,7 @@
 
 #include "dpforge/config/recipe.h"
 #include "dpforge/data/dataset.h"
+#include "dpforge/data/dp_bounds.h"
 #include "dpforge/data/table_encoding.h"
 #include "dpforge/train/trainer.h"
 
@@ -47,6 +48,9 @@ struct RunData {
   std::vector<data::DeferredColumn> deferred;
   /// Categorical columns read as raw codes for DP vocabularies (same key, no public vocabulary).
   std::vector<data::DeferredCategorical> deferred_categories;
+  /// Numeric columns without a public range, read raw for a DP range (same key).
+  std::vector<data::DeferredColumn> unbounded;
+  std::optional<data::BoundsRelease> bounds;
   std::optional<data::GaussianRelease> release;
   std::optional<data::VocabularyRelease> vocabulary;
   /// The training set's size as the DP mechanism plans with it (plan_dataset_size): the declared
@@ -60,14 +64,17 @@ struct RunData {
 RunData load_run_data(const config::Recipe& recipe);
 
 /// What a private run of `data` knows before its first step: its planning size and the releases
-/// recorded in data.release, data.vocabulary and data.size_release, in that order (the order
-/// report.json lists them in). The one place the releases reach the plan (train::train_private).
+/// recorded in data.bounds, data.release, data.vocabulary and data.size_release, in that order (the
+/// order report.json lists them in). The one place the releases reach the plan
+/// (train::train_private).
 train::BeforeTraining before_training(const RunData& data);
 
-/// Estimates the deferred columns' statistics (data/dp_stats.h) and the deferred categorical
-/// columns' vocabularies (data/dp_vocabulary.h) with DP on `data.train` (noise from `seed`),
-/// standardizes and encodes (data.categorical_encoding) every split with them; the releases are
-/// recorded in data.release and data.vocabulary (for the accountant: before_training) and in
+/// Estimates the unbounded columns' ranges (data/dp_bounds.h), the deferred columns' statistics
+/// (data/dp_stats.h; with data.scaling = standardize the unbounded columns join them, over their
+/// released ranges) and the deferred categorical columns' vocabularies (data/dp_vocabulary.h) with
+/// DP on `data.train` (noise from `seed`), scales, standardizes and encodes
+/// (data.categorical_encoding) every split with them; the releases are recorded in data.bounds,
+/// data.release and data.vocabulary (for the accountant: before_training) and in
 /// `stored` (what a checkpoint and report.json keep: the released
 /// numbers and a digest of the training inputs). With `stored` already set (a resumed run, or
 /// `dpforge audit` reading the run's report), its numbers are reused instead, after checking the

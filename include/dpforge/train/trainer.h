@@ -88,7 +88,7 @@ struct BeforeTraining {
   /// the audits' own training runs, which release nothing.
   int64_t planning_size = 0;
   /// Noise multipliers of the Gaussian releases (sampling rate 1) computed from the training set:
-  /// DP statistics, DP vocabularies' counts, the DP count of N, in that order.
+  /// DP ranges, DP statistics, DP vocabularies' counts, the DP count of N, in that order.
   std::vector<double> gaussian_releases;
   /// δ they spend outside that composition (the DP vocabularies' thresholds).
   double release_delta = 0;
