@@ -12,12 +12,18 @@ Writes, from the copies inside the scikit-learn package (no network):
   diabetes.csv              442 patients, 10 baseline variables (as published: centred and scaled
                             by the publisher), progression (the regression target)
   diabetes_stats.json       the target's centre and scale from its documented range 25..346
+  cars.csv                  406 cars of 1970-1982 (Donoho and Ramos 1982, "auto-mpg"; the copy
+                            bundled in the vega_datasets package): mpg (the target; 8 missing),
+                            cylinders, displacement, horsepower (6 missing), weight, acceleration,
+                            year, origin (USA|Europe|Japan). No statistics file: its recipe
+                            releases every range and vocabulary under DP.
 The statistics files hold only what is published about the data, never anything computed here
 from the rows a recipe trains on (docs/privacy.md). These datasets are public as a whole, so what
 their publishers computed from the rows is public too; that is what makes them a demonstration,
 not a model for private data, where public statistics must not come from the rows at all.
 """
 import csv
+import importlib.util
 import json
 import re
 import sys
@@ -44,6 +50,29 @@ def write_csv(path, header, rows):
         writer = csv.writer(file)
         writer.writerow(header)
         writer.writerows(rows)
+
+
+def write_cars(path):
+    """The cars table as a CSV a user might have: lower-case names, missing values left empty, the
+    model year as a number. Read from the package's data folder without importing it (its
+    __init__ imports pandas)."""
+    package = importlib.util.find_spec("vega_datasets")
+    if package is None:
+        raise SystemExit("export: vega_datasets is not installed (scripts/requirements.txt)")
+    folder = Path(next(iter(package.submodule_search_locations)))
+    cars = json.loads((folder / "_data" / "cars.json").read_text())
+    columns = [("mpg", "Miles_per_Gallon"), ("cylinders", "Cylinders"),
+               ("displacement", "Displacement"), ("horsepower", "Horsepower"),
+               ("weight", "Weight_in_lbs"), ("acceleration", "Acceleration"), ("year", "Year"),
+               ("origin", "Origin")]
+
+    def field(name, value):
+        if value is None:
+            return ""
+        return value[:4] if name == "year" else value
+
+    write_csv(path, [name for name, _ in columns],
+              [[field(name, car[key]) for name, key in columns] for car in cars])
 
 
 def main():
@@ -85,8 +114,9 @@ def main():
                         "published data's own, public because the whole dataset is",
                "target": {"mean": (low + high) / 2, "std": (high - low) / 4}},
               open(out / "diabetes_stats.json", "w"), indent=1)
-    print(f"export: wrote breast_cancer.csv, digits.npz, diabetes.csv and their public statistics "
-          f"to {out}")
+    write_cars(out / "cars.csv")
+    print(f"export: wrote breast_cancer.csv, digits.npz, diabetes.csv and their public statistics, "
+          f"and cars.csv, to {out}")
 
 
 if __name__ == "__main__":

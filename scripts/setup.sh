@@ -46,7 +46,7 @@ if ! cmp -s "$requirements" "$stamp"; then
 fi
 
 # --- Real tables for the own-data recipes (recipes/breast_cancer_dp.ini, ...), from scikit-learn ---
-if [ ! -f "$root/data/sklearn/diabetes_stats.json" ]; then
+if [ ! -f "$root/data/sklearn/cars.csv" ]; then
   "$venv/bin/python" "$root/scripts/export_sklearn_data.py" "$root/data/sklearn"
 fi
 
