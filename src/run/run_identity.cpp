@@ -1,17 +1,43 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "src/run/run_identity.h"
 
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
 #include "dpforge/core/random.h"
 #include "dpforge/report/run_report.h"
 
 namespace dpforge::run::detail {
 namespace {
 
+// A file enters the key by its name alone: where the data lives (a relative or an absolute path, a
+// copy in a temporary folder) must not change a seeded run's bytes, and the file's contents must
+// not reach its noise key (noise drawn from a function of the private data is not the mechanism
+// the accountant composes). data.train may list several files.
+std::string file_names_only(const std::string& paths) {
+  std::string names;
+  size_t begin = 0;
+  while (begin <= paths.size()) {
+    const size_t end = std::min(paths.find(',', begin), paths.size());
+    if (begin > 0) names += ',';
+    const std::filesystem::path path(paths.substr(begin, end - begin));
+    names += (path.has_filename() ? path : path.parent_path()).filename().string();
+    begin = end + 1;
+  }
+  return names;
+}
+
 // FNV-1a of the resolved recipe: which run of a family of seeded runs this is. Retired keys are
 // hashed at the value every run had, so a seeded recipe repeats its bytes after a key goes.
 uint64_t recipe_key(nlohmann::json recipe_values) {
   for (const auto& retired : config::retired_recipe_keys())
     recipe_values.emplace(retired.key, retired.value);
+  for (const char* key : {"data.train", "data.test", "data.stats", "data.root"}) {
+    const auto value = recipe_values.find(key);
+    if (value != recipe_values.end() && value->is_string())
+      *value = file_names_only(value->get<std::string>());
+  }
   return fnv1a(recipe_values.dump());
 }
 

@@ -512,7 +512,13 @@ TEST(PrivateTrain, SameSeedReproducesTheRunBitForBit) {
   TempDir dir;
   auto recipe = small_private_recipe();
   recipe.train.epochs(1);
+  const auto root = data::default_fashion_mnist_root();
+  recipe.data.root(root.string());
   const auto a = run_training(recipe, dir / "a", nullptr);
+  // The same files elsewhere (a CI checkout, a temporary copy): the same run, bit for bit.
+  std::filesystem::create_directories(dir / "elsewhere");
+  std::filesystem::create_directory_symlink(root, dir / "elsewhere" / root.filename());
+  recipe.data.root((dir / "elsewhere" / root.filename()).string());
   const auto b = run_training(recipe, dir / "b", nullptr);
   EXPECT_EQ(testing::read_text(dir / "a" / "model.pt"), testing::read_text(dir / "b" / "model.pt"));
   // audit.seed is unset: the canaries and the attack's sample follow train.seed too.
