@@ -5,13 +5,16 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/validate.h"
 #include "dpforge/report/compare.h"
 #include "dpforge/report/html_report.h"
+#include "dpforge/report/row_order.h"
 #include "dpforge/report/run_report.h"
 #include "dpforge/run/sweep.h"
 #include "dpforge/train/steps.h"
@@ -130,6 +133,57 @@ TEST(Compare, TheTableShowsTheMetricsThatFitTheTask) {
   EXPECT_EQ(json[0]["task"], "binary");
 }
 
+std::vector<std::string> names_of(const std::vector<report::RunRow>& rows) {
+  std::vector<std::string> names;
+  for (const auto& row : rows) names.push_back(row.name);
+  return names;
+}
+
+// --sort metric ranks by what the task is read by: a churn table's runs all read 87.60% accuracy
+// (the majority class), so they are ranked by AUROC; regression by RMSE, lowest first. Rows
+// without the key keep their order, after the rest.
+TEST(Compare, RowsSortByTheTasksMetricEpsilonOrAttack) {
+  auto binary = [](const char* name, std::optional<double> auroc, std::optional<double> epsilon) {
+    report::RunRow row{.name = name, .task = "binary", .test_accuracy = 0.876};
+    row.test_auroc = auroc;
+    row.is_private = epsilon.has_value();
+    row.epsilon = epsilon;
+    return row;
+  };
+  const std::vector<report::RunRow> given{
+      binary("eps1", 0.70, 1.0), binary("old", std::nullopt, 3.0),
+      binary("none", 0.80, std::nullopt), binary("eps8", 0.76, 8.0)};
+  auto rows = given;
+  report::sort_rows(rows, report::RowOrder::kMetric);
+  EXPECT_THAT(names_of(rows), ElementsAre("none", "eps8", "eps1", "old"));
+  rows = given;
+  report::sort_rows(rows, report::RowOrder::kEpsilon);
+  EXPECT_THAT(names_of(rows), ElementsAre("eps1", "old", "eps8", "none"));
+  rows = given;
+  rows[0].attack_auc = 0.51;
+  rows[2].attack_auc = 0.64;
+  rows[3].attack_auc = 0.50;
+  report::sort_rows(rows, report::RowOrder::kAttack);
+  EXPECT_THAT(names_of(rows), ElementsAre("eps8", "eps1", "none", "old"));
+  rows = given;
+  report::sort_rows(rows, report::RowOrder::kGiven);
+  EXPECT_THAT(names_of(rows), ElementsAre("eps1", "old", "none", "eps8"));
+
+  report::RunRow low{.name = "low", .task = "regression"},
+      high{.name = "high", .task = "regression"};
+  low.test_rmse = 55.0;
+  high.test_rmse = 61.0;
+  rows = {high, low};
+  report::sort_rows(rows, report::RowOrder::kMetric);
+  EXPECT_THAT(names_of(rows), ElementsAre("low", "high"));
+  EXPECT_EQ(report::metric_order_description(low), "RMSE, lower first");
+  rows = {high, binary("churn", 0.7, 1.0)};
+  EXPECT_THAT(testing::error_of([&] { report::sort_rows(rows, report::RowOrder::kMetric); }),
+              HasSubstr("different tasks (binary, regression)"));
+  EXPECT_THAT(testing::error_of([] { report::parse_row_order("auroc", "--sort"); }),
+              HasSubstr("--sort = 'auroc': expected one of given, metric, epsilon, attack"));
+}
+
 TEST(Report, PldPrivacyHasNoRdpOrder) {
   train::PrivacySummary privacy;
   privacy.plan.accountant = privacy::AccountantKind::kPld;
@@ -226,6 +280,23 @@ TEST(Sweep, ValidateDefensesRunsEndToEndAndResumesBySkipping) {
   EXPECT_EQ(csv.exit_code, kExitOk);
   EXPECT_THAT(csv.output,
               AllOf(HasSubstr("dir,name,defense"), HasSubstr("\"dp_eps1\",\"DP\",true,0.99")));
+  // The sweep's runs ranked by their task's metric (multi-class: accuracy), best first.
+  const auto ranked = run_command(kCli + " compare --sort metric --csv " + out);
+  ASSERT_EQ(ranked.exit_code, kExitOk) << ranked.output;
+  EXPECT_THAT(ranked.output, HasSubstr("compare: rows by accuracy, higher first"));
+  std::vector<double> accuracies;  // the CSV's tenth field, in the rows' order
+  std::istringstream lines(ranked.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] != '"') continue;  // the stderr line and the header
+    size_t field = 0;
+    for (int comma = 0; comma < 9; ++comma) field = line.find(',', field) + 1;
+    accuracies.push_back(std::stod(line.substr(field)));
+  }
+  EXPECT_EQ(accuracies.size(), 8U) << ranked.output;
+  EXPECT_TRUE(std::is_sorted(accuracies.rbegin(), accuracies.rend())) << ranked.output;
+  const auto refused = run_command(kCli + " compare --sort auroc " + out);
+  EXPECT_EQ(refused.exit_code, kExitBadInput);
+  EXPECT_THAT(refused.output, HasSubstr("expected one of given, metric, epsilon, attack"));
   const auto json = run_command(kCli + " compare --json " + out + "/dp_eps8");
   EXPECT_EQ(nlohmann::json::parse(json.output)[0]["noise_multiplier"].is_number(), true);
 
