@@ -190,6 +190,11 @@ RunPaths expand_run_paths(const std::vector<std::string>& paths) {
   return found;
 }
 
+std::string task_of(const RunRow& row) {
+  if (!row.task.empty()) return row.task;
+  return row.test_rmse ? "regression" : "multiclass";
+}
+
 RunRow read_run(const std::filesystem::path& run_dir) {
   const auto report = read_report(run_dir);
   using Pointer = nlohmann::json::json_pointer;

@@ -30,8 +30,7 @@ std::string percent(const std::optional<double>& value) {
 
 // A regression row has no accuracy: "-", not 0.00%.
 std::string test_accuracy_cell(const RunRow& r) {
-  const bool regression = r.task == "regression" || (r.task.empty() && r.test_rmse);
-  return regression ? "-" : percent(r.test_accuracy);
+  return task_of(r) == "regression" ? "-" : percent(r.test_accuracy);
 }
 
 // The test metrics that fit each task, in the order shown: a binary task is read by its ranking
@@ -63,11 +62,11 @@ const std::vector<Column>& regression_columns() {
   return all;
 }
 
-// The metrics a row is read by; a report written before the task was recorded: regression when
-// it has an RMSE, else accuracy.
+// The metrics a row is read by.
 const std::vector<Column>& metric_columns(const RunRow& r) {
-  if (r.task == "binary") return binary_columns();
-  if (r.task == "regression" || (r.task.empty() && r.test_rmse)) return regression_columns();
+  const std::string task = task_of(r);
+  if (task == "binary") return binary_columns();
+  if (task == "regression") return regression_columns();
   return multiclass_columns();
 }
 

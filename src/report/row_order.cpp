@@ -13,13 +13,6 @@
 namespace dpforge::report {
 namespace {
 
-// A report written before the task was recorded reads as regression when it has an RMSE, else as
-// classification by accuracy (compare_table.cpp's rule).
-std::string task_of(const RunRow& row) {
-  if (!row.task.empty()) return row.task;
-  return row.test_rmse ? "regression" : "multiclass";
-}
-
 struct Rank {
   std::optional<double> value;  // absent: ranked after every row that has one
   bool higher_first = true;

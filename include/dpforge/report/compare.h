@@ -66,6 +66,10 @@ RunPaths expand_run_paths(const std::vector<std::string>& paths);
 /// The row of read_report(run_dir).
 RunRow read_run(const std::filesystem::path& run_dir);
 
+/// The task `row` is read by: RunRow::task, or for a report written before the task was recorded,
+/// regression when it has an RMSE, else multiclass (read by accuracy).
+std::string task_of(const RunRow& row);
+
 /// The defense a recipe's resolved values describe (see RunRow::defense).
 std::string defense_of(const nlohmann::json& recipe_values);
 
