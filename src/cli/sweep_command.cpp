@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "dpforge/config/recipe.h"
 #include "dpforge/report/compare.h"
+#include "dpforge/report/row_order.h"
 #include "dpforge/run/sweep.h"
 
 namespace po = boost::program_options;
@@ -17,7 +18,7 @@ namespace dpforge::cli {
 int sweep_command(const std::vector<std::string>& args) {
   po::options_description options(
       "dpforge sweep RECIPE [--grid key=v1,v2]... [--variant 'name: key=v ...']... --out DIR "
-      "[--jobs N] [--rerun]");
+      "[--jobs N] [--rerun] [--sort given|metric|epsilon|attack]");
   options.add_options()("help,h", "show this help")("recipe", po::value<std::string>(),
                                                     "recipe INI file")(
       "grid", po::value<std::vector<std::string>>()->composing(),
@@ -30,6 +31,9 @@ int sweep_command(const std::vector<std::string>& args) {
       "out", po::value<std::string>(),
       "sweep folder: one run folder per point, summary.json, summary.txt")(
       "json", "print summary.json instead of the table")(
+      "sort", po::value<std::string>()->default_value("given"),
+      "the table's row order, as dpforge compare --sort: given (the sweep's), metric (the task's, "
+      "best first), epsilon, attack")(
       "jobs", po::value<int64_t>()->default_value(1),
       "train N runs at a time, each in its own process with its share of the CPUs (an automatic "
       "run.threads), its output in DIR/.logs/<point>.log")(
@@ -59,6 +63,7 @@ int sweep_command(const std::vector<std::string>& args) {
   for (const auto& variant : list("variant")) variants.push_back(variant);
   for (const auto& grid : list("grid")) grids.push_back(grid);
   const auto points = run::sweep_points(variants, grids);
+  const auto order = report::parse_row_order(values["sort"].as<std::string>(), "--sort");
 
   run::SweepOptions sweep_options;
   sweep_options.rerun = values.count("rerun") != 0U;
@@ -76,6 +81,9 @@ int sweep_command(const std::vector<std::string>& args) {
     std::vector<report::RunRow> rows;
     for (const auto& run : outcome.summary["runs"])
       rows.push_back(report::read_run(run["dir"].get<std::string>()));
+    report::sort_rows(rows, order);
+    if (order == report::RowOrder::kMetric && !rows.empty())
+      fmt::print(stderr, "sweep: rows by {}\n", report::metric_order_description(rows[0]));
     fmt::print("{}", report::format_table(rows));
     fmt::print("sweep: {} runs in {}; {} failed, {} audit violations\n", rows.size(),
                values["out"].as<std::string>(), outcome.failures, outcome.violations);

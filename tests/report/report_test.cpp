@@ -270,11 +270,12 @@ TEST(Sweep, ValidateDefensesRunsEndToEndAndResumesBySkipping) {
     EXPECT_TRUE(run["attack_auc"].is_number()) << run["name"];
   }
 
-  const auto again =
-      run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink + " --out " + out);
+  const auto again = run_command(kCli + " sweep " + kRecipes + "validate_defenses.ini" + shrink +
+                                 " --sort metric --out " + out);
   EXPECT_EQ(again.exit_code, kExitOk);
   EXPECT_THAT(again.output, AllOf(HasSubstr("finished earlier with the same recipe, skipped"),
-                                  Not(HasSubstr("DP-SGD: q"))));
+                                  Not(HasSubstr("DP-SGD: q")),
+                                  HasSubstr("sweep: rows by accuracy, higher first")));
 
   const auto csv = run_command(kCli + " compare --csv " + out + "/none " + out + "/dp_eps1");
   EXPECT_EQ(csv.exit_code, kExitOk);
