@@ -36,7 +36,7 @@ void reapply_dp_statistics(const nlohmann::json& report, const std::filesystem::
   // Unbounded columns join the standardized ones under data.scaling = standardize.
   const bool standardized =
       !data.deferred.empty() ||
-      (!data.unbounded.empty() && recipe.data.scaling() == data::Scaling::kStandardize);
+      (!data.unbounded.empty() && config::resolved_scaling(recipe) == data::Scaling::kStandardize);
   if ((standardized && !recorded.contains("dp_statistics")) ||
       (!data.unbounded.empty() && !recorded.contains("dp_bounds")) ||
       (!data.deferred_categories.empty() && !recorded.contains("dp_vocabulary"))) {

@@ -133,4 +133,26 @@ KeySpec seed_key(std::string key, std::string doc, Get get, Set set) {
                  }};
 }
 
+// A number, or auto (nullopt) for a value the run resolves from the rest of the recipe.
+template <typename Get, typename Set>
+KeySpec float_or_auto_key(std::string key, double lo, double hi, std::string doc, Get get,
+                          Set set) {
+  const std::string allowed = fmt::format("auto or a number in [{:g}, {:g}]", lo, hi);
+  return KeySpec{std::move(key),
+                 "float or auto",
+                 allowed,
+                 std::move(doc),
+                 [=](Recipe& r, const std::string& text) {
+                   if (text == "auto") {
+                     set(r, std::nullopt);
+                     return;
+                   }
+                   set(r, parse_double(text, lo, false, hi, allowed));
+                 },
+                 [=](const Recipe& r) {
+                   const std::optional<double> value = get(r);
+                   return value ? format_double(*value) : std::string("auto");
+                 }};
+}
+
 }  // namespace dpforge::config::detail

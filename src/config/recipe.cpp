@@ -97,14 +97,14 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, nn::Arch arc
     throw_input_error("{}: data.format = {} needs data.train (the file(s) to train on)", origin,
                       data::kFormatNames.name(format));
   }
-  if (!builtin && data.test().empty() == (data.test_fraction() == 0)) {
+  if (!builtin && !data.test().empty() && data.test_fraction() > 0) {
     throw_input_error(
-        "{}: give exactly one of data.test (a test file) and data.test_fraction (a seeded split "
-        "of data.train); now {}",
-        origin, data.test().empty() ? "neither" : "both");
+        "{}: give one of data.test (a test file) and data.test_fraction (a seeded split of "
+        "data.train), not both",
+        origin);
   }
   if (data.categorical_encoding() == data::CategoricalEncoding::kEmbedding &&
-      arch != nn::Arch::kMlp && arch != nn::Arch::kLayers) {
+      arch != nn::Arch::kMlp && arch != nn::Arch::kLayers && arch != nn::Arch::kAuto) {
     throw_input_error(
         "{}: data.categorical_encoding = embedding puts a DP Embedding in front of the mlp; "
         "model.arch = {} takes images: use model.arch = mlp or layers (or one_hot encoding)",
@@ -116,12 +116,12 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, nn::Arch arc
         "validation examples; set one",
         origin);
   }
-  if (data.dp_stats_noise_multiplier() > 0 && (!privacy_enabled || builtin)) {
+  if (data.dp_stats_noise_multiplier().value_or(0) > 0 && (!privacy_enabled || builtin)) {
     throw_input_error(
         "{}: data.dp_stats_noise_multiplier = {} releases statistics of your own data under DP, "
         "composed in the run's accountant: it needs privacy.enabled = true and a data.format "
-        "other than fashion-mnist (whose pixel map is fixed)",
-        origin, data.dp_stats_noise_multiplier());
+        "other than fashion-mnist (whose pixel map is fixed); auto releases only when both hold",
+        origin, *data.dp_stats_noise_multiplier());
   }
   if (format != data::Format::kCsv &&
       (!data.label().empty() || !data.features().empty() || !data.categorical().empty())) {
@@ -209,6 +209,32 @@ data::Format resolved_format(const DataOptions& data, const std::string& origin)
       "{}: data.format = auto cannot tell the format of data.train = '{}' from its name; set "
       "data.format = csv, npz, npy or idx",
       origin, data.train());
+}
+
+data::Scaling resolved_scaling(const Recipe& recipe) {
+  switch (recipe.data.scaling()) {
+    case ScalingChoice::kNone:
+      return data::Scaling::kNone;
+    case ScalingChoice::kStandardize:
+      return data::Scaling::kStandardize;
+    case ScalingChoice::kMinMax:
+      return data::Scaling::kMinMax;
+    case ScalingChoice::kAuto:
+      break;
+  }
+  const bool table = resolved_format(recipe.data) == data::Format::kCsv;
+  return recipe.privacy.enabled() && table ? data::Scaling::kMinMax : data::Scaling::kNone;
+}
+
+double stats_noise_multiplier(const Recipe& recipe) {
+  if (recipe.data.dp_stats_noise_multiplier()) return *recipe.data.dp_stats_noise_multiplier();
+  const bool own_data = resolved_format(recipe.data) != data::Format::kFashionMnist;
+  return recipe.privacy.enabled() && own_data ? kDefaultStatsNoiseMultiplier : 0.0;
+}
+
+double test_fraction(const DataOptions& data) {
+  if (data.test_fraction() > 0 || !data.test().empty()) return data.test_fraction();
+  return resolved_format(data) == data::Format::kFashionMnist ? 0.0 : kDefaultTestFraction;
 }
 
 DatasetSizeSource dataset_size_source(const Recipe& recipe) {

@@ -29,13 +29,14 @@ std::vector<KeySpec> data_keys() {
           [](Recipe& r, const std::string& v) { r.data.train(v); }),
       string_key(
           "data.test",
-          "The test data, like data.train; empty: data.test_fraction of data.train is held out.",
+          "The test data, like data.train; empty: data.test_fraction of data.train is held out "
+          "(a fifth when data.test_fraction is 0 too).",
           [](const Recipe& r) { return r.data.test(); },
           [](Recipe& r, const std::string& v) { r.data.test(v); }),
       float_key(
           "data.test_fraction", 0, false, 0.9,
           "Without data.test: this fraction of data.train, chosen with data.split_seed, is the "
-          "test set (never trained on).",
+          "test set (never trained on); 0 with no data.test: 0.2.",
           [](const Recipe& r) { return r.data.test_fraction(); },
           [](Recipe& r, double v) { r.data.test_fraction(v); }),
       float_key(
@@ -88,10 +89,11 @@ std::vector<KeySpec> data_keys() {
           [](const Recipe& r) { return r.data.layout(); },
           [](Recipe& r, auto v) { r.data.layout(v); }),
       enum_key(
-          "data.scaling", data::kScalingNames,
+          "data.scaling", kScalingChoiceNames,
           "Numeric inputs: as they are, standardized with the public mean and std, or min-max "
           "scaled to [0, 1] over the public range (values outside are clamped), both from "
-          "data.stats. uint8 arrays are always divided by 255 first.",
+          "data.stats (or released under DP: data.dp_stats_noise_multiplier). uint8 arrays are "
+          "always divided by 255 first. auto: minmax for a private run on a CSV table, else none.",
           [](const Recipe& r) { return r.data.scaling(); },
           [](Recipe& r, auto v) { r.data.scaling(v); }),
       string_key(
@@ -101,8 +103,8 @@ std::vector<KeySpec> data_keys() {
           "private data, except under data.dp_stats_noise_multiplier (a DP release, accounted).",
           [](const Recipe& r) { return r.data.stats(); },
           [](Recipe& r, const std::string& v) { r.data.stats(v); }),
-      float_key(
-          "data.dp_stats_noise_multiplier", 0, false, 1e6,
+      float_or_auto_key(
+          "data.dp_stats_noise_multiplier", 0, 1e6,
           "Statistics estimated under DP on the training split, each a Gaussian release of noise "
           "multiplier sigma_s composed in the run's accountant before training (docs/privacy.md): "
           "with data.scaling = minmax or standardize, the range of numeric columns data.stats "
@@ -111,9 +113,10 @@ std::vector<KeySpec> data_keys() {
           "inputs) whose data.stats entry gives a public range but no mean and std; a regression "
           "target's mean and std from its public range; the vocabulary of data.categorical "
           "columns without public categories (noisy counts kept above a threshold). 0 = none: "
-          "every statistic must be public.",
+          "every statistic must be public. auto: 5 in a private run on your own data (released "
+          "only where data.stats gives nothing), else 0.",
           [](const Recipe& r) { return r.data.dp_stats_noise_multiplier(); },
-          [](Recipe& r, double v) { r.data.dp_stats_noise_multiplier(v); }),
+          [](Recipe& r, std::optional<double> v) { r.data.dp_stats_noise_multiplier(v); }),
       float_key(
           "data.dp_vocabulary_delta_share", 0, true, 0.5,
           "DP vocabularies: the share of privacy.delta their thresholds may spend (the chance "

@@ -40,7 +40,8 @@ std::vector<KeySpec> make_key_table() {
           "model.arch", nn::kArchNames,
           "Model: a 2-hidden-layer tanh MLP, the 26k-parameter tanh CNN of Tramèr & Boneh (2021), "
           "a GroupNorm WRN-16-4, or layers: the network model.layers writes (docs/models.md gives "
-          "each preset as a layer string).",
+          "each preset as a layer string). auto: cnn_tanh for images of at least 16 x 16 pixels "
+          "(Fashion-MNIST), mlp for tables, vectors and smaller images.",
           [](const Recipe& r) { return r.model.arch(); },
           [](Recipe& r, auto v) { r.model.arch(v); }),
       string_key(

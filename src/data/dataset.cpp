@@ -1,9 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 #include "dpforge/data/dataset.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 namespace dpforge::data {
+
+std::string describe(const Dataset& dataset) {
+  const auto shape = dataset.example_shape();
+  const std::string task = dataset.task == Task::kMulticlass
+                               ? fmt::format("multiclass ({} classes)", dataset.num_classes)
+                               : to_string(dataset.task);
+  return shape.size() == 1 ? fmt::format("{}, {} features", task, shape[0])
+                           : fmt::format("{}, {}", task, fmt::join(shape, "x"));
+}
 
 Dataset take_first(const Dataset& dataset, int64_t count) {
   if (count >= dataset.size()) return dataset;

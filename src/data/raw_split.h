@@ -55,4 +55,16 @@ std::string scaling_entry(Scaling scaling);
 ColumnScaler column_scaler(Scaling scaling, const ColumnStats* stats, const std::string& entry,
                            const SourceOptions& options);
 
+/// The task and class count: the recipe's, or inferred and said in `notes`: from the classes the
+/// recipe declares (data.classes, data.label_values); in a private run from the schema it states
+/// (a CSV label not in data.categorical is a number: regression), never from the labels, since the
+/// task and class count shape the released model's loss and output layer, which the guarantee
+/// would then not cover; in a non-private run from the training labels.
+struct ResolvedTask {
+  Task task;
+  int64_t classes;
+};
+ResolvedTask resolve_task(const SourceOptions& options, const RawSplit& train,
+                          std::vector<std::string>& notes);
+
 }  // namespace dpforge::data::detail

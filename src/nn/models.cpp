@@ -45,6 +45,13 @@ std::string layers_key(const ModelOptions& options) {
 
 }  // namespace
 
+ModelOptions resolved(ModelOptions options, const std::vector<int64_t>& shape) {
+  if (options.arch() != Arch::kAuto) return options;
+  const bool image =
+      shape.size() == 3 && shape[1] >= kCnnTanhMinSide && shape[2] >= kCnnTanhMinSide;
+  return options.arch(image ? Arch::kCnnTanh : Arch::kMlp);
+}
+
 std::string preset_layers(const ModelOptions& options) {
   // Dropout only zeroes activations per example, so the DP layers still see each example's own
   // inputs and their per-example gradients stay exact.
@@ -76,17 +83,21 @@ std::string preset_layers(const ModelOptions& options) {
     }
     case Arch::kLayers:
       return options.layers();
+    case Arch::kAuto:
+      break;
   }
-  throw std::invalid_argument("preset_layers: unknown architecture");
+  throw std::invalid_argument(
+      "preset_layers: model.arch = auto has no layers until resolved for the examples' shape");
 }
 
 namespace {
 
 // The model for examples of `shape` (`codes`: its features that hold category codes) and
 // `outputs` outputs, and what each of its layers became.
-torch::nn::Sequential build_model(const ModelOptions& options, const std::vector<int64_t>& shape,
+torch::nn::Sequential build_model(const ModelOptions& given, const std::vector<int64_t>& shape,
                                   int64_t outputs, const std::vector<data::CategoryCodes>& codes,
                                   std::vector<BuiltLayer>& built) {
+  const auto options = resolved(given, shape);
   const auto key = layers_key(options);
   torch::nn::Sequential model;
   if (codes.empty()) {
@@ -95,10 +106,12 @@ torch::nn::Sequential build_model(const ModelOptions& options, const std::vector
       case Arch::kLayers:
         break;
       case Arch::kCnnTanh:
-        require_image(shape, options.arch(), 16);
+        require_image(shape, options.arch(), kCnnTanhMinSide);
         break;
       case Arch::kWrn16_4:
         require_image(shape, options.arch(), 4);
+        break;
+      case Arch::kAuto:  // resolved above
         break;
     }
     built = append_layers(model, parse_layers(preset_layers(options), key), shape, outputs, key);

@@ -43,6 +43,8 @@ nlohmann::json typed_recipe_values(const config::Recipe& recipe) {
       values[key] = text.empty() ? nlohmann::json(nullptr) : nlohmann::json(std::stoull(text));
     } else if (type == "float") {
       values[key] = std::stod(text);
+    } else if (type == "float or auto") {
+      values[key] = text == "auto" ? nlohmann::json(text) : nlohmann::json(std::stod(text));
     } else if (type == "bool") {
       values[key] = text == "true";
     } else {
@@ -202,8 +204,11 @@ nlohmann::json run_report(const RunFacts& facts) {
                       {"values", typed_recipe_values(recipe)}};
   // The network as a layer string (docs/models.md); an embedded table's TabularEmbedding precedes
   // it.
-  report["model"] = {{"arch", nn::to_string(recipe.model.arch())},
-                     {"layers", nn::preset_layers(recipe.model)},
+  const auto model = facts.train_set != nullptr
+                         ? nn::resolved(recipe.model, facts.train_set->example_shape())
+                         : recipe.model;
+  report["model"] = {{"arch", nn::to_string(model.arch())},
+                     {"layers", nn::preset_layers(model)},
                      {"parameters", facts.parameters}};
   report["device"] = facts.device;
   const bool builtin = config::resolved_format(recipe.data) == data::Format::kFashionMnist;

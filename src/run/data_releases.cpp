@@ -27,7 +27,7 @@ namespace {
 void apply_bounds(const config::Recipe& recipe, RunData& data, uint64_t seed,
                   nlohmann::json& stored, bool fresh) {
   if (data.unbounded.empty()) return;
-  const double sigma = recipe.data.dp_stats_noise_multiplier();
+  const double sigma = config::stats_noise_multiplier(recipe);
   if (fresh) {
     data.bounds = data::dp_bounds(data.train, data.unbounded, sigma, seed);
     stored["bounds"] = {{"noise_multiplier", data.bounds->noise_multiplier},
@@ -65,7 +65,7 @@ void apply_bounds(const config::Recipe& recipe, RunData& data, uint64_t seed,
     data.bounds = std::move(release);
   }
   const auto& bounds = *data.bounds;
-  if (recipe.data.scaling() == data::Scaling::kStandardize) {
+  if (config::resolved_scaling(recipe) == data::Scaling::kStandardize) {
     for (size_t j = 0; j < data.unbounded.size(); ++j) {
       auto column = data.unbounded[j];
       column.low = bounds.lows[j];
@@ -102,7 +102,7 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   if (data.deferred.empty()) return;
   if (fresh) {
     data.release = data::dp_standardize(data.train, {&data.test, &data.validation}, data.deferred,
-                                        recipe.data.dp_stats_noise_multiplier(), seed);
+                                        config::stats_noise_multiplier(recipe), seed);
     stored["columns"] = data.release->columns;
     stored["noise_multiplier"] = data.release->noise_multiplier;
     stored["means"] = data.release->means;
@@ -111,11 +111,11 @@ void apply_standardization(const config::Recipe& recipe, RunData& data, uint64_t
   }
   data::GaussianRelease release;
   release.noise_multiplier = stored.at("noise_multiplier").get<double>();
-  if (release.noise_multiplier != recipe.data.dp_stats_noise_multiplier()) {
+  if (release.noise_multiplier != config::stats_noise_multiplier(recipe)) {
     throw_input_error(
         "the recorded DP statistics were released with noise multiplier {}, this recipe's "
         "data.dp_stats_noise_multiplier is {}: restore the recipe the run started with",
-        release.noise_multiplier, recipe.data.dp_stats_noise_multiplier());
+        release.noise_multiplier, config::stats_noise_multiplier(recipe));
   }
   release.sensitivity = data::release_sensitivity(data.deferred.size());
   release.what = data::describe_release(data.deferred.size());
@@ -147,7 +147,7 @@ void check_recorded_vocabulary(const config::Recipe& recipe, const data::Vocabul
   const double threshold = data::vocabulary_threshold(
       release.noise_multiplier * release.sensitivity, deferred.size(), probability);
   auto differs = [](double a, double b) { return std::abs(a - b) > 1e-12 * std::abs(b); };
-  if (release.noise_multiplier != recipe.data.dp_stats_noise_multiplier() ||
+  if (release.noise_multiplier != config::stats_noise_multiplier(recipe) ||
       differs(release.delta, delta) || differs(release.threshold, threshold)) {
     throw_input_error(
         "the recorded DP vocabularies were released with noise multiplier {}, threshold {} and "
@@ -155,8 +155,8 @@ void check_recorded_vocabulary(const config::Recipe& recipe, const data::Vocabul
         "data.dp_vocabulary_delta_share = {}, privacy.delta = {}) gives {}, {} and {}: restore "
         "the recipe the run started with",
         release.noise_multiplier, release.threshold, release.delta,
-        recipe.data.dp_stats_noise_multiplier(), recipe.data.dp_vocabulary_delta_share(),
-        recipe.privacy.delta(), recipe.data.dp_stats_noise_multiplier(), threshold, delta);
+        config::stats_noise_multiplier(recipe), recipe.data.dp_vocabulary_delta_share(),
+        recipe.privacy.delta(), config::stats_noise_multiplier(recipe), threshold, delta);
   }
   for (size_t j = 0; j < release.vocabularies.size(); ++j) {
     const auto& values = release.vocabularies[j];
@@ -187,7 +187,7 @@ void apply_vocabulary(const config::Recipe& recipe, RunData& data, uint64_t seed
     const double probability = recipe.data.dp_vocabulary_delta_share() * recipe.privacy.delta();
     data.vocabulary =
         data::dp_vocabulary(data.train, {&data.test, &data.validation}, data.deferred_categories,
-                            recipe.data.dp_stats_noise_multiplier(), probability, seed,
+                            config::stats_noise_multiplier(recipe), probability, seed,
                             recipe.data.categorical_encoding());
     const auto& v = *data.vocabulary;
     stored["vocabulary"] = {{"noise_multiplier", v.noise_multiplier},

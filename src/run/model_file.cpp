@@ -104,7 +104,7 @@ nlohmann::json describe_model(const config::Recipe& recipe, const torch::nn::Mod
   for (const auto& code : train.category_codes)
     codes.push_back(
         {{"feature", code.feature}, {"categories", code.categories}, {"name", code.name}});
-  const auto& options = recipe.model;
+  const auto options = nn::resolved(recipe.model, train.example_shape());
   nlohmann::json json{
       {"format", kFormat},
       {"version", kVersion},

@@ -75,16 +75,6 @@ torch::Device training_device(const config::Recipe& recipe) {
   return torch::Device(torch::kCUDA, 0);
 }
 
-// "binary, 30 features" / "multiclass (10 classes), 1x28x28".
-std::string data_description(const data::Dataset& train) {
-  const auto shape = train.example_shape();
-  const std::string task = train.task == data::Task::kMulticlass
-                               ? fmt::format("multiclass ({} classes)", train.num_classes)
-                               : data::to_string(train.task);
-  return shape.size() == 1 ? fmt::format("{}, {} features", task, shape[0])
-                           : fmt::format("{}, {}", task, fmt::join(shape, "x"));
-}
-
 // The training set's size as a private run may show it: the size its mechanism is planned with
 // (public, or "~N̂ (DP count)"); the exact count otherwise.
 std::string train_size_text(const config::Recipe& recipe, const RunData& data) {
@@ -189,7 +179,8 @@ RunSetup set_up(const config::Recipe& recipe, const std::filesystem::path& out_d
   auto resumed =
       resume ? resumed_identity(recipe, setup.checkpoints, out_dir, progress) : std::nullopt;
   setup.resumed = resumed.has_value();
-  setup.identity = resumed ? std::move(*resumed) : new_identity(recipe);
+  setup.identity =
+      resumed ? std::move(*resumed) : new_identity(recipe, setup.data.train.example_shape());
   // DP statistics of the training split, noised from a key of the run's noise seed; a resumed run
   // reuses the release its checkpoints recorded (refusing changed data), never making a second.
   const uint64_t noise = setup.identity.private_seeds.noise;
@@ -343,8 +334,10 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
     fmt::print(progress,
                "dpforge: {} | {} ({} parameters) | {} train / {} test examples | {}{} | {} "
                "thread{} ({})\n",
-               recipe.run.name(), nn::to_string(recipe.model.arch()), nn::count_parameters(*model),
-               train_size_text(recipe, data), data.test.size(), data_description(data.train),
+               recipe.run.name(),
+               nn::to_string(nn::resolved(recipe.model, data.train.example_shape()).arch()),
+               nn::count_parameters(*model), train_size_text(recipe, data), data.test.size(),
+               data::describe(data.train),
                setup.device.is_cpu() ? "" : " | on " + setup.device.str(), setup.threads.count,
                setup.threads.count == 1 ? "" : "s", setup.threads.reason);
     for (const auto& note : data.notes) fmt::print(progress, "data: {}\n", note);

@@ -55,11 +55,11 @@ data::SourceOptions source_options(const config::Recipe& recipe, const data::Pub
   options.classes = d.classes();
   options.task = recipe.train.task();
   options.private_training = recipe.privacy.enabled();
-  options.defer_standardization = recipe.data.dp_stats_noise_multiplier() > 0;
-  options.defer_vocabulary = recipe.data.dp_stats_noise_multiplier() > 0;
-  options.defer_bounds = recipe.data.dp_stats_noise_multiplier() > 0;
+  options.defer_standardization = config::stats_noise_multiplier(recipe) > 0;
+  options.defer_vocabulary = config::stats_noise_multiplier(recipe) > 0;
+  options.defer_bounds = config::stats_noise_multiplier(recipe) > 0;
   options.layout = d.layout();
-  options.scaling = d.scaling();
+  options.scaling = config::resolved_scaling(recipe);
   options.stats = stats;
   options.missing = d.missing();
   options.fill_value = d.fill_value();
@@ -123,7 +123,8 @@ RunData load_run_data(const config::Recipe& recipe) {
       for (const auto& column : *columns)
         target_standardized |= column.of == data::StatisticOf::kTarget;
     }
-    if (recipe.data.dp_stats_noise_multiplier() > 0 && data.deferred.empty() &&
+    if (config::stats_noise_multiplier_given(recipe) &&
+        config::stats_noise_multiplier(recipe) > 0 && data.deferred.empty() &&
         data.deferred_categories.empty() && data.unbounded.empty()) {
       throw_input_error(
           "data.dp_stats_noise_multiplier = {}: no statistic needs estimating. It estimates the "
@@ -132,14 +133,14 @@ RunData load_run_data(const config::Recipe& recipe) {
           "for arrays, \"target\" for a regression target) it gives no mean and std, and the "
           "vocabulary of data.categorical columns without \"categories\"; set it to 0 or remove "
           "those public statistics",
-          recipe.data.dp_stats_noise_multiplier());
+          config::stats_noise_multiplier(recipe));
     }
     if (loaded.test) {
       data.train = std::move(loaded.train);
       data.test = std::move(*loaded.test);
     } else {
       std::tie(data.train, data.test) = split_off(
-          loaded.train, recipe.data.test_fraction(),
+          loaded.train, config::test_fraction(recipe.data),
           derive_seed(static_cast<uint64_t>(recipe.data.split_seed()), 1), "data.test_fraction");
     }
   }

@@ -28,6 +28,19 @@ std::string file_names_only(const std::string& paths) {
   return names;
 }
 
+// Keys whose default became auto enter the key as what auto resolves to, so a recipe that left
+// them out repeats its bytes (model.arch was cnn_tanh, data.scaling none, and an auto that
+// resolves to them is that network and that scaling). data.dp_stats_noise_multiplier = auto enters
+// as 0, its old default: a run where it releases something could not run at 0 (those statistics
+// would be missing), and where it releases nothing it is the run of 0.
+nlohmann::json with_auto_resolved(nlohmann::json values, const config::Recipe& recipe,
+                                  const std::vector<int64_t>& example_shape) {
+  values["model.arch"] = nn::to_string(nn::resolved(recipe.model, example_shape).arch());
+  values["data.scaling"] = std::string(data::kScalingNames.name(config::resolved_scaling(recipe)));
+  if (!config::stats_noise_multiplier_given(recipe)) values["data.dp_stats_noise_multiplier"] = "0";
+  return values;
+}
+
 // FNV-1a of the resolved recipe: which run of a family of seeded runs this is. Retired keys are
 // hashed at the value every run had, so a seeded recipe repeats its bytes after a key goes.
 uint64_t recipe_key(nlohmann::json recipe_values) {
@@ -59,12 +72,13 @@ train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure,
   return {derive_seed(keyed, 1), derive_seed(keyed, 2), secure};
 }
 
-RunIdentity new_identity(const config::Recipe& recipe) {
+RunIdentity new_identity(const config::Recipe& recipe, const std::vector<int64_t>& example_shape) {
   RunIdentity identity;
   const bool reproducible = recipe.train.seed().has_value();
   identity.seed = reproducible ? *recipe.train.seed() : secure_random_seed();
   identity.recipe_values = report::recipe_values_json(recipe);
-  const uint64_t run_key = recipe_key(identity.recipe_values);
+  const uint64_t run_key =
+      recipe_key(with_auto_resolved(identity.recipe_values, recipe, example_shape));
   identity.private_seeds =
       private_seeds(reproducible, identity.seed, config::secure_noise(recipe), run_key);
   // Member canaries are examples of the population the sampler draws from, so which canaries are

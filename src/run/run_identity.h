@@ -50,6 +50,6 @@ struct RunIdentity {
 train::PrivateSeeds private_seeds(bool reproducible, uint64_t seed, bool secure, uint64_t run_key);
 
 /// A fresh run's identity for `recipe`.
-RunIdentity new_identity(const config::Recipe& recipe);
+RunIdentity new_identity(const config::Recipe& recipe, const std::vector<int64_t>& example_shape);
 
 }  // namespace dpforge::run::detail

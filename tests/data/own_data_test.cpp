@@ -8,6 +8,7 @@
 
 #include <sstream>
 
+#include "dpforge/config/recipe.h"
 #include "dpforge/core/error.h"
 #include "dpforge/data/csv.h"
 #include "dpforge/data/dp_bounds.h"
@@ -474,8 +475,18 @@ TEST(Sources, PrivateTrainingRefusesInferringTheTaskOrTheClassCount) {
   Table table;
   table.options.missing = Missing::kDrop;
   table.options.private_training = true;
+  // Without declared classes the task follows the schema: a label not listed in data.categorical
+  // is a number, so a private run's auto is regression (and says why), whatever the labels hold.
+  const auto numeric = load_source(table.options, {table.csv}, {});
+  EXPECT_EQ(numeric.train.task, Task::kRegression);
+  EXPECT_THAT(numeric.notes,
+              ::testing::Contains(
+                  HasSubstr("regression, since data.label 'outcome' is not in data.categorical")));
+  table.options.categorical = {"sex", "outcome"};
   EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
-              AllOf(HasSubstr("train.task = auto"), HasSubstr("released weights")));
+              AllOf(HasSubstr("train.task = auto"), HasSubstr("released weights"),
+                    HasSubstr("data.label 'outcome' is in data.categorical")));
+  table.options.categorical = {"sex"};
   table.options.task = TaskChoice::kMulticlass;
   EXPECT_THAT(error_of([&] { load_source(table.options, {table.csv}, {}); }),
               AllOf(HasSubstr("data.classes = 0"), HasSubstr("output layer")));
@@ -927,6 +938,64 @@ TEST(OwnData, TheCarsRecipeTrainsFromItsSchemaAlone) {
             0.5 * (mpg["highs"][5].get<double>() - mpg["lows"][5].get<double>()));
 }
 
+// Issue 42's smallest recipe (recipes/cars_mpg_minimal.ini): only data.train, data.label,
+// data.categorical, data.missing and the privacy target. Its defaults resolve to a fifth held out,
+// min-max scaling over DP ranges and DP vocabularies (auto sigma_s), an mlp and, since mpg is not
+// declared categorical, regression; the recipe keeps "auto" (what a sweep or a resume compares),
+// the report and model.json the resolved network. `dpforge predict` scores a held-out file, and
+// load_model.py and its TorchScript export reproduce the scores.
+TEST(OwnData, TheMinimalRecipeTrainsPredictsAndExports) {
+  SklearnData data;
+  ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
+  std::istringstream all(testing::read_text(data.dir / "cars.csv"));
+  std::string header, line, train_rows, new_rows;
+  std::getline(all, header);
+  for (int row = 0; std::getline(all, line); ++row)
+    (row < 346 ? train_rows : new_rows) += line + "\n";
+  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
+  testing::write_text(data.dir / "new_cars.csv", header + "\n" + new_rows);
+  TempDir out;
+  const auto cars = train_recipe("cars_mpg_minimal.ini", data.set("data.train", "train.csv"), out);
+  const auto& values = cars["recipe"]["values"];
+  EXPECT_EQ(values["model.arch"], "auto");
+  EXPECT_EQ(values["data.scaling"], "auto");
+  EXPECT_EQ(values["data.dp_stats_noise_multiplier"], "auto");
+  EXPECT_EQ(cars["model"]["arch"], "mlp");
+  EXPECT_THAT(cars["data"]["notes"].dump(), HasSubstr("train.task = auto: regression"));
+  EXPECT_EQ(
+      cars["data"]["dp_bounds"]["columns"],
+      nlohmann::json({"displacement", "horsepower", "weight", "acceleration", "year", "mpg"}));
+  EXPECT_EQ(cars["data"]["dp_bounds"]["noise_multiplier"], config::kDefaultStatsNoiseMultiplier);
+  EXPECT_EQ(cars["data"]["dp_vocabulary"]["columns"], nlohmann::json({"cylinders", "origin"}));
+  EXPECT_EQ(cars["privacy"]["preprocessing"].size(), 3U);
+  EXPECT_LE(cars["privacy"]["epsilon"].get<double>(), 3.0);
+  EXPECT_EQ(cars["audit"]["status"], "pass");
+  // 346 rows, 12 of them with a missing value, a fifth of the rest held out.
+  EXPECT_EQ(cars["data"]["test_examples"], 67);
+  // Predicting the training mean scores an RMSE of about 7.8 mpg on this target.
+  EXPECT_LT(cars["test_rmse"].get<double>(), 6.0);
+  const auto model = testing::read_json(out / "run" / "model.json");
+  EXPECT_EQ(model["model"]["arch"], "mlp");
+  const auto predictions = out / "predictions.csv";
+  const auto scored =
+      testing::run_command(testing::kCli + " predict " + (out / "run").string() + " " +
+                           (data.dir / "new_cars.csv").string() + " --out " + predictions.string());
+  ASSERT_EQ(scored.exit_code, 0) << scored.output;
+  EXPECT_EQ(read_all(testing::read_text(predictions)).size(), 61U);  // 60 rows and the header
+  const auto python = testing::run_command(
+      std::string(DPFORGE_PYTHON) + " " + DPFORGE_SOURCE_DIR + "/scripts/load_model.py " +
+      (out / "run").string() + " " + (data.dir / "new_cars.csv").string() + " --compare " +
+      predictions.string() + " --torchscript " + (out / "model.ts").string());
+  EXPECT_EQ(python.exit_code, 0) << python.output;
+  // A label declared categorical names its classes: a private run never reads them off the labels.
+  const auto refused = train_command(
+      "cars_mpg_minimal.ini", out / "refused",
+      data.set("data.train", "train.csv") + " --set data.categorical=cylinders,origin,mpg");
+  EXPECT_EQ(refused.exit_code, 2) << refused.output;
+  EXPECT_THAT(refused.output,
+              HasSubstr("data.label 'mpg' is in data.categorical, list its classes"));
+}
+
 // The same tensors through the NPZ and IDX paths train the same bits as the built-in reader (a
 // non-private run: a private run's noise key is derived from the recipe, which names the format).
 TEST(OwnData, FashionMnistThroughNpzAndIdxTrainsTheSameModel) {
@@ -985,7 +1054,8 @@ TEST(OwnData, DpStatisticsAreSpentInTheRunsEpsilon) {
   TempDir with_release, without;
   const auto released = train_recipe(
       "breast_cancer_dp.ini", sets + " --set data.dp_stats_noise_multiplier=5", with_release);
-  const auto refused = train_command("breast_cancer_dp.ini", without / "run", sets);
+  const auto refused = train_command("breast_cancer_dp.ini", without / "run",
+                                     sets + " --set data.dp_stats_noise_multiplier=0");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("mean and std of columns.mean radius"));
   const auto plain = train_recipe("breast_cancer_dp.ini",
@@ -1096,11 +1166,12 @@ TEST(OwnData, DpVocabulariesAreSpentInTheRunsEpsilonAndDelta) {
     EXPECT_EQ(refused.exit_code, 2) << field << ": " << refused.output;
     EXPECT_THAT(refused.output, HasSubstr("restore the recipe the run started with")) << field;
   }
-  // Without the DP key the missing vocabulary is an error naming the column.
-  const auto refused = train_command("breast_cancer_dp.ini", out / "refused",
-                                     data.set("data.train", "clinics.csv") +
-                                         data.set("data.stats", "breast_cancer_stats.json") +
-                                         " --set data.categorical=clinic");
+  // With the DP key at 0 (its default, auto, releases it) the missing vocabulary is an error
+  // naming the column.
+  const auto refused = train_command(
+      "breast_cancer_dp.ini", out / "refused",
+      data.set("data.train", "clinics.csv") + data.set("data.stats", "breast_cancer_stats.json") +
+          " --set data.categorical=clinic --set data.dp_stats_noise_multiplier=0");
   EXPECT_EQ(refused.exit_code, 2) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("categorical column 'clinic' has no public vocabulary"));
 }

@@ -36,6 +36,22 @@ using train::LrSchedule;
 using train::OptimizerKind;
 using train::SecureNoise;
 
+/// data.scaling as the recipe gives it: auto is resolved by resolved_scaling.
+enum class ScalingChoice { kAuto, kNone, kStandardize, kMinMax };
+inline constexpr EnumNames<ScalingChoice, 4> kScalingChoiceNames{
+    {{{ScalingChoice::kAuto, "auto"},
+      {ScalingChoice::kNone, "none"},
+      {ScalingChoice::kStandardize, "standardize"},
+      {ScalingChoice::kMinMax, "minmax"}}}};
+
+/// The noise multiplier data.dp_stats_noise_multiplier = auto stands for in a private run on your
+/// own data: the cars and scikit-learn recipes' value, where the ranges and vocabularies of a few
+/// hundred rows stay usable and their share of a target epsilon of 1-3 stays small.
+inline constexpr double kDefaultStatsNoiseMultiplier = 5.0;
+
+/// The test share of data.train when a recipe gives neither data.test nor data.test_fraction.
+inline constexpr double kDefaultTestFraction = 0.2;
+
 /// The name of a recipe choice, as the recipe spells it.
 template <typename Enum, std::size_t N>
 std::string name_of(const EnumNames<Enum, N>& names, Enum value) {
@@ -74,12 +90,15 @@ struct DataOptions {
   DPF_ARG(std::string, label_values) = "";
   DPF_ARG(int64_t, classes) = 0;
   DPF_ARG(data::Layout, layout) = data::Layout::kNchw;
-  DPF_ARG(data::Scaling, scaling) = data::Scaling::kNone;
+  /// auto: minmax for a private run on a CSV table (each column's range public in data.stats or
+  /// released under DP), none otherwise (config::resolved_scaling).
+  DPF_ARG(ScalingChoice, scaling) = ScalingChoice::kAuto;
   /// A JSON file of public statistics; empty = none.
   DPF_ARG(std::string, stats) = "";
-  /// σ of the Gaussian release of standardizing statistics (data/dp_stats.h) for the columns
-  /// data.stats gives a range but no mean and std; 0 = none (they must then be public).
-  DPF_ARG(double, dp_stats_noise_multiplier) = 0.0;
+  /// σ_s of the DP releases of statistics data.stats does not give (ranges, standardizing
+  /// statistics, vocabularies; data/dp_bounds.h, dp_stats.h, dp_vocabulary.h); 0 = none (they must
+  /// then be public); nullopt = auto (config::stats_noise_multiplier).
+  DPF_ARG(std::optional<double>, dp_stats_noise_multiplier) = std::nullopt;
   DPF_ARG(double, dp_vocabulary_delta_share) = 0.1;
   DPF_ARG(data::Missing, missing) = data::Missing::kError;
   DPF_ARG(double, fill_value) = 0.0;
@@ -181,6 +200,26 @@ inline train::PrivateTrainingOptions private_training_options(const Recipe& reci
 /// data.format with auto resolved: fashion-mnist without data.train, else by its file name
 /// (InputError naming `origin` when the name says nothing).
 data::Format resolved_format(const DataOptions& data, const std::string& origin = "recipe");
+
+/// data.scaling with auto resolved: min-max scaling for a private run on a CSV table, whose
+/// columns' ranges are public or released under DP (stats_noise_multiplier), so that no column's
+/// units set its weight in the clipped gradient; none otherwise (a non-private run would need
+/// every range public, and arrays of images are scaled by their dtype).
+data::Scaling resolved_scaling(const Recipe& recipe);
+
+/// data.dp_stats_noise_multiplier with auto resolved: kDefaultStatsNoiseMultiplier in a private
+/// run on your own data (a release happens only for statistics data.stats does not give), else 0.
+double stats_noise_multiplier(const Recipe& recipe);
+
+/// Whether the recipe sets data.dp_stats_noise_multiplier itself (a value with nothing to
+/// estimate is then an error, not a silent no-op).
+inline bool stats_noise_multiplier_given(const Recipe& recipe) {
+  return recipe.data.dp_stats_noise_multiplier().has_value();
+}
+
+/// The share of data.train held out for testing: data.test_fraction, or kDefaultTestFraction for
+/// your own data when the recipe gives neither data.test nor data.test_fraction.
+double test_fraction(const DataOptions& data);
 
 /// Every recipe key with its type, allowed values, default and meaning (docs/recipes.md mirrors
 /// it).

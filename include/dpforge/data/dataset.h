@@ -52,6 +52,10 @@ struct Dataset {
   }
 };
 
+/// The task and one example's shape, as the run's first line shows them: "binary, 30 features",
+/// "multiclass (10 classes), 1x28x28".
+std::string describe(const Dataset& dataset);
+
 // The first `count` examples (count >= size() keeps all).
 Dataset take_first(const Dataset& dataset, int64_t count);
 

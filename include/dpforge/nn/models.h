@@ -15,17 +15,19 @@
 
 namespace dpforge::nn {
 
-/// The presets, and kLayers: the network ModelOptions::layers writes (nn/layer_builder.h).
-enum class Arch { kMlp, kCnnTanh, kWrn16_4, kLayers };
-inline constexpr EnumNames<Arch, 4> kArchNames{{{{Arch::kMlp, "mlp"},
+/// The presets, kLayers: the network ModelOptions::layers writes (nn/layer_builder.h), and kAuto:
+/// the preset that fits the examples (resolved()).
+enum class Arch { kMlp, kCnnTanh, kWrn16_4, kLayers, kAuto };
+inline constexpr EnumNames<Arch, 5> kArchNames{{{{Arch::kMlp, "mlp"},
                                                  {Arch::kCnnTanh, "cnn_tanh"},
                                                  {Arch::kWrn16_4, "wrn16_4"},
-                                                 {Arch::kLayers, "layers"}}}};
+                                                 {Arch::kLayers, "layers"},
+                                                 {Arch::kAuto, "auto"}}}};
 inline std::string to_string(Arch arch) { return std::string(kArchNames.name(arch)); }
 
 /// The recipe's [model] section (config::Recipe::model is this struct).
 struct ModelOptions {
-  DPF_ARG(Arch, arch) = Arch::kCnnTanh;
+  DPF_ARG(Arch, arch) = Arch::kAuto;
   /// Width of the mlp's two hidden layers.
   DPF_ARG(int64_t, mlp_hidden) = 256;
   /// Vector length per category of an embedded categorical column (data::CategoryCodes); 0:
@@ -57,8 +59,16 @@ class DropoutOff {
   std::vector<std::shared_ptr<torch::nn::Module>> switched_;
 };
 
+/// The smallest side of an image cnn_tanh takes (two strided convolutions and two poolings).
+inline constexpr int64_t kCnnTanhMinSide = 16;
+
+/// `options` with arch = auto resolved for examples of `shape`: cnn_tanh for C x H x W images of
+/// at least kCnnTanhMinSide pixels a side (Fashion-MNIST), mlp for everything else (a table's
+/// features, flat vectors, small images, which it flattens). Other architectures are kept.
+ModelOptions resolved(ModelOptions options, const std::vector<int64_t>& shape);
+
 /// The layer string of `options`' architecture: the preset's (every preset is built from it), or
-/// options.layers.
+/// options.layers. arch = auto must be resolved() first (std::invalid_argument otherwise).
 std::string preset_layers(const ModelOptions& options);
 
 /// Builds the model `options` names for examples of `shape` (C x H x W images, F features, or T
@@ -68,7 +78,8 @@ std::string preset_layers(const ModelOptions& options);
 ///    → conv 32@4x4 s2 → tanh → maxpool 2 s1 → Linear(512, 32) → tanh → Linear(32, classes)
 ///    (512 for 28 x 28; images of at least 16 x 16);
 ///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm;
-///  - layers: options.layers.
+///  - layers: options.layers;
+///  - auto: one of the above, by resolved().
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs);
 
