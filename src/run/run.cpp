@@ -25,6 +25,7 @@
 #include "dpforge/run/shadow_audit.h"
 #include "dpforge/train/dp_plan.h"
 #include "dpforge/train/progress.h"
+#include "dpforge/train/run_audit.h"
 #include "src/run/run_identity.h"
 
 namespace dpforge::run {
@@ -257,34 +258,12 @@ nlohmann::json audit_section(const config::Recipe& recipe, const RunSetup& setup
   // The canaries observe the training steps only, and a canary is in the training set or not:
   // they test the steps' own add/remove claim, without the data statistics' release before
   // training (data/dp_stats.h), whatever the run's adjacency.
-  const auto& plan = privacy.plan;
-  const auto claim = train::steps_claim(
-      plan, *privacy::Accountant::from_json(privacy.accountant_state), privacy.epsilon);
-  const auto gate =
-      audit::gate_point(plan.delta, canaries->count(), gate_significance, *claim.accountant);
-  auto white_box =
-      audit::audit_white_box(*canaries, {claim.epsilon, plan.delta, plan.dp_event(privacy.steps),
-                                         claim.accountant->history(), recipe.audit.confidence(),
-                                         recipe.audit.inline_run(), gate_significance, gate});
+  auto white_box = train::audit_private_run(*canaries, privacy,
+                                            train::RunAuditOptions()
+                                                .confidence(recipe.audit.confidence())
+                                                .inline_run(recipe.audit.inline_run())
+                                                .gate_significance(gate_significance));
   auto& summary = white_box.summary;
-  if (!claim.is_run_claim) {
-    const std::string scope =
-        plan.adjacency == privacy::Adjacency::kReplaceOne
-            ? fmt::format(
-                  "the DP-SGD steps' epsilon under add/remove adjacency (a canary is in "
-                  "the training set or not); the run's replace-one epsilon, {:.4g}, is "
-                  "larger: a stricter test of the same mechanism",
-                  privacy.epsilon)
-            : "the DP-SGD steps alone; the run's epsilon also covers the Gaussian release of "
-              "data statistics before training" +
-                  std::string(plan.preprocessing_delta > 0
-                                  ? " (and the DP vocabularies' thresholds, whose delta is "
-                                    "within the run's)"
-                                  : "") +
-                  ", which the canaries do not observe";
-    summary["claim_audited"] = {
-        {"epsilon", claim.epsilon}, {"delta", plan.delta}, {"scope", scope}};
-  }
   phase.done(summary["status"].get<std::string>());
   if (input_canaries) {
     auto input = input_canary_audit(recipe, setup.data.train, setup.data.test,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <functional>
 #include <sstream>
 
 #include "dpforge/config/recipe.h"
@@ -798,6 +799,28 @@ testing::CommandResult train_command(const std::string& recipe, const std::files
                               out.string() + sets);
 }
 
+// A CSV table split after its first `count` data lines: its header, and the two parts' lines
+// (each newline-ended). `edit` may change a line (numbered from 0) before it is kept.
+struct TableParts {
+  std::string header, first, rest;
+};
+TableParts split_table(const std::filesystem::path& file, int count,
+                       const std::function<void(int, std::string&)>& edit = {}) {
+  std::istringstream all(testing::read_text(file));
+  TableParts parts;
+  std::getline(all, parts.header);
+  std::string line;
+  for (int row = 0; std::getline(all, line); ++row) {
+    if (edit) edit(row, line);
+    (row < count ? parts.first : parts.rest) += line + "\n";
+  }
+  return parts;
+}
+void write_table(const std::filesystem::path& file, const TableParts& table,
+                 const std::string& lines) {
+  testing::write_text(file, table.header + "\n" + lines);
+}
+
 nlohmann::json train_recipe(const std::string& recipe, const std::string& sets,
                             const TempDir& out) {
   const auto result =
@@ -833,16 +856,13 @@ TEST(OwnData, BreastCancerCsvTrainsPrivatelyWithTheAudit) {
 TEST(OwnData, TablesOneRowApartGiveTheSameMechanism) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
-  std::istringstream original(testing::read_text(data.dir / "breast_cancer.csv"));
-  std::string header, line, train_rows, test_rows;
-  std::getline(original, header);
-  for (int row = 0; std::getline(original, line); ++row)
-    (row < 400 ? train_rows : test_rows) += line + "\n";
-  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
+  const auto table = split_table(data.dir / "breast_cancer.csv", 400);
+  const auto &train_rows = table.first, &test_rows = table.rest;
+  write_table(data.dir / "test.csv", table, test_rows);
   const std::string last_row = train_rows.substr(train_rows.rfind('\n', train_rows.size() - 2) + 1);
   const std::string without_last = train_rows.substr(0, train_rows.size() - last_row.size());
   auto privacy_of = [&](const std::string& rows, const std::string& sets) {
-    testing::write_text(data.dir / "train.csv", header + "\n" + rows);
+    write_table(data.dir / "train.csv", table, rows);
     TempDir out;
     return train_recipe("breast_cancer_dp.ini",
                         data.set("data.train", "train.csv") + data.set("data.test", "test.csv") +
@@ -947,13 +967,9 @@ TEST(OwnData, TheCarsRecipeTrainsFromItsSchemaAlone) {
 TEST(OwnData, TheMinimalRecipeTrainsPredictsAndExports) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
-  std::istringstream all(testing::read_text(data.dir / "cars.csv"));
-  std::string header, line, train_rows, new_rows;
-  std::getline(all, header);
-  for (int row = 0; std::getline(all, line); ++row)
-    (row < 346 ? train_rows : new_rows) += line + "\n";
-  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
-  testing::write_text(data.dir / "new_cars.csv", header + "\n" + new_rows);
+  const auto table = split_table(data.dir / "cars.csv", 346);
+  write_table(data.dir / "train.csv", table, table.first);
+  write_table(data.dir / "new_cars.csv", table, table.rest);
   TempDir out;
   const auto cars = train_recipe("cars_mpg_minimal.ini", data.set("data.train", "train.csv"), out);
   const auto& values = cars["recipe"]["values"];
@@ -1185,21 +1201,19 @@ TEST(OwnData, PredictScoresRawRowsAsTheRunScoredItsTestFile) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
   write_clinics(data);
-  std::istringstream all(testing::read_text(data.dir / "clinics.csv"));
-  std::string header, line, train_rows, test_rows, unlabelled;
-  std::getline(all, header);
+  const auto table = split_table(data.dir / "clinics.csv", 455);
+  const auto& header = table.header;
+  write_table(data.dir / "train.csv", table, table.first);
+  write_table(data.dir / "test.csv", table, table.rest);
+  std::string line, unlabelled;
   std::vector<std::string> labels;
-  for (int row = 0; std::getline(all, line); ++row) {
-    (row < 455 ? train_rows : test_rows) += line + "\n";
-    if (row < 455) continue;
+  for (std::istringstream test_lines(table.rest); std::getline(test_lines, line);) {
     // diagnosis is the last column but one (clinic was appended after it)
     const auto clinic = line.rfind(',');
     const auto diagnosis = line.rfind(',', clinic - 1);
     labels.push_back(line.substr(diagnosis + 1, clinic - diagnosis - 1));
     unlabelled += line.substr(0, diagnosis) + line.substr(clinic) + "\n";
   }
-  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
-  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
   const auto label_at = header.rfind(",diagnosis");
   testing::write_text(data.dir / "unlabelled.csv",
                       header.substr(0, label_at) + ",clinic\n" + unlabelled);
@@ -1257,16 +1271,12 @@ TEST(OwnData, ATableWithoutStatisticsTrainsOnDpRanges) {
   SklearnData data;
   ASSERT_EQ(data.exported.exit_code, 0) << data.exported.output;
   write_clinics(data);
-  std::istringstream all(testing::read_text(data.dir / "clinics.csv"));
-  std::string header, line, train_rows, test_rows;
-  std::getline(all, header);
-  for (int row = 0; std::getline(all, line); ++row) {
+  const auto table = split_table(data.dir / "clinics.csv", 455, [](int row, std::string& line) {
     if (row % 7 == 3) line = line.substr(line.find(','));           // 'mean radius' missing
     if (row % 11 == 5) line = line.substr(0, line.rfind(',') + 1);  // the clinic missing
-    (row < 455 ? train_rows : test_rows) += line + "\n";
-  }
-  testing::write_text(data.dir / "train.csv", header + "\n" + train_rows);
-  testing::write_text(data.dir / "test.csv", header + "\n" + test_rows);
+  });
+  write_table(data.dir / "train.csv", table, table.first);
+  write_table(data.dir / "test.csv", table, table.rest);
   const auto recipe = data.dir / "no_stats.ini";
   testing::write_text(recipe,
                       "[data]\ntrain = " + (data.dir / "train.csv").string() +
