@@ -35,13 +35,14 @@ std::string privacy_line(const nlohmann::json& report) {
   const auto& privacy = report["privacy"];
   if (!privacy["enabled"].get<bool>()) return "none (non-private training)";
   const auto& size = privacy["dataset_size"];
+  const auto init = report["model"].value("init", nlohmann::json(nullptr));
   std::vector<std::string> releases;
   for (const auto& release : privacy["preprocessing"])
     releases.push_back(fmt::format("{} at sigma {:.4g}", release["what"].get<std::string>(),
                                    release["noise_multiplier"].get<double>()));
   return fmt::format(
       "({}, {:g})-DP under {} adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
-      "{} steps, N {}){}{}",
+      "{} steps, N {}){}{}{}",
       privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
       privacy["delta"].get<double>(),
       privacy["adjacency"] == "replace_one" ? "replace-one" : "add/remove",
@@ -54,6 +55,10 @@ std::string privacy_line(const nlohmann::json& report) {
                         : size["source"] == "replace_one" ? "public under replace-one"
                                                           : "declared public"),
       releases.empty() ? "" : fmt::format("; composes {}", fmt::join(releases, ", ")),
+      init.is_string() ? fmt::format("; from the initial weights of {}, which must not depend "
+                                     "on the private data",
+                                     init.get<std::string>())
+                       : "",
       report["reproducible"].get<bool>()
           ? "; seeded run: reproducible, so its noise is known - not for release"
           : "");

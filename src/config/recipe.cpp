@@ -161,6 +161,15 @@ void validate(const Recipe& recipe, const std::string& origin) {
                   "or remove model.layers to use the preset");
   }
   if (layered) nn::parse_layers(recipe.model.layers());  // its syntax errors now, not mid-run
+  // The non-throwing form: a name too long for the file system is bad input, not a crash.
+  std::error_code unreadable;
+  if (const auto& init = recipe.model.init();
+      !init.empty() && !std::filesystem::is_regular_file(init, unreadable)) {
+    throw_input_error(
+        "{}: model.init = '{}': no such file (a state dict: torch.save of a "
+        "model's state_dict(), or a dpforge run's model.pt)",
+        origin, init);
+  }
   if (recipe.model.dropout() > 0 && layered) {
     throw_input_error("{}: model.dropout applies to the presets; write dropout(p) in model.layers",
                       origin);

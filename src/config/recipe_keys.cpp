@@ -51,6 +51,14 @@ std::vector<KeySpec> make_key_table() {
           "s=1) flatten linear(32) tanh linear(out)' (docs/models.md lists the layers).",
           [](const Recipe& r) { return r.model.layers(); },
           [](Recipe& r, const std::string& v) { r.model.layers(v); }),
+      string_key(
+          "model.init",
+          "Pretrained weights the model starts from: a state dict saved by Python "
+          "(torch.save(model.state_dict())) or a dpforge run's model.pt, every parameter's name "
+          "and shape checked against the model. Empty: random initialization. DP covers the "
+          "training from them, so they must not depend on the private data (docs/privacy.md).",
+          [](const Recipe& r) { return r.model.init(); },
+          [](Recipe& r, const std::string& v) { r.model.init(v); }),
       // 8192² weights (268 MB) in the second layer already; more would exhaust memory.
       int_key(
           "model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",

@@ -13,6 +13,7 @@
 #include "dpforge/nn/blocks.h"
 #include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
+#include "dpforge/nn/state_dict.h"
 
 namespace dpforge::nn {
 namespace {
@@ -141,7 +142,9 @@ torch::nn::Sequential build_model(const ModelOptions& given, const std::vector<i
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs) {
   std::vector<BuiltLayer> built;
-  return build_model(options, shape, outputs, {}, built);
+  auto model = build_model(options, shape, outputs, {}, built);
+  if (!options.init().empty()) load_state_dict(*model, options.init());
+  return model;
 }
 
 torch::nn::Sequential make_model(const ModelOptions& options, int64_t num_classes) {
@@ -157,8 +160,11 @@ torch::nn::Sequential make_model(const ModelOptions& options, const data::Datase
 
 torch::nn::Sequential make_model(const ModelOptions& options, const data::Dataset& like) {
   std::vector<BuiltLayer> built;
-  return build_model(options, like.example_shape(),
-                     data::model_outputs(like.task, like.num_classes), like.category_codes, built);
+  auto model =
+      build_model(options, like.example_shape(), data::model_outputs(like.task, like.num_classes),
+                  like.category_codes, built);
+  if (!options.init().empty()) load_state_dict(*model, options.init());
+  return model;
 }
 
 std::vector<BuiltLayer> model_layers(const ModelOptions& options, const data::Dataset& like) {

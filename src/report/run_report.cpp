@@ -207,9 +207,11 @@ nlohmann::json run_report(const RunFacts& facts) {
   const auto model = facts.train_set != nullptr
                          ? nn::resolved(recipe.model, facts.train_set->example_shape())
                          : recipe.model;
-  report["model"] = {{"arch", nn::to_string(model.arch())},
-                     {"layers", nn::preset_layers(model)},
-                     {"parameters", facts.parameters}};
+  report["model"] = {
+      {"arch", nn::to_string(model.arch())},
+      {"layers", nn::preset_layers(model)},
+      {"parameters", facts.parameters},
+      {"init", model.init().empty() ? nlohmann::json(nullptr) : nlohmann::json(model.init())}};
   report["device"] = facts.device;
   const bool builtin = config::resolved_format(recipe.data) == data::Format::kFashionMnist;
   report["data"] = {

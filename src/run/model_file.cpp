@@ -58,11 +58,13 @@ nlohmann::json privacy_json(const config::Recipe& recipe, const torch::nn::Modul
           {"trained_privately", trained},
           {"statement",
            fmt::format("({:.4g}, {:g})-DP under {} adjacency for the parameters trained privately; "
-                       "the initial weights were drawn from the run's seed and must not depend on "
-                       "the private data; the preprocessing below uses public or DP-released "
-                       "statistics only",
+                       "the initial weights {} and must not depend on the private data; the "
+                       "preprocessing below uses public or DP-released statistics only",
                        privacy.at("epsilon").get<double>(), recipe.privacy.delta(),
-                       privacy.at("adjacency").get<std::string>())}};
+                       privacy.at("adjacency").get<std::string>(),
+                       recipe.model.init().empty() ? "were drawn from the run's seed"
+                                                   : fmt::format("were loaded from {} (model.init)",
+                                                                 recipe.model.init()))}};
 }
 
 nlohmann::json read_json_file(const std::filesystem::path& path) {

@@ -14,7 +14,7 @@ namespace {
 // A file enters the key by its name alone: where the data lives (a relative or an absolute path, a
 // copy in a temporary folder) must not change a seeded run's bytes, and the file's contents must
 // not reach its noise key (noise drawn from a function of the private data is not the mechanism
-// the accountant composes). data.train may list several files.
+// the accountant composes). data.train may list several files; model.init is a file too.
 std::string file_names_only(const std::string& paths) {
   std::string names;
   size_t begin = 0;
@@ -46,7 +46,11 @@ nlohmann::json with_auto_resolved(nlohmann::json values, const config::Recipe& r
 uint64_t recipe_key(nlohmann::json recipe_values) {
   for (const auto& retired : config::retired_recipe_keys())
     recipe_values.emplace(retired.key, retired.value);
-  for (const char* key : {"data.train", "data.test", "data.stats", "data.root"}) {
+  // Keys added since enter only when set: a recipe that never names them repeats its bytes.
+  for (const char* added : {"model.init"}) {
+    if (recipe_values.value(added, "").empty()) recipe_values.erase(added);
+  }
+  for (const char* key : {"data.train", "data.test", "data.stats", "data.root", "model.init"}) {
     const auto value = recipe_values.find(key);
     if (value != recipe_values.end() && value->is_string())
       *value = file_names_only(value->get<std::string>());

@@ -8,6 +8,8 @@
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
+#include "dpforge/nn/state_dict.h"
+#include "test_util.h"
 
 namespace dpforge::nn {
 namespace {
@@ -33,6 +35,23 @@ TEST(Models, MlpAndWrnProduceLogits) {
   // Stem 160; per group (64/1, 128/2, 256/2): two blocks of GroupNorm + 3x3 convs and a 1x1
   // projection; final GroupNorm 512, classifier 2570 (Zagoruyko & Komodakis's WRN-16-4).
   EXPECT_EQ(count_parameters(*wrn), 2'750'858);
+}
+
+// model.init: the built model starts from saved weights, each parameter checked by name and shape.
+TEST(Models, InitStartsFromSavedWeightsAndRefusesAnotherShape) {
+  testing::TempDir dir;
+  const auto saved = (dir / "pretrained.pt").string();
+  auto pretrained = make_model(arch("mlp").mlp_hidden(16));
+  save_state_dict(*pretrained, saved);
+  auto started = make_model(arch("mlp").mlp_hidden(16).init(saved));
+  const auto want = pretrained->named_parameters(), got = started->named_parameters();
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& item : want)
+    EXPECT_TRUE(torch::equal(got[item.key()], item.value())) << item.key();
+  EXPECT_THAT(
+      testing::error_of([&] { make_model(arch("mlp").mlp_hidden(32).init(saved)); }),
+      ::testing::AllOf(::testing::HasSubstr("pretrained.pt: '1.weight' has shape [16, 784]"),
+                       ::testing::HasSubstr("the model needs [32, 784]")));
 }
 
 // A preset is its layer string, built once (no hand-built copy to drift from it): the same

@@ -388,6 +388,30 @@ config::Recipe small_private_recipe() {
   return recipe;
 }
 
+// model.init: a private run fine-tunes a non-private run's weights, and its claim says that the
+// guarantee covers the training from them, which must not depend on the private data.
+TEST(PrivateTrain, StartsFromPretrainedWeightsAndSaysSo) {
+  TempDir dir;
+  auto pretrain = small_recipe();
+  pretrain.train.epochs(1);
+  const auto pretrained = run_training(pretrain, dir / "public", nullptr);
+  auto recipe = small_private_recipe();
+  recipe.model = pretrain.model;
+  recipe.model.init((dir / "public" / "model.pt").string());
+  recipe.train.epochs(1);
+  recipe.audit.enabled(false);
+  const auto outcome = run_training(recipe, dir / "private", nullptr);
+  EXPECT_EQ(outcome.report["model"]["init"], recipe.model.init());
+  const auto model = testing::read_json(dir / "private" / "model.json");
+  EXPECT_THAT(model["privacy"]["statement"].get<std::string>(),
+              HasSubstr("were loaded from " + recipe.model.init() + " (model.init)"));
+  // One private epoch from the pretrained weights keeps most of what they knew.
+  EXPECT_GT(outcome.result.test_accuracy, pretrained.result.test_accuracy - 0.1);
+  recipe.model.mlp_hidden(32);
+  EXPECT_THAT(testing::error_of([&] { run_training(recipe, dir / "other", nullptr); }),
+              HasSubstr("the model needs [32, 784]"));
+}
+
 TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {
   TempDir dir;
   auto recipe = small_private_recipe();

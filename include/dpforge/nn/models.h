@@ -38,6 +38,10 @@ struct ModelOptions {
   /// arch = layers: the network in the layer language (nn/layer_spec.h), e.g.
   /// "flatten linear(64) relu linear(out)".
   DPF_ARG(std::string, layers) = "";
+  /// A state dict (torch.save(model.state_dict()) in Python, or a dpforge model.pt) the built
+  /// model starts from, every name and shape checked (nn/state_dict.h); empty: random weights.
+  /// DP covers the training from it: its weights must not depend on the private data.
+  DPF_ARG(std::string, init) = "";
 };
 
 /// Whether `model` holds a dropout module of any kind: its draws come from LibTorch's one global
@@ -80,6 +84,7 @@ std::string preset_layers(const ModelOptions& options);
 ///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm;
 ///  - layers: options.layers;
 ///  - auto: one of the above, by resolved().
+/// With options.init, the weights are then loaded from that file.
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs);
 
