@@ -73,6 +73,18 @@ void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path
   };
   for (auto& item : model.named_parameters()) assign(item.key(), item.value());
   for (auto& item : model.named_buffers()) assign(item.key(), item.value());
+  // Strict, as PyTorch's load_state_dict: a tensor the model has no place for means the file is
+  // another network's, whatever the names it shares.
+  const auto parameters = model.named_parameters(), buffers = model.named_buffers();
+  for (const auto& entry : dict) {
+    const auto name = entry.key().isString() ? entry.key().toStringRef() : std::string("?");
+    if (!parameters.contains(name) && !buffers.contains(name)) {
+      throw_input_error(
+          "{}: holds '{}', which this model does not have (another network's "
+          "weights?)",
+          path.string(), name);
+    }
+  }
 }
 
 }  // namespace dpforge::nn

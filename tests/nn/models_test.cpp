@@ -52,6 +52,13 @@ TEST(Models, InitStartsFromSavedWeightsAndRefusesAnotherShape) {
       testing::error_of([&] { make_model(arch("mlp").mlp_hidden(32).init(saved)); }),
       ::testing::AllOf(::testing::HasSubstr("pretrained.pt: '1.weight' has shape [16, 784]"),
                        ::testing::HasSubstr("the model needs [32, 784]")));
+  // Strict: a longer network's weights share the mlp's names and shapes, plus one more layer.
+  auto longer = make_model(
+      arch("layers").layers("flatten linear(16) tanh linear(16) tanh linear(10) tanh linear(out)"));
+  save_state_dict(*longer, saved);
+  EXPECT_THAT(testing::error_of([&] { make_model(arch("mlp").mlp_hidden(16).init(saved)); }),
+              ::testing::HasSubstr("pretrained.pt: holds '7.weight', which this model does not "
+                                   "have"));
 }
 
 // A preset is its layer string, built once (no hand-built copy to drift from it): the same

@@ -12,8 +12,9 @@ namespace dpforge::nn {
 /// so that Python reads it with `torch.load(path)` and `model.load_state_dict(...)`.
 void save_state_dict(const torch::nn::Module& model, const std::filesystem::path& path);
 
-/// Loads weights saved by save_state_dict (or Python's torch.save of a state dict) into `model`;
-/// InputError naming the file on a missing tensor or a shape mismatch.
+/// Loads weights saved by save_state_dict (or Python's torch.save of a state dict) into `model`,
+/// strictly: InputError naming the file on a missing tensor, one the model has no place for, or a
+/// shape mismatch.
 void load_state_dict(torch::nn::Module& model, const std::filesystem::path& path);
 
 }  // namespace dpforge::nn
