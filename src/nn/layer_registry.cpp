@@ -11,6 +11,7 @@
 
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layers.h"
+#include "dpforge/nn/pooling.h"
 
 namespace dpforge::nn::detail {
 namespace {
@@ -38,9 +39,7 @@ dp::NormMethod norm_statistics(const Read&, const std::vector<int64_t>&,
 
 torch::nn::AnyModule pool(const Read& read, bool max) {
   const int64_t k = read.size("k"), s = read.size("s"), p = read.size("p");
-  if (max)
-    return torch::nn::AnyModule(
-        torch::nn::MaxPool2d(torch::nn::MaxPool2dOptions(k).stride(s).padding(p)));
+  if (max) return torch::nn::AnyModule(MaxPool2d(MaxPool2dOptions(k).stride(s).padding(p)));
   return torch::nn::AnyModule(
       torch::nn::AvgPool2d(torch::nn::AvgPool2dOptions(k).stride(s).padding(p)));
 }

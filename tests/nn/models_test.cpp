@@ -8,6 +8,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
+#include "dpforge/nn/pooling.h"
 #include "dpforge/nn/state_dict.h"
 #include "test_util.h"
 
@@ -185,6 +186,22 @@ TEST(Layers, MatchTorchModulesInOutputAndGradient) {
     torch::nn::GroupNorm theirs(torch::nn::GroupNormOptions(2, 4));
     const auto x = torch::randn({3, 4, 5, 5});
     EXPECT_TRUE(torch::allclose(ours->forward(x), theirs->forward(x), 1e-5, 1e-6));
+  }
+  // Max pooling, bit for bit, with ties (tanh saturates to exactly 1) and NaN, with a gradient to
+  // route (channels-last kernel) and without (cnn_tanh's window by shifted maxima).
+  for (const auto& [k, s, p] : {std::tuple{2, 1, 0}, std::tuple{3, 2, 1}, std::tuple{2, 2, 0}}) {
+    MaxPool2d ours(MaxPool2dOptions(k).stride(s).padding(p));
+    torch::nn::MaxPool2d theirs(torch::nn::MaxPool2dOptions(k).stride(s).padding(p));
+    auto x = torch::tanh(10 * torch::randn({3, 4, 9, 9}));
+    x[1][2][4][4] = std::nan("");
+    EXPECT_TRUE(torch::equal(ours->forward(x).isnan(), theirs->forward(x).isnan()));
+    EXPECT_TRUE(torch::equal(ours->forward(x).nan_to_num(), theirs->forward(x).nan_to_num()));
+    const auto y = x.nan_to_num().requires_grad_(true);
+    const auto weights = torch::randn_like(theirs->forward(y));
+    const auto grad_of = [&](auto& pool) {
+      return torch::autograd::grad({(pool->forward(y) * weights).sum()}, {y})[0];
+    };
+    EXPECT_TRUE(torch::equal(grad_of(ours), grad_of(theirs))) << k << s << p;
   }
 }
 
