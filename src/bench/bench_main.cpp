@@ -3,7 +3,7 @@
 // batch size. A benchmark, not a test: run it on a quiet machine and read the table
 // (scripts/bench_vs_opacus.py runs it next to Opacus and plain PyTorch).
 //   dpforge_bench [--models mlp,cnn_tanh,wrn16_4,token_block] [--batches 256,1024] [--repeats 20]
-//                 [--variants nonprivate,flat,per_layer,automatic,sensitivity_check]
+//                 [--variants nonprivate,flat,per_layer,automatic,sensitivity_check,last_layer]
 //                 [--secure-noise] [--json]
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -20,6 +20,7 @@
 #include <sstream>
 
 #include "dpforge/core/allocator.h"
+#include "dpforge/core/tensor_memory_meter.h"
 #include "dpforge/core/text.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/per_sample.h"
@@ -30,7 +31,6 @@
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 #include "src/bench/micro.h"
-#include "src/bench/tensor_memory_meter.h"
 #include "src/bench/workloads.h"
 #include "src/dp/device_ops.h"
 
@@ -65,7 +65,7 @@ double peak_resident_mib() {
 // Where a DP step's CPU tensor peak occurs: the most memory live in each phase, beyond what was
 // live before the step (the order of dp::clip_and_accumulate, then the noise and the step).
 void print_memory_by_phase(const std::string& arch, int64_t batch, Workload& work,
-                           DpStepper& optimizer, bench::TensorMemoryMeter& meter) {
+                           DpStepper& optimizer, TensorMemoryMeter& meter) {
   const int64_t before = meter.live_bytes();
   meter.reset_peak();
   const auto phase_peak_mib = [&] {
@@ -183,7 +183,7 @@ int bench_growth(int repeats, const torch::Device& device) {
 
 int main(int argc, char** argv) {
   dpforge::keep_freed_memory_for_reuse();
-  auto& meter = bench::TensorMemoryMeter::install();
+  auto& meter = TensorMemoryMeter::install();
   po::options_description options("dpforge_bench");
   options.add_options()("help,h", "show this help")(
       "models", po::value<std::string>()->default_value("mlp,cnn_tanh"),

@@ -9,6 +9,7 @@
 
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/nn/trainable.h"
 #include "dpforge/train/optimizer.h"
 #include "dpforge/train/steps.h"
 
@@ -138,8 +139,11 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch,
       set.variants.push_back({name, [rig] { rig->step(); }, {}});
       continue;
     }
+    // last_layer: DP fine-tuning of the classifier alone (model.trainable = last), flat clipping.
+    const bool last_layer = name == "last_layer";
     dp::DpPlan plan;
-    plan.clip = dp::ClipOptions().max_grad_norm(1.0).mode(*dp::kClipModeNames.parse(name));
+    plan.clip = dp::ClipOptions().max_grad_norm(1.0).mode(
+        last_layer ? dp::ClipMode::kFlat : *dp::kClipModeNames.parse(name));
     plan.noise_multiplier = 1.0;
     plan.noise_std = 1.0;
     plan.sample_rate = 0.01;
@@ -149,6 +153,17 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch,
                               plan, train::make_optimizer(train_options, work.model->parameters()),
                               dp::NoiseGenerator(1, 0, secure), set.accountant, std::nullopt}))
                           .get();
+    if (last_layer) {
+      // The variants share one model: it is frozen for this variant's steps only.
+      set.variants.push_back({name,
+                              [&work, optimizer] {
+                                nn::freeze_all_but(*work.model, "last");
+                                optimizer->step(work);
+                                nn::freeze_all_but(*work.model, "all");
+                              },
+                              {}});
+      continue;
+    }
     set.variants.push_back({name, [&work, optimizer] { optimizer->step(work); }, {}});
   }
 }

@@ -16,11 +16,11 @@
 #include <vector>
 
 #include "dpforge/audit/sensitivity_check.h"
+#include "dpforge/core/tensor_memory_meter.h"
 #include "dpforge/dp/dp_sgd.h"
 #include "dpforge/dp/tape.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/train/steps.h"
-#include "src/bench/tensor_memory_meter.h"
 
 namespace dpforge::bench {
 
@@ -83,20 +83,24 @@ struct DpStepper {
   privacy::Accountant& accountant;
   std::optional<dp::ClippedSum> sum;
 
+  // As dp::dp_sgd_step: only the trainable parameters are privatized and stepped.
+  static std::vector<torch::Tensor> trainable(const Workload& work) {
+    return dp::trainable_parameters(*work.model);
+  }
   void accumulate(Workload& work, std::vector<dp::PerSampleLayer> layers) {
-    if (!sum) sum.emplace(work.model->parameters());
+    if (!sum) sum.emplace(trainable(work));
     sum->add(std::move(layers), plan.clip);
   }
   void finish(Workload& work) {
-    if (!sum) sum.emplace(work.model->parameters());
+    if (!sum) sum.emplace(trainable(work));
     auto gradients =
         dp::privatize(std::move(*sum), plan.noise_std, plan.expected_batch_size, noise);
     sum.reset();
-    dp::step_inner(work.model->parameters(), gradients, *inner);
+    dp::step_inner(trainable(work), gradients, *inner);
     accountant.compose(plan.dp_event());
   }
   void step(Workload& work) {
-    sum.emplace(work.model->parameters());
+    sum.emplace(trainable(work));
     dp::clip_and_accumulate(work.model, train::cross_entropy_loss(), work.inputs, work.labels,
                             plan.clip, *sum);
     finish(work);

@@ -15,6 +15,8 @@ const std::vector<Command>& commands() {
        "runs side by side: epsilon, accuracy, attacks"},
       {"report", report_command, "report RUN_DIR [--out FILE]",
        "one self-contained HTML page for a run"},
+      {"summary", summary_command, "summary RECIPE [--set section.key=value]...",
+       "the model a recipe trains: layers, shapes, parameters, norms, step memory"},
       {"predict", predict_command, "predict RUN_DIR INPUT.csv [--out FILE]",
        "score new rows with a run's model and preprocessing"},
       {"audit", audit_command, "audit RUN_DIR --set audit.shadow_models=K [--json]",

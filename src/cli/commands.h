@@ -27,6 +27,7 @@ int audit_scores_command(const std::vector<std::string>& args);
 int sweep_command(const std::vector<std::string>& args);
 int compare_command(const std::vector<std::string>& args);
 int report_command(const std::vector<std::string>& args);
+int summary_command(const std::vector<std::string>& args);
 int predict_command(const std::vector<std::string>& args);
 int stats_template_command(const std::vector<std::string>& args);
 int audit_command(const std::vector<std::string>& args);

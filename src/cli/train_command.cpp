@@ -31,6 +31,17 @@ std::string timestamp() {
 
 // The claim in one line: (ε, δ), the adjacency it holds under, the mechanism, the size it was
 // planned with and the releases composed before training.
+// Frozen layers are released as their initial weights: the claim covers the trained ones.
+std::string frozen_text(const nlohmann::json& model) {
+  const auto frozen = model.value("frozen_parameters", int64_t{0});
+  if (frozen == 0) return "";
+  return fmt::format(
+      "; trains only {} (model.trainable = {}), the other {} parameters are the "
+      "initial weights unchanged",
+      fmt::join(model["trained"].get<std::vector<std::string>>(), ", "),
+      model["trainable"].get<std::string>(), frozen);
+}
+
 std::string privacy_line(const nlohmann::json& report) {
   const auto& privacy = report["privacy"];
   if (!privacy["enabled"].get<bool>()) return "none (non-private training)";
@@ -42,7 +53,7 @@ std::string privacy_line(const nlohmann::json& report) {
                                    release["noise_multiplier"].get<double>()));
   return fmt::format(
       "({}, {:g})-DP under {} adjacency by the {} accountant (sigma {:.4g}, q {:.4g}, "
-      "{} steps, N {}){}{}{}",
+      "{} steps, N {}){}{}{}{}",
       privacy::upper_significant(privacy["epsilon"].get<double>(), 4),
       privacy["delta"].get<double>(),
       privacy["adjacency"] == "replace_one" ? "replace-one" : "add/remove",
@@ -59,6 +70,7 @@ std::string privacy_line(const nlohmann::json& report) {
                                      "on the private data",
                                      init.get<std::string>())
                        : "",
+      frozen_text(report["model"]),
       report["reproducible"].get<bool>()
           ? "; seeded run: reproducible, so its noise is known - not for release"
           : "");

@@ -15,9 +15,11 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <set>
 #include <sstream>
 
 #include "dpforge/core/error.h"
+#include "dpforge/core/text.h"
 #include "dpforge/nn/layer_spec.h"
 #include "program_options_errors.h"
 #include "src/config/key_table.h"
@@ -123,6 +125,11 @@ void check_data_keys(const DataOptions& data, bool privacy_enabled, nn::Arch arc
         "other than fashion-mnist (whose pixel map is fixed); auto releases only when both hold",
         origin, *data.dp_stats_noise_multiplier());
   }
+  try {
+    (void)kept_classes(data);
+  } catch (const InputError& error) {
+    throw_input_error("{}: {}", origin, error.what());
+  }
   if (format != data::Format::kCsv &&
       (!data.label().empty() || !data.features().empty() || !data.categorical().empty())) {
     throw_input_error(
@@ -161,15 +168,6 @@ void validate(const Recipe& recipe, const std::string& origin) {
                   "or remove model.layers to use the preset");
   }
   if (layered) nn::parse_layers(recipe.model.layers());  // its syntax errors now, not mid-run
-  // The non-throwing form: a name too long for the file system is bad input, not a crash.
-  std::error_code unreadable;
-  if (const auto& init = recipe.model.init();
-      !init.empty() && !std::filesystem::is_regular_file(init, unreadable)) {
-    throw_input_error(
-        "{}: model.init = '{}': no such file (a state dict: torch.save of a "
-        "model's state_dict(), or a dpforge run's model.pt)",
-        origin, init);
-  }
   if (recipe.model.dropout() > 0 && layered) {
     throw_input_error("{}: model.dropout applies to the presets; write dropout(p) in model.layers",
                       origin);
@@ -199,61 +197,6 @@ void validate(const Recipe& recipe, const std::string& origin) {
 }
 
 }  // namespace
-
-// data.format = auto: what data.train's file name says, fashion-mnist without one.
-data::Format resolved_format(const DataOptions& data, const std::string& origin) {
-  if (data.format() != data::Format::kAuto) return data.format();
-  if (data.train().empty()) return data::Format::kFashionMnist;
-  std::string file =
-      std::filesystem::path(data.train().substr(0, data.train().find(','))).filename().string();
-  std::transform(file.begin(), file.end(), file.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (file.ends_with(".gz")) file.resize(file.size() - 3);
-  if (file.ends_with(".csv")) return data::Format::kCsv;
-  if (file.ends_with(".npz")) return data::Format::kNpz;
-  if (file.ends_with(".npy")) return data::Format::kNpy;
-  if (file.ends_with("-ubyte") || file.ends_with(".idx") || file.find("-idx") != std::string::npos)
-    return data::Format::kIdx;
-  throw_input_error(
-      "{}: data.format = auto cannot tell the format of data.train = '{}' from its name; set "
-      "data.format = csv, npz, npy or idx",
-      origin, data.train());
-}
-
-data::Scaling resolved_scaling(const Recipe& recipe) {
-  switch (recipe.data.scaling()) {
-    case ScalingChoice::kNone:
-      return data::Scaling::kNone;
-    case ScalingChoice::kStandardize:
-      return data::Scaling::kStandardize;
-    case ScalingChoice::kMinMax:
-      return data::Scaling::kMinMax;
-    case ScalingChoice::kAuto:
-      break;
-  }
-  const bool table = resolved_format(recipe.data) == data::Format::kCsv;
-  return recipe.privacy.enabled() && table ? data::Scaling::kMinMax : data::Scaling::kNone;
-}
-
-double stats_noise_multiplier(const Recipe& recipe) {
-  if (recipe.data.dp_stats_noise_multiplier()) return *recipe.data.dp_stats_noise_multiplier();
-  const bool own_data = resolved_format(recipe.data) != data::Format::kFashionMnist;
-  return recipe.privacy.enabled() && own_data ? kDefaultStatsNoiseMultiplier : 0.0;
-}
-
-double test_fraction(const DataOptions& data) {
-  if (data.test_fraction() > 0 || !data.test().empty()) return data.test_fraction();
-  return resolved_format(data) == data::Format::kFashionMnist ? 0.0 : kDefaultTestFraction;
-}
-
-DatasetSizeSource dataset_size_source(const Recipe& recipe) {
-  if (recipe.privacy.public_dataset_size() > 0) return DatasetSizeSource::kDeclared;
-  if (resolved_format(recipe.data) == data::Format::kFashionMnist)
-    return DatasetSizeSource::kRecipe;
-  if (recipe.privacy.adjacency() == privacy::Adjacency::kReplaceOne)
-    return DatasetSizeSource::kReplaceOne;
-  return DatasetSizeSource::kDpCount;
-}
 
 void apply_overrides(Recipe& recipe, const std::vector<std::string>& overrides) {
   for (const auto& item : overrides) {

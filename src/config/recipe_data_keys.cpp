@@ -83,6 +83,14 @@ std::vector<KeySpec> data_keys() {
           "Classes of a multiclass task; 0: the largest training label + 1 (said when inferred).",
           [](const Recipe& r) { return r.data.classes(); },
           [](Recipe& r, int64_t v) { r.data.classes(v); }),
+      string_key(
+          "data.keep_classes",
+          "Classification: keep only the examples of these classes in every split, as class "
+          "indices and ranges separated by commas (e.g. 5-9); the model keeps an output for "
+          "every class. Empty: all. With Fashion-MNIST a private run plans with its published "
+          "6,000 training images per class; with your own data the size is counted after it.",
+          [](const Recipe& r) { return r.data.keep_classes(); },
+          [](Recipe& r, const std::string& v) { r.data.keep_classes(v); }),
       enum_key(
           "data.layout", data::kLayoutNames,
           "Axis order of 4-D image arrays (npy, npz): N x C x H x W or N x H x W x C.",

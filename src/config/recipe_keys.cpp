@@ -59,6 +59,15 @@ std::vector<KeySpec> make_key_table() {
           "training from them, so they must not depend on the private data (docs/privacy.md).",
           [](const Recipe& r) { return r.model.init(); },
           [](Recipe& r, const std::string& v) { r.model.init(v); }),
+      string_key(
+          "model.trainable",
+          "The parameters that train, by name (e.g. 4.weight), module (4: its weight and bias), "
+          "glob (4.*, *) or last (the last layer with parameters), separated by spaces or "
+          "commas; the others stay at their initial weights (model.init): no per-example "
+          "gradient, no noise, no update, and no backward below the lowest trainable layer. "
+          "all: every parameter. dpforge summary lists the names.",
+          [](const Recipe& r) { return r.model.trainable(); },
+          [](Recipe& r, const std::string& v) { r.model.trainable(v); }),
       // 8192² weights (268 MB) in the second layer already; more would exhaust memory.
       int_key(
           "model.mlp_hidden", 1, 8192, "Width of each of the mlp's two hidden layers.",

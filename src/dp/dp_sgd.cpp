@@ -136,8 +136,6 @@ void step_inner(const std::vector<torch::Tensor>& parameters,
   for (auto parameter : parameters) parameter.mutable_grad().reset();
 }
 
-namespace {
-
 std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) {
   std::vector<torch::Tensor> trainable;
   for (const auto& parameter : model.parameters()) {
@@ -145,6 +143,8 @@ std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model) 
   }
   return trainable;
 }
+
+namespace {
 
 // A trainable parameter without a clipped sum after real examples went through the model would be
 // updated with noise alone: its layer did not record on the tape.

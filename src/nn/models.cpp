@@ -14,6 +14,7 @@
 #include "dpforge/nn/layer_builder.h"
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/state_dict.h"
+#include "dpforge/nn/trainable.h"
 
 namespace dpforge::nn {
 namespace {
@@ -137,13 +138,19 @@ torch::nn::Sequential build_model(const ModelOptions& given, const std::vector<i
   return model;
 }
 
+// The weights a built model starts training from, and which of them train.
+void start_from(const ModelOptions& options, torch::nn::Module& model) {
+  if (!options.init().empty()) load_state_dict(model, options.init());
+  freeze_all_but(model, options.trainable());
+}
+
 }  // namespace
 
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs) {
   std::vector<BuiltLayer> built;
   auto model = build_model(options, shape, outputs, {}, built);
-  if (!options.init().empty()) load_state_dict(*model, options.init());
+  start_from(options, *model);
   return model;
 }
 
@@ -163,7 +170,7 @@ torch::nn::Sequential make_model(const ModelOptions& options, const data::Datase
   auto model =
       build_model(options, like.example_shape(), data::model_outputs(like.task, like.num_classes),
                   like.category_codes, built);
-  if (!options.init().empty()) load_state_dict(*model, options.init());
+  start_from(options, *model);
   return model;
 }
 

@@ -104,6 +104,13 @@ std::vector<std::string> freeze_all_but(torch::nn::Module& model, const std::str
   return trainable;
 }
 
+std::vector<std::string> trained_parameter_names(const torch::nn::Module& model) {
+  std::vector<std::string> names;
+  for (const auto& item : model.named_parameters())
+    if (item.value().requires_grad()) names.push_back(item.key());
+  return names;
+}
+
 int64_t count_all_parameters(const torch::nn::Module& model) {
   int64_t total = 0;
   for (const auto& parameter : model.parameters()) total += parameter.numel();

@@ -211,7 +211,8 @@ nlohmann::json run_report(const RunFacts& facts) {
       {"arch", nn::to_string(model.arch())},
       {"layers", nn::preset_layers(model)},
       {"parameters", facts.parameters},
-      {"init", model.init().empty() ? nlohmann::json(nullptr) : nlohmann::json(model.init())}};
+      {"init", model.init().empty() ? nlohmann::json(nullptr) : nlohmann::json(model.init())},
+      {"trainable", model.trainable()}};
   report["device"] = facts.device;
   const bool builtin = config::resolved_format(recipe.data) == data::Format::kFashionMnist;
   report["data"] = {

@@ -12,13 +12,15 @@ namespace dpforge::run {
 
 namespace {
 
-// Fashion-MNIST's training split has 60,000 images, a published number; the recipe's subset and
-// validation carve then fix the training set's size without reading a row (as load_run_data cuts).
+// Fashion-MNIST's training split has 60,000 images, 6,000 of each class, published numbers; the
+// recipe's classes, subset and validation carve then fix the training set's size without reading
+// a row (as load_run_data cuts).
 int64_t fashion_mnist_selection_size(const config::Recipe& recipe) {
-  constexpr int64_t kPublishedTrainSize = 60000;
+  constexpr int64_t kPublishedTrainSize = 60000, kPublishedClassSize = 6000;
   const auto& d = recipe.data;
-  int64_t size =
-      d.train_subset() > 0 ? std::min(d.train_subset(), kPublishedTrainSize) : kPublishedTrainSize;
+  const auto classes = static_cast<int64_t>(config::kept_classes(d).size());
+  const int64_t published = classes > 0 ? classes * kPublishedClassSize : kPublishedTrainSize;
+  int64_t size = d.train_subset() > 0 ? std::min(d.train_subset(), published) : published;
   if (d.validation_fraction() > 0)
     size -= std::llround(d.validation_fraction() * static_cast<double>(size));
   if (d.validation_size() > 0) size -= d.validation_size();

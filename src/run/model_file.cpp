@@ -9,6 +9,7 @@
 #include "dpforge/core/error.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
+#include "dpforge/nn/trainable.h"
 
 namespace dpforge::run {
 namespace {
@@ -47,9 +48,8 @@ nlohmann::json privacy_json(const config::Recipe& recipe, const torch::nn::Modul
     return {{"private", false},
             {"statement", "trained without differential privacy: the weights carry no guarantee"}};
   }
-  std::vector<std::string> trained;
-  for (const auto& item : model.named_parameters())
-    if (item.value().requires_grad()) trained.push_back(item.key());
+  const auto trained = nn::trained_parameter_names(model);
+  const auto frozen = model.named_parameters().size() - trained.size();
   return {{"private", true},
           {"epsilon", privacy.at("epsilon")},
           {"delta", privacy.at("delta")},
@@ -57,11 +57,15 @@ nlohmann::json privacy_json(const config::Recipe& recipe, const torch::nn::Modul
           {"adjacency", privacy.at("adjacency")},
           {"trained_privately", trained},
           {"statement",
-           fmt::format("({:.4g}, {:g})-DP under {} adjacency for the parameters trained privately; "
-                       "the initial weights {} and must not depend on the private data; the "
-                       "preprocessing below uses public or DP-released statistics only",
+           fmt::format("({:.4g}, {:g})-DP under {} adjacency for the parameters trained "
+                       "privately{}; the initial weights {} and must not depend on the private "
+                       "data; the preprocessing below uses public or DP-released statistics only",
                        privacy.at("epsilon").get<double>(), recipe.privacy.delta(),
                        privacy.at("adjacency").get<std::string>(),
+                       frozen == 0 ? std::string()
+                                   : fmt::format(" (model.trainable = {}); the {} others are the "
+                                                 "initial weights unchanged",
+                                                 recipe.model.trainable(), frozen),
                        recipe.model.init().empty() ? "were drawn from the run's seed"
                                                    : fmt::format("were loaded from {} (model.init)",
                                                                  recipe.model.init()))}};

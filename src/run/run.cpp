@@ -16,6 +16,7 @@
 #include "dpforge/dp/device.h"
 #include "dpforge/nn/models.h"
 #include "dpforge/nn/state_dict.h"
+#include "dpforge/nn/trainable.h"
 #include "dpforge/privacy/accountant.h"
 #include "dpforge/privacy/printing.h"
 #include "dpforge/report/run_report.h"
@@ -304,6 +305,7 @@ nlohmann::json attack_section(const config::Recipe& recipe, const RunSetup& setu
 
 RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::path& out_dir,
                         std::FILE* progress, bool resume, int64_t concurrent_runs) {
+  config::check_model_init_exists(recipe);  // before the run folder holds anything
   auto setup = set_up(recipe, out_dir, progress, resume, concurrent_runs);
   const auto& data = setup.data;
   torch::manual_seed(setup.identity.seed);
@@ -349,6 +351,10 @@ RunOutcome run_training(const config::Recipe& recipe, const std::filesystem::pat
        data.bounds ? &*data.bounds : nullptr, data.release ? &*data.release : nullptr,
        data.vocabulary ? &*data.vocabulary : nullptr});
   report["threads"] = {{"count", setup.threads.count}, {"reason", setup.threads.reason}};
+  // Frozen parameters are released as they started: what DP covers is the trained ones.
+  report["model"]["trained"] = nn::trained_parameter_names(*model);
+  report["model"]["frozen_parameters"] =
+      nn::count_all_parameters(*model) - nn::count_parameters(*model);
   if (!outcome.result.diverged.empty()) {
     // Nothing worth releasing or attacking: keep the report (what was spent, and why it stopped).
     report["audit"] = {{"enabled", false}, {"reason", "training diverged"}};

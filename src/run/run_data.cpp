@@ -24,6 +24,28 @@ data::Dataset subset_of_train(const config::Recipe& recipe, data::Dataset datase
              : data::take_first(dataset, subset);
 }
 
+// The examples of `classes` (data.keep_classes), in the file's order. Which examples a class
+// filter keeps is a per-example rule, so a neighbouring dataset differs in at most one of them.
+data::Dataset only_classes(const data::Dataset& dataset, const std::vector<int64_t>& classes,
+                           const char* split) {
+  if (dataset.task == data::Task::kRegression) {
+    throw_input_error("data.keep_classes = {} keeps classes; this is a regression task: remove it",
+                      fmt::join(classes, ","));
+  }
+  const int64_t outputs = dataset.num_classes;
+  if (classes.back() >= outputs) {
+    throw_input_error("data.keep_classes: class {} is not one of the task's {} classes (0 to {})",
+                      classes.back(), outputs, outputs - 1);
+  }
+  const auto wanted = torch::tensor(classes, torch::kLong).to(dataset.labels.device());
+  const auto kept = torch::isin(dataset.labels.to(torch::kLong), wanted).nonzero().flatten();
+  if (kept.numel() == 0) {
+    throw_input_error("data.keep_classes = {} keeps no example of the {} split",
+                      fmt::join(classes, ","), split);
+  }
+  return data::take(dataset, kept);
+}
+
 // A seeded split of `dataset`: `fraction` of its examples (at least one, never all) go to the
 // second part; both keep the file's order.
 std::pair<data::Dataset, data::Dataset> split_off(const data::Dataset& dataset, double fraction,
@@ -143,6 +165,10 @@ RunData load_run_data(const config::Recipe& recipe) {
           loaded.train, config::test_fraction(recipe.data),
           derive_seed(static_cast<uint64_t>(recipe.data.split_seed()), 1), "data.test_fraction");
     }
+  }
+  if (const auto classes = config::kept_classes(recipe.data); !classes.empty()) {
+    data.train = only_classes(data.train, classes, "training");
+    data.test = only_classes(data.test, classes, "test");
   }
   if (recipe.data.test_subset() > 0)
     data.test = data::take_first(data.test, recipe.data.test_subset());

@@ -47,9 +47,11 @@ uint64_t recipe_key(nlohmann::json recipe_values) {
   for (const auto& retired : config::retired_recipe_keys())
     recipe_values.emplace(retired.key, retired.value);
   // Keys added since enter only when set: a recipe that never names them repeats its bytes.
-  for (const char* added : {"model.init"}) {
+  for (const char* added : {"model.init", "data.keep_classes"}) {
     if (recipe_values.value(added, "").empty()) recipe_values.erase(added);
   }
+  if (recipe_values.value("model.trainable", "all") == "all")
+    recipe_values.erase("model.trainable");
   for (const char* key : {"data.train", "data.test", "data.stats", "data.root", "model.init"}) {
     const auto value = recipe_values.find(key);
     if (value != recipe_values.end() && value->is_string())

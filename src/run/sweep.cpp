@@ -173,6 +173,7 @@ SweepOutcome run_sweep(const std::string& recipe_path, const std::vector<std::st
     all.push_back("run.name=" + point.name);
     try {
       recipes.push_back(config::load_recipe(recipe_path, all));
+      config::check_model_init_exists(recipes.back());
     } catch (const InputError& error) {
       throw_input_error("sweep point {}: {}", point.name, error.what());
     }

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "dpforge/core/error.h"
 #include "test_util.h"
 
@@ -98,6 +100,43 @@ TEST(Cli, TrainsAQuickRecipeEndToEnd) {
   EXPECT_THAT(result.output, HasSubstr("test accuracy"));
   EXPECT_TRUE(std::filesystem::exists(dir / "run" / "report.json"));
   EXPECT_TRUE(std::filesystem::exists(dir / "run" / "model.pt"));
+}
+
+// The memory figure of `dpforge summary`, in KiB.
+double summary_memory_kib(const std::string& output) {
+  std::smatch match;
+  const std::regex memory("memory: ([0-9.]+) (KiB|MiB) of tensors");
+  if (!std::regex_search(output, match, memory)) return -1;
+  return std::stod(match[1]) * (match[2] == "MiB" ? 1024 : 1);
+}
+
+TEST(Cli, SummaryShowsTheLayersWhatTrainsAndTheStepsMemory) {
+  const auto full = run_command(kCli + " summary " + kRecipes + "quickstart.ini");
+  ASSERT_EQ(full.exit_code, kExitOk) << full.output;
+  EXPECT_THAT(full.output,
+              AllOf(HasSubstr("model: mlp for multiclass examples of 1 x 28 x 28"),
+                    HasSubstr("1     2 linear(128)  128         100480  yes     T = 1"),
+                    HasSubstr("parameters: 118282 trainable of 118282\n")));
+  const auto last =
+      run_command(kCli + " summary " + kRecipes + "quickstart.ini --set model.trainable=last");
+  ASSERT_EQ(last.exit_code, kExitOk) << last.output;
+  EXPECT_THAT(last.output,
+              AllOf(HasSubstr("1     2 linear(128)  128         100480  frozen\n"),
+                    HasSubstr("5     6 linear(out)  10            1290  yes     T = 1"),
+                    HasSubstr("parameters: 1290 trainable of 118282 (model.trainable = last")));
+  // Frozen layers keep no optimizer state and no per-example norms; a doubled batch needs more.
+  const double full_kib = summary_memory_kib(full.output),
+               last_kib = summary_memory_kib(last.output);
+  EXPECT_GT(full_kib, 0) << full.output;
+  EXPECT_LT(last_kib, full_kib) << last.output;
+  const auto doubled = run_command(kCli + " summary " + kRecipes +
+                                   "quickstart.ini --set train.max_physical_batch=512 --set "
+                                   "train.batch_size=512");
+  EXPECT_GT(summary_memory_kib(doubled.output), full_kib) << doubled.output;
+  const auto wrong =
+      run_command(kCli + " summary " + kRecipes + "quickstart.ini --set model.trainable=9");
+  EXPECT_EQ(wrong.exit_code, kExitBadInput);
+  EXPECT_THAT(wrong.output, HasSubstr("model.trainable = '9': '9' selects no parameter"));
 }
 
 TEST(Cli, KeysListsEveryKey) {

@@ -10,6 +10,8 @@
 #include "dpforge/nn/layers.h"
 #include "dpforge/nn/pooling.h"
 #include "dpforge/nn/state_dict.h"
+#include "dpforge/nn/trainable.h"
+#include "dpforge/nn/validate.h"
 #include "test_util.h"
 
 namespace dpforge::nn {
@@ -60,6 +62,34 @@ TEST(Models, InitStartsFromSavedWeightsAndRefusesAnotherShape) {
   EXPECT_THAT(testing::error_of([&] { make_model(arch("mlp").mlp_hidden(16).init(saved)); }),
               ::testing::HasSubstr("pretrained.pt: holds '7.weight', which this model does not "
                                    "have"));
+}
+
+// model.trainable: what trains is chosen by name, module, glob, last or all; the rest is frozen,
+// and a pattern that selects nothing or half a layer is an error naming the key and the layers.
+TEST(Models, TrainableFreezesAllButTheSelectedLayers) {
+  const auto trained = [](const std::string& patterns) {
+    auto model = make_model(arch("mlp").mlp_hidden(8).trainable(patterns));
+    std::vector<std::string> names;
+    for (const auto& item : model->named_parameters())
+      if (item.value().requires_grad()) names.push_back(item.key());
+    EXPECT_EQ(names, trained_parameter_names(*model));
+    return names;
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(trained("last"), (Names{"5.weight", "5.bias"}));
+  EXPECT_EQ(trained("3, 5"), (Names{"3.weight", "3.bias", "5.weight", "5.bias"}));
+  EXPECT_EQ(trained("3.*"), (Names{"3.weight", "3.bias"}));
+  EXPECT_EQ(trained("all").size(), 6u);
+  auto model = make_model(arch("mlp").mlp_hidden(8).trainable("last"));
+  EXPECT_EQ(count_parameters(*model), 8 * 10 + 10);
+  EXPECT_EQ(count_all_parameters(*model), 784 * 8 + 8 + 8 * 8 + 8 + 8 * 10 + 10);
+  EXPECT_NO_THROW(validate_model(*model));
+  EXPECT_THAT(testing::error_of([&] { make_model(arch("mlp").trainable("4")); }),
+              ::testing::AllOf(::testing::HasSubstr("model.trainable = '4': '4' selects no "
+                                                    "parameter"),
+                               ::testing::HasSubstr("are 1, 3, 5")));
+  EXPECT_THAT(testing::error_of([&] { make_model(arch("mlp").trainable("*.bias")); }),
+              ::testing::HasSubstr("selects 1.bias but not 1.weight: a layer trains whole"));
 }
 
 // A preset is its layer string, built once (no hand-built copy to drift from it): the same

@@ -9,6 +9,7 @@
 #include "dpforge/core/random.h"
 #include "dpforge/data/fashion_mnist.h"
 #include "dpforge/nn/models.h"
+#include "dpforge/nn/state_dict.h"
 #include "dpforge/privacy/calibration.h"
 #include "dpforge/run/run.h"
 #include "dpforge/train/dp_plan.h"
@@ -410,6 +411,72 @@ TEST(PrivateTrain, StartsFromPretrainedWeightsAndSaysSo) {
   recipe.model.mlp_hidden(32);
   EXPECT_THAT(testing::error_of([&] { run_training(recipe, dir / "other", nullptr); }),
               HasSubstr("the model needs [32, 784]"));
+}
+
+// Transfer as issue 20 asks: pretrain on classes 0-4, fine-tune only the classifier under DP on
+// classes 5-9. The frozen layers leave model.pt bit for bit as they were loaded; the report, the
+// privacy line's source and model.json say what trained and what is the initial weights.
+TEST(PrivateTrain, FineTunesOnlyTheTrainableLayersOnTheKeptClasses) {
+  TempDir dir;
+  auto pretrain = small_recipe();
+  pretrain.data.keep_classes("0-4");
+  pretrain.train.epochs(1);
+  run_training(pretrain, dir / "public", nullptr);
+  auto recipe = small_private_recipe();
+  recipe.model = pretrain.model;
+  recipe.model.init((dir / "public" / "model.pt").string()).trainable("last");
+  recipe.data.keep_classes("5,6,7,8,9").train_subset(0).test_subset(0);
+  recipe.train.epochs(3).batch_size(3000).max_physical_batch(1000);
+  recipe.audit.enabled(false);
+  const auto outcome = run_training(recipe, dir / "private", nullptr);
+  const auto& report = outcome.report;
+  EXPECT_EQ(report["model"]["trainable"], "last");
+  EXPECT_EQ(report["model"]["trained"], nlohmann::json({"5.weight", "5.bias"}));
+  EXPECT_EQ(report["model"]["frozen_parameters"], 784 * 64 + 64 + 64 * 64 + 64);
+  EXPECT_EQ(report["model"]["parameters"], 64 * 10 + 10);
+  // The published 6,000 training images of each kept class, read from no row.
+  EXPECT_EQ(report["privacy"]["dataset_size"]["value"], 30000);
+  EXPECT_DOUBLE_EQ(report["privacy"]["sample_rate"].get<double>(), 0.1);
+  auto before = nn::make_model(pretrain.model, 10), after = nn::make_model(pretrain.model, 10);
+  nn::load_state_dict(*before, dir / "public" / "model.pt");
+  nn::load_state_dict(*after, dir / "private" / "model.pt");
+  for (const auto& item : before->named_parameters()) {
+    const bool trained = item.key().starts_with("5.");
+    EXPECT_EQ(torch::equal(after->named_parameters()[item.key()], item.value()), !trained)
+        << item.key();
+  }
+  EXPECT_GT(outcome.result.test_accuracy, 0.5);  // five classes: chance is 0.2
+  const auto model = testing::read_json(dir / "private" / "model.json");
+  EXPECT_EQ(model["privacy"]["trained_privately"], nlohmann::json({"5.weight", "5.bias"}));
+  EXPECT_THAT(model["privacy"]["statement"].get<std::string>(),
+              HasSubstr("(model.trainable = last); the 4 others are the initial weights"));
+  // Weights a later run was to write: refused before the run's folder holds anything.
+  recipe.model.init((dir / "none" / "model.pt").string());
+  EXPECT_THAT(testing::error_of([&] { run_training(recipe, dir / "early", nullptr); }),
+              HasSubstr("model.pt': no such file"));
+  EXPECT_FALSE(std::filesystem::exists(dir / "early"));
+}
+
+TEST(RunData, KeepClassesKeepsOnlyTheirExamplesInEverySplit) {
+  config::Recipe recipe;
+  recipe.data.keep_classes("7, 5-6").validation_fraction(0.1);
+  const auto data = run::load_run_data(recipe);
+  EXPECT_EQ(data.train.size(), 16200);
+  EXPECT_EQ(data.validation.size(), 1800);
+  EXPECT_EQ(data.test.size(), 3000);
+  for (const auto* split : {&data.train, &data.validation, &data.test}) {
+    const auto labels = split->labels;
+    EXPECT_TRUE(((labels >= 5) & (labels <= 7)).all().item<bool>());
+    EXPECT_EQ(std::get<0>(at::_unique(labels)).numel(), 3);
+  }
+  EXPECT_EQ(config::kept_classes(recipe.data), (std::vector<int64_t>{5, 6, 7}));
+  recipe.data.keep_classes("3-12");
+  EXPECT_THAT(
+      testing::error_of([&] { run::load_run_data(recipe); }),
+      HasSubstr("data.keep_classes: class 12 is not one of the task's 10 classes (0 to 9)"));
+  recipe.data.keep_classes("5-x");
+  EXPECT_THAT(testing::error_of([&] { config::kept_classes(recipe.data); }),
+              HasSubstr("data.keep_classes = '5-x': '5-x' is not a class index or a range"));
 }
 
 TEST(PrivateTrain, SpendsAtMostTheTargetAndReportsIt) {

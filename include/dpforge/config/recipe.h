@@ -89,6 +89,9 @@ struct DataOptions {
   DPF_ARG(data::CategoricalEncoding, categorical_encoding) = data::CategoricalEncoding::kOneHot;
   DPF_ARG(std::string, label_values) = "";
   DPF_ARG(int64_t, classes) = 0;
+  /// Classes whose examples are kept in every split ("5-9", "0,2,4"); empty: all. The model
+  /// keeps its outputs for every class (data.classes); only which examples it sees changes.
+  DPF_ARG(std::string, keep_classes) = "";
   DPF_ARG(data::Layout, layout) = data::Layout::kNchw;
   /// auto: minmax for a private run on a CSV table (each column's range public in data.stats or
   /// released under DP), none otherwise (config::resolved_scaling).
@@ -216,6 +219,14 @@ double stats_noise_multiplier(const Recipe& recipe);
 inline bool stats_noise_multiplier_given(const Recipe& recipe) {
   return recipe.data.dp_stats_noise_multiplier().has_value();
 }
+
+/// InputError naming the recipe when model.init names no file. Checked when a run starts, not
+/// when a recipe is read: a fine-tuning recipe names weights that an earlier run writes.
+void check_model_init_exists(const Recipe& recipe);
+
+/// data.keep_classes as class indices, ascending and distinct ("5-9" is 5,6,7,8,9); empty when
+/// it is empty. InputError naming the key on anything but non-negative integers and ranges.
+std::vector<int64_t> kept_classes(const DataOptions& data);
 
 /// The share of data.train held out for testing: data.test_fraction, or kDefaultTestFraction for
 /// your own data when the recipe gives neither data.test nor data.test_fraction.

@@ -94,6 +94,10 @@ BatchStats clip_and_accumulate(torch::nn::Sequential& model, const PerExampleLos
 std::vector<torch::Tensor> privatize(ClippedSum sum, double noise_std, double expected_batch_size,
                                      NoiseGenerator& noise);
 
+/// The parameters a DP step privatizes and updates: the trainable ones (requires_grad), in the
+/// model's order; frozen ones are released as they are (nn/trainable.h).
+std::vector<torch::Tensor> trainable_parameters(const torch::nn::Module& model);
+
 /// Sets each parameter's gradient to its privatized one (parameters[k] ↔ gradients[k]), steps the
 /// inner optimizer (post-processing: free of privacy cost), and drops the gradients again.
 void step_inner(const std::vector<torch::Tensor>& parameters,

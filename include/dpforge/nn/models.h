@@ -42,6 +42,9 @@ struct ModelOptions {
   /// model starts from, every name and shape checked (nn/state_dict.h); empty: random weights.
   /// DP covers the training from it: its weights must not depend on the private data.
   DPF_ARG(std::string, init) = "";
+  /// The parameters that train (nn/trainable.h patterns: names, modules, globs, last, all); the
+  /// others are frozen at their initial weights: no per-example gradient, no noise, no update.
+  DPF_ARG(std::string, trainable) = "all";
 };
 
 /// Whether `model` holds a dropout module of any kind: its draws come from LibTorch's one global
@@ -84,7 +87,8 @@ std::string preset_layers(const ModelOptions& options);
 ///  - wrn16_4: pre-activation wide ResNet, depth 16, width 4, GroupNorm(16) instead of BatchNorm;
 ///  - layers: options.layers;
 ///  - auto: one of the above, by resolved().
-/// With options.init, the weights are then loaded from that file.
+/// With options.init, the weights are then loaded from that file; then every parameter that
+/// options.trainable does not select is frozen (nn/trainable.h).
 torch::nn::Sequential make_model(const ModelOptions& options, const std::vector<int64_t>& shape,
                                  int64_t outputs);
 

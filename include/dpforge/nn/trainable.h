@@ -32,6 +32,9 @@ namespace dpforge::nn {
 std::vector<std::string> freeze_all_but(torch::nn::Module& model, const std::string& patterns,
                                         const std::string& key = "model.trainable");
 
+/// The names of the parameters that train (requires_grad), in the model's order.
+std::vector<std::string> trained_parameter_names(const torch::nn::Module& model);
+
 /// Total scalars, trainable or not (count_parameters counts the trainable ones).
 int64_t count_all_parameters(const torch::nn::Module& model);
 

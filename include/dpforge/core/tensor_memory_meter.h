@@ -13,7 +13,7 @@
 #include <mutex>
 #include <unordered_map>
 
-namespace dpforge::bench {
+namespace dpforge {
 
 class TensorMemoryMeter final : public c10::Allocator {
  public:
@@ -75,4 +75,4 @@ class TensorMemoryMeter final : public c10::Allocator {
   std::atomic<int64_t> live_{0}, peak_{0};
 };
 
-}  // namespace dpforge::bench
+}  // namespace dpforge
