@@ -14,6 +14,7 @@ cd "$root"
 packages=(g++ make cmake ninja-build ccache git libboost-program-options-dev libfmt-dev
           libgtest-dev libgmock-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist python3-venv
           libjemalloc-dev  # the executables' heap allocator (include/dpforge/core/allocator.h)
+          libgloo-dev      # Gloo's headers for torch.distributed from C++ (src/dist/)
           clang-format     # the style check (scripts/check_format.sh, a test)
           chromium)  # chromium: the HTML report is checked in it (scripts/check_plots_and_html.py)
 read -r -a extra <<<"${DPFORGE_EXTRA_PACKAGES:-}"

@@ -87,6 +87,34 @@ torch::Tensor& ClippedSum::of(const torch::Tensor& tensor) {
   return sum;
 }
 
+void ClippedSum::sum_across_ranks(CrossRankSum& ranks) {
+  int64_t total = 0;
+  for (const auto& tensor : tensors_) total += tensor.numel();
+  const auto options =
+      tensors_.empty() ? torch::TensorOptions() : tensors_.front().options().dtype(torch::kFloat32);
+  auto flat = torch::zeros({total}, options);
+  int64_t offset = 0;
+  for (const auto& tensor : tensors_) {
+    const auto it = sums_.find(tensor.unsafeGetTensorImpl());
+    if (it != sums_.end())
+      flat.slice(0, offset, offset + tensor.numel()).copy_(it->second.flatten());
+    offset += tensor.numel();
+  }
+  ranks.sum_(flat);
+  offset = 0;
+  for (const auto& tensor : tensors_) {
+    sums_[tensor.unsafeGetTensorImpl()] =
+        flat.slice(0, offset, offset + tensor.numel()).view(tensor.sizes());
+    offset += tensor.numel();
+  }
+}
+
+std::pair<int64_t, int64_t> shard_range(int64_t examples, int64_t rank, int64_t world_size) {
+  TORCH_CHECK(world_size >= 1 && rank >= 0 && rank < world_size, "shard_range: rank ", rank, " of ",
+              world_size);
+  return {examples * rank / world_size, examples * (rank + 1) / world_size};
+}
+
 BatchStats clip_and_accumulate(torch::nn::Sequential& model, const PerExampleLoss& loss,
                                const torch::Tensor& inputs, const torch::Tensor& labels,
                                const ClipOptions& clip, ClippedSum& sum) {
@@ -177,6 +205,18 @@ void add_extra_examples(const DpPlan& plan, std::span<const int64_t> sampled,
               "the sampler's population is larger than N plus the hooks' examples");
 }
 
+// The sampled real examples (global indices, ascending) this rank trains on, as indices into its
+// train_set: all of them in one process, the members of its shard in a data-parallel step.
+std::vector<int64_t> this_shard(std::span<const int64_t> sampled, const DataParallel* ranks) {
+  if (ranks == nullptr) return {sampled.begin(), sampled.end()};
+  std::vector<int64_t> members;
+  for (const auto index : sampled) {
+    if (index >= ranks->shard_begin && index < ranks->shard_end)
+      members.push_back(index - ranks->shard_begin);
+  }
+  return members;
+}
+
 // Physical batches [begin, end) of a step's `examples`: at most `max_batch` each, in order. With
 // more workers than such batches, the examples are cut evenly into one batch per worker instead (at
 // least kMinWorkerBatch each, below which a batch costs more in per-op overhead than it saves), so
@@ -240,7 +280,8 @@ BatchStats clip_examples(DpSgdTarget& target, const ClipOptions& clip,
 //      auditor's canaries are sampled by the same draw, as examples of the same population;
 //   2. Σᵢ cᵢ gᵢ — clipped per-example gradients summed over the whole logical batch, one physical
 //      batch at a time; nothing may rescale or reshape this sum before the noise (its sensitivity
-//      is exactly C, invariant 5);
+//      is exactly C, invariant 5); in a data-parallel step each rank sums the members of its
+//      shard and the ranks' sums are added before the noise (dp/data_parallel.h);
 //   3. + N(0, σ²C²) per coordinate, once per logical step, also for an empty batch (invariant 2);
 //   4. ÷ q·N, the expected batch size — never the realized one, which would leak it (invariant 3);
 //   5. the inner optimizer's step on that gradient (post-processing: free of privacy cost);
@@ -257,19 +298,25 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
     for (auto& tensor : hook->privatized_tensors()) privatized.push_back(tensor);
   }
   ClippedSum sum(std::move(privatized));
-  const auto real =
-      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin()));
+  const auto* ranks = target.data_parallel;
+  const auto shard = this_shard(
+      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin())),
+      ranks);
+  const std::span<const int64_t> real = shard;
   const auto stats = clip_examples(target, plan.clip, real, sum);
   if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);
   for (auto* hook : hooks) hook->after_clipping(plan, target, real);
   // The rest of the step is one phase on one worker: its ops are too small to pay for a fork and
   // a join each (include/dpforge/dp/step_workers.h).
   const auto rest = [&] {
-    add_extra_examples(plan,
-                       std::span<const int64_t>(sampled).subspan(
-                           static_cast<size_t>(first_extra - sampled.begin())),
-                       hooks, sum);
+    if (ranks == nullptr || ranks->leads()) {
+      add_extra_examples(plan,
+                         std::span<const int64_t>(sampled).subspan(
+                             static_cast<size_t>(first_extra - sampled.begin())),
+                         hooks, sum);
+    }
     state.examples_dropped += sum.dropped();
+    if (ranks != nullptr) sum.sum_across_ranks(*ranks->cross_rank_sum);
     auto gradients =
         privatize(std::move(sum), plan.noise_std, plan.expected_batch_size, state.noise);
     size_t next = parameters.size();

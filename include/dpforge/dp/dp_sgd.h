@@ -24,6 +24,7 @@
 #include "dpforge/data/dataset.h"
 #include "dpforge/data/poisson_sampler.h"
 #include "dpforge/dp/clipping.h"
+#include "dpforge/dp/data_parallel.h"
 #include "dpforge/dp/noise.h"
 #include "dpforge/dp/per_sample.h"
 #include "dpforge/dp/plan.h"
@@ -70,6 +71,10 @@ class ClippedSum {
   torch::Tensor& of(const torch::Tensor& tensor);
   const std::vector<torch::Tensor>& tensors() const { return tensors_; }
   int64_t dropped() const { return dropped_; }
+  /// Replaces each tensor's sum by its sum over all ranks (data_parallel.h, step 3): one flat
+  /// buffer of every tensor in order, zeros where this rank added nothing, so that every rank
+  /// joins with the same shapes whatever its batch held. Afterwards every tensor has a sum.
+  void sum_across_ranks(CrossRankSum& ranks);
   /// Whether anything was added for `tensor` (a clipped sum, even of zeros).
   bool has(const torch::Tensor& tensor) const {
     return sums_.count(tensor.unsafeGetTensorImpl()) != 0;
@@ -171,6 +176,8 @@ struct DpSgdTarget {
   PerExampleLoss loss;
   int64_t max_physical_batch = 256;
   StepWorkers* workers = nullptr;
+  /// One rank of a data-parallel step (data_parallel.h); null: one process holding all N.
+  const DataParallel* data_parallel = nullptr;
 };
 
 /// Σᵢ cᵢ gᵢ over `examples` (indices into target.train_set, ascending) into `sum`: the model's
