@@ -211,6 +211,9 @@ int main(int argc, char** argv) {
       "time the noise generator instead: plain vs secure stream vs a copy, per buffer size")(
       "growth",
       "print the cost-growth tables instead: DP step time vs batch size and vs model size")(
+      "data-parallel",
+      "this process is one rank of WORLD_SIZE (torchrun's environment): time the DP step on its "
+      "slice of each batch, sums all-reduced over Gloo (scripts/bench_distributed.py)")(
       "json", "print one JSON object instead of the table");
   po::variables_map values;
   try {
@@ -239,6 +242,15 @@ int main(int argc, char** argv) {
   const torch::Device device =
       device_name == "cuda" ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);
   if (values.count("noise") != 0U) return bench_noise(values["repeats"].as<int>(), device);
+  if (values.count("data-parallel") != 0U) {
+    std::vector<int64_t> batches;
+    for (const auto& text : split_list(values["batches"].as<std::string>()))
+      batches.push_back(std::stoll(text));
+    return bench_data_parallel(
+        split_list(values["models"].as<std::string>()), batches, values["repeats"].as<int>(),
+        values["warmup"].as<int>(),
+        {values["tokens"].as<int64_t>(), values["mlp-hidden"].as<int64_t>()});
+  }
   if (values.count("growth") != 0U) return bench_growth(values["repeats"].as<int>(), device);
   const int repeats = values["repeats"].as<int>();
   const auto variant_names = values.count("clipping") != 0U

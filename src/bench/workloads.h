@@ -52,6 +52,12 @@ struct Shapes {
   int64_t mlp_hidden = 256;
 };
 
+/// --data-parallel: this process is one rank of WORLD_SIZE (the torchrun environment); each
+/// rank steps DP-SGD (flat clipping) on its slice of every batch, the sums all-reduced over Gloo,
+/// and rank 0 prints one JSON object per model and batch (scripts/bench_distributed.py).
+int bench_data_parallel(const std::vector<std::string>& models, const std::vector<int64_t>& batches,
+                        int repeats, int warmup, const Shapes& shapes);
+
 /// mlp, cnn_tanh, wrn16_4 (28 x 28 images) or token_block (token sequences), seeded, on `device`.
 Workload make_workload(const std::string& arch, int64_t batch, const Shapes& shapes,
                        const torch::Device& device);
@@ -82,6 +88,8 @@ struct DpStepper {
   dp::NoiseGenerator noise;
   privacy::Accountant& accountant;
   std::optional<dp::ClippedSum> sum;
+  /// A data-parallel step's all-reduce (this rank holds its slice of the batch); null: one process.
+  dp::CrossRankSum* ranks = nullptr;
 
   // As dp::dp_sgd_step: only the trainable parameters are privatized and stepped.
   static std::vector<torch::Tensor> trainable(const Workload& work) {
@@ -93,6 +101,7 @@ struct DpStepper {
   }
   void finish(Workload& work) {
     if (!sum) sum.emplace(trainable(work));
+    if (ranks != nullptr) sum->sum_across_ranks(*ranks);
     auto gradients =
         dp::privatize(std::move(*sum), plan.noise_std, plan.expected_batch_size, noise);
     sum.reset();
