@@ -15,6 +15,8 @@
 #include <thread>
 
 #include "dp/oracle.h"
+#include "dpforge/audit/canary_hook.h"
+#include "dpforge/audit/dirac_canaries.h"
 #include "dpforge/core/error.h"
 #include "dpforge/dist/process_group.h"
 #include "dpforge/dp/dp_sgd.h"
@@ -34,11 +36,11 @@ constexpr int64_t kSteps = 6;
 // weight by about σC/(qN) = 0.03 per step.
 constexpr double kSummationOrderTolerance = 1e-5;
 
-DpPlan make_plan() {
+DpPlan make_plan(double sample_rate) {
   DpPlan plan;
   plan.dataset_size = kExamples;
-  plan.sample_rate = 0.25;
-  plan.expected_batch_size = 30;
+  plan.sample_rate = sample_rate;
+  plan.expected_batch_size = sample_rate * kExamples;
   plan.clip = ClipOptions().max_grad_norm(0.7);
   plan.noise_multiplier = 1.3;
   plan.noise_std = 1.3 * 0.7;
@@ -72,17 +74,28 @@ class Members final : public StepHook {
 struct RankResult {
   torch::Tensor weights;
   std::vector<std::vector<int64_t>> members;  // per step
+  torch::Tensor canary_scores;                // what the auditor saw of its canaries' coordinates
+};
+
+struct RunShape {
+  double sample_rate = 0.25;
+  int64_t canaries = 40;  // the auditor's Dirac canaries, examples after the N real ones
 };
 
 // kSteps steps of rank `rank` of `world` from the same seeds; `ranks` null: one process, all N.
 RankResult train_rank(torch::nn::Sequential model, const data::Dataset& all, int64_t rank,
-                      int64_t world, CrossRankSum* ranks) {
-  const auto plan = make_plan();
+                      int64_t world, CrossRankSum* ranks, const RunShape& shape = {}) {
+  auto plan = make_plan(shape.sample_rate);
+  plan.canaries = shape.canaries;
   const auto [begin, end] = shard_range(all.size(), rank, world);
   const auto shard = all.with(all.inputs.slice(0, begin, end), all.labels.slice(0, begin, end));
   const DataParallel data_parallel{rank, world, begin, end, ranks};
   torch::optim::SGD inner(model->parameters(), torch::optim::SGDOptions(0.5));
-  DpSgdState state{data::PoissonSampler(kExamples, plan.sample_rate, 5), NoiseGenerator(9)};
+  audit::DiracCanaries canaries(shape.canaries, /*secret_seed=*/8, 5 * 0.7);
+  audit::CanaryHook auditor(canaries, plan, torch::kCPU);
+  // The member canaries join the population the sampler draws from, after the real examples.
+  DpSgdState state{data::PoissonSampler(kExamples + auditor.extra_examples(), plan.sample_rate, 5),
+                   NoiseGenerator(9)};
   DpSgdTarget target{model,
                      inner,
                      shard,
@@ -91,9 +104,9 @@ RankResult train_rank(torch::nn::Sequential model, const data::Dataset& all, int
                      nullptr,
                      ranks != nullptr ? &data_parallel : nullptr};
   Members members(begin);
-  std::vector<StepHook*> hooks{&members};
+  std::vector<StepHook*> hooks{&members, &auditor};
   for (int64_t t = 0; t < kSteps; ++t) dp_sgd_step(plan, state, target, hooks);
-  return {flat(model->parameters()).detach().clone(), members.steps};
+  return {flat(model->parameters()).detach().clone(), members.steps, canaries.scores().clone()};
 }
 
 // An all-reduce among threads: each adds the slots in rank order, so all get the same bits.
@@ -141,6 +154,10 @@ void expect_same_run(const RankResult& one, const std::vector<RankResult>& ranks
     EXPECT_EQ(joined, one.members[t]) << "step " << t;
   }
   for (int64_t r = 0; r < world; ++r) {
+    // The canaries' clipped sums come from rank 0 alone, once, then the one noise.
+    EXPECT_TRUE(
+        torch::allclose(ranks[r].canary_scores, one.canary_scores, 0, kSummationOrderTolerance))
+        << "rank " << r;
     EXPECT_TRUE(torch::equal(ranks[r].weights, ranks[0].weights)) << "rank " << r;
     EXPECT_TRUE(torch::allclose(ranks[r].weights, one.weights, 0, kSummationOrderTolerance))
         << "rank " << r << ": max difference "
@@ -162,26 +179,44 @@ TEST(DataParallel, ShardsCoverTheExamplesOnceInOrder) {
   }
 }
 
+// `world` ranks as threads sharing an in-memory all-reduce.
+std::vector<RankResult> train_on_threads(const data::Dataset& all, int64_t world,
+                                         const RunShape& shape) {
+  ThreadRanks shared(world);
+  std::vector<ThreadRanks::Rank> views;
+  std::vector<torch::nn::Sequential> models;
+  for (int64_t r = 0; r < world; ++r) {
+    views.emplace_back(shared, r);
+    models.push_back(make_model());  // before the threads: the seed is global
+  }
+  std::vector<RankResult> results(static_cast<size_t>(world));
+  std::vector<std::thread> threads;
+  for (int64_t r = 0; r < world; ++r) {
+    threads.emplace_back(
+        [&, r] { results[r] = train_rank(models[r], all, r, world, &views[r], shape); });
+  }
+  for (auto& thread : threads) thread.join();
+  return results;
+}
+
 TEST(DataParallel, RanksOnThreadsTrainAsOneProcess) {
   const auto all = make_data();
   const auto one = train_rank(make_model(), all, 0, 1, nullptr);
-  for (const int64_t world : {2, 3}) {
-    ThreadRanks shared(world);
-    std::vector<ThreadRanks::Rank> views;
-    std::vector<torch::nn::Sequential> models;
-    for (int64_t r = 0; r < world; ++r) {
-      views.emplace_back(shared, r);
-      models.push_back(make_model());  // before the threads: the seed is global
-    }
-    std::vector<RankResult> results(static_cast<size_t>(world));
-    std::vector<std::thread> threads;
-    for (int64_t r = 0; r < world; ++r) {
-      threads.emplace_back(
-          [&, r] { results[r] = train_rank(models[r], all, r, world, &views[r]); });
-    }
-    for (auto& thread : threads) thread.join();
-    expect_same_run(one, results, world);
-  }
+  for (const int64_t world : {2, 3}) expect_same_run(one, train_on_threads(all, world, {}), world);
+}
+
+// At q = 0.02 most ranks' shards have no member in most steps; they still join every step's
+// all-reduce with zeros, and noise and step like the others.
+TEST(DataParallel, RanksWithEmptyBatchesKeepStep) {
+  const RunShape sparse{.sample_rate = 0.02, .canaries = 40};
+  const auto all = make_data();
+  const auto one = train_rank(make_model(), all, 0, 1, nullptr, sparse);
+  const auto ranks = train_on_threads(all, 3, sparse);
+  int64_t empty = 0;
+  for (const auto& rank : ranks)
+    for (const auto& step : rank.members) empty += step.empty() ? 1 : 0;
+  EXPECT_GT(empty, 3);
+  expect_same_run(one, ranks, 3);
 }
 
 // Started by tests/dist/run_ranks.sh as WORLD_SIZE processes; alone, there is nothing to join.
@@ -202,6 +237,7 @@ TEST(DataParallelGloo, RanksTrainAsOneProcessAndRefuseAMismatch) {
   const auto all = make_data();
   const auto one = train_rank(make_model(), all, 0, 1, nullptr);
   const auto mine = train_rank(make_model(), all, world->rank, world->world_size, &ranks);
+  EXPECT_TRUE(torch::allclose(mine.canary_scores, one.canary_scores, 0, kSummationOrderTolerance));
   const auto [begin, end] = shard_range(kExamples, world->rank, world->world_size);
   for (int64_t t = 0; t < kSteps; ++t) {
     std::vector<int64_t> expected;
