@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
 #include <barrier>
 #include <cstdlib>
@@ -249,6 +250,18 @@ TEST(DataParallelGloo, RanksTrainAsOneProcessAndRefuseAMismatch) {
   auto checksum = mine.weights.clone();
   ranks.sum_(checksum);  // identical weights everywhere: their sum is W times rank 0's
   EXPECT_TRUE(torch::allclose(checksum, mine.weights * static_cast<float>(world->world_size)));
+}
+
+// A rank whose rank 0 never serves the store: an error naming the address, after the timeout.
+TEST(DataParallelGloo, AnUnreachableRankZeroIsAnErrorNamingTheAddress) {
+  if (std::getenv("WORLD_SIZE") != nullptr) GTEST_SKIP() << "a rank of a started run";
+  const dist::World world{
+      .rank = 1,
+      .world_size = 2,
+      .master_addr = "127.0.0.1",
+      .master_port = 40000 + static_cast<int64_t>(::getpid() % 20000)};  // not run_ranks.sh's
+  EXPECT_THAT(testing::error_of([&] { dist::ProcessGroup(world, std::chrono::seconds(2)); }),
+              HasSubstr("rank 1 of 2: could not join the ranks at 127.0.0.1:"));
 }
 
 TEST(DataParallelGloo, EnvironmentErrorsNameTheVariable) {
