@@ -154,12 +154,21 @@ void add_variants(VariantSet& set, Workload& work, int64_t batch,
                               dp::NoiseGenerator(1, 0, secure), set.accountant, std::nullopt}))
                           .get();
     if (last_layer) {
-      // The variants share one model: it is frozen for this variant's steps only.
+      // The variants share one model: it is frozen for this variant's steps only, by tensors
+      // chosen once, so that the timed step holds no pattern matching.
+      nn::freeze_all_but(*work.model, "last");
+      std::vector<torch::Tensor> frozen;
+      for (const auto& parameter : work.model->parameters())
+        if (!parameter.requires_grad()) frozen.push_back(parameter);
+      nn::freeze_all_but(*work.model, "all");
+      const auto set_frozen = [frozen](bool on) {
+        for (auto parameter : frozen) parameter.set_requires_grad(!on);
+      };
       set.variants.push_back({name,
-                              [&work, optimizer] {
-                                nn::freeze_all_but(*work.model, "last");
+                              [&work, optimizer, set_frozen] {
+                                set_frozen(true);
                                 optimizer->step(work);
-                                nn::freeze_all_but(*work.model, "all");
+                                set_frozen(false);
                               },
                               {}});
       continue;

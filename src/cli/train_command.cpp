@@ -29,8 +29,6 @@ std::string timestamp() {
   return text;
 }
 
-// The claim in one line: (ε, δ), the adjacency it holds under, the mechanism, the size it was
-// planned with and the releases composed before training.
 // Frozen layers are released as their initial weights: the claim covers the trained ones.
 std::string frozen_text(const nlohmann::json& model) {
   const auto frozen = model.value("frozen_parameters", int64_t{0});
@@ -42,6 +40,8 @@ std::string frozen_text(const nlohmann::json& model) {
       model["trainable"].get<std::string>(), frozen);
 }
 
+// The claim in one line: (ε, δ), the adjacency it holds under, the mechanism, the size it was
+// planned with and the releases composed before training.
 std::string privacy_line(const nlohmann::json& report) {
   const auto& privacy = report["privacy"];
   if (!privacy["enabled"].get<bool>()) return "none (non-private training)";

@@ -205,14 +205,13 @@ void add_extra_examples(const DpPlan& plan, std::span<const int64_t> sampled,
               "the sampler's population is larger than N plus the hooks' examples");
 }
 
-// The sampled real examples (global indices, ascending) this rank trains on, as indices into its
-// train_set: all of them in one process, the members of its shard in a data-parallel step.
-std::vector<int64_t> this_shard(std::span<const int64_t> sampled, const DataParallel* ranks) {
-  if (ranks == nullptr) return {sampled.begin(), sampled.end()};
+// The sampled real examples (global indices, ascending) in this rank's shard, as indices into its
+// train_set (data_parallel.h, step 1).
+std::vector<int64_t> shard_members(std::span<const int64_t> sampled, const DataParallel& ranks) {
   std::vector<int64_t> members;
   for (const auto index : sampled) {
-    if (index >= ranks->shard_begin && index < ranks->shard_end)
-      members.push_back(index - ranks->shard_begin);
+    if (index >= ranks.shard_begin && index < ranks.shard_end)
+      members.push_back(index - ranks.shard_begin);
   }
   return members;
 }
@@ -299,10 +298,10 @@ BatchStats dp_sgd_step(const DpPlan& plan, DpSgdState& state, DpSgdTarget& targe
   }
   ClippedSum sum(std::move(privatized));
   const auto* ranks = target.data_parallel;
-  const auto shard = this_shard(
-      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin())),
-      ranks);
-  const std::span<const int64_t> real = shard;
+  std::span<const int64_t> real =
+      std::span<const int64_t>(sampled).first(static_cast<size_t>(first_extra - sampled.begin()));
+  std::vector<int64_t> members;
+  if (ranks != nullptr) real = members = shard_members(real, *ranks);
   const auto stats = clip_examples(target, plan.clip, real, sum);
   if (stats.examples > 0) require_every_parameter_clipped(*target.model, sum);
   for (auto* hook : hooks) hook->after_clipping(plan, target, real);
